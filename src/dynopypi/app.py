@@ -1,0 +1,203 @@
+"""The HTTP layer: Bottle routes that parse the request, call pure code, build a response.
+
+``create_app`` builds a fresh app from its parts; nothing here is global, so tests can
+make as many apps as they like. Typed errors become plain-text answers in one plugin.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import bottle
+from packaging.version import InvalidVersion, Version
+
+from . import __version__
+from .config import Settings
+from .dists import DistFile, normalize
+from .errors import HTTPError, NotFound
+from .files import iter_range, not_modified, plan_download
+from .index import Index, Project, Rendered
+from .metadata import CoreMetadata, parse_metadata
+from .pypi_json import project_json
+from .simple import choose_content_type, quote_path, render_index, render_project
+from .welcome import render_welcome
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[..., Any]
+
+
+def _text(status: int, message: str, headers: dict[str, str] | None = None) -> bottle.HTTPResponse:
+    response = bottle.HTTPResponse(
+        body=message.rstrip("\n") + "\n", status=status, **(headers or {})
+    )
+    response.content_type = "text/plain; charset=utf-8"
+    return response
+
+
+def _error_plugin(callback: Handler) -> Handler:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except HTTPError as exc:
+            return _text(exc.status, exc.message, exc.headers)
+
+    return wrapper
+
+
+def create_app(settings: Settings, index: Index) -> bottle.Bottle:
+    app = bottle.Bottle(autojson=False)
+    app.install(_error_plugin)
+    for code in (400, 404, 405, 500):
+        app.error_handler[code] = _plain_error
+    request = bottle.request
+    cache_header = (
+        {"Cache-Control": f"public, max-age={settings.cache_control}"}
+        if settings.cache_control is not None
+        else {}
+    )
+
+    def send(rendered: Rendered, extra: dict[str, str] | None = None) -> bottle.HTTPResponse:
+        headers = {"ETag": rendered.etag, "Vary": "Accept", **cache_header, **(extra or {})}
+        if not_modified(request.headers, rendered.etag):
+            return bottle.HTTPResponse(status=304, **headers)
+        headers["Content-Type"] = rendered.content_type
+        return bottle.HTTPResponse(body=rendered.body, status=200, **headers)
+
+    def negotiated() -> str:
+        return choose_content_type(request.headers.get("Accept"), request.query.get("format"))
+
+    def redirect(location: str, status: int = 301) -> bottle.HTTPResponse:
+        query = request.query_string
+        return bottle.HTTPResponse(
+            status=status, Location=location + (f"?{query}" if query else "")
+        )
+
+    def base_url() -> str:
+        parts = request.urlparts
+        return f"{parts.scheme}://{parts.netloc}{request.script_name}"
+
+    @app.get("/")
+    def welcome() -> bottle.HTTPResponse:
+        body = render_welcome(base_url(), len(index.projects), index.file_count, settings.welcome)
+        return bottle.HTTPResponse(body=body, Content_Type="text/html; charset=utf-8")
+
+    @app.get(settings.health_endpoint)
+    def health() -> bottle.HTTPResponse:
+        if not index.loaded:
+            return _text(503, "loading: the package index is not built yet")
+        return _text(200, "ok")
+
+    @app.get("/simple")
+    def simple_slash() -> bottle.HTTPResponse:
+        return redirect("simple/")
+
+    @app.get("/simple/")
+    def simple_index() -> bottle.HTTPResponse:
+        content_type = negotiated()
+        return send(index.root_render(content_type, lambda ps: render_index(ps, content_type)))
+
+    @app.get("/simple/<name>")
+    def project_no_slash(name: str) -> bottle.HTTPResponse:
+        return redirect(f"{normalize(name)}/")
+
+    @app.get("/simple/<name>/")
+    def project_page(name: str) -> bottle.HTTPResponse:
+        canonical = normalize(name)
+        if canonical != name:
+            return redirect(f"../{canonical}/")
+        project = index.project(canonical)
+        if project is None:
+            return unknown_project(canonical)
+        return send(render_project(project, negotiated(), settings.hash_algo))
+
+    def unknown_project(name: str) -> bottle.HTTPResponse:
+        if settings.fallback_url:
+            return redirect(f"{settings.fallback_url}{name}/", status=302)
+        raise NotFound(f"project {name!r} is not in this index")
+
+    @app.get("/packages/")
+    def packages_listing() -> bottle.HTTPResponse:
+        return send(index.root_render("packages", render_listing, every_change=True))
+
+    @app.route("/packages/<path:path>", method=["GET", "HEAD"])
+    def download(path: str) -> bottle.HTTPResponse:
+        dist = index.file_at(path)
+        if dist is None and path.endswith(".metadata"):
+            return core_metadata(path.removesuffix(".metadata"))
+        if dist is None:
+            raise NotFound(f"no file {path!r} in this index")
+        plan = plan_download(dist, request.headers, cache_control=settings.cache_control)
+        if plan.length == 0:
+            return bottle.HTTPResponse(status=plan.status, **plan.headers)
+        stream = index.open(dist)
+        if stream is None:
+            raise NotFound(f"file {path!r} is no longer on disk")
+        if plan.status == 200 and "wsgi.file_wrapper" in request.environ:
+            body: Any = request.environ["wsgi.file_wrapper"](stream, 256 * 1024)
+        else:
+            body = iter_range(stream, plan.start, plan.length)
+        return bottle.HTTPResponse(body=body, status=plan.status, **plan.headers)
+
+    def core_metadata(path: str) -> bottle.HTTPResponse:
+        dist = index.file_at(path)
+        raw = index.metadata(dist) if dist is not None and dist.metadata_sha256 else None
+        if dist is None or raw is None:
+            raise NotFound(f"no core metadata for {path!r}: only wheels in this index have it")
+        rendered = Rendered(raw, f'"{dist.metadata_sha256}"', "text/plain; charset=utf-8")
+        return send(rendered)
+
+    @app.get("/pypi/<name>/json")
+    def pypi_project(name: str) -> bottle.HTTPResponse:
+        return pypi_json(name, None)
+
+    @app.get("/pypi/<name>/<version>/json")
+    def pypi_release(name: str, version: str) -> bottle.HTTPResponse:
+        try:
+            parsed = Version(version)
+        except InvalidVersion:
+            raise NotFound(f"{version!r} is not a valid version") from None
+        return pypi_json(name, parsed)
+
+    def pypi_json(name: str, version: Version | None) -> bottle.HTTPResponse:
+        project = index.project(normalize(name))
+        if project is None:
+            raise NotFound(f"project {normalize(name)!r} is not in this index")
+        document = project_json(project, base_url(), read_core_metadata, version)
+        if document is None:
+            raise NotFound(f"project {project.name!r} has no release {version}")
+        body = json.dumps(document).encode()
+        return send(Rendered.of(body, "application/json"))
+
+    def read_core_metadata(dist: DistFile) -> CoreMetadata | None:
+        raw = index.metadata(dist)
+        return parse_metadata(raw) if raw is not None else None
+
+    return app
+
+
+def _plain_error(error: bottle.HTTPError) -> str:
+    bottle.response.content_type = "text/plain; charset=utf-8"
+    body = error.body if isinstance(error.body, str) and error.body else error.status_line
+    return f"{body}\n"
+
+
+def render_listing(projects: list[Project]) -> Rendered:
+    files = sorted((f for p in projects for f in p.files), key=lambda f: f.relpath)
+    lines = [
+        "<!DOCTYPE html>\n<html>\n  <head><title>Index of packages</title></head>\n  <body>\n",
+        "    <h1>Index of packages</h1>\n",
+    ]
+    lines.extend(
+        f'    <a href="{html.escape(quote_path(f.relpath))}">{html.escape(f.relpath)}</a><br>\n'
+        for f in files
+    )
+    lines.append("  </body>\n</html>\n")
+    return Rendered.of("".join(lines).encode(), "text/html; charset=utf-8")
+
+
+__all__ = ["__version__", "create_app"]

@@ -1,0 +1,140 @@
+"""The persistent digest and metadata cache: an SQLite file that can be deleted at any time.
+
+Rows are keyed by (package directory, relative path) and are valid only while the file's
+size and mtime_ns match; so a restart over tens of thousands of files reads one table
+instead of every archive. What it does not do: notice a file rewritten with the same size
+within the same nanosecond timestamp (no filesystem we serve from does that in practice).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    root TEXT NOT NULL,
+    relpath TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    digests TEXT NOT NULL,
+    requires_python TEXT,
+    metadata BLOB,
+    metadata_sha256 TEXT,
+    PRIMARY KEY (root, relpath)
+)
+"""
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    size: int
+    mtime_ns: int
+    digests: dict[str, str]
+    requires_python: str | None
+    metadata_sha256: str | None
+
+
+class DigestCache:
+    """Thread-safe: one connection behind a lock (every statement is a short key lookup)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._lock = threading.Lock()
+        target = ":memory:"
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                target = str(path)
+            except OSError as exc:
+                log.warning("cache directory %s unusable (%s); caching in memory", path, exc)
+        self._db = self._open(target)
+
+    @staticmethod
+    def _open(target: str) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                db.execute("DROP TABLE IF EXISTS files")
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute(_SCHEMA)
+            return db
+        except sqlite3.DatabaseError as exc:
+            log.warning("cache %s unreadable (%s); starting an in-memory cache", target, exc)
+            db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            db.execute(_SCHEMA)
+            return db
+
+    def load(self, root: str) -> dict[str, CacheEntry]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT relpath, size, mtime_ns, digests, requires_python, metadata_sha256 "
+                "FROM files WHERE root = ?",
+                (root,),
+            ).fetchall()
+        return {
+            relpath: CacheEntry(size, mtime_ns, json.loads(digests), rp, msha)
+            for relpath, size, mtime_ns, digests, rp, msha in rows
+        }
+
+    def put_many(self, root: str, items: list[tuple[str, CacheEntry, bytes | None]]) -> None:
+        if not items:
+            return
+        rows = [
+            (
+                root,
+                relpath,
+                e.size,
+                e.mtime_ns,
+                json.dumps(e.digests),
+                e.requires_python,
+                metadata,
+                e.metadata_sha256,
+            )
+            for relpath, e, metadata in items
+        ]
+        with self._lock:
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                log.warning("could not write the cache (%s); continuing without it", exc)
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+
+    def metadata(self, root: str, relpath: str, size: int, mtime_ns: int) -> bytes | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT metadata FROM files WHERE root = ? AND relpath = ? AND size = ? "
+                "AND mtime_ns = ?",
+                (root, relpath, size, mtime_ns),
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def forget(self, root: str, relpaths: list[str]) -> None:
+        if not relpaths:
+            return
+        with self._lock:
+            try:
+                self._db.executemany(
+                    "DELETE FROM files WHERE root = ? AND relpath = ?",
+                    [(root, r) for r in relpaths],
+                )
+            except sqlite3.Error as exc:
+                log.warning("could not update the cache (%s)", exc)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,185 @@
+"""``dynopypi`` command line: run the index and manage its directory and accounts.
+
+Flags of ``run`` mean what the same flags of ``pypi-server run`` mean, so a pypiserver
+unit file can switch binaries and keep its arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import Settings, build_settings
+from .errors import ConfigError
+
+_RUN_HELP = """\
+Serve one or more package directories as a PEP 503/691 index.
+
+Every wheel, sdist and egg below PACKAGES_DIR (any depth) is served; files copied in or
+removed appear in the index within a second. Uploads go to the first directory.
+Each option can also be set as DYNOPYPI_<OPTION> (e.g. DYNOPYPI_PORT=8080) or in a TOML
+file given with --config; flags win over the environment, which wins over the file.
+"""
+
+
+def _run_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "run",
+        help="serve package directories",
+        description=_RUN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "roots",
+        nargs="*",
+        metavar="PACKAGES_DIR",
+        help="package directories (default: ~/packages); uploads go to the first",
+    )
+    p.add_argument("-p", "--port", help="port to listen on (default: 8080)")
+    p.add_argument(
+        "-i", "-H", "--host", help="address to listen on (default: 127.0.0.1; 0.0.0.0 for all)"
+    )
+    p.add_argument(
+        "-P",
+        "--passwords",
+        metavar="HTPASSWD",
+        help="Apache htpasswd file with the accounts; '.' for none",
+    )
+    p.add_argument(
+        "-a",
+        "--authenticate",
+        metavar="ACTIONS",
+        help="comma-separated actions that need an account: update, download, list; "
+        "'.' for none (default: update)",
+    )
+    p.add_argument(
+        "-o",
+        "--overwrite",
+        action="store_const",
+        const=True,
+        help="allow uploads to replace an existing file with different content",
+    )
+    p.add_argument(
+        "--fallback-url",
+        metavar="URL",
+        help="redirect requests for unknown projects here, e.g. https://pypi.org/simple/ "
+        "(off by default: it invites dependency confusion)",
+    )
+    p.add_argument(
+        "--disable-fallback",
+        action="store_true",
+        help="accepted for pypiserver compatibility; fallback is off unless --fallback-url",
+    )
+    p.add_argument(
+        "--hash-algo",
+        metavar="ALGO",
+        help="hash in page links: sha256 (default), md5, sha512, ... or off",
+    )
+    p.add_argument("--welcome", metavar="FILE", help="HTML file to show at / instead")
+    p.add_argument(
+        "--cache-control",
+        metavar="SECONDS",
+        help="send 'Cache-Control: public, max-age=SECONDS' on pages and files",
+    )
+    p.add_argument("--health-endpoint", metavar="PATH", help="liveness path (default: /health)")
+    p.add_argument("--log-file", metavar="FILE", help="log here instead of stderr")
+    p.add_argument(
+        "--max-upload-size",
+        metavar="SIZE",
+        help="largest accepted upload, e.g. 500M or 2G (default: 1G)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="where the digest/metadata cache lives (default: ~/.cache/dynopypi; disposable)",
+    )
+    p.add_argument(
+        "--rescan-interval",
+        metavar="SECONDS",
+        help="full re-check of the directories for filesystems without inotify "
+        "(default: 60; 0 turns it off)",
+    )
+    p.add_argument("--threads", metavar="N", help="worker threads (default: 8)")
+    p.add_argument("--config", metavar="FILE", type=Path, help="TOML file with settings")
+    p.add_argument(
+        "--server",
+        metavar="NAME",
+        help="accepted for pypiserver compatibility; dynopypi always uses waitress",
+    )
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    p.add_argument(
+        "-q", "--quiet", action="count", default=0, help="less logging (-q: no access log)"
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    flags: dict[str, Any] = {
+        "roots": args.roots or None,
+        "port": args.port,
+        "host": args.host,
+        "passwords": args.passwords,
+        "authenticate": args.authenticate,
+        "overwrite": args.overwrite,
+        "fallback_url": args.fallback_url,
+        "hash_algo": args.hash_algo,
+        "welcome": args.welcome,
+        "cache_control": args.cache_control,
+        "health_endpoint": args.health_endpoint,
+        "log_file": args.log_file,
+        "max_upload_size": args.max_upload_size,
+        "cache_dir": args.cache_dir,
+        "rescan_interval": args.rescan_interval,
+        "threads": args.threads,
+    }
+    if args.verbose or args.quiet:
+        flags["verbosity"] = max(-2, min(3, args.verbose - args.quiet))
+    return build_settings(flags, config_file=args.config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dynopypi", description="A fast private Python package index."
+    )
+    parser.add_argument("--version", action="version", version=f"dynopypi {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _run_parser(sub)
+    check = sub.add_parser(
+        "check-config", help="validate settings (same options as run) and print them"
+    )
+    check.set_defaults(check=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv and argv[0] == "check-config":
+        argv[0] = "run"
+        checking = True
+    else:
+        checking = False
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        settings = settings_from_args(args)
+    except ConfigError as exc:
+        print(f"dynopypi: error: {exc}", file=sys.stderr)
+        return 2
+    if checking:
+        for key, value in vars(settings).items():
+            print(f"{key} = {value!r}")
+        return 0
+    from .server import serve
+
+    serve(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

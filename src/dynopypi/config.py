@@ -1,0 +1,257 @@
+"""Settings: one frozen dataclass, built once from CLI flags, ``DYNOPYPI_*`` and a TOML file.
+
+Precedence is flag > environment > config file > default. Every value is validated here,
+so a bad setting fails at start with one line naming the setting, and nothing downstream
+reads the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ENV_PREFIX = "DYNOPYPI_"
+ACTIONS = ("list", "download", "update")
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "dynopypi"
+
+
+@dataclass(frozen=True)
+class Settings:
+    roots: tuple[Path, ...] = (Path("~/packages").expanduser(),)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    fallback_url: str | None = None
+    hash_algo: str | None = "sha256"
+    welcome: Path | None = None
+    cache_control: int | None = None
+    health_endpoint: str = "/health"
+    log_file: Path | None = None
+    verbosity: int = 0
+    cache_dir: Path = field(default_factory=_default_cache_dir)
+    rescan_interval: float = 60.0
+    threads: int = 8
+    # write path and accounts
+    passwords: Path | None = None
+    authenticate: frozenset[str] = frozenset({"update"})
+    overwrite: bool = False
+    max_upload_size: int = 1024**3
+
+    @property
+    def primary_root(self) -> Path:
+        """Uploads go here; the first package directory given."""
+        return self.roots[0]
+
+
+def _as_int(name: str, minimum: int, maximum: int) -> Callable[[Any], int]:
+    def convert(value: Any) -> int:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected a whole number, got {value!r}") from None
+        if not minimum <= number <= maximum:
+            raise ConfigError(f"{name}: {number} is outside {minimum}..{maximum}")
+        return number
+
+    return convert
+
+
+def _as_float(name: str, minimum: float) -> Callable[[Any], float]:
+    def convert(value: Any) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+        if number < minimum:
+            raise ConfigError(f"{name}: {number} is below {minimum}")
+        return number
+
+    return convert
+
+
+def _as_bool(name: str) -> Callable[[Any], bool]:
+    def convert(value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{name}: expected true or false, got {value!r}")
+
+    return convert
+
+
+def _as_path(value: Any) -> Path:
+    return Path(str(value)).expanduser()
+
+
+def _as_optional_path(value: Any) -> Path | None:
+    """pypiserver spells 'none' as '.' (``-P .``)."""
+    text = str(value).strip()
+    return None if text in ("", ".") else Path(text).expanduser()
+
+
+def _as_roots(value: Any) -> tuple[Path, ...]:
+    items = value.split(os.pathsep) if isinstance(value, str) else list(value)
+    roots = tuple(Path(str(item)).expanduser() for item in items if str(item).strip())
+    if not roots:
+        raise ConfigError("roots: at least one package directory is needed")
+    return roots
+
+
+def _as_hash_algo(value: Any) -> str | None:
+    text = str(value).strip().lower()
+    if text in ("", "off", "none", "false", "0"):
+        return None
+    if text not in hashlib.algorithms_guaranteed or text.startswith("shake_"):
+        allowed = sorted(a for a in hashlib.algorithms_guaranteed if not a.startswith("shake"))
+        raise ConfigError(f"hash_algo: {value!r} is not one of {', '.join(allowed)}, or off")
+    return text
+
+
+def _as_actions(value: Any) -> frozenset[str]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    actions = {str(item).strip().lower() for item in items} - {"", "."}
+    unknown = actions - set(ACTIONS)
+    if unknown:
+        raise ConfigError(
+            f"authenticate: unknown action(s) {', '.join(sorted(unknown))}; "
+            f"use a comma-separated subset of {', '.join(ACTIONS)}, or '.' for none"
+        )
+    return frozenset(actions)
+
+
+def _as_url(value: Any) -> str | None:
+    text = str(value).strip()
+    if not text:
+        return None
+    if not text.startswith(("http://", "https://")):
+        raise ConfigError(f"fallback_url: {text!r} must start with http:// or https://")
+    return text.rstrip("/") + "/"
+
+
+def _as_endpoint(value: Any) -> str:
+    text = str(value).strip()
+    if not text.startswith("/") or text in ("/",) or text.startswith(("/simple", "/packages")):
+        raise ConfigError(f"health_endpoint: {text!r} must be a path like /health")
+    return text
+
+
+def _as_optional_seconds(value: Any) -> int | None:
+    if value is None or str(value).strip() == "":
+        return None
+    return _as_int("cache_control", 0, 10**9)(value)
+
+
+def _as_size(value: Any) -> int:
+    text = str(value).strip().upper()
+    scale = 1
+    for suffix, factor in (("K", 1024), ("M", 1024**2), ("G", 1024**3)):
+        if text.endswith((suffix, suffix + "B", suffix + "IB")):
+            text = text.rstrip("IB").rstrip(suffix)
+            scale = factor
+            break
+    return _as_int("max_upload_size", 1, 1 << 50)(text) * scale
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "roots": _as_roots,
+    "host": str,
+    "port": _as_int("port", 0, 65535),
+    "fallback_url": _as_url,
+    "hash_algo": _as_hash_algo,
+    "welcome": _as_optional_path,
+    "cache_control": _as_optional_seconds,
+    "health_endpoint": _as_endpoint,
+    "log_file": _as_optional_path,
+    "verbosity": _as_int("verbosity", -2, 3),
+    "cache_dir": _as_path,
+    "rescan_interval": _as_float("rescan_interval", 0.0),
+    "threads": _as_int("threads", 1, 256),
+    "passwords": _as_optional_path,
+    "authenticate": _as_actions,
+    "overwrite": _as_bool("overwrite"),
+    "max_upload_size": _as_size,
+}
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {path} is not valid TOML: {exc}") from exc
+    section = data.get("dynopypi", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"config: {path}: [dynopypi] must be a table")
+    return {key.replace("-", "_"): value for key, value in section.items()}
+
+
+def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        key[len(ENV_PREFIX) :].lower(): value
+        for key, value in environ.items()
+        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() in _CONVERTERS
+    }
+
+
+def build_settings(
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Merge the sources (flags win) and validate every value; raise ``ConfigError``."""
+    environ = os.environ if environ is None else environ
+    if config_file is None and environ.get(ENV_PREFIX + "CONFIG"):
+        config_file = Path(environ[ENV_PREFIX + "CONFIG"])
+    merged: dict[str, Any] = {}
+    if config_file is not None:
+        merged.update(load_toml(config_file))
+    merged.update(from_env(environ))
+    merged.update({k: v for k, v in flags.items() if v is not None})
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(merged) - known)
+    if unknown:
+        raise ConfigError(f"config: unknown setting(s) {', '.join(unknown)}")
+    values = {key: _CONVERTERS[key](value) for key, value in merged.items()}
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    for root in settings.roots:
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"roots: {root} exists and is not a directory")
+    if settings.welcome is not None and not settings.welcome.is_file():
+        raise ConfigError(f"welcome: {settings.welcome} is not a readable file")
+    if settings.passwords is not None and not settings.passwords.is_file():
+        raise ConfigError(
+            f"passwords: {settings.passwords} does not exist; create it with "
+            f"'dynopypi passwd {settings.passwords} USER' or pass '-P .' for no accounts"
+        )
+    reading = settings.authenticate - {"update"}
+    if settings.passwords is None and reading:
+        raise ConfigError(
+            f"authenticate: {','.join(sorted(reading))} needs accounts; give -P/--passwords "
+            "HTPASSWD, or open the index explicitly with '-P . -a .'"
+        )

@@ -1,0 +1,431 @@
+"""The in-memory index: normalized project name -> files, kept current by writers.
+
+Readers never lock and never touch the disk: they read ``Project`` objects, which are
+replaced (never mutated, except for their render cache) whenever a file comes or goes.
+Writers (start-up sync, watcher, uploads, periodic re-check) serialize on one lock and do
+the slow part, hashing and reading metadata, before taking it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from .cache import CacheEntry, DigestCache
+from .dists import (
+    DIST_SUFFIXES,
+    DistFile,
+    NormalizedName,
+    ParsedName,
+    display_name_of,
+    parse_filename,
+)
+from .errors import InvalidFilename, MetadataError
+from .metadata import file_digests, parse_metadata, read_metadata
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    body: bytes
+    etag: str
+    content_type: str
+
+    @classmethod
+    def of(cls, body: bytes, content_type: str) -> Rendered:
+        return cls(
+            body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"', content_type
+        )
+
+
+@dataclass(eq=False)
+class Project:
+    name: NormalizedName
+    display_name: str
+    files: tuple[DistFile, ...]
+    renders: dict[str, Rendered] = field(default_factory=dict)
+
+    @property
+    def versions(self) -> list[str]:
+        seen = sorted({f.version for f in self.files})
+        return [str(v) for v in seen]
+
+
+def is_ignored_name(name: str) -> bool:
+    """Dotfiles and dot-directories hold our own state and in-flight uploads."""
+    return name.startswith(".") or name.endswith((".part", ".tmp", "~"))
+
+
+def _within(path: str, root_real: str) -> bool:
+    real = os.path.realpath(path)
+    return real == root_real or real.startswith(root_real + os.sep)
+
+
+YankLookup = Callable[[int, str], "str | None"]
+
+
+class Index:
+    def __init__(
+        self,
+        roots: tuple[Path, ...],
+        cache: DigestCache,
+        *,
+        hash_algo: str | None = "sha256",
+        yanked: YankLookup | None = None,
+    ) -> None:
+        self.roots = tuple(Path(os.path.abspath(r)) for r in roots)
+        self._root_keys = tuple(str(r) for r in self.roots)
+        self._root_real = tuple(os.path.realpath(r) for r in self.roots)
+        self.cache = cache
+        self.hash_algo = hash_algo
+        self._yanked = yanked or (lambda root, relpath: None)
+        self._lock = threading.RLock()
+        self._files: dict[tuple[int, str], DistFile] = {}
+        self._by_url: dict[str, DistFile] = {}  # what /packages/<relpath> serves
+        self._members: dict[NormalizedName, dict[str, DistFile]] = {}
+        self.projects: dict[NormalizedName, Project] = {}
+        self._root_renders: dict[str, Rendered] = {}
+        self._file_renders: dict[str, Rendered] = {}
+        self._warned: set[str] = set()
+        self.loaded = False
+        self.changes = 0  # bumps on every change; cheap "has anything changed" for pollers
+
+    # ---- readers -------------------------------------------------------------------
+    def project(self, name: NormalizedName) -> Project | None:
+        return self.projects.get(name)
+
+    def file_at(self, url_path: str) -> DistFile | None:
+        return self._by_url.get(url_path)
+
+    def all_files(self) -> list[DistFile]:
+        return sorted(self._by_url.values(), key=lambda f: f.relpath)
+
+    def root_render(
+        self,
+        key: str,
+        render: Callable[[list[Project]], Rendered],
+        *,
+        every_change: bool = False,
+    ) -> Rendered:
+        """A page over all projects, rendered once and kept until the project set changes
+        (or, with ``every_change``, until any file changes)."""
+        renders = self._file_renders if every_change else self._root_renders
+        cached = renders.get(key)
+        if cached is not None:
+            return cached
+        with self._lock:
+            renders = self._file_renders if every_change else self._root_renders
+            cached = renders.get(key)
+            if cached is None:
+                projects = sorted(self.projects.values(), key=lambda p: p.name)
+                cached = renders[key] = render(projects)
+            return cached
+
+    def path_of(self, dist: DistFile) -> Path:
+        return self.roots[dist.root] / dist.relpath
+
+    def open(self, dist: DistFile) -> BinaryIO | None:
+        """Open a served file, refusing one that was swapped for a link out of its root."""
+        path = self.path_of(dist)
+        if not _within(str(path), self._root_real[dist.root]):
+            self._warn_once(str(path), "symlink points outside the package directory")
+            return None
+        try:
+            return open(path, "rb")
+        except OSError:
+            return None
+
+    def metadata(self, dist: DistFile) -> bytes | None:
+        """Core metadata bytes (METADATA or PKG-INFO), from the cache or the archive."""
+        key = self._root_keys[dist.root]
+        raw = self.cache.metadata(key, dist.relpath, dist.size, dist.mtime_ns)
+        if raw is None:
+            try:
+                raw = read_metadata(self.path_of(dist), dist.packagetype)
+            except MetadataError:
+                return None
+        return raw
+
+    @property
+    def file_count(self) -> int:
+        return len(self._by_url)
+
+    # ---- scanning --------------------------------------------------------------------
+    def _walk(self, root: int, top: Path) -> Iterator[tuple[str, os.stat_result]]:
+        """(relpath, stat) of every candidate file under ``top``; skips links that escape."""
+        base = self.roots[root]
+        stack = [str(top)]
+        while stack:
+            current = stack.pop()
+            try:
+                entries = list(os.scandir(current))
+            except OSError:
+                continue
+            for entry in entries:
+                if is_ignored_name(entry.name):
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                        continue
+                    if not entry.name.lower().endswith(DIST_SUFFIXES):
+                        continue
+                    if entry.is_symlink() and not _within(entry.path, self._root_real[root]):
+                        self._warn_once(entry.path, "symlink points outside the package directory")
+                        continue
+                    st = entry.stat()
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    yield os.path.relpath(entry.path, base).replace(os.sep, "/"), st
+
+    def _warn_once(self, what: str, why: str) -> None:
+        if what not in self._warned:
+            self._warned.add(what)
+            log.warning("ignoring %s: %s", what, why)
+
+    def _parse(self, relpath: str) -> ParsedName | None:
+        filename = relpath.rsplit("/", 1)[-1]
+        try:
+            return parse_filename(filename)
+        except InvalidFilename as exc:
+            self._warn_once(relpath, str(exc))
+            return None
+
+    def _describe(
+        self,
+        root: int,
+        relpath: str,
+        st: os.stat_result,
+        parsed: ParsedName,
+        cached: CacheEntry | None,
+        fresh: list[tuple[str, CacheEntry, bytes | None]],
+    ) -> DistFile | None:
+        """Build the DistFile, hashing and reading metadata only on a cache miss."""
+        entry = cached
+        if (
+            entry is None
+            or entry.size != st.st_size
+            or entry.mtime_ns != st.st_mtime_ns
+            or (self.hash_algo is not None and self.hash_algo not in entry.digests)
+        ):
+            path = self.roots[root] / relpath
+            try:
+                with open(path, "rb") as fh:
+                    digests = file_digests(fh, self.hash_algo)
+            except OSError as exc:
+                log.warning("cannot read %s: %s", path, exc)
+                return None
+            metadata: bytes | None = None
+            requires_python = None
+            metadata_sha256 = None
+            if parsed.packagetype in ("bdist_wheel", "sdist"):
+                try:
+                    metadata = read_metadata(path, parsed.packagetype)
+                except MetadataError as exc:
+                    if parsed.packagetype == "bdist_wheel":
+                        self._warn_once(relpath, f"{exc} (served without metadata)")
+                if metadata is not None:
+                    requires_python = parse_metadata(metadata).requires_python
+                    if parsed.packagetype == "bdist_wheel":
+                        metadata_sha256 = hashlib.sha256(metadata).hexdigest()
+            entry = CacheEntry(
+                st.st_size, st.st_mtime_ns, digests, requires_python, metadata_sha256
+            )
+            fresh.append((relpath, entry, metadata))
+        filename = relpath.rsplit("/", 1)[-1]
+        return DistFile(
+            relpath=relpath,
+            root=root,
+            filename=filename,
+            project=parsed.project,
+            display_name=display_name_of(filename),
+            version=parsed.version,
+            packagetype=parsed.packagetype,
+            python_tag=parsed.python_tag,
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            upload_time_ns=st.st_mtime_ns,
+            digests=entry.digests,
+            requires_python=entry.requires_python,
+            metadata_sha256=entry.metadata_sha256,
+            yanked=self._yanked(root, relpath),
+        )
+
+    # ---- writers ---------------------------------------------------------------------
+    def sync(self, root: int | None = None, top: Path | None = None) -> int:
+        """Make the index match the disk under ``top`` (default: every root); returns changes.
+
+        Used at start-up, by the periodic re-check and when a directory appears or moves.
+        """
+        started = time.monotonic()
+        changed = 0
+        roots = range(len(self.roots)) if root is None else (root,)
+        for r in roots:
+            base = self.roots[r] if top is None else top
+            prefix = os.path.relpath(base, self.roots[r]).replace(os.sep, "/")
+            prefix = "" if prefix == "." else prefix + "/"
+            cached = self.cache.load(self._root_keys[r])
+            seen: set[str] = set()
+            fresh: list[tuple[str, CacheEntry, bytes | None]] = []
+            new_files: list[DistFile] = []
+            for relpath, st in self._walk(r, base):
+                seen.add(relpath)
+                current = self._files.get((r, relpath))
+                if (
+                    current is not None
+                    and current.size == st.st_size
+                    and current.mtime_ns == st.st_mtime_ns
+                ):
+                    continue
+                parsed = self._parse(relpath)
+                if parsed is None:
+                    continue
+                dist = self._describe(r, relpath, st, parsed, cached.get(relpath), fresh)
+                if dist is not None:
+                    new_files.append(dist)
+            self.cache.put_many(self._root_keys[r], fresh)
+            gone = [
+                rel
+                for (rr, rel) in list(self._files)
+                if rr == r and rel.startswith(prefix) and rel not in seen
+            ]
+            with self._lock:
+                self._apply(new_files, [(r, rel) for rel in gone])
+            changed += len(new_files) + len(gone)
+        if root is None and top is None and not self.loaded:
+            self.loaded = True
+            log.info(
+                "indexed %d files of %d projects in %.2fs",
+                self.file_count,
+                len(self.projects),
+                time.monotonic() - started,
+            )
+        return changed
+
+    def refresh(self, root: int, path: Path) -> None:
+        """Bring one path up to date after a filesystem event (file or directory)."""
+        relpath = os.path.relpath(path, self.roots[root]).replace(os.sep, "/")
+        if relpath.startswith("../") or any(is_ignored_name(p) for p in relpath.split("/")):
+            return
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except OSError:
+            st = None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            self.sync(root, path)
+            return
+        if st is None or (not stat.S_ISREG(st.st_mode) and not stat.S_ISLNK(st.st_mode)):
+            self.discard_tree(root, relpath)
+            return
+        if not path.name.lower().endswith(DIST_SUFFIXES):
+            return
+        if stat.S_ISLNK(st.st_mode):
+            if not _within(str(path), self._root_real[root]):
+                self._warn_once(str(path), "symlink points outside the package directory")
+                return
+            try:
+                st = os.stat(path)
+            except OSError:
+                return
+        self.upsert(root, relpath, st)
+
+    def upsert(self, root: int, relpath: str, st: os.stat_result | None = None) -> DistFile | None:
+        path = self.roots[root] / relpath
+        if st is None:
+            try:
+                st = os.stat(path)
+            except OSError:
+                self.discard_tree(root, relpath)
+                return None
+        current = self._files.get((root, relpath))
+        if current is not None and (current.size, current.mtime_ns) == (st.st_size, st.st_mtime_ns):
+            return current
+        parsed = self._parse(relpath)
+        if parsed is None:
+            return None
+        fresh: list[tuple[str, CacheEntry, bytes | None]] = []
+        dist = self._describe(root, relpath, st, parsed, None, fresh)
+        self.cache.put_many(self._root_keys[root], fresh)
+        if dist is not None:
+            with self._lock:
+                self._apply([dist], [])
+        return dist
+
+    def discard_tree(self, root: int, relpath: str) -> None:
+        prefix = relpath.rstrip("/") + "/"
+        gone = [
+            key
+            for key in list(self._files)
+            if key[0] == root and (key[1] == relpath or key[1].startswith(prefix))
+        ]
+        if gone:
+            with self._lock:
+                self._apply([], gone)
+
+    def reyank(self) -> None:
+        """Re-read yank state for every file (after the yank file changed)."""
+        with self._lock:
+            changed = [d for (r, rel), d in self._files.items() if self._yanked(r, rel) != d.yanked]
+            updated = [
+                dataclasses.replace(d, yanked=self._yanked(d.root, d.relpath)) for d in changed
+            ]
+            self._apply(updated, [])
+
+    def _apply(self, added: list[DistFile], removed: list[tuple[int, str]]) -> None:
+        """Swap in new Project objects for every project touched. Caller holds the lock."""
+        touched: set[NormalizedName] = set()
+        for key in removed:
+            old = self._files.pop(key, None)
+            if old is None:
+                continue
+            if self._by_url.get(old.relpath) is old:
+                self._unpublish(old, touched)
+                # another package directory may hold a file at the same path
+                for r in range(len(self.roots)):
+                    other = self._files.get((r, old.relpath))
+                    if other is not None:
+                        self._publish(other, touched)
+                        break
+        for dist in added:
+            self._files[(dist.root, dist.relpath)] = dist
+            winner = self._by_url.get(dist.relpath)
+            if winner is None or winner.root >= dist.root:
+                if winner is not None:
+                    self._unpublish(winner, touched)
+                self._publish(dist, touched)
+        structural = False
+        for name in touched:
+            members = self._members.get(name)
+            if not members:
+                self._members.pop(name, None)
+                structural |= self.projects.pop(name, None) is not None
+                continue
+            files = sorted(members.values(), key=lambda f: (f.version, f.filename))
+            structural |= name not in self.projects
+            self.projects[name] = Project(name, files[-1].display_name, tuple(files))
+        if structural:
+            self._root_renders = {}
+        if touched:
+            self._file_renders = {}
+            self.changes += 1
+
+    def _publish(self, dist: DistFile, touched: set[NormalizedName]) -> None:
+        self._by_url[dist.relpath] = dist
+        self._members.setdefault(dist.project, {})[dist.relpath] = dist
+        touched.add(dist.project)
+
+    def _unpublish(self, dist: DistFile, touched: set[NormalizedName]) -> None:
+        del self._by_url[dist.relpath]
+        self._members.get(dist.project, {}).pop(dist.relpath, None)
+        touched.add(dist.project)

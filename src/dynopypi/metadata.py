@@ -1,0 +1,152 @@
+"""Reading core metadata (METADATA / PKG-INFO) out of distributions, safely.
+
+Everything here is bounded: archives come from users, so a zip or gzip bomb, a huge member
+or a tar with millions of entries is refused with ``MetadataError`` instead of expanded.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import hashlib
+import tarfile
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import MetadataError
+
+MAX_METADATA_BYTES = 4 * 1024 * 1024  # larger METADATA files are not plausible
+MAX_TAR_MEMBERS = 10_000  # how far into an sdist we look for PKG-INFO
+MAX_TAR_SCAN_BYTES = 512 * 1024 * 1024  # decompressed bytes we are willing to skip over
+ALWAYS_HASHED = ("sha256", "md5", "blake2b_256")
+
+
+@dataclass(frozen=True, slots=True)
+class CoreMetadata:
+    raw: bytes
+    fields: dict[str, list[str]]
+
+    def first(self, key: str) -> str | None:
+        values = self.fields.get(key.lower())
+        return values[0] if values else None
+
+    def all(self, key: str) -> list[str]:
+        return list(self.fields.get(key.lower(), ()))
+
+    @property
+    def requires_python(self) -> str | None:
+        value = self.first("Requires-Python")
+        return value.strip() if value else None
+
+
+def parse_metadata(raw: bytes) -> CoreMetadata:
+    text = raw.decode("utf-8", errors="replace")
+    message = email.parser.Parser().parsestr(text, headersonly=False)
+    fields: dict[str, list[str]] = {}
+    for key, value in message.items():
+        fields.setdefault(key.lower(), []).append(str(value))
+    body = message.get_payload()
+    if isinstance(body, str) and body.strip() and "description" not in fields:
+        fields["description"] = [body]
+    return CoreMetadata(raw=raw, fields=fields)
+
+
+def _read_bounded(stream: IO[bytes], what: str) -> bytes:
+    data = stream.read(MAX_METADATA_BYTES + 1)
+    if len(data) > MAX_METADATA_BYTES:
+        raise MetadataError(f"{what} is larger than {MAX_METADATA_BYTES} bytes")
+    return data
+
+
+def wheel_metadata(path: Path) -> bytes:
+    """The bytes of the wheel's ``*.dist-info/METADATA`` (the PEP 658 file)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            candidates = [
+                info
+                for info in zf.infolist()
+                if info.filename.count("/") == 1 and info.filename.endswith(".dist-info/METADATA")
+            ]
+            if len(candidates) != 1:
+                raise MetadataError(
+                    f"{path.name}: expected exactly one top-level .dist-info/METADATA, "
+                    f"found {len(candidates)}"
+                )
+            info = candidates[0]
+            if info.file_size > MAX_METADATA_BYTES:
+                raise MetadataError(f"{path.name}: METADATA is {info.file_size} bytes, too large")
+            with zf.open(info) as member:
+                return _read_bounded(member, f"{path.name}: METADATA")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+        if isinstance(exc, MetadataError):
+            raise
+        raise MetadataError(f"{path.name}: not a readable zip archive ({exc})") from exc
+
+
+def _is_pkg_info(name: str) -> bool:
+    parts = name.strip("/").split("/")
+    return len(parts) == 2 and parts[1] == "PKG-INFO"
+
+
+def sdist_metadata(path: Path) -> bytes:
+    """The bytes of an sdist's top-level ``PKG-INFO``."""
+    name = path.name.lower()
+    try:
+        if name.endswith(".zip"):
+            with zipfile.ZipFile(path) as zf:
+                for info in zf.infolist():
+                    if _is_pkg_info(info.filename):
+                        if info.file_size > MAX_METADATA_BYTES:
+                            raise MetadataError(f"{path.name}: PKG-INFO too large")
+                        with zf.open(info) as member:
+                            return _read_bounded(member, f"{path.name}: PKG-INFO")
+            raise MetadataError(f"{path.name}: no top-level PKG-INFO")
+        with tarfile.open(path, mode="r:*") as tf:
+            for count, tinfo in enumerate(_members(tf)):
+                if count >= MAX_TAR_MEMBERS or tf.offset > MAX_TAR_SCAN_BYTES:
+                    break
+                if tinfo.isfile() and _is_pkg_info(tinfo.name):
+                    if tinfo.size > MAX_METADATA_BYTES:
+                        raise MetadataError(f"{path.name}: PKG-INFO too large")
+                    stream = tf.extractfile(tinfo)
+                    if stream is None:
+                        break
+                    return _read_bounded(stream, f"{path.name}: PKG-INFO")
+        raise MetadataError(f"{path.name}: no top-level PKG-INFO")
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        if isinstance(exc, MetadataError):
+            raise
+        raise MetadataError(f"{path.name}: not a readable archive ({exc})") from exc
+
+
+def _members(tf: tarfile.TarFile) -> Iterable[tarfile.TarInfo]:
+    while True:
+        member = tf.next()
+        if member is None:
+            return
+        yield member
+
+
+def read_metadata(path: Path, packagetype: str) -> bytes:
+    if packagetype == "bdist_wheel":
+        return wheel_metadata(path)
+    if packagetype == "sdist":
+        return sdist_metadata(path)
+    raise MetadataError(f"{path.name}: no core metadata is read from {packagetype} files")
+
+
+def file_digests(stream: IO[bytes], extra: str | None = None) -> dict[str, str]:
+    """Hex digests of a stream in one pass: sha256, md5, blake2b_256 and ``extra`` if set."""
+    hashers: dict[str, Any] = {
+        "sha256": hashlib.sha256(),
+        "md5": hashlib.md5(usedforsecurity=False),
+        "blake2b_256": hashlib.blake2b(digest_size=32),
+    }
+    if extra and extra not in hashers:
+        hashers[extra] = hashlib.new(extra)
+    while chunk := stream.read(1024 * 1024):
+        for hasher in hashers.values():
+            hasher.update(chunk)
+    return {name: hasher.hexdigest() for name, hasher in hashers.items()}

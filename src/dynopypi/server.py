@@ -1,0 +1,157 @@
+"""Composition root: build the parts from Settings, run waitress, stop everything cleanly.
+
+Everything that starts a thread (the watcher, waitress's workers) is started and stopped
+here and nowhere else, so tests and the CLI share one lifecycle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from types import FrameType
+from typing import Any
+
+import waitress.server
+
+from .app import create_app
+from .cache import DigestCache
+from .config import Settings
+from .index import Index
+from .watcher import Watcher
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("dynopypi.access")
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def setup_logging(settings: Settings) -> None:
+    level = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.INFO}.get(
+        settings.verbosity, logging.DEBUG
+    )
+    handler: logging.Handler
+    if settings.log_file is not None:
+        handler = logging.FileHandler(settings.log_file)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("watchdog").setLevel(logging.WARNING)
+
+
+def with_access_log(app: WSGIApp) -> WSGIApp:
+    """One line per request: method, path, status, bytes, duration, user."""
+
+    def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not access_log.isEnabledFor(logging.INFO):
+            return app(environ, start_response)
+        started = time.perf_counter()
+        seen: dict[str, str] = {}
+
+        def recording_start_response(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            seen["status"] = status.split(" ", 1)[0]
+            for key, value in headers:
+                if key.lower() == "content-length":
+                    seen["bytes"] = value
+            return start_response(status, headers, *exc)
+
+        result = app(environ, recording_start_response)
+        access_log.info(
+            "%s %s %s %s %.1fms %s",
+            environ.get("REQUEST_METHOD"),
+            environ.get("PATH_INFO"),
+            seen.get("status", "-"),
+            seen.get("bytes", "-"),
+            (time.perf_counter() - started) * 1000,
+            environ.get("REMOTE_USER") or "-",
+        )
+        return result
+
+    return middleware
+
+
+def cache_path(settings: Settings) -> Any:
+    """One cache file per set of package directories, so two servers never share rows."""
+    key = "\0".join(str(r.resolve()) for r in settings.roots)
+    return settings.cache_dir / f"index-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sqlite3"
+
+
+class Server:
+    """The running service: index, watcher and HTTP server built from one Settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        for root in settings.roots:
+            root.mkdir(parents=True, exist_ok=True)
+        self.cache = DigestCache(cache_path(settings))
+        self.index = Index(settings.roots, self.cache, hash_algo=settings.hash_algo)
+        self.watcher = Watcher(self.index, rescan_interval=settings.rescan_interval)
+        self.app = with_access_log(create_app(settings, self.index))
+        self._http: Any = None
+        self._stopped = threading.Event()
+
+    def start(self) -> None:
+        """Load the index, start watching, bind the socket (serving starts in ``run``)."""
+        self.watcher.start()  # before the scan, so nothing copied in meanwhile is missed
+        self.index.sync()
+        self._http = waitress.server.create_server(
+            self.app,
+            host=self.settings.host,
+            port=self.settings.port,
+            threads=self.settings.threads,
+            ident="dynopypi",
+            clear_untrusted_proxy_headers=True,
+            max_request_body_size=self.settings.max_upload_size + 1024 * 1024,
+            channel_timeout=300,
+            connection_limit=1000,
+        )
+        log.info(
+            "serving %s on http://%s:%s/",
+            ", ".join(str(r) for r in self.settings.roots),
+            *self.address,
+        )
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._http.effective_host, self._http.effective_port
+        return str(host), int(port)
+
+    def run(self) -> None:
+        try:
+            self._http.run()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if self._http is not None:
+            self._http.close()
+            self._http.task_dispatcher.shutdown()
+        self.watcher.stop()
+        self.cache.close()
+
+
+def serve(settings: Settings) -> None:
+    setup_logging(settings)
+    server = Server(settings)
+    server.start()
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        log.info("stopped")

@@ -1,0 +1,56 @@
+"""The page at ``/``: tells a person how to use this index, with the URL they reached it by.
+
+``--welcome FILE`` replaces it; the placeholders ``{{URL}}``, ``{{VERSION}}`` and
+``{{NUMPKGS}}`` are filled in, as pypiserver's welcome templates expect.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+from . import __version__
+
+_PAGE = """<!DOCTYPE html>
+<html>
+  <head>
+    <meta charset="utf-8">
+    <title>dynopypi: private Python package index</title>
+    <style>body{{font-family:sans-serif;max-width:46em;margin:2em auto;line-height:1.4}}
+    pre{{background:#f4f4f4;padding:.6em;overflow-x:auto}}</style>
+  </head>
+  <body>
+    <h1>Private Python package index</h1>
+    <p>This index serves <strong>{projects}</strong> projects in <strong>{files}</strong> files
+    (<a href="simple/">simple index</a>, <a href="packages/">all files</a>).</p>
+    <h2>Install</h2>
+    <pre>pip install --index-url {url}simple/ PACKAGE
+uv pip install --index-url {url}simple/ PACKAGE</pre>
+    <p>Or in <code>pip.conf</code> / <code>uv.toml</code>:</p>
+    <pre>[global]
+index-url = {url}simple/</pre>
+    <h2>Upload</h2>
+    <pre>twine upload --repository-url {url} dist/*
+uv publish --publish-url {url} dist/*</pre>
+    <p>Or in <code>~/.pypirc</code>:</p>
+    <pre>[distutils]
+index-servers = private
+
+[private]
+repository = {url}
+username = USER</pre>
+    <p><small>dynopypi {version}</small></p>
+  </body>
+</html>
+"""
+
+
+def render_welcome(base_url: str, projects: int, files: int, template: Path | None) -> bytes:
+    url = escape(base_url)
+    if template is not None:
+        text = template.read_text(encoding="utf-8")
+        for key, value in (("URL", url), ("VERSION", __version__), ("NUMPKGS", str(files))):
+            text = text.replace("{{" + key + "}}", value).replace("{{ " + key + " }}", value)
+        return text.encode()
+    page = _PAGE.format(url=url, projects=projects, files=files, version=__version__)
+    return page.encode()
