@@ -17,6 +17,8 @@ Options:
     --pip-runs K               pip install runs per server (default 3)
     --connections C            wrk connections (default 32, 2 threads)
     --keep                     keep the per-run package folders under bench/out/run-*/
+    --dynopypi-args "..."      extra flags for `dynopypi run` (e.g. "-q" for no access log)
+    --pypiserver-args "..."    extra flags for `pypi-server run`
 
 What it prints, per server and corpus size: start time to the first 200 on /simple/ (cold and
 warm; dynopypi's cold start has an empty --cache-dir, its warm start reuses it), wrk
@@ -38,6 +40,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -434,7 +437,9 @@ class ServerResult:
         return statistics.median(values) if values else None
 
 
-def server_command(name: str, port: int, pkgdir: Path, cache_dir: Path) -> list[str]:
+def server_command(
+    name: str, port: int, pkgdir: Path, cache_dir: Path, extra: Sequence[str] = ()
+) -> list[str]:
     if name == "pypiserver":
         # --server auto picks waitress in 2.4.2 (its --server has no "waitress" choice);
         # --backend cached-dir is the watchdog cache; -a . -P . disables auth;
@@ -442,16 +447,19 @@ def server_command(name: str, port: int, pkgdir: Path, cache_dir: Path) -> list[
         exe = PYPISERVER_VENV / "bin" / "pypi-server"
         return [
             str(exe), "run", "-p", str(port), "-i", HOST, "--server", "auto",
-            "--backend", "cached-dir", "-a", ".", "-P", ".", "--disable-fallback", str(pkgdir),
+            "--backend", "cached-dir", "-a", ".", "-P", ".", "--disable-fallback", *extra,
+            str(pkgdir),
         ]  # fmt: skip
     return [
         str(dynopypi_exe()), "run", "-p", str(port), "-i", HOST,
-        "--cache-dir", str(cache_dir), str(pkgdir),
+        "--cache-dir", str(cache_dir), *extra, str(pkgdir),
     ]  # fmt: skip
 
 
-def start(name: str, port: int, pkgdir: Path, cache_dir: Path, logfile: Path) -> tuple[Proc, float]:
-    proc = Proc(server_command(name, port, pkgdir, cache_dir), logfile)
+def start(
+    name: str, port: int, pkgdir: Path, cache_dir: Path, logfile: Path, extra: Sequence[str]
+) -> tuple[Proc, float]:
+    proc = Proc(server_command(name, port, pkgdir, cache_dir, extra), logfile)
     try:
         return proc, wait_first_200(proc, port, "/simple/", START_TIMEOUT)
     except BaseException:
@@ -559,7 +567,6 @@ def measure_visible(
                 post_ms = (time.perf_counter() - t0) * 1e3
                 if status not in (200, 201):
                     res.upload_error = f"POST / -> {status} {answer[:120]!r}"
-                    res.upload_ms.append(None)
                     return
                 res.upload_post_ms.append(post_ms)
                 seen = wait_visible(port, page, needle, t0, VISIBLE_TIMEOUT)
@@ -616,10 +623,11 @@ def bench_server(
     proc: Proc | None = None
     try:
         port = free_port()
-        proc, res.start_cold_s = start(name, port, pkgdir, cache_dir, logfile)
+        extra = shlex.split(args.dynopypi_args if name == "dynopypi" else args.pypiserver_args)
+        proc, res.start_cold_s = start(name, port, pkgdir, cache_dir, logfile, extra)
         proc.stop()
         port = free_port()
-        proc, res.start_warm_s = start(name, port, pkgdir, cache_dir, logfile)
+        proc, res.start_warm_s = start(name, port, pkgdir, cache_dir, logfile, extra)
         log(f"  start: cold {res.start_cold_s:.2f} s, warm {res.start_warm_s:.2f} s")
         res.rss_idle_mb = group_rss_kb(proc.pid) / 1024
         res.checks = run_checks(port, tgt)
@@ -869,6 +877,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--pip-runs", type=int, default=3, help="pip install runs (3)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
     parser.add_argument("--keep", action="store_true", help="keep per-run package folders")
+    parser.add_argument("--dynopypi-args", default="", help="extra dynopypi run flags")
+    parser.add_argument("--pypiserver-args", default="", help="extra pypi-server run flags")
     args = parser.parse_args(argv)
     if args.duration is None:
         args.duration = 3 if args.quick else 5
