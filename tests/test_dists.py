@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+from packaging.version import Version
+
+from dynopypi.dists import normalize, parse_filename
+from dynopypi.errors import InvalidFilename
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Foo.Bar", "foo-bar"),
+        ("foo__bar", "foo-bar"),
+        ("Foo-_.Bar", "foo-bar"),
+        ("ZOPE.interface", "zope-interface"),
+        ("simple", "simple"),
+    ],
+)
+def test_normalize(name: str, expected: str) -> None:
+    assert normalize(name) == expected
+
+
+@pytest.mark.parametrize(
+    ("filename", "project", "version", "packagetype"),
+    [
+        ("foo_bar-1.0-py3-none-any.whl", "foo-bar", "1.0", "bdist_wheel"),
+        ("Foo_Bar-2.0rc1-cp311-cp311-manylinux_2_17_x86_64.whl", "foo-bar", "2.0rc1", "bdist_wheel"),
+        ("foo-bar-1.0.tar.gz", "foo-bar", "1.0", "sdist"),
+        ("foo_bar-1.0.zip", "foo-bar", "1.0", "sdist"),
+        ("foo-1.0.post1.tar.bz2", "foo", "1.0.post1", "sdist"),
+        ("foo-1.0.tgz", "foo", "1.0", "sdist"),
+        ("foo-1.0.tar.xz", "foo", "1.0", "sdist"),
+        ("foo-1.0-py3.8.egg", "foo", "1.0", "bdist_egg"),
+    ],
+)
+def test_parse_filename(filename: str, project: str, version: str, packagetype: str) -> None:
+    parsed = parse_filename(filename)
+    assert (parsed.project, parsed.version, parsed.packagetype) == (
+        project,
+        Version(version),
+        packagetype,
+    )
+
+
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "foo.whl",
+        "foo-1.0.txt",
+        "notapackage.tar.gz",
+        "foo-notaversion.tar.gz",
+        "foo-1.0-py3-none.whl",
+        "../foo-1.0.tar.gz",
+        "a/foo-1.0.tar.gz",
+        "foo\x00-1.0.tar.gz",
+        "-1.0.tar.gz",
+    ],
+)
+def test_parse_filename_rejects(filename: str) -> None:
+    with pytest.raises(InvalidFilename):
+        parse_filename(filename)

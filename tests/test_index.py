@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from dynopypi.cache import DigestCache
+from dynopypi.dists import normalize
+from dynopypi.fakedist import make_sdist, make_wheel
+from dynopypi.index import Index
+
+
+def _index(root: Path, cache_file: Path | None = None, *more: Path) -> Index:
+    index = Index((root, *more), DigestCache(cache_file))
+    index.sync()
+    return index
+
+
+def test_sync_finds_files_at_any_depth(tmp_path: Path) -> None:
+    root = tmp_path / "pkgs"
+    (root / "a" / "b").mkdir(parents=True)
+    wheel = make_wheel(root / "a" / "b", "Foo.Bar", "1.0", requires_python=">=3.8")
+    make_sdist(root, "foo-bar", "0.9")
+    (root / "README.txt").write_text("not a package")
+    (root / "foo.whl").write_bytes(b"junk")
+    index = _index(root)
+    project = index.project(normalize("foo.bar"))
+    assert project is not None
+    assert [f.relpath for f in project.files] == [
+        "foo_bar-0.9.tar.gz",
+        "a/b/foo_bar-1.0-py3-none-any.whl",
+    ]
+    assert project.versions == ["0.9", "1.0"]
+    whl = project.files[1]
+    assert whl.digests["sha256"] == hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert whl.requires_python == ">=3.8"
+    assert whl.metadata_sha256 is not None
+    metadata = index.metadata(whl)
+    assert metadata is not None
+    assert hashlib.sha256(metadata).hexdigest() == whl.metadata_sha256
+    assert project.files[0].metadata_sha256 is None  # sdists: no PEP 658 file
+    assert index.file_count == 2
+
+
+def test_cache_avoids_rehashing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "pkgs"
+    root.mkdir()
+    make_wheel(root, "foo", "1.0")
+    cache_file = tmp_path / "cache.sqlite3"
+    first = _index(root, cache_file)
+    digest = first.project(normalize("foo")).files[0].digests  # type: ignore[union-attr]
+    first.cache.close()
+
+    def no_reading(*args: object) -> None:
+        raise AssertionError("a warm start must not hash files again")
+
+    monkeypatch.setattr("dynopypi.index.file_digests", no_reading)
+    monkeypatch.setattr("dynopypi.index.read_metadata", no_reading)
+    second = _index(root, cache_file)
+    files = second.project(normalize("foo")).files  # type: ignore[union-attr]
+    assert files[0].digests == digest
+    # a changed file is hashed again
+    os.utime(root / "foo-1.0-py3-none-any.whl", ns=(1, 1))
+    with pytest.raises(AssertionError, match="must not hash"):
+        _index(root, cache_file)
+
+
+def test_upsert_and_discard(tmp_path: Path) -> None:
+    root = tmp_path / "pkgs"
+    root.mkdir()
+    index = _index(root)
+    assert index.project(normalize("foo")) is None
+    path = make_wheel(root, "foo", "1.0")
+    index.refresh(0, path)
+    assert index.project(normalize("foo")) is not None
+    assert index.file_at("foo-1.0-py3-none-any.whl") is not None
+    path.unlink()
+    index.refresh(0, path)
+    assert index.project(normalize("foo")) is None
+    assert index.file_at("foo-1.0-py3-none-any.whl") is None
+
+
+def test_directory_removal_discards_tree(tmp_path: Path) -> None:
+    root = tmp_path / "pkgs"
+    sub = root / "sub"
+    sub.mkdir(parents=True)
+    make_wheel(sub, "foo", "1.0")
+    index = _index(root)
+    assert index.file_count == 1
+    (sub / "foo-1.0-py3-none-any.whl").unlink()
+    sub.rmdir()
+    index.refresh(0, sub)
+    assert index.file_count == 0
+
+
+def test_symlink_out_of_root_ignored(tmp_path: Path) -> None:
+    root = tmp_path / "pkgs"
+    outside = tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    target = make_wheel(outside, "secret", "1.0")
+    (root / target.name).symlink_to(target)
+    inner = make_wheel(root, "inner", "1.0")
+    (root / "alias-1.0-py3-none-any.whl").symlink_to(inner)
+    index = _index(root)
+    assert index.project(normalize("secret")) is None
+    assert index.project(normalize("alias")) is not None  # a link inside the root is fine
+    index.refresh(0, root / target.name)
+    assert index.project(normalize("secret")) is None
+
+
+def test_dotfiles_and_partial_uploads_ignored(tmp_path: Path) -> None:
+    root = tmp_path / "pkgs"
+    (root / ".hidden").mkdir(parents=True)
+    make_wheel(root / ".hidden", "foo", "1.0")
+    make_wheel(root, "bar", "1.0").rename(root / ".upload-bar-1.0-py3-none-any.whl")
+    index = _index(root)
+    assert index.file_count == 0
+
+
+def test_root_render_cached_until_project_set_changes(tmp_path: Path) -> None:
+    root = tmp_path / "pkgs"
+    root.mkdir()
+    make_wheel(root, "foo", "1.0")
+    index = _index(root)
+    calls: list[int] = []
+
+    def render(projects: list[object]) -> object:
+        calls.append(len(projects))
+        return object()
+
+    first = index.root_render("k", render)  # type: ignore[arg-type]
+    assert index.root_render("k", render) is first  # type: ignore[arg-type]
+    index.refresh(0, make_wheel(root, "foo", "2.0"))  # same project: page unchanged
+    assert index.root_render("k", render) is first  # type: ignore[arg-type]
+    index.refresh(0, make_wheel(root, "bar", "1.0"))
+    assert index.root_render("k", render) is not first  # type: ignore[arg-type]
+    assert calls == [1, 2]
+
+
+def test_first_root_wins_for_same_path(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    make_wheel(a, "foo", "1.0", payload=b"from a")
+    make_wheel(b, "foo", "1.0", payload=b"from b")
+    make_wheel(b, "bar", "1.0")
+    index = _index(a, None, b)
+    dist = index.file_at("foo-1.0-py3-none-any.whl")
+    assert dist is not None and dist.root == 0
+    assert index.project(normalize("bar")) is not None
+    (a / "foo-1.0-py3-none-any.whl").unlink()
+    index.refresh(0, a / "foo-1.0-py3-none-any.whl")
+    dist = index.file_at("foo-1.0-py3-none-any.whl")
+    assert dist is not None and dist.root == 1
