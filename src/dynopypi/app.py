@@ -16,15 +16,18 @@ import bottle
 from packaging.version import InvalidVersion, Version
 
 from . import __version__
+from .auth import DOWNLOAD, LIST, UPDATE, Authenticator
 from .config import Settings
 from .dists import DistFile, normalize
-from .errors import HTTPError, NotFound
+from .errors import BadRequest, HTTPError, NotFound
 from .files import iter_range, not_modified, plan_download
 from .index import Index, Project, Rendered
 from .metadata import CoreMetadata, parse_metadata
 from .pypi_json import project_json
 from .simple import choose_content_type, quote_path, render_index, render_project
+from .upload import UploadForm, accept_upload, read_form, release_files, remove_files
 from .welcome import render_welcome
+from .yank import YankStore
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,9 @@ def _error_plugin(callback: Handler) -> Handler:
     return wrapper
 
 
-def create_app(settings: Settings, index: Index) -> bottle.Bottle:
+def create_app(
+    settings: Settings, index: Index, auth: Authenticator, yanks: YankStore
+) -> bottle.Bottle:
     app = bottle.Bottle(autojson=False)
     app.install(_error_plugin)
     for code in (400, 404, 405, 500):
@@ -67,6 +72,18 @@ def create_app(settings: Settings, index: Index) -> bottle.Bottle:
             return bottle.HTTPResponse(status=304, **headers)
         headers["Content-Type"] = rendered.content_type
         return bottle.HTTPResponse(body=rendered.body, status=200, **headers)
+
+    def require(action: str, project: str | None = None) -> None:
+        if not auth.needs_account(action):
+            return
+        user = auth.authorize(
+            action,
+            project,
+            request.environ.get("HTTP_AUTHORIZATION"),
+            request.environ.get("REMOTE_ADDR", ""),
+        )
+        if user:
+            request.environ["REMOTE_USER"] = user
 
     def negotiated() -> str:
         return choose_content_type(request.headers.get("Accept"), request.query.get("format"))
@@ -98,6 +115,7 @@ def create_app(settings: Settings, index: Index) -> bottle.Bottle:
 
     @app.get("/simple/")
     def simple_index() -> bottle.HTTPResponse:
+        require(LIST)
         content_type = negotiated()
         return send(index.root_render(content_type, lambda ps: render_index(ps, content_type)))
 
@@ -107,6 +125,7 @@ def create_app(settings: Settings, index: Index) -> bottle.Bottle:
 
     @app.get("/simple/<name>/")
     def project_page(name: str) -> bottle.HTTPResponse:
+        require(LIST)
         canonical = normalize(name)
         if canonical != name:
             return redirect(f"../{canonical}/")
@@ -122,10 +141,12 @@ def create_app(settings: Settings, index: Index) -> bottle.Bottle:
 
     @app.get("/packages/")
     def packages_listing() -> bottle.HTTPResponse:
+        require(LIST)
         return send(index.root_render("packages", render_listing, every_change=True))
 
     @app.route("/packages/<path:path>", method=["GET", "HEAD"])
     def download(path: str) -> bottle.HTTPResponse:
+        require(DOWNLOAD)
         dist = index.file_at(path)
         if dist is None and path.endswith(".metadata"):
             return core_metadata(path.removesuffix(".metadata"))
@@ -164,6 +185,7 @@ def create_app(settings: Settings, index: Index) -> bottle.Bottle:
         return pypi_json(name, parsed)
 
     def pypi_json(name: str, version: Version | None) -> bottle.HTTPResponse:
+        require(LIST)
         project = index.project(normalize(name))
         if project is None:
             raise NotFound(f"project {normalize(name)!r} is not in this index")
@@ -172,6 +194,65 @@ def create_app(settings: Settings, index: Index) -> bottle.Bottle:
             raise NotFound(f"project {project.name!r} has no release {version}")
         body = json.dumps(document).encode()
         return send(Rendered.of(body, "application/json"))
+
+    @app.post("/")
+    def post_form() -> bottle.HTTPResponse:
+        require(UPDATE)  # refuse strangers before reading a large body
+        environ = request.environ
+        if (
+            str(environ.get("CONTENT_TYPE", ""))
+            .lower()
+            .startswith("application/x-www-form-urlencoded")
+        ):
+            form = UploadForm(fields={k: v for k, v in request.forms.decode().items()})
+        else:
+            form = read_form(
+                environ["wsgi.input"],
+                environ.get("CONTENT_TYPE"),
+                environ.get("CONTENT_LENGTH"),
+                index.roots[0],
+                max_size=settings.max_upload_size,
+            )
+        try:
+            return handle_action(form)
+        finally:
+            form.discard()
+
+    def handle_action(form: UploadForm) -> bottle.HTTPResponse:
+        action = form.action
+        project = form.fields.get("name")
+        if action in ("file_upload", "remove_pkg", "doc_upload", "yank", "unyank"):
+            require(UPDATE, project)
+        if action == "file_upload":
+            outcome = accept_upload(form, index, 0, overwrite=settings.overwrite)
+            filename = outcome.dist.filename if outcome.dist else form.filename
+            if outcome.created:
+                return _text(200, f"stored {filename}")
+            return _text(200, f"{filename} is already stored with identical content")
+        if action in ("submit", "verify"):  # old clients register first; nothing to do
+            return _text(200, "ok")
+        if action == "remove_pkg":
+            files = release_files(index, project or "", form.fields.get("version", ""))
+            if not files:
+                raise NotFound(f"no release {form.fields.get('version')!r} of {project!r}")
+            remove_files(index, files)
+            return _text(200, "removed " + ", ".join(f.filename for f in files))
+        if action in ("yank", "unyank"):
+            files = release_files(index, project or "", form.fields.get("version", ""))
+            only = form.fields.get("filename")
+            if only:
+                files = [f for f in files if f.filename == only]
+            if not files:
+                raise NotFound(f"no matching files of {project!r} {form.fields.get('version')!r}")
+            reason = form.fields.get("reason", "") if action == "yank" else None
+            for root in sorted({f.root for f in files}):
+                yanks.update(root, [f.filename for f in files if f.root == root], reason)
+            index.reyank()
+            return _text(200, f"{action}ed " + ", ".join(f.filename for f in files))
+        raise BadRequest(
+            f"unknown :action {action!r}; this index handles file_upload, remove_pkg, "
+            "yank and unyank"
+        )
 
     def read_core_metadata(dist: DistFile) -> CoreMetadata | None:
         raw = index.metadata(dist)

@@ -50,6 +50,11 @@ def _run_parser(sub: Any) -> None:
         help="Apache htpasswd file with the accounts; '.' for none",
     )
     p.add_argument(
+        "--rights",
+        metavar="FILE",
+        help="per-account rights file (default: HTPASSWD.rights beside the password file)",
+    )
+    p.add_argument(
         "-a",
         "--authenticate",
         metavar="ACTIONS",
@@ -116,12 +121,125 @@ def _run_parser(sub: Any) -> None:
     )
 
 
+def _roots_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-d",
+        "--dir",
+        dest="roots",
+        action="append",
+        metavar="PACKAGES_DIR",
+        help="package directory (repeatable; default: as for run, from DYNOPYPI_ROOTS, "
+        "--config or ~/packages)",
+    )
+    p.add_argument("--config", metavar="FILE", type=Path, help="TOML file with settings")
+
+
+def _manage_parsers(sub: Any) -> None:
+    pw = sub.add_parser(
+        "passwd",
+        help="add, update or delete an account in an htpasswd file (bcrypt)",
+        description="Add or update USER in the Apache htpasswd FILE (created if missing, "
+        "mode 0640), hashing the password with bcrypt; or delete USER. A running server "
+        "picks the change up within a second.",
+    )
+    pw.add_argument("file", type=Path, metavar="FILE")
+    pw.add_argument("user", metavar="USER")
+    pw.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    pw.add_argument("--delete", action="store_true", help="remove USER")
+    for name, what in (("yank", "yank"), ("unyank", "un-yank")):
+        y = sub.add_parser(
+            name,
+            help=f"{what} a release (or one file) in the package directory (PEP 592)",
+            description=f"{what.capitalize()} every file of PROJECT VERSION (or only --file). "
+            "The state is kept in PACKAGES_DIR/.dynopypi/yanked.json; a running server "
+            "shows the change within a second.",
+        )
+        y.add_argument("project", metavar="PROJECT")
+        y.add_argument("version", metavar="VERSION")
+        y.add_argument("--file", metavar="FILENAME", help="only this file of the release")
+        if name == "yank":
+            y.add_argument("--reason", default="", help="why (shown by pip)")
+        _roots_flag(y)
+    r = sub.add_parser(
+        "reindex", help="drop the digest and metadata cache so the next start re-reads files"
+    )
+    _roots_flag(r)
+    r.add_argument("--cache-dir", metavar="DIR", help="as for run")
+
+
+def _passwd(args: argparse.Namespace) -> int:
+    from .accounts import set_password
+
+    return set_password(args.file, args.user, delete=args.delete, stdin=args.password_stdin)
+
+
+def _yank(args: argparse.Namespace) -> int:
+    from packaging.version import InvalidVersion, Version
+
+    from .cache import DigestCache
+    from .dists import normalize, parse_filename
+    from .errors import InvalidFilename
+    from .index import Index
+    from .yank import YankStore
+
+    settings = build_settings({"roots": args.roots}, config_file=args.config)
+    try:
+        version = Version(args.version)
+    except InvalidVersion:
+        print(f"dynopypi: error: {args.version!r} is not a valid version", file=sys.stderr)
+        return 2
+    index = Index(settings.roots, DigestCache(None))
+    store = YankStore(index.roots)
+    found = 0
+    for root in range(len(index.roots)):
+        matches = []
+        for relpath in index.relpaths(root):
+            filename = relpath.rsplit("/", 1)[-1]
+            try:
+                parsed = parse_filename(filename)
+            except InvalidFilename:
+                continue
+            same_release = parsed.project == normalize(args.project) and parsed.version == version
+            if same_release and args.file in (None, filename):
+                matches.append(filename)
+        if matches:
+            reason = args.reason if args.command == "yank" else None
+            store.update(root, matches, reason)
+            for filename in matches:
+                print(f"{args.command}ed {index.roots[root] / filename}")
+            found += len(matches)
+    if not found:
+        print(
+            f"dynopypi: error: no files of {args.project} {args.version} in "
+            + ", ".join(map(str, settings.roots)),
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _reindex(args: argparse.Namespace) -> int:
+    from .server import cache_path
+
+    settings = build_settings(
+        {"roots": args.roots, "cache_dir": args.cache_dir}, config_file=args.config
+    )
+    path = cache_path(settings)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    print(f"removed {path}; the next start re-reads every file")
+    return 0
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     flags: dict[str, Any] = {
         "roots": args.roots or None,
         "port": args.port,
         "host": args.host,
         "passwords": args.passwords,
+        "rights": args.rights,
         "authenticate": args.authenticate,
         "overwrite": args.overwrite,
         "fallback_url": args.fallback_url,
@@ -147,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dynopypi {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _run_parser(sub)
+    _manage_parsers(sub)
     check = sub.add_parser(
         "check-config", help="validate settings (same options as run) and print them"
     )
@@ -167,6 +286,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command == "passwd":
+            return _passwd(args)
+        if args.command in ("yank", "unyank"):
+            return _yank(args)
+        if args.command == "reindex":
+            return _reindex(args)
         settings = settings_from_args(args)
     except ConfigError as exc:
         print(f"dynopypi: error: {exc}", file=sys.stderr)

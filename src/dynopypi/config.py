@@ -48,6 +48,7 @@ class Settings:
     threads: int = 8
     # write path and accounts
     passwords: Path | None = None
+    rights: Path | None = None  # default: <passwords>.rights
     authenticate: frozenset[str] = frozenset({"update"})
     overwrite: bool = False
     max_upload_size: int = 1024**3
@@ -186,6 +187,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "rescan_interval": _as_float("rescan_interval", 0.0),
     "threads": _as_int("threads", 1, 256),
     "passwords": _as_optional_path,
+    "rights": _as_optional_path,
     "authenticate": _as_actions,
     "overwrite": _as_bool("overwrite"),
     "max_upload_size": _as_size,

@@ -189,6 +189,10 @@ class Index:
                 if stat.S_ISREG(st.st_mode):
                     yield os.path.relpath(entry.path, base).replace(os.sep, "/"), st
 
+    def relpaths(self, root: int) -> list[str]:
+        """Every candidate file below a root, read from disk (for the CLI; no hashing)."""
+        return [relpath for relpath, _st in self._walk(root, self.roots[root])]
+
     def _warn_once(self, what: str, why: str) -> None:
         if what not in self._warned:
             self._warned.add(what)
@@ -227,21 +231,13 @@ class Index:
                 log.warning("cannot read %s: %s", path, exc)
                 return None
             metadata: bytes | None = None
-            requires_python = None
-            metadata_sha256 = None
             if parsed.packagetype in ("bdist_wheel", "sdist"):
                 try:
                     metadata = read_metadata(path, parsed.packagetype)
                 except MetadataError as exc:
                     if parsed.packagetype == "bdist_wheel":
                         self._warn_once(relpath, f"{exc} (served without metadata)")
-                if metadata is not None:
-                    requires_python = parse_metadata(metadata).requires_python
-                    if parsed.packagetype == "bdist_wheel":
-                        metadata_sha256 = hashlib.sha256(metadata).hexdigest()
-            entry = CacheEntry(
-                st.st_size, st.st_mtime_ns, digests, requires_python, metadata_sha256
-            )
+            entry = self._entry(st, digests, metadata, parsed.packagetype)
             fresh.append((relpath, entry, metadata))
         filename = relpath.rsplit("/", 1)[-1]
         return DistFile(
@@ -261,6 +257,18 @@ class Index:
             metadata_sha256=entry.metadata_sha256,
             yanked=self._yanked(root, relpath),
         )
+
+    @staticmethod
+    def _entry(
+        st: os.stat_result, digests: dict[str, str], metadata: bytes | None, packagetype: str
+    ) -> CacheEntry:
+        requires_python = parse_metadata(metadata).requires_python if metadata else None
+        metadata_sha256 = (
+            hashlib.sha256(metadata).hexdigest()
+            if metadata is not None and packagetype == "bdist_wheel"
+            else None
+        )
+        return CacheEntry(st.st_size, st.st_mtime_ns, digests, requires_python, metadata_sha256)
 
     # ---- writers ---------------------------------------------------------------------
     def sync(self, root: int | None = None, top: Path | None = None) -> int:
@@ -340,7 +348,15 @@ class Index:
                 return
         self.upsert(root, relpath, st)
 
-    def upsert(self, root: int, relpath: str, st: os.stat_result | None = None) -> DistFile | None:
+    def upsert(
+        self,
+        root: int,
+        relpath: str,
+        st: os.stat_result | None = None,
+        *,
+        known: tuple[dict[str, str], bytes | None] | None = None,
+    ) -> DistFile | None:
+        """Index one file now; ``known`` (digests, metadata) spares re-reading an upload."""
         path = self.roots[root] / relpath
         if st is None:
             try:
@@ -355,7 +371,12 @@ class Index:
         if parsed is None:
             return None
         fresh: list[tuple[str, CacheEntry, bytes | None]] = []
-        dist = self._describe(root, relpath, st, parsed, None, fresh)
+        cached = None
+        if known is not None:
+            digests, raw = known
+            cached = self._entry(st, digests, raw, parsed.packagetype)
+            fresh.append((relpath, cached, raw))
+        dist = self._describe(root, relpath, st, parsed, cached, fresh)
         self.cache.put_many(self._root_keys[root], fresh)
         if dist is not None:
             with self._lock:

@@ -137,16 +137,29 @@ def read_metadata(path: Path, packagetype: str) -> bytes:
     raise MetadataError(f"{path.name}: no core metadata is read from {packagetype} files")
 
 
+class Hasher:
+    """Feeds bytes to every digest we publish at once: sha256, md5, blake2b_256 (+ extra)."""
+
+    def __init__(self, extra: str | None = None) -> None:
+        self._hashers: dict[str, Any] = {
+            "sha256": hashlib.sha256(),
+            "md5": hashlib.md5(usedforsecurity=False),
+            "blake2b_256": hashlib.blake2b(digest_size=32),
+        }
+        if extra and extra not in self._hashers:
+            self._hashers[extra] = hashlib.new(extra)
+
+    def update(self, data: bytes) -> None:
+        for hasher in self._hashers.values():
+            hasher.update(data)
+
+    def hexdigests(self) -> dict[str, str]:
+        return {name: hasher.hexdigest() for name, hasher in self._hashers.items()}
+
+
 def file_digests(stream: IO[bytes], extra: str | None = None) -> dict[str, str]:
-    """Hex digests of a stream in one pass: sha256, md5, blake2b_256 and ``extra`` if set."""
-    hashers: dict[str, Any] = {
-        "sha256": hashlib.sha256(),
-        "md5": hashlib.md5(usedforsecurity=False),
-        "blake2b_256": hashlib.blake2b(digest_size=32),
-    }
-    if extra and extra not in hashers:
-        hashers[extra] = hashlib.new(extra)
+    """Hex digests of a stream in one pass."""
+    hasher = Hasher(extra)
     while chunk := stream.read(1024 * 1024):
-        for hasher in hashers.values():
-            hasher.update(chunk)
-    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+        hasher.update(chunk)
+    return hasher.hexdigests()

@@ -13,16 +13,19 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import waitress.server
 
 from .app import create_app
+from .auth import Authenticator
 from .cache import DigestCache
 from .config import Settings
 from .index import Index
 from .watcher import Watcher
+from .yank import YankStore
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("dynopypi.access")
@@ -77,7 +80,7 @@ def with_access_log(app: WSGIApp) -> WSGIApp:
     return middleware
 
 
-def cache_path(settings: Settings) -> Any:
+def cache_path(settings: Settings) -> Path:
     """One cache file per set of package directories, so two servers never share rows."""
     key = "\0".join(str(r.resolve()) for r in settings.roots)
     return settings.cache_dir / f"index-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sqlite3"
@@ -91,9 +94,19 @@ class Server:
         for root in settings.roots:
             root.mkdir(parents=True, exist_ok=True)
         self.cache = DigestCache(cache_path(settings))
-        self.index = Index(settings.roots, self.cache, hash_algo=settings.hash_algo)
-        self.watcher = Watcher(self.index, rescan_interval=settings.rescan_interval)
-        self.app = with_access_log(create_app(settings, self.index))
+        self.yanks = YankStore(settings.roots)
+        self.index = Index(
+            settings.roots, self.cache, hash_algo=settings.hash_algo, yanked=self.yanks.lookup
+        )
+        self.auth = Authenticator(
+            settings.passwords, settings.authenticate, rights_file=settings.rights
+        )
+        self.watcher = Watcher(
+            self.index,
+            rescan_interval=settings.rescan_interval,
+            on_state_change=self._state_changed,
+        )
+        self.app = with_access_log(create_app(settings, self.index, self.auth, self.yanks))
         self._http: Any = None
         self._stopped = threading.Event()
 
@@ -117,6 +130,18 @@ class Server:
             ", ".join(str(r) for r in self.settings.roots),
             *self.address,
         )
+
+    def _state_changed(self, root: int, path: Path) -> None:
+        """Something under <root>/.dynopypi/ changed: pick up yanks made by the CLI."""
+        if self.yanks.reload(root):
+            self.index.reyank()
+
+    def reload(self) -> None:
+        """SIGHUP: re-read accounts, rights and yank state now."""
+        self.auth.reload(force=True)
+        for root in range(len(self.settings.roots)):
+            self._state_changed(root, self.settings.roots[root])
+        log.info("reloaded accounts, rights and yank state")
 
     @property
     def address(self) -> tuple[str, int]:
@@ -149,6 +174,8 @@ def serve(settings: Settings) -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, on_term)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda signum, frame: server.reload())
     try:
         server.run()
     except KeyboardInterrupt:

@@ -1,0 +1,444 @@
+"""The legacy upload API that twine and uv publish speak (POST / with ``:action``).
+
+Two halves: ``read_form`` streams the multipart body, writing the file part straight to a
+hidden temp file in the target directory while hashing it; ``accept_upload`` runs the
+named checks (filename, digests, metadata, overwrite rule) and only then links the file
+into place. Whatever goes wrong, the temp file is removed: a refused upload leaves nothing.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import hmac
+import logging
+import os
+import tarfile
+import tempfile
+import threading
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import multipart
+from packaging.version import InvalidVersion, Version
+
+from .dists import DistFile, ParsedName, normalize, parse_filename
+from .errors import (
+    BadRequest,
+    Conflict,
+    HTTPError,
+    InsufficientStorage,
+    InvalidFilename,
+    MetadataError,
+    PayloadTooLarge,
+)
+from .index import Index
+from .metadata import Hasher, parse_metadata, read_metadata
+
+log = logging.getLogger(__name__)
+
+CHUNK = 256 * 1024
+MAX_FIELD_BYTES = 8 * 1024 * 1024  # long READMEs arrive as the 'description' field
+MAX_FIELDS = 500
+TEMP_PREFIX = ".upload-"
+DIGEST_FIELDS = {"sha256_digest": "sha256", "md5_digest": "md5", "blake2_256_digest": "blake2b_256"}
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+@dataclass
+class UploadForm:
+    fields: dict[str, str] = field(default_factory=dict)
+    filename: str | None = None
+    temp_path: Path | None = None
+    size: int = 0
+    digests: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def action(self) -> str:
+        return self.fields.get(":action", "")
+
+    def discard(self) -> None:
+        if self.temp_path is not None:
+            self.temp_path.unlink(missing_ok=True)
+            self.temp_path = None
+
+
+def _content_length(value: str | None, max_size: int) -> int:
+    if value is None or value.strip() == "":
+        raise BadRequest("the upload has no Content-Length")
+    if not value.strip().isdigit():
+        raise BadRequest(f"Content-Length {value!r} is not a number")
+    length = int(value)
+    if length > max_size:
+        raise PayloadTooLarge(
+            f"the upload is {length} bytes; this index accepts at most {max_size} bytes"
+        )
+    return length
+
+
+def _boundary(content_type: str | None) -> str:
+    mime, options = multipart.parse_options_header(content_type or "")
+    if mime.lower() != "multipart/form-data":
+        raise BadRequest(
+            f"expected a multipart/form-data upload, got Content-Type {content_type!r}"
+        )
+    boundary = options.get("boundary")
+    if not boundary:
+        raise BadRequest("the multipart Content-Type has no boundary")
+    return str(boundary)
+
+
+def _chunks(stream: IO[bytes], length: int) -> Iterator[bytes]:
+    remaining = length
+    while remaining > 0:
+        try:
+            data = stream.read(min(CHUNK, remaining))
+        except OSError as exc:
+            raise BadRequest(f"the upload was interrupted ({exc})") from exc
+        if not data:
+            raise BadRequest(
+                f"the upload was interrupted: {length - remaining} of {length} bytes arrived"
+            )
+        remaining -= len(data)
+        yield data
+
+
+def read_form(
+    stream: IO[bytes],
+    content_type: str | None,
+    content_length: str | None,
+    target_dir: Path,
+    *,
+    max_size: int,
+) -> UploadForm:
+    """Stream the body into an ``UploadForm``; the file part goes to a temp file on disk."""
+    length = _content_length(content_length, max_size)
+    boundary = _boundary(content_type)
+    form = UploadForm()
+    try:
+        _parse(stream, length, boundary, target_dir, form)
+    except BaseException:
+        form.discard()
+        raise
+    return form
+
+
+def _parse(
+    stream: IO[bytes], length: int, boundary: str, target_dir: Path, form: UploadForm
+) -> None:
+    parser = multipart.PushMultipartParser(
+        boundary, content_length=length, max_header_size=8192, max_header_count=16, strict=True
+    )
+    out: IO[bytes] | None = None
+    hashing: Hasher | None = None
+    name = ""
+    buffer = bytearray()
+    try:
+        for chunk in _chunks(stream, length):
+            for event in parser.parse(chunk):
+                if isinstance(event, multipart.MultipartSegment):
+                    name, buffer = event.name, bytearray()
+                    _check_headers(event)
+                    if event.filename is not None and name == "content":
+                        if form.temp_path is not None:
+                            raise BadRequest("the upload has more than one 'content' file part")
+                        form.filename = event.filename
+                        out, form.temp_path = _open_temp(target_dir)
+                        hashing = Hasher()
+                    elif len(form.fields) >= MAX_FIELDS:
+                        raise BadRequest(f"the upload has more than {MAX_FIELDS} form fields")
+                elif event is None:  # end of a segment
+                    if out is not None and hashing is not None:
+                        _close(out)
+                        out = None
+                        form.digests = hashing.hexdigests()
+                    elif name:
+                        value = buffer.decode("utf-8", errors="replace")
+                        form.fields.setdefault(name, value)
+                    name = ""
+                elif out is not None and hashing is not None:
+                    _write(out, event)
+                    hashing.update(event)
+                    form.size += len(event)
+                else:
+                    if len(buffer) + len(event) > MAX_FIELD_BYTES:
+                        raise PayloadTooLarge(
+                            f"form field {name!r} is larger than {MAX_FIELD_BYTES} bytes"
+                        )
+                    buffer += event
+        parser.close()
+    except multipart.MultipartError as exc:
+        raise BadRequest(f"malformed multipart body: {exc}") from exc
+    finally:
+        if out is not None:
+            out.close()
+    if not parser.closed:
+        raise BadRequest("malformed multipart body: it ends before its closing boundary")
+
+
+def _check_headers(segment: multipart.MultipartSegment) -> None:
+    for key, value in segment.headerlist:
+        if any(ord(c) < 32 and c != "\t" for c in key + value):
+            raise BadRequest(f"multipart part header {key!r} contains control characters")
+
+
+def _open_temp(target_dir: Path) -> tuple[IO[bytes], Path]:
+    try:
+        target_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=target_dir, prefix=TEMP_PREFIX, suffix=".part")
+    except OSError as exc:
+        raise _storage_error(exc, "create the upload's temporary file") from exc
+    return os.fdopen(fd, "wb"), Path(name)
+
+
+def _write(out: IO[bytes], data: bytes) -> None:
+    try:
+        out.write(data)
+    except OSError as exc:
+        raise _storage_error(exc, "store the upload") from exc
+
+
+def _close(out: IO[bytes]) -> None:
+    try:
+        out.flush()
+        os.fsync(out.fileno())
+        out.close()
+    except OSError as exc:
+        raise _storage_error(exc, "store the upload") from exc
+
+
+def _storage_error(exc: OSError, what: str) -> HTTPError:
+    if exc.errno in _DISK_FULL:
+        return InsufficientStorage(
+            f"the index's disk is full: could not {what}; nothing was stored, retry later"
+        )
+    raise exc
+
+
+# ---- checks (pure, or reading only the temp file) ------------------------------------
+def check_filename(filename: str | None) -> ParsedName:
+    if not filename:
+        raise BadRequest("the upload has no file: send it as the 'content' part with a filename")
+    if "\x00" in filename or "/" in filename or "\\" in filename or filename in (".", ".."):
+        raise BadRequest(f"invalid filename {filename!r}: it must be a plain file name")
+    if filename.startswith("."):
+        raise BadRequest(f"invalid filename {filename!r}: it must not start with a dot")
+    if len(filename.encode("utf-8", "surrogateescape")) > 255:
+        raise BadRequest(f"invalid filename {filename[:60]!r}...: longer than 255 bytes")
+    try:
+        return parse_filename(filename)
+    except InvalidFilename as exc:
+        raise BadRequest(f"invalid distribution filename: {exc}") from exc
+
+
+def check_form_matches(form: UploadForm, parsed: ParsedName) -> None:
+    name = form.fields.get("name", "").strip()
+    version_text = form.fields.get("version", "").strip()
+    if not name or not version_text:
+        raise BadRequest("the upload form needs 'name' and 'version' fields")
+    if normalize(name) != parsed.project:
+        raise BadRequest(
+            f"the form's name {name!r} does not match the file {form.filename!r} "
+            f"(project {parsed.project!r})"
+        )
+    try:
+        version = Version(version_text)
+    except InvalidVersion:
+        raise BadRequest(f"the form's version {version_text!r} is not a valid version") from None
+    if version != parsed.version:
+        raise BadRequest(
+            f"the form's version {version_text!r} does not match the file {form.filename!r} "
+            f"(version {parsed.version})"
+        )
+
+
+def check_digests(form: UploadForm) -> None:
+    if form.size == 0:
+        raise BadRequest(f"the file {form.filename!r} is empty")
+    for key, algorithm in DIGEST_FIELDS.items():
+        sent = form.fields.get(key, "").strip().lower()
+        if sent and not hmac.compare_digest(sent, form.digests[algorithm]):
+            raise BadRequest(
+                f"{key} does not match the uploaded bytes: the file was corrupted in transit "
+                "or the digest is wrong; nothing was stored"
+            )
+
+
+def check_archive(form: UploadForm, parsed: ParsedName) -> bytes | None:
+    """Read the core metadata and check it names the same project and version."""
+    assert form.temp_path is not None
+    if (
+        parsed.packagetype in ("bdist_wheel", "sdist")
+        and form.filename
+        and (form.filename.lower().endswith((".whl", ".tar.gz", ".zip")))
+    ):
+        try:
+            raw = read_metadata(form.temp_path, parsed.packagetype)
+        except MetadataError as exc:
+            message = str(exc).replace(form.temp_path.name, form.filename)
+            raise BadRequest(f"corrupt or incomplete distribution: {message}") from exc
+        metadata = parse_metadata(raw)
+        meta_name, meta_version = metadata.first("Name"), metadata.first("Version")
+        if not meta_name or normalize(meta_name) != parsed.project:
+            raise BadRequest(
+                f"the metadata inside {form.filename!r} names project {meta_name!r}, "
+                f"not {str(parsed.project)!r}"
+            )
+        try:
+            same = meta_version is not None and Version(meta_version) == parsed.version
+        except InvalidVersion:
+            same = False
+        if not same:
+            raise BadRequest(
+                f"the metadata inside {form.filename!r} has version {meta_version!r}, "
+                f"not {parsed.version}"
+            )
+        return raw
+    _check_other_archive(form.temp_path, form.filename or "")
+    return None
+
+
+def _check_other_archive(path: Path, filename: str) -> None:
+    try:
+        if filename.lower().endswith(".egg"):
+            with zipfile.ZipFile(path) as zf:
+                if zf.testzip() is not None:
+                    raise BadRequest(f"{filename!r} is a corrupt zip archive")
+            return
+        with tarfile.open(path, "r:*") as tf:
+            for count, _member in enumerate(iter(tf.next, None)):
+                if count > 10_000:
+                    break
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
+        raise BadRequest(f"{filename!r} is not a readable archive ({exc})") from exc
+
+
+# ---- placing the file ------------------------------------------------------------------
+_place_lock = threading.Lock()
+
+
+def _same_bytes(path: Path, sha256: str) -> bool:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(CHUNK):
+                digest.update(chunk)
+    except OSError:
+        return False
+    return hmac.compare_digest(digest.hexdigest(), sha256)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    dist: DistFile | None
+    created: bool  # False: an identical file was already there
+
+
+def accept_upload(form: UploadForm, index: Index, root: int, *, overwrite: bool) -> Outcome:
+    """Run every check, then put the file in place atomically and index it."""
+    try:
+        parsed = check_filename(form.filename)
+        assert form.filename is not None and form.temp_path is not None
+        check_form_matches(form, parsed)
+        check_digests(form)
+        metadata = check_archive(form, parsed)
+        return _place(form, parsed, metadata, index, root, overwrite=overwrite)
+    finally:
+        form.discard()
+
+
+def _place(
+    form: UploadForm,
+    parsed: ParsedName,
+    metadata: bytes | None,
+    index: Index,
+    root: int,
+    *,
+    overwrite: bool,
+) -> Outcome:
+    assert form.filename is not None and form.temp_path is not None
+    sha256 = form.digests["sha256"]
+    project = index.project(parsed.project)
+    existing = [f for f in (project.files if project else ()) if f.filename == form.filename]
+    target = index.roots[root] / form.filename
+    relpath = form.filename
+    if existing:
+        relpath, root = existing[0].relpath, existing[0].root
+        target = index.path_of(existing[0])
+    known = (form.digests, metadata)
+    with _place_lock:  # one decision at a time; the link below is atomic on its own too
+        if target.is_symlink():
+            if not overwrite:
+                raise _exists(form.filename)
+        elif target.exists():
+            if _same_bytes(target, sha256):
+                return Outcome(index.upsert(root, relpath), created=False)
+            if not overwrite:
+                raise _exists(form.filename)
+        os.chmod(form.temp_path, 0o644 & ~_UMASK)
+        try:
+            if overwrite:
+                os.replace(form.temp_path, target)  # replaces a symlink, never writes through
+            else:
+                os.link(form.temp_path, target)  # fails if anything appeared meanwhile
+        except FileExistsError:
+            if _same_bytes(target, sha256):
+                return Outcome(index.upsert(root, relpath), created=False)
+            raise _exists(form.filename) from None
+        except OSError as exc:
+            raise _storage_error(exc, "move the upload into place") from exc
+        _fsync_dir(target.parent)
+    dist = index.upsert(root, relpath, known=known)
+    log.info("stored %s (%d bytes)", relpath, form.size)
+    return Outcome(dist, created=True)
+
+
+def _exists(filename: str) -> Conflict:
+    return Conflict(
+        f"File already exists: {filename!r} is in this index with different content. "
+        "Upload a new version instead (or start the server with --overwrite)."
+    )
+
+
+def _read_umask() -> int:
+    """Read once at import, while single-threaded: os.umask can only be read by setting it."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def release_files(index: Index, name: str, version: str) -> list[DistFile]:
+    project = index.project(normalize(name))
+    try:
+        wanted = Version(version)
+    except InvalidVersion:
+        raise BadRequest(f"{version!r} is not a valid version") from None
+    files = [f for f in project.files if f.version == wanted] if project else []
+    return files
+
+
+def remove_files(index: Index, files: list[DistFile]) -> None:
+    for dist in files:
+        path = index.path_of(dist)
+        path.unlink(missing_ok=True)
+        index.discard_tree(dist.root, dist.relpath)
+        log.info("removed %s", dist.relpath)
