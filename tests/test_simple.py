@@ -29,6 +29,10 @@ LATEST_HTML = "application/vnd.pypi.simple.latest+html"
         (f"{JSON_V1};q=0, */*;q=0.1", TEXT_HTML),
         ("text/*", TEXT_HTML),
         (f"{JSON_V1};q=abc, text/html", TEXT_HTML),
+        # a type refused with q=0 is not chosen through a wildcard
+        ("text/html;q=0, */*", HTML_V1),
+        (f"{JSON_V1};q=0, application/*", HTML_V1),
+        ("application/*", JSON_V1),
     ],
 )
 def test_choose_content_type(accept: str | None, expected: str) -> None:
@@ -36,7 +40,14 @@ def test_choose_content_type(accept: str | None, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "accept", ["application/xml", "image/png, text/plain", f"{JSON_V1};q=0", "application/json"]
+    "accept",
+    [
+        "application/xml",
+        "image/png, text/plain",
+        f"{JSON_V1};q=0",
+        "application/json",
+        "text/html;q=0, text/*",
+    ],
 )
 def test_not_acceptable(accept: str) -> None:
     with pytest.raises(NotAcceptable, match="none of the media types"):

@@ -18,7 +18,7 @@ from packaging.version import InvalidVersion, Version
 from . import __version__
 from .auth import DOWNLOAD, LIST, UPDATE, Authenticator
 from .config import Settings
-from .dists import DistFile, normalize
+from .dists import DistFile, NormalizedName, is_valid_project_name, normalize
 from .errors import BadRequest, HTTPError, NotFound
 from .files import iter_range, not_modified, plan_download
 from .index import Index, Project, Rendered
@@ -121,18 +121,25 @@ def create_app(
 
     @app.get("/simple/<name>")
     def project_no_slash(name: str) -> bottle.HTTPResponse:
-        return redirect(f"{normalize(name)}/")
+        return redirect(f"{valid_name(name)}/")
 
     @app.get("/simple/<name>/")
     def project_page(name: str) -> bottle.HTTPResponse:
         require(LIST)
-        canonical = normalize(name)
+        canonical = valid_name(name)
         if canonical != name:
             return redirect(f"../{canonical}/")
         project = index.project(canonical)
         if project is None:
             return unknown_project(canonical)
         return send(render_project(project, negotiated(), settings.hash_algo))
+
+    def valid_name(name: str) -> NormalizedName:
+        """The canonical name; a name no project can have is simply not found (and never
+        echoed into a Location header)."""
+        if not is_valid_project_name(name):
+            raise NotFound(f"{name[:100]!r} is not a valid project name")
+        return normalize(name)
 
     def unknown_project(name: str) -> bottle.HTTPResponse:
         if settings.fallback_url:

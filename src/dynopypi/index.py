@@ -66,6 +66,15 @@ def is_ignored_name(name: str) -> bool:
     return name.startswith(".") or name.endswith((".part", ".tmp", "~"))
 
 
+def _is_text(path: str) -> bool:
+    """Paths that are not UTF-8 (surrogate-escaped bytes) cannot become URLs; skip them."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _within(path: str, root_real: str) -> bool:
     real = os.path.realpath(path)
     return real == root_real or real.startswith(root_real + os.sep)
@@ -187,7 +196,11 @@ class Index:
                 except OSError:
                     continue
                 if stat.S_ISREG(st.st_mode):
-                    yield os.path.relpath(entry.path, base).replace(os.sep, "/"), st
+                    relpath = os.path.relpath(entry.path, base).replace(os.sep, "/")
+                    if _is_text(relpath):
+                        yield relpath, st
+                    else:
+                        self._warn_once(repr(entry.path), "its path is not valid UTF-8")
 
     def relpaths(self, root: int) -> list[str]:
         """Every candidate file below a root, read from disk (for the CLI; no hashing)."""
@@ -326,6 +339,9 @@ class Index:
         relpath = os.path.relpath(path, self.roots[root]).replace(os.sep, "/")
         if relpath.startswith("../") or any(is_ignored_name(p) for p in relpath.split("/")):
             return
+        if not _is_text(relpath):
+            self._warn_once(repr(str(path)), "its path is not valid UTF-8")
+            return
         try:
             st = os.stat(path, follow_symlinks=False)
         except OSError:
@@ -341,6 +357,7 @@ class Index:
         if stat.S_ISLNK(st.st_mode):
             if not _within(str(path), self._root_real[root]):
                 self._warn_once(str(path), "symlink points outside the package directory")
+                self.discard_tree(root, relpath)
                 return
             try:
                 st = os.stat(path)

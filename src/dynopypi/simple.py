@@ -34,6 +34,11 @@ _ALIASES = {
     TEXT_HTML: TEXT_HTML,
 }
 _DEFAULT = TEXT_HTML  # what */* and a missing Accept get: every client understands it
+_WILDCARDS = {
+    "*/*": (TEXT_HTML, HTML_V1, JSON_V1),
+    "text/*": (TEXT_HTML,),
+    "application/*": (JSON_V1, HTML_V1),
+}
 # when q-values tie, prefer the richer, versioned formats
 _PREFERENCE = {JSON_V1: 0, JSON_LATEST: 0, HTML_V1: 1, HTML_LATEST: 1, TEXT_HTML: 2}
 
@@ -70,15 +75,19 @@ def choose_content_type(accept: str | None, format_param: str | None = None) -> 
         return chosen
     if not accept or not accept.strip():
         return _DEFAULT
-    for q, _rank, _pos, media in _parse_accept(accept):
+    ranked = _parse_accept(accept)
+    # a type refused with q=0 stays refused even when a wildcard would admit it
+    refused = {_ALIASES[media] for q, _r, _p, media in ranked if q <= 0 and media in _ALIASES}
+    for q, _rank, _pos, media in ranked:
         if q <= 0:
             continue
-        if media in _ALIASES:
+        if media in _ALIASES and _ALIASES[media] not in refused:
             return _ALIASES[media]
-        if media in ("*/*", "text/*"):
-            return _DEFAULT
-        if media == "application/*":
-            return JSON_V1
+        wildcard = _WILDCARDS.get(media)
+        if wildcard is not None:
+            for candidate in wildcard:
+                if candidate not in refused:
+                    return candidate
     raise NotAcceptable(
         f"none of the media types in Accept: {accept!r} is served; use one of {', '.join(_ALIASES)}"
     )
