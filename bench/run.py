@@ -450,8 +450,9 @@ def server_command(
             "--backend", "cached-dir", "-a", ".", "-P", ".", "--disable-fallback", *extra,
             str(pkgdir),
         ]  # fmt: skip
+    # Same access rules as pypiserver: no account needed, uploads included (-a . -P .).
     return [
-        str(dynopypi_exe()), "run", "-p", str(port), "-i", HOST,
+        str(dynopypi_exe()), "run", "-p", str(port), "-i", HOST, "-a", ".", "-P", ".",
         "--cache-dir", str(cache_dir), *extra, str(pkgdir),
     ]  # fmt: skip
 
