@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,7 @@ from .auth import DOWNLOAD, LIST, UPDATE, Authenticator
 from .config import Settings
 from .dists import DistFile, NormalizedName, is_valid_project_name, normalize
 from .errors import BadRequest, HTTPError, NotFound
-from .files import iter_range, not_modified, plan_download
+from .files import content_type_for, iter_range, not_modified, plan_download
 from .index import Index, Project, Rendered
 from .metadata import CoreMetadata, parse_metadata
 from .pypi_json import project_json
@@ -109,6 +110,13 @@ def create_app(
             return _text(503, "loading: the package index is not built yet")
         return _text(200, "ok")
 
+    @app.get(settings.ready_endpoint)
+    def ready() -> bottle.HTTPResponse:
+        state = readiness(index)
+        body = json.dumps(state, indent=1) + "\n"
+        status = 200 if state["status"] == "ready" else 503
+        return bottle.HTTPResponse(body=body, status=status, Content_Type="application/json")
+
     @app.get("/simple")
     def simple_slash() -> bottle.HTTPResponse:
         return redirect("simple/")
@@ -159,6 +167,8 @@ def create_app(
             return core_metadata(path.removesuffix(".metadata"))
         if dist is None:
             raise NotFound(f"no file {path!r} in this index")
+        if settings.x_accel_redirect:
+            return accel_redirect(dist)
         plan = plan_download(dist, request.headers, cache_control=settings.cache_control)
         if plan.length == 0:
             return bottle.HTTPResponse(status=plan.status, **plan.headers)
@@ -170,6 +180,13 @@ def create_app(
         else:
             body = iter_range(stream, plan.start, plan.length)
         return bottle.HTTPResponse(body=body, status=plan.status, **plan.headers)
+
+    def accel_redirect(dist: DistFile) -> bottle.HTTPResponse:
+        """nginx sends the bytes (and handles ranges and validators); we only decide."""
+        target = f"{settings.x_accel_redirect}{dist.root}/{quote_path(dist.relpath)}"
+        headers = {"X-Accel-Redirect": target, "Content-Type": content_type_for(dist.filename)}
+        headers.update(cache_header)
+        return bottle.HTTPResponse(status=200, **headers)
 
     def core_metadata(path: str) -> bottle.HTTPResponse:
         dist = index.file_at(path)
@@ -266,6 +283,21 @@ def create_app(
         return parse_metadata(raw) if raw is not None else None
 
     return app
+
+
+def readiness(index: Index) -> dict[str, Any]:
+    """Ready = index loaded and every package directory writable (uploads would work)."""
+    writable = {str(root): os.access(root, os.W_OK | os.X_OK) for root in index.roots}
+    problems = [] if index.loaded else ["the package index is still loading"]
+    problems += [f"{root} is not writable" for root, ok in writable.items() if not ok]
+    return {
+        "status": "ready" if not problems else "not ready",
+        "problems": problems,
+        "index_loaded": index.loaded,
+        "projects": len(index.projects),
+        "files": index.file_count,
+        "writable": writable,
+    }
 
 
 def _plain_error(error: bottle.HTTPError) -> str:

@@ -109,6 +109,19 @@ def _run_parser(sub: Any) -> None:
         "(default: 60; 0 turns it off)",
     )
     p.add_argument("--threads", metavar="N", help="worker threads (default: 8)")
+    p.add_argument(
+        "--trusted-proxies",
+        metavar="ADDRS",
+        help="addresses/networks of reverse proxies whose X-Forwarded-For/-Proto/-Host/"
+        "-Prefix headers are honoured (e.g. 127.0.0.1); from others they are dropped",
+    )
+    p.add_argument(
+        "--x-accel-redirect",
+        metavar="PREFIX",
+        help="behind nginx: answer downloads with X-Accel-Redirect to PREFIX<n>/<path> "
+        "(n = package directory number) so nginx sends the bytes",
+    )
+    p.add_argument("--ready-endpoint", metavar="PATH", help="readiness path (default: /ready)")
     p.add_argument("--config", metavar="FILE", type=Path, help="TOML file with settings")
     p.add_argument(
         "--server",
@@ -252,6 +265,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "cache_dir": args.cache_dir,
         "rescan_interval": args.rescan_interval,
         "threads": args.threads,
+        "trusted_proxies": args.trusted_proxies,
+        "x_accel_redirect": args.x_accel_redirect,
+        "ready_endpoint": args.ready_endpoint,
     }
     if args.verbose or args.quiet:
         flags["verbosity"] = max(-2, min(3, args.verbose - args.quiet))

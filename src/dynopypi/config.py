@@ -8,6 +8,7 @@ reads the environment.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -52,6 +53,10 @@ class Settings:
     authenticate: frozenset[str] = frozenset({"update"})
     overwrite: bool = False
     max_upload_size: int = 1024**3
+    # behind a reverse proxy
+    trusted_proxies: tuple[str, ...] = ()
+    x_accel_redirect: str | None = None  # e.g. "/_dynopypi_files/": nginx sends the bytes
+    ready_endpoint: str = "/ready"
 
     @property
     def primary_root(self) -> Path:
@@ -148,11 +153,37 @@ def _as_url(value: Any) -> str | None:
     return text.rstrip("/") + "/"
 
 
-def _as_endpoint(value: Any) -> str:
+def _as_endpoint(name: str) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        text = str(value).strip()
+        reserved = text in ("/",) or text.startswith(("/simple", "/packages", "/pypi/"))
+        if not text.startswith("/") or reserved:
+            raise ConfigError(f"{name}: {text!r} must be a path like /health")
+        return text
+
+    return convert
+
+
+def _as_networks(value: Any) -> tuple[str, ...]:
+    items = value.replace(",", " ").split() if isinstance(value, str) else list(value)
+    for item in items:
+        try:
+            ipaddress.ip_network(str(item), strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"trusted_proxies: {item!r} is not an IP address or network (e.g. 127.0.0.1, "
+                "10.0.0.0/8)"
+            ) from None
+    return tuple(str(item) for item in items)
+
+
+def _as_accel_prefix(value: Any) -> str | None:
     text = str(value).strip()
-    if not text.startswith("/") or text in ("/",) or text.startswith(("/simple", "/packages")):
-        raise ConfigError(f"health_endpoint: {text!r} must be a path like /health")
-    return text
+    if not text:
+        return None
+    if not text.startswith("/"):
+        raise ConfigError(f"x_accel_redirect: {text!r} must be a path like /_dynopypi_files/")
+    return text.rstrip("/") + "/"
 
 
 def _as_optional_seconds(value: Any) -> int | None:
@@ -180,7 +211,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "hash_algo": _as_hash_algo,
     "welcome": _as_optional_path,
     "cache_control": _as_optional_seconds,
-    "health_endpoint": _as_endpoint,
+    "health_endpoint": _as_endpoint("health_endpoint"),
     "log_file": _as_optional_path,
     "verbosity": _as_int("verbosity", -2, 3),
     "cache_dir": _as_path,
@@ -191,6 +222,9 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "authenticate": _as_actions,
     "overwrite": _as_bool("overwrite"),
     "max_upload_size": _as_size,
+    "trusted_proxies": _as_networks,
+    "x_accel_redirect": _as_accel_prefix,
+    "ready_endpoint": _as_endpoint("ready_endpoint"),
 }
 
 

@@ -18,12 +18,16 @@ from types import FrameType
 from typing import Any
 
 import waitress.server
+from waitress import wasyncore
+from waitress.channel import HTTPChannel
 
+from . import systemd
 from .app import create_app
 from .auth import Authenticator
 from .cache import DigestCache
 from .config import Settings
 from .index import Index
+from .proxy import parse_networks, trust_proxies
 from .watcher import Watcher
 from .yank import YankStore
 
@@ -106,9 +110,11 @@ class Server:
             rescan_interval=settings.rescan_interval,
             on_state_change=self._state_changed,
         )
-        self.app = with_access_log(create_app(settings, self.index, self.auth, self.yanks))
+        app = create_app(settings, self.index, self.auth, self.yanks)
+        self.app = trust_proxies(with_access_log(app), parse_networks(settings.trusted_proxies))
         self._http: Any = None
         self._stopped = threading.Event()
+        self._draining = threading.Event()
 
     def start(self) -> None:
         """Load the index, start watching, bind the socket (serving starts in ``run``)."""
@@ -138,29 +144,70 @@ class Server:
 
     def reload(self) -> None:
         """SIGHUP: re-read accounts, rights and yank state now."""
+        systemd.reloading()
         self.auth.reload(force=True)
         for root in range(len(self.settings.roots)):
             self._state_changed(root, self.settings.roots[root])
         log.info("reloaded accounts, rights and yank state")
+        systemd.notify("READY=1")
 
     @property
     def address(self) -> tuple[str, int]:
         host, port = self._http.effective_host, self._http.effective_port
         return str(host), int(port)
 
-    def run(self) -> None:
+    def run(self, *, drain_timeout: float = 30.0) -> None:
+        """Serve until ``drain()``; then finish the requests in flight and return."""
+        socket_map = self._http.map if hasattr(self._http, "map") else self._http._map
+        deadline: float | None = None
         try:
-            self._http.run()
+            while True:
+                wasyncore.loop(timeout=0.5, map=socket_map, use_poll=True, count=1)
+                if not self._draining.is_set():
+                    continue
+                if deadline is None:
+                    deadline = time.monotonic() + drain_timeout
+                    self._stop_listening(socket_map)
+                if self._idle(socket_map) or time.monotonic() > deadline:
+                    break
         finally:
             self.stop()
+
+    def drain(self) -> None:
+        """Stop accepting connections; ``run`` returns once requests in flight are done.
+
+        Safe from a signal handler: it only sets a flag that the serving loop reads.
+        """
+        self._draining.set()
+
+    def _stop_listening(self, socket_map: dict[int, Any]) -> None:
+        systemd.notify("STOPPING=1")
+        for dispatcher in list(socket_map.values()):
+            if isinstance(dispatcher, waitress.server.BaseWSGIServer):
+                wasyncore.dispatcher.close(dispatcher)  # the listener only, not the trigger
+
+    def _idle(self, socket_map: dict[int, Any]) -> bool:
+        tasks = self._http.task_dispatcher
+        busy = bool(tasks.queue) or tasks.active_count > 0
+        for dispatcher in list(socket_map.values()):
+            if isinstance(dispatcher, HTTPChannel):
+                if dispatcher.requests or dispatcher.total_outbufs_len:
+                    busy = True
+                else:
+                    dispatcher.will_close = True  # idle keep-alive connection
+        return not busy
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
 
     def stop(self) -> None:
         if self._stopped.is_set():
             return
         self._stopped.set()
         if self._http is not None:
-            self._http.close()
-            self._http.task_dispatcher.shutdown()
+            self._http.task_dispatcher.shutdown(timeout=5)
+            wasyncore.close_all(self._http.map if hasattr(self._http, "map") else self._http._map)
         self.watcher.stop()
         self.cache.close()
 
@@ -169,16 +216,28 @@ def serve(settings: Settings) -> None:
     setup_logging(settings)
     server = Server(settings)
     server.start()
+    pending_reload = threading.Event()
 
     def on_term(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(0)
+        log.info("signal %d: finishing requests in flight, then stopping", signum)
+        server.drain()
+
+    def on_hup(signum: int, frame: FrameType | None) -> None:
+        pending_reload.set()
+
+    def reloader() -> None:  # file reads stay out of the signal handler
+        while not server.stopped:
+            if pending_reload.wait(timeout=1.0):
+                pending_reload.clear()
+                server.reload()
 
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda signum, frame: server.reload())
+        signal.signal(signal.SIGHUP, on_hup)
+        threading.Thread(target=reloader, name="dynopypi-reload", daemon=True).start()
+    systemd.notify(f"READY=1\nSTATUS=serving {server.index.file_count} files")
     try:
         server.run()
-    except KeyboardInterrupt:
-        pass
     finally:
         log.info("stopped")
