@@ -8,8 +8,17 @@ PACKAGES ?= ./packages
 PYTEST_ARGS ?=
 BENCH_ARGS  ?=
 
+# `make install` (as root; DESTDIR and PREFIX stage it elsewhere, e.g. for packaging/tests)
+DESTDIR  ?=
+PREFIX   ?= /usr
+SYSCONFDIR ?= /etc
+LOCALSTATEDIR ?= /var
+APP_VENV := $(PREFIX)/share/venv/dynopypi
+NGINX_SITE_DIR ?= $(SYSCONFDIR)/nginx/conf.d
+SERVICE_USER ?= dynopypi
+
 .DEFAULT_GOAL := help
-.PHONY: help venv run test unit lint format bench clean
+.PHONY: help venv run test unit lint format bench clean install publish-local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -44,6 +53,47 @@ unit: $(BIN)/.installed ## only the fast in-process tests
 
 bench: $(BIN)/.installed ## benchmark against pypiserver on a generated corpus (BENCH_ARGS)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+install: ## install system-wide: user, directories, venv, systemd unit, nginx site (DESTDIR, PREFIX)
+	@set -e; root="$(DESTDIR)"; \
+	if [ -z "$$root" ] && ! id -u $(SERVICE_USER) >/dev/null 2>&1; then \
+		useradd --system --user-group --no-create-home --home-dir $(LOCALSTATEDIR)/lib/dynopypi \
+			--shell /usr/sbin/nologin $(SERVICE_USER); \
+	fi
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/dynopypi
+	install -d -m 0755 $(DESTDIR)$(LOCALSTATEDIR)/lib/dynopypi
+	install -d -m 0755 $(DESTDIR)$(LOCALSTATEDIR)/lib/dynopypi/packages
+	install -d -m 0750 $(DESTDIR)$(LOCALSTATEDIR)/cache/dynopypi
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/systemd/system $(DESTDIR)$(NGINX_SITE_DIR)
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/dynopypi
+	rm -rf $(DESTDIR)$(APP_VENV)
+	$(PYTHON) -m venv $(DESTDIR)$(APP_VENV)
+	$(DESTDIR)$(APP_VENV)/bin/python -m pip install --quiet .
+	sed -e 's#/usr/share/venv/dynopypi#$(APP_VENV)#g' -e 's#/etc/dynopypi#$(SYSCONFDIR)/dynopypi#g' \
+		-e 's#/var/lib/dynopypi#$(LOCALSTATEDIR)/lib/dynopypi#g' systemd/dynopypi.service \
+		> $(DESTDIR)$(SYSCONFDIR)/systemd/system/dynopypi.service
+	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/systemd/system/dynopypi.service
+	@# settings and accounts are the operator's: never overwritten
+	test -e $(DESTDIR)$(SYSCONFDIR)/dynopypi/dynopypi.toml || \
+		install -m 0640 systemd/dynopypi.toml $(DESTDIR)$(SYSCONFDIR)/dynopypi/dynopypi.toml
+	test -e $(DESTDIR)$(SYSCONFDIR)/dynopypi/htpasswd || \
+		install -m 0640 /dev/null $(DESTDIR)$(SYSCONFDIR)/dynopypi/htpasswd
+	test -e $(DESTDIR)$(NGINX_SITE_DIR)/dynopypi.conf || \
+		install -m 0644 nginx/dynopypi.conf $(DESTDIR)$(NGINX_SITE_DIR)/dynopypi.conf
+	install -m 0644 nginx/dynopypi.conf nginx/dynopypi-tls.conf $(DESTDIR)$(PREFIX)/share/dynopypi/
+	@set -e; if [ -z "$(DESTDIR)" ]; then \
+		chown root:$(SERVICE_USER) $(SYSCONFDIR)/dynopypi/dynopypi.toml $(SYSCONFDIR)/dynopypi/htpasswd; \
+		chown $(SERVICE_USER):$(SERVICE_USER) $(LOCALSTATEDIR)/lib/dynopypi $(LOCALSTATEDIR)/lib/dynopypi/packages \
+			$(LOCALSTATEDIR)/cache/dynopypi; \
+		if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
+		echo "installed; add accounts with: $(APP_VENV)/bin/dynopypi passwd $(SYSCONFDIR)/dynopypi/htpasswd USER"; \
+		echo "then: systemctl enable --now dynopypi && nginx -t && systemctl reload nginx"; \
+	fi
+
+publish-local: $(BIN)/.installed ## build dynopypi and upload it to a running index (HOST, PORT, TWINE_USERNAME/PASSWORD)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine upload --non-interactive --repository-url http://$(HOST):$(PORT)/ dist/*
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
