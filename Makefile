@@ -6,6 +6,7 @@ HOST     ?= 127.0.0.1
 PORT     ?= 8080
 PACKAGES ?= ./packages
 PYTEST_ARGS ?=
+ARGS        ?=
 BENCH_ARGS  ?=
 
 # `make install` (as root; DESTDIR and PREFIX stage it elsewhere, e.g. for packaging/tests)
@@ -32,9 +33,9 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed ## create the virtualenv with dynopypi and the test tools
 
-run: $(BIN)/.installed ## serve ./packages on http://127.0.0.1:8080/ (PACKAGES, HOST, PORT)
+run: $(BIN)/.installed ## serve ./packages on http://127.0.0.1:8080/ (PACKAGES, HOST, PORT, ARGS)
 	mkdir -p $(PACKAGES)
-	$(BIN)/dynopypi run -i $(HOST) -p $(PORT) $(PACKAGES)
+	$(BIN)/dynopypi run -i $(HOST) -p $(PORT) $(ARGS) $(PACKAGES)
 
 lint: $(BIN)/.installed ## ruff (lint and format check) and mypy --strict
 	$(BIN)/ruff check src tests bench

@@ -41,7 +41,11 @@ def _run_parser(sub: Any) -> None:
     )
     p.add_argument("-p", "--port", help="port to listen on (default: 8080)")
     p.add_argument(
-        "-i", "-H", "--host", help="address to listen on (default: 127.0.0.1; 0.0.0.0 for all)"
+        "-i",
+        "-H",
+        "--host",
+        "--interface",
+        help="address to listen on (default: 127.0.0.1; 0.0.0.0 for all)",
     )
     p.add_argument(
         "-P",
