@@ -1,0 +1,277 @@
+"""/packages/: file downloads with HTTP caching and range semantics, the listing, metadata."""
+
+from __future__ import annotations
+
+import hashlib
+from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin
+
+import pytest
+
+WHEEL = "big-1.0-py3-none-any.whl"
+SDIST = "foo_bar-1.0.tar.gz"
+
+
+def test_download_headers(server, corpus):
+    path = corpus.files[WHEEL]
+    r = server.get(f"/packages/{WHEEL}")
+    assert r.status_code == 200, server.explain(r)
+    assert r.content == path.read_bytes()
+    assert int(r.headers["Content-Length"]) == path.stat().st_size
+    ctype = r.headers.get("Content-Type", "")
+    assert ctype and not ctype.startswith("text/"), ctype
+    assert r.headers.get("ETag"), server.explain(r)
+    last_modified = parsedate_to_datetime(r.headers["Last-Modified"])
+    assert int(last_modified.timestamp()) == int(path.stat().st_mtime)
+
+
+@pytest.mark.parametrize("filename", ["foo_bar-1.0.tar.gz", "zeta-0.2-py3-none-any.whl"])
+def test_download_other_files(server, corpus, filename):
+    relpath = corpus.relpath(filename)
+    r = server.get(f"/packages/{relpath}")
+    assert r.status_code == 200, server.explain(r)
+    assert r.content == corpus.files[filename].read_bytes()
+    assert r.headers.get("Content-Type") and not r.headers["Content-Type"].startswith("text/")
+
+
+def test_head(server, corpus):
+    get = server.get(f"/packages/{WHEEL}")
+    head = server.head(f"/packages/{WHEEL}")
+    assert head.status_code == 200, server.explain(head)
+    assert head.content == b""
+    for header in ("Content-Length", "Content-Type", "ETag", "Last-Modified"):
+        assert head.headers.get(header) == get.headers.get(header), header
+
+
+def test_conditional_get_etag(server, corpus):
+    r = server.get(f"/packages/{WHEEL}")
+    etag = r.headers["ETag"]
+    r304 = server.get(f"/packages/{WHEEL}", headers={"If-None-Match": etag})
+    assert r304.status_code == 304, server.explain(r304)
+    assert r304.content == b""
+    listed = server.get(f"/packages/{WHEEL}", headers={"If-None-Match": f'"x", {etag}'})
+    assert listed.status_code == 304, server.explain(listed)
+    star = server.get(f"/packages/{WHEEL}", headers={"If-None-Match": "*"})
+    assert star.status_code == 304, server.explain(star)
+    miss = server.get(f"/packages/{WHEEL}", headers={"If-None-Match": '"not-the-etag"'})
+    assert miss.status_code == 200
+    assert miss.content == corpus.files[WHEEL].read_bytes()
+
+
+def test_etags_differ_between_files(server, corpus):
+    a = server.head("/packages/lib-1.0-py3-none-any.whl").headers["ETag"]
+    b = server.head("/packages/lib-2.0-py3-none-any.whl").headers["ETag"]
+    assert a != b
+
+
+def test_conditional_get_if_modified_since(server, corpus):
+    r = server.get(f"/packages/{WHEEL}")
+    r304 = server.get(
+        f"/packages/{WHEEL}", headers={"If-Modified-Since": r.headers["Last-Modified"]}
+    )
+    assert r304.status_code == 304, server.explain(r304)
+    old = server.get(
+        f"/packages/{WHEEL}", headers={"If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}
+    )
+    assert old.status_code == 200
+
+
+def test_range_prefix(server, corpus):
+    data = corpus.files[WHEEL].read_bytes()
+    r = server.get(f"/packages/{WHEEL}", headers={"Range": "bytes=0-9"})
+    assert r.status_code == 206, server.explain(r)
+    assert r.content == data[:10]
+    assert r.headers["Content-Range"] == f"bytes 0-9/{len(data)}"
+    assert int(r.headers["Content-Length"]) == 10
+
+
+def test_range_middle_and_suffix(server, corpus):
+    data = corpus.files[WHEEL].read_bytes()
+    r = server.get(f"/packages/{WHEEL}", headers={"Range": "bytes=1000-1999"})
+    assert r.status_code == 206, server.explain(r)
+    assert r.content == data[1000:2000]
+    assert r.headers["Content-Range"] == f"bytes 1000-1999/{len(data)}"
+    tail = server.get(f"/packages/{WHEEL}", headers={"Range": "bytes=-22"})
+    assert tail.status_code == 206, server.explain(tail)
+    assert tail.content == data[-22:]  # the zip end-of-central-directory record
+    assert tail.headers["Content-Range"] == f"bytes {len(data) - 22}-{len(data) - 1}/{len(data)}"
+    rest = server.get(f"/packages/{WHEEL}", headers={"Range": f"bytes={len(data) - 5}-"})
+    assert rest.status_code == 206
+    assert rest.content == data[-5:]
+
+
+def test_range_unsatisfiable(server, corpus):
+    size = corpus.files[WHEEL].stat().st_size
+    r = server.get(f"/packages/{WHEEL}", headers={"Range": f"bytes={size + 10}-{size + 20}"})
+    assert r.status_code == 416, server.explain(r)
+
+
+def test_missing_file_404(server):
+    for path in (
+        "/packages/nope-1.0-py3-none-any.whl",
+        "/packages/sub/nope-1.0-py3-none-any.whl",
+        "/packages/nope-1.0-py3-none-any.whl.metadata",
+    ):
+        r = server.get(path)
+        assert r.status_code == 404, server.explain(r)
+
+
+def test_directory_is_not_a_download(server):
+    r = server.get("/packages/sub/", allow_redirects=False)
+    assert r.status_code in (200, 301, 302, 403, 404), server.explain(r)
+    assert b"hello" not in r.content
+
+
+def test_packages_listing(server, corpus):
+    r = server.get("/packages/")
+    assert r.status_code == 200, server.explain(r)
+    for filename in corpus.files:
+        assert filename in r.text, f"{filename} not in listing\n{server.explain(r)}"
+    assert "notapackage.txt" not in r.text
+
+
+def test_wheel_metadata_download(server, corpus, helpers):
+    for filename, path in corpus.files.items():
+        if not filename.endswith(".whl"):
+            continue
+        r = server.get(f"/packages/{corpus.relpath(filename)}.metadata")
+        assert r.status_code == 200, server.explain(r)
+        assert r.content == helpers.wheel_metadata(path)
+
+
+def test_metadata_not_for_sdist(server, corpus):
+    r = server.get(f"/packages/{SDIST}.metadata")
+    assert r.status_code == 404, server.explain(r)
+
+
+def test_metadata_conditional_get(server, corpus):
+    url = f"/packages/{WHEEL}.metadata"
+    r = server.get(url)
+    assert r.status_code == 200
+    etag = r.headers.get("ETag")
+    if etag is not None:  # optional for metadata, but if given it must work
+        again = server.get(url, headers={"If-None-Match": etag})
+        assert again.status_code == 304, server.explain(again)
+
+
+def test_concurrent_downloads(server, corpus):
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = hashlib.sha256(corpus.files[WHEEL].read_bytes()).hexdigest()
+
+    def fetch(_: int) -> str:
+        r = server.get(f"/packages/{WHEEL}")
+        assert r.status_code == 200
+        return hashlib.sha256(r.content).hexdigest()
+
+    with ThreadPoolExecutor(8) as pool:
+        digests = list(pool.map(fetch, range(24)))
+    assert set(digests) == {expected}
+
+
+# --------------------------------------------------------------------------- odd names
+
+ODD_DIRS = ["odd dir #1 %?&=+", "ünïcödé", "a;b,c@d"]
+
+
+@pytest.fixture(scope="module")
+def odd(tmp_path_factory):
+    """File and directory names that need care in URLs."""
+    from dynopypi.fakedist import make_sdist, make_wheel
+
+    pkgdir = tmp_path_factory.mktemp("odd") / "pkgs"
+    pkgdir.mkdir()
+    files = {}
+    for i, dirname in enumerate(ODD_DIRS):
+        (pkgdir / dirname).mkdir()
+        path = make_wheel(pkgdir / dirname, "uni", f"1.{i}")
+        files[path.name] = path
+    for version in ("1.0+local.1", "1!0.5"):
+        path = make_wheel(pkgdir, "odd", version)
+        files[path.name] = path
+    legacy = make_sdist(pkgdir, "my-proj", "2.0")
+    files["my-proj-2.0.tar.gz"] = legacy.rename(pkgdir / "my-proj-2.0.tar.gz")
+    tagged = make_wheel(pkgdir, "tagged", "1.0")
+    files["tagged-1.0-1-py3-none-any.whl"] = tagged.rename(pkgdir / "tagged-1.0-1-py3-none-any.whl")
+    return pkgdir, files
+
+
+@pytest.fixture(scope="module")
+def odd_server(module_server_factory, odd):
+    return module_server_factory(odd[0])
+
+
+def test_odd_projects_listed(odd_server, odd):
+    assert odd_server.listed_projects() == {"uni", "odd", "my-proj", "tagged"}
+
+
+@pytest.mark.parametrize("project", ["uni", "odd", "my-proj", "tagged"])
+def test_odd_links_download(odd_server, odd, helpers, project):
+    _, files = odd
+    r, page = odd_server.project_html(project)
+    assert page.anchors, odd_server.explain(r)
+    for a in page.anchors:
+        expected = files[a.text.strip()]
+        d = odd_server.get(odd_server.file_url(r.url, a.href))
+        assert d.status_code == 200, odd_server.explain(d)
+        assert d.content == expected.read_bytes()
+        assert a.href.split("#sha256=")[1] == helpers.sha256_bytes(d.content)
+        if expected.name.endswith(".whl"):
+            m = odd_server.get(odd_server.file_url(r.url, a.href) + ".metadata")
+            assert m.status_code == 200, odd_server.explain(m)
+            assert m.content == helpers.wheel_metadata(expected)
+    rj, data = odd_server.project_json(project)
+    assert sorted(f["filename"] for f in data["files"]) == sorted(a.text for a in page.anchors)
+    for f in data["files"]:
+        d = odd_server.get(urljoin(rj.url, f["url"]))
+        assert d.status_code == 200, odd_server.explain(d)
+        assert helpers.sha256_bytes(d.content) == f["hashes"]["sha256"]
+    pj = odd_server.get(f"/pypi/{project}/json")
+    assert pj.status_code == 200, odd_server.explain(pj)
+    for entries in pj.json()["releases"].values():
+        for entry in entries:
+            d = odd_server.get(urljoin(pj.url, entry["url"]))
+            assert d.status_code == 200, odd_server.explain(d)
+            assert d.content == files[entry["filename"]].read_bytes()
+
+
+def test_odd_versions(odd_server):
+    _, data = odd_server.project_json("odd")
+    assert sorted(data["versions"]) == sorted(["1.0+local.1", "1!0.5"])
+    pj = odd_server.get("/pypi/odd/json").json()
+    assert pj["info"]["version"] == "1!0.5"  # the epoch wins
+    one = odd_server.get("/pypi/odd/1.0+local.1/json")
+    assert one.status_code == 200, odd_server.explain(one)
+    assert [f["filename"] for f in one.json()["urls"]] == ["odd-1.0+local.1-py3-none-any.whl"]
+    _, legacy = odd_server.project_json("my-proj")
+    assert legacy["versions"] == ["2.0"]
+
+
+def test_odd_listing_links(odd_server, odd, helpers):
+    _, files = odd
+    r = odd_server.get("/packages/")
+    resolved = set()
+    for href in (a.href for a in helpers.parse_html(r.text).anchors):
+        d = odd_server.get(urljoin(r.url, href))
+        assert d.status_code == 200, f"{href}: {odd_server.explain(d)}"
+        resolved.add(hashlib.sha256(d.content).hexdigest())
+    assert resolved == {hashlib.sha256(p.read_bytes()).hexdigest() for p in files.values()}
+
+
+def test_pip_download_odd_names(odd_server, odd, helpers, tmp_path):
+    import sys
+
+    dest = tmp_path / "dl"
+    result = helpers.run_client(
+        [sys.executable, "-m", "pip", "--isolated", "--disable-pip-version-check", "download",
+         "--no-deps", "--no-cache-dir", "--index-url", odd_server.index_url, "-d", dest,
+         "uni", "odd", "tagged"]
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr + odd_server.logs()
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "odd-1!0.5-py3-none-any.whl",
+        "tagged-1.0-1-py3-none-any.whl",
+        "uni-1.2-py3-none-any.whl",
+    ]
+    for p in dest.iterdir():
+        assert p.read_bytes() == odd[1][p.name].read_bytes()
