@@ -27,10 +27,11 @@ CREATE TABLE IF NOT EXISTS files (
     requires_python TEXT,
     metadata BLOB,
     metadata_sha256 TEXT,
+    name TEXT,
     PRIMARY KEY (root, relpath)
 )
 """
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ class CacheEntry:
     digests: dict[str, str]
     requires_python: str | None
     metadata_sha256: str | None
+    name: str | None = None  # the project name as its metadata spells it
 
 
 class DigestCache:
@@ -77,13 +79,13 @@ class DigestCache:
     def load(self, root: str) -> dict[str, CacheEntry]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT relpath, size, mtime_ns, digests, requires_python, metadata_sha256 "
-                "FROM files WHERE root = ?",
+                "SELECT relpath, size, mtime_ns, digests, requires_python, metadata_sha256, "
+                "name FROM files WHERE root = ?",
                 (root,),
             ).fetchall()
         return {
-            relpath: CacheEntry(size, mtime_ns, json.loads(digests), rp, msha)
-            for relpath, size, mtime_ns, digests, rp, msha in rows
+            relpath: CacheEntry(size, mtime_ns, json.loads(digests), rp, msha, name)
+            for relpath, size, mtime_ns, digests, rp, msha, name in rows
         }
 
     def put_many(self, root: str, items: list[tuple[str, CacheEntry, bytes | None]]) -> None:
@@ -99,6 +101,7 @@ class DigestCache:
                 e.requires_python,
                 metadata,
                 e.metadata_sha256,
+                e.name,
             )
             for relpath, e, metadata in items
         ]
@@ -106,7 +109,7 @@ class DigestCache:
             try:
                 self._db.execute("BEGIN")
                 self._db.executemany(
-                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
+                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
                 )
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:

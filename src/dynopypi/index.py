@@ -27,6 +27,7 @@ from .dists import (
     NormalizedName,
     ParsedName,
     display_name_of,
+    normalize,
     parse_filename,
 )
 from .errors import InvalidFilename, MetadataError
@@ -64,6 +65,13 @@ class Project:
 def is_ignored_name(name: str) -> bool:
     """Dotfiles and dot-directories hold our own state and in-flight uploads."""
     return name.startswith(".") or name.endswith((".part", ".tmp", "~"))
+
+
+def _display_name(metadata_name: str | None, parsed: ParsedName, filename: str) -> str:
+    """The name as the project spells it (metadata), if it agrees with the file name."""
+    if metadata_name and normalize(metadata_name) == parsed.project:
+        return metadata_name.strip()
+    return display_name_of(filename)
 
 
 def _is_text(path: str) -> bool:
@@ -258,7 +266,7 @@ class Index:
             root=root,
             filename=filename,
             project=parsed.project,
-            display_name=display_name_of(filename),
+            display_name=_display_name(entry.name, parsed, filename),
             version=parsed.version,
             packagetype=parsed.packagetype,
             python_tag=parsed.python_tag,
@@ -275,13 +283,17 @@ class Index:
     def _entry(
         st: os.stat_result, digests: dict[str, str], metadata: bytes | None, packagetype: str
     ) -> CacheEntry:
-        requires_python = parse_metadata(metadata).requires_python if metadata else None
+        parsed = parse_metadata(metadata) if metadata else None
+        requires_python = parsed.requires_python if parsed else None
+        name = parsed.first("Name") if parsed else None
         metadata_sha256 = (
             hashlib.sha256(metadata).hexdigest()
             if metadata is not None and packagetype == "bdist_wheel"
             else None
         )
-        return CacheEntry(st.st_size, st.st_mtime_ns, digests, requires_python, metadata_sha256)
+        return CacheEntry(
+            st.st_size, st.st_mtime_ns, digests, requires_python, metadata_sha256, name
+        )
 
     # ---- writers ---------------------------------------------------------------------
     def sync(self, root: int | None = None, top: Path | None = None) -> int:
