@@ -815,13 +815,15 @@ def flatness(small: ServerResult, large: ServerResult) -> dict[str, float | None
 
 
 def flat_checks(small: ServerResult, large: ServerResult) -> list[Check]:
+    """The large corpus may cost at most 20% more per request (being faster is noise)."""
     checks = []
     for key in FLAT_KEYS:
-        value = ratio(FIG[key].get(large), FIG[key].get(small))
-        label = f"dynopypi {FIG[key].label}, {large.files // 1000}k/{small.files // 1000}k"
-        checks.append(
-            Check(label, value, "0.8 - 1.2", None if value is None else 0.8 <= value <= 1.2)
-        )
+        fig = FIG[key]
+        value = ratio(fig.get(large), fig.get(small))
+        label = f"dynopypi {fig.label}, {large.files // 1000}k/{small.files // 1000}k"
+        target = ">= 0.8" if fig.higher_is_better else "<= 1.2"
+        ok = None if value is None else (value >= 0.8 if fig.higher_is_better else value <= 1.2)
+        checks.append(Check(label, value, target, ok))
     return checks
 
 
@@ -1004,7 +1006,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"  {fig.label + ' (' + fig.unit + ')':<34} {cells}")
         summary["flatness"] = flat
         if "dynopypi" in args.servers:
-            log("  targets (informative; /simple/ grows with the project count, so not held):")
+            log("  targets (informative; at most 20% worse per request; /simple/ grows with the")
+            log("  project count, so it is not held to it):")
             fchecks = flat_checks(
                 all_results[small_f]["dynopypi"], all_results[large_f]["dynopypi"]
             )
