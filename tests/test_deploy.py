@@ -327,11 +327,6 @@ def test_nginx_accepts_the_shipped_sites(kind: str, tmp_path: Path, cert: tuple[
     assert "syntax is ok" in result.stderr and "test is successful" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: both shipped sites list text/html in gzip_types, which nginx always "
-    'compresses; `nginx -t` (and every reload) warns: duplicate MIME type "text/html"',
-)
 @pytest.mark.parametrize("kind", ["http", "tls"])
 def test_nginx_has_no_warnings_for_the_shipped_sites(
     kind: str, tmp_path: Path, cert: tuple[Path, Path]

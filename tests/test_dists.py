@@ -25,13 +25,19 @@ def test_normalize(name: str, expected: str) -> None:
     ("filename", "project", "version", "packagetype"),
     [
         ("foo_bar-1.0-py3-none-any.whl", "foo-bar", "1.0", "bdist_wheel"),
-        ("Foo_Bar-2.0rc1-cp311-cp311-manylinux_2_17_x86_64.whl", "foo-bar", "2.0rc1", "bdist_wheel"),
+        (
+            "Foo_Bar-2.0rc1-cp311-cp311-manylinux_2_17_x86_64.whl",
+            "foo-bar",
+            "2.0rc1",
+            "bdist_wheel",
+        ),
         ("foo-bar-1.0.tar.gz", "foo-bar", "1.0", "sdist"),
         ("foo_bar-1.0.zip", "foo-bar", "1.0", "sdist"),
         ("foo-1.0.post1.tar.bz2", "foo", "1.0.post1", "sdist"),
         ("foo-1.0.tgz", "foo", "1.0", "sdist"),
         ("foo-1.0.tar.xz", "foo", "1.0", "sdist"),
         ("foo-1.0-py3.8.egg", "foo", "1.0", "bdist_egg"),
+        ("foo-1.0-1build-py2.py3-none-any.whl", "foo", "1.0", "bdist_wheel"),
     ],
 )
 def test_parse_filename(filename: str, project: str, version: str, packagetype: str) -> None:
@@ -55,8 +61,17 @@ def test_parse_filename(filename: str, project: str, version: str, packagetype: 
         "a/foo-1.0.tar.gz",
         "foo\x00-1.0.tar.gz",
         "-1.0.tar.gz",
+        "-1.0-py3-none-any.whl",
+        "foo-1.0-build-py3-none-any.whl",
+        "foo-1.0--none-any.whl",
+        "foo-1.0-py3-none-any-extra-parts.whl",
     ],
 )
+def test_python_tags() -> None:
+    assert parse_filename("foo-1.0-py3.py2-none-any.whl").python_tag == "py2.py3"
+    assert parse_filename("foo-1.0.tar.gz").python_tag == "source"
+
+
 def test_parse_filename_rejects(filename: str) -> None:
     with pytest.raises(InvalidFilename):
         parse_filename(filename)

@@ -16,8 +16,7 @@ DIST = DistFile(
     python_tag="source",
     size=100,
     mtime_ns=1_700_000_000_000_000_000,
-    upload_time_ns=1_700_000_000_000_000_000,
-    digests={"sha256": "ab" * 32},
+    hashes=bytes.fromhex("ab" * 80),
 )
 
 

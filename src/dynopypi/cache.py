@@ -8,12 +8,11 @@ within the same nanosecond timestamp (no filesystem we serve from does that in p
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import threading
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -23,25 +22,29 @@ CREATE TABLE IF NOT EXISTS files (
     relpath TEXT NOT NULL,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
-    digests TEXT NOT NULL,
+    hashes BLOB NOT NULL,
+    extra_hash TEXT,
     requires_python TEXT,
-    metadata BLOB,
-    metadata_sha256 TEXT,
+    metadata_digest BLOB,
     name TEXT,
+    metadata BLOB,
     PRIMARY KEY (root, relpath)
 )
 """
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+_COLUMNS = "size, mtime_ns, hashes, extra_hash, requires_python, metadata_digest, name"
 
 
-@dataclass(frozen=True, slots=True)
-class CacheEntry:
+class CacheEntry(NamedTuple):
+    """What a file costs to compute; valid while size and mtime_ns match."""
+
     size: int
     mtime_ns: int
-    digests: dict[str, str]
+    hashes: bytes  # raw sha256 + md5 + blake2b_256 (see dists.pack_hashes)
+    extra_hash: str | None  # "algo:hex" for a --hash-algo outside those three
     requires_python: str | None
-    metadata_sha256: str | None
-    name: str | None = None  # the project name as its metadata spells it
+    metadata_digest: bytes | None  # sha256 of the PEP 658 file (wheels only)
+    name: str | None  # the project name as its metadata spells it
 
 
 class DigestCache:
@@ -76,40 +79,33 @@ class DigestCache:
             db.execute(_SCHEMA)
             return db
 
-    def load(self, root: str) -> dict[str, CacheEntry]:
+    def load(self, root: str, prefix: str = "") -> dict[str, CacheEntry]:
+        """Every entry below ``prefix`` (a relpath ending in '/', or '' for all)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT relpath, size, mtime_ns, digests, requires_python, metadata_sha256, "
-                "name FROM files WHERE root = ?",
-                (root,),
+                f"SELECT relpath, {_COLUMNS} FROM files "
+                "WHERE root = ? AND relpath >= ? AND relpath < ?",
+                (root, prefix, prefix + "\U0010ffff"),
             ).fetchall()
-        return {
-            relpath: CacheEntry(size, mtime_ns, json.loads(digests), rp, msha, name)
-            for relpath, size, mtime_ns, digests, rp, msha, name in rows
-        }
+        make = CacheEntry._make
+        return {row[0]: make(row[1:]) for row in rows}
+
+    def get(self, root: str, relpath: str) -> CacheEntry | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM files WHERE root = ? AND relpath = ?", (root, relpath)
+            ).fetchone()
+        return None if row is None else CacheEntry._make(row)
 
     def put_many(self, root: str, items: list[tuple[str, CacheEntry, bytes | None]]) -> None:
         if not items:
             return
-        rows = [
-            (
-                root,
-                relpath,
-                e.size,
-                e.mtime_ns,
-                json.dumps(e.digests),
-                e.requires_python,
-                metadata,
-                e.metadata_sha256,
-                e.name,
-            )
-            for relpath, e, metadata in items
-        ]
+        rows = [(root, relpath, *entry, metadata) for relpath, entry, metadata in items]
         with self._lock:
             try:
                 self._db.execute("BEGIN")
                 self._db.executemany(
-                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
                 )
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:

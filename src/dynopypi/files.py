@@ -44,7 +44,7 @@ class Download:
 
 
 def etag_of(dist: DistFile) -> str:
-    return f'"{dist.digests["sha256"][:32]}"'
+    return f'"{dist.hashes[:16].hex()}"'
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | bool | None:

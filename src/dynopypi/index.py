@@ -23,17 +23,20 @@ from typing import BinaryIO
 from .cache import CacheEntry, DigestCache
 from .dists import (
     DIST_SUFFIXES,
+    PACKED,
     DistFile,
     NormalizedName,
     ParsedName,
     display_name_of,
     normalize,
+    pack_hashes,
     parse_filename,
 )
 from .errors import InvalidFilename, MetadataError
 from .metadata import file_digests, parse_metadata, read_metadata
 
 log = logging.getLogger(__name__)
+_PACKED_NAMES = tuple(name for name, _size in PACKED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,8 @@ class Index:
         self._root_real = tuple(os.path.realpath(r) for r in self.roots)
         self.cache = cache
         self.hash_algo = hash_algo
+        self._extra_algo = hash_algo if hash_algo not in (None, *_PACKED_NAMES) else None
+        self._strings: dict[str, str] = {}  # display names and Requires-Python, shared
         self._yanked = yanked or (lambda root, relpath: None)
         self._lock = threading.RLock()
         self._files: dict[tuple[int, str], DistFile] = {}
@@ -180,7 +185,7 @@ class Index:
     # ---- scanning --------------------------------------------------------------------
     def _walk(self, root: int, top: Path) -> Iterator[tuple[str, os.stat_result]]:
         """(relpath, stat) of every candidate file under ``top``; skips links that escape."""
-        base = self.roots[root]
+        base_len = len(str(self.roots[root])) + 1
         stack = [str(top)]
         while stack:
             current = stack.pop()
@@ -204,7 +209,7 @@ class Index:
                 except OSError:
                     continue
                 if stat.S_ISREG(st.st_mode):
-                    relpath = os.path.relpath(entry.path, base).replace(os.sep, "/")
+                    relpath = entry.path[base_len:]  # roots are absolute and normalized
                     if _is_text(relpath):
                         yield relpath, st
                     else:
@@ -242,7 +247,7 @@ class Index:
             entry is None
             or entry.size != st.st_size
             or entry.mtime_ns != st.st_mtime_ns
-            or (self.hash_algo is not None and self.hash_algo not in entry.digests)
+            or (self._extra_algo is not None and entry.extra_hash is None)
         ):
             path = self.roots[root] / relpath
             try:
@@ -260,39 +265,46 @@ class Index:
                         self._warn_once(relpath, f"{exc} (served without metadata)")
             entry = self._entry(st, digests, metadata, parsed.packagetype)
             fresh.append((relpath, entry, metadata))
-        filename = relpath.rsplit("/", 1)[-1]
+        slash = relpath.rfind("/")
+        filename = relpath if slash < 0 else relpath[slash + 1 :]  # shared when flat
+        intern = self._strings.setdefault
+        display = _display_name(entry.name, parsed, filename)
         return DistFile(
             relpath=relpath,
             root=root,
             filename=filename,
             project=parsed.project,
-            display_name=_display_name(entry.name, parsed, filename),
+            display_name=intern(display, display),
             version=parsed.version,
             packagetype=parsed.packagetype,
             python_tag=parsed.python_tag,
             size=st.st_size,
             mtime_ns=st.st_mtime_ns,
-            upload_time_ns=st.st_mtime_ns,
-            digests=entry.digests,
-            requires_python=entry.requires_python,
-            metadata_sha256=entry.metadata_sha256,
+            hashes=entry.hashes,
+            extra_hash=entry.extra_hash,
+            requires_python=(
+                intern(entry.requires_python, entry.requires_python)
+                if entry.requires_python
+                else None
+            ),
+            metadata_digest=entry.metadata_digest,
             yanked=self._yanked(root, relpath),
         )
 
-    @staticmethod
     def _entry(
-        st: os.stat_result, digests: dict[str, str], metadata: bytes | None, packagetype: str
+        self, st: os.stat_result, digests: dict[str, str], metadata: bytes | None, packagetype: str
     ) -> CacheEntry:
         parsed = parse_metadata(metadata) if metadata else None
         requires_python = parsed.requires_python if parsed else None
         name = parsed.first("Name") if parsed else None
-        metadata_sha256 = (
-            hashlib.sha256(metadata).hexdigest()
+        metadata_digest = (
+            hashlib.sha256(metadata).digest()
             if metadata is not None and packagetype == "bdist_wheel"
             else None
         )
+        hashes, extra = pack_hashes(digests, self.hash_algo)
         return CacheEntry(
-            st.st_size, st.st_mtime_ns, digests, requires_python, metadata_sha256, name
+            st.st_size, st.st_mtime_ns, hashes, extra, requires_python, metadata_digest, name
         )
 
     # ---- writers ---------------------------------------------------------------------
@@ -308,7 +320,9 @@ class Index:
             base = self.roots[r] if top is None else top
             prefix = os.path.relpath(base, self.roots[r]).replace(os.sep, "/")
             prefix = "" if prefix == "." else prefix + "/"
-            cached = self.cache.load(self._root_keys[r])
+            # a first scan reads the whole cache at once; later ones only what changed
+            bulk = not any(key[0] == r for key in self._files)
+            cached = self.cache.load(self._root_keys[r], prefix) if bulk else {}
             seen: set[str] = set()
             fresh: list[tuple[str, CacheEntry, bytes | None]] = []
             new_files: list[DistFile] = []
@@ -324,7 +338,8 @@ class Index:
                 parsed = self._parse(relpath)
                 if parsed is None:
                     continue
-                dist = self._describe(r, relpath, st, parsed, cached.get(relpath), fresh)
+                entry = cached.get(relpath) if bulk else self.cache.get(self._root_keys[r], relpath)
+                dist = self._describe(r, relpath, st, parsed, entry, fresh)
                 if dist is not None:
                     new_files.append(dist)
             self.cache.put_many(self._root_keys[r], fresh)
@@ -405,6 +420,8 @@ class Index:
             digests, raw = known
             cached = self._entry(st, digests, raw, parsed.packagetype)
             fresh.append((relpath, cached, raw))
+        else:
+            cached = self.cache.get(self._root_keys[root], relpath)
         dist = self._describe(root, relpath, st, parsed, cached, fresh)
         self.cache.put_many(self._root_keys[root], fresh)
         if dist is not None:

@@ -29,17 +29,18 @@ def latest_version(project: Project) -> Version:
 
 def _file_entry(dist: DistFile, base_url: str) -> dict[str, Any]:
     upload = rfc3339(dist.upload_time_ns)
+    digests = dist.digests
     return {
         "comment_text": "",
         "digests": {
-            "md5": dist.digests.get("md5"),
-            "sha256": dist.digests["sha256"],
-            "blake2b_256": dist.digests.get("blake2b_256"),
+            "md5": digests["md5"],
+            "sha256": digests["sha256"],
+            "blake2b_256": digests["blake2b_256"],
         },
         "downloads": -1,
         "filename": dist.filename,
         "has_sig": False,
-        "md5_digest": dist.digests.get("md5"),
+        "md5_digest": digests["md5"],
         "packagetype": dist.packagetype,
         "python_version": dist.python_tag,
         "requires_python": dist.requires_python,

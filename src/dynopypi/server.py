@@ -126,7 +126,7 @@ class Server:
             port=self.settings.port,
             threads=self.settings.threads,
             ident="dynopypi",
-            clear_untrusted_proxy_headers=True,
+            clear_untrusted_proxy_headers=False,  # proxy.py decides, per trusted_proxies
             max_request_body_size=self.settings.max_upload_size + 1024 * 1024,
             channel_timeout=300,
             connection_limit=1000,

@@ -110,9 +110,11 @@ def quote_path(relpath: str) -> str:
 def project_dict(project: Project, hash_algo: str | None) -> dict[str, Any]:
     files = []
     for dist in project.files:
-        hashes = {"sha256": dist.digests["sha256"]}
-        if hash_algo and hash_algo in dist.digests:
-            hashes[hash_algo] = dist.digests[hash_algo]
+        hashes = {"sha256": dist.sha256}
+        if hash_algo and hash_algo != "sha256":
+            digests = dist.digests
+            if hash_algo in digests:
+                hashes[hash_algo] = digests[hash_algo]
         metadata: dict[str, str] | bool = (
             {"sha256": dist.metadata_sha256} if dist.metadata_sha256 else False
         )

@@ -36,13 +36,6 @@ JSON_V1 = "application/vnd.pypi.simple.v1+json"
 MANY = 300  # projects, so that /simple/ is well above gzip_min_length
 USER, PASSWORD = "uploader", "s3cret-Upload-pw"
 
-WAITRESS_STRIPS = (
-    "bug: waitress is started with clear_untrusted_proxy_headers=True and no trusted_proxy "
-    "(server.py), so it deletes X-Forwarded-Proto/-Host/-For before dynopypi's own "
-    "trust_proxies middleware (proxy.py) can apply them; only X-Forwarded-Prefix, which "
-    "waitress does not know, gets through"
-)
-
 
 def _load_nginx_helpers() -> ModuleType:
     name = "dynopypi_tests_nginx_helpers"
@@ -366,7 +359,6 @@ def test_download_without_credentials_refused_through_nginx(accel):
     assert len(wrong.content) < 10_000
 
 
-@pytest.mark.xfail(strict=True, reason=WAITRESS_STRIPS + ": the app sees nginx's address")
 def test_client_address_reaches_app_through_nginx(accel):
     """nginx sends X-Forwarded-For; the app must see the client's address (its login
     throttle counts failures per address). The client connects from 127.0.0.2."""
@@ -468,13 +460,6 @@ def test_client_forwarded_host_and_proto_replaced_by_nginx(proxy, app):
     assert json_urls(r) == [f"{proxy.base}/packages/app-1.0-py3-none-any.whl"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: nginx/dynopypi.conf's 'location /' does not set X-Forwarded-Prefix, so a "
-    "client's own X-Forwarded-Prefix header passes through nginx (a trusted proxy) and the "
-    "app puts it into absolute URLs; the site should clear it (proxy_set_header "
-    'X-Forwarded-Prefix "";)',
-)
 def test_client_forwarded_prefix_not_honoured_through_nginx(proxy, app):
     r = get(f"{proxy.base}/pypi/app/json", headers={"X-Forwarded-Prefix": "/evil"})
     assert r.status_code == 200, explain(r, proxy, app)
@@ -540,7 +525,6 @@ def test_tls_hsts(tls_proxy, app, cert):
     assert wheel.headers.get("Strict-Transport-Security") == "max-age=63072000"
 
 
-@pytest.mark.xfail(strict=True, reason=WAITRESS_STRIPS + ": behind TLS the URLs say http://")
 def test_tls_absolute_urls_use_https(tls_proxy, app, cert):
     r = get(f"{tls_proxy.https_base}/pypi/app/json", verify=str(cert[0]))
     assert r.status_code == 200, explain(r, tls_proxy, app)
