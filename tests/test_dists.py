@@ -67,11 +67,11 @@ def test_parse_filename(filename: str, project: str, version: str, packagetype: 
         "foo-1.0-py3-none-any-extra-parts.whl",
     ],
 )
-def test_python_tags() -> None:
-    assert parse_filename("foo-1.0-py3.py2-none-any.whl").python_tag == "py2.py3"
-    assert parse_filename("foo-1.0.tar.gz").python_tag == "source"
-
-
 def test_parse_filename_rejects(filename: str) -> None:
     with pytest.raises(InvalidFilename):
         parse_filename(filename)
+
+
+def test_python_tags() -> None:
+    assert parse_filename("foo-1.0-py3.py2-none-any.whl").python_tag == "py2.py3"
+    assert parse_filename("foo-1.0.tar.gz").python_tag == "source"
