@@ -289,11 +289,14 @@ def readiness(index: Index) -> dict[str, Any]:
     """Ready = index loaded and every package directory writable (uploads would work)."""
     writable = {str(root): os.access(root, os.W_OK | os.X_OK) for root in index.roots}
     problems = [] if index.loaded else ["the package index is still loading"]
+    if index.loaded and not index.verified.is_set():
+        problems.append("checking the package directories against the cache")
     problems += [f"{root} is not writable" for root, ok in writable.items() if not ok]
     return {
         "status": "ready" if not problems else "not ready",
         "problems": problems,
         "index_loaded": index.loaded,
+        "index_verified": index.verified.is_set(),
         "projects": len(index.projects),
         "files": index.file_count,
         "writable": writable,

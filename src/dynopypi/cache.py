@@ -27,12 +27,19 @@ CREATE TABLE IF NOT EXISTS files (
     requires_python TEXT,
     metadata_digest BLOB,
     name TEXT,
+    project TEXT NOT NULL,
+    version TEXT NOT NULL,
+    packagetype TEXT NOT NULL,
+    python_tag TEXT NOT NULL,
     metadata BLOB,
     PRIMARY KEY (root, relpath)
 )
 """
-SCHEMA_VERSION = 3
-_COLUMNS = "size, mtime_ns, hashes, extra_hash, requires_python, metadata_digest, name"
+SCHEMA_VERSION = 4
+_COLUMNS = (
+    "size, mtime_ns, hashes, extra_hash, requires_python, metadata_digest, name, "
+    "project, version, packagetype, python_tag"
+)
 
 
 class CacheEntry(NamedTuple):
@@ -45,6 +52,11 @@ class CacheEntry(NamedTuple):
     requires_python: str | None
     metadata_digest: bytes | None  # sha256 of the PEP 658 file (wheels only)
     name: str | None  # the project name as its metadata spells it
+    # the parsed file name, so a warm start does not parse 60,000 names again
+    project: str
+    version: str
+    packagetype: str
+    python_tag: str
 
 
 class DigestCache:
@@ -105,7 +117,9 @@ class DigestCache:
             try:
                 self._db.execute("BEGIN")
                 self._db.executemany(
-                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+                    f"INSERT OR REPLACE INTO files (root, relpath, {_COLUMNS}, metadata) "
+                    f"VALUES ({', '.join('?' * (len(CacheEntry._fields) + 3))})",
+                    rows,
                 )
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:

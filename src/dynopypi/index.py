@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple, Protocol
 
 from .cache import CacheEntry, DigestCache
 from .dists import (
@@ -31,6 +31,7 @@ from .dists import (
     normalize,
     pack_hashes,
     parse_filename,
+    parse_version,
 )
 from .errors import InvalidFilename, MetadataError
 from .metadata import file_digests, parse_metadata, read_metadata
@@ -68,6 +69,20 @@ class Project:
 def is_ignored_name(name: str) -> bool:
     """Dotfiles and dot-directories hold our own state and in-flight uploads."""
     return name.startswith(".") or name.endswith((".part", ".tmp", "~"))
+
+
+class _Stat(Protocol):
+    @property
+    def st_size(self) -> int: ...
+    @property
+    def st_mtime_ns(self) -> int: ...
+
+
+class _Known(NamedTuple):
+    """Size and mtime as the cache remembers them (stands in for a stat result)."""
+
+    st_size: int
+    st_mtime_ns: int
 
 
 def _display_name(metadata_name: str | None, parsed: ParsedName, filename: str) -> str:
@@ -112,14 +127,15 @@ class Index:
         self._strings: dict[str, str] = {}  # display names and Requires-Python, shared
         self._yanked = yanked or (lambda root, relpath: None)
         self._lock = threading.RLock()
-        self._files: dict[tuple[int, str], DistFile] = {}
+        self._files: list[dict[str, DistFile]] = [{} for _ in self.roots]  # per root
         self._by_url: dict[str, DistFile] = {}  # what /packages/<relpath> serves
         self._members: dict[NormalizedName, dict[str, DistFile]] = {}
         self.projects: dict[NormalizedName, Project] = {}
         self._root_renders: dict[str, Rendered] = {}
         self._file_renders: dict[str, Rendered] = {}
         self._warned: set[str] = set()
-        self.loaded = False
+        self.loaded = False  # serving (possibly from the cache snapshot)
+        self.verified = threading.Event()  # a full scan of the disk has completed
         self.changes = 0  # bumps on every change; cheap "has anything changed" for pollers
 
     # ---- readers -------------------------------------------------------------------
@@ -224,6 +240,38 @@ class Index:
             self._warned.add(what)
             log.warning("ignoring %s: %s", what, why)
 
+    def _parsed_from(self, entry: CacheEntry) -> ParsedName:
+        intern = self._strings.setdefault
+        return ParsedName(
+            NormalizedName(intern(entry.project, entry.project)),
+            parse_version(entry.version),
+            intern(entry.packagetype, entry.packagetype),
+            intern(entry.python_tag, entry.python_tag),
+        )
+
+    def load_snapshot(self) -> int:
+        """Fill the index from the cache alone, before looking at the disk.
+
+        A warm start then answers within a second whatever the corpus size; ``sync`` runs
+        next (in the background) and corrects whatever changed while the server was down.
+        Returns how many files were loaded (0 with a cold cache: then sync first).
+        """
+        added: list[DistFile] = []
+        for r in range(len(self.roots)):
+            for relpath, entry in self.cache.load(self._root_keys[r]).items():
+                if self._extra_algo is not None and entry.extra_hash is None:
+                    continue  # needs hashing: sync will do it
+                known = _Known(entry.size, entry.mtime_ns)
+                dist = self._describe(r, relpath, known, self._parsed_from(entry), entry, [])
+                if dist is not None:
+                    added.append(dist)
+        with self._lock:
+            self._apply(added, [])
+        if added:
+            self.loaded = True
+            log.info("serving %d cached files while checking the directories", len(added))
+        return len(added)
+
     def _parse(self, relpath: str) -> ParsedName | None:
         filename = relpath.rsplit("/", 1)[-1]
         try:
@@ -236,7 +284,7 @@ class Index:
         self,
         root: int,
         relpath: str,
-        st: os.stat_result,
+        st: _Stat,
         parsed: ParsedName,
         cached: CacheEntry | None,
         fresh: list[tuple[str, CacheEntry, bytes | None]],
@@ -263,7 +311,7 @@ class Index:
                 except MetadataError as exc:
                     if parsed.packagetype == "bdist_wheel":
                         self._warn_once(relpath, f"{exc} (served without metadata)")
-            entry = self._entry(st, digests, metadata, parsed.packagetype)
+            entry = self._entry(st, digests, metadata, parsed)
             fresh.append((relpath, entry, metadata))
         slash = relpath.rfind("/")
         filename = relpath if slash < 0 else relpath[slash + 1 :]  # shared when flat
@@ -292,19 +340,29 @@ class Index:
         )
 
     def _entry(
-        self, st: os.stat_result, digests: dict[str, str], metadata: bytes | None, packagetype: str
+        self, st: _Stat, digests: dict[str, str], metadata: bytes | None, dist: ParsedName
     ) -> CacheEntry:
         parsed = parse_metadata(metadata) if metadata else None
         requires_python = parsed.requires_python if parsed else None
         name = parsed.first("Name") if parsed else None
         metadata_digest = (
             hashlib.sha256(metadata).digest()
-            if metadata is not None and packagetype == "bdist_wheel"
+            if metadata is not None and dist.packagetype == "bdist_wheel"
             else None
         )
         hashes, extra = pack_hashes(digests, self.hash_algo)
         return CacheEntry(
-            st.st_size, st.st_mtime_ns, hashes, extra, requires_python, metadata_digest, name
+            st.st_size,
+            st.st_mtime_ns,
+            hashes,
+            extra,
+            requires_python,
+            metadata_digest,
+            name,
+            dist.project,
+            str(dist.version),
+            dist.packagetype,
+            dist.python_tag,
         )
 
     # ---- writers ---------------------------------------------------------------------
@@ -321,38 +379,44 @@ class Index:
             prefix = os.path.relpath(base, self.roots[r]).replace(os.sep, "/")
             prefix = "" if prefix == "." else prefix + "/"
             # a first scan reads the whole cache at once; later ones only what changed
-            bulk = not any(key[0] == r for key in self._files)
+            bulk = not self._files[r]
             cached = self.cache.load(self._root_keys[r], prefix) if bulk else {}
             seen: set[str] = set()
             fresh: list[tuple[str, CacheEntry, bytes | None]] = []
             new_files: list[DistFile] = []
             for relpath, st in self._walk(r, base):
                 seen.add(relpath)
-                current = self._files.get((r, relpath))
+                current = self._files[r].get(relpath)
                 if (
                     current is not None
                     and current.size == st.st_size
                     and current.mtime_ns == st.st_mtime_ns
                 ):
                     continue
-                parsed = self._parse(relpath)
+                entry = cached.get(relpath) if bulk else self.cache.get(self._root_keys[r], relpath)
+                if entry is not None and (entry.size, entry.mtime_ns) == (
+                    st.st_size,
+                    st.st_mtime_ns,
+                ):
+                    parsed: ParsedName | None = self._parsed_from(entry)
+                else:
+                    parsed = self._parse(relpath)
                 if parsed is None:
                     continue
-                entry = cached.get(relpath) if bulk else self.cache.get(self._root_keys[r], relpath)
                 dist = self._describe(r, relpath, st, parsed, entry, fresh)
                 if dist is not None:
                     new_files.append(dist)
             self.cache.put_many(self._root_keys[r], fresh)
             gone = [
-                rel
-                for (rr, rel) in list(self._files)
-                if rr == r and rel.startswith(prefix) and rel not in seen
+                rel for rel in list(self._files[r]) if rel.startswith(prefix) and rel not in seen
             ]
             with self._lock:
                 self._apply(new_files, [(r, rel) for rel in gone])
+            self.cache.forget(self._root_keys[r], gone)
             changed += len(new_files) + len(gone)
-        if root is None and top is None and not self.loaded:
+        if root is None and top is None and not self.verified.is_set():
             self.loaded = True
+            self.verified.set()
             log.info(
                 "indexed %d files of %d projects in %.2fs",
                 self.file_count,
@@ -408,7 +472,7 @@ class Index:
             except OSError:
                 self.discard_tree(root, relpath)
                 return None
-        current = self._files.get((root, relpath))
+        current = self._files[root].get(relpath)
         if current is not None and (current.size, current.mtime_ns) == (st.st_size, st.st_mtime_ns):
             return current
         parsed = self._parse(relpath)
@@ -418,7 +482,7 @@ class Index:
         cached = None
         if known is not None:
             digests, raw = known
-            cached = self._entry(st, digests, raw, parsed.packagetype)
+            cached = self._entry(st, digests, raw, parsed)
             fresh.append((relpath, cached, raw))
         else:
             cached = self.cache.get(self._root_keys[root], relpath)
@@ -430,20 +494,26 @@ class Index:
         return dist
 
     def discard_tree(self, root: int, relpath: str) -> None:
-        prefix = relpath.rstrip("/") + "/"
-        gone = [
-            key
-            for key in list(self._files)
-            if key[0] == root and (key[1] == relpath or key[1].startswith(prefix))
-        ]
+        files = self._files[root]
+        if relpath in files:  # the common case: one file, no scan
+            gone = [(root, relpath)]
+        else:
+            prefix = relpath.rstrip("/") + "/"
+            gone = [(root, rel) for rel in list(files) if rel.startswith(prefix)]
         if gone:
             with self._lock:
                 self._apply([], gone)
+            self.cache.forget(self._root_keys[root], [rel for _r, rel in gone])
 
     def reyank(self) -> None:
         """Re-read yank state for every file (after the yank file changed)."""
         with self._lock:
-            changed = [d for (r, rel), d in self._files.items() if self._yanked(r, rel) != d.yanked]
+            changed = [
+                d
+                for files in self._files
+                for d in files.values()
+                if self._yanked(d.root, d.relpath) != d.yanked
+            ]
             updated = [
                 dataclasses.replace(d, yanked=self._yanked(d.root, d.relpath)) for d in changed
             ]
@@ -453,19 +523,19 @@ class Index:
         """Swap in new Project objects for every project touched. Caller holds the lock."""
         touched: set[NormalizedName] = set()
         for key in removed:
-            old = self._files.pop(key, None)
+            old = self._files[key[0]].pop(key[1], None)
             if old is None:
                 continue
             if self._by_url.get(old.relpath) is old:
                 self._unpublish(old, touched)
                 # another package directory may hold a file at the same path
                 for r in range(len(self.roots)):
-                    other = self._files.get((r, old.relpath))
+                    other = self._files[r].get(old.relpath)
                     if other is not None:
                         self._publish(other, touched)
                         break
         for dist in added:
-            self._files[(dist.root, dist.relpath)] = dist
+            self._files[dist.root][dist.relpath] = dist
             winner = self._by_url.get(dist.relpath)
             if winner is None or winner.root >= dist.root:
                 if winner is not None:

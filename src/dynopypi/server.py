@@ -119,7 +119,8 @@ class Server:
     def start(self) -> None:
         """Load the index, start watching, bind the socket (serving starts in ``run``)."""
         self.watcher.start()  # before the scan, so nothing copied in meanwhile is missed
-        self.index.sync()
+        if not self.index.load_snapshot():
+            self.index.sync()  # cold cache: nothing to serve until the scan is done
         self._http = waitress.server.create_server(
             self.app,
             host=self.settings.host,
@@ -131,11 +132,21 @@ class Server:
             channel_timeout=300,
             connection_limit=1000,
         )
+        if not self.index.verified.is_set():
+            threading.Thread(target=self._verify, name="dynopypi-verify", daemon=True).start()
         log.info(
             "serving %s on http://%s:%s/",
             ", ".join(str(r) for r in self.settings.roots),
             *self.address,
         )
+
+    def _verify(self) -> None:
+        try:
+            changed = self.index.sync()
+        except Exception:
+            log.exception("checking the package directories failed")
+            return
+        log.info("package directories checked: %d files changed since the last run", changed)
 
     def _state_changed(self, root: int, path: Path) -> None:
         """Something under <root>/.dynopypi/ changed: pick up yanks made by the CLI."""
@@ -236,7 +247,12 @@ def serve(settings: Settings) -> None:
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, on_hup)
         threading.Thread(target=reloader, name="dynopypi-reload", daemon=True).start()
-    systemd.notify(f"READY=1\nSTATUS=serving {server.index.file_count} files")
+
+    def announce() -> None:  # ready for systemd once the disk has been checked
+        server.index.verified.wait()
+        systemd.notify(f"READY=1\nSTATUS=serving {server.index.file_count} files")
+
+    threading.Thread(target=announce, name="dynopypi-ready", daemon=True).start()
     try:
         server.run()
     finally:
