@@ -56,7 +56,8 @@ def _error_plugin(callback: Handler) -> Handler:
 def create_app(
     settings: Settings, index: Index, auth: Authenticator, yanks: YankStore
 ) -> bottle.Bottle:
-    app = bottle.Bottle(autojson=False)
+    app = bottle.Bottle()
+    app.uninstall(True)  # no JSON or template plugins: every route builds its own response
     app.install(_error_plugin)
     for code in (400, 404, 405, 500):
         app.error_handler[code] = _plain_error
