@@ -1,0 +1,383 @@
+"""Accounts and rights: ``dynopypi passwd``, ``-P``/``-a``, the rights file, live reloading
+of both files, 401/403/429 answers, throttling of failed logins and its timing.
+
+Failed logins are throttled per client address, so every request here that is meant to
+fail (or to probe an account that may not exist yet) is sent from a loopback address of
+its own (127.0.x.y), except in the throttling test, which is about exactly that.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import os
+import stat
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from passlib.apache import HtpasswdFile
+from requests.adapters import HTTPAdapter
+
+from dynopypi.fakedist import make_wheel
+
+ALICE = ("alice", "alice-pw-0001")
+BOB = ("bob", "bob-pw-0002")
+CAROL = ("carol", "carol-pw-0003")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def passwd(
+    htpasswd: Path, user: str, password: str | None = None, *, delete: bool = False
+) -> subprocess.CompletedProcess[str]:
+    args = [sys.executable, "-m", "dynopypi", "passwd", str(htpasswd), user]
+    args += ["--delete"] if delete else ["--password-stdin"]
+    return subprocess.run(
+        args,
+        input="" if password is None else password + "\n",
+        capture_output=True,
+        encoding="utf-8",
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        timeout=60,
+        check=False,
+    )
+
+
+def add_account(htpasswd: Path, user: str, password: str) -> None:
+    result = passwd(htpasswd, user, password)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+class _SourceAddress(HTTPAdapter):
+    def __init__(self, address: str) -> None:
+        self._address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self._address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+_addresses = itertools.count(1)
+
+
+def fresh_address() -> str:
+    n = next(_addresses)
+    return f"127.0.{20 + n // 200}.{n % 200 + 2}"
+
+
+def send(
+    server: Any, method: str, path: str, *, source: str | None = None, **kwargs: Any
+) -> requests.Response:
+    """A request from ``source`` (default: a fresh loopback address)."""
+    kwargs.setdefault("timeout", 60)
+    with requests.Session() as session:
+        session.mount("http://", _SourceAddress(source or fresh_address()))
+        response = session.request(method, server.url(path), **kwargs)
+        response.close()
+        return response
+
+
+def upload(
+    server: Any, path: Path, auth: Any = None, *, source: str | None = None
+) -> requests.Response:
+    name, version = path.name.split("-")[:2]
+    fields = {":action": "file_upload", "name": name, "version": version}
+    with path.open("rb") as fh:
+        return send(
+            server, "POST", "/", data=fields, files={"content": (path.name, fh)}, auth=auth,
+            source=source,
+        )  # fmt: skip
+
+
+def may_update(server: Any, auth: Any, project: str = "probe-nothing") -> int:
+    """Ask for an update without changing anything: removing a release that does not exist
+    is 404 when allowed, 401/403 when not."""
+    fields = {":action": "remove_pkg", "name": project, "version": "0.0.1"}
+    return send(server, "POST", "/", data=fields, auth=auth).status_code
+
+
+def write_atomically(path: Path, text: str) -> None:
+    temp = path.with_name(path.name + ".new")
+    temp.write_text(text)
+    os.replace(temp, path)
+
+
+def assert_challenge(response: requests.Response) -> None:
+    assert response.status_code == 401, (response.status_code, response.text)
+    challenge = response.headers.get("WWW-Authenticate", "")
+    assert challenge.lower().startswith("basic "), challenge
+    assert 'realm="dynopypi"' in challenge, challenge
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    (tmp_path / "pkgs").mkdir()
+    add_account(tmp_path / "htpasswd", *ALICE)
+    return tmp_path
+
+
+# --------------------------------------------------------------------------- dynopypi passwd
+
+
+def test_passwd_creates_bcrypt_file_with_mode_0640_and_deletes(tmp_path):
+    path = tmp_path / "conf" / "htpasswd"
+    result = passwd(path, *ALICE)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    line = path.read_text().strip()
+    user, _, digest = line.partition(":")
+    assert user == "alice" and digest.startswith(("$2b$", "$2y$", "$2a$")), line
+    assert ALICE[1] not in path.read_text()
+    assert HtpasswdFile(str(path)).check_password(*ALICE)
+
+    add_account(path, *BOB)
+    add_account(path, "alice", "a-new-password")
+    accounts = HtpasswdFile(str(path))
+    assert sorted(accounts.users()) == ["alice", "bob"]
+    assert accounts.check_password("alice", "a-new-password")
+    assert not accounts.check_password(*ALICE)
+    assert accounts.check_password(*BOB)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+    os.chmod(path, 0o600)  # an administrator's choice survives updates
+    result = passwd(path, *BOB, delete=True)
+    assert result.returncode == 0, result.stderr
+    assert HtpasswdFile(str(path)).users() == ["alice"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in path.parent.iterdir()) == ["htpasswd"]  # no temp files
+
+
+@pytest.mark.parametrize(
+    ("user", "password", "delete"),
+    [("nobody", None, True), ("alice", "", False), ("bad:name", "pw", False),
+     ("with space", "pw", False)],
+    ids=["delete-unknown", "empty-password", "colon", "space"],
+)  # fmt: skip
+def test_passwd_refuses_bad_requests_and_changes_nothing(tmp_path, user, password, delete):
+    path = tmp_path / "htpasswd"
+    add_account(path, *ALICE)
+    before = path.read_bytes()
+    result = passwd(path, user, password, delete=delete)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0].lower(), result.stderr
+    assert path.read_bytes() == before
+
+
+# --------------------------------------------------------------------------- -P and -a
+
+
+def test_without_accounts_uploads_are_disabled(server_factory, site, tmp_path):
+    server = server_factory(site / "pkgs")  # no -P: default -a update, nobody may update
+    wheel = make_wheel(tmp_path, "nope", "1.0")
+    for auth in (None, ALICE):
+        r = upload(server, wheel, auth)
+        assert r.status_code == 403, server.explain(r)
+        assert "uploads are disabled" in r.text
+    assert list((site / "pkgs").iterdir()) == []
+    assert server.get("/simple/").status_code == 200
+
+
+def test_open_index_takes_anonymous_uploads(server_factory, site, helpers, tmp_path):
+    server = server_factory(site / "pkgs", "-P", ".", "-a", ".")
+    wheel = make_wheel(tmp_path, "anon", "1.0")
+    r = upload(server, wheel)
+    assert r.status_code == 200, server.explain(r)
+    assert server.listed_files("anon") == {wheel.name: helpers.sha256_file(wheel)}
+
+
+def test_default_is_accounts_for_updates_only(server_factory, site, tmp_path):
+    wheel = make_wheel(site / "pkgs", "readable", "1.0")
+    server = server_factory(site / "pkgs", "-P", str(site / "htpasswd"))
+    assert server.get("/simple/").status_code == 200
+    assert server.get("/simple/readable/").status_code == 200
+    assert server.get(f"/packages/{wheel.name}").status_code == 200
+    assert_challenge(upload(server, make_wheel(tmp_path, "anon", "1.0")))
+    assert may_update(server, None) == 401
+    assert may_update(server, ALICE) == 404  # allowed; there is just no such release
+
+
+def test_malformed_credentials_get_a_challenge(server_factory, site):
+    server = server_factory(site / "pkgs", "-P", str(site / "htpasswd"), "-a", "list,update")
+    assert_challenge(send(server, "GET", "/simple/"))
+    for header in (
+        "Basic !!!not-base64!!!",
+        "Basic " + base64.b64encode(b"no-colon").decode(),
+        "Basic " + base64.b64encode(b":empty-user").decode(),
+        "Basic " + base64.b64encode(b"\xff\xfe:binary").decode(),
+        "Bearer some-token",
+        "Basic",
+        "alice:alice-pw-0001",
+    ):
+        r = send(server, "GET", "/simple/", headers={"Authorization": header})
+        assert_challenge(r)
+    good = "Basic " + base64.b64encode(f"{ALICE[0]}:{ALICE[1]}".encode()).decode()
+    assert send(server, "GET", "/simple/", headers={"Authorization": good}).status_code == 200
+    lower = "basic " + base64.b64encode(f"{ALICE[0]}:{ALICE[1]}".encode()).decode()
+    assert send(server, "GET", "/simple/", headers={"authorization": lower}).status_code == 200
+
+
+def test_non_ascii_credentials_in_utf8(server_factory, site):
+    add_account(site / "htpasswd", "jürgen", "pässwörd-\u2603")
+    server = server_factory(site / "pkgs", "-P", str(site / "htpasswd"))
+    utf8 = ("jürgen".encode(), "pässwörd-\u2603".encode())  # as RFC 7617's charset="UTF-8"
+    assert may_update(server, utf8) == 404
+    assert may_update(server, ("jürgen".encode(), b"p\xc3\xa4ssw\xc3\xb6rd")) == 401
+
+
+# --------------------------------------------------------------------------- live reloading
+
+
+def test_accounts_are_reloaded_live(server_factory, site, helpers):
+    htpasswd = site / "htpasswd"
+    server = server_factory(site / "pkgs", "-P", str(htpasswd))
+    assert may_update(server, BOB) == 401
+
+    add_account(htpasswd, *BOB)
+    helpers.poll_until(lambda: may_update(server, BOB) == 404, message="new account unused")
+
+    add_account(htpasswd, "bob", "bob-changed-password")
+    helpers.poll_until(lambda: may_update(server, BOB) == 401, message="old password works")
+    assert may_update(server, ("bob", "bob-changed-password")) == 404
+
+    assert passwd(htpasswd, "bob", delete=True).returncode == 0
+    helpers.poll_until(
+        lambda: may_update(server, ("bob", "bob-changed-password")) == 401,
+        message="deleted account still works",
+    )
+    assert may_update(server, ALICE) == 404
+
+
+def test_rights_file_is_applied_and_reloaded_live(server_factory, site, helpers, tmp_path):
+    htpasswd = site / "htpasswd"
+    for account in (BOB, CAROL):
+        add_account(htpasswd, *account)
+    rights = Path(f"{htpasswd}.rights")
+    wheel = make_wheel(site / "pkgs", "shared", "1.0")
+    server = server_factory(site / "pkgs", "-P", str(htpasswd), "-a", "update,list,download")
+
+    # no rights file: every account may do everything
+    for account in (ALICE, BOB, CAROL):
+        assert may_update(server, account, "anything") == 404
+
+    write_atomically(
+        rights,
+        "# user  actions               projects\n"
+        "alice   list,download,update  *\n"
+        "bob     list                         # may look, not download\n"
+        "carol   update,list,download  team-* tools\n",
+    )
+    helpers.poll_until(lambda: may_update(server, BOB) == 403, message="rights not applied")
+    assert may_update(server, ALICE, "anything") == 404
+    assert may_update(server, CAROL, "team-x") == 404
+    assert may_update(server, CAROL, "Team_X") == 404  # globs match normalized names
+    assert may_update(server, CAROL, "tools") == 404
+    assert may_update(server, CAROL, "toolsmith") == 403
+    r = send(server, "POST", "/", data={":action": "remove_pkg", "name": "x", "version": "1"},
+             auth=CAROL)  # fmt: skip
+    assert r.status_code == 403 and "carol" in r.text and "'x'" in r.text, r.text
+    assert send(server, "GET", "/simple/", auth=BOB).status_code == 200
+    assert send(server, "GET", f"/packages/{wheel.name}", auth=BOB).status_code == 403
+    assert send(server, "GET", f"/packages/{wheel.name}", auth=CAROL).status_code == 200
+    # an upload by an account without the right leaves nothing behind
+    denied = make_wheel(tmp_path, "bobs", "1.0")
+    r = upload(server, denied, BOB)
+    assert r.status_code == 403, server.explain(r)
+    assert not (site / "pkgs" / denied.name).exists()
+
+    # accounts the file does not name: read-only, unless a '*' line says otherwise
+    add_account(htpasswd, "dave", "dave-pw")
+    dave = ("dave", "dave-pw")
+    helpers.poll_until(lambda: may_update(server, dave) == 403, message="dave unknown")
+    assert send(server, "GET", f"/packages/{wheel.name}", auth=dave).status_code == 200
+    write_atomically(rights, rights.read_text() + "*  list,download,update  team-*\n")
+    helpers.poll_until(
+        lambda: may_update(server, dave, "team-y") == 404, message="'*' line not applied"
+    )
+    assert may_update(server, dave, "other") == 403
+    assert may_update(server, BOB) == 403  # named accounts keep their own line
+
+    # no rights file again: all rights for every account
+    rights.unlink()
+    helpers.poll_until(lambda: may_update(server, BOB) == 404, message="rights not dropped")
+    assert send(server, "GET", f"/packages/{wheel.name}", auth=BOB).status_code == 200
+
+
+# --------------------------------------------------------------------------- failed logins
+
+
+def test_failed_logins_slow_down_then_block_the_address(server_factory, site):
+    server = server_factory(site / "pkgs", "-P", str(site / "htpasswd"))
+    attacker = fresh_address()
+    wrong = (ALICE[0], "guess")
+
+    def fail_concurrently(count: int) -> None:
+        statuses: list[int] = []
+
+        def one() -> None:
+            statuses.append(may_update_from(attacker, wrong))
+
+        threads = [threading.Thread(target=one) for _ in range(count)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert statuses == [401] * count, statuses
+
+    def may_update_from(source: str, auth: Any) -> int:
+        fields = {":action": "remove_pkg", "name": "probe", "version": "0.1"}
+        return send(server, "POST", "/", data=fields, auth=auth, source=source).status_code
+
+    fail_concurrently(6)
+    # after 6 failures every login from that address waits 1 s first, but still works
+    started = time.monotonic()
+    assert may_update_from(attacker, ALICE) == 404
+    assert time.monotonic() - started >= 0.95
+    fail_concurrently(4)
+
+    # 10 failures within a minute: this address is refused, right password or not
+    for auth in (wrong, ALICE, ("nobody", "x")):
+        r = send(server, "POST", "/", data={":action": "remove_pkg", "name": "p", "version": "1"},
+                 auth=auth, source=attacker)  # fmt: skip
+        assert r.status_code == 429, server.explain(r)
+        retry = r.headers.get("Retry-After", "")
+        assert retry.isdigit() and 1 <= int(retry) <= 61, r.headers
+    # a forwarded-for header from an untrusted peer does not get around it
+    r = send(server, "GET", "/simple/", source=attacker)
+    assert r.status_code == 200  # reading needs no account, so it is not blocked
+    fields = {":action": "remove_pkg", "name": "p", "version": "1"}
+    r = send(server, "POST", "/", data=fields, auth=ALICE, source=attacker,
+             headers={"X-Forwarded-For": "10.1.2.3"})  # fmt: skip
+    assert r.status_code == 429, server.explain(r)
+    # other addresses are not affected
+    assert may_update_from(fresh_address(), ALICE) == 404
+
+
+def test_unknown_user_costs_about_as_much_as_a_wrong_password(server_factory, site):
+    server = server_factory(site / "pkgs", "-P", str(site / "htpasswd"))
+
+    def timed(auth: Any) -> float:
+        started = time.perf_counter()
+        assert may_update(server, auth) == 401
+        return time.perf_counter() - started
+
+    timed(("nobody", "warm-up"))
+    timed((ALICE[0], "warm-up"))
+    wrong_password: list[float] = []
+    unknown_user: list[float] = []
+    for i in range(5):
+        wrong_password.append(timed((ALICE[0], f"wrong-{i}")))
+        unknown_user.append(timed((f"nobody-{i}", f"wrong-{i}")))
+    ratio = statistics.median(unknown_user) / statistics.median(wrong_password)
+    assert 0.3 < ratio < 3, (
+        f"unknown user {unknown_user} vs wrong password {wrong_password}: ratio {ratio:.2f}"
+    )

@@ -1,0 +1,722 @@
+"""Uploads through the legacy API (POST / with ``:action``) with real clients: twine, uv
+publish, requests; then pip installs the uploads back through the index.
+
+One module server runs with an htpasswd file and a rights file::
+
+    alice   list,download,update   *        (full rights)
+    acme    list,download,update   acme-*   (may update only acme-* projects)
+    reader  list,download                   (read-only)
+
+Every test uploads its own projects, so the tests share that server without interfering.
+Tests that need other flags (``-o``, ``-a update,download,list``) start their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from packaging.utils import parse_sdist_filename, parse_wheel_filename
+from requests.adapters import HTTPAdapter
+
+from dynopypi.fakedist import core_metadata, make_sdist, make_wheel
+
+PIP = [sys.executable, "-m", "pip", "--isolated", "--disable-pip-version-check", "--no-input"]
+BOUNDARY = "dynopypi-upload-test-2f9c"
+MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
+
+ALICE = ("alice", "alice-secret-1")
+ACME = ("acme", "acme-secret-2")
+READER = ("reader", "reader-secret-3")
+RIGHTS = """\
+# user  actions               projects
+alice   list,download,update  *
+acme    list,download,update  acme-*
+reader  list,download
+"""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def uv_command() -> list[str]:
+    exe = Path(sys.executable).parent / "uv"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "uv"]
+
+
+def add_account(htpasswd: Path, user: str, password: str) -> None:
+    """``dynopypi passwd FILE USER --password-stdin``: the documented way to make accounts."""
+    result = subprocess.run(
+        [sys.executable, "-m", "dynopypi", "passwd", str(htpasswd), user, "--password-stdin"],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, f"passwd failed: {result.stdout}{result.stderr}"
+
+
+def client_env(helpers: Any, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """clean_env without TWINE_* either, and a keyring that never asks the desktop."""
+    env = {k: v for k, v in helpers.clean_env().items() if not k.startswith("TWINE_")}
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
+    env.update(extra or {})
+    return env
+
+
+def run(
+    args: Sequence[Any], env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(a) for a in args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def check_ok(result: subprocess.CompletedProcess[str], server: Any) -> None:
+    assert result.returncode == 0, (
+        f"command failed ({result.returncode}): {result.args}\n"
+        f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}\n{server.logs()}"
+    )
+
+
+def twine_upload(
+    helpers: Any, server: Any, files: Sequence[Path], auth: tuple[str, str], tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    pypirc = tmp_path / "empty.pypirc"
+    pypirc.write_text("")
+    return run(
+        [sys.executable, "-m", "twine", "upload", "--disable-progress-bar", "--non-interactive",
+         "--config-file", pypirc, "--repository-url", f"{server.base}/",
+         "-u", auth[0], "-p", auth[1], *files],
+        client_env(helpers, {"TWINE_NON_INTERACTIVE": "1"}),
+    )  # fmt: skip
+
+
+def pip_install(
+    helpers: Any, index_url: str, target: Path, *requirements: str
+) -> subprocess.CompletedProcess[str]:
+    return run(
+        [*PIP, "install", "--no-cache-dir", "--no-deps", "--keyring-provider", "disabled",
+         "--target", target, "--index-url", index_url, *requirements],
+        client_env(helpers),
+    )  # fmt: skip
+
+
+def name_version(filename: str) -> tuple[str, str]:
+    if filename.endswith(".whl"):
+        name, version, _build, _tags = parse_wheel_filename(filename)
+    else:
+        name, version = parse_sdist_filename(filename)
+    return str(name), str(version)
+
+
+def encode_form(
+    fields: Sequence[tuple[str, str]],
+    file: tuple[str, bytes] | None = None,
+    boundary: str = BOUNDARY,
+) -> bytes:
+    out = bytearray()
+    for key, value in fields:
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'.encode()
+        out += value.encode() + b"\r\n"
+    if file is not None:
+        filename, data = file
+        out += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        out += data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out)
+
+
+def upload_fields(filename: str, data: bytes, **overrides: str) -> list[tuple[str, str]]:
+    name, version = name_version(filename)
+    wheel = filename.endswith(".whl")
+    fields = {
+        ":action": "file_upload",
+        "protocol_version": "1",
+        "name": name,
+        "version": version,
+        "filetype": "bdist_wheel" if wheel else "sdist",
+        "pyversion": "py3" if wheel else "source",
+        "metadata_version": "2.1",
+        "sha256_digest": hashlib.sha256(data).hexdigest(),
+        "md5_digest": hashlib.md5(data).hexdigest(),
+        "blake2_256_digest": hashlib.blake2b(data, digest_size=32).hexdigest(),
+    }
+    fields.update(overrides)
+    return list(fields.items())
+
+
+class _SourceAddress(HTTPAdapter):
+    """Connect from a chosen loopback address (127.0.0.0/8 all reaches the server)."""
+
+    def __init__(self, address: str) -> None:
+        self._address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self._address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+_addresses = itertools.count(1)
+
+
+def fresh_address() -> str:
+    """A loopback address no earlier request used: failed logins are throttled per
+    address, so requests meant to fail come from their own address and never slow down
+    the rest of the module."""
+    n = next(_addresses)
+    return f"127.0.{10 + n // 200}.{n % 200 + 2}"
+
+
+def send(
+    server: Any, method: str, path: str, *, source: str | None = None, **kwargs: Any
+) -> requests.Response:
+    kwargs.setdefault("timeout", 120)
+    if source is None:
+        return server.request(method, path, **kwargs)
+    with requests.Session() as session:
+        session.mount("http://", _SourceAddress(source))
+        response = session.request(method, server.url(path), **kwargs)
+        response.close()
+        return response
+
+
+def post_upload(
+    server: Any,
+    filename: str,
+    data: bytes,
+    auth: tuple[str, str] | None = ALICE,
+    *,
+    source: str | None = None,
+    **overrides: str,
+) -> requests.Response:
+    body = encode_form(upload_fields(filename, data, **overrides), (filename, data))
+    headers = {"Content-Type": MULTIPART}
+    return send(server, "POST", "/", data=body, headers=headers, auth=auth, source=source)
+
+
+def post_form(
+    server: Any,
+    fields: dict[str, str],
+    auth: tuple[str, str] | None = ALICE,
+    *,
+    multipart: bool,
+    source: str | None = None,
+) -> requests.Response:
+    if multipart:
+        body = encode_form(list(fields.items()))
+        headers = {"Content-Type": MULTIPART}
+        return send(server, "POST", "/", data=body, headers=headers, auth=auth, source=source)
+    return send(server, "POST", "/", data=fields, auth=auth, source=source)  # urlencoded
+
+
+def tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Everything below ``root`` (dotfiles too): relpath -> (size, inode)."""
+    found = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath, name)
+            st = path.lstat()
+            found[path.relative_to(root).as_posix()] = (st.st_size, st.st_ino)
+    return found
+
+
+def leftovers(root: Path) -> list[str]:
+    return [
+        p
+        for p in tree(root)
+        if p.rsplit("/", 1)[-1].startswith(".upload-") or p.endswith((".part", ".tmp"))
+    ]
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+class Site:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.pkg = root / "pkgs"
+        self.pkg2 = root / "more-pkgs"
+        self.outside = root / "outside"
+        self.htpasswd = root / "htpasswd"
+        for d in (self.pkg, self.pkg2, self.outside):
+            d.mkdir()
+        for user, password in (ALICE, ACME, READER):
+            add_account(self.htpasswd, user, password)
+        Path(f"{self.htpasswd}.rights").write_text(RIGHTS)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    return Site(tmp_path_factory.mktemp("upload-site"))
+
+
+@pytest.fixture(scope="module")
+def server(module_server_factory: Any, site: Site) -> Any:
+    """Two package directories (uploads go to the first), accounts with rights."""
+    return module_server_factory(site.pkg, str(site.pkg2), "-P", str(site.htpasswd))
+
+
+# --------------------------------------------------------------------------- real clients
+
+
+def test_twine_uploads_are_listed_at_once_and_pip_installs_them(server, site, helpers, tmp_path):
+    wheel = make_wheel(tmp_path, "Twine.Pkg", "1.0")
+    sdist = make_sdist(tmp_path, "Twine.Pkg", "1.0")
+    result = twine_upload(helpers, server, [wheel, sdist], ALICE, tmp_path)
+    check_ok(result, server)
+    # no polling: the upload's response is only sent once the file is in the index
+    listed = server.listed_files("twine-pkg")
+    assert listed == {
+        wheel.name: helpers.sha256_file(wheel),
+        sdist.name: helpers.sha256_file(sdist),
+    }, server.explain()
+    # stored flat in the first package directory, byte for byte, nothing else left there
+    for dist in (wheel, sdist):
+        stored = site.pkg / dist.name
+        assert stored.is_file() and not stored.is_symlink()
+        assert stored.read_bytes() == dist.read_bytes()
+        assert not (site.pkg2 / dist.name).exists()
+    assert leftovers(site.pkg) == []
+    # the wheel's core metadata (PEP 658) is served at once too
+    r = server.get(f"/packages/{wheel.name}.metadata")
+    assert r.status_code == 200, server.explain(r)
+    assert r.content == helpers.wheel_metadata(wheel)
+    # and back out through the index
+    target = tmp_path / "target"
+    result = pip_install(helpers, server.index_url, target, "twine-pkg==1.0")
+    check_ok(result, server)
+    assert (target / "twine_pkg" / "__init__.py").read_text() == '__version__ = "1.0"\n'
+    assert (target / "twine_pkg-1.0.dist-info" / "WHEEL").is_file()
+
+
+def test_uv_publish_then_pip_installs(server, site, helpers, tmp_path):
+    wheel = make_wheel(tmp_path, "uv-pub", "2.1")
+    sdist = make_sdist(tmp_path, "uv-pub", "2.1")
+    result = run(
+        [*uv_command(), "publish", "--no-config", "--cache-dir", tmp_path / "uv-cache",
+         "--publish-url", f"{server.base}/", "--username", ALICE[0],
+         "--password", ALICE[1], wheel, sdist],
+        client_env(helpers),
+    )  # fmt: skip
+    check_ok(result, server)
+    assert server.listed_files("uv-pub") == {
+        wheel.name: helpers.sha256_file(wheel),
+        sdist.name: helpers.sha256_file(sdist),
+    }
+    assert (site.pkg / wheel.name).read_bytes() == wheel.read_bytes()
+    target = tmp_path / "target"
+    check_ok(pip_install(helpers, server.index_url, target, "uv_pub"), server)
+    assert (target / "uv_pub" / "__init__.py").read_text() == '__version__ = "2.1"\n'
+
+
+def test_uv_publish_with_wrong_password_fails(server, site, helpers, tmp_path):
+    wheel = make_wheel(tmp_path, "uv-denied", "1.0")
+    result = run(
+        [*uv_command(), "publish", "--no-config", "--cache-dir", tmp_path / "uv-cache",
+         "--publish-url", f"{server.base}/", "--username", ALICE[0], "--password", "nope",
+         wheel],
+        client_env(helpers),
+    )  # fmt: skip
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "401" in result.stdout + result.stderr
+    assert server.listed_files("uv-denied") is None
+    assert not (site.pkg / wheel.name).exists()
+
+
+# --------------------------------------------------------------------------- same filename twice
+
+
+def test_identical_reupload_succeeds_and_leaves_the_file_alone(server, site, helpers, tmp_path):
+    wheel = make_wheel(tmp_path, "same-again", "1.0")
+    data = wheel.read_bytes()
+    first = post_upload(server, wheel.name, data)
+    assert first.status_code == 200, server.explain(first)
+    stored = site.pkg / wheel.name
+    before = stored.stat()
+    again = post_upload(server, wheel.name, data)
+    assert again.status_code == 200, server.explain(again)
+    after = stored.stat()
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (
+        before.st_ino,
+        before.st_mtime_ns,
+        before.st_size,
+    )
+    assert server.listed_files("same-again") == {wheel.name: helpers.sha256_bytes(data)}
+    # twine's answer to an identical file is also a success
+    check_ok(twine_upload(helpers, server, [wheel], ALICE, tmp_path), server)
+    assert stored.stat().st_ino == before.st_ino
+
+
+def test_different_bytes_under_a_stored_filename_conflict(server, site, helpers, tmp_path):
+    original = make_wheel(tmp_path, "clash", "1.0").read_bytes()
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    changed = make_wheel(other_dir, "clash", "1.0", payload=b"different bytes").read_bytes()
+    name = "clash-1.0-py3-none-any.whl"
+    assert post_upload(server, name, original).status_code == 200
+    snapshot = tree(site.pkg)
+    r = post_upload(server, name, changed)
+    assert r.status_code == 409, server.explain(r)
+    assert r.text.startswith("File already exists"), r.text
+    assert (site.pkg / name).read_bytes() == original
+    assert tree(site.pkg) == snapshot
+    assert server.listed_files("clash") == {name: helpers.sha256_bytes(original)}
+    # twine reports the conflict as a failure
+    (other_dir / "dist").mkdir()
+    twin = other_dir / "dist" / name
+    twin.write_bytes(changed)
+    result = twine_upload(helpers, server, [twin], ALICE, tmp_path)
+    assert result.returncode != 0
+    assert "409" in result.stdout + result.stderr
+    assert (site.pkg / name).read_bytes() == original
+
+
+# --------------------------------------------------------------------------- accounts and rights
+
+
+def test_read_only_account_may_not_upload(server, site, tmp_path):
+    wheel = make_wheel(tmp_path, "ro-pkg", "1.0")
+    snapshot = tree(site.pkg)
+    r = post_upload(server, wheel.name, wheel.read_bytes(), auth=READER)
+    assert r.status_code == 403, server.explain(r)
+    assert "reader" in r.text
+    assert tree(site.pkg) == snapshot
+    assert server.listed_files("ro-pkg") is None
+
+
+def test_account_limited_to_acme_projects(server, site, helpers, tmp_path):
+    allowed = make_wheel(tmp_path, "acme-tools", "1.0")
+    refused = make_wheel(tmp_path, "widgets", "1.0")
+    snapshot = tree(site.pkg)
+    r = post_upload(server, refused.name, refused.read_bytes(), auth=ACME)
+    assert r.status_code == 403, server.explain(r)
+    assert "widgets" in r.text
+    assert tree(site.pkg) == snapshot
+    # claiming an allowed name in the form does not smuggle another project's file in
+    r = post_upload(server, refused.name, refused.read_bytes(), auth=ACME, name="acme-tools")
+    assert r.status_code in (400, 403), server.explain(r)
+    assert tree(site.pkg) == snapshot
+    r = post_upload(server, allowed.name, allowed.read_bytes(), auth=ACME)
+    assert r.status_code == 200, server.explain(r)
+    assert server.listed_files("acme-tools") == {allowed.name: helpers.sha256_file(allowed)}
+    assert server.listed_files("widgets") is None
+    # twine, with the same account
+    sdist = make_sdist(tmp_path, "acme-tools", "1.0")
+    check_ok(twine_upload(helpers, server, [sdist], ACME, tmp_path), server)
+    assert sdist.name in server.listed_files("acme-tools")
+
+
+@pytest.mark.parametrize(
+    "auth", [None, (ALICE[0], "wrong-password"), ("nobody", "whatever")], ids=str
+)
+def test_missing_or_wrong_credentials_are_401_and_store_nothing(server, site, auth, tmp_path):
+    wheel = make_wheel(tmp_path, "needs-login", "1.0")
+    snapshot = tree(site.pkg)
+    r = post_upload(server, wheel.name, wheel.read_bytes(), auth=auth, source=fresh_address())
+    assert r.status_code == 401, server.explain(r)
+    challenge = r.headers.get("WWW-Authenticate", "")
+    assert challenge.lower().startswith("basic "), challenge
+    assert 'realm="dynopypi"' in challenge, challenge
+    assert tree(site.pkg) == snapshot
+    assert leftovers(site.pkg) == []
+    assert server.listed_files("needs-login") is None
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+def _race(server: Any, uploads: list[tuple[str, bytes]]) -> list[requests.Response]:
+    barrier = threading.Barrier(len(uploads))
+    results: list[Any] = [None] * len(uploads)
+
+    def worker(i: int, filename: str, data: bytes) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[i] = post_upload(server, filename, data)
+        except Exception as exc:  # reported below, not lost in the thread
+            results[i] = exc
+
+    threads = [threading.Thread(target=worker, args=(i, f, d)) for i, (f, d) in enumerate(uploads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for r in results:
+        assert isinstance(r, requests.Response), r
+    return results
+
+
+@pytest.mark.parametrize("round_", range(4))
+def test_concurrent_uploads_of_different_bytes_one_wins(server, site, helpers, tmp_path, round_):
+    project = f"race{round_}"
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    a_dir.mkdir()
+    b_dir.mkdir()
+    a = make_wheel(a_dir, project, "1.0", payload=b"A" * 4096).read_bytes()
+    b = make_wheel(b_dir, project, "1.0", payload=b"B" * 4096).read_bytes()
+    name = f"{project}-1.0-py3-none-any.whl"
+    results = _race(server, [(name, a), (name, b)])
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [200, 409], [(r.status_code, r.text) for r in results]
+    winner = a if results[0].status_code == 200 else b
+    assert results[[r.status_code for r in results].index(409)].text.startswith(
+        "File already exists"
+    )
+    assert (site.pkg / name).read_bytes() == winner
+    assert server.listed_files(project) == {name: helpers.sha256_bytes(winner)}
+    assert leftovers(site.pkg) == []
+
+
+def test_concurrent_uploads_of_the_same_bytes_both_succeed(server, site, helpers, tmp_path):
+    wheel = make_wheel(tmp_path, "twins", "1.0", payload=os.urandom(200_000))
+    data = wheel.read_bytes()
+    results = _race(server, [(wheel.name, data)] * 3)
+    assert [r.status_code for r in results] == [200, 200, 200], [r.text for r in results]
+    assert (site.pkg / wheel.name).read_bytes() == data
+    assert server.listed_files("twins") == {wheel.name: helpers.sha256_bytes(data)}
+    assert leftovers(site.pkg) == []
+
+
+# --------------------------------------------------------------------------- big uploads
+
+
+def test_fifty_megabyte_upload_with_twine(server, site, helpers, tmp_path):
+    wheel = make_wheel(tmp_path, "bigupload", "1.0", payload=os.urandom(50 * 2**20))
+    digest = helpers.sha256_file(wheel)
+    check_ok(twine_upload(helpers, server, [wheel], ALICE, tmp_path), server)
+    assert server.listed_files("bigupload") == {wheel.name: digest}
+    hasher = hashlib.sha256()
+    size = 0
+    with server.get(f"/packages/{wheel.name}", stream=True) as r:
+        assert r.status_code == 200, server.explain(r)
+        for chunk in r.iter_content(1 << 20):
+            hasher.update(chunk)
+            size += len(chunk)
+    assert size == wheel.stat().st_size
+    assert hasher.hexdigest() == digest
+    assert leftovers(site.pkg) == []
+
+
+# --------------------------------------------------------------------------- symlinks
+
+
+@pytest.mark.parametrize("dangling", [False, True], ids=["to-a-file", "dangling"])
+def test_upload_does_not_write_through_a_symlink(server, site, dangling, tmp_path):
+    project = "victim-dangling" if dangling else "victim"
+    sdist = make_sdist(tmp_path, project, "1.0")
+    outside = site.outside / f"{project}-target"
+    if not dangling:
+        outside.write_bytes(b"PRECIOUS, MUST NOT CHANGE\n")
+    link = site.pkg / sdist.name
+    link.symlink_to(outside)
+    r = post_upload(server, sdist.name, sdist.read_bytes())
+    assert r.status_code == 409, server.explain(r)
+    assert link.is_symlink() and os.readlink(link) == str(outside)
+    if dangling:
+        assert not outside.exists()
+    else:
+        assert outside.read_bytes() == b"PRECIOUS, MUST NOT CHANGE\n"
+    assert leftovers(site.pkg) == []
+
+
+# --------------------------------------------------------------------------- remove_pkg
+
+
+@pytest.mark.parametrize("multipart", [False, True], ids=["urlencoded", "multipart"])
+def test_remove_pkg_removes_one_release(server, site, helpers, tmp_path, multipart):
+    project = f"removable-{'mp' if multipart else 'ue'}"
+    old = [make_wheel(tmp_path, project, "1.0"), make_sdist(tmp_path, project, "1.0")]
+    new = make_wheel(tmp_path, project, "2.0")
+    for dist in [*old, new]:
+        r = post_upload(server, dist.name, dist.read_bytes())
+        assert r.status_code == 200, server.explain(r)
+    fields = {":action": "remove_pkg", "name": project, "version": "1.0"}
+    r = post_form(server, fields, multipart=multipart)
+    assert r.status_code == 200, server.explain(r)
+    for dist in old:
+        assert not (site.pkg / dist.name).exists()
+    assert (site.pkg / new.name).exists()
+    assert server.listed_files(project) == {new.name: helpers.sha256_file(new)}
+    download = server.get(f"/packages/{old[0].name}")
+    assert download.status_code == 404
+    # the release is gone: removing it again, or a release never uploaded, is 404
+    for version in ("1.0", "9.9"):
+        fields = {":action": "remove_pkg", "name": project, "version": version}
+        r = post_form(server, fields, multipart=multipart)
+        assert r.status_code == 404, server.explain(r)
+    r = post_form(
+        server, {":action": "remove_pkg", "name": "never-uploaded", "version": "1.0"},
+        multipart=multipart,
+    )  # fmt: skip
+    assert r.status_code == 404, server.explain(r)
+    assert (site.pkg / new.name).exists()
+
+
+def test_remove_pkg_needs_the_update_right(server, site, helpers, tmp_path):
+    wheel = make_wheel(tmp_path, "keepme", "1.0")
+    assert post_upload(server, wheel.name, wheel.read_bytes()).status_code == 200
+    fields = {":action": "remove_pkg", "name": "keepme", "version": "1.0"}
+    for auth, status in ((None, 401), (("alice", "bad"), 401), (READER, 403), (ACME, 403)):
+        for multipart in (False, True):
+            r = post_form(server, fields, auth, multipart=multipart, source=fresh_address())
+            assert r.status_code == status, (auth, server.explain(r))
+    assert (site.pkg / wheel.name).read_bytes() == wheel.read_bytes()
+    assert server.listed_files("keepme") == {wheel.name: helpers.sha256_file(wheel)}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server bug: remove_pkg answers 200 'removed ...' but a copy of the file in the "
+    "second package directory takes its place, so the release is still listed and served",
+)
+def test_remove_pkg_removes_the_release_from_every_package_dir(server, site, helpers, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    wheel = make_wheel(tmp_path / "a", "shadowed", "1.0")
+    other = make_wheel(tmp_path / "b", "shadowed", "1.0", payload=b"second directory's copy")
+    # the second directory's copy first, then the first's, which shadows it once indexed
+    for root, dist in ((site.pkg2, other), (site.pkg, wheel)):
+        (root / dist.name).write_bytes(dist.read_bytes())
+        expected = {dist.name: helpers.sha256_file(dist)}
+        helpers.poll_until(lambda e=expected: server.listed_files("shadowed") == e)
+    fields = {":action": "remove_pkg", "name": "shadowed", "version": "1.0"}
+    r = post_form(server, fields, multipart=False)
+    assert r.status_code == 200, server.explain(r)
+    assert server.listed_files("shadowed") is None
+    assert server.get(f"/packages/{wheel.name}").status_code == 404
+
+
+def test_a_directory_at_the_target_name_is_a_conflict(server, site, tmp_path):
+    sdist = make_sdist(tmp_path, "dir-clash", "1.0")
+    (site.pkg / sdist.name).mkdir()
+    r = post_upload(server, sdist.name, sdist.read_bytes())
+    assert r.status_code == 409, server.explain(r)
+    assert (site.pkg / sdist.name).is_dir()
+    assert leftovers(site.pkg) == []
+
+
+# --------------------------------------------------------------------------- sdist formats
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server bug: a valid .zip sdist is refused with 400 ('not a readable archive') "
+    "because its metadata is read from the temp file, whose name does not end in .zip",
+)
+def test_zip_sdist_upload(server, site, helpers, tmp_path):
+    import zipfile
+
+    path = tmp_path / "zipped_sdist-1.0.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("zipped_sdist-1.0/PKG-INFO", core_metadata("zipped-sdist", "1.0"))
+        zf.writestr(
+            "zipped_sdist-1.0/pyproject.toml", '[project]\nname = "zipped-sdist"\nversion = "1.0"\n'
+        )
+    r = post_upload(server, path.name, path.read_bytes())
+    assert r.status_code == 200, server.explain(r)
+    assert server.listed_files("zipped-sdist") == {path.name: helpers.sha256_file(path)}
+
+
+# --------------------------------------------------------------------------- servers of their own
+
+
+def test_overwrite_flag_replaces_files_and_symlinks(server_factory, helpers, tmp_path):
+    root = tmp_path / "site"
+    pkg, build, outside = root / "pkgs", root / "build", root / "outside"
+    for d in (pkg, build / "a", build / "b", outside):
+        d.mkdir(parents=True)
+    add_account(root / "htpasswd", *ALICE)
+    srv = server_factory(pkg, "-P", str(root / "htpasswd"), "-o")
+    first = make_wheel(build / "a", "replaceable", "1.0").read_bytes()
+    second_path = make_wheel(build / "b", "replaceable", "1.0", requires=["lib>=2"])
+    second = second_path.read_bytes()
+    name = "replaceable-1.0-py3-none-any.whl"
+    assert post_upload(srv, name, first).status_code == 200
+    r = post_upload(srv, name, second)
+    assert r.status_code == 200, srv.explain(r)
+    assert (pkg / name).read_bytes() == second
+    assert srv.listed_files("replaceable") == {name: helpers.sha256_bytes(second)}
+    got = srv.get(f"/packages/{name}")
+    assert got.content == second
+    metadata = srv.get(f"/packages/{name}.metadata")
+    assert metadata.content == helpers.wheel_metadata(second_path)
+    assert b"Requires-Dist: lib>=2" in metadata.content
+    # a symlink at the target is replaced by the upload, never written through
+    target = outside / "elsewhere"
+    target.write_bytes(b"PRECIOUS\n")
+    sdist = make_sdist(build / "a", "linked", "1.0")
+    (pkg / sdist.name).symlink_to(target)
+    r = post_upload(srv, sdist.name, sdist.read_bytes())
+    assert r.status_code == 200, srv.explain(r)
+    assert not (pkg / sdist.name).is_symlink()
+    assert (pkg / sdist.name).read_bytes() == sdist.read_bytes()
+    assert target.read_bytes() == b"PRECIOUS\n"
+    assert srv.listed_files("linked") == {sdist.name: helpers.sha256_file(sdist)}
+    assert leftovers(pkg) == []
+
+
+def test_pip_through_an_index_that_needs_accounts_for_everything(server_factory, helpers, tmp_path):
+    root = tmp_path / "site"
+    pkg = root / "pkgs"
+    pkg.mkdir(parents=True)
+    add_account(root / "htpasswd", *ALICE)
+    srv = server_factory(pkg, "-P", str(root / "htpasswd"), "-a", "update,download,list")
+    wheel = make_wheel(tmp_path, "private-lib", "3.0")
+    check_ok(twine_upload(helpers, srv, [wheel], ALICE, tmp_path), srv)
+
+    denied = pip_install(helpers, srv.index_url, tmp_path / "t1", "private-lib")
+    assert denied.returncode != 0, denied.stdout
+    # pip reports a refused page as "no matching distribution"; the server said 401
+    assert "GET /simple/private-lib/ 401" in srv.logs(), srv.logs()
+    assert not (tmp_path / "t1" / "private_lib").exists()
+
+    url = f"http://{ALICE[0]}:{ALICE[1]}@127.0.0.1:{srv.port}/simple/"
+    result = pip_install(helpers, url, tmp_path / "t2", "private-lib")
+    check_ok(result, srv)
+    assert (tmp_path / "t2" / "private_lib" / "__init__.py").read_text() == (
+        '__version__ = "3.0"\n'
+    )
+    # the download itself needs an account too, not just the page
+    r = srv.get(f"/packages/{wheel.name}")
+    assert r.status_code == 401
+    r = srv.get(f"/packages/{wheel.name}", auth=ALICE)
+    assert r.status_code == 200 and r.content == wheel.read_bytes()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server bug: with -o, a directory at the upload's file name makes os.replace raise "
+    "IsADirectoryError, answered as 500 (and logged as a traceback) instead of a 409",
+)
+def test_overwrite_onto_a_directory_is_refused_cleanly(server_factory, tmp_path):
+    pkg = tmp_path / "pkgs"
+    pkg.mkdir()
+    add_account(tmp_path / "htpasswd", *ALICE)
+    srv = server_factory(pkg, "-P", str(tmp_path / "htpasswd"), "-o")
+    sdist = make_sdist(tmp_path, "dir-clash", "1.0")
+    (pkg / sdist.name).mkdir()
+    r = post_upload(srv, sdist.name, sdist.read_bytes())
+    assert r.status_code == 409, srv.explain(r)
+    assert (pkg / sdist.name).is_dir()
+    assert leftovers(pkg) == []
