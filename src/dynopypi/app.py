@@ -260,7 +260,12 @@ def create_app(
             files = release_files(index, project or "", form.fields.get("version", ""))
             if not files:
                 raise NotFound(f"no release {form.fields.get('version')!r} of {project!r}")
-            remove_files(index, files)
+            copies = [copy for f in files for copy in index.copies(f.relpath)]
+            remove_files(index, copies)
+            for root in sorted({f.root for f in copies if f.is_yanked}):
+                # a later upload under the same name must not inherit the yank
+                yanks.update(root, [f.filename for f in copies if f.root == root], None)
+            index.reyank()
             return _text(200, "removed " + ", ".join(f.filename for f in files))
         if action in ("yank", "unyank"):
             files = release_files(index, project or "", form.fields.get("version", ""))

@@ -80,8 +80,10 @@ def parse_filename(filename: str) -> ParsedName:
     versions, build tags), extended to every archive suffix pip accepts, and is cached:
     at start-up it runs once per file of the corpus.
     """
-    if "/" in filename or "\\" in filename or "\x00" in filename:
-        raise InvalidFilename(f"{filename!r} is not a plain file name")
+    if "/" in filename or "\\" in filename or not filename.isprintable() or " " in filename:
+        raise InvalidFilename(
+            f"{filename!r} is not a plain file name (no separators, spaces or control characters)"
+        )
     lower = filename.lower()
     try:
         if lower.endswith(".whl"):

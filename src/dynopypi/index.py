@@ -146,6 +146,10 @@ class Index:
     def file_at(self, url_path: str) -> DistFile | None:
         return self._by_url.get(url_path)
 
+    def copies(self, relpath: str) -> list[DistFile]:
+        """The file at ``relpath`` in every package directory (the first one is served)."""
+        return [files[relpath] for files in self._files if relpath in files]
+
     def all_files(self) -> list[DistFile]:
         return sorted(self._by_url.values(), key=lambda f: f.relpath)
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import email.parser
 import hashlib
+import lzma
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,19 @@ MAX_METADATA_BYTES = 4 * 1024 * 1024  # larger METADATA files are not plausible
 MAX_TAR_MEMBERS = 10_000  # how far into an sdist we look for PKG-INFO
 MAX_TAR_SCAN_BYTES = 512 * 1024 * 1024  # decompressed bytes we are willing to skip over
 ALWAYS_HASHED = ("sha256", "md5", "blake2b_256")
+# what reading a damaged or hostile archive can raise, besides our own MetadataError
+ARCHIVE_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    tarfile.TarError,
+    zlib.error,
+    lzma.LZMAError,
+    OSError,  # includes gzip.BadGzipFile
+    EOFError,
+    ValueError,
+    NotImplementedError,  # zip compression methods the stdlib lacks
+    RuntimeError,  # encrypted zip members
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +94,7 @@ def wheel_metadata(path: Path) -> bytes:
                 raise MetadataError(f"{path.name}: METADATA is {info.file_size} bytes, too large")
             with zf.open(info) as member:
                 return _read_bounded(member, f"{path.name}: METADATA")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+    except ARCHIVE_ERRORS as exc:
         if isinstance(exc, MetadataError):
             raise
         raise MetadataError(f"{path.name}: not a readable zip archive ({exc})") from exc
@@ -90,9 +105,10 @@ def _is_pkg_info(name: str) -> bool:
     return len(parts) == 2 and parts[1] == "PKG-INFO"
 
 
-def sdist_metadata(path: Path) -> bytes:
-    """The bytes of an sdist's top-level ``PKG-INFO``."""
-    name = path.name.lower()
+def sdist_metadata(path: Path, filename: str | None = None) -> bytes:
+    """The bytes of an sdist's top-level ``PKG-INFO``; ``filename`` names the format when
+    ``path`` is a temporary file."""
+    name = (filename or path.name).lower()
     try:
         if name.endswith(".zip"):
             with zipfile.ZipFile(path) as zf:
@@ -115,7 +131,7 @@ def sdist_metadata(path: Path) -> bytes:
                         break
                     return _read_bounded(stream, f"{path.name}: PKG-INFO")
         raise MetadataError(f"{path.name}: no top-level PKG-INFO")
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except ARCHIVE_ERRORS as exc:
         if isinstance(exc, MetadataError):
             raise
         raise MetadataError(f"{path.name}: not a readable archive ({exc})") from exc
@@ -129,11 +145,11 @@ def _members(tf: tarfile.TarFile) -> Iterable[tarfile.TarInfo]:
         yield member
 
 
-def read_metadata(path: Path, packagetype: str) -> bytes:
+def read_metadata(path: Path, packagetype: str, filename: str | None = None) -> bytes:
     if packagetype == "bdist_wheel":
         return wheel_metadata(path)
     if packagetype == "sdist":
-        return sdist_metadata(path)
+        return sdist_metadata(path, filename)
     raise MetadataError(f"{path.name}: no core metadata is read from {packagetype} files")
 
 

@@ -36,7 +36,7 @@ from .errors import (
     PayloadTooLarge,
 )
 from .index import Index
-from .metadata import Hasher, parse_metadata, read_metadata
+from .metadata import ARCHIVE_ERRORS, Hasher, parse_metadata, read_metadata
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +276,7 @@ def check_archive(form: UploadForm, parsed: ParsedName) -> bytes | None:
         and (form.filename.lower().endswith((".whl", ".tar.gz", ".zip")))
     ):
         try:
-            raw = read_metadata(form.temp_path, parsed.packagetype)
+            raw = read_metadata(form.temp_path, parsed.packagetype, form.filename)
         except MetadataError as exc:
             message = str(exc).replace(form.temp_path.name, form.filename)
             raise BadRequest(f"corrupt or incomplete distribution: {message}") from exc
@@ -312,7 +312,9 @@ def _check_other_archive(path: Path, filename: str) -> None:
             for count, _member in enumerate(iter(tf.next, None)):
                 if count > 10_000:
                     break
-    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
+    except ARCHIVE_ERRORS as exc:
+        if isinstance(exc, BadRequest):
+            raise
         raise BadRequest(f"{filename!r} is not a readable archive ({exc})") from exc
 
 
@@ -370,6 +372,11 @@ def _place(
         target = index.path_of(existing[0])
     known = (form.digests, metadata)
     with _place_lock:  # one decision at a time; the link below is atomic on its own too
+        if target.is_dir() and not target.is_symlink():
+            raise Conflict(
+                f"File already exists: {form.filename!r} is taken by a directory in the "
+                "package directory; nothing was stored"
+            )
         if target.is_symlink():
             if not overwrite:
                 raise _exists(form.filename)

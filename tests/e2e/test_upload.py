@@ -585,11 +585,6 @@ def test_remove_pkg_needs_the_update_right(server, site, helpers, tmp_path):
     assert server.listed_files("keepme") == {wheel.name: helpers.sha256_file(wheel)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: remove_pkg answers 200 'removed ...' but a copy of the file in the "
-    "second package directory takes its place, so the release is still listed and served",
-)
 def test_remove_pkg_removes_the_release_from_every_package_dir(server, site, helpers, tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -619,11 +614,6 @@ def test_a_directory_at_the_target_name_is_a_conflict(server, site, tmp_path):
 # --------------------------------------------------------------------------- sdist formats
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: a valid .zip sdist is refused with 400 ('not a readable archive') "
-    "because its metadata is read from the temp file, whose name does not end in .zip",
-)
 def test_zip_sdist_upload(server, site, helpers, tmp_path):
     import zipfile
 
@@ -704,11 +694,6 @@ def test_pip_through_an_index_that_needs_accounts_for_everything(server_factory,
     assert r.status_code == 200 and r.content == wheel.read_bytes()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: with -o, a directory at the upload's file name makes os.replace raise "
-    "IsADirectoryError, answered as 500 (and logged as a traceback) instead of a 409",
-)
 def test_overwrite_onto_a_directory_is_refused_cleanly(server_factory, tmp_path):
     pkg = tmp_path / "pkgs"
     pkg.mkdir()

@@ -257,12 +257,6 @@ def test_bad_filenames(server, build, refused, filename, words):
     refused(post(server, upload_body(filename, data, "evil", "1.0")), 400, *words)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: a file name with a control character (newline or CR sent as %0A/%0D "
-    "per HTML5, or a raw tab) passes the filename check and is stored as e.g. "
-    "'ctl-1.0\\n.tar.gz' beside 'ctl-1.0.tar.gz'",
-)
 @pytest.mark.parametrize(
     "filename", ["ctl-1.0%0A.tar.gz", "ctl-1.0%0D.tar.gz", "ctl-1.0\t.tar.gz"], ids=repr
 )
@@ -396,11 +390,6 @@ def _zip_with_damaged_member(arcname: str, metadata: str, *, wheel: bool) -> byt
     return bytes(data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: a damaged compressed stream raises lzma.LZMAError / zlib.error, which "
-    "the archive checks do not catch, so the upload answers 500 instead of 400",
-)
 @pytest.mark.parametrize(
     ("filename", "make"),
     [

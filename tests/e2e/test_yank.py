@@ -254,11 +254,6 @@ def test_http_yank_needs_the_update_right(server, site):
     assert yanked_json(site.pkg) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: remove_pkg leaves the removed files' entries in yanked.json, so a new "
-    "upload under the same file name is born yanked (with the old reason)",
-)
 def test_a_removed_and_reuploaded_file_is_not_yanked(server, site, tmp_path):
     first = make_wheel(tmp_path, "reborn", "1.0")
     (tmp_path / "new").mkdir()
