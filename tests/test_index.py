@@ -155,3 +155,22 @@ def test_first_root_wins_for_same_path(tmp_path: Path) -> None:
     index.refresh(0, a / "foo-1.0-py3-none-any.whl")
     dist = index.file_at("foo-1.0-py3-none-any.whl")
     assert dist is not None and dist.root == 1
+
+
+def test_cold_start_reads_in_worker_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "pkgs"
+    root.mkdir()
+    wheels = [make_wheel(root, f"p{i}", "1.0", requires_python=">=3.9") for i in range(6)]
+    sdist = make_sdist(root, "p0", "0.9")
+    monkeypatch.setattr("dynopypi.index.PARALLEL_THRESHOLD", 2)
+    index = _index(root)
+    for path in [*wheels, sdist]:
+        dist = index.file_at(path.name)
+        assert dist is not None
+        assert dist.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    wheel = index.file_at(wheels[3].name)
+    assert wheel is not None and wheel.requires_python == ">=3.9"
+    assert wheel.metadata_sha256 is not None
+    assert hashlib.sha256(index.metadata(wheel) or b"").hexdigest() == wheel.metadata_sha256

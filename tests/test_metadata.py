@@ -90,3 +90,15 @@ def test_file_digests() -> None:
     digests = metadata.file_digests(io.BytesIO(b"abc"), "sha512")
     assert set(digests) == {"sha256", "md5", "blake2b_256", "sha512"}
     assert digests["sha256"].startswith("ba7816bf")
+
+
+def test_header_fields() -> None:
+    raw = (
+        b"Metadata-Version: 2.1\nName: Foo.Bar\nVersion: 1.0\nrequires-python: >=3.8\n"
+        b"Description: x\n  continued\n\nRequires-Python: <0 (body, not a header)\n"
+    )
+    assert metadata.header_fields(raw, ("name", "requires-python")) == {
+        "name": "Foo.Bar",
+        "requires-python": ">=3.8",
+    }
+    assert metadata.header_fields(b"Name: x\n", ("requires-python",)) == {}

@@ -12,11 +12,13 @@ import dataclasses
 import errno
 import hashlib
 import logging
+import multiprocessing
 import os
 import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, Protocol
@@ -35,7 +37,7 @@ from .dists import (
     parse_version,
 )
 from .errors import InvalidFilename, MetadataError
-from .metadata import file_digests, parse_metadata, read_metadata
+from .metadata import file_digests, header_fields, read_metadata
 
 log = logging.getLogger(__name__)
 _PACKED_NAMES = tuple(name for name, _size in PACKED)
@@ -70,6 +72,41 @@ class Project:
 def is_ignored_name(name: str) -> bool:
     """Dotfiles and dot-directories hold our own state and in-flight uploads."""
     return name.startswith(".") or name.endswith((".part", ".tmp", "~"))
+
+
+PARALLEL_THRESHOLD = 500  # below this a process pool costs more than it saves
+
+
+class Facts(NamedTuple):
+    """What reading one file yields; computed in worker processes on a cold start."""
+
+    digests: dict[str, str] | None  # None: the file could not be read
+    metadata: bytes | None
+    requires_python: str | None
+    name: str | None
+    problem: str | None
+
+
+def read_facts(path: str, packagetype: str, hash_algo: str | None) -> Facts:
+    try:
+        with open(path, "rb") as fh:
+            digests = file_digests(fh, hash_algo)
+    except OSError as exc:
+        return Facts(None, None, None, None, str(exc))
+    return facts_of(digests, path, packagetype)
+
+
+def facts_of(
+    digests: dict[str, str], path: str, packagetype: str, metadata: bytes | None = None
+) -> Facts:
+    problem = None
+    if metadata is None and packagetype in ("bdist_wheel", "sdist"):
+        try:
+            metadata = read_metadata(Path(path), packagetype)
+        except MetadataError as exc:
+            problem = str(exc)
+    fields = header_fields(metadata, ("name", "requires-python")) if metadata else {}
+    return Facts(digests, metadata, fields.get("requires-python"), fields.get("name"), problem)
 
 
 class _Stat(Protocol):
@@ -255,6 +292,14 @@ class Index:
             self._warned.add(what)
             log.warning("ignoring %s: %s", what, why)
 
+    def _valid(self, entry: CacheEntry | None, st: _Stat) -> bool:
+        return (
+            entry is not None
+            and entry.size == st.st_size
+            and entry.mtime_ns == st.st_mtime_ns
+            and (self._extra_algo is None or entry.extra_hash is not None)
+        )
+
     def _parsed_from(self, entry: CacheEntry) -> ParsedName:
         intern = self._strings.setdefault
         return ParsedName(
@@ -303,31 +348,23 @@ class Index:
         parsed: ParsedName,
         cached: CacheEntry | None,
         fresh: list[tuple[str, CacheEntry, bytes | None]],
+        facts: Facts | None = None,
     ) -> DistFile | None:
-        """Build the DistFile, hashing and reading metadata only on a cache miss."""
+        """Build the DistFile, hashing and reading metadata only on a cache miss
+        (``facts``: that work, already done by a worker process)."""
         entry = cached
-        if (
-            entry is None
-            or entry.size != st.st_size
-            or entry.mtime_ns != st.st_mtime_ns
-            or (self._extra_algo is not None and entry.extra_hash is None)
-        ):
+        if not self._valid(entry, st):
             path = self.roots[root] / relpath
-            try:
-                with open(path, "rb") as fh:
-                    digests = file_digests(fh, self.hash_algo)
-            except OSError as exc:
-                log.warning("cannot read %s: %s", path, exc)
+            if facts is None:
+                facts = read_facts(str(path), parsed.packagetype, self.hash_algo)
+            if facts.digests is None:
+                log.warning("cannot read %s: %s", path, facts.problem)
                 return None
-            metadata: bytes | None = None
-            if parsed.packagetype in ("bdist_wheel", "sdist"):
-                try:
-                    metadata = read_metadata(path, parsed.packagetype)
-                except MetadataError as exc:
-                    if parsed.packagetype == "bdist_wheel":
-                        self._warn_once(relpath, f"{exc} (served without metadata)")
-            entry = self._entry(st, digests, metadata, parsed)
-            fresh.append((relpath, entry, metadata))
+            if facts.problem and parsed.packagetype == "bdist_wheel":
+                self._warn_once(relpath, f"{facts.problem} (served without metadata)")
+            entry = self._entry(st, facts, parsed)
+            fresh.append((relpath, entry, facts.metadata))
+        assert entry is not None
         slash = relpath.rfind("/")
         filename = relpath if slash < 0 else relpath[slash + 1 :]  # shared when flat
         intern = self._strings.setdefault
@@ -354,26 +391,22 @@ class Index:
             yanked=self._yanked(root, relpath),
         )
 
-    def _entry(
-        self, st: _Stat, digests: dict[str, str], metadata: bytes | None, dist: ParsedName
-    ) -> CacheEntry:
-        parsed = parse_metadata(metadata) if metadata else None
-        requires_python = parsed.requires_python if parsed else None
-        name = parsed.first("Name") if parsed else None
+    def _entry(self, st: _Stat, facts: Facts, dist: ParsedName) -> CacheEntry:
+        assert facts.digests is not None
         metadata_digest = (
-            hashlib.sha256(metadata).digest()
-            if metadata is not None and dist.packagetype == "bdist_wheel"
+            hashlib.sha256(facts.metadata).digest()
+            if facts.metadata is not None and dist.packagetype == "bdist_wheel"
             else None
         )
-        hashes, extra = pack_hashes(digests, self.hash_algo)
+        hashes, extra = pack_hashes(facts.digests, self.hash_algo)
         return CacheEntry(
             st.st_size,
             st.st_mtime_ns,
             hashes,
             extra,
-            requires_python,
+            facts.requires_python,
             metadata_digest,
-            name,
+            facts.name,
             dist.project,
             str(dist.version),
             dist.packagetype,
@@ -399,6 +432,7 @@ class Index:
             seen: set[str] = set()
             fresh: list[tuple[str, CacheEntry, bytes | None]] = []
             new_files: list[DistFile] = []
+            pending: list[tuple[str, os.stat_result, ParsedName, CacheEntry | None]] = []
             for relpath, st in self._walk(r, base):
                 seen.add(relpath)
                 current = self._files[r].get(relpath)
@@ -418,9 +452,19 @@ class Index:
                     parsed = self._parse(relpath)
                 if parsed is None:
                     continue
-                dist = self._describe(r, relpath, st, parsed, entry, fresh)
+                pending.append((relpath, st, parsed, entry))
+            misses = [(rel, parsed) for rel, st, parsed, e in pending if not self._valid(e, st)]
+            computed = self._read_many(r, misses)
+            for relpath, st, parsed, entry in pending:
+                facts = None
+                if computed is not None and not self._valid(entry, st):
+                    facts = next(computed)  # in the order of misses
+                dist = self._describe(r, relpath, st, parsed, entry, fresh, facts)
                 if dist is not None:
                     new_files.append(dist)
+                if len(fresh) >= 1000:  # write as we go: metadata bytes need not pile up
+                    self.cache.put_many(self._root_keys[r], fresh)
+                    fresh.clear()
             self.cache.put_many(self._root_keys[r], fresh)
             gone = [
                 rel for rel in list(self._files[r]) if rel.startswith(prefix) and rel not in seen
@@ -439,6 +483,27 @@ class Index:
                 time.monotonic() - started,
             )
         return changed
+
+    def _read_many(self, root: int, items: list[tuple[str, ParsedName]]) -> Iterator[Facts] | None:
+        """Hash and read metadata of many files using every core (a cold start over tens
+        of thousands of files is otherwise bound to one); None when not worth it."""
+        workers = min(4, os.cpu_count() or 1)
+        if len(items) < PARALLEL_THRESHOLD or workers < 2:
+            return None
+        log.info("reading %d new files with %d processes", len(items), workers)
+        return self._pool_map(root, items, workers)
+
+    def _pool_map(
+        self, root: int, items: list[tuple[str, ParsedName]], workers: int
+    ) -> Iterator[Facts]:
+        base = self.roots[root]
+        paths = [str(base / relpath) for relpath, _p in items]
+        kinds = [parsed.packagetype for _r, parsed in items]
+        context = multiprocessing.get_context("forkserver")  # never fork a threaded process
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            yield from pool.map(
+                read_facts, paths, kinds, [self.hash_algo] * len(items), chunksize=64
+            )
 
     def refresh(self, root: int, path: Path) -> None:
         """Bring one path up to date after a filesystem event (file or directory)."""
@@ -497,7 +562,8 @@ class Index:
         cached = None
         if known is not None:
             digests, raw = known
-            cached = self._entry(st, digests, raw, parsed)
+            facts = facts_of(digests, str(self.roots[root] / relpath), parsed.packagetype, raw)
+            cached = self._entry(st, facts, parsed)
             fresh.append((relpath, cached, raw))
         else:
             cached = self.cache.get(self._root_keys[root], relpath)
