@@ -56,8 +56,8 @@ def test_cache_avoids_rehashing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     def no_reading(*args: object) -> None:
         raise AssertionError("a warm start must not hash files again")
 
-    monkeypatch.setattr("dynopypi.index.file_digests", no_reading)
-    monkeypatch.setattr("dynopypi.index.read_metadata", no_reading)
+    monkeypatch.setattr("dynopypi.scan.file_digests", no_reading)
+    monkeypatch.setattr("dynopypi.scan.read_metadata", no_reading)
     second = _index(root, cache_file)
     files = second.project(normalize("foo")).files  # type: ignore[union-attr]
     assert files[0].digests == digest

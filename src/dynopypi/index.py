@@ -12,13 +12,11 @@ import dataclasses
 import errno
 import hashlib
 import logging
-import multiprocessing
 import os
 import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, Protocol
@@ -37,7 +35,18 @@ from .dists import (
     parse_version,
 )
 from .errors import InvalidFilename, MetadataError
-from .metadata import file_digests, header_fields, read_metadata
+from .metadata import read_metadata
+from .scan import (
+    PARALLEL_THRESHOLD,
+    Facts,
+    facts_of,
+    is_ignored_name,
+    is_text,
+    read_facts,
+    read_many,
+    walk,
+    within,
+)
 
 log = logging.getLogger(__name__)
 _PACKED_NAMES = tuple(name for name, _size in PACKED)
@@ -69,46 +78,6 @@ class Project:
         return [str(v) for v in seen]
 
 
-def is_ignored_name(name: str) -> bool:
-    """Dotfiles and dot-directories hold our own state and in-flight uploads."""
-    return name.startswith(".") or name.endswith((".part", ".tmp", "~"))
-
-
-PARALLEL_THRESHOLD = 500  # below this a process pool costs more than it saves
-
-
-class Facts(NamedTuple):
-    """What reading one file yields; computed in worker processes on a cold start."""
-
-    digests: dict[str, str] | None  # None: the file could not be read
-    metadata: bytes | None
-    requires_python: str | None
-    name: str | None
-    problem: str | None
-
-
-def read_facts(path: str, packagetype: str, hash_algo: str | None) -> Facts:
-    try:
-        with open(path, "rb") as fh:
-            digests = file_digests(fh, hash_algo)
-    except OSError as exc:
-        return Facts(None, None, None, None, str(exc))
-    return facts_of(digests, path, packagetype)
-
-
-def facts_of(
-    digests: dict[str, str], path: str, packagetype: str, metadata: bytes | None = None
-) -> Facts:
-    problem = None
-    if metadata is None and packagetype in ("bdist_wheel", "sdist"):
-        try:
-            metadata = read_metadata(Path(path), packagetype)
-        except MetadataError as exc:
-            problem = str(exc)
-    fields = header_fields(metadata, ("name", "requires-python")) if metadata else {}
-    return Facts(digests, metadata, fields.get("requires-python"), fields.get("name"), problem)
-
-
 class _Stat(Protocol):
     @property
     def st_size(self) -> int: ...
@@ -128,20 +97,6 @@ def _display_name(metadata_name: str | None, parsed: ParsedName, filename: str) 
     if metadata_name and normalize(metadata_name) == parsed.project:
         return metadata_name.strip()
     return display_name_of(filename)
-
-
-def _is_text(path: str) -> bool:
-    """Paths that are not UTF-8 (surrogate-escaped bytes) cannot become URLs; skip them."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _within(path: str, root_real: str) -> bool:
-    real = os.path.realpath(path)
-    return real == root_real or real.startswith(root_real + os.sep)
 
 
 YankLookup = Callable[[int, str], "str | None"]
@@ -226,7 +181,7 @@ class Index:
         except OSError as exc:
             if exc.errno != errno.ELOOP:
                 return None
-            if not _within(str(path), self._root_real[dist.root]):
+            if not within(str(path), self._root_real[dist.root]):
                 self._warn_once(str(path), "symlink points outside the package directory")
                 return None
             try:
@@ -252,36 +207,16 @@ class Index:
 
     # ---- scanning --------------------------------------------------------------------
     def _walk(self, root: int, top: Path) -> Iterator[tuple[str, os.stat_result]]:
-        """(relpath, stat) of every candidate file under ``top``; skips links that escape."""
-        base_len = len(str(self.roots[root])) + 1
-        stack = [str(top)]
-        while stack:
-            current = stack.pop()
-            try:
-                entries = list(os.scandir(current))
-            except OSError:
-                continue
-            for entry in entries:
-                if is_ignored_name(entry.name):
-                    continue
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-                        continue
-                    if not entry.name.lower().endswith(DIST_SUFFIXES):
-                        continue
-                    if entry.is_symlink() and not _within(entry.path, self._root_real[root]):
-                        self._warn_once(entry.path, "symlink points outside the package directory")
-                        continue
-                    st = entry.stat()
-                except OSError:
-                    continue
-                if stat.S_ISREG(st.st_mode):
-                    relpath = entry.path[base_len:]  # roots are absolute and normalized
-                    if _is_text(relpath):
-                        yield relpath, st
-                    else:
-                        self._warn_once(repr(entry.path), "its path is not valid UTF-8")
+        return walk(self.roots[root], top, self._root_real[root], self._warn_once)
+
+    def _read_many(self, root: int, items: list[tuple[str, ParsedName]]) -> Iterator[Facts] | None:
+        """Worker processes for a big batch of new files; None when not worth it."""
+        if len(items) < PARALLEL_THRESHOLD or (os.cpu_count() or 1) < 2:
+            return None
+        log.info("reading %d new files in worker processes", len(items))
+        base = self.roots[root]
+        paths = [str(base / relpath) for relpath, _p in items]
+        return read_many(paths, [parsed.packagetype for _r, parsed in items], self.hash_algo)
 
     def relpaths(self, root: int) -> list[str]:
         """Every candidate file below a root, read from disk (for the CLI; no hashing)."""
@@ -484,33 +419,12 @@ class Index:
             )
         return changed
 
-    def _read_many(self, root: int, items: list[tuple[str, ParsedName]]) -> Iterator[Facts] | None:
-        """Hash and read metadata of many files using every core (a cold start over tens
-        of thousands of files is otherwise bound to one); None when not worth it."""
-        workers = min(4, os.cpu_count() or 1)
-        if len(items) < PARALLEL_THRESHOLD or workers < 2:
-            return None
-        log.info("reading %d new files with %d processes", len(items), workers)
-        return self._pool_map(root, items, workers)
-
-    def _pool_map(
-        self, root: int, items: list[tuple[str, ParsedName]], workers: int
-    ) -> Iterator[Facts]:
-        base = self.roots[root]
-        paths = [str(base / relpath) for relpath, _p in items]
-        kinds = [parsed.packagetype for _r, parsed in items]
-        context = multiprocessing.get_context("forkserver")  # never fork a threaded process
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            yield from pool.map(
-                read_facts, paths, kinds, [self.hash_algo] * len(items), chunksize=64
-            )
-
     def refresh(self, root: int, path: Path) -> None:
         """Bring one path up to date after a filesystem event (file or directory)."""
         relpath = os.path.relpath(path, self.roots[root]).replace(os.sep, "/")
         if relpath.startswith("../") or any(is_ignored_name(p) for p in relpath.split("/")):
             return
-        if not _is_text(relpath):
+        if not is_text(relpath):
             self._warn_once(repr(str(path)), "its path is not valid UTF-8")
             return
         try:
@@ -526,7 +440,7 @@ class Index:
         if not path.name.lower().endswith(DIST_SUFFIXES):
             return
         if stat.S_ISLNK(st.st_mode):
-            if not _within(str(path), self._root_real[root]):
+            if not within(str(path), self._root_real[root]):
                 self._warn_once(str(path), "symlink points outside the package directory")
                 self.discard_tree(root, relpath)
                 return
