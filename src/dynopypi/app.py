@@ -22,11 +22,12 @@ from .config import Settings
 from .dists import DistFile, NormalizedName, is_valid_project_name, normalize
 from .errors import BadRequest, HTTPError, NotFound
 from .files import content_type_for, iter_range, not_modified, plan_download
+from .form import UploadForm, read_form
 from .index import Index, Project, Rendered
 from .metadata import CoreMetadata, parse_metadata
 from .pypi_json import project_json
 from .simple import choose_content_type, quote_path, render_index, render_project
-from .upload import UploadForm, accept_upload, read_form, release_files, remove_files
+from .upload import accept_upload, release_files, remove_files
 from .welcome import render_welcome
 from .yank import YankStore
 
