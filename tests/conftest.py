@@ -8,17 +8,14 @@ loopback port over a temporary package directory and talk to it over HTTP, with
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import http.client
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -29,6 +26,9 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 import requests
 from packaging.utils import canonicalize_name
+from support.clients import clean_env, run_client
+from support.net import free_port, healthy, wait_ready
+from support.processes import port_was_taken, stop_process
 
 T = TypeVar("T")
 
@@ -43,21 +43,6 @@ HTML_LATEST = "application/vnd.pypi.simple.latest+html"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for client subprocesses that can see only the server under test.
-
-    This machine configures extra indexes and find-links through ``PIP_*`` variables and
-    pip config files; uv reads ``UV_*`` variables. All of them are dropped, and
-    ``PIP_CONFIG_FILE=/dev/null`` makes pip skip every config file.
-    """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
-    env["PIP_CONFIG_FILE"] = os.devnull
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    if extra:
-        env.update(extra)
-    return env
 
 
 def poll_until(
@@ -81,12 +66,6 @@ def poll_until(
             text = message() if callable(message) else message
             pytest.fail(f"{text} (within {timeout:.1f}s); last probe result: {last!r}")
         time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -165,26 +144,6 @@ def parse_html(text: str) -> HtmlPage:
 
 def media_type(response: requests.Response) -> str:
     return response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-
-
-def run_client(
-    args: Sequence[str],
-    *,
-    cwd: Path | None = None,
-    extra_env: Mapping[str, str] | None = None,
-    timeout: float = 300.0,
-) -> subprocess.CompletedProcess[str]:
-    """Run a client command with :func:`clean_env`; never leaves the process behind."""
-    return subprocess.run(
-        [str(a) for a in args],
-        env=clean_env(extra_env),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 # --------------------------------------------------------------------------- corpus
@@ -336,54 +295,19 @@ class DynoServer:
                 env=env,
                 start_new_session=True,
             )
-            ready, last_error = self._wait_ready()
-            if ready:
+            last_error = wait_ready(healthy(self.port), timeout=STARTUP_TIMEOUT, process=self.proc)
+            if not last_error:
                 return
             self.stop()
-            with self.stderr_path.open("rb") as fh:
-                fh.seek(log_start)
-                new_output = fh.read().decode(errors="replace").lower()
-            if "address already in use" not in new_output and "errno 98" not in new_output:
+            if not port_was_taken(self.stderr_path, log_start):
                 break  # a real start-up failure, not a lost race for the port
         pytest.fail(
             f"dynopypi did not become ready: {last_error}\ncommand: {self.command()}\n{self.logs()}"
         )
 
-    def _wait_ready(self) -> tuple[bool, str]:
-        assert self.proc is not None
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        error = "timeout"
-        while time.monotonic() < deadline:
-            code = self.proc.poll()
-            if code is not None:
-                return False, f"server exited with code {code}"
-            try:
-                status = self.raw("GET", "/health", timeout=2.0).status
-            except OSError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            else:
-                if status == 200:
-                    return True, ""
-                error = f"/health returned {status}"
-            time.sleep(0.05)
-        return False, f"{error} after {STARTUP_TIMEOUT}s"
-
     def stop(self) -> None:
-        proc = self.proc
-        if proc is not None:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=10)
-            else:
-                # the leader is gone; make sure no child of its group survives
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+        if self.proc is not None:
+            stop_process(self.proc)
         for fh in self._logs:
             fh.close()
         self._logs = []

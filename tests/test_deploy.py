@@ -8,7 +8,6 @@ judge the shipped unit and sites; and the files are checked to agree with each o
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -17,9 +16,9 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from support import nginx as nh
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,21 +34,6 @@ MAKE_VARIABLES = {
     "PREFIX", "SYSCONFDIR", "LOCALSTATEDIR", "NGINX_SITE_DIR", "SERVICE_USER", "VENV",
     "MAKEFLAGS", "MFLAGS", "MAKELEVEL",
 }  # fmt: skip
-
-
-def _load_nginx_helpers() -> ModuleType:
-    name = "dynopypi_tests_nginx_helpers"
-    if name not in sys.modules:
-        path = Path(__file__).parent / "e2e" / "nginx_helpers.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-nh = _load_nginx_helpers()
 
 
 def run(

@@ -9,12 +9,9 @@ its own (127.0.x.y), except in the throttling test, which is about exactly that.
 from __future__ import annotations
 
 import base64
-import itertools
 import os
 import stat
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,7 +20,8 @@ from typing import Any
 import pytest
 import requests
 from passlib.apache import HtpasswdFile
-from requests.adapters import HTTPAdapter
+from support.accounts import add_account, passwd
+from support.net import fresh_address, request_from
 
 from dynopypi.fakedist import make_wheel
 
@@ -35,55 +33,12 @@ CAROL = ("carol", "carol-pw-0003")
 # --------------------------------------------------------------------------- helpers
 
 
-def passwd(
-    htpasswd: Path, user: str, password: str | None = None, *, delete: bool = False
-) -> subprocess.CompletedProcess[str]:
-    args = [sys.executable, "-m", "dynopypi", "passwd", str(htpasswd), user]
-    args += ["--delete"] if delete else ["--password-stdin"]
-    return subprocess.run(
-        args,
-        input="" if password is None else password + "\n",
-        capture_output=True,
-        encoding="utf-8",
-        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-        timeout=60,
-        check=False,
-    )
-
-
-def add_account(htpasswd: Path, user: str, password: str) -> None:
-    result = passwd(htpasswd, user, password)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-class _SourceAddress(HTTPAdapter):
-    def __init__(self, address: str) -> None:
-        self._address = address
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["source_address"] = (self._address, 0)
-        super().init_poolmanager(*args, **kwargs)
-
-
-_addresses = itertools.count(1)
-
-
-def fresh_address() -> str:
-    n = next(_addresses)
-    return f"127.0.{20 + n // 200}.{n % 200 + 2}"
-
-
 def send(
     server: Any, method: str, path: str, *, source: str | None = None, **kwargs: Any
 ) -> requests.Response:
     """A request from ``source`` (default: a fresh loopback address)."""
     kwargs.setdefault("timeout", 60)
-    with requests.Session() as session:
-        session.mount("http://", _SourceAddress(source or fresh_address()))
-        response = session.request(method, server.url(path), **kwargs)
-        response.close()
-        return response
+    return request_from(source or fresh_address(), method, server.url(path), **kwargs)
 
 
 def upload(

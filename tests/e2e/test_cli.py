@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from support.net import free_port, healthy, wait_ready
+from support.processes import port_was_taken, stop_process
 
 DYNOPYPI = [sys.executable, "-m", "dynopypi"]
 
@@ -151,12 +150,6 @@ def test_settings_precedence_flag_environment_file(pkg, tmp_path):
 # --------------------------------------------------------------------------- DYNOPYPI_PORT
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def running(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
@@ -167,28 +160,7 @@ def running(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
         try:
             yield proc
         finally:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=10)
-
-
-def _wait_healthy(proc: subprocess.Popen[bytes], port: int) -> bool:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with requests.get(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                if r.status_code == 200:
-                    return True
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.05)
-    return False
+            stop_process(proc)
 
 
 def test_dynopypi_port_environment_variable_is_honoured(pkg, tmp_path):
@@ -197,16 +169,16 @@ def test_dynopypi_port_environment_variable_is_honoured(pkg, tmp_path):
     make_wheel(pkg, "env-port", "1.0")
     log = tmp_path / "server.log"
     for _attempt in range(3):  # the port can be taken between choosing and binding it
-        port = _free_port()
+        port = free_port()
         env = env_without_dynopypi(DYNOPYPI_PORT=str(port), PYTHONUNBUFFERED="1")
         args = ["run", "-i", "127.0.0.1", "--cache-dir", str(tmp_path / "cache"),
                 "--rescan-interval", "0", str(pkg)]  # fmt: skip
         with running(args, env, log) as proc:
-            if _wait_healthy(proc, port):
+            if not wait_ready(healthy(port), timeout=60, process=proc):
                 with requests.get(f"http://127.0.0.1:{port}/simple/env-port/", timeout=30) as r:
                     assert r.status_code == 200, r.text
                     assert "env_port-1.0-py3-none-any.whl" in r.text
                 return
-        if "address already in use" not in log.read_text().lower():
+        if not port_was_taken(log, 0):
             break
     pytest.fail(f"the server did not listen on DYNOPYPI_PORT:\n{log.read_text()}")

@@ -14,20 +14,7 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 from pypi_simple import ACCEPT_HTML_ONLY, ACCEPT_JSON_ONLY, PyPISimple
-
-PIP = [sys.executable, "-m", "pip", "--isolated", "--disable-pip-version-check", "--no-input"]
-
-
-def uv_command() -> list[str]:
-    exe = Path(sys.executable).parent / "uv"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "uv"]
-
-
-def check_ok(result, server) -> None:
-    assert result.returncode == 0, (
-        f"command failed ({result.returncode}): {result.args}\n"
-        f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}\n{server.logs()}"
-    )
+from support.clients import PIP, check_ok, uv_command
 
 
 def assert_installed(target: Path, versions: dict[str, str]) -> None:

@@ -7,7 +7,6 @@ The unit (systemd/dynopypi.service) says ``Type=notify``, ``ExecReload=kill -HUP
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -19,37 +18,19 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
+from support.accounts import add_account, delete_account
+from support.clients import twine_upload
+from support.net import fetch, free_port
+from support.processes import stop_process
 
 from dynopypi.fakedist import make_wheel
 
 TIMEOUT = 60.0
 STARTUP_TIMEOUT = 60.0
 STOP_BOUND = 15.0  # the unit allows 45 s; an idle server must be much quicker
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def get(url: str, **kwargs: Any) -> requests.Response:
-    kwargs.setdefault("timeout", TIMEOUT)
-    with requests.get(url, **kwargs) as response:
-        response.content  # noqa: B018 - read it before the connection closes
-        return response
-
-
-def add_account(htpasswd: Path, user: str, password: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "dynopypi", "passwd", str(htpasswd), user, "--password-stdin"],
-        input=password + "\n", capture_output=True, text=True, check=False, timeout=TIMEOUT,
-    )  # fmt: skip
-    assert result.returncode == 0, f"passwd failed: {result.stdout}{result.stderr}"
 
 
 # --------------------------------------------------------------------------- sd_notify
@@ -123,13 +104,8 @@ class Service:
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
 
     def stop(self) -> None:
-        proc = self.proc
-        if proc is None:
-            return
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        if self.proc is not None:
+            stop_process(self.proc, signal.SIGKILL)
 
 
 @pytest.fixture
@@ -157,9 +133,9 @@ def test_sd_notify_ready_reload_stopping(service: Service, notify_socket: Notify
     assert service.proc is not None
     ready = notify_socket.wait_for("READY=1", timeout=STARTUP_TIMEOUT, proc=service.proc)
     # at the moment systemd hears READY=1 the service must answer (no retry, no polling)
-    health = get(f"{service.base}/health")
+    health = fetch(f"{service.base}/health")
     assert health.status_code == 200, service.logs()
-    state = get(f"{service.base}/ready")
+    state = fetch(f"{service.base}/ready")
     assert state.status_code == 200, service.logs()
     assert state.json()["index_loaded"] is True
     assert "STATUS=serving 2 files" in ready.splitlines(), ready
@@ -276,19 +252,12 @@ def test_sighup_reloads_accounts(server_factory, tmp_path, helpers):
     assert server.get("/health").status_code == 200
 
     wheel = make_wheel(tmp_path, "bobs-package", "1.0")
-    result = helpers.run_client(
-        [sys.executable, "-m", "twine", "upload", "--non-interactive", "--disable-progress-bar",
-         "--repository-url", f"{server.base}/", "-u", "bob", "-p", "bob-password", wheel],
-        extra_env={"PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"},
-    )  # fmt: skip
+    result = twine_upload(f"{server.base}/", ("bob", "bob-password"), [wheel])
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n{server.logs()}"
     assert (packages / wheel.name).read_bytes() == wheel.read_bytes()
 
     # several reloads in a row: still serving, and a deleted account is gone at once
-    subprocess.run(
-        [sys.executable, "-m", "dynopypi", "passwd", str(htpasswd), "bob", "--delete"],
-        capture_output=True, check=True, timeout=TIMEOUT,
-    )  # fmt: skip
+    delete_account(htpasswd, "bob")
     for _ in range(3):
         os.kill(proc.pid, signal.SIGHUP)
     helpers.poll_until(

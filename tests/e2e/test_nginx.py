@@ -2,7 +2,7 @@
 
 ``nginx/dynopypi.conf`` and ``nginx/dynopypi-tls.conf`` are templated into a temporary
 prefix (loopback ports, the app's port, temporary package directory and certificate; see
-``nginx_helpers.py``) and run by ``nginx -c ... -p ...`` in the foreground. The app runs as
+``tests/support/nginx.py``) and run by ``nginx -c ... -p ...`` in the foreground. The app runs as
 the shipped dynopypi.toml configures it: ``--trusted-proxies 127.0.0.1 --x-accel-redirect
 /_dynopypi_files/``. Real clients (pip, twine) talk to nginx only.
 """
@@ -13,56 +13,37 @@ import base64
 import gzip
 import hashlib
 import http.client
-import importlib.util
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import urljoin
 
 import pytest
 import requests
+from support import nginx as nh
+from support.accounts import add_account
+from support.clients import PIP, check_ok, twine_upload
+from support.net import fetch
 
 from dynopypi.fakedist import make_wheel
 
 TIMEOUT = 60.0
 ACCEL = ("--trusted-proxies", "127.0.0.1", "--x-accel-redirect", "/_dynopypi_files/")
-PIP = [sys.executable, "-m", "pip", "--isolated", "--disable-pip-version-check", "--no-input"]
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 MANY = 300  # projects, so that /simple/ is well above gzip_min_length
 USER, PASSWORD = "uploader", "s3cret-Upload-pw"
-
-
-def _load_nginx_helpers() -> ModuleType:
-    name = "dynopypi_tests_nginx_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("nginx_helpers.py")
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-nh = _load_nginx_helpers()
 
 
 # --------------------------------------------------------------------------- helpers
 
 
 def get(url: str, **kwargs: Any) -> requests.Response:
-    """A fully read response whose connection is closed (no ResourceWarning)."""
+    """A fully read response whose connection is closed; redirects are not followed."""
     kwargs.setdefault("timeout", TIMEOUT)
     kwargs.setdefault("allow_redirects", False)
-    with requests.get(url, **kwargs) as response:
-        response.content  # noqa: B018 - read the body before the connection closes
-        return response
+    return fetch(url, **kwargs)
 
 
 def explain(response: requests.Response | None, *servers: Any) -> str:
@@ -73,21 +54,6 @@ def explain(response: requests.Response | None, *servers: Any) -> str:
             f"headers: {dict(response.headers)}\nbody: {response.content[:1000]!r}\n"
         )
     return head + "\n".join(s.logs() for s in servers)
-
-
-def check_ok(result: subprocess.CompletedProcess[str], *servers: Any) -> None:
-    assert result.returncode == 0, (
-        f"command failed ({result.returncode}): {result.args}\n--- stdout ---\n"
-        f"{result.stdout}\n--- stderr ---\n{result.stderr}\n" + explain(None, *servers)
-    )
-
-
-def add_account(htpasswd: Path, user: str, password: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "dynopypi", "passwd", str(htpasswd), user, "--password-stdin"],
-        input=password + "\n", capture_output=True, text=True, check=False, timeout=TIMEOUT,
-    )  # fmt: skip
-    assert result.returncode == 0, f"passwd failed: {result.stdout}{result.stderr}"
 
 
 def stream_sha256(url: str, **kwargs: Any) -> tuple[int, str, int]:
@@ -122,7 +88,8 @@ def assert_app_installed(target: Path) -> None:
 NginxStarter = Callable[..., Any]
 
 
-def _nginx_starter(tmp_path_factory: pytest.TempPathFactory) -> tuple[NginxStarter, list[Any]]:
+def _nginx_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NginxStarter]:
+    """Yields ``start(source, app, alias_dir, ...)``; stops what it started when resumed."""
     started: list[Any] = []
 
     def start(
@@ -133,41 +100,31 @@ def _nginx_starter(tmp_path_factory: pytest.TempPathFactory) -> tuple[NginxStart
         cert: tuple[Path, Path] | None = None,
         sub_path: str | None = None,
     ) -> Any:
-        prefix = tmp_path_factory.mktemp("nginx")
-        server = nh.Nginx(
-            prefix=prefix,
-            tls=source == nh.TLS_SITE,
-            render=lambda http_port, https_port: nh.template_site(
-                source,
-                http_port=http_port,
-                https_port=https_port if source == nh.TLS_SITE else None,
-                app_port=app.port,
-                alias_dir=alias_dir,
-                cert=cert,
-                sub_path=sub_path,
-            ),
+        server = nh.site_nginx(
+            tmp_path_factory.mktemp("nginx"),
+            source,
+            app_port=app.port,
+            alias_dir=alias_dir,
+            cert=cert,
+            sub_path=sub_path,
         )
         started.append(server)
         server.start()
         return server
 
-    return start, started
+    yield start
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture
 def nginx_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NginxStarter]:
-    start, started = _nginx_starter(tmp_path_factory)
-    yield start
-    for server in started:
-        server.stop()
+    yield from _nginx_servers(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def module_nginx_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NginxStarter]:
-    start, started = _nginx_starter(tmp_path_factory)
-    yield start
-    for server in started:
-        server.stop()
+    yield from _nginx_servers(tmp_path_factory)
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -230,25 +187,26 @@ def test_pip_install_with_dependency_through_nginx(proxy, app, tmp_path, helpers
     assert "GET /simple/app/ " in access and "GET /packages/app-1.0-py3-none-any.whl " in access
 
 
-def test_twine_upload_50mb_through_nginx_then_download(
-    server_factory, nginx_factory, tmp_path, helpers
-):
+def upload_stack(tmp_path: Path, server_factory: Any, nginx_factory: NginxStarter) -> Any:
+    """(packages, app, proxy): an app that takes uploads from USER, behind nginx."""
     packages = tmp_path / "packages"
     packages.mkdir()
     htpasswd = tmp_path / "htpasswd"
     add_account(htpasswd, USER, PASSWORD)
     app = server_factory(packages, "-P", str(htpasswd), *ACCEL)
-    proxy = nginx_factory(nh.HTTP_SITE, app, packages)
+    return packages, app, nginx_factory(nh.HTTP_SITE, app, packages)
+
+
+def test_twine_upload_50mb_through_nginx_then_download(
+    server_factory, nginx_factory, tmp_path, helpers
+):
+    packages, app, proxy = upload_stack(tmp_path, server_factory, nginx_factory)
     dist = tmp_path / "dist"
     dist.mkdir()
     wheel = make_wheel(dist, "bigupload", "1.0", payload=os.urandom(50 * 2**20))
     expected = helpers.sha256_file(wheel)
 
-    result = helpers.run_client(
-        [sys.executable, "-m", "twine", "upload", "--non-interactive", "--disable-progress-bar",
-         "--repository-url", f"{proxy.base}/", "-u", USER, "-p", PASSWORD, wheel],
-        extra_env={"PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"},
-    )  # fmt: skip
+    result = twine_upload(f"{proxy.base}/", (USER, PASSWORD), [wheel])
     check_ok(result, proxy, app)
     stored = packages / wheel.name
     assert stored.is_file(), explain(None, proxy, app)
@@ -262,18 +220,9 @@ def test_twine_upload_50mb_through_nginx_then_download(
 def test_upload_with_wrong_password_refused_through_nginx(
     server_factory, nginx_factory, tmp_path, helpers
 ):
-    packages = tmp_path / "packages"
-    packages.mkdir()
-    htpasswd = tmp_path / "htpasswd"
-    add_account(htpasswd, USER, PASSWORD)
-    app = server_factory(packages, "-P", str(htpasswd), *ACCEL)
-    proxy = nginx_factory(nh.HTTP_SITE, app, packages)
+    packages, _app, proxy = upload_stack(tmp_path, server_factory, nginx_factory)
     wheel = make_wheel(tmp_path, "sneaky", "1.0")
-    result = helpers.run_client(
-        [sys.executable, "-m", "twine", "upload", "--non-interactive", "--disable-progress-bar",
-         "--repository-url", f"{proxy.base}/", "-u", USER, "-p", "wrong-password", wheel],
-        extra_env={"PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"},
-    )  # fmt: skip
+    result = twine_upload(f"{proxy.base}/", (USER, "wrong-password"), [wheel])
     assert result.returncode != 0, result.stdout + result.stderr
     assert "403" in result.stdout + result.stderr or "401" in result.stdout + result.stderr
     assert not (packages / wheel.name).exists()

@@ -14,10 +14,8 @@ Tests that need other flags (``-o``, ``-a update,download,list``) start their ow
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 import subprocess
-import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,14 +23,13 @@ from typing import Any
 
 import pytest
 import requests
-from packaging.utils import parse_sdist_filename, parse_wheel_filename
-from requests.adapters import HTTPAdapter
+from support.accounts import add_account
+from support.clients import check_ok, client_env, pip_install, run_client, twine_upload, uv_command
+from support.fs import leftovers, tree
+from support.net import fresh_address, request_from
+from support.uploads import MULTIPART, file_upload_fields, form_body
 
 from dynopypi.fakedist import core_metadata, make_sdist, make_wheel
-
-PIP = [sys.executable, "-m", "pip", "--isolated", "--disable-pip-version-check", "--no-input"]
-BOUNDARY = "dynopypi-upload-test-2f9c"
-MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
 
 ALICE = ("alice", "alice-secret-1")
 ACME = ("acme", "acme-secret-2")
@@ -48,144 +45,13 @@ reader  list,download
 # --------------------------------------------------------------------------- helpers
 
 
-def uv_command() -> list[str]:
-    exe = Path(sys.executable).parent / "uv"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "uv"]
-
-
-def add_account(htpasswd: Path, user: str, password: str) -> None:
-    """``dynopypi passwd FILE USER --password-stdin``: the documented way to make accounts."""
-    result = subprocess.run(
-        [sys.executable, "-m", "dynopypi", "passwd", str(htpasswd), user, "--password-stdin"],
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, f"passwd failed: {result.stdout}{result.stderr}"
-
-
-def client_env(helpers: Any, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """clean_env without TWINE_* either, and a keyring that never asks the desktop."""
-    env = {k: v for k, v in helpers.clean_env().items() if not k.startswith("TWINE_")}
-    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
-    env.update(extra or {})
-    return env
-
-
-def run(
-    args: Sequence[Any], env: dict[str, str], timeout: float = 300
+def twine(
+    server: Any, files: Sequence[Path], auth: tuple[str, str], tmp_path: Path
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(a) for a in args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def check_ok(result: subprocess.CompletedProcess[str], server: Any) -> None:
-    assert result.returncode == 0, (
-        f"command failed ({result.returncode}): {result.args}\n"
-        f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}\n{server.logs()}"
-    )
-
-
-def twine_upload(
-    helpers: Any, server: Any, files: Sequence[Path], auth: tuple[str, str], tmp_path: Path
-) -> subprocess.CompletedProcess[str]:
+    """``twine upload`` with an empty config file, so no ~/.pypirc can interfere."""
     pypirc = tmp_path / "empty.pypirc"
     pypirc.write_text("")
-    return run(
-        [sys.executable, "-m", "twine", "upload", "--disable-progress-bar", "--non-interactive",
-         "--config-file", pypirc, "--repository-url", f"{server.base}/",
-         "-u", auth[0], "-p", auth[1], *files],
-        client_env(helpers, {"TWINE_NON_INTERACTIVE": "1"}),
-    )  # fmt: skip
-
-
-def pip_install(
-    helpers: Any, index_url: str, target: Path, *requirements: str
-) -> subprocess.CompletedProcess[str]:
-    return run(
-        [*PIP, "install", "--no-cache-dir", "--no-deps", "--keyring-provider", "disabled",
-         "--target", target, "--index-url", index_url, *requirements],
-        client_env(helpers),
-    )  # fmt: skip
-
-
-def name_version(filename: str) -> tuple[str, str]:
-    if filename.endswith(".whl"):
-        name, version, _build, _tags = parse_wheel_filename(filename)
-    else:
-        name, version = parse_sdist_filename(filename)
-    return str(name), str(version)
-
-
-def encode_form(
-    fields: Sequence[tuple[str, str]],
-    file: tuple[str, bytes] | None = None,
-    boundary: str = BOUNDARY,
-) -> bytes:
-    out = bytearray()
-    for key, value in fields:
-        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'.encode()
-        out += value.encode() + b"\r\n"
-    if file is not None:
-        filename, data = file
-        out += (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
-            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-        ).encode()
-        out += data + b"\r\n"
-    out += f"--{boundary}--\r\n".encode()
-    return bytes(out)
-
-
-def upload_fields(filename: str, data: bytes, **overrides: str) -> list[tuple[str, str]]:
-    name, version = name_version(filename)
-    wheel = filename.endswith(".whl")
-    fields = {
-        ":action": "file_upload",
-        "protocol_version": "1",
-        "name": name,
-        "version": version,
-        "filetype": "bdist_wheel" if wheel else "sdist",
-        "pyversion": "py3" if wheel else "source",
-        "metadata_version": "2.1",
-        "sha256_digest": hashlib.sha256(data).hexdigest(),
-        "md5_digest": hashlib.md5(data).hexdigest(),
-        "blake2_256_digest": hashlib.blake2b(data, digest_size=32).hexdigest(),
-    }
-    fields.update(overrides)
-    return list(fields.items())
-
-
-class _SourceAddress(HTTPAdapter):
-    """Connect from a chosen loopback address (127.0.0.0/8 all reaches the server)."""
-
-    def __init__(self, address: str) -> None:
-        self._address = address
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["source_address"] = (self._address, 0)
-        super().init_poolmanager(*args, **kwargs)
-
-
-_addresses = itertools.count(1)
-
-
-def fresh_address() -> str:
-    """A loopback address no earlier request used: failed logins are throttled per
-    address, so requests meant to fail come from their own address and never slow down
-    the rest of the module."""
-    n = next(_addresses)
-    return f"127.0.{10 + n // 200}.{n % 200 + 2}"
+    return twine_upload(f"{server.base}/", auth, files, config_file=pypirc)
 
 
 def send(
@@ -194,11 +60,7 @@ def send(
     kwargs.setdefault("timeout", 120)
     if source is None:
         return server.request(method, path, **kwargs)
-    with requests.Session() as session:
-        session.mount("http://", _SourceAddress(source))
-        response = session.request(method, server.url(path), **kwargs)
-        response.close()
-        return response
+    return request_from(source, method, server.url(path), **kwargs)
 
 
 def post_upload(
@@ -210,7 +72,7 @@ def post_upload(
     source: str | None = None,
     **overrides: str,
 ) -> requests.Response:
-    body = encode_form(upload_fields(filename, data, **overrides), (filename, data))
+    body = form_body(file_upload_fields(filename, data, **overrides), (filename, data))
     headers = {"Content-Type": MULTIPART}
     return send(server, "POST", "/", data=body, headers=headers, auth=auth, source=source)
 
@@ -224,29 +86,10 @@ def post_form(
     source: str | None = None,
 ) -> requests.Response:
     if multipart:
-        body = encode_form(list(fields.items()))
+        body = form_body(fields)
         headers = {"Content-Type": MULTIPART}
         return send(server, "POST", "/", data=body, headers=headers, auth=auth, source=source)
     return send(server, "POST", "/", data=fields, auth=auth, source=source)  # urlencoded
-
-
-def tree(root: Path) -> dict[str, tuple[int, int]]:
-    """Everything below ``root`` (dotfiles too): relpath -> (size, inode)."""
-    found = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in [*dirnames, *filenames]:
-            path = Path(dirpath, name)
-            st = path.lstat()
-            found[path.relative_to(root).as_posix()] = (st.st_size, st.st_ino)
-    return found
-
-
-def leftovers(root: Path) -> list[str]:
-    return [
-        p
-        for p in tree(root)
-        if p.rsplit("/", 1)[-1].startswith(".upload-") or p.endswith((".part", ".tmp"))
-    ]
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -283,7 +126,7 @@ def server(module_server_factory: Any, site: Site) -> Any:
 def test_twine_uploads_are_listed_at_once_and_pip_installs_them(server, site, helpers, tmp_path):
     wheel = make_wheel(tmp_path, "Twine.Pkg", "1.0")
     sdist = make_sdist(tmp_path, "Twine.Pkg", "1.0")
-    result = twine_upload(helpers, server, [wheel, sdist], ALICE, tmp_path)
+    result = twine(server, [wheel, sdist], ALICE, tmp_path)
     check_ok(result, server)
     # no polling: the upload's response is only sent once the file is in the index
     listed = server.listed_files("twine-pkg")
@@ -304,7 +147,7 @@ def test_twine_uploads_are_listed_at_once_and_pip_installs_them(server, site, he
     assert r.content == helpers.wheel_metadata(wheel)
     # and back out through the index
     target = tmp_path / "target"
-    result = pip_install(helpers, server.index_url, target, "twine-pkg==1.0")
+    result = pip_install(server.index_url, target, "twine-pkg==1.0")
     check_ok(result, server)
     assert (target / "twine_pkg" / "__init__.py").read_text() == '__version__ = "1.0"\n'
     assert (target / "twine_pkg-1.0.dist-info" / "WHEEL").is_file()
@@ -313,11 +156,11 @@ def test_twine_uploads_are_listed_at_once_and_pip_installs_them(server, site, he
 def test_uv_publish_then_pip_installs(server, site, helpers, tmp_path):
     wheel = make_wheel(tmp_path, "uv-pub", "2.1")
     sdist = make_sdist(tmp_path, "uv-pub", "2.1")
-    result = run(
+    result = run_client(
         [*uv_command(), "publish", "--no-config", "--cache-dir", tmp_path / "uv-cache",
          "--publish-url", f"{server.base}/", "--username", ALICE[0],
          "--password", ALICE[1], wheel, sdist],
-        client_env(helpers),
+        env=client_env(),
     )  # fmt: skip
     check_ok(result, server)
     assert server.listed_files("uv-pub") == {
@@ -326,17 +169,17 @@ def test_uv_publish_then_pip_installs(server, site, helpers, tmp_path):
     }
     assert (site.pkg / wheel.name).read_bytes() == wheel.read_bytes()
     target = tmp_path / "target"
-    check_ok(pip_install(helpers, server.index_url, target, "uv_pub"), server)
+    check_ok(pip_install(server.index_url, target, "uv_pub"), server)
     assert (target / "uv_pub" / "__init__.py").read_text() == '__version__ = "2.1"\n'
 
 
 def test_uv_publish_with_wrong_password_fails(server, site, helpers, tmp_path):
     wheel = make_wheel(tmp_path, "uv-denied", "1.0")
-    result = run(
+    result = run_client(
         [*uv_command(), "publish", "--no-config", "--cache-dir", tmp_path / "uv-cache",
          "--publish-url", f"{server.base}/", "--username", ALICE[0], "--password", "nope",
          wheel],
-        client_env(helpers),
+        env=client_env(),
     )  # fmt: skip
     assert result.returncode != 0, result.stdout + result.stderr
     assert "401" in result.stdout + result.stderr
@@ -364,7 +207,7 @@ def test_identical_reupload_succeeds_and_leaves_the_file_alone(server, site, hel
     )
     assert server.listed_files("same-again") == {wheel.name: helpers.sha256_bytes(data)}
     # twine's answer to an identical file is also a success
-    check_ok(twine_upload(helpers, server, [wheel], ALICE, tmp_path), server)
+    check_ok(twine(server, [wheel], ALICE, tmp_path), server)
     assert stored.stat().st_ino == before.st_ino
 
 
@@ -386,7 +229,7 @@ def test_different_bytes_under_a_stored_filename_conflict(server, site, helpers,
     (other_dir / "dist").mkdir()
     twin = other_dir / "dist" / name
     twin.write_bytes(changed)
-    result = twine_upload(helpers, server, [twin], ALICE, tmp_path)
+    result = twine(server, [twin], ALICE, tmp_path)
     assert result.returncode != 0
     assert "409" in result.stdout + result.stderr
     assert (site.pkg / name).read_bytes() == original
@@ -423,7 +266,7 @@ def test_account_limited_to_acme_projects(server, site, helpers, tmp_path):
     assert server.listed_files("widgets") is None
     # twine, with the same account
     sdist = make_sdist(tmp_path, "acme-tools", "1.0")
-    check_ok(twine_upload(helpers, server, [sdist], ACME, tmp_path), server)
+    check_ok(twine(server, [sdist], ACME, tmp_path), server)
     assert sdist.name in server.listed_files("acme-tools")
 
 
@@ -504,7 +347,7 @@ def test_concurrent_uploads_of_the_same_bytes_both_succeed(server, site, helpers
 def test_fifty_megabyte_upload_with_twine(server, site, helpers, tmp_path):
     wheel = make_wheel(tmp_path, "bigupload", "1.0", payload=os.urandom(50 * 2**20))
     digest = helpers.sha256_file(wheel)
-    check_ok(twine_upload(helpers, server, [wheel], ALICE, tmp_path), server)
+    check_ok(twine(server, [wheel], ALICE, tmp_path), server)
     assert server.listed_files("bigupload") == {wheel.name: digest}
     hasher = hashlib.sha256()
     size = 0
@@ -673,16 +516,16 @@ def test_pip_through_an_index_that_needs_accounts_for_everything(server_factory,
     add_account(root / "htpasswd", *ALICE)
     srv = server_factory(pkg, "-P", str(root / "htpasswd"), "-a", "update,download,list")
     wheel = make_wheel(tmp_path, "private-lib", "3.0")
-    check_ok(twine_upload(helpers, srv, [wheel], ALICE, tmp_path), srv)
+    check_ok(twine(srv, [wheel], ALICE, tmp_path), srv)
 
-    denied = pip_install(helpers, srv.index_url, tmp_path / "t1", "private-lib")
+    denied = pip_install(srv.index_url, tmp_path / "t1", "private-lib")
     assert denied.returncode != 0, denied.stdout
     # pip reports a refused page as "no matching distribution"; the server said 401
     assert "GET /simple/private-lib/ 401" in srv.logs(), srv.logs()
     assert not (tmp_path / "t1" / "private_lib").exists()
 
     url = f"http://{ALICE[0]}:{ALICE[1]}@127.0.0.1:{srv.port}/simple/"
-    result = pip_install(helpers, url, tmp_path / "t2", "private-lib")
+    result = pip_install(url, tmp_path / "t2", "private-lib")
     check_ok(result, srv)
     assert (tmp_path / "t2" / "private_lib" / "__init__.py").read_text() == (
         '__version__ = "3.0"\n'

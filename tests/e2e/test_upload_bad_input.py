@@ -23,63 +23,16 @@ from typing import Any
 
 import pytest
 import requests
+from support.fs import leftovers, tree
+from support.uploads import BOUNDARY, MULTIPART, closing, form_body, part, upload_fields
 
 from dynopypi.fakedist import core_metadata, make_sdist, make_wheel
-
-BOUNDARY = "bad-input-boundary-91d3"
-MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
-
 
 # --------------------------------------------------------------------------- helpers
 
 
-def part(name: str, value: bytes, filename: str | None = None, boundary: str = BOUNDARY) -> bytes:
-    disposition = f'form-data; name="{name}"'
-    if filename is not None:
-        disposition += f'; filename="{filename}"'
-    head = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
-    if filename is not None:
-        head += "Content-Type: application/octet-stream\r\n"
-    return head.encode("utf-8", "surrogateescape") + b"\r\n" + value + b"\r\n"
-
-
-def closing(boundary: str = BOUNDARY) -> bytes:
-    return f"--{boundary}--\r\n".encode()
-
-
-def fields_for(
-    name: str, version: str, data: bytes, digests: bool = True, **overrides: str | None
-) -> dict[str, str]:
-    fields: dict[str, str | None] = {
-        ":action": "file_upload",
-        "protocol_version": "1",
-        "name": name,
-        "version": version,
-        "filetype": "sdist",
-        "pyversion": "source",
-        "metadata_version": "2.1",
-    }
-    if digests:
-        fields["sha256_digest"] = hashlib.sha256(data).hexdigest()
-        fields["md5_digest"] = hashlib.md5(data).hexdigest()
-        fields["blake2_256_digest"] = hashlib.blake2b(data, digest_size=32).hexdigest()
-    fields.update(overrides)
-    return {k: v for k, v in fields.items() if v is not None}
-
-
-def form_body(
-    fields: dict[str, str],
-    file: tuple[str, bytes] | None,
-    boundary: str = BOUNDARY,
-) -> bytes:
-    body = b"".join(part(k, v.encode(), boundary=boundary) for k, v in fields.items())
-    if file is not None:
-        body += part("content", file[1], file[0], boundary=boundary)
-    return body + closing(boundary)
-
-
 def upload_body(filename: str, data: bytes, name: str, version: str, **overrides: Any) -> bytes:
-    return form_body(fields_for(name, version, data, **overrides), (filename, data))
+    return form_body(upload_fields(name, version, data, **overrides), (filename, data))
 
 
 def post(server: Any, body: bytes, content_type: str | None = MULTIPART) -> requests.Response:
@@ -116,24 +69,6 @@ def raw_post(server: Any, head_lines: Sequence[bytes], body: bytes = b"") -> Raw
         key, _, value = line.partition(":")
         headers[key.strip().lower()] = value.strip()
     return Raw(status, headers, payload)
-
-
-def tree(root: Path) -> dict[str, tuple[int, int]]:
-    found = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in [*dirnames, *filenames]:
-            path = Path(dirpath, name)
-            st = path.lstat()
-            found[path.relative_to(root).as_posix()] = (st.st_size, st.st_mtime_ns)
-    return found
-
-
-def leftovers(root: Path) -> list[str]:
-    return [
-        p
-        for p in tree(root)
-        if p.rsplit("/", 1)[-1].startswith(".upload-") or p.endswith((".part", ".tmp"))
-    ]
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -297,7 +232,7 @@ def test_form_does_not_match_the_file(server, build, refused, overrides, words):
     data = evil_sdist(build)
     name = overrides.pop("name", "evil")
     version = overrides.pop("version", "1.0")
-    fields = fields_for(name or "", version or "", data)
+    fields = upload_fields(name or "", version or "", data)
     if name is None:
         del fields["name"]
     if version is None:
@@ -438,7 +373,9 @@ def test_huge_content_length_is_refused_before_the_body(server, refused):
 
 def _good_body(build: Path, boundary: str = BOUNDARY) -> bytes:
     data = make_sdist(build, "malformed", "1.0").read_bytes()
-    return form_body(fields_for("malformed", "1.0", data), ("malformed-1.0.tar.gz", data), boundary)
+    return form_body(
+        upload_fields("malformed", "1.0", data), ("malformed-1.0.tar.gz", data), boundary
+    )
 
 
 def test_missing_boundary(server, build, refused):
@@ -468,7 +405,7 @@ def test_truncated_inside_the_file(server, build, refused):
 )
 def test_control_characters_in_a_part_header(server, build, refused, header):
     data = make_sdist(build, "malformed", "1.0").read_bytes()
-    fields = fields_for("malformed", "1.0", data)
+    fields = upload_fields("malformed", "1.0", data)
     body = b"".join(part(k, v.encode()) for k, v in fields.items())
     body += (
         f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="content"; '
@@ -499,14 +436,14 @@ def test_wrong_content_type(server, build, refused, content_type):
 
 def test_unknown_action(server, build, refused):
     data = make_sdist(build, "malformed", "1.0").read_bytes()
-    body = form_body(fields_for("malformed", "1.0", data, **{":action": "frobnicate"}),
+    body = form_body(upload_fields("malformed", "1.0", data, **{":action": "frobnicate"}),
                      ("malformed-1.0.tar.gz", data))  # fmt: skip
     refused(post(server, body), 400, "frobnicate")
 
 
 def test_missing_action(server, build, refused):
     data = make_sdist(build, "malformed", "1.0").read_bytes()
-    body = form_body(fields_for("malformed", "1.0", data, **{":action": None}),
+    body = form_body(upload_fields("malformed", "1.0", data, **{":action": None}),
                      ("malformed-1.0.tar.gz", data))  # fmt: skip
     refused(post(server, body), 400, ":action")
 
@@ -518,21 +455,21 @@ def test_unknown_action_urlencoded(server, refused):
 
 def test_file_upload_without_a_file(server, build, refused):
     data = make_sdist(build, "malformed", "1.0").read_bytes()
-    refused(post(server, form_body(fields_for("malformed", "1.0", data), None)), 400, "file")
-    r = server.request("POST", "/", data=fields_for("malformed", "1.0", data))  # urlencoded
+    refused(post(server, form_body(upload_fields("malformed", "1.0", data), None)), 400, "file")
+    r = server.request("POST", "/", data=upload_fields("malformed", "1.0", data))  # urlencoded
     refused(r, 400, "file")
 
 
 def test_content_part_without_filename(server, build, refused):
     data = make_sdist(build, "malformed", "1.0").read_bytes()
-    body = b"".join(part(k, v.encode()) for k, v in fields_for("malformed", "1.0", data).items())
+    body = b"".join(part(k, v.encode()) for k, v in upload_fields("malformed", "1.0", data).items())
     body += part("content", data) + closing()
     refused(post(server, body), 400, "file")
 
 
 def test_two_file_parts(server, build, refused):
     data = make_sdist(build, "malformed", "1.0").read_bytes()
-    body = b"".join(part(k, v.encode()) for k, v in fields_for("malformed", "1.0", data).items())
+    body = b"".join(part(k, v.encode()) for k, v in upload_fields("malformed", "1.0", data).items())
     body += part("content", data, "malformed-1.0.tar.gz") * 2 + closing()
     refused(post(server, body), 400, "content")
 

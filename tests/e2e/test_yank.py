@@ -9,7 +9,6 @@ file watcher, so those assertions poll (within ``POLL_BOUND``).
 
 from __future__ import annotations
 
-import itertools
 import json
 import subprocess
 import sys
@@ -18,13 +17,14 @@ from typing import Any
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
+from support import net
+from support.accounts import add_account
+from support.clients import pip_install
 
 from dynopypi.fakedist import make_sdist, make_wheel
 
 ALICE = ("alice", "alice-yank-pw")
 READER = ("reader", "reader-yank-pw")
-PIP = [sys.executable, "-m", "pip", "--isolated", "--disable-pip-version-check", "--no-input"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -39,31 +39,6 @@ def dynopypi(*args: Any) -> subprocess.CompletedProcess[str]:
         check=False,
         stdin=subprocess.DEVNULL,
     )
-
-
-def add_account(htpasswd: Path, user: str, password: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "dynopypi", "passwd", str(htpasswd), user, "--password-stdin"],
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-class _SourceAddress(HTTPAdapter):
-    def __init__(self, address: str) -> None:
-        self._address = address
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["source_address"] = (self._address, 0)
-        super().init_poolmanager(*args, **kwargs)
-
-
-_addresses = itertools.count(1)
 
 
 def post_action(
@@ -82,12 +57,7 @@ def post_action(
         kwargs["data"] = fields
     if not fresh_address:
         return server.request("POST", "/", **kwargs)
-    n = next(_addresses)
-    with requests.Session() as session:
-        session.mount("http://", _SourceAddress(f"127.0.{40 + n // 200}.{n % 200 + 2}"))
-        response = session.request("POST", server.url("/"), **kwargs)
-        response.close()
-        return response
+    return net.request_from(net.fresh_address(), "POST", server.url("/"), **kwargs)
 
 
 def yank_state(server: Any, project: str) -> dict[str, tuple[Any, Any]]:
@@ -309,11 +279,7 @@ def test_pip_skips_a_yanked_release_unless_pinned(server, site, helpers, tmp_pat
     assert r.status_code == 200, server.explain(r)
 
     def install(requirement: str, target: Path) -> str:
-        result = helpers.run_client(
-            [*PIP, "install", "--no-cache-dir", "--no-deps", "--keyring-provider", "disabled",
-             "--target", target, "--index-url", server.index_url, requirement],
-            extra_env={"PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"},
-        )  # fmt: skip
+        result = pip_install(server.index_url, target, requirement)
         assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n{server.logs()}"
         return (target / "lib" / "__init__.py").read_text()
 

@@ -7,23 +7,23 @@ Everything else (proxy headers, gzip, X-Accel-Redirect location, HSTS) is used a
 so the tests check the files an operator installs. A substitution that no longer matches
 the shipped text fails loudly instead of silently testing something else.
 
-Not a test module: ``test_nginx.py`` and ``tests/test_deploy.py`` load it by its path
-(the test directories are not packages).
+Used by ``tests/e2e/test_nginx.py`` (nginx running) and ``tests/test_deploy.py`` (``nginx -t``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
+
+from support.net import accepting, free_port, wait_ready
+from support.processes import port_was_taken, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 HTTP_SITE = REPO / "nginx" / "dynopypi.conf"
@@ -54,12 +54,6 @@ def mime_types() -> str:
     if match and (Path(match.group(1)).parent / "mime.types").is_file():
         return str(Path(match.group(1)).parent / "mime.types")
     raise RuntimeError(f"no mime.types next to nginx's configuration: {out}")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --------------------------------------------------------------------------- certificate
@@ -274,7 +268,7 @@ class Nginx:
     http_port: int = 0
     https_port: int = 0
     proc: subprocess.Popen[bytes] | None = None
-    _logs: list[object] = field(default_factory=list)
+    _logs: list[BinaryIO] = field(default_factory=list)
 
     @property
     def base(self) -> str:
@@ -303,52 +297,21 @@ class Nginx:
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )  # fmt: skip
-            problem = self._wait_listening()
+            ports = [self.http_port] + ([self.https_port] if self.tls else [])
+            problem = wait_ready(accepting(*ports), timeout=STARTUP_TIMEOUT, process=self.proc)
             if not problem:
                 return
             self.stop()
-            with self.error_log.open("rb") as fh:
-                fh.seek(start_of_log)
-                new = fh.read().decode(errors="replace")
-            if "Address already in use" not in new:
+            if not port_was_taken(self.error_log, start_of_log):
                 break
         raise RuntimeError(f"nginx did not start: {problem}\n{self.logs()}")
 
-    def _wait_listening(self) -> str:
-        assert self.proc is not None
-        ports = [self.http_port] + ([self.https_port] if self.tls else [])
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        problem = "no attempt"
-        while time.monotonic() < deadline:
-            code = self.proc.poll()
-            if code is not None:
-                return f"nginx exited with {code}"
-            try:
-                for port in ports:
-                    socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
-            except OSError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-                time.sleep(0.05)
-                continue
-            return ""
-        return f"not listening after {STARTUP_TIMEOUT}s ({problem})"
-
     def stop(self) -> None:
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGQUIT)  # graceful: workers finish, then exit
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        if proc is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)  # no orphaned worker survives
+        if self.proc is not None:
+            # SIGQUIT to the master is graceful: the workers finish, then exit
+            stop_process(self.proc, signal.SIGQUIT, whole_group=False)
         for fh in self._logs:
-            fh.close()  # type: ignore[attr-defined]
+            fh.close()
         self._logs = []
 
     def logs(self, limit: int = 4000) -> str:
@@ -362,7 +325,7 @@ class Nginx:
         return "\n".join(parts)
 
 
-def start_nginx(
+def site_nginx(
     prefix: Path,
     source: Path,
     *,
@@ -371,6 +334,7 @@ def start_nginx(
     cert: tuple[Path, Path] | None = None,
     sub_path: str | None = None,
 ) -> Nginx:
+    """An nginx (not started yet) over ``source`` templated for the app on ``app_port``."""
     tls = source == TLS_SITE
 
     def render(http_port: int, https_port: int) -> str:
@@ -384,6 +348,4 @@ def start_nginx(
             sub_path=sub_path,
         )
 
-    server = Nginx(prefix=prefix, render=render, tls=tls)
-    server.start()
-    return server
+    return Nginx(prefix=prefix, render=render, tls=tls)

@@ -1,0 +1,40 @@
+"""Accounts made the documented way, ``dynopypi passwd``, so the tests use what operators use."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TIMEOUT = 60.0
+
+
+def passwd(
+    htpasswd: Path, user: str, password: str | None = None, *, delete: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``dynopypi passwd FILE USER --password-stdin`` (or ``--delete``), in UTF-8 whatever
+    the locale, so that non-ASCII names and passwords reach the file unchanged."""
+    args = [sys.executable, "-m", "dynopypi", "passwd", str(htpasswd), user]
+    args += ["--delete"] if delete else ["--password-stdin"]
+    return subprocess.run(
+        args,
+        input="" if password is None else password + "\n",
+        capture_output=True,
+        encoding="utf-8",
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def add_account(htpasswd: Path, user: str, password: str) -> None:
+    """Add (or change) an account in ``htpasswd``; fails the test if ``passwd`` fails."""
+    result = passwd(htpasswd, user, password)
+    assert result.returncode == 0, f"passwd failed: {result.stdout}{result.stderr}"
+
+
+def delete_account(htpasswd: Path, user: str) -> None:
+    """Remove an account from ``htpasswd``; fails the test if ``passwd --delete`` fails."""
+    result = passwd(htpasswd, user, delete=True)
+    assert result.returncode == 0, f"passwd --delete failed: {result.stdout}{result.stderr}"
