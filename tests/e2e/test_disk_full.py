@@ -7,7 +7,6 @@ same upload succeeds.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import zipfile
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 import requests
+from support.uploads import file_upload_fields
 
 from dynopypi.fakedist import make_wheel
 
@@ -40,17 +40,7 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
 
 def _upload(server: Any, path: Path) -> requests.Response:
     data = path.read_bytes()
-    name, version = path.name.split("-")[:2]
-    fields = {
-        ":action": "file_upload",
-        "protocol_version": "1",
-        "name": name,
-        "version": version,
-        "filetype": "bdist_wheel",
-        "pyversion": "py3",
-        "metadata_version": "2.1",
-        "sha256_digest": hashlib.sha256(data).hexdigest(),
-    }
+    fields = file_upload_fields(path.name, data)
     return requests.post(
         server.url("/"), data=fields, files={"content": (path.name, data)}, timeout=60
     )
