@@ -103,7 +103,8 @@ def create_app(
 
     @app.get("/")
     def welcome() -> bottle.HTTPResponse:
-        body = render_welcome(base_url(), len(index.projects), index.file_count, settings.welcome)
+        counts = None if auth.needs_account(LIST) else (len(index.projects), index.file_count)
+        body = render_welcome(base_url(), counts, settings.welcome)
         return bottle.HTTPResponse(body=body, Content_Type="text/html; charset=utf-8")
 
     @app.get(settings.health_endpoint)

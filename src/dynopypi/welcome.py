@@ -21,8 +21,7 @@ _PAGE = """<!DOCTYPE html>
   </head>
   <body>
     <h1>Private Python package index</h1>
-    <p>This index serves <strong>{projects}</strong> projects in <strong>{files}</strong> files
-    (<a href="simple/">simple index</a>, <a href="packages/">all files</a>).</p>
+    <p>{contents} (<a href="simple/">simple index</a>, <a href="packages/">all files</a>).</p>
     <h2>Install</h2>
     <pre>pip install --index-url {url}simple/ PACKAGE
 uv pip install --index-url {url}simple/ PACKAGE</pre>
@@ -45,12 +44,19 @@ username = USER</pre>
 """
 
 
-def render_welcome(base_url: str, projects: int, files: int, template: Path | None) -> bytes:
+def render_welcome(base_url: str, counts: tuple[int, int] | None, template: Path | None) -> bytes:
+    """``counts`` (projects, files) is None when listing needs an account: then not shown."""
     url = escape(base_url)
+    files = str(counts[1]) if counts else "?"
     if template is not None:
         text = template.read_text(encoding="utf-8")
-        for key, value in (("URL", url), ("VERSION", __version__), ("NUMPKGS", str(files))):
+        for key, value in (("URL", url), ("VERSION", __version__), ("NUMPKGS", files)):
             text = text.replace("{{" + key + "}}", value).replace("{{ " + key + " }}", value)
         return text.encode()
-    page = _PAGE.format(url=url, projects=projects, files=files, version=__version__)
-    return page.encode()
+    contents = (
+        f"This index serves <strong>{counts[0]}</strong> projects in "
+        f"<strong>{counts[1]}</strong> files"
+        if counts
+        else "Listing this index needs an account"
+    )
+    return _PAGE.format(url=url, contents=contents, version=__version__).encode()
