@@ -6,6 +6,8 @@ Usage (``make bench`` runs ``$(VENV)/bin/python bench/run.py ARGS``):
     python bench/run.py --quick                # 1,000 projects / 6,000 files, 3 s per wrk run
     python bench/run.py --sizes 6000,60000     # both sizes, plus 60k-vs-6k flatness
     python bench/run.py --only dynopypi        # one server only (no ratios)
+    python bench/run.py --quick --nginx --uploads   # plus the nginx and upload modes (~2 min)
+    python bench/run.py --quick --no-base --nginx   # the nginx mode alone
 
 Options:
     --projects N / --files M   corpus size (default 10000 / 60000)
@@ -20,6 +22,11 @@ Options:
     --keep                     keep the per-run package folders under bench/out/run-*/
     --dynopypi-args "..."      extra flags for `dynopypi run` (e.g. "-q" for no access log)
     --pypiserver-args "..."    extra flags for `pypi-server run`
+    --nginx                    also run the nginx mode (below; dynopypi only)
+    --uploads                  also run the upload mode (below; every server of --only)
+    --upload-count N           uploads per kind and server in --uploads (default 50)
+    --upload-budget S          seconds per server and upload kind; stops early (default 120)
+    --no-base                  skip the base comparison (only with --nginx and/or --uploads)
 
 What it prints, per server and corpus size: start time to the first 200 on /simple/ (cold and
 warm; dynopypi's cold start has an empty --cache-dir, its warm start reuses it), wrk
@@ -29,15 +36,46 @@ upload->visible latency, and the wall time of ``pip install chain-00`` (20 wheel
 the dynopypi/pypiserver ratios with the targets (PASS/FAIL is informative only: the script
 exits 0 when the servers ran). Figures are saved to bench/out/results-<timestamp>.json.
 
-Only 127.0.0.1 is used; every server runs in its own process group and is killed at the end.
+nginx mode (--nginx), per corpus size: the SHIPPED nginx/dynopypi.conf, templated by text
+substitution into bench/out/run-*/f<N>/nginx/prefix/ (listen 80 -> 127.0.0.1:PORT, the
+[::]:80 listen dropped, 127.0.0.1:8180 -> the app's port, /var/lib/dynopypi/packages/ -> a
+hard-linked copy of the corpus), under a minimal nginx.conf (daemon off, 2 workers, temp paths
+in the prefix, access log off, error log at warn), in front of ``dynopypi run -q -P . -a .
+--trusted-proxies 127.0.0.1 --x-accel-redirect /_dynopypi_files/``. The same nginx also
+serves a plain static server: the package files through ``location /packages/ { alias ...; }``
+and /simple/ and every project page as index.html files, rendered once from the app's own
+answers. wrk (same settings) then measures a download through nginx + X-Accel vs static nginx,
+and /simple/, one project page and spread project pages through nginx -> app vs the app direct
+vs static nginx, plus /simple/ and spread pages with ``Accept-Encoding: gzip, deflate`` (what
+pip sends; the shipped config compresses) through nginx vs the app direct. Correctness is
+checked once per mode (pages byte-equal to the app's answer, download sha256, a file in a
+sub-folder with a local version, Range, If-None-Match, the internal location not public,
+PEP 691 JSON, gzip). nginx's error.log warnings are counted and printed. Targets: download via
+nginx >= 80% of static nginx; every page via nginx >= the app direct (ratio >= 1.0).
+
+Upload mode (--uploads), per server: on a fresh hard-linked copy of the corpus, N ``twine
+upload`` runs in sequence (one wheel each, distinct names, ``--disable-progress-bar
+--non-interactive``, the environment cleaned of PIP_*/UV_*/TWINE_* and keyring disabled), then N
+raw multipart POSTs with requests (legacy API fields and a ``content`` file part; even ones
+create a project, odd ones add a release to an existing corpus project). uploads/s is N over
+the summed twine wall times (process start included) and over the summed POST round trips.
+After each POST, /simple/<project>/ is polled every 2 ms from the moment the response arrived:
+"visible after response" is when the first poll that lists the file was sent (0 = visible on
+the first poll), also shown to that poll's answer. Targets: dynopypi's median < 20 ms (ideal 0,
+100% on the first poll), and dynopypi's uploads/s >= pypiserver's for both kinds.
+
+Only 127.0.0.1 is used; every server (and nginx) runs in its own process group and is killed
+at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import http.client
 import json
+import math
 import os
 import platform
 import re
@@ -63,6 +101,7 @@ OUT = BENCH_DIR / "out"
 sys.path.insert(0, str(BENCH_DIR))
 
 import corpus  # noqa: E402
+import requests  # noqa: E402
 
 from dynopypi.fakedist import make_wheel  # noqa: E402
 
@@ -75,6 +114,8 @@ WRK_TIMEOUT = "10s"
 START_TIMEOUT = 180.0
 VISIBLE_TIMEOUT = 30.0
 FILES_PER_PROJECT = 6
+NGINX_SITE = REPO / "nginx" / "dynopypi.conf"
+NGINX_FALLBACK = "/usr/sbin/nginx"
 
 Json = dict[str, Any]
 
@@ -311,10 +352,17 @@ def parse_wrk(out: str) -> WrkResult:
 
 
 def run_wrk(
-    url: str, duration: int, connections: int, script: Path | None, logfile: Path
+    url: str,
+    duration: int,
+    connections: int,
+    script: Path | None,
+    logfile: Path,
+    headers: dict[str, str] | None = None,
 ) -> WrkResult:
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", WRK_TIMEOUT]
     cmd += ["--latency"]
+    for key, value in (headers or {}).items():
+        cmd += ["-H", f"{key}: {value}"]
     if script is not None:
         cmd += ["-s", str(script)]
     cmd.append(url)
@@ -332,20 +380,58 @@ def run_wrk(
     return res
 
 
+def best_wrk(
+    url: str,
+    args: argparse.Namespace,
+    script: Path | None,
+    logfile: Path,
+    headers: dict[str, str] | None = None,
+) -> WrkResult:
+    """``--repeat`` wrk runs; keep the least disturbed one (the machine is shared and noisy)."""
+    runs = [
+        run_wrk(url, args.duration, args.connections, script, logfile, headers)
+        for _ in range(args.repeat)
+    ]
+    best = max(runs, key=lambda r: r.rps or 0.0)
+    best.all_rps = [r.rps for r in runs]
+    return best
+
+
 # --------------------------------------------------------------------------- setup
+
+
+def apt_install(package: str) -> None:
+    log(f"{package} missing: installing it with apt-get")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    cmd = ["apt-get", "install", "-y", "-q", package]
+    if subprocess.run(cmd, env=env, timeout=300, check=False).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, timeout=300, check=False)
+        subprocess.run(cmd, env=env, timeout=300, check=True)
 
 
 def ensure_wrk() -> None:
     if shutil.which("wrk"):
         return
-    log("wrk missing: installing it with apt-get")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    cmd = ["apt-get", "install", "-y", "-q", "wrk"]
-    if subprocess.run(cmd, env=env, timeout=300, check=False).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, timeout=300, check=False)
-        subprocess.run(cmd, env=env, timeout=300, check=True)
+    apt_install("wrk")
     if not shutil.which("wrk"):
         raise SystemExit("wrk is required (apt-get install -y wrk)")
+
+
+def nginx_exe() -> str | None:
+    found = shutil.which("nginx")
+    if found is None and Path(NGINX_FALLBACK).exists():
+        found = NGINX_FALLBACK
+    return found
+
+
+def ensure_nginx() -> str:
+    exe = nginx_exe()
+    if exe is None:
+        apt_install("nginx")
+        exe = nginx_exe()
+    if exe is None:
+        raise SystemExit("nginx is required for --nginx (apt-get install -y nginx)")
+    return exe
 
 
 def _venv_ok(python: Path, check: str) -> bool:
@@ -646,13 +732,7 @@ def bench_server(
         for key, path, script in loads:
             with suppress(OSError):
                 http_get(port, path if script is None else tgt.project_path, timeout=120)
-            runs = [
-                run_wrk(base + path, args.duration, args.connections, script, wrk_log)
-                for _ in range(args.repeat)
-            ]
-            # Keep the least disturbed run: the machine is shared and noisy.
-            w = max(runs, key=lambda r: r.rps or 0.0)
-            w.all_rps = [r.rps for r in runs]
+            w = best_wrk(base + path, args, script, wrk_log)
             res.wrk[key] = w
             log(f"  {LOAD_LABELS[key]:<22} {fmt_wrk(w)}")
         res.rss_mb = group_rss_kb(proc.pid) / 1024
@@ -841,6 +921,776 @@ def print_table(results: dict[str, ServerResult]) -> None:
         log(f"  {unit:<34} {fmt_num(p, 2):>12} {fmt_num(d, 2):>12} {rtxt:>10}  {better}")
 
 
+# --------------------------------------------------------------------------- nginx mode
+
+NGINX_MODES = ("nginx", "direct", "static")
+NGINX_MODE_LABELS = {"nginx": "nginx->app", "direct": "app direct", "static": "static nginx"}
+# What pip and requests send; the shipped config compresses pages for them.
+GZIP_HEADERS = (("Accept-Encoding", "gzip, deflate"),)
+ACCEL_CHECK_DIR = "bench-sub"  # a file below a sub-folder, with a local version, via X-Accel
+ACCEL_CHECK_NAME = "bench-accel-check"
+ACCEL_CHECK_VERSION = "1.0+local.7"
+
+
+@dataclass(frozen=True)
+class NginxLoad:
+    label: str
+    path: str  # "download", "simple", "project" or "spread": resolved against the Target
+    modes: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+NGINX_LOADS: dict[str, NginxLoad] = {
+    "download": NginxLoad("download", "download", ("nginx", "static")),
+    "simple": NginxLoad("/simple/", "simple", NGINX_MODES),
+    "project": NginxLoad("one project page", "project", NGINX_MODES),
+    "spread": NginxLoad("spread project pages", "spread", NGINX_MODES),
+    "simple_gzip": NginxLoad("/simple/, gzip", "simple", ("nginx", "direct"), GZIP_HEADERS),
+    "spread_gzip": NginxLoad("spread pages, gzip", "spread", ("nginx", "direct"), GZIP_HEADERS),
+}
+
+
+@dataclass
+class NginxResult:
+    files: int
+    projects: int
+    app_start_s: float | None = None
+    nginx_start_s: float | None = None
+    static_pages: int = 0
+    static_render_s: float | None = None
+    wrk: dict[str, dict[str, WrkResult]] = field(default_factory=dict)
+    checks: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    nginx_log: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+    def get(self, load: str, mode: str, attr: str = "rps") -> float | None:
+        w = self.wrk.get(load, {}).get(mode)
+        value: float | None = getattr(w, attr) if w is not None else None
+        return value
+
+
+def nginx_site_conf(shipped: str, port: int, app_port: int, pkgdir: Path) -> str:
+    """The shipped site config with only its addresses and package path changed."""
+    text, dropped = re.subn(r"(?m)^[ \t]*listen \[::\]:80;[ \t]*\n", "", shipped)
+    subs = (
+        ("listen 80;", f"listen {HOST}:{port};"),
+        ("127.0.0.1:8180", f"{HOST}:{app_port}"),
+        ("/var/lib/dynopypi/packages/", f"{pkgdir}/"),
+    )
+    missing = [old for old, _ in subs if old not in text]
+    if dropped != 1 or missing:
+        raise RuntimeError(
+            f"{NGINX_SITE} no longer has the lines this bench rewrites "
+            f"(listen [::]:80 found {dropped}x; missing {missing})"
+        )
+    for old, new in subs:
+        text = text.replace(old, new)
+    return "# nginx/dynopypi.conf, templated by bench/run.py\n" + text
+
+
+def nginx_static_conf(port: int, static_dir: Path, pkgdir: Path) -> str:
+    return f"""\
+# The reference: plain static nginx, the same package files and the app's pages as files.
+server {{
+    listen {HOST}:{port};
+    server_name _;
+    root {static_dir};
+    sendfile on;
+    tcp_nopush on;
+
+    location /packages/ {{
+        alias {pkgdir}/;
+    }}
+}}
+"""
+
+
+def nginx_main_conf(prefix: Path) -> str:
+    user = ""
+    if os.geteuid() == 0:  # workers read the package files as whoever runs the bench
+        import grp
+        import pwd
+
+        user = f"user {pwd.getpwuid(0).pw_name} {grp.getgrgid(os.getegid()).gr_name};\n"
+    temp = "\n".join(
+        f"    {kind}_temp_path {prefix}/tmp/{kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return f"""\
+# Written by bench/run.py: a minimal nginx around the shipped site config.
+daemon off;
+master_process on;
+worker_processes 2;
+{user}pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+
+events {{
+    worker_connections 1024;
+}}
+
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log off;
+{temp}
+
+    include site.conf;
+    include static.conf;
+}}
+"""
+
+
+class KeepAlive:
+    """One persistent HTTP/1.1 connection (reopened when the server closes it)."""
+
+    def __init__(self, port: int, timeout: float = 60.0) -> None:
+        self.port = port
+        self.timeout = timeout
+        self.conn: http.client.HTTPConnection | None = None
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection(HOST, self.port, timeout=self.timeout)
+            try:
+                self.conn.request("GET", path)
+                resp = self.conn.getresponse()
+                body = resp.read()
+                if resp.will_close:
+                    self.close()
+                return resp.status, body
+            except (http.client.HTTPException, OSError):
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def render_static_pages(app_port: int, static_dir: Path) -> int:
+    """Write /simple/ and every project page, as the app answers them, as index.html files."""
+    conn = KeepAlive(app_port)
+    try:
+        status, index_body = conn.get("/simple/")
+        if status != 200:
+            raise RuntimeError(f"app /simple/ answered {status} while rendering static pages")
+        (static_dir / "simple").mkdir(parents=True, exist_ok=True)
+        (static_dir / "simple" / "index.html").write_bytes(index_body)
+        count = 1
+        for href in _hrefs(index_body):
+            name = href.strip("/")
+            if not name or "/" in name or name.startswith("."):
+                continue
+            status, body = conn.get(f"/simple/{name}/")
+            if status != 200:
+                raise RuntimeError(f"app /simple/{name}/ answered {status}")
+            page = static_dir / "simple" / name
+            page.mkdir(exist_ok=True)
+            (page / "index.html").write_bytes(body)
+            count += 1
+        return count
+    finally:
+        conn.close()
+
+
+def nginx_log_summary(path: Path) -> dict[str, int]:
+    """Count nginx's warnings and errors by message (paths and numbers blanked out)."""
+    counts: dict[str, int] = {}
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return counts
+    for line in text.splitlines():
+        m = re.search(r"\[(warn|error|crit|alert|emerg)\] \d+#\d+: (?:\*\d+ )?(.*)", line)
+        if not m:
+            continue
+        message = m.group(2).split(", client:")[0]
+        message = re.sub(r"/\S+", "<path>", message)
+        message = re.sub(r"\d+", "N", message)
+        key = f"[{m.group(1)}] {message[:140]}"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def nginx_checks(
+    ports: dict[str, int], tgt: Target, accel_relpath: str, accel_file: Path
+) -> tuple[dict[str, Any], list[str]]:
+    """Each mode once: pages byte-equal to the app's own answer, downloads by sha256."""
+    out: dict[str, Any] = {}
+    problems: list[str] = []
+    pages = list(
+        dict.fromkeys(
+            ["/simple/", tgt.project_path]
+            + [f"/simple/{p['normalized']}/" for p in tgt.check_projects[:10]]
+        )
+    )
+    compared = 0
+    for path in pages:
+        status, direct, _ = http_get(ports["direct"], path, timeout=120)
+        if status != 200:
+            problems.append(f"app direct {path}: status {status}")
+            continue
+        for mode in ("nginx", "static"):
+            status, body, _ = http_get(ports[mode], path, timeout=120)
+            compared += 1
+            if status != 200 or body != direct:
+                problems.append(
+                    f"{NGINX_MODE_LABELS[mode]} {path}: status {status}, {len(body)} bytes, "
+                    f"not the app's {len(direct)} bytes"
+                )
+    out["pages_compared"] = compared
+
+    json_accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
+    _, direct_json, dh = http_get(ports["direct"], tgt.project_path, headers=json_accept)
+    status, body, nh = http_get(ports["nginx"], tgt.project_path, headers=json_accept)
+    if status != 200 or body != direct_json or nh.get("content-type") != dh.get("content-type"):
+        problems.append(f"nginx->app PEP 691 JSON {tgt.project_path}: {status}, differs")
+
+    data = tgt.download_file.read_bytes()
+    want = _sha256(data)
+    for mode in ("nginx", "static"):
+        status, body, headers = http_get(ports[mode], tgt.download_path, timeout=60)
+        summary = (
+            f"{status}, {len(body)} bytes, {headers.get('content-type')}, "
+            f"sha256 {'ok' if _sha256(body) == want else 'WRONG'}"
+        )
+        out[f"download_{mode}"] = summary
+        if status != 200 or _sha256(body) != want:
+            problems.append(f"{NGINX_MODE_LABELS[mode]} {tgt.download_path}: {summary}")
+    status, body, headers = http_get(ports["direct"], tgt.download_path, timeout=60)
+    out["download_direct"] = (
+        f"{status}, {len(body)} bytes, X-Accel-Redirect: {headers.get('x-accel-redirect')}"
+    )
+    if status != 200 or not headers.get("x-accel-redirect"):
+        problems.append(f"app direct {tgt.download_path}: {out['download_direct']}")
+
+    status, body, _ = http_get(ports["nginx"], f"/packages/{accel_relpath}", timeout=60)
+    ok = status == 200 and _sha256(body) == _sha256(accel_file.read_bytes())
+    out["download_subdir_local_version"] = f"{status}, sha256 {'ok' if ok else 'WRONG'}"
+    if not ok:
+        problems.append(f"nginx->app /packages/{accel_relpath}: {status}, {len(body)} bytes")
+
+    status, body, headers = http_get(
+        ports["nginx"], tgt.download_path, headers={"Range": "bytes=0-99"}
+    )
+    out["download_range"] = f"{status}, {len(body)} bytes"
+    if status != 206 or body != data[:100]:
+        problems.append(f"nginx->app Range bytes=0-99: {status}, {len(body)} bytes")
+
+    internal = f"/_dynopypi_files/0/{tgt.download_file.name}"
+    status, _, _ = http_get(ports["nginx"], internal)
+    out["internal_location"] = status
+    if status != 404:
+        problems.append(f"nginx {internal} answered {status}: the internal location is public")
+
+    _, _, headers = http_get(ports["direct"], tgt.project_path)
+    etag = headers.get("etag", "")
+    status, _, _ = http_get(ports["nginx"], tgt.project_path, headers={"If-None-Match": etag})
+    out["conditional_get"] = status
+    if status != 304:
+        problems.append(f"nginx->app If-None-Match {etag}: {status}, not 304")
+
+    _, plain, _ = http_get(ports["direct"], "/simple/", timeout=120)
+    status, body, headers = http_get(
+        ports["nginx"], "/simple/", timeout=120, headers=dict(GZIP_HEADERS)
+    )
+    encoding = headers.get("content-encoding")
+    out["simple_gzip"] = f"{status}, {encoding}, {len(body)} of {len(plain)} bytes"
+    if status != 200 or (gzip.decompress(body) if encoding == "gzip" else body) != plain:
+        problems.append(f"nginx->app /simple/ with gzip: {out['simple_gzip']}, differs")
+    return out, problems
+
+
+def bench_nginx(
+    size_dir: Path, corpus_dir: Path, tgt: Target, args: argparse.Namespace
+) -> NginxResult:
+    manifest = corpus.load_manifest(corpus_dir)
+    res = NginxResult(int(manifest["files"]), int(manifest["projects"]))  # type: ignore[call-overload]
+    work = size_dir / "nginx"
+    pkgdir, static_dir, prefix = work / "packages", work / "static", work / "prefix"
+    shutil.rmtree(work, ignore_errors=True)
+    for folder in (static_dir, prefix / "tmp", work / "cache"):
+        folder.mkdir(parents=True)
+    corpus.link_tree(corpus_dir / "packages", pkgdir)
+    (pkgdir / ACCEL_CHECK_DIR).mkdir()
+    accel_file = make_wheel(
+        pkgdir / ACCEL_CHECK_DIR, ACCEL_CHECK_NAME, ACCEL_CHECK_VERSION, payload=b"a" * 4096
+    )
+    accel_relpath = f"{ACCEL_CHECK_DIR}/{accel_file.name}"
+    ports: dict[str, int] = {}
+    while len(set(ports.values())) < 3:
+        ports = {mode: free_port() for mode in ("direct", "nginx", "static")}
+    wrk_log = work / "wrk.log"
+    procs: list[Proc] = []
+    try:
+        app_cmd = [
+            str(dynopypi_exe()), "run", "-q", "-p", str(ports["direct"]), "-i", HOST,
+            "--cache-dir", str(work / "cache"), "-P", ".", "-a", ".",
+            "--trusted-proxies", HOST, "--x-accel-redirect", "/_dynopypi_files/", str(pkgdir),
+        ]  # fmt: skip
+        app = Proc(app_cmd, work / "app.log")
+        procs.append(app)
+        res.app_start_s = wait_first_200(app, ports["direct"], "/simple/", START_TIMEOUT)
+        t0 = time.perf_counter()
+        res.static_pages = render_static_pages(ports["direct"], static_dir)
+        res.static_render_s = time.perf_counter() - t0
+        log(
+            f"  app (X-Accel) up in {res.app_start_s:.2f} s; {res.static_pages:,} static pages "
+            f"written in {res.static_render_s:.1f} s"
+        )
+        shipped = NGINX_SITE.read_text()
+        site = nginx_site_conf(shipped, ports["nginx"], ports["direct"], pkgdir)
+        (prefix / "site.conf").write_text(site)
+        (prefix / "static.conf").write_text(nginx_static_conf(ports["static"], static_dir, pkgdir))
+        conf = prefix / "nginx.conf"
+        conf.write_text(nginx_main_conf(prefix))
+        errlog = prefix / "error.log"
+        base_cmd = [args.nginx_exe, "-p", f"{prefix}/", "-c", str(conf), "-e", str(errlog)]
+        test = subprocess.run(
+            [*base_cmd, "-t"], capture_output=True, text=True, timeout=30, check=False
+        )
+        if test.returncode != 0:
+            raise RuntimeError(f"nginx -t failed:\n{test.stderr.strip()}")
+        ngx = Proc(base_cmd, work / "nginx.log")
+        procs.append(ngx)
+        res.nginx_start_s = wait_first_200(ngx, ports["nginx"], "/simple/", 30.0)
+        wait_first_200(ngx, ports["static"], "/simple/", 30.0)
+        log(f"  nginx (2 workers) up in {res.nginx_start_s:.2f} s: ports {ports}")
+
+        res.checks, res.problems = nginx_checks(ports, tgt, accel_relpath, accel_file)
+        log(
+            f"  correctness: {res.checks['pages_compared']} page answers compared with the "
+            f"app's; download via nginx {res.checks['download_nginx']}; via static "
+            f"{res.checks['download_static']}"
+        )
+        for problem in res.problems:
+            log(f"  CHECK: {problem}")
+
+        paths = {"download": tgt.download_path, "simple": "/simple/", "project": tgt.project_path}
+        for key, load in NGINX_LOADS.items():
+            script = tgt.spread_script if load.path == "spread" else None
+            path = paths.get(load.path, "/")
+            headers = dict(load.headers)
+            for mode in load.modes:
+                port = ports[mode]
+                with suppress(OSError):  # warm up (and open nginx's upstream keepalive)
+                    http_get(port, path if script is None else tgt.project_path, timeout=120)
+                w = best_wrk(f"http://{HOST}:{port}{path}", args, script, wrk_log, headers)
+                res.wrk.setdefault(key, {})[mode] = w
+                log(f"  {load.label:<21} {NGINX_MODE_LABELS[mode]:<12} {fmt_wrk(w)}")
+        for proc in procs:
+            if not proc.alive():
+                res.error = f"{proc.cmd[0]} died during the run:\n{proc.tail()}"
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        res.error = str(exc)
+        log(f"  ERROR: {exc}")
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+        res.nginx_log = nginx_log_summary(prefix / "error.log")
+        for message, count in sorted(res.nginx_log.items(), key=lambda kv: -kv[1])[:6]:
+            log(f"  nginx error.log: {count:>6} x {message}")
+        if not res.nginx_log:
+            log("  nginx error.log: no warnings or errors")
+        if not args.keep:
+            shutil.rmtree(pkgdir, ignore_errors=True)
+            shutil.rmtree(static_dir, ignore_errors=True)
+    return res
+
+
+def nginx_targets(res: NginxResult) -> list[Check]:
+    def chk(label: str, value: float | None, floor: float) -> Check:
+        return Check(label, value, f">= {floor:.2f}", None if value is None else value >= floor)
+
+    checks = [
+        chk(
+            "download req/s, nginx+X-Accel / static nginx",
+            ratio(res.get("download", "nginx"), res.get("download", "static")),
+            0.8,
+        )
+    ]
+    for key in ("simple", "project", "spread"):
+        checks.append(
+            chk(
+                f"{NGINX_LOADS[key].label} req/s, nginx->app / app direct",
+                ratio(res.get(key, "nginx"), res.get(key, "direct")),
+                1.0,
+            )
+        )
+    return checks
+
+
+def print_nginx_table(res: NginxResult) -> None:
+    cols = "".join(f"{NGINX_MODE_LABELS[m]:>13}" for m in NGINX_MODES)
+    head = f"  {'figure':<34}{cols} {'ngx/direct':>11} {'ngx/static':>11}"
+    log(head)
+    log("  " + "-" * (len(head) - 2))
+    for key, load in NGINX_LOADS.items():
+        for attr, unit in (("rps", "req/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms")):
+            values = {m: res.get(key, m, attr) for m in NGINX_MODES}
+            cells = "".join(f"{fmt_num(values[m], 2):>13}" for m in NGINX_MODES)
+            r_direct = ratio(values["nginx"], values["direct"])
+            r_static = ratio(values["nginx"], values["static"])
+            rd = "" if r_direct is None else f"{r_direct:.2f}x"
+            rs = "" if r_static is None else f"{r_static:.2f}x"
+            log(f"  {load.label + ' ' + unit:<34}{cells} {rd:>11} {rs:>11}")
+
+
+# --------------------------------------------------------------------------- upload mode
+
+POLL_INTERVAL = 0.002  # seconds between two polls of the project page
+UPLOAD_PAYLOAD = 2048  # bytes of data file in each uploaded wheel
+
+
+@dataclass(frozen=True)
+class UploadItem:
+    wheel: Path
+    project: str  # normalized name: the page to poll is /simple/<project>/
+    version: str
+    existing: bool  # a new release of a project already in the corpus
+
+
+@dataclass
+class UploadResult:
+    server: str
+    files: int
+    count: int
+    start_s: float | None = None
+    twine_s: list[float] = field(default_factory=list)  # wall time of each twine process
+    twine_error: str | None = None
+    raw_post_ms: list[float] = field(default_factory=list)  # request sent -> response read
+    # response -> the first poll that listed the file: when it was sent / when it was answered
+    raw_visible_ms: list[float | None] = field(default_factory=list)
+    raw_visible_answered_ms: list[float | None] = field(default_factory=list)
+    raw_polls: list[int] = field(default_factory=list)
+    raw_existing: list[bool] = field(default_factory=list)  # per POST: existing project?
+    raw_error: str | None = None
+    problems: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def twine_rate(self) -> float | None:
+        total = sum(self.twine_s)
+        return len(self.twine_s) / total if self.twine_s and total > 0 else None
+
+    def raw_rate(self) -> float | None:
+        total = sum(self.raw_post_ms) / 1e3
+        return len(self.raw_post_ms) / total if self.raw_post_ms and total > 0 else None
+
+    def first_poll_pct(self) -> float | None:
+        if not self.raw_polls:
+            return None
+        return 100.0 * sum(1 for n, v in zip(self.raw_polls, self.raw_visible_ms, strict=True)
+                           if n == 1 and v is not None) / len(self.raw_polls)  # fmt: skip
+
+    def answered_p50(self, existing: bool) -> float | None:
+        values = [
+            v
+            for v, e in zip(self.raw_visible_answered_ms, self.raw_existing, strict=True)
+            if e == existing
+        ]
+        return percentile(values, 50)
+
+
+def percentile(values: Sequence[float | None], pct: float) -> float | None:
+    """Nearest-rank percentile; a sample that never became visible counts as infinite."""
+    if not values:
+        return None
+    ordered = sorted(math.inf if v is None else v for v in values)
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+def twine_exe() -> Path:
+    beside = Path(sys.executable).parent / "twine"
+    return beside if beside.exists() else REPO / ".venv" / "bin" / "twine"
+
+
+def twine_env() -> dict[str, str]:
+    """No PIP_/UV_/TWINE_ settings from the machine; no keyring look-ups either."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "TWINE_"))}
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
+    return env
+
+
+def poll_visible(
+    port: int, path: str, needle: bytes, t_response: float, timeout: float
+) -> tuple[float | None, float | None, int]:
+    """Poll ``path`` every 2 ms from ``t_response`` on until ``needle`` is listed.
+
+    Returns (seconds to the sending of the first poll that lists it, seconds to its answer,
+    polls made); (None, None, polls) after ``timeout``.
+    """
+    polls = 0
+    while True:
+        sent = time.perf_counter()
+        try:
+            status, body, _ = http_get(port, path, timeout=timeout)
+        except OSError:
+            status, body = 0, b""
+        polls += 1
+        answered = time.perf_counter()
+        if status == 200 and needle in body:
+            return sent - t_response, answered - t_response, polls
+        if answered - t_response > timeout:
+            return None, None, polls
+        time.sleep(POLL_INTERVAL)
+
+
+def run_twine_uploads(
+    port: int, wheels: Sequence[Path], res: UploadResult, logfile: Path, budget: float
+) -> None:
+    exe, env = twine_exe(), twine_env()
+    if not exe.exists():
+        res.twine_error = f"{exe} not found"
+        return
+    deadline = time.perf_counter() + budget
+    with logfile.open("a") as fh:
+        for wheel in wheels:
+            if time.perf_counter() > deadline:
+                res.twine_error = f"time budget ({budget:.0f} s) spent after {len(res.twine_s)}"
+                return
+            cmd = [
+                str(exe), "upload", "--repository-url", f"http://{HOST}:{port}/",
+                "-u", "bench", "-p", "bench", "--disable-progress-bar", "--non-interactive",
+                str(wheel),
+            ]  # fmt: skip
+            t0 = time.perf_counter()
+            try:
+                done = subprocess.run(
+                    cmd, capture_output=True, text=True, timeout=120, env=env, check=False
+                )
+            except subprocess.TimeoutExpired:
+                res.twine_error = f"twine upload {wheel.name} timed out (120 s)"
+                return
+            took = time.perf_counter() - t0
+            fh.write(f"$ {' '.join(cmd)}  # {took:.3f} s\n{done.stdout}{done.stderr}\n")
+            if done.returncode != 0:
+                tail = (done.stderr or done.stdout).strip().splitlines()[-2:]
+                res.twine_error = f"{wheel.name}: exit {done.returncode}: {' | '.join(tail)}"
+                return
+            res.twine_s.append(took)
+
+
+def run_raw_uploads(
+    port: int, items: Sequence[UploadItem], res: UploadResult, budget: float
+) -> None:
+    session = requests.Session()
+    session.trust_env = False  # no proxy, netrc or CA settings from the environment
+    deadline = time.perf_counter() + budget
+    try:
+        for item in items:
+            if time.perf_counter() > deadline:
+                res.raw_error = f"time budget ({budget:.0f} s) spent after {len(res.raw_post_ms)}"
+                return
+            data = item.wheel.read_bytes()
+            fields = {
+                ":action": "file_upload", "protocol_version": "1", "name": item.project,
+                "version": item.version, "filetype": "bdist_wheel", "pyversion": "py3",
+                "metadata_version": "2.1", "sha256_digest": _sha256(data),
+            }  # fmt: skip
+            files = {"content": (item.wheel.name, data, "application/octet-stream")}
+            t0 = time.perf_counter()
+            try:
+                resp = session.post(f"http://{HOST}:{port}/", data=fields, files=files, timeout=60)
+            except requests.RequestException as exc:
+                res.raw_error = f"POST {item.wheel.name}: {exc}"
+                return
+            t_response = time.perf_counter()
+            if resp.status_code not in (200, 201):
+                res.raw_error = f"POST {item.wheel.name} -> {resp.status_code} {resp.text[:120]!r}"
+                return
+            res.raw_post_ms.append((t_response - t0) * 1e3)
+            page, needle = f"/simple/{item.project}/", item.wheel.name.encode()
+            sent, answered, polls = poll_visible(port, page, needle, t_response, VISIBLE_TIMEOUT)
+            res.raw_visible_ms.append(_ms_or_none(sent))
+            res.raw_visible_answered_ms.append(_ms_or_none(answered))
+            res.raw_polls.append(polls)
+            res.raw_existing.append(item.existing)
+    finally:
+        session.close()
+
+
+def upload_items(corpus_dir: Path, wheel_dir: Path, count: int) -> list[UploadItem]:
+    """Raw POSTs alternate: a new project, then a new release of an existing one."""
+    manifest = corpus.load_manifest(corpus_dir)
+    plist: list[dict[str, Any]] = manifest["project_list"]  # type: ignore[assignment]
+    known = [
+        p["normalized"]
+        for p in plist
+        if not p["name"].startswith("chain-") and p["name"] == p["normalized"]
+    ]
+    step = max(1, len(known) // max(1, count))
+    payload = b"r" * UPLOAD_PAYLOAD
+    items = []
+    for i in range(count):
+        existing = i % 2 == 1
+        project = known[(i * step) % len(known)] if existing else f"bench-raw-{i:03d}"
+        version = f"99.0.{i}" if existing else "1.0"
+        wheel = make_wheel(wheel_dir, project, version, payload=payload)
+        items.append(UploadItem(wheel, project, version, existing))
+    return items
+
+
+def check_stored(pkgdir: Path, wheels: Sequence[Path]) -> list[str]:
+    """Every uploaded wheel is in the package folder with the bytes that were sent."""
+    problems = []
+    for wheel in wheels:
+        stored = pkgdir / wheel.name
+        if not stored.is_file():
+            problems.append(f"{wheel.name} is not in the package folder")
+        elif _sha256(stored.read_bytes()) != _sha256(wheel.read_bytes()):
+            problems.append(f"{wheel.name} was stored with other bytes")
+    return problems
+
+
+def bench_uploads(
+    name: str, size_dir: Path, corpus_dir: Path, args: argparse.Namespace
+) -> UploadResult:
+    manifest = corpus.load_manifest(corpus_dir)
+    res = UploadResult(name, int(manifest["files"]), args.upload_count)  # type: ignore[call-overload]
+    work = size_dir / f"uploads-{name}"
+    pkgdir, cache_dir, wheel_dir = work / "packages", work / "cache", work / "wheels"
+    shutil.rmtree(work, ignore_errors=True)
+    cache_dir.mkdir(parents=True)
+    wheel_dir.mkdir()
+    corpus.link_tree(corpus_dir / "packages", pkgdir)
+    payload = b"u" * UPLOAD_PAYLOAD
+    twine_wheels = [
+        make_wheel(wheel_dir, f"bench-twine-{i:03d}", "1.0", payload=payload)
+        for i in range(args.upload_count)
+    ]
+    raw_items = upload_items(corpus_dir, wheel_dir, args.upload_count)
+    proc: Proc | None = None
+    try:
+        port = free_port()
+        extra = shlex.split(args.dynopypi_args if name == "dynopypi" else args.pypiserver_args)
+        proc, res.start_s = start(name, port, pkgdir, cache_dir, work / "server.log", extra)
+        run_twine_uploads(port, twine_wheels, res, work / "twine.log", args.upload_budget)
+        log(
+            f"  twine upload x{len(res.twine_s)}: {fmt_num(res.twine_rate(), 2)} uploads/s, "
+            f"median {fmt_num(_median(res.twine_s, 1e3), 0)} ms per upload" + err(res.twine_error)
+        )
+        run_raw_uploads(port, raw_items, res, args.upload_budget)
+        first = res.first_poll_pct()
+        log(
+            f"  raw POST x{len(res.raw_post_ms)}: {fmt_num(res.raw_rate(), 1)} uploads/s, "
+            f"median {fmt_num(_median(res.raw_post_ms), 1)} ms per POST" + err(res.raw_error)
+        )
+        log(
+            f"  raw POST visible after the response: median "
+            f"{fmt_num(percentile(res.raw_visible_ms, 50), 2)} ms, p95 "
+            f"{fmt_num(percentile(res.raw_visible_ms, 95), 2)} ms; on the first poll: "
+            f"{fmt_num(first, 0)}%"
+        )
+        log(
+            f"  ... to the answer of that poll: median "
+            f"{fmt_num(percentile(res.raw_visible_answered_ms, 50), 1)} ms (new projects "
+            f"{fmt_num(res.answered_p50(False), 1)} ms, new releases of existing ones "
+            f"{fmt_num(res.answered_p50(True), 1)} ms)"
+        )
+        raw_wheels = [item.wheel for item in raw_items[: len(res.raw_post_ms)]]
+        stored = twine_wheels[: len(res.twine_s)] + raw_wheels
+        res.problems = check_stored(pkgdir, stored)
+        if res.twine_s:
+            last = twine_wheels[len(res.twine_s) - 1]
+            page = f"/simple/{last.name.split('-')[0].replace('_', '-')}/"
+            status, body, _ = http_get(port, page, timeout=120)
+            if status != 200 or last.name.encode() not in body:
+                res.problems.append(f"{page} does not list {last.name} (status {status})")
+        for problem in res.problems[:8]:
+            log(f"  CHECK: {problem}")
+        if not proc.alive():
+            res.error = f"server died during the run:\n{proc.tail()}"
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        res.error = str(exc)
+        log(f"  ERROR: {exc}")
+    finally:
+        if proc is not None:
+            proc.stop()
+        if not args.keep:
+            shutil.rmtree(pkgdir, ignore_errors=True)
+    return res
+
+
+def _median(values: Sequence[float], scale: float = 1.0) -> float | None:
+    return statistics.median(values) * scale if values else None
+
+
+@dataclass(frozen=True)
+class UploadFigure:
+    label: str
+    higher_is_better: bool
+    get: Callable[[UploadResult], float | None]
+
+
+UPLOAD_FIGURES: list[UploadFigure] = [
+    UploadFigure("twine upload, uploads/s", True, UploadResult.twine_rate),
+    UploadFigure("twine upload, median (ms)", False, lambda r: _median(r.twine_s, 1e3)),
+    UploadFigure("raw POST, uploads/s", True, UploadResult.raw_rate),
+    UploadFigure("raw POST, median (ms)", False, lambda r: _median(r.raw_post_ms)),
+    UploadFigure(
+        "raw POST visible after resp., p50 (ms)",
+        False,
+        lambda r: percentile(r.raw_visible_ms, 50),
+    ),
+    UploadFigure(
+        "raw POST visible after resp., p95 (ms)",
+        False,
+        lambda r: percentile(r.raw_visible_ms, 95),
+    ),
+    UploadFigure(
+        "  ... to that poll's answer, p50 (ms)",
+        False,
+        lambda r: percentile(r.raw_visible_answered_ms, 50),
+    ),
+    UploadFigure("    new projects only (ms)", False, lambda r: r.answered_p50(False)),
+    UploadFigure("    existing projects only (ms)", False, lambda r: r.answered_p50(True)),
+    UploadFigure("raw POST visible on first poll (%)", True, UploadResult.first_poll_pct),
+]
+
+
+def print_upload_table(results: dict[str, UploadResult]) -> None:
+    head = f"  {'figure':<40} {'pypiserver':>12} {'dynopypi':>12} {'dyn/pypi':>10}  better"
+    log(head)
+    log("  " + "-" * (len(head) - 2))
+    for fig in UPLOAD_FIGURES:
+        p = fig.get(results["pypiserver"]) if "pypiserver" in results else None
+        d = fig.get(results["dynopypi"]) if "dynopypi" in results else None
+        r = ratio(d, p) if p not in (None, math.inf) and d != math.inf else None
+        rtxt = "n/a" if r is None else f"{r:,.2f}x"
+        better = "higher" if fig.higher_is_better else "lower"
+        log(f"  {fig.label:<40} {fmt_num(p, 2):>12} {fmt_num(d, 2):>12} {rtxt:>10}  {better}")
+
+
+def upload_targets(results: dict[str, UploadResult]) -> list[Check]:
+    dyn, pyp = results.get("dynopypi"), results.get("pypiserver")
+    checks: list[Check] = []
+
+    def chk(label: str, value: float | None, target: str, test: Callable[[float], bool]) -> None:
+        checks.append(Check(label, value, target, None if value is None else test(value)))
+
+    visible = percentile(dyn.raw_visible_ms, 50) if dyn else None
+    chk("dynopypi raw POST visible after response, p50 (ms)", visible, "< 20 ms (ideal 0)",
+        lambda v: v < 20)  # fmt: skip
+    chk("dynopypi raw POST visible on the first poll (%)", dyn.first_poll_pct() if dyn else None,
+        "100% (ideal)", lambda v: v >= 100)  # fmt: skip
+    twine_ratio = raw_ratio = None
+    if dyn is not None and pyp is not None:
+        twine_ratio = ratio(dyn.twine_rate(), pyp.twine_rate())
+        raw_ratio = ratio(dyn.raw_rate(), pyp.raw_rate())
+    chk("twine uploads/s, dynopypi/pypiserver", twine_ratio, ">= 1.0", lambda v: v >= 1.0)
+    chk("raw POST uploads/s, dynopypi/pypiserver", raw_ratio, ">= 1.0", lambda v: v >= 1.0)
+    return checks
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -893,7 +1743,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep per-run package folders")
     parser.add_argument("--dynopypi-args", default="", help="extra dynopypi run flags")
     parser.add_argument("--pypiserver-args", default="", help="extra pypi-server run flags")
+    parser.add_argument(
+        "--nginx", action="store_true", help="also: nginx/dynopypi.conf vs app vs static nginx"
+    )
+    parser.add_argument(
+        "--uploads", action="store_true", help="also: twine and raw POST uploads per server"
+    )
+    parser.add_argument("--upload-count", type=int, default=50, help="uploads per kind (50)")
+    parser.add_argument(
+        "--upload-budget", type=float, default=120.0, help="seconds per server and kind (120)"
+    )
+    parser.add_argument(
+        "--no-base", action="store_true", help="skip the base comparison (with --nginx/--uploads)"
+    )
     args = parser.parse_args(argv)
+    if args.no_base and not (args.nginx or args.uploads):
+        parser.error("--no-base leaves nothing to run without --nginx or --uploads")
     if args.duration is None:
         args.duration = 3 if args.quick else 5
     sizes: list[tuple[int, int]]
@@ -941,13 +1806,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "dynopypi" in args.servers and not dynopypi_exe().exists():
         raise SystemExit(f"{dynopypi_exe()} not found: install the project into the venv")
     ensure_pip_venv()
-    log(f"bench: servers {', '.join(args.servers)}; sizes "
+    args.nginx_exe = None
+    if args.nginx and "dynopypi" not in args.servers:
+        log("--nginx needs dynopypi: skipped with --only pypiserver")
+        args.nginx = False
+    if args.nginx:
+        args.nginx_exe = ensure_nginx()
+    parts = (["base"] if not args.no_base else []) + [
+        mode for mode, on in (("nginx", args.nginx), ("uploads", args.uploads)) if on
+    ]
+    log(f"bench: {' + '.join(parts)}; servers {', '.join(args.servers)}; sizes "
         + ", ".join(f"{f:,} files / {p:,} projects" for p, f in args.size_list)
         + f"; wrk -t2 -c{args.connections} -d{args.duration}s --timeout {WRK_TIMEOUT}; "
         f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
 
     load_start = os.getloadavg()
     all_results: dict[int, dict[str, ServerResult]] = {}
+    nginx_results: dict[int, NginxResult] = {}
+    upload_results: dict[int, dict[str, UploadResult]] = {}
     failed = False
     with signals_to_exit():
         try:
@@ -955,12 +1831,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                 corpus_dir = corpus.ensure_corpus(projects, files)
                 tgt = make_target(corpus_dir, run_dir)
                 size_dir = run_dir / f"f{files}"
-                results: dict[str, ServerResult] = {}
-                for name in args.servers:
-                    log(f"\n== {name}: {files:,} files, {projects:,} projects ==")
-                    results[name] = bench_server(name, size_dir, corpus_dir, tgt, args)
-                    failed |= results[name].error is not None and results[name].start_warm_s is None
-                all_results[files] = results
+                if not args.no_base:
+                    results: dict[str, ServerResult] = {}
+                    for name in args.servers:
+                        log(f"\n== {name}: {files:,} files, {projects:,} projects ==")
+                        results[name] = bench_server(name, size_dir, corpus_dir, tgt, args)
+                        failed |= (
+                            results[name].error is not None and results[name].start_warm_s is None
+                        )
+                    all_results[files] = results
+                if args.nginx:
+                    log(f"\n== nginx: {files:,} files, {projects:,} projects ==")
+                    ngx = bench_nginx(size_dir, corpus_dir, tgt, args)
+                    nginx_results[files] = ngx
+                    failed |= ngx.error is not None and not ngx.wrk
+                if args.uploads:
+                    uploads: dict[str, UploadResult] = {}
+                    for name in args.servers:
+                        log(f"\n== uploads, {name}: {files:,} files, {projects:,} projects ==")
+                        up = bench_uploads(name, size_dir, corpus_dir, args)
+                        uploads[name] = up
+                        failed |= up.error is not None and up.start_s is None
+                    upload_results[files] = uploads
         finally:
             Proc.stop_all()
 
@@ -976,23 +1868,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sizes": {},
         "flatness": {},
     }
-    for files, results in all_results.items():
-        log(f"\n== summary: {files:,} files ==")
-        print_table(results)
-        checks = targets_for_size(results)
-        log("  targets (informative):")
-        for c in checks:
-            log(c.line())
-        summary["sizes"][str(files)] = {
-            "results": {n: asdict(r) for n, r in results.items()},
-            "ratios": {
-                k: ratio(FIG[k].get(results["dynopypi"]), FIG[k].get(results["pypiserver"]))
-                for k in FIG
-            }
-            if len(results) == 2
-            else {},
-            "targets": [asdict(c) for c in checks],
-        }
+    for _projects, files in args.size_list:
+        entry: Json = {}
+        summary["sizes"][str(files)] = entry
+        if files in all_results:
+            results = all_results[files]
+            log(f"\n== summary: {files:,} files ==")
+            print_table(results)
+            checks = targets_for_size(results)
+            log("  targets (informative):")
+            for c in checks:
+                log(c.line())
+            entry["results"] = {n: asdict(r) for n, r in results.items()}
+            entry["ratios"] = (
+                {
+                    k: ratio(FIG[k].get(results["dynopypi"]), FIG[k].get(results["pypiserver"]))
+                    for k in FIG
+                }
+                if len(results) == 2
+                else {}
+            )
+            entry["targets"] = [asdict(c) for c in checks]
+        if files in nginx_results:
+            ngx = nginx_results[files]
+            log(f"\n== summary, nginx: {files:,} files (ratios of req/s: higher is better) ==")
+            print_nginx_table(ngx)
+            if ngx.error:
+                log(f"  [n/a: {ngx.error.splitlines()[0]}]")
+            log(
+                f"  correctness: {len(ngx.problems)} problem(s) in "
+                f"{ngx.checks.get('pages_compared', 0)} page comparisons and the download checks"
+            )
+            nchecks = nginx_targets(ngx)
+            log("  targets (informative):")
+            for c in nchecks:
+                log(c.line())
+            entry["nginx"] = asdict(ngx)
+            entry["nginx_targets"] = [asdict(c) for c in nchecks]
+        if files in upload_results:
+            ups = upload_results[files]
+            log(f"\n== summary, uploads: {files:,} files, {args.upload_count} of each kind ==")
+            print_upload_table(ups)
+            for name, up in ups.items():
+                for text in (up.error, up.twine_error, up.raw_error):
+                    if text:
+                        log(f"  [{name}: {text.splitlines()[0]}]")
+            uchecks = upload_targets(ups)
+            log("  targets (informative):")
+            for c in uchecks:
+                log(c.line())
+            entry["uploads"] = {n: asdict(u) for n, u in ups.items()}
+            entry["upload_targets"] = [asdict(c) for c in uchecks]
     if len(all_results) >= 2:
         small_f, large_f = min(all_results), max(all_results)
         log(f"\n== flatness: {large_f:,} files vs {small_f:,} files (large/small) ==")
