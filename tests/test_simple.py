@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from dynopypi.app import accepts_gzip
 from dynopypi.errors import NotAcceptable
 from dynopypi.simple import HTML_V1, JSON_V1, TEXT_HTML, choose_content_type
 
@@ -64,3 +65,21 @@ def test_format_parameter_wins(fmt: str, expected: str) -> None:
 def test_unknown_format_parameter() -> None:
     with pytest.raises(NotAcceptable, match="format="):
         choose_content_type(None, "application/json")
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("gzip, deflate", True),
+        ("GZIP", True),
+        ("br;q=1.0, gzip;q=0.5", True),
+        ("*", True),
+        ("gzip;q=0", False),
+        ("identity", False),
+        ("", False),
+        (None, False),
+        ("gzip;q=x", False),
+    ],
+)
+def test_accepts_gzip(header: str | None, expected: bool) -> None:
+    assert accepts_gzip(header) is expected

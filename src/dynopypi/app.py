@@ -69,12 +69,20 @@ def create_app(
         else {}
     )
 
-    def send(rendered: Rendered, extra: dict[str, str] | None = None) -> bottle.HTTPResponse:
-        headers = {"ETag": rendered.etag, "Vary": "Accept", **cache_header, **(extra or {})}
-        if not_modified(request.headers, rendered.etag):
+    def send(rendered: Rendered) -> bottle.HTTPResponse:
+        body, etag = rendered.body, rendered.etag
+        headers = {"Vary": "Accept", **cache_header}
+        if rendered.gzipped is not None:
+            headers["Vary"] = "Accept, Accept-Encoding"
+            if accepts_gzip(request.headers.get("Accept-Encoding")):
+                body, etag = rendered.gzipped, etag[:-1] + '-gzip"'
+                headers["Content-Encoding"] = "gzip"
+        headers["ETag"] = etag
+        if not_modified(request.headers, etag):
+            headers.pop("Content-Encoding", None)
             return bottle.HTTPResponse(status=304, **headers)
         headers["Content-Type"] = rendered.content_type
-        return bottle.HTTPResponse(body=rendered.body, status=200, **headers)
+        return bottle.HTTPResponse(body=body, status=200, **headers)
 
     def require(action: str, project: str | None = None) -> None:
         if not auth.needs_account(action):
@@ -220,7 +228,7 @@ def create_app(
         if document is None:
             raise NotFound(f"project {project.name!r} has no release {version}")
         body = json.dumps(document).encode()
-        return send(Rendered.of(body, "application/json"))
+        return send(Rendered.of(body, "application/json", cached=False))
 
     @app.post("/")
     def post_form() -> bottle.HTTPResponse:
@@ -291,6 +299,19 @@ def create_app(
         return parse_metadata(raw) if raw is not None else None
 
     return app
+
+
+def accepts_gzip(header: str | None) -> bool:
+    """Whether Accept-Encoding allows gzip (``gzip;q=0`` refuses it)."""
+    for item in (header or "").lower().split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip() in ("gzip", "x-gzip", "*"):
+            q = params.strip().removeprefix("q=")
+            try:
+                return float(q) > 0 if q else True
+            except ValueError:
+                return False
+    return False
 
 
 def readiness(index: Index) -> dict[str, Any]:

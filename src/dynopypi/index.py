@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import gzip
 import hashlib
 import logging
 import os
@@ -49,20 +50,27 @@ from .scan import (
 )
 
 log = logging.getLogger(__name__)
+GZIP_MIN = 8 * 1024  # smaller pages gain too little to keep a second copy in memory
 _PACKED_NAMES = tuple(name for name, _size in PACKED)
 
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
+    """A page as sent: bytes, a strong ETag and, for big pages, a gzip copy made once
+    (so neither the app nor nginx compresses the 500 KB /simple/ page per request)."""
+
     body: bytes
     etag: str
     content_type: str
+    gzipped: bytes | None = None
 
     @classmethod
-    def of(cls, body: bytes, content_type: str) -> Rendered:
-        return cls(
-            body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"', content_type
-        )
+    def of(cls, body: bytes, content_type: str, *, cached: bool = True) -> Rendered:
+        """``cached``: the page will be served many times, so a gzip copy pays off."""
+        etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        big = cached and len(body) >= GZIP_MIN
+        gzipped = gzip.compress(body, compresslevel=6, mtime=0) if big else None
+        return cls(body, etag, content_type, gzipped)
 
 
 @dataclass(eq=False)

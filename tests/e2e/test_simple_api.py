@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
+
+from dynopypi.fakedist import make_wheel
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 JSON_LATEST = "application/vnd.pypi.simple.latest+json"
@@ -482,3 +485,33 @@ def test_welcome_page_counts(server, corpus):
     text = re.sub(r"\s+", " ", text)
     assert f"{len(corpus.projects)} projects" in text, text
     assert f"{len(corpus.files)} files" in text, text
+
+
+@pytest.fixture(scope="module")
+def big_index(module_server_factory, tmp_path_factory):
+    """Enough projects that /simple/ is big enough to be sent compressed."""
+    root = tmp_path_factory.mktemp("big")
+    for i in range(400):
+        make_wheel(root, f"project-number-{i:04d}", "1.0")
+    return module_server_factory(root)
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/vnd.pypi.simple.v1+json"])
+def test_big_pages_are_sent_gzipped_when_asked(big_index, accept):
+    plain = big_index.raw("GET", "/simple/", {"Accept": accept})
+    packed = big_index.raw("GET", "/simple/", {"Accept": accept, "Accept-Encoding": "gzip"})
+    assert plain.status == packed.status == 200
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    assert "Accept-Encoding" in packed.headers["vary"] and "Accept" in packed.headers["vary"]
+    assert gzip.decompress(packed.body) == plain.body
+    assert len(packed.body) * 3 < len(plain.body)
+    assert packed.headers["etag"] != plain.headers["etag"]
+    again = big_index.raw(
+        "GET",
+        "/simple/",
+        {"Accept": accept, "Accept-Encoding": "gzip", "If-None-Match": packed.headers["etag"]},
+    )
+    assert again.status == 304
+    refused = big_index.raw("GET", "/simple/", {"Accept": accept, "Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers and refused.body == plain.body
