@@ -20,7 +20,7 @@ from . import __version__
 from .auth import DOWNLOAD, LIST, UPDATE, Authenticator
 from .config import Settings
 from .dists import DistFile, NormalizedName, is_valid_project_name, normalize
-from .errors import BadRequest, HTTPError, NotFound
+from .errors import BadRequest, Forbidden, HTTPError, NotFound, TooManyRequests
 from .files import content_type_for, iter_range, not_modified, plan_download
 from .form import UploadForm, read_form
 from .index import Index, Project, Rendered
@@ -127,6 +127,21 @@ def create_app(
         body = json.dumps(state, indent=1) + "\n"
         status = 200 if state["status"] == "ready" else 503
         return bottle.HTTPResponse(body=body, status=status, Content_Type="application/json")
+
+    @app.get("/_authorize/<action>")
+    def authorize(action: str) -> bottle.HTTPResponse:
+        """For nginx's auth_request: may this client list or download? (200, 401 or 403)
+
+        nginx caches a yes briefly per Authorization header and then sends package files
+        itself; auth_request cannot pass a 429 on, so a throttled client gets 403 here.
+        """
+        if action not in (LIST, DOWNLOAD):
+            raise NotFound(f"no authorization check for {action!r}")
+        try:
+            require(action)
+        except TooManyRequests as exc:
+            raise Forbidden(exc.message) from None
+        return bottle.HTTPResponse(status=200)
 
     @app.get("/simple")
     def simple_slash() -> bottle.HTTPResponse:

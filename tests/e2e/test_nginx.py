@@ -286,6 +286,45 @@ def test_downloads_are_sent_by_nginx(accel, helpers):
     assert entry["hashes"]["sha256"] == helpers.sha256_bytes(accel.app_bytes)
 
 
+def test_repeated_downloads_skip_the_app(accel):
+    """nginx asks the app once per credentials (auth_request, cached) and then sends files
+    from disk: the app sees one authorization check, not one request per download."""
+    url = f"{accel.nginx.base}/packages/{accel.FILENAME}"
+    before = len(accel.app.stderr_path.read_text())
+    with requests.Session() as session:
+        for _ in range(5):
+            r = session.get(url, auth=accel.auth, timeout=30)
+            assert r.status_code == 200, accel.explain(r)
+            assert r.content == accel.nginx_bytes
+    log = accel.app.stderr_path.read_text()[before:]  # the access log of these downloads
+    assert log.count(f"GET /packages/{accel.FILENAME} ") == 0, log
+    assert log.count("GET /_authorize/download 200") <= 1, log
+
+
+def test_nginx_never_sends_hidden_or_foreign_files(accel, tmp_path):
+    """Only distribution files are sent from disk: yank state, uploads in flight, other
+    files and links are left to the app, which serves only what it indexed."""
+    secret = b"must not be served by nginx"
+    state = accel.nginx_dir / ".dynopypi"
+    state.mkdir(exist_ok=True)
+    (state / "yanked.json").write_bytes(secret)
+    (accel.nginx_dir / ".upload-abc-1.0-py3-none-any.whl").write_bytes(secret)
+    (accel.nginx_dir / "notes.txt").write_bytes(secret)
+    outside = tmp_path / "outside-1.0-py3-none-any.whl"
+    outside.write_bytes(secret)
+    (accel.nginx_dir / "linked-1.0-py3-none-any.whl").symlink_to(outside)
+    for path in (
+        ".dynopypi/yanked.json",
+        ".upload-abc-1.0-py3-none-any.whl",
+        "notes.txt",
+        "linked-1.0-py3-none-any.whl",
+        "%2Edynopypi/yanked.json",
+    ):
+        r = get(f"{accel.nginx.base}/packages/{path}", auth=accel.auth)
+        assert r.status_code == 404, accel.explain(r)
+        assert secret not in r.content
+
+
 def test_range_request_through_nginx(accel):
     url = f"{accel.nginx.base}/packages/{accel.FILENAME}"
     r = get(url, auth=accel.auth, headers={"Range": "bytes=100-1099"})
