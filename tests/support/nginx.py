@@ -31,7 +31,7 @@ TLS_SITE = REPO / "nginx" / "dynopypi-tls.conf"
 
 SHIPPED_UPSTREAM = "server 127.0.0.1:8180;"
 SHIPPED_PACKAGES = "/var/lib/dynopypi/packages/"
-SHIPPED_AUTH_CACHE = "/var/cache/nginx/dynopypi"
+SHIPPED_AUTH_CACHE = "/var/cache/dynopypi-nginx"
 STARTUP_TIMEOUT = 20.0
 
 
