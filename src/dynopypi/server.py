@@ -6,6 +6,7 @@ here and nowhere else, so tests and the CLI share one lifecycle.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import logging
@@ -230,10 +231,8 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
     Must run before threads start; a no-op where glibc's mallopt is not available."""
     if not sys.platform.startswith("linux"):
         return
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).mallopt(-8, arenas)  # M_ARENA_MAX; None: the symbols already loaded
-    except (OSError, AttributeError):
-        pass
 
 
 def serve(settings: Settings) -> None:
