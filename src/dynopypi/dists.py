@@ -37,10 +37,6 @@ def is_valid_project_name(name: str) -> bool:
     return bool(_VALID_NAME_RE.match(name))
 
 
-def has_dist_suffix(filename: str) -> bool:
-    return filename.lower().endswith(DIST_SUFFIXES)
-
-
 class ParsedName(NamedTuple):
     project: NormalizedName
     version: Version

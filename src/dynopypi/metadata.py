@@ -22,7 +22,6 @@ from .errors import MetadataError
 MAX_METADATA_BYTES = 4 * 1024 * 1024  # larger METADATA files are not plausible
 MAX_TAR_MEMBERS = 10_000  # how far into an sdist we look for PKG-INFO
 MAX_TAR_SCAN_BYTES = 512 * 1024 * 1024  # decompressed bytes we are willing to skip over
-ALWAYS_HASHED = ("sha256", "md5", "blake2b_256")
 # what reading a damaged or hostile archive can raise, besides our own MetadataError
 ARCHIVE_ERRORS = (
     zipfile.BadZipFile,
