@@ -150,9 +150,6 @@ class Index:
         """The file at ``relpath`` in every package directory (the first one is served)."""
         return [files[relpath] for files in self._files if relpath in files]
 
-    def all_files(self) -> list[DistFile]:
-        return sorted(self._by_url.values(), key=lambda f: f.relpath)
-
     def root_render(
         self,
         key: str,
