@@ -23,7 +23,7 @@ from .dists import DistFile, NormalizedName, is_valid_project_name, normalize
 from .errors import BadRequest, Forbidden, HTTPError, NotFound, TooManyRequests
 from .files import content_type_for, iter_range, not_modified, plan_download
 from .form import UploadForm, read_form
-from .index import Index, Project, Rendered
+from .index import SMALL_FILE, Index, Project, Rendered
 from .metadata import CoreMetadata, parse_metadata
 from .pypi_json import project_json
 from .simple import choose_content_type, quote_path, render_index, render_project
@@ -198,13 +198,18 @@ def create_app(
         plan = plan_download(dist, request.headers, cache_control=settings.cache_control)
         if plan.length == 0:
             return bottle.HTTPResponse(status=plan.status, **plan.headers)
-        stream = index.open(dist)
-        if stream is None:
-            raise NotFound(f"file {path!r} is no longer on disk")
-        if plan.status == 200 and "wsgi.file_wrapper" in request.environ:
-            body: Any = request.environ["wsgi.file_wrapper"](stream, 256 * 1024)
+        body: Any
+        if dist.size <= SMALL_FILE:
+            data = index.small_file(dist)
+            if data is None:
+                raise NotFound(f"file {path!r} is no longer on disk")
+            body = data[plan.start : plan.start + plan.length]
         else:
-            body = iter_range(stream, plan.start, plan.length)
+            stream = index.open(dist)
+            if stream is None:
+                raise NotFound(f"file {path!r} is no longer on disk")
+            # a whole file goes to waitress's wsgi.file_wrapper (bottle hands it over)
+            body = stream if plan.status == 200 else iter_range(stream, plan.start, plan.length)
         return bottle.HTTPResponse(body=body, status=plan.status, **plan.headers)
 
     def accel_redirect(dist: DistFile) -> bottle.HTTPResponse:

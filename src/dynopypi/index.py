@@ -36,6 +36,7 @@ from .dists import (
     parse_version,
 )
 from .errors import InvalidFilename, MetadataError
+from .memo import ByteLRU
 from .metadata import read_metadata
 from .scan import (
     PARALLEL_THRESHOLD,
@@ -51,6 +52,7 @@ from .scan import (
 
 log = logging.getLogger(__name__)
 GZIP_MIN = 8 * 1024  # smaller pages gain too little to keep a second copy in memory
+SMALL_FILE = 256 * 1024  # files up to this size may be served from memory
 _PACKED_NAMES = tuple(name for name, _size in PACKED)
 
 
@@ -126,6 +128,8 @@ class Index:
         self.hash_algo = hash_algo
         self._extra_algo = hash_algo if hash_algo not in (None, *_PACKED_NAMES) else None
         self._strings: dict[str, str] = {}  # display names and Requires-Python, shared
+        self._small = ByteLRU(16 * 1024 * 1024)
+        self._hot_metadata = ByteLRU(4 * 1024 * 1024)
         self._yanked = yanked or (lambda root, relpath: None)
         self._lock = threading.RLock()
         self._files: list[dict[str, DistFile]] = [{} for _ in self.roots]  # per root
@@ -195,16 +199,33 @@ class Index:
                 return None
         return os.fdopen(fd, "rb")
 
-    def metadata(self, dist: DistFile) -> bytes | None:
-        """Core metadata bytes (METADATA or PKG-INFO), from the cache or the archive."""
-        key = self._root_keys[dist.root]
-        raw = self.cache.metadata(key, dist.relpath, dist.size, dist.mtime_ns)
-        if raw is None:
-            try:
-                raw = read_metadata(self.path_of(dist), dist.packagetype)
-            except MetadataError:
+    def small_file(self, dist: DistFile) -> bytes | None:
+        """The bytes of a file of at most SMALL_FILE bytes, from memory when hot."""
+
+        def load() -> bytes | None:
+            stream = self.open(dist)
+            if stream is None:
                 return None
-        return raw
+            with stream:
+                data = stream.read(SMALL_FILE + 1)
+            return data if len(data) == dist.size else None  # changed under us: don't keep
+
+        return self._small.get((dist.root, dist.relpath, dist.size, dist.mtime_ns), load)
+
+    def metadata(self, dist: DistFile) -> bytes | None:
+        """Core metadata bytes (METADATA or PKG-INFO), from memory, the cache or the archive."""
+
+        def load() -> bytes | None:
+            key = self._root_keys[dist.root]
+            raw = self.cache.metadata(key, dist.relpath, dist.size, dist.mtime_ns)
+            if raw is None:
+                try:
+                    raw = read_metadata(self.path_of(dist), dist.packagetype)
+                except MetadataError:
+                    return None
+            return raw
+
+        return self._hot_metadata.get((dist.root, dist.relpath, dist.size, dist.mtime_ns), load)
 
     @property
     def file_count(self) -> int:
