@@ -128,8 +128,8 @@ class Index:
         self.hash_algo = hash_algo
         self._extra_algo = hash_algo if hash_algo not in (None, *_PACKED_NAMES) else None
         self._strings: dict[str, str] = {}  # display names and Requires-Python, shared
-        self._small = ByteLRU(16 * 1024 * 1024)
-        self._hot_metadata = ByteLRU(4 * 1024 * 1024)
+        self._small = ByteLRU(8 * 1024 * 1024)  # bounded: RSS stays well under 150 MB
+        self._hot_metadata = ByteLRU(2 * 1024 * 1024)
         self._yanked = yanked or (lambda root, relpath: None)
         self._lock = threading.RLock()
         self._files: list[dict[str, DistFile]] = [{} for _ in self.roots]  # per root
