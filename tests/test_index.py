@@ -174,3 +174,19 @@ def test_cold_start_reads_in_worker_processes(
     assert wheel is not None and wheel.requires_python == ">=3.9"
     assert wheel.metadata_sha256 is not None
     assert hashlib.sha256(index.metadata(wheel) or b"").hexdigest() == wheel.metadata_sha256
+
+
+def test_a_file_added_during_a_rescan_is_not_dropped(tmp_path: Path) -> None:
+    """The re-check's directory listing can be older than an upload indexed meanwhile."""
+    root = tmp_path / "pkgs"
+    root.mkdir()
+    make_wheel(root, "old", "1.0")
+    index = _index(root)
+    stale = list(index._walk(0, root))  # the listing, taken before the upload
+    index.upsert(0, make_wheel(root, "new", "1.0").name)
+    index._walk = lambda r, top: iter(stale)  # type: ignore[method-assign]
+    index.sync()
+    assert index.file_at("new-1.0-py3-none-any.whl") is not None
+    (root / "new-1.0-py3-none-any.whl").unlink()
+    index.sync()  # really gone now
+    assert index.file_at("new-1.0-py3-none-any.whl") is None

@@ -427,12 +427,17 @@ class Index:
                     self.cache.put_many(self._root_keys[r], fresh)
                     fresh.clear()
             self.cache.put_many(self._root_keys[r], fresh)
-            gone = [
+            unseen = [
                 rel for rel in list(self._files[r]) if rel.startswith(prefix) and rel not in seen
             ]
+            # a file uploaded while the walk ran was indexed meanwhile but not seen: only
+            # what is really gone from disk is dropped; the rest is looked at again
+            gone = [rel for rel in unseen if not os.path.lexists(self.roots[r] / rel)]
             with self._lock:
                 self._apply(new_files, [(r, rel) for rel in gone])
             self.cache.forget(self._root_keys[r], gone)
+            for rel in set(unseen) - set(gone):
+                self.refresh(r, self.roots[r] / rel)  # e.g. now a link out of the root
             changed += len(new_files) + len(gone)
         if root is None and top is None and not self.verified.is_set():
             self.loaded = True
