@@ -433,6 +433,8 @@ class Index:
             # a file uploaded while the walk ran was indexed meanwhile but not seen: only
             # what is really gone from disk is dropped; the rest is looked at again
             gone = [rel for rel in unseen if not os.path.lexists(self.roots[r] / rel)]
+            # ... and a file deleted since the walk saw it is not brought back
+            new_files = [d for d in new_files if os.path.lexists(self.roots[r] / d.relpath)]
             with self._lock:
                 self._apply(new_files, [(r, rel) for rel in gone])
             self.cache.forget(self._root_keys[r], gone)
