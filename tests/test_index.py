@@ -190,3 +190,25 @@ def test_a_file_added_during_a_rescan_is_not_dropped(tmp_path: Path) -> None:
     (root / "new-1.0-py3-none-any.whl").unlink()
     index.sync()  # really gone now
     assert index.file_at("new-1.0-py3-none-any.whl") is None
+
+
+def test_snapshot_never_lists_files_removed_or_rewritten_while_down(tmp_path: Path) -> None:
+    root = tmp_path / "pkgs"
+    root.mkdir()
+    kept = make_wheel(root, "kept", "1.0")
+    gone = make_wheel(root, "gone", "1.0")
+    rewritten = make_wheel(root, "rewritten", "1.0")
+    cache_file = tmp_path / "cache.sqlite3"
+    _index(root, cache_file).cache.close()
+    gone.unlink()
+    make_wheel(root, "rewritten", "1.0", payload=b"new bytes")
+    make_wheel(root, "added", "1.0")
+    index = Index((root,), DigestCache(cache_file))
+    assert index.load_snapshot() == 1
+    assert [f.filename for p in index.projects.values() for f in p.files] == [kept.name]
+    index.sync()  # the background check then brings the rest
+    dist = index.file_at(rewritten.name)
+    assert dist is not None
+    assert dist.sha256 == hashlib.sha256(rewritten.read_bytes()).hexdigest()
+    assert index.file_at("added-1.0-py3-none-any.whl") is not None
+    assert index.file_at(gone.name) is None

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, NamedTuple, Protocol
+from typing import BinaryIO
 
 from .cache import CacheEntry, DigestCache
 from .dists import (
@@ -86,20 +86,6 @@ class Project:
     def versions(self) -> list[str]:
         seen = sorted({f.version for f in self.files})
         return [str(v) for v in seen]
-
-
-class _Stat(Protocol):
-    @property
-    def st_size(self) -> int: ...
-    @property
-    def st_mtime_ns(self) -> int: ...
-
-
-class _Known(NamedTuple):
-    """Size and mtime as the cache remembers them (stands in for a stat result)."""
-
-    st_size: int
-    st_mtime_ns: int
 
 
 def _display_name(metadata_name: str | None, parsed: ParsedName, filename: str) -> str:
@@ -253,7 +239,7 @@ class Index:
             self._warned.add(what)
             log.warning("ignoring %s: %s", what, why)
 
-    def _valid(self, entry: CacheEntry | None, st: _Stat) -> bool:
+    def _valid(self, entry: CacheEntry | None, st: os.stat_result) -> bool:
         return (
             entry is not None
             and entry.size == st.st_size
@@ -271,19 +257,27 @@ class Index:
         )
 
     def load_snapshot(self) -> int:
-        """Fill the index from the cache alone, before looking at the disk.
+        """Fill the index from the cache, keeping only files still on disk unchanged.
 
-        A warm start then answers within a second whatever the corpus size; ``sync`` runs
-        next (in the background) and corrects whatever changed while the server was down.
+        One stat per file (0.1 s for 60,000) instead of a full scan, so a warm start
+        answers within a second whatever the corpus size, and never lists a file that was
+        removed or rewritten while the server was down. ``sync`` runs next (in the
+        background) and adds what appeared meanwhile, as it would a dropped file.
         Returns how many files were loaded (0 with a cold cache: then sync first).
         """
         added: list[DistFile] = []
         for r in range(len(self.roots)):
+            base = self._root_keys[r] + os.sep  # plain strings: Path joins cost 5 us each
             for relpath, entry in self.cache.load(self._root_keys[r]).items():
                 if self._extra_algo is not None and entry.extra_hash is None:
                     continue  # needs hashing: sync will do it
-                known = _Known(entry.size, entry.mtime_ns)
-                dist = self._describe(r, relpath, known, self._parsed_from(entry), entry, [])
+                try:
+                    st = os.lstat(base + relpath)
+                except OSError:
+                    continue  # removed while we were down
+                if not stat.S_ISREG(st.st_mode) or not self._valid(entry, st):
+                    continue  # changed, or a link: sync will look at it properly
+                dist = self._describe(r, relpath, st, self._parsed_from(entry), entry, [])
                 if dist is not None:
                     added.append(dist)
         with self._lock:
@@ -305,7 +299,7 @@ class Index:
         self,
         root: int,
         relpath: str,
-        st: _Stat,
+        st: os.stat_result,
         parsed: ParsedName,
         cached: CacheEntry | None,
         fresh: list[tuple[str, CacheEntry, bytes | None]],
@@ -352,7 +346,7 @@ class Index:
             yanked=self._yanked(root, relpath),
         )
 
-    def _entry(self, st: _Stat, facts: Facts, dist: ParsedName) -> CacheEntry:
+    def _entry(self, st: os.stat_result, facts: Facts, dist: ParsedName) -> CacheEntry:
         assert facts.digests is not None
         metadata_digest = (
             hashlib.sha256(facts.metadata).digest()
