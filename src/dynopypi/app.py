@@ -7,6 +7,7 @@ make as many apps as they like. Typed errors become plain-text answers in one pl
 from __future__ import annotations
 
 import html
+import io
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ from .yank import YankStore
 log = logging.getLogger(__name__)
 
 Handler = Callable[..., Any]
+BIG_BODY = 64 * 1024
 
 
 def _text(status: int, message: str, headers: dict[str, str] | None = None) -> bottle.HTTPResponse:
@@ -82,6 +84,9 @@ def create_app(
             headers.pop("Content-Encoding", None)
             return bottle.HTTPResponse(status=304, **headers)
         headers["Content-Type"] = rendered.content_type
+        headers["Content-Length"] = str(len(body))
+        if len(body) >= BIG_BODY:  # handed to waitress as a buffer, not copied per request
+            return bottle.HTTPResponse(body=io.BytesIO(body), status=200, **headers)
         return bottle.HTTPResponse(body=body, status=200, **headers)
 
     def require(action: str, project: str | None = None) -> None:

@@ -30,6 +30,7 @@ from .cache import DigestCache
 from .config import Settings
 from .index import Index
 from .proxy import parse_networks, trust_proxies
+from .simple import JSON_V1, TEXT_HTML, render_project
 from .watcher import Watcher
 from .yank import YankStore
 
@@ -134,21 +135,22 @@ class Server:
             channel_timeout=300,
             connection_limit=1000,
         )
-        if not self.index.verified.is_set():
-            threading.Thread(target=self._verify, name="dynopypi-verify", daemon=True).start()
+        threading.Thread(target=self._settle, name="dynopypi-settle", daemon=True).start()
         log.info(
             "serving %s on http://%s:%s/",
             ", ".join(str(r) for r in self.settings.roots),
             *self.address,
         )
 
-    def _verify(self) -> None:
+    def _settle(self) -> None:
+        """After binding: check the disk against the cached snapshot, then render pages."""
         try:
-            changed = self.index.sync()
+            if not self.index.verified.is_set():
+                changed = self.index.sync()
+                log.info("package directories checked: %d files changed meanwhile", changed)
+            warm_pages(self.index, self.settings.hash_algo)
         except Exception:
             log.exception("checking the package directories failed")
-            return
-        log.info("package directories checked: %d files changed since the last run", changed)
 
     def _state_changed(self, root: int, path: Path) -> None:
         """Something under <root>/.dynopypi/ changed: pick up yanks made by the CLI."""
@@ -223,6 +225,16 @@ class Server:
             wasyncore.close_all(self._http.map if hasattr(self._http, "map") else self._http._map)
         self.watcher.stop()
         self.cache.close()
+
+
+def warm_pages(index: Index, hash_algo: str | None) -> None:
+    """Render every project page ahead of the first request (HTML for browsers and old
+    clients, PEP 691 JSON for pip and uv), so no client pays for a first render."""
+    started = time.monotonic()
+    for project in list(index.projects.values()):
+        for content_type in (TEXT_HTML, JSON_V1):
+            render_project(project, content_type, hash_algo)
+    log.info("rendered %d project pages in %.2fs", len(index.projects), time.monotonic() - started)
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
