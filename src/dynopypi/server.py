@@ -10,6 +10,7 @@ import contextlib
 import ctypes
 import hashlib
 import logging
+import logging.handlers
 import signal
 import sys
 import threading
@@ -46,7 +47,7 @@ def setup_logging(settings: Settings) -> None:
     )
     handler: logging.Handler
     if settings.log_file is not None:
-        handler = logging.FileHandler(settings.log_file)
+        handler = logging.handlers.WatchedFileHandler(settings.log_file)  # logrotate-safe
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -306,3 +306,20 @@ def test_ready_endpoint_path_is_configurable(server_factory, tmp_path):
     assert r.status_code == 200, server.explain(r)
     assert r.json()["status"] == "ready"
     assert server.get("/ready").status_code == 404
+
+
+def test_log_file_survives_logrotate(server_factory, tmp_path, helpers):
+    """logrotate moves the file away; the next lines go to a new file at the same path."""
+    packages = tmp_path / "pkgs"
+    packages.mkdir()
+    log_file = tmp_path / "dynopypi.log"
+    srv = server_factory(packages, "--log-file", str(log_file))
+    assert srv.get("/simple/").status_code == 200
+    helpers.poll_until(lambda: "GET /simple/ 200" in log_file.read_text())
+    log_file.rename(tmp_path / "dynopypi.log.1")
+    assert srv.get("/packages/").status_code == 200
+    helpers.poll_until(
+        lambda: log_file.exists() and "GET /packages/ 200" in log_file.read_text(),
+        message="the access log should be written to a new file after the rotation",
+    )
+    assert "GET /packages/" not in (tmp_path / "dynopypi.log.1").read_text()
