@@ -24,8 +24,9 @@ from .dists import DistFile, NormalizedName, is_valid_project_name, normalize
 from .errors import BadRequest, Forbidden, HTTPError, NotFound, TooManyRequests
 from .files import content_type_for, iter_range, not_modified, plan_download
 from .form import UploadForm, read_form
-from .index import SMALL_FILE, Index, Project, Rendered
+from .index import SMALL_FILE, Index
 from .metadata import CoreMetadata, parse_metadata
+from .model import Project, Rendered
 from .pypi_json import project_json
 from .simple import choose_content_type, quote_path, render_index, render_project
 from .upload import accept_upload, release_files, remove_files

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import gzip
 import hashlib
 import logging
 import os
 import stat
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -39,6 +36,7 @@ from .dists import (
 from .errors import InvalidFilename, MetadataError
 from .memo import ByteLRU
 from .metadata import read_metadata
+from .model import Project, Rendered
 from .scan import (
     PARALLEL_THRESHOLD,
     Facts,
@@ -52,55 +50,8 @@ from .scan import (
 )
 
 log = logging.getLogger(__name__)
-GZIP_MIN = 1024  # smaller pages gain too little from compression
-KEEP_PLAIN = 64 * 1024  # pages this big also keep a plain copy: inflating costs too much
 SMALL_FILE = 256 * 1024  # files up to this size may be served from memory
 _PACKED_NAMES = tuple(name for name, _size in PACKED)
-
-
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    """A page as sent: a strong ETag and the bytes, plain and/or gzipped.
-
-    A page served many times is gzipped once. Mid-size pages (most project pages) then
-    keep only the gzip copy, sent as is to clients that accept gzip (pip, uv) and
-    inflated for the others: 10,000 project pages cost 40% of the memory. Big pages
-    keep both, so neither the app nor nginx compresses /simple/ per request.
-    """
-
-    raw: bytes | None
-    etag: str
-    content_type: str
-    gzipped: bytes | None = None
-
-    @property
-    def body(self) -> bytes:
-        if self.raw is not None:
-            return self.raw
-        assert self.gzipped is not None
-        return zlib.decompress(self.gzipped, wbits=31)
-
-    @classmethod
-    def of(cls, body: bytes, content_type: str, *, cached: bool = True) -> Rendered:
-        """``cached``: the page will be served many times, so a gzip copy pays off."""
-        etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-        if not cached or len(body) < GZIP_MIN:
-            return cls(body, etag, content_type)
-        gzipped = gzip.compress(body, compresslevel=6, mtime=0)
-        return cls(body if len(body) >= KEEP_PLAIN else None, etag, content_type, gzipped)
-
-
-@dataclass(eq=False)
-class Project:
-    name: NormalizedName
-    display_name: str
-    files: tuple[DistFile, ...]
-    renders: dict[str, Rendered] = field(default_factory=dict)
-
-    @property
-    def versions(self) -> list[str]:
-        seen = sorted({f.version for f in self.files})
-        return [str(v) for v in seen]
 
 
 def _display_name(metadata_name: str | None, parsed: ParsedName, filename: str) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 from packaging.version import Version
 
 from .dists import DistFile
-from .index import Project
 from .metadata import CoreMetadata
+from .model import Project
 from .simple import quote_path, rfc3339
 
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from .dists import DistFile
 from .errors import NotAcceptable
-from .index import Project, Rendered
+from .model import Project, Rendered
 
 API_VERSION = "1.1"
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
