@@ -93,7 +93,6 @@ class Index:
         self._warned: set[str] = set()
         self.loaded = False  # serving (possibly from the cache snapshot)
         self.verified = threading.Event()  # a full scan of the disk has completed
-        self.changes = 0  # bumps on every change; cheap "has anything changed" for pollers
 
     # ---- readers -------------------------------------------------------------------
     def project(self, name: NormalizedName) -> Project | None:
@@ -364,21 +363,17 @@ class Index:
                 ):
                     continue
                 entry = cached.get(relpath) if bulk else self.cache.get(self._root_keys[r], relpath)
-                if entry is not None and (entry.size, entry.mtime_ns) == (
-                    st.st_size,
-                    st.st_mtime_ns,
-                ):
-                    parsed: ParsedName | None = self._parsed_from(entry)
-                else:
-                    parsed = self._parse(relpath)
+                if not self._valid(entry, st):
+                    entry = None  # a miss: the file is read below
+                parsed = self._parse(relpath) if entry is None else self._parsed_from(entry)
                 if parsed is None:
                     continue
                 pending.append((relpath, st, parsed, entry))
-            misses = [(rel, parsed) for rel, st, parsed, e in pending if not self._valid(e, st)]
+            misses = [(rel, parsed) for rel, _st, parsed, entry in pending if entry is None]
             computed = self._read_many(r, misses)
             for relpath, st, parsed, entry in pending:
                 facts = None
-                if computed is not None and not self._valid(entry, st):
+                if computed is not None and entry is None:
                     facts = next(computed)  # in the order of misses
                 dist = self._describe(r, relpath, st, parsed, entry, fresh, facts)
                 if dist is not None:
@@ -469,7 +464,7 @@ class Index:
         cached = None
         if known is not None:
             digests, raw = known
-            facts = facts_of(digests, str(self.roots[root] / relpath), parsed.packagetype, raw)
+            facts = facts_of(digests, str(path), parsed.packagetype, raw)
             cached = self._entry(st, facts, parsed)
             fresh.append((relpath, cached, raw))
         else:
@@ -543,7 +538,6 @@ class Index:
             self._root_renders = {}
         if touched:
             self._file_renders = {}
-            self.changes += 1
 
     def _publish(self, dist: DistFile, touched: set[NormalizedName]) -> None:
         self._by_url[dist.relpath] = dist
