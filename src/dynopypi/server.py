@@ -30,15 +30,13 @@ from .auth import Authenticator
 from .cache import DigestCache
 from .config import Settings
 from .index import Index
-from .proxy import parse_networks, trust_proxies
+from .proxy import WSGIApp, parse_networks, trust_proxies
 from .simple import JSON_V1, TEXT_HTML, render_project
 from .watcher import Watcher
 from .yank import YankStore
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("dynopypi.access")
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def setup_logging(settings: Settings) -> None:
