@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from dynopypi.app import accepts_gzip
-from dynopypi.errors import NotAcceptable
+from dynopypi.errors import NoAcceptableFormat
 from dynopypi.simple import HTML_V1, JSON_V1, TEXT_HTML, choose_content_type
 
 LATEST_JSON = "application/vnd.pypi.simple.latest+json"
@@ -51,7 +51,7 @@ def test_choose_content_type(accept: str | None, expected: str) -> None:
     ],
 )
 def test_not_acceptable(accept: str) -> None:
-    with pytest.raises(NotAcceptable, match="none of the media types"):
+    with pytest.raises(NoAcceptableFormat, match="none of the media types"):
         choose_content_type(accept)
 
 
@@ -63,7 +63,7 @@ def test_format_parameter_wins(fmt: str, expected: str) -> None:
 
 
 def test_unknown_format_parameter() -> None:
-    with pytest.raises(NotAcceptable, match="format="):
+    with pytest.raises(NoAcceptableFormat, match="format="):
         choose_content_type(None, "application/json")
 
 

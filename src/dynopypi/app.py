@@ -21,7 +21,18 @@ from . import __version__
 from .auth import DOWNLOAD, LIST, UPDATE, Authenticator
 from .config import Settings
 from .dists import DistFile, NormalizedName, is_valid_project_name, normalize
-from .errors import BadRequest, Forbidden, HTTPError, NotFound, TooManyRequests
+from .errors import (
+    AlreadyExists,
+    Denied,
+    InvalidInput,
+    NeedsAccount,
+    NoAcceptableFormat,
+    NotFound,
+    Refused,
+    StorageFull,
+    Throttled,
+    TooLarge,
+)
 from .files import content_type_for, iter_range, not_modified, plan_download
 from .form import UploadForm, read_form
 from .index import SMALL_FILE, Index
@@ -47,12 +58,37 @@ def _text(status: int, message: str, headers: dict[str, str] | None = None) -> b
     return response
 
 
+REALM = "dynopypi"
+_STATUS: dict[type[Refused], int] = {
+    InvalidInput: 400,
+    NeedsAccount: 401,
+    Denied: 403,
+    NotFound: 404,
+    NoAcceptableFormat: 406,
+    AlreadyExists: 409,
+    TooLarge: 413,
+    Throttled: 429,
+    StorageFull: 507,
+}
+
+
+def refusal_response(exc: Refused) -> bottle.HTTPResponse:
+    """The one place a domain refusal becomes a status code and headers."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, NeedsAccount):
+        headers["WWW-Authenticate"] = f'Basic realm="{REALM}", charset="UTF-8"'
+    if isinstance(exc, Throttled):
+        headers["Retry-After"] = str(exc.retry_after)
+    status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 400)
+    return _text(status, exc.message, headers)
+
+
 def _error_plugin(callback: Handler) -> Handler:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return callback(*args, **kwargs)
-        except HTTPError as exc:
-            return _text(exc.status, exc.message, exc.headers)
+        except Refused as exc:
+            return refusal_response(exc)
 
     return wrapper
 
@@ -145,8 +181,8 @@ def create_app(
             raise NotFound(f"no authorization check for {action!r}")
         try:
             require(action)
-        except TooManyRequests as exc:
-            raise Forbidden(exc.message) from None
+        except Throttled as exc:
+            raise Denied(exc.message) from None
         return bottle.HTTPResponse(status=200)
 
     @app.get("/simple")
@@ -315,7 +351,7 @@ def create_app(
                 yanks.update(root, [f.filename for f in files if f.root == root], reason)
             index.reyank()
             return _text(200, f"{action}ed " + ", ".join(f.filename for f in files))
-        raise BadRequest(
+        raise InvalidInput(
             f"unknown :action {action!r}; this index handles file_upload, remove_pkg, "
             "yank and unyank"
         )

@@ -34,13 +34,11 @@ from pathlib import Path
 from passlib.apache import HtpasswdFile, htpasswd_context
 
 from .dists import normalize
-from .errors import ConfigError, Forbidden, TooManyRequests, Unauthorized
+from .errors import ConfigError, Denied, NeedsAccount, Throttled
 
 log = logging.getLogger(__name__)
 
 LIST, DOWNLOAD, UPDATE = "list", "download", "update"
-REALM = "dynopypi"
-_CHALLENGE = {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +104,9 @@ class _Throttle:
             times = self._recent(address, now)
             if len(times) >= self.block_after:
                 retry = max(1, int(times[0] + self.window - now) + 1)
-                raise TooManyRequests(
+                raise Throttled(
                     f"too many failed logins from {address}; try again in {retry} seconds",
-                    headers={"Retry-After": str(retry)},
+                    retry_after=retry,
                 )
             delay = 0.25 * max(0, len(times) - self.slow_after + 1)
         if delay:
@@ -235,13 +233,13 @@ class Authenticator:
     ) -> str | None:
         """The user name allowed to do ``action``; None when no account is needed.
 
-        Raises Unauthorized (no or wrong credentials), Forbidden (lacks the right) or
-        TooManyRequests (this address failed too often).
+        Raises NeedsAccount (no or wrong credentials), Denied (lacks the right) or
+        Throttled (this address failed too often).
         """
         if not self.needs_account(action):
             return None
         if self.passwords is None:
-            raise Forbidden(
+            raise Denied(
                 "uploads are disabled on this index: the server was started without "
                 "accounts (-P/--passwords)"
                 if action == UPDATE
@@ -250,19 +248,18 @@ class Authenticator:
         self.reload()
         credentials = _basic_credentials(authorization)
         if credentials is None:
-            raise Unauthorized(
-                f"{action} on this index needs an account: send a user name and password",
-                headers=_CHALLENGE,
+            raise NeedsAccount(
+                f"{action} on this index needs an account: send a user name and password"
             )
         user, password = credentials
         self.throttle.check(address)
         if not self._verify(user, password):
             self.throttle.failed(address)
             log.warning("failed login for %r from %s", user, address)
-            raise Unauthorized("wrong user name or password", headers=_CHALLENGE)
+            raise NeedsAccount("wrong user name or password")
         if not self.rights_of(user).allows(action, project):
             target = f" project {normalize(project)!r}" if project and action == UPDATE else ""
-            raise Forbidden(f"account {user!r} may not {action}{target} on this index")
+            raise Denied(f"account {user!r} may not {action}{target} on this index")
         return user
 
     def _verify(self, user: str, password: str) -> bool:

@@ -1,19 +1,22 @@
-"""The exceptions dynopypi raises, one tree so the HTTP layer can map them to statuses.
+"""The exceptions dynopypi raises: domain errors, with no HTTP in them.
+
+The core says *what* went wrong; only the HTTP edge (``web.errors``) turns each kind into a
+status code and headers, so the core stays usable from the CLI and from tests.
 
 DynopypiError
  ├── ConfigError            a setting is invalid (start-up fails with one line)
  ├── InvalidFilename        a file name is not a distribution name we can serve
  ├── MetadataError          an archive's core metadata cannot be read safely
- └── HTTPError              carries a status code and a message for the client
-      ├── BadRequest        400
-      ├── Unauthorized      401 (with WWW-Authenticate)
-      ├── Forbidden         403
-      ├── NotFound          404
-      ├── NotAcceptable     406
-      ├── Conflict          409
-      ├── PayloadTooLarge   413
-      ├── TooManyRequests   429 (with Retry-After)
-      └── InsufficientStorage 507
+ └── Refused                a request the core will not carry out; the message says why
+      ├── InvalidInput      the request is malformed or inconsistent
+      ├── NeedsAccount      the action needs credentials, none or wrong ones were sent
+      ├── Denied            the account lacks the right
+      ├── NotFound          no such project, release or file
+      ├── NoAcceptableFormat none of the formats the client accepts is served
+      ├── AlreadyExists     a file of that name is stored with other content
+      ├── TooLarge          the request body is over the configured limit
+      ├── Throttled         too many failed logins from this client (``retry_after``)
+      └── StorageFull       the package storage has no room left
 """
 
 from __future__ import annotations
@@ -35,47 +38,47 @@ class MetadataError(DynopypiError, ValueError):
     """Core metadata could not be read out of an archive (corrupt, missing or too large)."""
 
 
-class HTTPError(DynopypiError):
-    status = 500
-    headers: dict[str, str]
+class Refused(DynopypiError):
+    """A request refused by the core; ``message`` is written for the person behind it."""
 
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        self.headers = dict(headers or {})
 
 
-class BadRequest(HTTPError):
-    status = 400
+class InvalidInput(Refused):
+    pass
 
 
-class Unauthorized(HTTPError):
-    status = 401
+class NeedsAccount(Refused):
+    pass
 
 
-class Forbidden(HTTPError):
-    status = 403
+class Denied(Refused):
+    pass
 
 
-class NotFound(HTTPError):
-    status = 404
+class NotFound(Refused):
+    pass
 
 
-class NotAcceptable(HTTPError):
-    status = 406
+class NoAcceptableFormat(Refused):
+    pass
 
 
-class Conflict(HTTPError):
-    status = 409
+class AlreadyExists(Refused):
+    pass
 
 
-class PayloadTooLarge(HTTPError):
-    status = 413
+class TooLarge(Refused):
+    pass
 
 
-class TooManyRequests(HTTPError):
-    status = 429
+class Throttled(Refused):
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
-class InsufficientStorage(HTTPError):
-    status = 507
+class StorageFull(Refused):
+    pass

@@ -17,7 +17,7 @@ from typing import IO
 
 import multipart
 
-from .errors import BadRequest, HTTPError, InsufficientStorage, PayloadTooLarge
+from .errors import InvalidInput, Refused, StorageFull, TooLarge
 from .metadata import Hasher
 
 CHUNK = 256 * 1024
@@ -48,26 +48,24 @@ class UploadForm:
 
 def _content_length(value: str | None, max_size: int) -> int:
     if value is None or value.strip() == "":
-        raise BadRequest("the upload has no Content-Length")
+        raise InvalidInput("the upload has no Content-Length")
     if not value.strip().isdigit():
-        raise BadRequest(f"Content-Length {value!r} is not a number")
+        raise InvalidInput(f"Content-Length {value!r} is not a number")
     length = int(value)
     if length > max_size:
-        raise PayloadTooLarge(
-            f"the upload is {length} bytes; this index accepts at most {max_size} bytes"
-        )
+        raise TooLarge(f"the upload is {length} bytes; this index accepts at most {max_size} bytes")
     return length
 
 
 def _boundary(content_type: str | None) -> str:
     mime, options = multipart.parse_options_header(content_type or "")
     if mime.lower() != "multipart/form-data":
-        raise BadRequest(
+        raise InvalidInput(
             f"expected a multipart/form-data upload, got Content-Type {content_type!r}"
         )
     boundary = options.get("boundary")
     if not boundary:
-        raise BadRequest("the multipart Content-Type has no boundary")
+        raise InvalidInput("the multipart Content-Type has no boundary")
     return str(boundary)
 
 
@@ -77,9 +75,9 @@ def _chunks(stream: IO[bytes], length: int) -> Iterator[bytes]:
         try:
             data = stream.read(min(CHUNK, remaining))
         except OSError as exc:
-            raise BadRequest(f"the upload was interrupted ({exc})") from exc
+            raise InvalidInput(f"the upload was interrupted ({exc})") from exc
         if not data:
-            raise BadRequest(
+            raise InvalidInput(
                 f"the upload was interrupted: {length - remaining} of {length} bytes arrived"
             )
         remaining -= len(data)
@@ -124,12 +122,12 @@ def _parse(
                     _check_headers(event)
                     if event.filename is not None and name == "content":
                         if form.temp_path is not None:
-                            raise BadRequest("the upload has more than one 'content' file part")
+                            raise InvalidInput("the upload has more than one 'content' file part")
                         form.filename = event.filename
                         out, form.temp_path = _open_temp(target_dir)
                         hashing = Hasher()
                     elif len(form.fields) >= MAX_FIELDS:
-                        raise BadRequest(f"the upload has more than {MAX_FIELDS} form fields")
+                        raise InvalidInput(f"the upload has more than {MAX_FIELDS} form fields")
                 elif event is None:  # end of a segment
                     if out is not None and hashing is not None:
                         _close(out)
@@ -145,24 +143,24 @@ def _parse(
                     form.size += len(event)
                 else:
                     if len(buffer) + len(event) > MAX_FIELD_BYTES:
-                        raise PayloadTooLarge(
+                        raise TooLarge(
                             f"form field {name!r} is larger than {MAX_FIELD_BYTES} bytes"
                         )
                     buffer += event
         parser.close()
     except multipart.MultipartError as exc:
-        raise BadRequest(f"malformed multipart body: {exc}") from exc
+        raise InvalidInput(f"malformed multipart body: {exc}") from exc
     finally:
         if out is not None:
             out.close()
     if not parser.closed:
-        raise BadRequest("malformed multipart body: it ends before its closing boundary")
+        raise InvalidInput("malformed multipart body: it ends before its closing boundary")
 
 
 def _check_headers(segment: multipart.MultipartSegment) -> None:
     for key, value in segment.headerlist:
         if any(ord(c) < 32 and c != "\t" for c in key + value):
-            raise BadRequest(f"multipart part header {key!r} contains control characters")
+            raise InvalidInput(f"multipart part header {key!r} contains control characters")
 
 
 def _open_temp(target_dir: Path) -> tuple[IO[bytes], Path]:
@@ -190,9 +188,9 @@ def _close(out: IO[bytes]) -> None:
         raise storage_error(exc, "store the upload") from exc
 
 
-def storage_error(exc: OSError, what: str) -> HTTPError:
+def storage_error(exc: OSError, what: str) -> Refused:
     if exc.errno in _DISK_FULL:
-        return InsufficientStorage(
+        return StorageFull(
             f"the index's disk is full: could not {what}; nothing was stored, retry later"
         )
     raise exc

@@ -118,11 +118,16 @@ class Server:
         self._stopped = threading.Event()
         self._draining = threading.Event()
 
-    def start(self) -> None:
-        """Load the index, start watching, bind the socket (serving starts in ``run``)."""
+    def load(self) -> None:
+        """Start watching and load the index, without binding a socket: after this,
+        ``self.app`` answers as the server will (in-process tests use it this way)."""
         self.watcher.start()  # before the scan, so nothing copied in meanwhile is missed
         if not self.index.load_snapshot():
             self.index.sync()  # cold cache: nothing to serve until the scan is done
+
+    def start(self) -> None:
+        """Load the index, start watching, bind the socket (serving starts in ``run``)."""
+        self.load()
         self._http = waitress.server.create_server(
             self.app,
             host=self.settings.host,

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .dists import DistFile
-from .errors import NotAcceptable
+from .errors import NoAcceptableFormat
 from .model import Project, Rendered
 
 API_VERSION = "1.1"
@@ -65,11 +65,11 @@ def _parse_accept(header: str) -> list[tuple[float, int, int, str]]:
 
 
 def choose_content_type(accept: str | None, format_param: str | None = None) -> str:
-    """The media type to answer with; ``NotAcceptable`` when none we serve is acceptable."""
+    """The media type to answer with; ``NoAcceptableFormat`` when none we serve is acceptable."""
     if format_param:
         chosen = _ALIASES.get(format_param.strip().lower())
         if chosen is None:
-            raise NotAcceptable(
+            raise NoAcceptableFormat(
                 f"format={format_param!r} is not served; use one of {', '.join(_ALIASES)}"
             )
         return chosen
@@ -88,7 +88,7 @@ def choose_content_type(accept: str | None, format_param: str | None = None) -> 
             for candidate in wildcard:
                 if candidate not in refused:
                     return candidate
-    raise NotAcceptable(
+    raise NoAcceptableFormat(
         f"none of the media types in Accept: {accept!r} is served; use one of {', '.join(_ALIASES)}"
     )
 

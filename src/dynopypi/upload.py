@@ -22,9 +22,9 @@ from packaging.version import InvalidVersion, Version
 
 from .dists import DistFile, ParsedName, normalize, parse_filename
 from .errors import (
-    BadRequest,
-    Conflict,
+    AlreadyExists,
     InvalidFilename,
+    InvalidInput,
     MetadataError,
 )
 from .form import CHUNK, DIGEST_FIELDS, UploadForm, storage_error
@@ -37,35 +37,35 @@ log = logging.getLogger(__name__)
 # ---- checks (pure, or reading only the temp file) ------------------------------------
 def check_filename(filename: str | None) -> ParsedName:
     if not filename:
-        raise BadRequest("the upload has no file: send it as the 'content' part with a filename")
+        raise InvalidInput("the upload has no file: send it as the 'content' part with a filename")
     if "\x00" in filename or "/" in filename or "\\" in filename or filename in (".", ".."):
-        raise BadRequest(f"invalid filename {filename!r}: it must be a plain file name")
+        raise InvalidInput(f"invalid filename {filename!r}: it must be a plain file name")
     if filename.startswith("."):
-        raise BadRequest(f"invalid filename {filename!r}: it must not start with a dot")
+        raise InvalidInput(f"invalid filename {filename!r}: it must not start with a dot")
     if len(filename.encode("utf-8", "surrogateescape")) > 255:
-        raise BadRequest(f"invalid filename {filename[:60]!r}...: longer than 255 bytes")
+        raise InvalidInput(f"invalid filename {filename[:60]!r}...: longer than 255 bytes")
     try:
         return parse_filename(filename)
     except InvalidFilename as exc:
-        raise BadRequest(f"invalid distribution filename: {exc}") from exc
+        raise InvalidInput(f"invalid distribution filename: {exc}") from exc
 
 
 def check_form_matches(form: UploadForm, parsed: ParsedName) -> None:
     name = form.fields.get("name", "").strip()
     version_text = form.fields.get("version", "").strip()
     if not name or not version_text:
-        raise BadRequest("the upload form needs 'name' and 'version' fields")
+        raise InvalidInput("the upload form needs 'name' and 'version' fields")
     if normalize(name) != parsed.project:
-        raise BadRequest(
+        raise InvalidInput(
             f"the form's name {name!r} does not match the file {form.filename!r} "
             f"(project {parsed.project!r})"
         )
     try:
         version = Version(version_text)
     except InvalidVersion:
-        raise BadRequest(f"the form's version {version_text!r} is not a valid version") from None
+        raise InvalidInput(f"the form's version {version_text!r} is not a valid version") from None
     if version != parsed.version:
-        raise BadRequest(
+        raise InvalidInput(
             f"the form's version {version_text!r} does not match the file {form.filename!r} "
             f"(version {parsed.version})"
         )
@@ -73,11 +73,11 @@ def check_form_matches(form: UploadForm, parsed: ParsedName) -> None:
 
 def check_digests(form: UploadForm) -> None:
     if form.size == 0:
-        raise BadRequest(f"the file {form.filename!r} is empty")
+        raise InvalidInput(f"the file {form.filename!r} is empty")
     for key, algorithm in DIGEST_FIELDS.items():
         sent = form.fields.get(key, "").strip().lower()
         if sent and not hmac.compare_digest(sent, form.digests[algorithm]):
-            raise BadRequest(
+            raise InvalidInput(
                 f"{key} does not match the uploaded bytes: the file was corrupted in transit "
                 "or the digest is wrong; nothing was stored"
             )
@@ -95,11 +95,11 @@ def check_archive(form: UploadForm, parsed: ParsedName) -> bytes | None:
             raw = read_metadata(form.temp_path, parsed.packagetype, form.filename)
         except MetadataError as exc:
             message = str(exc).replace(form.temp_path.name, form.filename)
-            raise BadRequest(f"corrupt or incomplete distribution: {message}") from exc
+            raise InvalidInput(f"corrupt or incomplete distribution: {message}") from exc
         metadata = parse_metadata(raw)
         meta_name, meta_version = metadata.first("Name"), metadata.first("Version")
         if not meta_name or normalize(meta_name) != parsed.project:
-            raise BadRequest(
+            raise InvalidInput(
                 f"the metadata inside {form.filename!r} names project {meta_name!r}, "
                 f"not {str(parsed.project)!r}"
             )
@@ -108,7 +108,7 @@ def check_archive(form: UploadForm, parsed: ParsedName) -> bytes | None:
         except InvalidVersion:
             same = False
         if not same:
-            raise BadRequest(
+            raise InvalidInput(
                 f"the metadata inside {form.filename!r} has version {meta_version!r}, "
                 f"not {parsed.version}"
             )
@@ -122,16 +122,16 @@ def _check_other_archive(path: Path, filename: str) -> None:
         if filename.lower().endswith(".egg"):
             with zipfile.ZipFile(path) as zf:
                 if zf.testzip() is not None:
-                    raise BadRequest(f"{filename!r} is a corrupt zip archive")
+                    raise InvalidInput(f"{filename!r} is a corrupt zip archive")
             return
         with tarfile.open(path, "r:*") as tf:
             for count, _member in enumerate(iter(tf.next, None)):
                 if count > 10_000:
                     break
     except ARCHIVE_ERRORS as exc:
-        if isinstance(exc, BadRequest):
+        if isinstance(exc, InvalidInput):
             raise
-        raise BadRequest(f"{filename!r} is not a readable archive ({exc})") from exc
+        raise InvalidInput(f"{filename!r} is not a readable archive ({exc})") from exc
 
 
 # ---- placing the file ------------------------------------------------------------------
@@ -189,7 +189,7 @@ def _place(
     known = (form.digests, metadata)
     with _place_lock:  # one decision at a time; the link below is atomic on its own too
         if target.is_dir() and not target.is_symlink():
-            raise Conflict(
+            raise AlreadyExists(
                 f"File already exists: {form.filename!r} is taken by a directory in the "
                 "package directory; nothing was stored"
             )
@@ -219,8 +219,8 @@ def _place(
     return Outcome(dist, created=True)
 
 
-def _exists(filename: str) -> Conflict:
-    return Conflict(
+def _exists(filename: str) -> AlreadyExists:
+    return AlreadyExists(
         f"File already exists: {filename!r} is in this index with different content. "
         "Upload a new version instead (or start the server with --overwrite)."
     )
@@ -254,7 +254,7 @@ def release_files(index: Index, name: str, version: str) -> list[DistFile]:
     try:
         wanted = Version(version)
     except InvalidVersion:
-        raise BadRequest(f"{version!r} is not a valid version") from None
+        raise InvalidInput(f"{version!r} is not a valid version") from None
     files = [f for f in project.files if f.version == wanted] if project else []
     return files
 
