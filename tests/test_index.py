@@ -7,15 +7,40 @@ from pathlib import Path
 import pytest
 
 from dynopypi.cache import DigestCache
-from dynopypi.dists import normalize
+from dynopypi.describe import Describer
+from dynopypi.dists import DistFile, NormalizedName, normalize
 from dynopypi.fakedist import make_sdist, make_wheel
 from dynopypi.index import Index
+from dynopypi.model import Project
+from dynopypi.reader import FileReader
+from dynopypi.reconcile import Reconciler
+from dynopypi.render import Renderer
 
 
-def _index(root: Path, cache_file: Path | None = None, *more: Path) -> Index:
-    index = Index((root, *more), DigestCache(cache_file))
-    index.sync()
-    return index
+class Disk:
+    """The index over real directories with the parts that keep and read it."""
+
+    def __init__(self, roots: tuple[Path, ...], cache_file: Path | None) -> None:
+        self.cache = DigestCache(cache_file)
+        self.index = Index(roots)
+        self.reconciler = Reconciler(self.index, self.cache, Describer("sha256"))
+        self.reader = FileReader(self.index.roots, self.cache)
+
+    def project(self, name: NormalizedName) -> Project | None:
+        return self.index.snapshot.project(name)
+
+    def file_at(self, relpath: str) -> DistFile | None:
+        return self.index.snapshot.file_at(relpath)
+
+    @property
+    def file_count(self) -> int:
+        return self.index.snapshot.file_count
+
+
+def _index(root: Path, cache_file: Path | None = None, *more: Path) -> Disk:
+    disk = Disk((root, *more), cache_file)
+    disk.reconciler.sync()
+    return disk
 
 
 def test_sync_finds_files_at_any_depth(tmp_path: Path) -> None:
@@ -37,7 +62,7 @@ def test_sync_finds_files_at_any_depth(tmp_path: Path) -> None:
     assert whl.digests["sha256"] == hashlib.sha256(wheel.read_bytes()).hexdigest()
     assert whl.requires_python == ">=3.8"
     assert whl.metadata_sha256 is not None
-    metadata = index.metadata(whl)
+    metadata = index.reader.metadata(whl)
     assert metadata is not None
     assert hashlib.sha256(metadata).hexdigest() == whl.metadata_sha256
     assert project.files[0].metadata_sha256 is None  # sdists: no PEP 658 file
@@ -73,11 +98,11 @@ def test_upsert_and_discard(tmp_path: Path) -> None:
     index = _index(root)
     assert index.project(normalize("foo")) is None
     path = make_wheel(root, "foo", "1.0")
-    index.refresh(0, path)
+    index.reconciler.refresh(0, path)
     assert index.project(normalize("foo")) is not None
     assert index.file_at("foo-1.0-py3-none-any.whl") is not None
     path.unlink()
-    index.refresh(0, path)
+    index.reconciler.refresh(0, path)
     assert index.project(normalize("foo")) is None
     assert index.file_at("foo-1.0-py3-none-any.whl") is None
 
@@ -91,7 +116,7 @@ def test_directory_removal_discards_tree(tmp_path: Path) -> None:
     assert index.file_count == 1
     (sub / "foo-1.0-py3-none-any.whl").unlink()
     sub.rmdir()
-    index.refresh(0, sub)
+    index.reconciler.refresh(0, sub)
     assert index.file_count == 0
 
 
@@ -107,7 +132,7 @@ def test_symlink_out_of_root_ignored(tmp_path: Path) -> None:
     index = _index(root)
     assert index.project(normalize("secret")) is None
     assert index.project(normalize("alias")) is not None  # a link inside the root is fine
-    index.refresh(0, root / target.name)
+    index.reconciler.refresh(0, root / target.name)
     assert index.project(normalize("secret")) is None
 
 
@@ -120,24 +145,22 @@ def test_dotfiles_and_partial_uploads_ignored(tmp_path: Path) -> None:
     assert index.file_count == 0
 
 
-def test_root_render_cached_until_project_set_changes(tmp_path: Path) -> None:
+def test_index_page_rendered_again_only_when_the_project_set_changes(tmp_path: Path) -> None:
     root = tmp_path / "pkgs"
     root.mkdir()
     make_wheel(root, "foo", "1.0")
     index = _index(root)
-    calls: list[int] = []
-
-    def render(projects: list[object]) -> object:
-        calls.append(len(projects))
-        return object()
-
-    first = index.root_render("k", render)  # type: ignore[arg-type]
-    assert index.root_render("k", render) is first  # type: ignore[arg-type]
-    index.refresh(0, make_wheel(root, "foo", "2.0"))  # same project: page unchanged
-    assert index.root_render("k", render) is first  # type: ignore[arg-type]
-    index.refresh(0, make_wheel(root, "bar", "1.0"))
-    assert index.root_render("k", render) is not first  # type: ignore[arg-type]
-    assert calls == [1, 2]
+    renderer = Renderer("sha256")
+    first = renderer.index_page(index.index.snapshot, "text/html")
+    assert renderer.index_page(index.index.snapshot, "text/html") is first
+    listing = renderer.listing_page(index.index.snapshot)
+    index.reconciler.refresh(0, make_wheel(root, "foo", "2.0"))  # same project: page unchanged
+    assert renderer.index_page(index.index.snapshot, "text/html") is first
+    assert renderer.listing_page(index.index.snapshot) is not listing  # lists every file
+    index.reconciler.refresh(0, make_wheel(root, "bar", "1.0"))
+    second = renderer.index_page(index.index.snapshot, "text/html")
+    assert second is not first
+    assert b"bar" in second.body and b"bar" not in first.body
 
 
 def test_first_root_wins_for_same_path(tmp_path: Path) -> None:
@@ -152,7 +175,7 @@ def test_first_root_wins_for_same_path(tmp_path: Path) -> None:
     assert dist is not None and dist.root == 0
     assert index.project(normalize("bar")) is not None
     (a / "foo-1.0-py3-none-any.whl").unlink()
-    index.refresh(0, a / "foo-1.0-py3-none-any.whl")
+    index.reconciler.refresh(0, a / "foo-1.0-py3-none-any.whl")
     dist = index.file_at("foo-1.0-py3-none-any.whl")
     assert dist is not None and dist.root == 1
 
@@ -164,7 +187,7 @@ def test_cold_start_reads_in_worker_processes(
     root.mkdir()
     wheels = [make_wheel(root, f"p{i}", "1.0", requires_python=">=3.9") for i in range(6)]
     sdist = make_sdist(root, "p0", "0.9")
-    monkeypatch.setattr("dynopypi.index.PARALLEL_THRESHOLD", 2)
+    monkeypatch.setattr("dynopypi.scan.PARALLEL_THRESHOLD", 2)
     index = _index(root)
     for path in [*wheels, sdist]:
         dist = index.file_at(path.name)
@@ -173,7 +196,7 @@ def test_cold_start_reads_in_worker_processes(
     wheel = index.file_at(wheels[3].name)
     assert wheel is not None and wheel.requires_python == ">=3.9"
     assert wheel.metadata_sha256 is not None
-    assert hashlib.sha256(index.metadata(wheel) or b"").hexdigest() == wheel.metadata_sha256
+    assert hashlib.sha256(index.reader.metadata(wheel) or b"").hexdigest() == wheel.metadata_sha256
 
 
 def test_a_file_added_during_a_rescan_is_not_dropped(tmp_path: Path) -> None:
@@ -182,13 +205,13 @@ def test_a_file_added_during_a_rescan_is_not_dropped(tmp_path: Path) -> None:
     root.mkdir()
     make_wheel(root, "old", "1.0")
     index = _index(root)
-    stale = list(index._walk(0, root))  # the listing, taken before the upload
-    index.upsert(0, make_wheel(root, "new", "1.0").name)
-    index._walk = lambda r, top: iter(stale)  # type: ignore[method-assign]
-    index.sync()
+    stale = list(index.reconciler._walk(0, root))  # the listing, taken before the upload
+    index.reconciler.upsert(0, make_wheel(root, "new", "1.0").name)
+    index.reconciler._walk = lambda r, top: iter(stale)  # type: ignore[method-assign]
+    index.reconciler.sync()
     assert index.file_at("new-1.0-py3-none-any.whl") is not None
     (root / "new-1.0-py3-none-any.whl").unlink()
-    index.sync()  # really gone now
+    index.reconciler.sync()  # really gone now
     assert index.file_at("new-1.0-py3-none-any.whl") is None
 
 
@@ -203,10 +226,10 @@ def test_snapshot_never_lists_files_removed_or_rewritten_while_down(tmp_path: Pa
     gone.unlink()
     make_wheel(root, "rewritten", "1.0", payload=b"new bytes")
     make_wheel(root, "added", "1.0")
-    index = Index((root,), DigestCache(cache_file))
-    assert index.load_snapshot() == 1
-    assert [f.filename for p in index.projects.values() for f in p.files] == [kept.name]
-    index.sync()  # the background check then brings the rest
+    index = Disk((root,), cache_file)
+    assert index.reconciler.load_cached() == 1
+    assert [f.filename for p in index.index.projects.values() for f in p.files] == [kept.name]
+    index.reconciler.sync()  # the background check then brings the rest
     dist = index.file_at(rewritten.name)
     assert dist is not None
     assert dist.sha256 == hashlib.sha256(rewritten.read_bytes()).hexdigest()

@@ -6,7 +6,6 @@ make as many apps as they like. Typed errors become plain-text answers in one pl
 
 from __future__ import annotations
 
-import html
 import io
 import json
 import logging
@@ -18,8 +17,7 @@ import bottle
 from packaging.version import InvalidVersion, Version
 
 from . import __version__
-from .auth import DOWNLOAD, LIST, UPDATE, Authenticator
-from .config import Settings
+from .auth import DOWNLOAD, LIST, UPDATE
 from .dists import DistFile, NormalizedName, is_valid_project_name, normalize
 from .errors import (
     AlreadyExists,
@@ -35,14 +33,15 @@ from .errors import (
 )
 from .files import content_type_for, iter_range, not_modified, plan_download
 from .form import UploadForm, read_form
-from .index import SMALL_FILE, Index
+from .index import Index
 from .metadata import CoreMetadata, parse_metadata
-from .model import Project, Rendered
+from .model import Rendered
 from .pypi_json import project_json
-from .simple import choose_content_type, quote_path, render_index, render_project
-from .upload import accept_upload, release_files, remove_files
+from .reader import SMALL_FILE
+from .services import Services
+from .simple import choose_content_type, quote_path
+from .upload import accept_upload
 from .welcome import render_welcome
-from .yank import YankStore
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +92,9 @@ def _error_plugin(callback: Handler) -> Handler:
     return wrapper
 
 
-def create_app(
-    settings: Settings, index: Index, auth: Authenticator, yanks: YankStore
-) -> bottle.Bottle:
+def create_app(services: Services) -> bottle.Bottle:
+    settings, index, reader = services.settings, services.index, services.reader
+    auth, renderer, releases = services.gate, services.renderer, services.releases
     app = bottle.Bottle()
     app.uninstall(True)  # no JSON or template plugins: every route builds its own response
     app.install(_error_plugin)
@@ -193,7 +192,7 @@ def create_app(
     def simple_index() -> bottle.HTTPResponse:
         require(LIST)
         content_type = negotiated()
-        return send(index.root_render(content_type, lambda ps: render_index(ps, content_type)))
+        return send(renderer.index_page(index.snapshot, content_type))
 
     @app.get("/simple/<name>")
     def project_no_slash(name: str) -> bottle.HTTPResponse:
@@ -208,7 +207,7 @@ def create_app(
         project = index.project(canonical)
         if project is None:
             return unknown_project(canonical)
-        return send(render_project(project, negotiated(), settings.hash_algo))
+        return send(renderer.project_page(project, negotiated()))
 
     def valid_name(name: str) -> NormalizedName:
         """The canonical name; a name no project can have is simply not found (and never
@@ -225,7 +224,7 @@ def create_app(
     @app.get("/packages/")
     def packages_listing() -> bottle.HTTPResponse:
         require(LIST)
-        return send(index.root_render("packages", render_listing, every_change=True))
+        return send(renderer.listing_page(index.snapshot))
 
     @app.route("/packages/<path:path>", method=["GET", "HEAD"])
     def download(path: str) -> bottle.HTTPResponse:
@@ -242,12 +241,12 @@ def create_app(
             return bottle.HTTPResponse(status=plan.status, **plan.headers)
         body: Any
         if dist.size <= SMALL_FILE:
-            data = index.small_file(dist)
+            data = reader.small_file(dist)
             if data is None:
                 raise NotFound(f"file {path!r} is no longer on disk")
             body = data[plan.start : plan.start + plan.length]
         else:
-            stream = index.open(dist)
+            stream = reader.open(dist)
             if stream is None:
                 raise NotFound(f"file {path!r} is no longer on disk")
             # a whole file goes to waitress's wsgi.file_wrapper (bottle hands it over)
@@ -263,7 +262,7 @@ def create_app(
 
     def core_metadata(path: str) -> bottle.HTTPResponse:
         dist = index.file_at(path)
-        raw = index.metadata(dist) if dist is not None and dist.metadata_sha256 else None
+        raw = reader.metadata(dist) if dist is not None and dist.metadata_sha256 else None
         if dist is None or raw is None:
             raise NotFound(f"no core metadata for {path!r}: only wheels in this index have it")
         rendered = Rendered(raw, f'"{dist.metadata_sha256}"', "text/plain; charset=utf-8")
@@ -321,7 +320,7 @@ def create_app(
         if action in ("file_upload", "remove_pkg", "doc_upload", "yank", "unyank"):
             require(UPDATE, project)
         if action == "file_upload":
-            outcome = accept_upload(form, index, 0, overwrite=settings.overwrite)
+            outcome = accept_upload(form, services.reconciler, 0, overwrite=settings.overwrite)
             filename = outcome.dist.filename if outcome.dist else form.filename
             if outcome.created:
                 return _text(200, f"stored {filename}")
@@ -329,27 +328,12 @@ def create_app(
         if action in ("submit", "verify"):  # old clients register first; nothing to do
             return _text(200, "ok")
         if action == "remove_pkg":
-            files = release_files(index, project or "", form.fields.get("version", ""))
-            if not files:
-                raise NotFound(f"no release {form.fields.get('version')!r} of {project!r}")
-            copies = [copy for f in files for copy in index.copies(f.relpath)]
-            remove_files(index, copies)
-            for root in sorted({f.root for f in copies if f.is_yanked}):
-                # a later upload under the same name must not inherit the yank
-                yanks.update(root, [f.filename for f in copies if f.root == root], None)
-            index.reyank()
+            files = releases.remove(project or "", form.fields.get("version", ""))
             return _text(200, "removed " + ", ".join(f.filename for f in files))
         if action in ("yank", "unyank"):
-            files = release_files(index, project or "", form.fields.get("version", ""))
-            only = form.fields.get("filename")
-            if only:
-                files = [f for f in files if f.filename == only]
-            if not files:
-                raise NotFound(f"no matching files of {project!r} {form.fields.get('version')!r}")
             reason = form.fields.get("reason", "") if action == "yank" else None
-            for root in sorted({f.root for f in files}):
-                yanks.update(root, [f.filename for f in files if f.root == root], reason)
-            index.reyank()
+            version, only = form.fields.get("version", ""), form.fields.get("filename")
+            files = releases.yank(project or "", version, only, reason)
             return _text(200, f"{action}ed " + ", ".join(f.filename for f in files))
         raise InvalidInput(
             f"unknown :action {action!r}; this index handles file_upload, remove_pkg, "
@@ -357,7 +341,7 @@ def create_app(
         )
 
     def read_core_metadata(dist: DistFile) -> CoreMetadata | None:
-        raw = index.metadata(dist)
+        raw = reader.metadata(dist)
         return parse_metadata(raw) if raw is not None else None
 
     return app
@@ -398,20 +382,6 @@ def _plain_error(error: bottle.HTTPError) -> str:
     bottle.response.content_type = "text/plain; charset=utf-8"
     body = error.body if isinstance(error.body, str) and error.body else error.status_line
     return f"{body}\n"
-
-
-def render_listing(projects: list[Project]) -> Rendered:
-    files = sorted((f for p in projects for f in p.files), key=lambda f: f.relpath)
-    lines = [
-        "<!DOCTYPE html>\n<html>\n  <head><title>Index of packages</title></head>\n  <body>\n",
-        "    <h1>Index of packages</h1>\n",
-    ]
-    lines.extend(
-        f'    <a href="{html.escape(quote_path(f.relpath))}">{html.escape(f.relpath)}</a><br>\n'
-        for f in files
-    )
-    lines.append("  </body>\n</html>\n")
-    return Rendered.of("".join(lines).encode(), "text/html; charset=utf-8")
 
 
 __all__ = ["__version__", "create_app"]

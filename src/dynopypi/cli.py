@@ -196,9 +196,11 @@ def _yank(args: argparse.Namespace) -> int:
     from packaging.version import InvalidVersion, Version
 
     from .cache import DigestCache
+    from .describe import Describer
     from .dists import normalize, parse_filename
     from .errors import InvalidFilename
     from .index import Index
+    from .reconcile import Reconciler
     from .yank import YankStore
 
     settings = build_settings({"roots": args.roots}, config_file=args.config)
@@ -207,12 +209,13 @@ def _yank(args: argparse.Namespace) -> int:
     except InvalidVersion:
         print(f"dynopypi: error: {args.version!r} is not a valid version", file=sys.stderr)
         return 2
-    index = Index(settings.roots, DigestCache(None))
+    index = Index(settings.roots)
+    disk = Reconciler(index, DigestCache(None), Describer(None))
     store = YankStore(index.roots)
     found = 0
     for root in range(len(index.roots)):
         matches = []
-        for relpath in index.relpaths(root):
+        for relpath in disk.relpaths(root):
             filename = relpath.rsplit("/", 1)[-1]
             try:
                 parsed = parse_filename(filename)

@@ -7,15 +7,17 @@ worker processes import only this.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
-from .dists import DIST_SUFFIXES
+from .cache import CacheEntry
+from .dists import DIST_SUFFIXES, ParsedName
 from .errors import MetadataError
 from .metadata import file_digests, header_fields, read_metadata
 
@@ -25,6 +27,7 @@ def is_ignored_name(name: str) -> bool:
     return name.startswith(".") or name.endswith((".part", ".tmp", "~"))
 
 
+log = logging.getLogger(__name__)
 PARALLEL_THRESHOLD = 500  # below this a process pool costs more than it saves
 
 
@@ -36,6 +39,15 @@ class Facts(NamedTuple):
     requires_python: str | None
     name: str | None
     problem: str | None
+
+
+class Found(NamedTuple):
+    """A file seen on disk: where, its stat, its parsed name, and a valid cache entry if any."""
+
+    relpath: str
+    st: os.stat_result
+    parsed: ParsedName
+    entry: CacheEntry | None
 
 
 def read_facts(path: str, packagetype: str, hash_algo: str | None) -> Facts:
@@ -111,6 +123,18 @@ def walk(
                     yield relpath, st
                 else:
                     warn(repr(entry.path), "its path is not valid UTF-8")
+
+
+def read_misses(
+    base: Path, misses: Sequence[Found], hash_algo: str | None
+) -> Iterator[Facts] | None:
+    """Facts of a big batch of new files from worker processes, in order; None when the
+    batch is too small for a process pool to pay off (the caller reads them itself)."""
+    if len(misses) < PARALLEL_THRESHOLD or (os.cpu_count() or 1) < 2:
+        return None
+    log.info("reading %d new files in worker processes", len(misses))
+    paths = [str(base / found.relpath) for found in misses]
+    return read_many(paths, [found.parsed.packagetype for found in misses], hash_algo)
 
 
 def read_many(paths: list[str], kinds: list[str], hash_algo: str | None) -> Iterator[Facts]:

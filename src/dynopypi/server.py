@@ -29,9 +29,14 @@ from .app import create_app
 from .auth import Authenticator
 from .cache import DigestCache
 from .config import Settings
+from .describe import Describer
 from .index import Index
 from .proxy import WSGIApp, parse_networks, trust_proxies
-from .simple import JSON_V1, TEXT_HTML, render_project
+from .reader import FileReader
+from .reconcile import Reconciler
+from .releases import Releases
+from .render import Renderer
+from .services import Services
 from .watcher import Watcher
 from .yank import YankStore
 
@@ -101,18 +106,28 @@ class Server:
             root.mkdir(parents=True, exist_ok=True)
         self.cache = DigestCache(cache_path(settings))
         self.yanks = YankStore(settings.roots)
-        self.index = Index(
-            settings.roots, self.cache, hash_algo=settings.hash_algo, yanked=self.yanks.lookup
-        )
+        self.index = Index(settings.roots)
+        describer = Describer(settings.hash_algo, self.yanks.lookup)
+        self.reconciler = Reconciler(self.index, self.cache, describer)
+        self.renderer = Renderer(settings.hash_algo)
         self.auth = Authenticator(
             settings.passwords, settings.authenticate, rights_file=settings.rights
         )
         self.watcher = Watcher(
-            self.index,
+            self.reconciler,
             rescan_interval=settings.rescan_interval,
             on_state_change=self._state_changed,
         )
-        app = create_app(settings, self.index, self.auth, self.yanks)
+        services = Services(
+            settings,
+            self.index,
+            self.reconciler,
+            FileReader(self.index.roots, self.cache),
+            self.renderer,
+            self.auth,
+            Releases(self.reconciler, self.yanks),
+        )
+        app = create_app(services)
         self.app = trust_proxies(with_access_log(app), parse_networks(settings.trusted_proxies))
         self._http: Any = None
         self._stopped = threading.Event()
@@ -122,8 +137,8 @@ class Server:
         """Start watching and load the index, without binding a socket: after this,
         ``self.app`` answers as the server will (in-process tests use it this way)."""
         self.watcher.start()  # before the scan, so nothing copied in meanwhile is missed
-        if not self.index.load_snapshot():
-            self.index.sync()  # cold cache: nothing to serve until the scan is done
+        if not self.reconciler.load_cached():
+            self.reconciler.sync()  # cold cache: nothing to serve until the scan is done
 
     def start(self) -> None:
         """Load the index, start watching, bind the socket (serving starts in ``run``)."""
@@ -150,16 +165,16 @@ class Server:
         """After binding: check the disk against the cached snapshot, then render pages."""
         try:
             if not self.index.verified.is_set():
-                changed = self.index.sync()
+                changed = self.reconciler.sync()
                 log.info("package directories checked: %d files changed meanwhile", changed)
-            warm_pages(self.index, self.settings.hash_algo)
+            self.renderer.warm(self.index.snapshot)
         except Exception:
             log.exception("checking the package directories failed")
 
     def _state_changed(self, root: int, path: Path) -> None:
         """Something under <root>/.dynopypi/ changed: pick up yanks made by the CLI."""
         if self.yanks.reload(root):
-            self.index.reyank()
+            self.reconciler.reyank()
 
     def reload(self) -> None:
         """SIGHUP: re-read accounts, rights and yank state now."""
@@ -229,16 +244,6 @@ class Server:
             wasyncore.close_all(self._http.map if hasattr(self._http, "map") else self._http._map)
         self.watcher.stop()
         self.cache.close()
-
-
-def warm_pages(index: Index, hash_algo: str | None) -> None:
-    """Render every project page ahead of the first request (HTML for browsers and old
-    clients, PEP 691 JSON for pip and uv), so no client pays for a first render."""
-    started = time.monotonic()
-    for project in list(index.projects.values()):
-        for content_type in (TEXT_HTML, JSON_V1):
-            render_project(project, content_type, hash_algo)
-    log.info("rendered %d project pages in %.2fs", len(index.projects), time.monotonic() - started)
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:

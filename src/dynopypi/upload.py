@@ -28,8 +28,8 @@ from .errors import (
     MetadataError,
 )
 from .form import CHUNK, DIGEST_FIELDS, UploadForm, storage_error
-from .index import Index
 from .metadata import ARCHIVE_ERRORS, parse_metadata, read_metadata
+from .reconcile import Reconciler
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,9 @@ class Outcome:
     created: bool  # False: an identical file was already there
 
 
-def accept_upload(form: UploadForm, index: Index, root: int, *, overwrite: bool) -> Outcome:
+def accept_upload(
+    form: UploadForm, reconciler: Reconciler, root: int, *, overwrite: bool
+) -> Outcome:
     """Run every check, then put the file in place atomically and index it."""
     try:
         parsed = check_filename(form.filename)
@@ -163,7 +165,7 @@ def accept_upload(form: UploadForm, index: Index, root: int, *, overwrite: bool)
         check_form_matches(form, parsed)
         check_digests(form)
         metadata = check_archive(form, parsed)
-        return _place(form, parsed, metadata, index, root, overwrite=overwrite)
+        return _place(form, parsed, metadata, reconciler, root, overwrite=overwrite)
     finally:
         form.discard()
 
@@ -172,13 +174,14 @@ def _place(
     form: UploadForm,
     parsed: ParsedName,
     metadata: bytes | None,
-    index: Index,
+    reconciler: Reconciler,
     root: int,
     *,
     overwrite: bool,
 ) -> Outcome:
     assert form.filename is not None and form.temp_path is not None
     sha256 = form.digests["sha256"]
+    index = reconciler.index
     project = index.project(parsed.project)
     existing = [f for f in (project.files if project else ()) if f.filename == form.filename]
     target = index.roots[root] / form.filename
@@ -198,7 +201,7 @@ def _place(
                 raise _exists(form.filename)
         elif target.exists():
             if _same_bytes(target, sha256):
-                return Outcome(index.upsert(root, relpath), created=False)
+                return Outcome(reconciler.upsert(root, relpath), created=False)
             if not overwrite:
                 raise _exists(form.filename)
         os.chmod(form.temp_path, 0o644 & ~_UMASK)
@@ -209,12 +212,12 @@ def _place(
                 os.link(form.temp_path, target)  # fails if anything appeared meanwhile
         except FileExistsError:
             if _same_bytes(target, sha256):
-                return Outcome(index.upsert(root, relpath), created=False)
+                return Outcome(reconciler.upsert(root, relpath), created=False)
             raise _exists(form.filename) from None
         except OSError as exc:
             raise storage_error(exc, "move the upload into place") from exc
         _fsync_dir(target.parent)
-    dist = index.upsert(root, relpath, known=known)
+    dist = reconciler.upsert(root, relpath, known=known)
     log.info("stored %s (%d bytes)", relpath, form.size)
     return Outcome(dist, created=True)
 
@@ -247,21 +250,3 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def release_files(index: Index, name: str, version: str) -> list[DistFile]:
-    project = index.project(normalize(name))
-    try:
-        wanted = Version(version)
-    except InvalidVersion:
-        raise InvalidInput(f"{version!r} is not a valid version") from None
-    files = [f for f in project.files if f.version == wanted] if project else []
-    return files
-
-
-def remove_files(index: Index, files: list[DistFile]) -> None:
-    for dist in files:
-        path = index.path_of(dist)
-        path.unlink(missing_ok=True)
-        index.discard_tree(dist.root, dist.relpath)
-        log.info("removed %s", dist.relpath)

@@ -3,7 +3,7 @@
 Only events that change content count (created, modified, closed-after-write, moved,
 deleted); since watchdog 2.3 plain reads fire opened/closed-no-write events, and those
 must not cost anything. A file still being written is refreshed once it is closed, or
-after it has been quiet for ``settle`` seconds. A periodic ``Index.sync`` covers
+after it has been quiet for ``settle`` seconds. A periodic ``Reconciler.sync`` covers
 filesystems where inotify sees nothing (NFS, SMB).
 """
 
@@ -30,7 +30,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
-from .index import Index
+from .reconcile import Reconciler
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +74,14 @@ class Watcher:
 
     def __init__(
         self,
-        index: Index,
+        reconciler: Reconciler,
         *,
         settle: float = 0.25,
         rescan_interval: float = 60.0,
         on_state_change: Callable[[int, Path], None] | None = None,
     ) -> None:
-        self.index = index
+        self.reconciler = reconciler
+        self.roots = reconciler.index.roots
         self.settle = settle
         self.rescan_interval = rescan_interval
         self.on_state_change = on_state_change
@@ -91,7 +92,7 @@ class Watcher:
         self._worker = threading.Thread(target=self._run, name="dynopypi-watcher", daemon=True)
 
     def start(self) -> None:
-        for root, path in enumerate(self.index.roots):
+        for root, path in enumerate(self.roots):
             path.mkdir(parents=True, exist_ok=True)
             self._observer.schedule(_Handler(self, root), str(path), recursive=True)
         self._observer.start()
@@ -137,7 +138,7 @@ class Watcher:
                 return
             try:
                 if not due:
-                    changed = self.index.sync()
+                    changed = self.reconciler.sync()
                     if changed:
                         log.info("periodic re-check found %d changed files", changed)
                     continue
@@ -147,9 +148,9 @@ class Watcher:
                 log.exception("error while refreshing the index")
 
     def _refresh(self, root: int, path: Path) -> None:
-        rel = path.relative_to(self.index.roots[root]).parts if path.is_absolute() else ()
+        rel = path.relative_to(self.roots[root]).parts if path.is_absolute() else ()
         if rel and rel[0] == ".dynopypi":
             if self.on_state_change is not None:
                 self.on_state_change(root, path)
             return
-        self.index.refresh(root, path)
+        self.reconciler.refresh(root, path)

@@ -10,6 +10,8 @@ from html import escape
 from pathlib import Path
 
 from . import __version__
+from .model import Project, Rendered
+from .simple import quote_path
 
 _PAGE = """<!DOCTYPE html>
 <html>
@@ -60,3 +62,17 @@ def render_welcome(base_url: str, counts: tuple[int, int] | None, template: Path
         else "Listing this index needs an account"
     )
     return _PAGE.format(url=url, contents=contents, version=__version__).encode()
+
+
+def render_listing(projects: list[Project]) -> Rendered:
+    files = sorted((f for p in projects for f in p.files), key=lambda f: f.relpath)
+    lines = [
+        "<!DOCTYPE html>\n<html>\n  <head><title>Index of packages</title></head>\n  <body>\n",
+        "    <h1>Index of packages</h1>\n",
+    ]
+    lines.extend(
+        f'    <a href="{escape(quote_path(f.relpath))}">{escape(f.relpath)}</a><br>\n'
+        for f in files
+    )
+    lines.append("  </body>\n</html>\n")
+    return Rendered.of("".join(lines).encode(), "text/html; charset=utf-8")

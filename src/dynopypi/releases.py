@@ -1,0 +1,66 @@
+"""Removing and yanking releases: the rules behind ``remove_pkg``, ``yank`` and ``unyank``.
+
+Kept out of the HTTP layer so that the rules (what a release is, that a removed file takes
+its yank state with it, what "no such release" means) are stated once and testable without
+a server. Domain errors only; the edge maps them to statuses.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from packaging.version import InvalidVersion, Version
+
+from .dists import DistFile, normalize
+from .errors import InvalidInput, NotFound
+from .reconcile import Reconciler
+from .yank import YankStore
+
+log = logging.getLogger(__name__)
+
+
+class Releases:
+    def __init__(self, reconciler: Reconciler, yanks: YankStore) -> None:
+        self.reconciler = reconciler
+        self.index = reconciler.index
+        self.yanks = yanks
+
+    def files_of(self, name: str, version: str) -> list[DistFile]:
+        """The served files of one release (empty when there are none)."""
+        try:
+            wanted = Version(version)
+        except InvalidVersion:
+            raise InvalidInput(f"{version!r} is not a valid version") from None
+        project = self.index.project(normalize(name))
+        return [f for f in project.files if f.version == wanted] if project else []
+
+    def remove(self, name: str, version: str) -> list[DistFile]:
+        """Delete every copy of the release's files (in every package directory)."""
+        files = self.files_of(name, version)
+        if not files:
+            raise NotFound(f"no release {version!r} of {name!r}")
+        copies = [copy for f in files for copy in self.index.copies(f.relpath)]
+        for dist in copies:
+            self.index.path_of(dist).unlink(missing_ok=True)
+            self.reconciler.discard_tree(dist.root, dist.relpath)
+            log.info("removed %s", dist.relpath)
+        for root in sorted({f.root for f in copies if f.is_yanked}):
+            # a later upload under the same name must not inherit the yank
+            self.yanks.update(root, [f.filename for f in copies if f.root == root], None)
+        self.reconciler.reyank()
+        return files
+
+    def yank(
+        self, name: str, version: str, filename: str | None, reason: str | None
+    ) -> list[DistFile]:
+        """Yank (``reason`` a string, possibly empty) or un-yank (None) a release's files,
+        or only ``filename`` among them."""
+        files = self.files_of(name, version)
+        if filename:
+            files = [f for f in files if f.filename == filename]
+        if not files:
+            raise NotFound(f"no matching files of {name!r} {version!r}")
+        for root in sorted({f.root for f in files}):
+            self.yanks.update(root, [f.filename for f in files if f.root == root], reason)
+        self.reconciler.reyank()
+        return files

@@ -1,0 +1,28 @@
+"""The parts the HTTP shell calls, built once by the composition root (``server.Server``).
+
+One value instead of a long parameter list, so a route module takes what it needs and a
+test can build the whole app in-process from ``Settings``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .auth import Authenticator
+from .config import Settings
+from .index import Index
+from .reader import FileReader
+from .reconcile import Reconciler
+from .releases import Releases
+from .render import Renderer
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    index: Index
+    reconciler: Reconciler
+    reader: FileReader
+    renderer: Renderer
+    gate: Authenticator
+    releases: Releases
