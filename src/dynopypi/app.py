@@ -204,7 +204,7 @@ def create_app(services: Services) -> bottle.Bottle:
         canonical = valid_name(name)
         if canonical != name:
             return redirect(f"../{canonical}/")
-        project = index.project(canonical)
+        project = services.reconciler.project(canonical)
         if project is None:
             return unknown_project(canonical)
         return send(renderer.project_page(project, negotiated()))
@@ -229,7 +229,7 @@ def create_app(services: Services) -> bottle.Bottle:
     @app.route("/packages/<path:path>", method=["GET", "HEAD"])
     def download(path: str) -> bottle.HTTPResponse:
         require(DOWNLOAD)
-        dist = index.file_at(path)
+        dist = services.reconciler.file_at(path)
         if dist is None and path.endswith(".metadata"):
             return core_metadata(path.removesuffix(".metadata"))
         if dist is None:
@@ -261,7 +261,7 @@ def create_app(services: Services) -> bottle.Bottle:
         return bottle.HTTPResponse(status=200, **headers)
 
     def core_metadata(path: str) -> bottle.HTTPResponse:
-        dist = index.file_at(path)
+        dist = services.reconciler.file_at(path)
         raw = reader.metadata(dist) if dist is not None and dist.metadata_sha256 else None
         if dist is None or raw is None:
             raise NotFound(f"no core metadata for {path!r}: only wheels in this index have it")
@@ -282,7 +282,7 @@ def create_app(services: Services) -> bottle.Bottle:
 
     def pypi_json(name: str, version: Version | None) -> bottle.HTTPResponse:
         require(LIST)
-        project = index.project(normalize(name))
+        project = services.reconciler.project(normalize(name))
         if project is None:
             raise NotFound(f"project {normalize(name)!r} is not in this index")
         document = project_json(project, base_url(), read_core_metadata, version)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .dists import DistFile, NormalizedName
 from .model import Project
-from .snapshot import Layer, MergeRule, Snapshot, first_directory_wins, merged
+from .snapshot import Layer, MergeRule, Snapshot, first_directory_wins, holding, merged
 from .sources import SourceFiles
 
 
@@ -31,9 +31,15 @@ class Index:
 
     # ---- writers ---------------------------------------------------------------------
     def change(
-        self, source: int, added: Iterable[DistFile] = (), removed: Iterable[str] = ()
+        self,
+        source: int,
+        added: Iterable[DistFile] = (),
+        removed: Iterable[str] = (),
+        *,
+        settled: Iterable[NormalizedName] = (),
     ) -> Snapshot:
-        """Apply one source's changes and publish the next snapshot."""
+        """Apply one source's changes and publish the next snapshot (in which the
+        ``settled`` projects are complete, no longer pending)."""
         with self.lock:
             files = self.sources[source]
             touched: set[NormalizedName] = set()
@@ -41,8 +47,22 @@ class Index:
                 touched |= files.drop(relpath)
             for dist in added:
                 touched |= files.put(dist)
-            self.snapshot = merged(self.snapshot, touched, self._layers, self.rule)
+            self.snapshot = merged(self.snapshot, touched, self._layers, self.rule, settled=settled)
             return self.snapshot
+
+    def publish(self, added: Iterable[DistFile], settled: Iterable[NormalizedName]) -> None:
+        """Add files to any sources and mark projects complete, in one snapshot: a project
+        with files in several directories never appears with only some of them."""
+        with self.lock:
+            touched: set[NormalizedName] = set()
+            for dist in added:
+                touched |= self.sources[dist.root].put(dist)
+            self.snapshot = merged(self.snapshot, touched, self._layers, self.rule, settled=settled)
+
+    def hold(self, names: Mapping[NormalizedName, str]) -> None:
+        """List projects whose files are still being read (see ``Snapshot.pending``)."""
+        with self.lock:
+            self.snapshot = holding(self.snapshot, names)
 
     def _layers(self, name: NormalizedName) -> Sequence[Layer]:
         return [source.layer(name) for source in self.sources]

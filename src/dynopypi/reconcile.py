@@ -9,7 +9,6 @@ the index lock and hands finished ``DistFile`` batches to ``Index.change``.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import stat
@@ -18,20 +17,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .cache import CacheEntry, DigestCache
+from .completion import Completer, group
 from .describe import Describer
-from .dists import DIST_SUFFIXES, DistFile, ParsedName, parse_filename
+from .dists import DistFile, NormalizedName, ParsedName, parse_filename
 from .errors import InvalidFilename
 from .index import Index
+from .model import Project
+from .paths import PathUpdates
 from .scan import (
+    PARALLEL_THRESHOLD,
     Facts,
     Found,
-    facts_of,
-    is_ignored_name,
-    is_text,
     read_facts,
     read_misses,
     walk,
-    within,
 )
 
 log = logging.getLogger(__name__)
@@ -43,27 +42,49 @@ class Reconciler:
         self.index = index
         self.cache = cache
         self.describer = describer
-        self._keys = tuple(str(r) for r in index.roots)
-        self._real = tuple(os.path.realpath(r) for r in index.roots)
+        self.keys = tuple(str(r) for r in index.roots)
+        self.real = tuple(os.path.realpath(r) for r in index.roots)
         self._warned: set[str] = set()
+        self.paths = PathUpdates(self)
+        self.completer = Completer(self._publish, self._cold_entry, describer.dist)
+        self._cold_rows: list[tuple[int, str, CacheEntry, bytes | None]] = []
 
-    def _warn_once(self, what: str, why: str) -> None:
+    # ---- readers that complete a pending project on demand ----------------------------
+    def project(self, name: NormalizedName) -> Project | None:
+        """The project as served; one still being read (cold start) is read now."""
+        snapshot = self.index.snapshot
+        found = snapshot.project(name)
+        if found is None and name in snapshot.pending:
+            self.completer.complete(name)
+            found = self.index.snapshot.project(name)
+        return found
+
+    def file_at(self, url_path: str) -> DistFile | None:
+        snapshot = self.index.snapshot
+        found = snapshot.file_at(url_path)
+        if found is None and snapshot.pending:
+            parsed = self.parse(url_path)
+            if parsed is not None and self.project(parsed.project) is not None:
+                found = self.index.snapshot.file_at(url_path)
+        return found
+
+    def warn_once(self, what: str, why: str) -> None:
         if what not in self._warned and len(self._warned) < 100_000:
             self._warned.add(what)
             log.warning("ignoring %s: %s", what, why)
 
     def _walk(self, root: int, top: Path) -> Iterator[tuple[str, os.stat_result]]:
-        return walk(self.index.roots[root], top, self._real[root], self._warn_once)
+        return walk(self.index.roots[root], top, self.real[root], self.warn_once)
 
     def relpaths(self, root: int) -> list[str]:
         """Every candidate file below a root, read from disk (for the CLI; no hashing)."""
         return [relpath for relpath, _st in self._walk(root, self.index.roots[root])]
 
-    def _parse(self, relpath: str) -> ParsedName | None:
+    def parse(self, relpath: str) -> ParsedName | None:
         try:
             return parse_filename(relpath.rsplit("/", 1)[-1])
         except InvalidFilename as exc:
-            self._warn_once(relpath, str(exc))
+            self.warn_once(relpath, str(exc))
             return None
 
     # ---- warm start ------------------------------------------------------------------
@@ -78,7 +99,7 @@ class Reconciler:
         """
         total = 0
         describer = self.describer
-        for root, key in enumerate(self._keys):
+        for root, key in enumerate(self.keys):
             base = key + os.sep  # plain strings: Path joins cost 5 us each
             added: list[DistFile] = []
             for relpath, entry in self.cache.load(key).items():
@@ -97,13 +118,59 @@ class Reconciler:
             log.info("serving %d cached files while checking the directories", total)
         return total
 
+    # ---- cold start --------------------------------------------------------------------
+    def start_cold(self) -> bool:
+        """First scan with nothing indexed: serve what the cache has, list the rest as
+        pending and read it behind (see ``completion``). False when a plain ``sync`` is
+        the better choice (something is indexed already)."""
+        if any(source.by_path for source in self.index.sources) or not self.completer.done.is_set():
+            return False
+        found = [
+            (root, item)
+            for root in range(len(self.keys))
+            for item in self._changed_files(root, self.index.roots[root], "")[1]
+        ]
+        ready, waiting = group(found)
+        self.index.publish([self.describer.dist(r, f, f.entry) for r, f in ready if f.entry], ())
+        misses = sum(1 for items in waiting.values() for _r, f in items if f.entry is None)
+        if misses < PARALLEL_THRESHOLD:
+            self.completer.finish_now(waiting)
+            self._verified()
+            return True
+        self.index.hold(Completer.pending_names(waiting))
+        self.index.loaded = True
+        log.info("listing %d projects; reading %d new files behind", len(waiting), misses)
+        self.completer.start(waiting, self.keys, self.describer.hash_algo, self._verified)
+        return True
+
+    def _cold_entry(self, root: int, found: Found, facts: Facts | None) -> CacheEntry | None:
+        fresh: Fresh = []
+        entry = self.entry(root, found, facts, fresh)
+        self._cold_rows.extend((root, *row) for row in fresh)
+        return entry
+
+    def _publish(self, files: list[DistFile], settled: set[NormalizedName]) -> None:
+        rows, self._cold_rows = self._cold_rows, []
+        for root, key in enumerate(self.keys):
+            self.cache.put_many(key, [(rel, e, m) for r, rel, e, m in rows if r == root])
+        bases = [key + os.sep for key in self.keys]
+        files = [d for d in files if os.path.lexists(bases[d.root] + d.relpath)]
+        self.index.publish(files, settled)
+
+    def _verified(self) -> None:
+        snapshot = self.index.snapshot
+        self.index.loaded = True
+        self.index.verified.set()
+        log.info("indexed %d files of %d projects", snapshot.file_count, len(snapshot.projects))
+
     # ---- full scans ------------------------------------------------------------------
     def sync(self, root: int | None = None, top: Path | None = None) -> int:
         """Make the sources match the disk under ``top`` (default: every root); returns
         how many files changed. Used at start-up, by the periodic re-check and when a
         directory appears or moves."""
+        self.completer.done.wait()  # never scan while a cold start is still reading
         started = time.monotonic()
-        roots = range(len(self._keys)) if root is None else (root,)
+        roots = range(len(self.keys)) if root is None else (root,)
         changed = sum(
             self._sync_tree(r, self.index.roots[r] if top is None else top) for r in roots
         )
@@ -132,15 +199,15 @@ class Reconciler:
         # ... and a file deleted since the walk saw it is not brought back
         found = [d for d in found if os.path.lexists(base / d.relpath)]
         self.index.change(root, found, gone)
-        self.cache.forget(self._keys[root], gone)
+        self.cache.forget(self.keys[root], gone)
         for rel in set(unseen) - set(gone):
-            self.refresh(root, base / rel)  # e.g. now a link out of the root
+            self.paths.refresh(root, base / rel)  # e.g. now a link out of the root
         return len(found) + len(gone)
 
     def _changed_files(self, root: int, top: Path, prefix: str) -> tuple[set[str], list[Found]]:
         """What the walk finds that the source does not already hold unchanged."""
         current = self.index.sources[root].by_path
-        key = self._keys[root]
+        key = self.keys[root]
         # a first scan reads the whole cache at once; later ones only what changed
         cached = self.cache.load(key, prefix) if not current else None
         seen: set[str] = set()
@@ -153,7 +220,7 @@ class Reconciler:
             entry = cached.get(relpath) if cached is not None else self.cache.get(key, relpath)
             if not self.describer.valid(entry, st):
                 entry = None  # a miss: the file is read later
-            parsed = self._parse(relpath) if entry is None else self.describer.parsed_from(entry)
+            parsed = self.parse(relpath) if entry is None else self.describer.parsed_from(entry)
             if parsed is not None:
                 pending.append(Found(relpath, st, parsed, entry))
         return seen, pending
@@ -167,119 +234,28 @@ class Reconciler:
         for found in pending:
             entry = found.entry
             if entry is None:
-                entry = self._entry(root, found, next(computed) if computed else None, fresh)
+                entry = self.entry(root, found, next(computed) if computed else None, fresh)
                 if entry is None:
                     continue
             out.append(self.describer.dist(root, found, entry))
             if len(fresh) >= 1000:  # write as we go: metadata bytes need not pile up
-                self.cache.put_many(self._keys[root], fresh)
+                self.cache.put_many(self.keys[root], fresh)
                 fresh.clear()
-        self.cache.put_many(self._keys[root], fresh)
+        self.cache.put_many(self.keys[root], fresh)
         return out
 
-    def _entry(
+    def entry(
         self, root: int, found: Found, facts: Facts | None, fresh: Fresh
     ) -> CacheEntry | None:
         """The cache entry for a miss, from ``facts`` (read here when not given)."""
-        path = self.index.roots[root] / found.relpath
+        path = self.keys[root] + os.sep + found.relpath  # a str: Path joins cost 5 us each
         if facts is None:
-            facts = read_facts(str(path), found.parsed.packagetype, self.describer.hash_algo)
+            facts = read_facts(path, found.parsed.packagetype, self.describer.hash_algo)
         if facts.digests is None:
             log.warning("cannot read %s: %s", path, facts.problem)
             return None
         if facts.problem and found.parsed.packagetype == "bdist_wheel":
-            self._warn_once(found.relpath, f"{facts.problem} (served without metadata)")
+            self.warn_once(found.relpath, f"{facts.problem} (served without metadata)")
         entry = self.describer.entry(found.st, facts, found.parsed)
         fresh.append((found.relpath, entry, facts.metadata))
         return entry
-
-    # ---- single paths ----------------------------------------------------------------
-    def refresh(self, root: int, path: Path) -> None:
-        """Bring one path up to date after a filesystem event (file or directory)."""
-        relpath = os.path.relpath(path, self.index.roots[root]).replace(os.sep, "/")
-        if relpath.startswith("../") or any(is_ignored_name(p) for p in relpath.split("/")):
-            return
-        if not is_text(relpath):
-            self._warn_once(repr(str(path)), "its path is not valid UTF-8")
-            return
-        try:
-            st: os.stat_result | None = os.stat(path, follow_symlinks=False)
-        except OSError:
-            st = None
-        if st is not None and stat.S_ISDIR(st.st_mode):
-            self.sync(root, path)
-            return
-        if st is None or (not stat.S_ISREG(st.st_mode) and not stat.S_ISLNK(st.st_mode)):
-            self.discard_tree(root, relpath)
-            return
-        if not path.name.lower().endswith(DIST_SUFFIXES):
-            return
-        if stat.S_ISLNK(st.st_mode):
-            if not within(str(path), self._real[root]):
-                self._warn_once(str(path), "symlink points outside the package directory")
-                self.discard_tree(root, relpath)
-                return
-            try:
-                st = os.stat(path)
-            except OSError:
-                return
-        self.upsert(root, relpath, st)
-
-    def upsert(
-        self,
-        root: int,
-        relpath: str,
-        st: os.stat_result | None = None,
-        *,
-        known: tuple[dict[str, str], bytes | None] | None = None,
-    ) -> DistFile | None:
-        """Index one file now; ``known`` (digests, metadata) spares re-reading an upload."""
-        path = self.index.roots[root] / relpath
-        if st is None:
-            try:
-                st = os.stat(path)
-            except OSError:
-                self.discard_tree(root, relpath)
-                return None
-        current = self.index.sources[root].by_path.get(relpath)
-        if current is not None and (current.size, current.mtime_ns) == (st.st_size, st.st_mtime_ns):
-            return current
-        parsed = self._parse(relpath)
-        if parsed is None:
-            return None
-        found = Found(relpath, st, parsed, None)
-        fresh: Fresh = []
-        facts = None
-        if known is not None:
-            facts = facts_of(known[0], str(path), parsed.packagetype, known[1])
-        else:
-            cached = self.cache.get(self._keys[root], relpath)
-            found = found._replace(entry=cached if self.describer.valid(cached, st) else None)
-        entry = found.entry or self._entry(root, found, facts, fresh)
-        if entry is None:
-            return None
-        self.cache.put_many(self._keys[root], fresh)
-        dist = self.describer.dist(root, found, entry)
-        self.index.change(root, [dist])
-        return dist
-
-    def discard_tree(self, root: int, relpath: str) -> None:
-        source = self.index.sources[root]
-        # the common case is one file, found without a scan
-        gone = [relpath] if relpath in source.by_path else source.under(relpath.rstrip("/") + "/")
-        if gone:
-            self.index.change(root, removed=gone)
-            self.cache.forget(self._keys[root], gone)
-
-    def reyank(self) -> None:
-        """Re-read yank state for every file (after a yank file changed)."""
-        lookup = self.describer.yanked
-        with self.index.lock:
-            for root, source in enumerate(self.index.sources):
-                changed = [
-                    dataclasses.replace(d, yanked=lookup(root, d.relpath))
-                    for d in source.by_path.values()
-                    if lookup(root, d.relpath) != d.yanked
-                ]
-                if changed:
-                    self.index.change(root, changed)

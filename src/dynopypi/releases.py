@@ -31,7 +31,7 @@ class Releases:
             wanted = Version(version)
         except InvalidVersion:
             raise InvalidInput(f"{version!r} is not a valid version") from None
-        project = self.index.project(normalize(name))
+        project = self.reconciler.project(normalize(name))
         return [f for f in project.files if f.version == wanted] if project else []
 
     def remove(self, name: str, version: str) -> list[DistFile]:
@@ -42,12 +42,12 @@ class Releases:
         copies = [copy for f in files for copy in self.index.copies(f.relpath)]
         for dist in copies:
             self.index.path_of(dist).unlink(missing_ok=True)
-            self.reconciler.discard_tree(dist.root, dist.relpath)
+            self.reconciler.paths.discard_tree(dist.root, dist.relpath)
             log.info("removed %s", dist.relpath)
         for root in sorted({f.root for f in copies if f.is_yanked}):
             # a later upload under the same name must not inherit the yank
             self.yanks.update(root, [f.filename for f in copies if f.root == root], None)
-        self.reconciler.reyank()
+        self.reconciler.paths.reyank()
         return files
 
     def yank(
@@ -62,5 +62,5 @@ class Releases:
             raise NotFound(f"no matching files of {name!r} {version!r}")
         for root in sorted({f.root for f in files}):
             self.yanks.update(root, [f.filename for f in files if f.root == root], reason)
-        self.reconciler.reyank()
+        self.reconciler.paths.reyank()
         return files

@@ -34,7 +34,7 @@ class Renderer:
         return self._whole(
             content_type,
             snapshot.listing,
-            lambda: render_index(snapshot.sorted_projects(), content_type),
+            lambda: render_index(snapshot.listed(), content_type),
         )
 
     def listing_page(self, snapshot: Snapshot) -> Rendered:

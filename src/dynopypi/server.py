@@ -137,8 +137,8 @@ class Server:
         """Start watching and load the index, without binding a socket: after this,
         ``self.app`` answers as the server will (in-process tests use it this way)."""
         self.watcher.start()  # before the scan, so nothing copied in meanwhile is missed
-        if not self.reconciler.load_cached():
-            self.reconciler.sync()  # cold cache: nothing to serve until the scan is done
+        if not self.reconciler.load_cached() and not self.reconciler.start_cold():
+            self.reconciler.sync()
 
     def start(self) -> None:
         """Load the index, start watching, bind the socket (serving starts in ``run``)."""
@@ -164,6 +164,7 @@ class Server:
     def _settle(self) -> None:
         """After binding: check the disk against the cached snapshot, then render pages."""
         try:
+            self.reconciler.completer.done.wait()  # a cold start reads files first
             if not self.index.verified.is_set():
                 changed = self.reconciler.sync()
                 log.info("package directories checked: %d files changed meanwhile", changed)
@@ -174,7 +175,7 @@ class Server:
     def _state_changed(self, root: int, path: Path) -> None:
         """Something under <root>/.dynopypi/ changed: pick up yanks made by the CLI."""
         if self.yanks.reload(root):
-            self.reconciler.reyank()
+            self.reconciler.paths.reyank()
 
     def reload(self) -> None:
         """SIGHUP: re-read accounts, rights and yank state now."""

@@ -14,7 +14,7 @@ buried in the index.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .dists import DistFile, NormalizedName
@@ -52,6 +52,9 @@ class Snapshot:
     listing: int = 0
     projects: Mapping[NormalizedName, Project] = field(default_factory=dict)
     files: Mapping[str, DistFile] = field(default_factory=dict)  # by URL path
+    # projects found on disk whose files are still being read (cold start): listed in
+    # /simple/, completed on demand, never served half-read. Name -> display name.
+    pending: Mapping[NormalizedName, str] = field(default_factory=dict)
 
     def project(self, name: NormalizedName) -> Project | None:
         return self.projects.get(name)
@@ -66,19 +69,31 @@ class Snapshot:
     def sorted_projects(self) -> list[Project]:
         return sorted(self.projects.values(), key=lambda p: p.name)
 
+    def listed(self) -> list[Project]:
+        """What /simple/ lists: every project, including those still being read."""
+        stubs = [Project(n, d, ()) for n, d in self.pending.items() if n not in self.projects]
+        return sorted([*self.projects.values(), *stubs], key=lambda p: p.name)
+
 
 def merged(
     snapshot: Snapshot,
     touched: set[NormalizedName],
     layers_of: Callable[[NormalizedName], Sequence[Layer]],
     rule: MergeRule = first_directory_wins,
+    *,
+    settled: Iterable[NormalizedName] = (),
 ) -> Snapshot:
-    """The next snapshot: every touched project merged again from its sources' layers."""
-    if not touched:
+    """The next snapshot: every touched project merged again from its sources' layers;
+    ``settled`` projects are no longer pending."""
+    pending = snapshot.pending
+    done = {name for name in settled if name in pending}
+    if done:
+        pending = {n: d for n, d in pending.items() if n not in done}
+    if not touched and not done:
         return snapshot
     projects = dict(snapshot.projects)
     files = dict(snapshot.files)
-    listing_changed = False
+    listing_changed = bool(done)
     for name in touched:
         old = projects.get(name)
         if old is not None:
@@ -100,4 +115,13 @@ def merged(
         snapshot.listing + (1 if listing_changed else 0),
         projects,
         files,
+        pending,
+    )
+
+
+def holding(snapshot: Snapshot, names: Mapping[NormalizedName, str]) -> Snapshot:
+    """The next snapshot with ``names`` pending (listed, to be completed)."""
+    pending = {**snapshot.pending, **names}
+    return Snapshot(
+        snapshot.generation + 1, snapshot.listing + 1, snapshot.projects, snapshot.files, pending
     )

@@ -182,7 +182,7 @@ def _place(
     assert form.filename is not None and form.temp_path is not None
     sha256 = form.digests["sha256"]
     index = reconciler.index
-    project = index.project(parsed.project)
+    project = reconciler.project(parsed.project)
     existing = [f for f in (project.files if project else ()) if f.filename == form.filename]
     target = index.roots[root] / form.filename
     relpath = form.filename
@@ -201,7 +201,7 @@ def _place(
                 raise _exists(form.filename)
         elif target.exists():
             if _same_bytes(target, sha256):
-                return Outcome(reconciler.upsert(root, relpath), created=False)
+                return Outcome(reconciler.paths.upsert(root, relpath), created=False)
             if not overwrite:
                 raise _exists(form.filename)
         os.chmod(form.temp_path, 0o644 & ~_UMASK)
@@ -212,12 +212,12 @@ def _place(
                 os.link(form.temp_path, target)  # fails if anything appeared meanwhile
         except FileExistsError:
             if _same_bytes(target, sha256):
-                return Outcome(reconciler.upsert(root, relpath), created=False)
+                return Outcome(reconciler.paths.upsert(root, relpath), created=False)
             raise _exists(form.filename) from None
         except OSError as exc:
             raise storage_error(exc, "move the upload into place") from exc
         _fsync_dir(target.parent)
-    dist = reconciler.upsert(root, relpath, known=known)
+    dist = reconciler.paths.upsert(root, relpath, known=known)
     log.info("stored %s (%d bytes)", relpath, form.size)
     return Outcome(dist, created=True)
 

@@ -153,4 +153,4 @@ class Watcher:
             if self.on_state_change is not None:
                 self.on_state_change(root, path)
             return
-        self.reconciler.refresh(root, path)
+        self.reconciler.paths.refresh(root, path)
