@@ -18,7 +18,6 @@ import bottle
 from packaging.version import InvalidVersion, Version
 
 from . import __version__
-from .auth import DOWNLOAD, LIST, UPDATE, Authenticator
 from .config import Settings
 from .dists import DistFile, NormalizedName, is_valid_project_name, normalize
 from .errors import (
@@ -35,9 +34,11 @@ from .errors import (
 )
 from .files import content_type_for, iter_range, not_modified, plan_download
 from .form import UploadForm, read_form
+from .identity import DOWNLOAD, LIST, UPDATE
 from .index import SMALL_FILE, Index
 from .metadata import CoreMetadata, parse_metadata
 from .model import Project, Rendered
+from .policy import Gate
 from .pypi_json import project_json
 from .simple import choose_content_type, quote_path, render_index, render_project
 from .upload import accept_upload, release_files, remove_files
@@ -93,9 +94,7 @@ def _error_plugin(callback: Handler) -> Handler:
     return wrapper
 
 
-def create_app(
-    settings: Settings, index: Index, auth: Authenticator, yanks: YankStore
-) -> bottle.Bottle:
+def create_app(settings: Settings, index: Index, auth: Gate, yanks: YankStore) -> bottle.Bottle:
     app = bottle.Bottle()
     app.uninstall(True)  # no JSON or template plugins: every route builds its own response
     app.install(_error_plugin)
@@ -129,14 +128,14 @@ def create_app(
     def require(action: str, project: str | None = None) -> None:
         if not auth.needs_account(action):
             return
-        user = auth.authorize(
+        identity = auth.authorize(
             action,
             project,
             request.environ.get("HTTP_AUTHORIZATION"),
             request.environ.get("REMOTE_ADDR", ""),
         )
-        if user:
-            request.environ["REMOTE_USER"] = user
+        if identity.user:
+            request.environ["REMOTE_USER"] = identity.user
 
     def negotiated() -> str:
         return choose_content_type(request.headers.get("Accept"), request.query.get("format"))

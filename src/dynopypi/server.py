@@ -26,10 +26,10 @@ from waitress.channel import HTTPChannel
 
 from . import systemd
 from .app import create_app
-from .auth import Authenticator
 from .cache import DigestCache
 from .config import Settings
 from .index import Index
+from .policy import build_gate
 from .proxy import WSGIApp, parse_networks, trust_proxies
 from .simple import JSON_V1, TEXT_HTML, render_project
 from .watcher import Watcher
@@ -104,9 +104,7 @@ class Server:
         self.index = Index(
             settings.roots, self.cache, hash_algo=settings.hash_algo, yanked=self.yanks.lookup
         )
-        self.auth = Authenticator(
-            settings.passwords, settings.authenticate, rights_file=settings.rights
-        )
+        self.auth = build_gate(settings.passwords, settings.authenticate, settings.rights)
         self.watcher = Watcher(
             self.index,
             rescan_interval=settings.rescan_interval,
