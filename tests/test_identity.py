@@ -43,7 +43,7 @@ def b64(raw: bytes) -> str:
         ("Basic " + b64(b"no-colon"), None),
         ("Basic " + b64(b":empty-user"), None),
         ("Basic " + b64(b"alice:" + b"x" * MAX_AUTHORIZATION), None),
-        ("Basic " + "A" * (10 * 1024 * 1024), None),
+        ("Basic " + "A" * (1024 * 1024), None),
     ],
     ids=[
         "good",
@@ -65,7 +65,7 @@ def b64(raw: bytes) -> str:
         "no-colon",
         "empty-user",
         "over-8k",
-        "ten-megabytes",
+        "one-megabyte",
     ],
 )
 def test_parse_basic(header: str | None, expected: tuple[str, str] | None) -> None:

@@ -53,10 +53,10 @@ class Throttle:
         An exception from ``verify`` is not a failed login: the slot is just released.
         """
         delay = self._reserve(address)
-        if delay > 0:
-            self.sleep(delay)
         ok: bool | None = None
-        try:
+        try:  # from here on the slot is released whatever happens
+            if delay > 0:
+                self.sleep(delay)
             ok = verify()
             return ok
         finally:
