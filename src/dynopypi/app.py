@@ -17,7 +17,6 @@ import bottle
 from packaging.version import InvalidVersion, Version
 
 from . import __version__
-from .auth import DOWNLOAD, LIST, UPDATE
 from .dists import DistFile, NormalizedName, is_valid_project_name, normalize
 from .errors import (
     AlreadyExists,
@@ -33,6 +32,7 @@ from .errors import (
 )
 from .files import content_type_for, iter_range, not_modified, plan_download
 from .form import UploadForm, read_form
+from .identity import DOWNLOAD, LIST, UPDATE
 from .index import Index
 from .metadata import CoreMetadata, parse_metadata
 from .model import Rendered
@@ -128,14 +128,14 @@ def create_app(services: Services) -> bottle.Bottle:
     def require(action: str, project: str | None = None) -> None:
         if not auth.needs_account(action):
             return
-        user = auth.authorize(
+        identity = auth.authorize(
             action,
             project,
             request.environ.get("HTTP_AUTHORIZATION"),
             request.environ.get("REMOTE_ADDR", ""),
         )
-        if user:
-            request.environ["REMOTE_USER"] = user
+        if identity.user:
+            request.environ["REMOTE_USER"] = identity.user
 
     def negotiated() -> str:
         return choose_content_type(request.headers.get("Accept"), request.query.get("format"))

@@ -26,11 +26,11 @@ from waitress.channel import HTTPChannel
 
 from . import systemd
 from .app import create_app
-from .auth import Authenticator
 from .cache import DigestCache
 from .config import Settings
 from .describe import Describer
 from .index import Index
+from .policy import build_gate
 from .proxy import WSGIApp, parse_networks, trust_proxies
 from .reader import FileReader
 from .reconcile import Reconciler
@@ -110,9 +110,7 @@ class Server:
         describer = Describer(settings.hash_algo, self.yanks.lookup)
         self.reconciler = Reconciler(self.index, self.cache, describer)
         self.renderer = Renderer(settings.hash_algo)
-        self.auth = Authenticator(
-            settings.passwords, settings.authenticate, rights_file=settings.rights
-        )
+        self.auth = build_gate(settings.passwords, settings.authenticate, settings.rights)
         self.watcher = Watcher(
             self.reconciler,
             rescan_interval=settings.rescan_interval,

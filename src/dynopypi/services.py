@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .auth import Authenticator
 from .config import Settings
 from .index import Index
+from .policy import Gate
 from .reader import FileReader
 from .reconcile import Reconciler
 from .releases import Releases
@@ -24,5 +24,5 @@ class Services:
     reconciler: Reconciler
     reader: FileReader
     renderer: Renderer
-    gate: Authenticator
+    gate: Gate
     releases: Releases
