@@ -36,10 +36,11 @@ from .identity import DOWNLOAD, LIST, UPDATE
 from .index import Index
 from .metadata import CoreMetadata, parse_metadata
 from .model import Rendered
+from .negotiate import accepts_gzip, choose_content_type
 from .pypi_json import project_json
 from .reader import SMALL_FILE
 from .services import Services
-from .simple import choose_content_type, quote_path
+from .simple import quote_path
 from .upload import accept_upload
 from .welcome import render_welcome
 
@@ -345,19 +346,6 @@ def create_app(services: Services) -> bottle.Bottle:
         return parse_metadata(raw) if raw is not None else None
 
     return app
-
-
-def accepts_gzip(header: str | None) -> bool:
-    """Whether Accept-Encoding allows gzip (``gzip;q=0`` refuses it)."""
-    for item in (header or "").lower().split(","):
-        coding, _, params = item.strip().partition(";")
-        if coding.strip() in ("gzip", "x-gzip", "*"):
-            q = params.strip().removeprefix("q=")
-            try:
-                return float(q) > 0 if q else True
-            except ValueError:
-                return False
-    return False
 
 
 def readiness(index: Index) -> dict[str, Any]:

@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 
 from .model import Project, Rendered
-from .simple import JSON_V1, TEXT_HTML, render_index, render_project
+from .negotiate import JSON_V1, TEXT_HTML
+from .simple import render_index, render_project
 from .snapshot import Snapshot
 from .welcome import render_listing
 
