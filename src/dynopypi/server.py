@@ -25,7 +25,6 @@ from waitress import wasyncore
 from waitress.channel import HTTPChannel
 
 from . import systemd
-from .app import create_app
 from .cache import DigestCache
 from .config import Settings
 from .describe import Describer
@@ -38,6 +37,7 @@ from .releases import Releases
 from .render import Renderer
 from .services import Services
 from .watcher import Watcher
+from .web import create_app
 from .yank import YankStore
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,30 @@
+"""The HTTP shell: Bottle routes by area, each parsing the request, calling the core and
+turning results into responses. ``create_app`` builds a fresh app from the services;
+nothing here is global, so tests make as many apps as they like."""
+
+from __future__ import annotations
+
+import bottle
+
+from ..services import Services
+from .actions import ActionRoutes
+from .files import FileRoutes
+from .ops import OpsRoutes
+from .pypi import PypiRoutes
+from .shell import Shell, error_plugin, plain_error
+from .simple_api import SimpleRoutes
+
+
+def create_app(services: Services) -> bottle.Bottle:
+    app = bottle.Bottle()
+    app.uninstall(True)  # no JSON or template plugins: every route builds its own response
+    app.install(error_plugin)
+    for code in (400, 404, 405, 500):
+        app.error_handler[code] = plain_error
+    shell = Shell(services)
+    for area in (OpsRoutes, SimpleRoutes, FileRoutes, PypiRoutes, ActionRoutes):
+        area(shell).install(app)
+    return app
+
+
+__all__ = ["create_app"]

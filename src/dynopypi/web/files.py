@@ -1,0 +1,79 @@
+"""Package files: /packages/ (every file), downloads with ranges, PEP 658 .metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bottle
+
+from ..dists import DistFile
+from ..errors import NotFound
+from ..files import content_type_for, iter_range, plan_download
+from ..identity import DOWNLOAD, LIST
+from ..model import Rendered
+from ..reader import SMALL_FILE
+from ..simple import quote_path
+from .shell import Shell
+
+
+class FileRoutes:
+    def __init__(self, shell: Shell) -> None:
+        self.shell = shell
+        self.services = shell.services
+
+    def install(self, app: bottle.Bottle) -> None:
+        app.route("/packages/", "GET", self.listing)
+        app.route("/packages/<path:path>", ["GET", "HEAD"], self.download)
+
+    def listing(self) -> bottle.HTTPResponse:
+        self.shell.require(LIST)
+        return self.shell.send(self.services.renderer.listing_page(self.services.index.snapshot))
+
+    def download(self, path: str) -> bottle.HTTPResponse:
+        self.shell.require(DOWNLOAD)
+        dist = self.services.reconciler.file_at(path)
+        if dist is None and path.endswith(".metadata"):
+            return self.core_metadata(path.removesuffix(".metadata"))
+        if dist is None:
+            raise NotFound(f"no file {path!r} in this index")
+        settings = self.services.settings
+        if settings.x_accel_redirect:
+            return self.accel_redirect(dist, settings.x_accel_redirect)
+        plan = plan_download(dist, self.shell.request.headers, cache_control=settings.cache_control)
+        if plan.length == 0:
+            return bottle.HTTPResponse(status=plan.status, **plan.headers)
+        return bottle.HTTPResponse(
+            body=self._body(dist, plan.status, plan.start, plan.length),
+            status=plan.status,
+            **plan.headers,
+        )
+
+    def _body(self, dist: DistFile, status: int, start: int, length: int) -> Any:
+        reader = self.services.reader
+        if dist.size <= SMALL_FILE:
+            data = reader.small_file(dist)
+            if data is None:
+                raise NotFound(f"file {dist.relpath!r} is no longer on disk")
+            return data[start : start + length]
+        stream = reader.open(dist)
+        if stream is None:
+            raise NotFound(f"file {dist.relpath!r} is no longer on disk")
+        # a whole file goes to waitress's wsgi.file_wrapper (bottle hands it over)
+        return stream if status == 200 else iter_range(stream, start, length)
+
+    def accel_redirect(self, dist: DistFile, prefix: str) -> bottle.HTTPResponse:
+        """nginx sends the bytes (and handles ranges and validators); we only decide."""
+        target = f"{prefix}{dist.root}/{quote_path(dist.relpath)}"
+        headers = {"X-Accel-Redirect": target, "Content-Type": content_type_for(dist.filename)}
+        headers.update(self.shell.cache_header)
+        return bottle.HTTPResponse(status=200, **headers)
+
+    def core_metadata(self, path: str) -> bottle.HTTPResponse:
+        dist = self.services.reconciler.file_at(path)
+        reader = self.services.reader
+        raw = reader.metadata(dist) if dist is not None and dist.metadata_sha256 else None
+        if dist is None or raw is None:
+            raise NotFound(f"no core metadata for {path!r}: only wheels in this index have it")
+        return self.shell.send(
+            Rendered(raw, f'"{dist.metadata_sha256}"', "text/plain; charset=utf-8")
+        )

@@ -1,0 +1,51 @@
+"""The PyPI JSON API: /pypi/<project>/json and /pypi/<project>/<version>/json."""
+
+from __future__ import annotations
+
+import json
+
+import bottle
+from packaging.version import InvalidVersion, Version
+
+from ..dists import DistFile, normalize
+from ..errors import NotFound
+from ..identity import LIST
+from ..metadata import CoreMetadata, parse_metadata
+from ..model import Rendered
+from ..pypi_json import project_json
+from .shell import Shell
+
+
+class PypiRoutes:
+    def __init__(self, shell: Shell) -> None:
+        self.shell = shell
+        self.services = shell.services
+
+    def install(self, app: bottle.Bottle) -> None:
+        app.route("/pypi/<name>/json", "GET", self.project)
+        app.route("/pypi/<name>/<version>/json", "GET", self.release)
+
+    def project(self, name: str) -> bottle.HTTPResponse:
+        return self._document(name, None)
+
+    def release(self, name: str, version: str) -> bottle.HTTPResponse:
+        try:
+            parsed = Version(version)
+        except InvalidVersion:
+            raise NotFound(f"{version!r} is not a valid version") from None
+        return self._document(name, parsed)
+
+    def _document(self, name: str, version: Version | None) -> bottle.HTTPResponse:
+        self.shell.require(LIST)
+        project = self.services.reconciler.project(normalize(name))
+        if project is None:
+            raise NotFound(f"project {normalize(name)!r} is not in this index")
+        document = project_json(project, self.shell.base_url(), self._metadata, version)
+        if document is None:
+            raise NotFound(f"project {project.name!r} has no release {version}")
+        body = json.dumps(document).encode()
+        return self.shell.send(Rendered.of(body, "application/json", cached=False))
+
+    def _metadata(self, dist: DistFile) -> CoreMetadata | None:
+        raw = self.services.reader.metadata(dist)
+        return parse_metadata(raw) if raw is not None else None

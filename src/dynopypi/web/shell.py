@@ -1,0 +1,147 @@
+"""What every route module shares: turning results into responses, and refusals into
+statuses (the only place where a domain error meets HTTP).
+
+``Shell`` wraps the request of the moment (Bottle's thread-local) and the services, so a
+route reads as: parse, call the core, ``send`` or raise a domain error.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import bottle
+
+from ..dists import NormalizedName, is_valid_project_name, normalize
+from ..errors import (
+    AlreadyExists,
+    Denied,
+    InvalidInput,
+    NeedsAccount,
+    NoAcceptableFormat,
+    NotFound,
+    Refused,
+    StorageFull,
+    Throttled,
+    TooLarge,
+)
+from ..files import not_modified
+from ..model import Rendered
+from ..negotiate import accepts_gzip, choose_content_type
+from ..services import Services
+
+Handler = Callable[..., Any]
+BIG_BODY = 64 * 1024  # bodies this big go to waitress as a buffer, not copied per request
+REALM = "dynopypi"
+STATUS: dict[type[Refused], int] = {
+    InvalidInput: 400,
+    NeedsAccount: 401,
+    Denied: 403,
+    NotFound: 404,
+    NoAcceptableFormat: 406,
+    AlreadyExists: 409,
+    TooLarge: 413,
+    Throttled: 429,
+    StorageFull: 507,
+}
+
+
+def text(status: int, message: str, headers: dict[str, str] | None = None) -> bottle.HTTPResponse:
+    response = bottle.HTTPResponse(
+        body=message.rstrip("\n") + "\n", status=status, **(headers or {})
+    )
+    response.content_type = "text/plain; charset=utf-8"
+    return response
+
+
+def refusal_response(exc: Refused) -> bottle.HTTPResponse:
+    """A domain refusal as a status code, the headers its kind needs, and the message."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, NeedsAccount):
+        headers["WWW-Authenticate"] = f'Basic realm="{REALM}", charset="UTF-8"'
+    if isinstance(exc, Throttled):
+        headers["Retry-After"] = str(exc.retry_after)
+    status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
+    return text(status, exc.message, headers)
+
+
+def error_plugin(callback: Handler) -> Handler:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except Refused as exc:
+            return refusal_response(exc)
+
+    return wrapper
+
+
+def plain_error(error: bottle.HTTPError) -> str:
+    """Bottle's own errors (no route, wrong method) as plain text, like ours."""
+    bottle.response.content_type = "text/plain; charset=utf-8"
+    body = error.body if isinstance(error.body, str) and error.body else error.status_line
+    return f"{body}\n"
+
+
+class Shell:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.request = bottle.request
+        seconds = services.settings.cache_control
+        self.cache_header = (
+            {"Cache-Control": f"public, max-age={seconds}"} if seconds is not None else {}
+        )
+
+    def send(self, rendered: Rendered) -> bottle.HTTPResponse:
+        """A cached page, gzipped when the client accepts it, 304 when it has it."""
+        headers = self.request.headers
+        body, etag = rendered.body, rendered.etag
+        out = {"Vary": "Accept", **self.cache_header}
+        if rendered.gzipped is not None:
+            out["Vary"] = "Accept, Accept-Encoding"
+            if accepts_gzip(headers.get("Accept-Encoding")):
+                body, etag = rendered.gzipped, etag[:-1] + '-gzip"'
+                out["Content-Encoding"] = "gzip"
+        out["ETag"] = etag
+        if not_modified(headers, etag):
+            out.pop("Content-Encoding", None)
+            return bottle.HTTPResponse(status=304, **out)
+        out["Content-Type"] = rendered.content_type
+        out["Content-Length"] = str(len(body))
+        if len(body) >= BIG_BODY:
+            return bottle.HTTPResponse(body=io.BytesIO(body), status=200, **out)
+        return bottle.HTTPResponse(body=body, status=200, **out)
+
+    def require(self, action: str, project: str | None = None) -> None:
+        """Refuse (NeedsAccount, Denied, Throttled) unless the client may do ``action``."""
+        gate = self.services.gate
+        if not gate.needs_account(action):
+            return
+        environ = self.request.environ
+        identity = gate.authorize(
+            action, project, environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", "")
+        )
+        if identity.user:
+            environ["REMOTE_USER"] = identity.user
+
+    def negotiated(self) -> str:
+        query = self.request.query.get("format")
+        return choose_content_type(self.request.headers.get("Accept"), query)
+
+    def redirect(self, location: str, status: int = 301) -> bottle.HTTPResponse:
+        query = self.request.query_string
+        return bottle.HTTPResponse(
+            status=status, Location=location + (f"?{query}" if query else "")
+        )
+
+    def base_url(self) -> str:
+        parts = self.request.urlparts
+        return f"{parts.scheme}://{parts.netloc}{self.request.script_name}"
+
+    @staticmethod
+    def valid_name(name: str) -> NormalizedName:
+        """The canonical name; a name no project can have is simply not found (and never
+        echoed into a Location header)."""
+        if not is_valid_project_name(name):
+            raise NotFound(f"{name[:100]!r} is not a valid project name")
+        return normalize(name)
