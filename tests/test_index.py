@@ -2,10 +2,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from dynopypi import completion
 from dynopypi.cache import DigestCache
 from dynopypi.describe import Describer
 from dynopypi.dists import DistFile, NormalizedName, normalize
@@ -15,6 +19,7 @@ from dynopypi.model import Project
 from dynopypi.reader import FileReader
 from dynopypi.reconcile import Reconciler
 from dynopypi.render import Renderer
+from dynopypi.scan import Facts
 
 
 class Disk:
@@ -236,3 +241,73 @@ def test_snapshot_never_lists_files_removed_or_rewritten_while_down(tmp_path: Pa
     assert dist.sha256 == hashlib.sha256(rewritten.read_bytes()).hexdigest()
     assert index.file_at("added-1.0-py3-none-any.whl") is not None
     assert index.file_at(gone.name) is None
+
+
+def test_cold_start_lists_every_project_and_completes_one_on_demand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing half-read is ever served: a pending project is listed, then read whole by
+    the request that asks for it, while the background pass (held here) reads the rest."""
+    root = tmp_path / "pkgs"
+    root.mkdir()
+    wheels = {
+        "a": [make_wheel(root, "a", "1.0"), make_wheel(root, "a", "2.0")],
+        "b": [make_wheel(root, "b", "1.0")],
+        "c": [make_sdist(root, "c", "1.0")],
+    }
+    monkeypatch.setattr("dynopypi.reconcile.PARALLEL_THRESHOLD", 1)
+    release = threading.Event()
+    real_read_many = completion.read_many
+
+    def held_read_many(*args: Any) -> Iterator[Facts]:
+        assert release.wait(30)
+        yield from real_read_many(*args)
+
+    monkeypatch.setattr("dynopypi.completion.read_many", held_read_many)
+    disk = Disk((root,), None)
+    assert disk.reconciler.start_cold()
+    snapshot = disk.index.snapshot
+    assert set(snapshot.pending) == {"a", "b", "c"} and not snapshot.projects
+    assert [p.name for p in snapshot.listed()] == ["a", "b", "c"]
+    assert disk.index.loaded and not disk.index.verified.is_set()
+
+    project = disk.reconciler.project(normalize("a"))  # read now, in this thread
+    assert project is not None
+    assert {f.sha256 for f in project.files} == {
+        hashlib.sha256(p.read_bytes()).hexdigest() for p in wheels["a"]
+    }
+    assert set(disk.index.snapshot.pending) == {"b", "c"}  # the others still wait
+    assert disk.file_at(wheels["b"][0].name) is None
+
+    release.set()
+    assert disk.reconciler.completer.done.wait(30)
+    assert disk.index.verified.is_set() and not disk.index.snapshot.pending
+    for paths in wheels.values():
+        for path in paths:
+            dist = disk.file_at(path.name)
+            assert dist is not None
+            assert dist.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_pending_file_is_found_by_its_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "pkgs"
+    root.mkdir()
+    wheel = make_wheel(root, "solo", "1.0")
+    make_wheel(root, "other", "1.0")
+    monkeypatch.setattr("dynopypi.reconcile.PARALLEL_THRESHOLD", 1)
+    release = threading.Event()
+
+    def never(*args: Any) -> Iterator[Facts]:
+        assert release.wait(30)
+        return iter(())
+
+    monkeypatch.setattr("dynopypi.completion.read_many", never)
+    disk = Disk((root,), None)
+    assert disk.reconciler.start_cold()
+    dist = disk.reconciler.file_at(wheel.name)  # a download link from before the restart
+    assert dist is not None and dist.sha256 == hashlib.sha256(wheel.read_bytes()).hexdigest()
+    release.set()
+    assert disk.reconciler.completer.done.wait(30)  # what the pool did not deliver is read
+    assert disk.project(normalize("other")) is not None
