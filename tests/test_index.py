@@ -16,6 +16,7 @@ from dynopypi.dists import DistFile, NormalizedName, normalize
 from dynopypi.fakedist import make_sdist, make_wheel
 from dynopypi.index import Index
 from dynopypi.model import Project
+from dynopypi.paths import PathUpdates
 from dynopypi.reader import FileReader
 from dynopypi.reconcile import Reconciler
 from dynopypi.render import Renderer
@@ -29,6 +30,7 @@ class Disk:
         self.cache = DigestCache(cache_file)
         self.index = Index(roots)
         self.reconciler = Reconciler(self.index, self.cache, Describer("sha256"))
+        self.paths = PathUpdates(self.reconciler)
         self.reader = FileReader(self.index.roots, self.cache)
 
     def project(self, name: NormalizedName) -> Project | None:
@@ -103,11 +105,11 @@ def test_upsert_and_discard(tmp_path: Path) -> None:
     index = _index(root)
     assert index.project(normalize("foo")) is None
     path = make_wheel(root, "foo", "1.0")
-    index.reconciler.paths.refresh(0, path)
+    index.paths.refresh(0, path)
     assert index.project(normalize("foo")) is not None
     assert index.file_at("foo-1.0-py3-none-any.whl") is not None
     path.unlink()
-    index.reconciler.paths.refresh(0, path)
+    index.paths.refresh(0, path)
     assert index.project(normalize("foo")) is None
     assert index.file_at("foo-1.0-py3-none-any.whl") is None
 
@@ -121,7 +123,7 @@ def test_directory_removal_discards_tree(tmp_path: Path) -> None:
     assert index.file_count == 1
     (sub / "foo-1.0-py3-none-any.whl").unlink()
     sub.rmdir()
-    index.reconciler.paths.refresh(0, sub)
+    index.paths.refresh(0, sub)
     assert index.file_count == 0
 
 
@@ -137,7 +139,7 @@ def test_symlink_out_of_root_ignored(tmp_path: Path) -> None:
     index = _index(root)
     assert index.project(normalize("secret")) is None
     assert index.project(normalize("alias")) is not None  # a link inside the root is fine
-    index.reconciler.paths.refresh(0, root / target.name)
+    index.paths.refresh(0, root / target.name)
     assert index.project(normalize("secret")) is None
 
 
@@ -160,10 +162,10 @@ def test_index_page_rendered_again_only_when_the_project_set_changes(tmp_path: P
     assert renderer.index_page(index.index.snapshot, "text/html") is first
     listing = renderer.listing_page(index.index.snapshot)
     # a new file of the same project: the index page is unchanged
-    index.reconciler.paths.refresh(0, make_wheel(root, "foo", "2.0"))
+    index.paths.refresh(0, make_wheel(root, "foo", "2.0"))
     assert renderer.index_page(index.index.snapshot, "text/html") is first
     assert renderer.listing_page(index.index.snapshot) is not listing  # lists every file
-    index.reconciler.paths.refresh(0, make_wheel(root, "bar", "1.0"))
+    index.paths.refresh(0, make_wheel(root, "bar", "1.0"))
     second = renderer.index_page(index.index.snapshot, "text/html")
     assert second is not first
     assert b"bar" in second.body and b"bar" not in first.body
@@ -181,7 +183,7 @@ def test_first_root_wins_for_same_path(tmp_path: Path) -> None:
     assert dist is not None and dist.root == 0
     assert index.project(normalize("bar")) is not None
     (a / "foo-1.0-py3-none-any.whl").unlink()
-    index.reconciler.paths.refresh(0, a / "foo-1.0-py3-none-any.whl")
+    index.paths.refresh(0, a / "foo-1.0-py3-none-any.whl")
     dist = index.file_at("foo-1.0-py3-none-any.whl")
     assert dist is not None and dist.root == 1
 
@@ -212,7 +214,7 @@ def test_a_file_added_during_a_rescan_is_not_dropped(tmp_path: Path) -> None:
     make_wheel(root, "old", "1.0")
     index = _index(root)
     stale = list(index.reconciler._walk(0, root))  # the listing, taken before the upload
-    index.reconciler.paths.upsert(0, make_wheel(root, "new", "1.0").name)
+    index.paths.upsert(0, make_wheel(root, "new", "1.0").name)
     index.reconciler._walk = lambda r, top: iter(stale)  # type: ignore[method-assign]
     index.reconciler.sync()
     assert index.file_at("new-1.0-py3-none-any.whl") is not None

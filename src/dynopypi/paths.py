@@ -11,18 +11,16 @@ import dataclasses
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .dists import DIST_SUFFIXES, DistFile
+from .reconcile import Fresh, Reconciler
 from .scan import Found, facts_of, is_ignored_name, is_text, within
-
-if TYPE_CHECKING:
-    from .reconcile import Fresh, Reconciler
 
 
 class PathUpdates:
     def __init__(self, reconciler: Reconciler) -> None:
         self.reconciler = reconciler
+        reconciler.recheck = self.refresh
 
     def refresh(self, root: int, path: Path) -> None:
         """Bring one path up to date after a filesystem event (file or directory)."""

@@ -13,7 +13,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .cache import CacheEntry, DigestCache
@@ -23,7 +23,6 @@ from .dists import DistFile, NormalizedName, ParsedName, parse_filename
 from .errors import InvalidFilename
 from .index import Index
 from .model import Project
-from .paths import PathUpdates
 from .scan import (
     PARALLEL_THRESHOLD,
     Facts,
@@ -45,7 +44,8 @@ class Reconciler:
         self.keys = tuple(str(r) for r in index.roots)
         self.real = tuple(os.path.realpath(r) for r in index.roots)
         self._warned: set[str] = set()
-        self.paths = PathUpdates(self)
+        # set by PathUpdates: a file a scan did not see but that exists is looked at alone
+        self.recheck: Callable[[int, Path], None] = lambda root, path: None
         self.completer = Completer(self._publish, self._cold_entry, describer.dist)
         self._cold_rows: list[tuple[int, str, CacheEntry, bytes | None]] = []
 
@@ -201,7 +201,7 @@ class Reconciler:
         self.index.change(root, found, gone)
         self.cache.forget(self.keys[root], gone)
         for rel in set(unseen) - set(gone):
-            self.paths.refresh(root, base / rel)  # e.g. now a link out of the root
+            self.recheck(root, base / rel)  # e.g. now a link out of the root
         return len(found) + len(gone)
 
     def _changed_files(self, root: int, top: Path, prefix: str) -> tuple[set[str], list[Found]]:

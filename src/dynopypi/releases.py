@@ -13,16 +13,17 @@ from packaging.version import InvalidVersion, Version
 
 from .dists import DistFile, normalize
 from .errors import InvalidInput, NotFound
-from .reconcile import Reconciler
+from .paths import PathUpdates
 from .yank import YankStore
 
 log = logging.getLogger(__name__)
 
 
 class Releases:
-    def __init__(self, reconciler: Reconciler, yanks: YankStore) -> None:
-        self.reconciler = reconciler
-        self.index = reconciler.index
+    def __init__(self, paths: PathUpdates, yanks: YankStore) -> None:
+        self.paths = paths
+        self.reconciler = paths.reconciler
+        self.index = paths.reconciler.index
         self.yanks = yanks
 
     def files_of(self, name: str, version: str) -> list[DistFile]:
@@ -42,12 +43,12 @@ class Releases:
         copies = [copy for f in files for copy in self.index.copies(f.relpath)]
         for dist in copies:
             self.index.path_of(dist).unlink(missing_ok=True)
-            self.reconciler.paths.discard_tree(dist.root, dist.relpath)
+            self.paths.discard_tree(dist.root, dist.relpath)
             log.info("removed %s", dist.relpath)
         for root in sorted({f.root for f in copies if f.is_yanked}):
             # a later upload under the same name must not inherit the yank
             self.yanks.update(root, [f.filename for f in copies if f.root == root], None)
-        self.reconciler.paths.reyank()
+        self.paths.reyank()
         return files
 
     def yank(
@@ -62,5 +63,5 @@ class Releases:
             raise NotFound(f"no matching files of {name!r} {version!r}")
         for root in sorted({f.root for f in files}):
             self.yanks.update(root, [f.filename for f in files if f.root == root], reason)
-        self.reconciler.paths.reyank()
+        self.paths.reyank()
         return files

@@ -29,6 +29,7 @@ from .cache import DigestCache
 from .config import Settings
 from .describe import Describer
 from .index import Index
+from .paths import PathUpdates
 from .policy import build_gate
 from .proxy import WSGIApp, parse_networks, trust_proxies
 from .reader import FileReader
@@ -109,10 +110,11 @@ class Server:
         self.index = Index(settings.roots)
         describer = Describer(settings.hash_algo, self.yanks.lookup)
         self.reconciler = Reconciler(self.index, self.cache, describer)
+        self.paths = PathUpdates(self.reconciler)
         self.renderer = Renderer(settings.hash_algo)
         self.auth = build_gate(settings.passwords, settings.authenticate, settings.rights)
         self.watcher = Watcher(
-            self.reconciler,
+            self.paths,
             rescan_interval=settings.rescan_interval,
             on_state_change=self._state_changed,
         )
@@ -120,10 +122,11 @@ class Server:
             settings,
             self.index,
             self.reconciler,
+            self.paths,
             FileReader(self.index.roots, self.cache),
             self.renderer,
             self.auth,
-            Releases(self.reconciler, self.yanks),
+            Releases(self.paths, self.yanks),
         )
         app = create_app(services)
         self.app = trust_proxies(with_access_log(app), parse_networks(settings.trusted_proxies))
@@ -173,7 +176,7 @@ class Server:
     def _state_changed(self, root: int, path: Path) -> None:
         """Something under <root>/.dynopypi/ changed: pick up yanks made by the CLI."""
         if self.yanks.reload(root):
-            self.reconciler.paths.reyank()
+            self.paths.reyank()
 
     def reload(self) -> None:
         """SIGHUP: re-read accounts, rights and yank state now."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from .config import Settings
 from .index import Index
+from .paths import PathUpdates
 from .policy import Gate
 from .reader import FileReader
 from .reconcile import Reconciler
@@ -22,6 +23,7 @@ class Services:
     settings: Settings
     index: Index
     reconciler: Reconciler
+    paths: PathUpdates
     reader: FileReader
     renderer: Renderer
     gate: Gate

@@ -29,7 +29,7 @@ from .errors import (
 )
 from .form import CHUNK, DIGEST_FIELDS, UploadForm, storage_error
 from .metadata import ARCHIVE_ERRORS, parse_metadata, read_metadata
-from .reconcile import Reconciler
+from .paths import PathUpdates
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +155,7 @@ class Outcome:
     created: bool  # False: an identical file was already there
 
 
-def accept_upload(
-    form: UploadForm, reconciler: Reconciler, root: int, *, overwrite: bool
-) -> Outcome:
+def accept_upload(form: UploadForm, paths: PathUpdates, root: int, *, overwrite: bool) -> Outcome:
     """Run every check, then put the file in place atomically and index it."""
     try:
         parsed = check_filename(form.filename)
@@ -165,7 +163,7 @@ def accept_upload(
         check_form_matches(form, parsed)
         check_digests(form)
         metadata = check_archive(form, parsed)
-        return _place(form, parsed, metadata, reconciler, root, overwrite=overwrite)
+        return _place(form, parsed, metadata, paths, root, overwrite=overwrite)
     finally:
         form.discard()
 
@@ -174,15 +172,15 @@ def _place(
     form: UploadForm,
     parsed: ParsedName,
     metadata: bytes | None,
-    reconciler: Reconciler,
+    paths: PathUpdates,
     root: int,
     *,
     overwrite: bool,
 ) -> Outcome:
     assert form.filename is not None and form.temp_path is not None
     sha256 = form.digests["sha256"]
-    index = reconciler.index
-    project = reconciler.project(parsed.project)
+    index = paths.reconciler.index
+    project = paths.reconciler.project(parsed.project)
     existing = [f for f in (project.files if project else ()) if f.filename == form.filename]
     target = index.roots[root] / form.filename
     relpath = form.filename
@@ -201,7 +199,7 @@ def _place(
                 raise _exists(form.filename)
         elif target.exists():
             if _same_bytes(target, sha256):
-                return Outcome(reconciler.paths.upsert(root, relpath), created=False)
+                return Outcome(paths.upsert(root, relpath), created=False)
             if not overwrite:
                 raise _exists(form.filename)
         os.chmod(form.temp_path, 0o644 & ~_UMASK)
@@ -212,12 +210,12 @@ def _place(
                 os.link(form.temp_path, target)  # fails if anything appeared meanwhile
         except FileExistsError:
             if _same_bytes(target, sha256):
-                return Outcome(reconciler.paths.upsert(root, relpath), created=False)
+                return Outcome(paths.upsert(root, relpath), created=False)
             raise _exists(form.filename) from None
         except OSError as exc:
             raise storage_error(exc, "move the upload into place") from exc
         _fsync_dir(target.parent)
-    dist = reconciler.paths.upsert(root, relpath, known=known)
+    dist = paths.upsert(root, relpath, known=known)
     log.info("stored %s (%d bytes)", relpath, form.size)
     return Outcome(dist, created=True)
 

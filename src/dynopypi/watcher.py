@@ -30,7 +30,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
-from .reconcile import Reconciler
+from .paths import PathUpdates
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +74,14 @@ class Watcher:
 
     def __init__(
         self,
-        reconciler: Reconciler,
+        paths: PathUpdates,
         *,
         settle: float = 0.25,
         rescan_interval: float = 60.0,
         on_state_change: Callable[[int, Path], None] | None = None,
     ) -> None:
-        self.reconciler = reconciler
-        self.roots = reconciler.index.roots
+        self.paths = paths
+        self.roots = paths.reconciler.index.roots
         self.settle = settle
         self.rescan_interval = rescan_interval
         self.on_state_change = on_state_change
@@ -138,7 +138,7 @@ class Watcher:
                 return
             try:
                 if not due:
-                    changed = self.reconciler.sync()
+                    changed = self.paths.reconciler.sync()
                     if changed:
                         log.info("periodic re-check found %d changed files", changed)
                     continue
@@ -153,4 +153,4 @@ class Watcher:
             if self.on_state_change is not None:
                 self.on_state_change(root, path)
             return
-        self.reconciler.paths.refresh(root, path)
+        self.paths.refresh(root, path)

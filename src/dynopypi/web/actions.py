@@ -70,7 +70,7 @@ class ActionRoutes:
 
     def upload(self, form: UploadForm) -> bottle.HTTPResponse:
         overwrite = self.services.settings.overwrite
-        outcome = accept_upload(form, self.services.reconciler, 0, overwrite=overwrite)
+        outcome = accept_upload(form, self.services.paths, 0, overwrite=overwrite)
         filename = outcome.dist.filename if outcome.dist else form.filename
         if outcome.created:
             return text(200, f"stored {filename}")
