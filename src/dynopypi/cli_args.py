@@ -154,16 +154,18 @@ def _service_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+_ROOTS_FLAG: dict[str, Any] = {
+    "dest": "roots",
+    "action": "append",
+    "metavar": "PACKAGES_DIR",
+    "help": "package directory (repeatable; default: as for run, from DYNOPYPI_ROOTS, "
+    "--config or ~/packages)",
+}
+
+
 def _roots_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "-d",
-        "--dir",
-        dest="roots",
-        action="append",
-        metavar="PACKAGES_DIR",
-        help="package directory (repeatable; default: as for run, from DYNOPYPI_ROOTS, "
-        "--config or ~/packages)",
-    )
+    """The directories a management command works on, as ``run`` would find them."""
+    p.add_argument("-d", "--dir", **_ROOTS_FLAG)
     p.add_argument("--config", metavar="FILE", type=Path, help="TOML file with settings")
 
 

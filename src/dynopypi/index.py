@@ -14,7 +14,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from .dists import DistFile, NormalizedName
-from .model import Project
 from .snapshot import Layer, MergeRule, Snapshot, first_directory_wins, holding, merged
 from .sources import SourceFiles
 
@@ -67,21 +66,7 @@ class Index:
     def _layers(self, name: NormalizedName) -> Sequence[Layer]:
         return [source.layer(name) for source in self.sources]
 
-    # ---- readers (conveniences over the current snapshot) ----------------------------
-    @property
-    def projects(self) -> Mapping[NormalizedName, Project]:
-        return self.snapshot.projects
-
-    def project(self, name: NormalizedName) -> Project | None:
-        return self.snapshot.project(name)
-
-    def file_at(self, url_path: str) -> DistFile | None:
-        return self.snapshot.file_at(url_path)
-
-    @property
-    def file_count(self) -> int:
-        return self.snapshot.file_count
-
+    # ---- what only the writers' side knows ------------------------------------------
     def copies(self, relpath: str) -> list[DistFile]:
         """The file at ``relpath`` in every package directory (the first one is served)."""
         found = (source.by_path.get(relpath) for source in self.sources)

@@ -286,7 +286,7 @@ def serve(settings: Settings) -> None:
 
     def announce() -> None:  # ready for systemd once the disk has been checked
         server.index.verified.wait()
-        systemd.notify(f"READY=1\nSTATUS=serving {server.index.file_count} files")
+        systemd.notify(f"READY=1\nSTATUS=serving {server.index.snapshot.file_count} files")
 
     threading.Thread(target=announce, name="dynopypi-ready", daemon=True).start()
     try:

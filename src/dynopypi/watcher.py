@@ -72,17 +72,17 @@ def _text(path: str | bytes) -> str:
 class Watcher:
     """Owns the observer and one worker thread; ``start``/``stop`` are the only entry points."""
 
+    settle = 0.25  # seconds a created or modified file must stay quiet before it is read
+
     def __init__(
         self,
         paths: PathUpdates,
         *,
-        settle: float = 0.25,
         rescan_interval: float = 60.0,
         on_state_change: Callable[[int, Path], None] | None = None,
     ) -> None:
         self.paths = paths
         self.roots = paths.reconciler.index.roots
-        self.settle = settle
         self.rescan_interval = rescan_interval
         self.on_state_change = on_state_change
         self._pending: dict[tuple[int, str], float] = {}

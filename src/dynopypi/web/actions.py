@@ -12,16 +12,12 @@ from ..errors import InvalidInput
 from ..form import UploadForm, read_form
 from ..identity import UPDATE
 from ..upload import accept_upload
-from .shell import Shell, text
+from .shell import Routes, text
 
 _CHANGES = ("file_upload", "remove_pkg", "doc_upload", "yank", "unyank")
 
 
-class ActionRoutes:
-    def __init__(self, shell: Shell) -> None:
-        self.shell = shell
-        self.services = shell.services
-
+class ActionRoutes(Routes):
     def install(self, app: bottle.Bottle) -> None:
         app.route("/", "POST", self.post)
 

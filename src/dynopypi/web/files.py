@@ -13,14 +13,10 @@ from ..identity import DOWNLOAD, LIST
 from ..model import Rendered
 from ..reader import SMALL_FILE
 from ..simple import quote_path
-from .shell import Shell
+from .shell import Routes
 
 
-class FileRoutes:
-    def __init__(self, shell: Shell) -> None:
-        self.shell = shell
-        self.services = shell.services
-
+class FileRoutes(Routes):
     def install(self, app: bottle.Bottle) -> None:
         app.route("/packages/", "GET", self.listing)
         app.route("/packages/<path:path>", ["GET", "HEAD"], self.download)

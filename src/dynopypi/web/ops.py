@@ -13,7 +13,7 @@ from ..errors import Denied, NotFound, Throttled
 from ..identity import DOWNLOAD, LIST
 from ..index import Index
 from ..welcome import render_welcome
-from .shell import Shell, text
+from .shell import Routes, text
 
 
 def readiness(index: Index) -> dict[str, Any]:
@@ -35,11 +35,7 @@ def readiness(index: Index) -> dict[str, Any]:
     }
 
 
-class OpsRoutes:
-    def __init__(self, shell: Shell) -> None:
-        self.shell = shell
-        self.services = shell.services
-
+class OpsRoutes(Routes):
     def install(self, app: bottle.Bottle) -> None:
         settings = self.services.settings
         app.route("/", "GET", self.welcome)

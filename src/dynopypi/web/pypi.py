@@ -13,14 +13,10 @@ from ..identity import LIST
 from ..metadata import CoreMetadata, parse_metadata
 from ..model import Rendered
 from ..pypi_json import project_json
-from .shell import Shell
+from .shell import Routes
 
 
-class PypiRoutes:
-    def __init__(self, shell: Shell) -> None:
-        self.shell = shell
-        self.services = shell.services
-
+class PypiRoutes(Routes):
     def install(self, app: bottle.Bottle) -> None:
         app.route("/pypi/<name>/json", "GET", self.project)
         app.route("/pypi/<name>/<version>/json", "GET", self.release)

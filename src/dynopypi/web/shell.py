@@ -145,3 +145,14 @@ class Shell:
         if not is_valid_project_name(name):
             raise NotFound(f"{name[:100]!r} is not a valid project name")
         return normalize(name)
+
+
+class Routes:
+    """One area of the API: ``install`` adds its routes to the app."""
+
+    def __init__(self, shell: Shell) -> None:
+        self.shell = shell
+        self.services = shell.services
+
+    def install(self, app: bottle.Bottle) -> None:
+        raise NotImplementedError

@@ -6,14 +6,10 @@ import bottle
 
 from ..errors import NotFound
 from ..identity import LIST
-from .shell import Shell
+from .shell import Routes
 
 
-class SimpleRoutes:
-    def __init__(self, shell: Shell) -> None:
-        self.shell = shell
-        self.services = shell.services
-
+class SimpleRoutes(Routes):
     def install(self, app: bottle.Bottle) -> None:
         app.route("/simple", "GET", self.no_slash)
         app.route("/simple/", "GET", self.index)
