@@ -18,7 +18,8 @@ from dynopypi import __version__
 from dynopypi.app import render_listing
 from dynopypi.dists import DistFile, NormalizedName
 from dynopypi.model import Project
-from dynopypi.simple import HTML_V1, JSON_V1, TEXT_HTML, render_index, render_project
+from dynopypi.negotiate import HTML_V1, JSON_V1, TEXT_HTML
+from dynopypi.simple import render_index, render_project
 from dynopypi.welcome import render_welcome
 
 GOLDEN = Path(__file__).parent / "golden"

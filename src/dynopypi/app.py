@@ -38,8 +38,9 @@ from .form import UploadForm, read_form
 from .index import SMALL_FILE, Index
 from .metadata import CoreMetadata, parse_metadata
 from .model import Project, Rendered
+from .negotiate import accepts_gzip, choose_content_type
 from .pypi_json import project_json
-from .simple import choose_content_type, quote_path, render_index, render_project
+from .simple import quote_path, render_index, render_project
 from .upload import accept_upload, release_files, remove_files
 from .welcome import render_welcome
 from .yank import YankStore
@@ -361,19 +362,6 @@ def create_app(
         return parse_metadata(raw) if raw is not None else None
 
     return app
-
-
-def accepts_gzip(header: str | None) -> bool:
-    """Whether Accept-Encoding allows gzip (``gzip;q=0`` refuses it)."""
-    for item in (header or "").lower().split(","):
-        coding, _, params = item.strip().partition(";")
-        if coding.strip() in ("gzip", "x-gzip", "*"):
-            q = params.strip().removeprefix("q=")
-            try:
-                return float(q) > 0 if q else True
-            except ValueError:
-                return False
-    return False
 
 
 def readiness(index: Index) -> dict[str, Any]:

@@ -30,8 +30,9 @@ from .auth import Authenticator
 from .cache import DigestCache
 from .config import Settings
 from .index import Index
+from .negotiate import JSON_V1, TEXT_HTML
 from .proxy import WSGIApp, parse_networks, trust_proxies
-from .simple import JSON_V1, TEXT_HTML, render_project
+from .simple import render_project
 from .watcher import Watcher
 from .yank import YankStore
 

@@ -1,4 +1,4 @@
-"""PEP 503 / 691 / 629 / 658 / 714 / 592 / 700: negotiation and rendering, all pure.
+"""PEP 503 / 691 / 629 / 658 / 714 / 592 / 700: the simple API pages, all pure.
 
 Pages are built as one PEP 691-shaped dict, then rendered to JSON or HTML from it, so the
 two formats cannot drift apart. Links are relative (``../../packages/...``) so a page is
@@ -15,82 +15,10 @@ from typing import Any
 from urllib.parse import quote
 
 from .dists import DistFile
-from .errors import NoAcceptableFormat
 from .model import Project, Rendered
+from .negotiate import JSON_V1
 
 API_VERSION = "1.1"
-JSON_V1 = "application/vnd.pypi.simple.v1+json"
-HTML_V1 = "application/vnd.pypi.simple.v1+html"
-JSON_LATEST = "application/vnd.pypi.simple.latest+json"
-HTML_LATEST = "application/vnd.pypi.simple.latest+html"
-TEXT_HTML = "text/html"
-
-# media type a client may ask for -> the one we answer with
-_ALIASES = {
-    JSON_V1: JSON_V1,
-    JSON_LATEST: JSON_V1,
-    HTML_V1: HTML_V1,
-    HTML_LATEST: HTML_V1,
-    TEXT_HTML: TEXT_HTML,
-}
-_DEFAULT = TEXT_HTML  # what */* and a missing Accept get: every client understands it
-_WILDCARDS = {
-    "*/*": (TEXT_HTML, HTML_V1, JSON_V1),
-    "text/*": (TEXT_HTML,),
-    "application/*": (JSON_V1, HTML_V1),
-}
-# when q-values tie, prefer the richer, versioned formats
-_PREFERENCE = {JSON_V1: 0, JSON_LATEST: 0, HTML_V1: 1, HTML_LATEST: 1, TEXT_HTML: 2}
-
-
-def _parse_accept(header: str) -> list[tuple[float, int, int, str]]:
-    """(q, specificity rank, position, media type), best first."""
-    ranked = []
-    for position, part in enumerate(header.split(",")):
-        media, *params = (piece.strip() for piece in part.split(";"))
-        media = media.lower()
-        if not media:
-            continue
-        q = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = max(0.0, min(1.0, float(value)))
-                except ValueError:
-                    q = 0.0
-        ranked.append((q, _PREFERENCE.get(media, 3), position, media))
-    ranked.sort(key=lambda item: (-item[0], item[1], item[2]))
-    return ranked
-
-
-def choose_content_type(accept: str | None, format_param: str | None = None) -> str:
-    """The media type to answer with; ``NoAcceptableFormat`` when none we serve is acceptable."""
-    if format_param:
-        chosen = _ALIASES.get(format_param.strip().lower())
-        if chosen is None:
-            raise NoAcceptableFormat(
-                f"format={format_param!r} is not served; use one of {', '.join(_ALIASES)}"
-            )
-        return chosen
-    if not accept or not accept.strip():
-        return _DEFAULT
-    ranked = _parse_accept(accept)
-    # a type refused with q=0 stays refused even when a wildcard would admit it
-    refused = {_ALIASES[media] for q, _r, _p, media in ranked if q <= 0 and media in _ALIASES}
-    for q, _rank, _pos, media in ranked:
-        if q <= 0:
-            continue
-        if media in _ALIASES and _ALIASES[media] not in refused:
-            return _ALIASES[media]
-        wildcard = _WILDCARDS.get(media)
-        if wildcard is not None:
-            for candidate in wildcard:
-                if candidate not in refused:
-                    return candidate
-    raise NoAcceptableFormat(
-        f"none of the media types in Accept: {accept!r} is served; use one of {', '.join(_ALIASES)}"
-    )
 
 
 def rfc3339(ns: int) -> str:
