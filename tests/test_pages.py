@@ -15,13 +15,12 @@ import pytest
 from packaging.version import Version
 
 from dynopypi import __version__
-from dynopypi.app import render_listing
 from dynopypi.dists import DistFile, NormalizedName
 from dynopypi.model import Project
 from dynopypi.negotiate import HTML_V1, JSON_V1, TEXT_HTML
+from dynopypi.pages import render_listing, render_welcome
 from dynopypi.simple import render_index, render_project
 from dynopypi.templates import Markup, Template, escape, join
-from dynopypi.welcome import render_welcome
 
 GOLDEN = Path(__file__).parent / "golden"
 VERSION_MARK = b"@VERSION@"
@@ -257,3 +256,32 @@ def test_join_escapes_plain_strings(fragments: list[str], expected: str) -> None
 def test_escape(value: str, expected: str) -> None:
     assert escape(value) == expected
     assert escape(escape(value)) == expected  # escaping is done once, not twice
+
+
+# --------------------------------------------------------------------------- --welcome FILE
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("{{URL}}", "http://h/a&amp;b/"),
+        ("{{ URL }}|{{VERSION}}|{{ NUMPKGS }}", f"http://h/a&amp;b/|{__version__}|6"),
+        ("{{{URL}}}", "{http://h/a&amp;b/}"),
+        ("{URL} {{url}} {{  URL  }} {{ URL}}", "{URL} {{url}} {{  URL  }} {{ URL}}"),
+        ("a { b } {{ c }} {0} {} {x!r}", "a { b } {{ c }} {0} {} {x!r}"),
+        ("<style>p{color:red}</style>", "<style>p{color:red}</style>"),
+        ("no placeholders", "no placeholders"),
+        ("", ""),
+    ],
+)
+def test_welcome_file_placeholders(text: str, expected: str, tmp_path: Path) -> None:
+    template = tmp_path / "welcome.html"
+    template.write_text(text, encoding="utf-8")
+    assert render_welcome("http://h/a&b/", (3, 6), template) == expected.encode()
+
+
+def test_welcome_file_values_are_filled_in_once(tmp_path: Path) -> None:
+    """A Host header spelling a placeholder stays text (it used to be substituted too)."""
+    template = tmp_path / "welcome.html"
+    template.write_text("{{URL}} {{NUMPKGS}}", encoding="utf-8")
+    assert render_welcome("http://{{NUMPKGS}}/", None, template) == b"http://{{NUMPKGS}}/ ?"

@@ -6,7 +6,6 @@ make as many apps as they like. Typed errors become plain-text answers in one pl
 
 from __future__ import annotations
 
-import html
 import io
 import json
 import logging
@@ -37,12 +36,12 @@ from .files import content_type_for, iter_range, not_modified, plan_download
 from .form import UploadForm, read_form
 from .index import SMALL_FILE, Index
 from .metadata import CoreMetadata, parse_metadata
-from .model import Project, Rendered
+from .model import Rendered
 from .negotiate import accepts_gzip, choose_content_type
+from .pages import render_listing, render_welcome
 from .pypi_json import project_json
 from .simple import quote_path, render_index, render_project
 from .upload import accept_upload, release_files, remove_files
-from .welcome import render_welcome
 from .yank import YankStore
 
 log = logging.getLogger(__name__)
@@ -386,20 +385,6 @@ def _plain_error(error: bottle.HTTPError) -> str:
     bottle.response.content_type = "text/plain; charset=utf-8"
     body = error.body if isinstance(error.body, str) and error.body else error.status_line
     return f"{body}\n"
-
-
-def render_listing(projects: list[Project]) -> Rendered:
-    files = sorted((f for p in projects for f in p.files), key=lambda f: f.relpath)
-    lines = [
-        "<!DOCTYPE html>\n<html>\n  <head><title>Index of packages</title></head>\n  <body>\n",
-        "    <h1>Index of packages</h1>\n",
-    ]
-    lines.extend(
-        f'    <a href="{html.escape(quote_path(f.relpath))}">{html.escape(f.relpath)}</a><br>\n'
-        for f in files
-    )
-    lines.append("  </body>\n</html>\n")
-    return Rendered.of("".join(lines).encode(), "text/html; charset=utf-8")
 
 
 __all__ = ["__version__", "create_app"]
