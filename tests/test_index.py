@@ -236,7 +236,9 @@ def test_snapshot_never_lists_files_removed_or_rewritten_while_down(tmp_path: Pa
     make_wheel(root, "added", "1.0")
     index = Disk((root,), cache_file)
     assert index.reconciler.load_cached() == 1
-    assert [f.filename for p in index.index.snapshot.projects.values() for f in p.files] == [kept.name]
+    assert [f.filename for p in index.index.snapshot.projects.values() for f in p.files] == [
+        kept.name
+    ]
     index.reconciler.sync()  # the background check then brings the rest
     dist = index.file_at(rewritten.name)
     assert dist is not None

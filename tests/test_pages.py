@@ -18,8 +18,9 @@ from dynopypi import __version__
 from dynopypi.dists import DistFile, NormalizedName
 from dynopypi.model import Project
 from dynopypi.negotiate import HTML_V1, JSON_V1, TEXT_HTML
+from dynopypi.pages import render_listing, render_welcome
 from dynopypi.simple import render_index, render_project
-from dynopypi.welcome import render_listing, render_welcome
+from dynopypi.templates import Markup, Template, escape, join
 
 GOLDEN = Path(__file__).parent / "golden"
 VERSION_MARK = b"@VERSION@"
@@ -195,3 +196,92 @@ def test_page_is_byte_identical(case: str, tmp_path: Path) -> None:
 
 def test_every_golden_file_is_a_case() -> None:
     assert {p.name for p in GOLDEN.iterdir()} == {golden_path(c).name for c in CASES}
+
+
+# --------------------------------------------------------------------------- the template mechanism
+
+
+@pytest.mark.parametrize(
+    ("text", "values", "expected"),
+    [
+        ("<p>{x}</p>", {"x": "a<b>&\"'c"}, "<p>a&lt;b&gt;&amp;&quot;&#x27;c</p>"),
+        ("<p>{x}</p>", {"x": Markup("<b>kept</b>")}, "<p><b>kept</b></p>"),
+        ('<a href="{x}">{x}</a>', {"x": "&"}, '<a href="&amp;">&amp;</a>'),
+        ("{a}{b}", {"a": "1", "b": "2"}, "12"),
+        ("no fields", {}, "no fields"),
+        ("", {}, ""),
+        ("{{literal}} {x}", {"x": "{y}"}, "{literal} {y}"),
+        ("'\"\\n\\\\{x}", {"x": "'"}, "'\"\\n\\\\&#x27;"),
+        ("Ünïcode {x}", {"x": "ß"}, "Ünïcode ß"),
+        ("{x}", {"x": ""}, ""),
+    ],
+)
+def test_template_escapes_all_but_markup(text: str, values: dict[str, str], expected: str) -> None:
+    rendered = Template(text).render(**values)
+    assert rendered == expected
+    assert type(rendered) is Markup
+
+
+@pytest.mark.parametrize(
+    "text", ["{0}", "{}", "{x.y}", "{x[0]}", "{x!r}", "{x:>5}", "{class}", "{_escape}", "{x"]
+)
+def test_template_fields_must_be_plain_names(text: str) -> None:
+    with pytest.raises(ValueError):
+        Template(text)
+
+
+@pytest.mark.parametrize(("values"), [{}, {"x": "1"}, {"x": "1", "y": "2", "z": "3"}])
+def test_template_needs_exactly_its_fields(values: dict[str, str]) -> None:
+    with pytest.raises(TypeError):
+        Template("{x}{y}").render(**values)
+
+
+@pytest.mark.parametrize(
+    ("fragments", "expected"),
+    [
+        ([], ""),
+        ([Markup("<b>"), Markup("</b>")], "<b></b>"),
+        ([Markup("<i>"), "<script>", Markup("</i>")], "<i>&lt;script&gt;</i>"),
+    ],
+)
+def test_join_escapes_plain_strings(fragments: list[str], expected: str) -> None:
+    joined = join(fragments)
+    assert joined == expected
+    assert type(joined) is Markup
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("<&>\"'", "&lt;&amp;&gt;&quot;&#x27;"), (Markup("<b>"), "<b>")]
+)
+def test_escape(value: str, expected: str) -> None:
+    assert escape(value) == expected
+    assert escape(escape(value)) == expected  # escaping is done once, not twice
+
+
+# --------------------------------------------------------------------------- --welcome FILE
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("{{URL}}", "http://h/a&amp;b/"),
+        ("{{ URL }}|{{VERSION}}|{{ NUMPKGS }}", f"http://h/a&amp;b/|{__version__}|6"),
+        ("{{{URL}}}", "{http://h/a&amp;b/}"),
+        ("{URL} {{url}} {{  URL  }} {{ URL}}", "{URL} {{url}} {{  URL  }} {{ URL}}"),
+        ("a { b } {{ c }} {0} {} {x!r}", "a { b } {{ c }} {0} {} {x!r}"),
+        ("<style>p{color:red}</style>", "<style>p{color:red}</style>"),
+        ("no placeholders", "no placeholders"),
+        ("", ""),
+    ],
+)
+def test_welcome_file_placeholders(text: str, expected: str, tmp_path: Path) -> None:
+    template = tmp_path / "welcome.html"
+    template.write_text(text, encoding="utf-8")
+    assert render_welcome("http://h/a&b/", (3, 6), template) == expected.encode()
+
+
+def test_welcome_file_values_are_filled_in_once(tmp_path: Path) -> None:
+    """A Host header spelling a placeholder stays text (it used to be substituted too)."""
+    template = tmp_path / "welcome.html"
+    template.write_text("{{URL}} {{NUMPKGS}}", encoding="utf-8")
+    assert render_welcome("http://{{NUMPKGS}}/", None, template) == b"http://{{NUMPKGS}}/ ?"

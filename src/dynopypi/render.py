@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 from .model import Project, Rendered
 from .negotiate import JSON_V1, TEXT_HTML
+from .pages import render_listing
 from .simple import render_index, render_project
 from .snapshot import Snapshot
-from .welcome import render_listing
 
 log = logging.getLogger(__name__)
 

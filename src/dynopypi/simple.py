@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime, timezone
-from html import escape
 from typing import Any
 from urllib.parse import quote
 
 from .dists import DistFile
 from .model import Project, Rendered
 from .negotiate import JSON_V1
+from .templates import Markup, Template, escape, join
 
 API_VERSION = "1.1"
 
@@ -71,35 +71,53 @@ def _json(data: dict[str, Any]) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode()
 
 
-_HTML_HEAD = (
+# one page shell for the index and the project pages (PEP 503 with the PEP 629 version)
+PAGE = Template(
     "<!DOCTYPE html>\n<html>\n  <head>\n"
     f'    <meta name="pypi:repository-version" content="{API_VERSION}">\n'
-    "    <title>{title}</title>\n  </head>\n  <body>\n"
+    "    <title>{title}</title>\n  </head>\n  <body>\n{body}  </body>\n</html>\n"
 )
-_HTML_TAIL = "  </body>\n</html>\n"
+_HEADING = Template("    <h1>{title}</h1>\n")
+_FILE_LINK = Template(
+    '    <a href="{href}"{requires_python}{metadata}{yanked}>{filename}</a><br>\n'
+)
+_REQUIRES_PYTHON = Template(' data-requires-python="{value}"')
+# PEP 714 renamed the attribute; old pip reads only the old name, so both are sent
+_METADATA = Template(' data-core-metadata="{value}" data-dist-info-metadata="{value}"')
+_YANKED = Template(' data-yanked="{value}"')
+_PROJECT_LINK = Template('    <a href="{name}/">{display_name}</a><br>\n')
+_ABSENT = Markup()
+
+
+def _file_link(f: dict[str, Any], hash_algo: str | None) -> Markup:
+    href = f["url"]
+    if hash_algo and hash_algo in f["hashes"]:
+        href += f"#{hash_algo}={f['hashes'][hash_algo]}"
+    yanked = f["yanked"]
+    return _FILE_LINK.render(
+        href=href,
+        requires_python=(
+            _REQUIRES_PYTHON.render(value=f["requires-python"]) if f["requires-python"] else _ABSENT
+        ),
+        metadata=(
+            _METADATA.render(value=f"sha256={f['core-metadata']['sha256']}")
+            if f["core-metadata"]
+            else _ABSENT
+        ),
+        yanked=(
+            _YANKED.render(value=yanked if isinstance(yanked, str) else "")
+            if yanked is not False
+            else _ABSENT
+        ),
+        filename=f["filename"],
+    )
 
 
 def _project_html(page: dict[str, Any], hash_algo: str | None, display: str) -> bytes:
-    lines = [_HTML_HEAD.format(title=f"Links for {escape(display)}")]
-    lines.append(f"    <h1>Links for {escape(display)}</h1>\n")
-    for f in page["files"]:
-        href = f["url"]
-        algo = hash_algo if hash_algo and hash_algo in f["hashes"] else None
-        if algo:
-            href += f"#{algo}={f['hashes'][algo]}"
-        attrs = [f'href="{escape(href)}"']
-        if f["requires-python"]:
-            attrs.append(f'data-requires-python="{escape(f["requires-python"])}"')
-        if f["core-metadata"]:
-            value = escape(f"sha256={f['core-metadata']['sha256']}")
-            attrs.append(f'data-core-metadata="{value}"')
-            attrs.append(f'data-dist-info-metadata="{value}"')
-        if f["yanked"] is not False:
-            reason = f["yanked"] if isinstance(f["yanked"], str) else ""
-            attrs.append(f'data-yanked="{escape(reason)}"')
-        lines.append(f"    <a {' '.join(attrs)}>{escape(f['filename'])}</a><br>\n")
-    lines.append(_HTML_TAIL)
-    return "".join(lines).encode()
+    title = escape(f"Links for {display}")  # once, for both places it appears
+    links = [_HEADING.render(title=title)]
+    links += [_file_link(f, hash_algo) for f in page["files"]]
+    return PAGE.render(title=title, body=join(links)).encode()
 
 
 def render_project(project: Project, content_type: str, hash_algo: str | None) -> Rendered:
@@ -124,10 +142,9 @@ def render_index(projects: Iterable[Project], content_type: str) -> Rendered:
             "projects": [{"name": p.display_name} for p in projects],
         }
         return Rendered.of(_json(data), JSON_V1)
-    lines = [_HTML_HEAD.format(title="Simple index")]
-    lines.extend(f'    <a href="{p.name}/">{escape(p.display_name)}</a><br>\n' for p in projects)
-    lines.append(_HTML_TAIL)
-    return Rendered.of("".join(lines).encode(), _with_charset(content_type))
+    links = join(_PROJECT_LINK.render(name=p.name, display_name=p.display_name) for p in projects)
+    body = PAGE.render(title="Simple index", body=links)
+    return Rendered.of(body.encode(), _with_charset(content_type))
 
 
 def _with_charset(content_type: str) -> str:

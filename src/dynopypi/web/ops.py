@@ -12,7 +12,7 @@ import bottle
 from ..errors import Denied, NotFound, Throttled
 from ..identity import DOWNLOAD, LIST
 from ..index import Index
-from ..welcome import render_welcome
+from ..pages import render_welcome
 from .shell import Routes, text
 
 
