@@ -40,7 +40,9 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from dynopypi.fakedist import make_sdist, make_wheel
+# fakedist lives with the tests (it is not shipped); bench builds its corpus with it too
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
+from fakedist import make_sdist, make_wheel
 
 GENERATOR_VERSION = 1
 DEFAULT_PROJECTS = 10_000

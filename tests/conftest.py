@@ -167,7 +167,7 @@ class Corpus:
 
 def build_corpus(root: Path) -> Corpus:
     """The standard read-only corpus used by most e2e modules."""
-    from dynopypi.fakedist import make_sdist, make_wheel
+    from support.fakedist import make_sdist, make_wheel
 
     pkgdir = root / "pkgs"
     sub = pkgdir / "sub"

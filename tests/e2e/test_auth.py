@@ -21,9 +21,8 @@ import pytest
 import requests
 from passlib.apache import HtpasswdFile
 from support.accounts import add_account, passwd
+from support.fakedist import make_wheel
 from support.net import fresh_address, request_from
-
-from dynopypi.fakedist import make_wheel
 
 ALICE = ("alice", "alice-pw-0001")
 BOB = ("bob", "bob-pw-0002")

@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 import requests
+from support.fakedist import make_wheel
 from support.uploads import file_upload_fields
-
-from dynopypi.fakedist import make_wheel
 
 
 @pytest.fixture

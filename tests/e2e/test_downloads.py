@@ -177,7 +177,7 @@ ODD_DIRS = ["odd dir #1 %?&=+", "ünïcödé", "a;b,c@d"]
 @pytest.fixture(scope="module")
 def odd(tmp_path_factory):
     """File and directory names that need care in URLs."""
-    from dynopypi.fakedist import make_sdist, make_wheel
+    from support.fakedist import make_sdist, make_wheel
 
     pkgdir = tmp_path_factory.mktemp("odd") / "pkgs"
     pkgdir.mkdir()

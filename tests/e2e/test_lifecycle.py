@@ -23,10 +23,9 @@ import pytest
 import requests
 from support.accounts import add_account, delete_account
 from support.clients import twine_upload
+from support.fakedist import make_wheel
 from support.net import fetch, free_port
 from support.processes import stop_process
-
-from dynopypi.fakedist import make_wheel
 
 TIMEOUT = 60.0
 STARTUP_TIMEOUT = 60.0

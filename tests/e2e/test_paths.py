@@ -10,8 +10,7 @@ import os
 from urllib.parse import quote
 
 import pytest
-
-from dynopypi.fakedist import make_wheel
+from support.fakedist import make_wheel
 
 SECRET = b"TOP-SECRET-CONTENT-0123456789"
 

@@ -25,11 +25,10 @@ import pytest
 import requests
 from support.accounts import add_account
 from support.clients import check_ok, client_env, pip_install, run_client, twine_upload, uv_command
+from support.fakedist import core_metadata, make_sdist, make_wheel
 from support.fs import leftovers, tree
 from support.net import fresh_address, request_from
 from support.uploads import MULTIPART, file_upload_fields, form_body
-
-from dynopypi.fakedist import core_metadata, make_sdist, make_wheel
 
 ALICE = ("alice", "alice-secret-1")
 ACME = ("acme", "acme-secret-2")

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from dynopypi.fakedist import make_sdist, make_wheel
+from support.fakedist import make_sdist, make_wheel
 
 BOUND = 5.0
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
