@@ -5,10 +5,10 @@ import os
 from pathlib import Path
 
 import pytest
+from support.fakedist import make_sdist, make_wheel
 
 from dynopypi.cache import DigestCache
 from dynopypi.dists import normalize
-from dynopypi.fakedist import make_sdist, make_wheel
 from dynopypi.index import Index
 
 
