@@ -62,3 +62,25 @@ def build_corpus(root: Path) -> Corpus:
     for path in [*files.values(), pkgdir / "notapackage.txt", pkgdir / "foo.whl"]:
         os.utime(path, (FIXED_MTIME, FIXED_MTIME))
     return Corpus(root=root, pkgdir=pkgdir, files=files, projects=projects, secret=secret)
+
+
+ODD_DIRS = ["odd dir #1 %?&=+", "ünïcödé", "a;b,c@d"]
+
+
+def build_odd_corpus(root: Path) -> tuple[Path, dict[str, Path]]:
+    """File and directory names that need care in URLs: (package dir, {file name: path})."""
+    pkgdir = root / "pkgs"
+    pkgdir.mkdir()
+    files = {}
+    for i, dirname in enumerate(ODD_DIRS):
+        (pkgdir / dirname).mkdir()
+        path = make_wheel(pkgdir / dirname, "uni", f"1.{i}")
+        files[path.name] = path
+    for version in ("1.0+local.1", "1!0.5"):
+        path = make_wheel(pkgdir, "odd", version)
+        files[path.name] = path
+    legacy = make_sdist(pkgdir, "my-proj", "2.0")
+    files["my-proj-2.0.tar.gz"] = legacy.rename(pkgdir / "my-proj-2.0.tar.gz")
+    tagged = make_wheel(pkgdir, "tagged", "1.0")
+    files["tagged-1.0-1-py3-none-any.whl"] = tagged.rename(pkgdir / "tagged-1.0-1-py3-none-any.whl")
+    return pkgdir, files

@@ -13,6 +13,7 @@ signals); tests of those stay in ``tests/e2e`` with a real server.
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import sys
@@ -125,6 +126,10 @@ def call_app(app: Any, environ: dict[str, Any]) -> tuple[str, list[tuple[str, st
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         if exc_info is not None and "status" in seen:
             raise exc_info[1].with_traceback(exc_info[2])
+        for name, value in headers:  # what waitress refuses (it answers 500 instead)
+            if "\r" in name + value or "\n" in name + value:
+                raise ValueError(f"CR or LF in response header {name!r}: {value!r}")
+            (name + value).encode("latin-1")
         seen["status"], seen["headers"] = status, list(headers)
         return written.append
 
@@ -160,6 +165,8 @@ def _request_body(body: Any) -> bytes:
 
 def _decoded(body: bytes, encoding: str) -> bytes:
     """What urllib3 hands requests for this Content-Encoding (requests asks for gzip)."""
+    if not body:  # HEAD, 304
+        return body
     if encoding == "gzip":
         return zlib.decompress(body, 16 + zlib.MAX_WBITS)
     if encoding == "deflate":
@@ -173,9 +180,10 @@ def _decoded(body: bytes, encoding: str) -> bytes:
 class WSGIAdapter(BaseAdapter):
     """A requests transport that calls a WSGI app instead of opening a connection."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, remote_addr: str = "127.0.0.1") -> None:
         super().__init__()
         self.app = app
+        self.remote_addr = remote_addr
 
     def send(  # type: ignore[override]
         self, request: requests.PreparedRequest, stream: bool = False, **kwargs: Any
@@ -186,6 +194,7 @@ class WSGIAdapter(BaseAdapter):
         headers += [(k, v) for k, v in request.headers.items() if k.lower() != "host"]
         body = _request_body(request.body)
         environ = wsgi_environ(request.method or "GET", target, headers, body)
+        environ["REMOTE_ADDR"] = environ["REMOTE_HOST"] = self.remote_addr
         status, response_headers, data = call_app(self.app, environ)
         merged: CaseInsensitiveDict[str] = CaseInsensitiveDict()
         for key, value in response_headers:
@@ -238,6 +247,12 @@ class AppServer(IndexClient):
         self.adapter = WSGIAdapter(self.server.app)
         self._records = _Records()
         self._local = threading.local()
+        self._running = False
+
+    @property
+    def running(self) -> bool:
+        """Loaded and not stopped (there is no process to check)."""
+        return self._running
 
     @property
     def base(self) -> str:
@@ -254,8 +269,10 @@ class AppServer(IndexClient):
         logger.addHandler(self._records)
         logger.setLevel(logging.INFO)  # as ``dynopypi run`` logs by default
         self.server.load()
+        self._running = True
 
     def stop(self) -> None:
+        self._running = False
         self.server.stop()
         logger = logging.getLogger("dynopypi")
         logger.removeHandler(self._records)
@@ -267,6 +284,14 @@ class AppServer(IndexClient):
         if len(text) > limit:
             text = "...\n" + text[-limit:]
         return f"----- in-process log -----\n{text}"
+
+    def from_address(self, address: str) -> AppServer:
+        """The same server, seen by a client at ``address`` (REMOTE_ADDR): per-address
+        policy (throttling) without binding real sockets."""
+        peer = copy.copy(self)
+        peer.adapter = WSGIAdapter(self.server.app, remote_addr=address)
+        peer._local = threading.local()
+        return peer
 
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
