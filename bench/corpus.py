@@ -5,7 +5,7 @@ Usage:
 
 Defaults: 10,000 projects / 60,000 files, seed 503, 2 worker processes. The same arguments
 always give the same files (same names, same bytes). Every file is built with
-``dynopypi.fakedist``, so wheels install and sdists carry PKG-INFO.
+``tests/support/fakedist.py``, so wheels install and sdists carry PKG-INFO.
 
 What is in it:
 
@@ -40,7 +40,9 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from dynopypi.fakedist import make_sdist, make_wheel
+# fakedist lives with the tests (it is not shipped); bench builds its corpus with it too
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
+from fakedist import make_sdist, make_wheel
 
 GENERATOR_VERSION = 1
 DEFAULT_PROJECTS = 10_000

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.fakedist import make_sdist, make_wheel
 
 from dynopypi import completion
 from dynopypi.cache import DigestCache
 from dynopypi.describe import Describer
 from dynopypi.dists import DistFile, NormalizedName, normalize
-from dynopypi.fakedist import make_sdist, make_wheel
 from dynopypi.index import Index
 from dynopypi.model import Project
 from dynopypi.paths import PathUpdates

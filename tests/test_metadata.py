@@ -6,10 +6,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from support.fakedist import make_sdist, make_wheel
 
 from dynopypi import metadata
 from dynopypi.errors import MetadataError
-from dynopypi.fakedist import make_sdist, make_wheel
 
 
 def test_wheel_and_sdist_metadata(tmp_path: Path) -> None:

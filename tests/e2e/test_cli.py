@@ -164,7 +164,7 @@ def running(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
 
 
 def test_dynopypi_port_environment_variable_is_honoured(pkg, tmp_path):
-    from dynopypi.fakedist import make_wheel
+    from support.fakedist import make_wheel
 
     make_wheel(pkg, "env-port", "1.0")
     log = tmp_path / "server.log"

@@ -8,7 +8,6 @@ The unit (systemd/dynopypi.service) says ``Type=notify``, ``ExecReload=kill -HUP
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import signal
 import socket
@@ -23,10 +22,9 @@ import pytest
 import requests
 from support.accounts import add_account, delete_account
 from support.clients import twine_upload
+from support.fakedist import make_wheel
 from support.net import fetch, free_port
 from support.processes import stop_process
-
-from dynopypi.fakedist import make_wheel
 
 TIMEOUT = 60.0
 STARTUP_TIMEOUT = 60.0
@@ -278,34 +276,6 @@ def test_sighup_reloads_accounts(server_factory, tmp_path, helpers):
 
 
 # --------------------------------------------------------------------------- /ready
-
-
-def test_ready_endpoint_shape(server_factory, tmp_path):
-    packages = tmp_path / "packages"
-    packages.mkdir()
-    make_wheel(packages, "lib", "1.0")
-    make_wheel(packages, "lib", "2.0")
-    make_wheel(packages, "app", "1.0")
-    server = server_factory(packages)
-    r = server.get("/ready")
-    assert r.status_code == 200, server.explain(r)
-    assert r.headers["Content-Type"].startswith("application/json")
-    state = json.loads(r.content)
-    assert state["status"] == "ready"
-    assert state["index_loaded"] is True
-    assert state["problems"] == []
-    assert state["writable"] == {str(packages): True}
-    assert (state["projects"], state["files"]) == (2, 3)
-
-
-def test_ready_endpoint_path_is_configurable(server_factory, tmp_path):
-    packages = tmp_path / "packages"
-    packages.mkdir()
-    server = server_factory(packages, "--ready-endpoint", "/readyz")
-    r = server.get("/readyz")
-    assert r.status_code == 200, server.explain(r)
-    assert r.json()["status"] == "ready"
-    assert server.get("/ready").status_code == 404
 
 
 def test_log_file_survives_logrotate(server_factory, tmp_path, helpers):

@@ -25,9 +25,8 @@ import requests
 from support import nginx as nh
 from support.accounts import add_account
 from support.clients import PIP, check_ok, twine_upload
+from support.fakedist import make_wheel
 from support.net import fetch
-
-from dynopypi.fakedist import make_wheel
 
 TIMEOUT = 60.0
 ACCEL = ("--trusted-proxies", "127.0.0.1", "--x-accel-redirect", "/_dynopypi_files/")

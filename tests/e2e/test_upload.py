@@ -25,11 +25,10 @@ import pytest
 import requests
 from support.accounts import add_account
 from support.clients import check_ok, client_env, pip_install, run_client, twine_upload, uv_command
+from support.fakedist import core_metadata, make_sdist, make_wheel
 from support.fs import leftovers, tree
 from support.net import fresh_address, request_from
 from support.uploads import MULTIPART, file_upload_fields, form_body
-
-from dynopypi.fakedist import core_metadata, make_sdist, make_wheel
 
 ALICE = ("alice", "alice-secret-1")
 ACME = ("acme", "acme-secret-2")
@@ -474,41 +473,6 @@ def test_zip_sdist_upload(server, site, helpers, tmp_path):
 # --------------------------------------------------------------------------- servers of their own
 
 
-def test_overwrite_flag_replaces_files_and_symlinks(server_factory, helpers, tmp_path):
-    root = tmp_path / "site"
-    pkg, build, outside = root / "pkgs", root / "build", root / "outside"
-    for d in (pkg, build / "a", build / "b", outside):
-        d.mkdir(parents=True)
-    add_account(root / "htpasswd", *ALICE)
-    srv = server_factory(pkg, "-P", str(root / "htpasswd"), "-o")
-    first = make_wheel(build / "a", "replaceable", "1.0").read_bytes()
-    second_path = make_wheel(build / "b", "replaceable", "1.0", requires=["lib>=2"])
-    second = second_path.read_bytes()
-    name = "replaceable-1.0-py3-none-any.whl"
-    assert post_upload(srv, name, first).status_code == 200
-    r = post_upload(srv, name, second)
-    assert r.status_code == 200, srv.explain(r)
-    assert (pkg / name).read_bytes() == second
-    assert srv.listed_files("replaceable") == {name: helpers.sha256_bytes(second)}
-    got = srv.get(f"/packages/{name}")
-    assert got.content == second
-    metadata = srv.get(f"/packages/{name}.metadata")
-    assert metadata.content == helpers.wheel_metadata(second_path)
-    assert b"Requires-Dist: lib>=2" in metadata.content
-    # a symlink at the target is replaced by the upload, never written through
-    target = outside / "elsewhere"
-    target.write_bytes(b"PRECIOUS\n")
-    sdist = make_sdist(build / "a", "linked", "1.0")
-    (pkg / sdist.name).symlink_to(target)
-    r = post_upload(srv, sdist.name, sdist.read_bytes())
-    assert r.status_code == 200, srv.explain(r)
-    assert not (pkg / sdist.name).is_symlink()
-    assert (pkg / sdist.name).read_bytes() == sdist.read_bytes()
-    assert target.read_bytes() == b"PRECIOUS\n"
-    assert srv.listed_files("linked") == {sdist.name: helpers.sha256_file(sdist)}
-    assert leftovers(pkg) == []
-
-
 def test_pip_through_an_index_that_needs_accounts_for_everything(server_factory, helpers, tmp_path):
     root = tmp_path / "site"
     pkg = root / "pkgs"
@@ -535,16 +499,3 @@ def test_pip_through_an_index_that_needs_accounts_for_everything(server_factory,
     assert r.status_code == 401
     r = srv.get(f"/packages/{wheel.name}", auth=ALICE)
     assert r.status_code == 200 and r.content == wheel.read_bytes()
-
-
-def test_overwrite_onto_a_directory_is_refused_cleanly(server_factory, tmp_path):
-    pkg = tmp_path / "pkgs"
-    pkg.mkdir()
-    add_account(tmp_path / "htpasswd", *ALICE)
-    srv = server_factory(pkg, "-P", str(tmp_path / "htpasswd"), "-o")
-    sdist = make_sdist(tmp_path, "dir-clash", "1.0")
-    (pkg / sdist.name).mkdir()
-    r = post_upload(srv, sdist.name, sdist.read_bytes())
-    assert r.status_code == 409, srv.explain(r)
-    assert (pkg / sdist.name).is_dir()
-    assert leftovers(pkg) == []

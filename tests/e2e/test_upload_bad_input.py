@@ -23,10 +23,9 @@ from typing import Any
 
 import pytest
 import requests
+from support.fakedist import core_metadata, make_sdist, make_wheel
 from support.fs import leftovers, tree
 from support.uploads import BOUNDARY, MULTIPART, closing, form_body, part, upload_fields
-
-from dynopypi.fakedist import core_metadata, make_sdist, make_wheel
 
 # --------------------------------------------------------------------------- helpers
 

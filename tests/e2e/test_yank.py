@@ -20,8 +20,7 @@ import requests
 from support import net
 from support.accounts import add_account
 from support.clients import pip_install
-
-from dynopypi.fakedist import make_sdist, make_wheel
+from support.fakedist import make_sdist, make_wheel
 
 ALICE = ("alice", "alice-yank-pw")
 READER = ("reader", "reader-yank-pw")

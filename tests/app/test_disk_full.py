@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 import requests
+from support.fakedist import make_wheel
 from support.uploads import file_upload_fields
-
-from dynopypi.fakedist import make_wheel
 
 
 @pytest.fixture
@@ -41,8 +40,8 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
 def _upload(server: Any, path: Path) -> requests.Response:
     data = path.read_bytes()
     fields = file_upload_fields(path.name, data)
-    return requests.post(
-        server.url("/"), data=fields, files={"content": (path.name, data)}, timeout=60
+    return server.request(
+        "POST", "/", data=fields, files={"content": (path.name, data)}, timeout=60
     )
 
 

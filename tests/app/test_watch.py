@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from dynopypi.fakedist import make_sdist, make_wheel
+from support.fakedist import make_sdist, make_wheel
 
 BOUND = 5.0
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
@@ -346,32 +345,6 @@ def test_non_utf8_directory_after_start(watched, helpers):
     # and the watcher keeps working afterwards
     later = make_wheel(watched.pkgdir, "later", "1.0")
     expect_listing(watched, helpers, "later", digest_map(helpers, later))
-
-
-def test_restart_with_cache_sees_changes_made_while_down(watched, helpers):
-    srv = watched.server
-    target = watched.pkgdir / "base-1.0-py3-none-any.whl"
-    extra = make_wheel(watched.pkgdir, "base", "1.1")
-    expect_listing(watched, helpers, "base", digest_map(helpers, target, extra))
-    srv.stop()
-    # while it is down: one file rewritten (new content), one removed, one added
-    replacement = make_wheel(watched.staging, "base", "1.0", payload=b"rebuilt" * 100)
-    os.replace(replacement, target)
-    extra.unlink()
-    added = make_wheel(watched.pkgdir, "base", "1.2")
-    srv.start()  # same cache directory
-    # from the first answer on, nothing stale: the removed file and the old bytes are gone
-    # (files added while it was down appear within the bound, as a dropped file does)
-    expected = digest_map(helpers, target, added)
-    first = srv.listed_files("base") or {}
-    assert set(first.items()) <= set(expected.items()), first
-    expect_listing(watched, helpers, "base", expected)
-    r, page = srv.project_html("base")
-    for a in page.anchors:
-        d = srv.get(srv.file_url(r.url, a.href))
-        assert helpers.sha256_bytes(d.content) == a.href.split("#sha256=")[1]
-        m = srv.get(srv.file_url(r.url, a.href) + ".metadata")
-        assert a.attrs["data-core-metadata"] == "sha256=" + helpers.sha256_bytes(m.content)
 
 
 def test_broken_wheel_does_not_advertise_metadata(watched, helpers):

@@ -7,8 +7,7 @@ import re
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
-
-from dynopypi.fakedist import make_wheel
+from support.fakedist import make_wheel
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 JSON_LATEST = "application/vnd.pypi.simple.latest+json"

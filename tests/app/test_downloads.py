@@ -7,6 +7,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin
 
 import pytest
+from support.corpus import build_odd_corpus
 
 WHEEL = "big-1.0-py3-none-any.whl"
 SDIST = "foo_bar-1.0.tar.gz"
@@ -171,29 +172,11 @@ def test_concurrent_downloads(server, corpus):
 
 # --------------------------------------------------------------------------- odd names
 
-ODD_DIRS = ["odd dir #1 %?&=+", "ünïcödé", "a;b,c@d"]
-
 
 @pytest.fixture(scope="module")
 def odd(tmp_path_factory):
     """File and directory names that need care in URLs."""
-    from dynopypi.fakedist import make_sdist, make_wheel
-
-    pkgdir = tmp_path_factory.mktemp("odd") / "pkgs"
-    pkgdir.mkdir()
-    files = {}
-    for i, dirname in enumerate(ODD_DIRS):
-        (pkgdir / dirname).mkdir()
-        path = make_wheel(pkgdir / dirname, "uni", f"1.{i}")
-        files[path.name] = path
-    for version in ("1.0+local.1", "1!0.5"):
-        path = make_wheel(pkgdir, "odd", version)
-        files[path.name] = path
-    legacy = make_sdist(pkgdir, "my-proj", "2.0")
-    files["my-proj-2.0.tar.gz"] = legacy.rename(pkgdir / "my-proj-2.0.tar.gz")
-    tagged = make_wheel(pkgdir, "tagged", "1.0")
-    files["tagged-1.0-1-py3-none-any.whl"] = tagged.rename(pkgdir / "tagged-1.0-1-py3-none-any.whl")
-    return pkgdir, files
+    return build_odd_corpus(tmp_path_factory.mktemp("odd"))
 
 
 @pytest.fixture(scope="module")
@@ -256,22 +239,3 @@ def test_odd_listing_links(odd_server, odd, helpers):
         assert d.status_code == 200, f"{href}: {odd_server.explain(d)}"
         resolved.add(hashlib.sha256(d.content).hexdigest())
     assert resolved == {hashlib.sha256(p.read_bytes()).hexdigest() for p in files.values()}
-
-
-def test_pip_download_odd_names(odd_server, odd, helpers, tmp_path):
-    import sys
-
-    dest = tmp_path / "dl"
-    result = helpers.run_client(
-        [sys.executable, "-m", "pip", "--isolated", "--disable-pip-version-check", "download",
-         "--no-deps", "--no-cache-dir", "--index-url", odd_server.index_url, "-d", dest,
-         "uni", "odd", "tagged"]
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr + odd_server.logs()
-    assert sorted(p.name for p in dest.iterdir()) == [
-        "odd-1!0.5-py3-none-any.whl",
-        "tagged-1.0-1-py3-none-any.whl",
-        "uni-1.2-py3-none-any.whl",
-    ]
-    for p in dest.iterdir():
-        assert p.read_bytes() == odd[1][p.name].read_bytes()

@@ -1,6 +1,6 @@
 """Build small but real distributions: installable wheels and well-formed sdists.
 
-Shipped next to the server so tests, the benchmark corpus and people trying the index out
+Kept with the tests (not shipped in the wheel) so tests, the benchmark corpus and demos
 all build their fixtures the same way. Output is deterministic: fixed timestamps and
 ordering, so the same arguments give the same bytes (and the same hashes).
 """

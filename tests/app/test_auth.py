@@ -1,16 +1,16 @@
-"""Accounts and rights: ``dynopypi passwd``, ``-P``/``-a``, the rights file, live reloading
-of both files, 401/403/429 answers, throttling of failed logins and its timing.
+"""Accounts and rights over HTTP: ``-P``/``-a``, the rights file, live reloading of both
+files, 401/403/429 answers, throttling of failed logins and its timing.
 
 Failed logins are throttled per client address, so every request here that is meant to
-fail (or to probe an account that may not exist yet) is sent from a loopback address of
-its own (127.0.x.y), except in the throttling test, which is about exactly that.
+fail (or to probe an account that may not exist yet) comes from a client address of its
+own (127.0.x.y, as REMOTE_ADDR of the in-process app), except in the throttling test,
+which is about exactly that.
 """
 
 from __future__ import annotations
 
 import base64
 import os
-import stat
 import statistics
 import threading
 import time
@@ -19,11 +19,9 @@ from typing import Any
 
 import pytest
 import requests
-from passlib.apache import HtpasswdFile
 from support.accounts import add_account, passwd
-from support.net import fresh_address, request_from
-
-from dynopypi.fakedist import make_wheel
+from support.fakedist import make_wheel
+from support.net import fresh_address
 
 ALICE = ("alice", "alice-pw-0001")
 BOB = ("bob", "bob-pw-0002")
@@ -38,7 +36,7 @@ def send(
 ) -> requests.Response:
     """A request from ``source`` (default: a fresh loopback address)."""
     kwargs.setdefault("timeout", 60)
-    return request_from(source or fresh_address(), method, server.url(path), **kwargs)
+    return server.from_address(source or fresh_address()).request(method, path, **kwargs)
 
 
 def upload(
@@ -78,54 +76,6 @@ def site(tmp_path: Path) -> Path:
     (tmp_path / "pkgs").mkdir()
     add_account(tmp_path / "htpasswd", *ALICE)
     return tmp_path
-
-
-# --------------------------------------------------------------------------- dynopypi passwd
-
-
-def test_passwd_creates_bcrypt_file_with_mode_0640_and_deletes(tmp_path):
-    path = tmp_path / "conf" / "htpasswd"
-    result = passwd(path, *ALICE)
-    assert result.returncode == 0, result.stderr
-    assert stat.S_IMODE(path.stat().st_mode) == 0o640
-    line = path.read_text().strip()
-    user, _, digest = line.partition(":")
-    assert user == "alice" and digest.startswith(("$2b$", "$2y$", "$2a$")), line
-    assert ALICE[1] not in path.read_text()
-    assert HtpasswdFile(str(path)).check_password(*ALICE)
-
-    add_account(path, *BOB)
-    add_account(path, "alice", "a-new-password")
-    accounts = HtpasswdFile(str(path))
-    assert sorted(accounts.users()) == ["alice", "bob"]
-    assert accounts.check_password("alice", "a-new-password")
-    assert not accounts.check_password(*ALICE)
-    assert accounts.check_password(*BOB)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o640
-
-    os.chmod(path, 0o600)  # an administrator's choice survives updates
-    result = passwd(path, *BOB, delete=True)
-    assert result.returncode == 0, result.stderr
-    assert HtpasswdFile(str(path)).users() == ["alice"]
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert sorted(p.name for p in path.parent.iterdir()) == ["htpasswd"]  # no temp files
-
-
-@pytest.mark.parametrize(
-    ("user", "password", "delete"),
-    [("nobody", None, True), ("alice", "", False), ("bad:name", "pw", False),
-     ("with space", "pw", False)],
-    ids=["delete-unknown", "empty-password", "colon", "space"],
-)  # fmt: skip
-def test_passwd_refuses_bad_requests_and_changes_nothing(tmp_path, user, password, delete):
-    path = tmp_path / "htpasswd"
-    add_account(path, *ALICE)
-    before = path.read_bytes()
-    result = passwd(path, user, password, delete=delete)
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "error" in lines[0].lower(), result.stderr
-    assert path.read_bytes() == before
 
 
 # --------------------------------------------------------------------------- -P and -a
