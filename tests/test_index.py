@@ -184,7 +184,7 @@ def test_a_file_added_during_a_rescan_is_not_dropped(tmp_path: Path) -> None:
     index = _index(root)
     stale = list(index._walk(0, root))  # the listing, taken before the upload
     index.upsert(0, make_wheel(root, "new", "1.0").name)
-    index._walk = lambda r, top: iter(stale)  # type: ignore[method-assign]
+    index._walk = lambda root, top: iter(stale)  # type: ignore[method-assign]
     index.sync()
     assert index.file_at("new-1.0-py3-none-any.whl") is not None
     (root / "new-1.0-py3-none-any.whl").unlink()
