@@ -14,8 +14,7 @@ only wires them into fixtures.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Generator, Iterator
 
 import pytest
 from support.corpus import Corpus, build_corpus
@@ -91,7 +90,7 @@ def helpers() -> Helpers:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
-) -> Iterator[None] | Any:
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """On failure, attach the logs of every server that is alive to the report."""
     report = yield
     if report.failed:

@@ -114,7 +114,7 @@ EXPECTED_MODES = {
 }
 
 
-def test_make_install_tree_and_modes(installed: Path):
+def test_make_install_tree_and_modes(installed: Path) -> None:
     got = {rel: mode(installed / rel) for rel in EXPECTED_MODES if (installed / rel).exists()}
     assert got == EXPECTED_MODES
     for rel in ("etc/dynopypi", "var/lib/dynopypi/packages", "var/cache/dynopypi"):
@@ -134,7 +134,7 @@ def test_make_install_tree_and_modes(installed: Path):
         assert (installed / rel).read_text() == source.read_text(), rel
 
 
-def test_installed_binary_validates_the_shipped_settings(installed: Path, tmp_path: Path):
+def test_installed_binary_validates_the_shipped_settings(installed: Path, tmp_path: Path) -> None:
     binary = installed / APP_VENV / "bin" / "dynopypi"
     version = run([binary, "--version"])
     assert version.returncode == 0 and version.stdout.startswith("dynopypi "), explain(version)
@@ -160,7 +160,7 @@ def test_installed_binary_validates_the_shipped_settings(installed: Path, tmp_pa
         assert "/etc/dynopypi/htpasswd" in missing.stderr, explain(missing)
 
 
-def test_second_make_install_keeps_the_operators_files(installed: Path):
+def test_second_make_install_keeps_the_operators_files(installed: Path) -> None:
     settings = installed / "etc/dynopypi/dynopypi.toml"
     htpasswd = installed / "etc/dynopypi/htpasswd"
     site = installed / "etc/nginx/conf.d/dynopypi.conf"
@@ -202,7 +202,7 @@ def systemd_analyze() -> str:
     return found
 
 
-def test_systemd_analyze_verify(unit_copy: Path):
+def test_systemd_analyze_verify(unit_copy: Path) -> None:
     result = run([systemd_analyze(), "verify", unit_copy])
     assert result.returncode == 0, explain(result)
     complaints = [
@@ -211,7 +211,7 @@ def test_systemd_analyze_verify(unit_copy: Path):
     assert complaints == [], explain(result)
 
 
-def test_systemd_analyze_verify_catches_a_bad_unit(tmp_path: Path):
+def test_systemd_analyze_verify_catches_a_bad_unit(tmp_path: Path) -> None:
     """The check above can fail: the shipped unit's binary does not exist on this host."""
     bad = tmp_path / "dynopypi.service"
     bad.write_text(UNIT.read_text().replace("/usr/share/venv/dynopypi", str(tmp_path / "none")))
@@ -220,7 +220,7 @@ def test_systemd_analyze_verify_catches_a_bad_unit(tmp_path: Path):
     assert "dynopypi.service" in result.stderr
 
 
-def test_systemd_exposure_level(unit_copy: Path):
+def test_systemd_exposure_level(unit_copy: Path) -> None:
     result = run([systemd_analyze(), "security", "--offline=true", "--no-pager", unit_copy])
     assert result.returncode == 0, explain(result)
     match = re.search(
@@ -230,7 +230,7 @@ def test_systemd_exposure_level(unit_copy: Path):
     assert float(match.group(1)) <= 2.0, explain(result)
 
 
-def test_unit_settings():
+def test_unit_settings() -> None:
     service = unit_entries(UNIT.read_text())["Service"]
 
     def one(key: str) -> str:
@@ -255,7 +255,7 @@ def test_unit_settings():
     assert timeout.endswith("s") and int(timeout[:-1]) > 30, timeout
 
 
-def test_settings_agree_with_unit_and_nginx():
+def test_settings_agree_with_unit_and_nginx() -> None:
     settings = tomllib.loads(SETTINGS.read_text())["dynopypi"]
     service = unit_entries(UNIT.read_text())["Service"]
     writable = [
@@ -303,7 +303,9 @@ def templated(kind: str, packages: Path, cert: tuple[Path, Path]) -> str:
 
 
 @pytest.mark.parametrize("kind", ["http", "tls", "sub-path"])
-def test_nginx_accepts_the_shipped_sites(kind: str, tmp_path: Path, cert: tuple[Path, Path]):
+def test_nginx_accepts_the_shipped_sites(
+    kind: str, tmp_path: Path, cert: tuple[Path, Path]
+) -> None:
     packages = tmp_path / "packages"
     packages.mkdir()
     result = nh.nginx_test(tmp_path / "nginx", templated(kind, packages, cert))
@@ -314,7 +316,7 @@ def test_nginx_accepts_the_shipped_sites(kind: str, tmp_path: Path, cert: tuple[
 @pytest.mark.parametrize("kind", ["http", "tls"])
 def test_nginx_has_no_warnings_for_the_shipped_sites(
     kind: str, tmp_path: Path, cert: tuple[Path, Path]
-):
+) -> None:
     packages = tmp_path / "packages"
     packages.mkdir()
     result = nh.nginx_test(tmp_path / "nginx", templated(kind, packages, cert))
@@ -322,7 +324,7 @@ def test_nginx_has_no_warnings_for_the_shipped_sites(
     assert "[warn]" not in result.stderr and "[emerg]" not in result.stderr, result.stderr
 
 
-def test_nginx_test_rejects_a_broken_site(tmp_path: Path):
+def test_nginx_test_rejects_a_broken_site(tmp_path: Path) -> None:
     """``nginx -t`` here really checks: a site missing its certificate is refused."""
     packages = tmp_path / "packages"
     packages.mkdir()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from support.fakedist import make_sdist, make_wheel
 
-from dynopypi import completion
+from dynopypi import scan
 from dynopypi.cache import DigestCache
 from dynopypi.describe import Describer
 from dynopypi.dists import DistFile, NormalizedName, normalize
@@ -215,7 +215,7 @@ def test_a_file_added_during_a_rescan_is_not_dropped(tmp_path: Path) -> None:
     index = _index(root)
     stale = list(index.reconciler._walk(0, root))  # the listing, taken before the upload
     index.paths.upsert(0, make_wheel(root, "new", "1.0").name)
-    index.reconciler._walk = lambda r, top: iter(stale)  # type: ignore[method-assign]
+    index.reconciler._walk = lambda root, top: iter(stale)  # type: ignore[method-assign]
     index.reconciler.sync()
     assert index.file_at("new-1.0-py3-none-any.whl") is not None
     (root / "new-1.0-py3-none-any.whl").unlink()
@@ -261,7 +261,7 @@ def test_cold_start_lists_every_project_and_completes_one_on_demand(
     }
     monkeypatch.setattr("dynopypi.reconcile.PARALLEL_THRESHOLD", 1)
     release = threading.Event()
-    real_read_many = completion.read_many
+    real_read_many = scan.read_many
 
     def held_read_many(*args: Any) -> Iterator[Facts]:
         assert release.wait(30)

@@ -21,6 +21,8 @@ import pytest
 import requests
 from support.accounts import add_account, passwd
 from support.fakedist import make_wheel
+from support.helpers import Helpers
+from support.inproc import AppFactory, AppServer
 from support.net import fresh_address
 
 ALICE = ("alice", "alice-pw-0001")
@@ -32,7 +34,7 @@ CAROL = ("carol", "carol-pw-0003")
 
 
 def send(
-    server: Any, method: str, path: str, *, source: str | None = None, **kwargs: Any
+    server: AppServer, method: str, path: str, *, source: str | None = None, **kwargs: Any
 ) -> requests.Response:
     """A request from ``source`` (default: a fresh loopback address)."""
     kwargs.setdefault("timeout", 60)
@@ -40,7 +42,7 @@ def send(
 
 
 def upload(
-    server: Any, path: Path, auth: Any = None, *, source: str | None = None
+    server: AppServer, path: Path, auth: Any = None, *, source: str | None = None
 ) -> requests.Response:
     name, version = path.name.split("-")[:2]
     fields = {":action": "file_upload", "name": name, "version": version}
@@ -51,7 +53,7 @@ def upload(
         )  # fmt: skip
 
 
-def may_update(server: Any, auth: Any, project: str = "probe-nothing") -> int:
+def may_update(server: AppServer, auth: Any, project: str = "probe-nothing") -> int:
     """Ask for an update without changing anything: removing a release that does not exist
     is 404 when allowed, 401/403 when not."""
     fields = {":action": "remove_pkg", "name": project, "version": "0.0.1"}
@@ -81,7 +83,9 @@ def site(tmp_path: Path) -> Path:
 # --------------------------------------------------------------------------- -P and -a
 
 
-def test_without_accounts_uploads_are_disabled(server_factory, site, tmp_path):
+def test_without_accounts_uploads_are_disabled(
+    server_factory: AppFactory, site: Path, tmp_path: Path
+) -> None:
     server = server_factory(site / "pkgs")  # no -P: default -a update, nobody may update
     wheel = make_wheel(tmp_path, "nope", "1.0")
     for auth in (None, ALICE):
@@ -92,7 +96,9 @@ def test_without_accounts_uploads_are_disabled(server_factory, site, tmp_path):
     assert server.get("/simple/").status_code == 200
 
 
-def test_open_index_takes_anonymous_uploads(server_factory, site, helpers, tmp_path):
+def test_open_index_takes_anonymous_uploads(
+    server_factory: AppFactory, site: Path, helpers: Helpers, tmp_path: Path
+) -> None:
     server = server_factory(site / "pkgs", "-P", ".", "-a", ".")
     wheel = make_wheel(tmp_path, "anon", "1.0")
     r = upload(server, wheel)
@@ -100,7 +106,9 @@ def test_open_index_takes_anonymous_uploads(server_factory, site, helpers, tmp_p
     assert server.listed_files("anon") == {wheel.name: helpers.sha256_file(wheel)}
 
 
-def test_default_is_accounts_for_updates_only(server_factory, site, tmp_path):
+def test_default_is_accounts_for_updates_only(
+    server_factory: AppFactory, site: Path, tmp_path: Path
+) -> None:
     wheel = make_wheel(site / "pkgs", "readable", "1.0")
     server = server_factory(site / "pkgs", "-P", str(site / "htpasswd"))
     assert server.get("/simple/").status_code == 200
@@ -111,7 +119,7 @@ def test_default_is_accounts_for_updates_only(server_factory, site, tmp_path):
     assert may_update(server, ALICE) == 404  # allowed; there is just no such release
 
 
-def test_malformed_credentials_get_a_challenge(server_factory, site):
+def test_malformed_credentials_get_a_challenge(server_factory: AppFactory, site: Path) -> None:
     server = server_factory(site / "pkgs", "-P", str(site / "htpasswd"), "-a", "list,update")
     assert_challenge(send(server, "GET", "/simple/"))
     for header in (
@@ -131,7 +139,7 @@ def test_malformed_credentials_get_a_challenge(server_factory, site):
     assert send(server, "GET", "/simple/", headers={"authorization": lower}).status_code == 200
 
 
-def test_non_ascii_credentials_in_utf8(server_factory, site):
+def test_non_ascii_credentials_in_utf8(server_factory: AppFactory, site: Path) -> None:
     add_account(site / "htpasswd", "jürgen", "pässwörd-\u2603")
     server = server_factory(site / "pkgs", "-P", str(site / "htpasswd"))
     utf8 = ("jürgen".encode(), "pässwörd-\u2603".encode())  # as RFC 7617's charset="UTF-8"
@@ -142,7 +150,9 @@ def test_non_ascii_credentials_in_utf8(server_factory, site):
 # --------------------------------------------------------------------------- live reloading
 
 
-def test_accounts_are_reloaded_live(server_factory, site, helpers):
+def test_accounts_are_reloaded_live(
+    server_factory: AppFactory, site: Path, helpers: Helpers
+) -> None:
     htpasswd = site / "htpasswd"
     server = server_factory(site / "pkgs", "-P", str(htpasswd))
     assert may_update(server, BOB) == 401
@@ -162,7 +172,9 @@ def test_accounts_are_reloaded_live(server_factory, site, helpers):
     assert may_update(server, ALICE) == 404
 
 
-def test_rights_file_is_applied_and_reloaded_live(server_factory, site, helpers, tmp_path):
+def test_rights_file_is_applied_and_reloaded_live(
+    server_factory: AppFactory, site: Path, helpers: Helpers, tmp_path: Path
+) -> None:
     htpasswd = site / "htpasswd"
     for account in (BOB, CAROL):
         add_account(htpasswd, *account)
@@ -220,7 +232,9 @@ def test_rights_file_is_applied_and_reloaded_live(server_factory, site, helpers,
 # --------------------------------------------------------------------------- failed logins
 
 
-def test_failed_logins_slow_down_then_block_the_address(server_factory, site):
+def test_failed_logins_slow_down_then_block_the_address(
+    server_factory: AppFactory, site: Path
+) -> None:
     server = server_factory(site / "pkgs", "-P", str(site / "htpasswd"))
     attacker = fresh_address()
     wrong = (ALICE[0], "guess")
@@ -267,7 +281,9 @@ def test_failed_logins_slow_down_then_block_the_address(server_factory, site):
     assert may_update_from(fresh_address(), ALICE) == 404
 
 
-def test_unknown_user_costs_about_as_much_as_a_wrong_password(server_factory, site):
+def test_unknown_user_costs_about_as_much_as_a_wrong_password(
+    server_factory: AppFactory, site: Path
+) -> None:
     server = server_factory(site / "pkgs", "-P", str(site / "htpasswd"))
 
     def timed(auth: Any) -> float:

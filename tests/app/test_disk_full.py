@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 from support.fakedist import make_wheel
+from support.inproc import AppServer
 from support.uploads import file_upload_fields
 
 
@@ -37,7 +38,7 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def _upload(server: Any, path: Path) -> requests.Response:
+def _upload(server: AppServer, path: Path) -> requests.Response:
     data = path.read_bytes()
     fields = file_upload_fields(path.name, data)
     return server.request(

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import hashlib
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
-from support.corpus import build_odd_corpus
+from support.corpus import Corpus, build_odd_corpus
+from support.helpers import Helpers
+from support.inproc import AppFactory, AppServer
 
 WHEEL = "big-1.0-py3-none-any.whl"
 SDIST = "foo_bar-1.0.tar.gz"
 
 
-def test_download_headers(server, corpus):
+def test_download_headers(server: AppServer, corpus: Corpus) -> None:
     path = corpus.files[WHEEL]
     r = server.get(f"/packages/{WHEEL}")
     assert r.status_code == 200, server.explain(r)
@@ -27,7 +30,7 @@ def test_download_headers(server, corpus):
 
 
 @pytest.mark.parametrize("filename", ["foo_bar-1.0.tar.gz", "zeta-0.2-py3-none-any.whl"])
-def test_download_other_files(server, corpus, filename):
+def test_download_other_files(server: AppServer, corpus: Corpus, filename: str) -> None:
     relpath = corpus.relpath(filename)
     r = server.get(f"/packages/{relpath}")
     assert r.status_code == 200, server.explain(r)
@@ -35,7 +38,7 @@ def test_download_other_files(server, corpus, filename):
     assert r.headers.get("Content-Type") and not r.headers["Content-Type"].startswith("text/")
 
 
-def test_head(server, corpus):
+def test_head(server: AppServer, corpus: Corpus) -> None:
     get = server.get(f"/packages/{WHEEL}")
     head = server.head(f"/packages/{WHEEL}")
     assert head.status_code == 200, server.explain(head)
@@ -44,7 +47,7 @@ def test_head(server, corpus):
         assert head.headers.get(header) == get.headers.get(header), header
 
 
-def test_conditional_get_etag(server, corpus):
+def test_conditional_get_etag(server: AppServer, corpus: Corpus) -> None:
     r = server.get(f"/packages/{WHEEL}")
     etag = r.headers["ETag"]
     r304 = server.get(f"/packages/{WHEEL}", headers={"If-None-Match": etag})
@@ -59,13 +62,13 @@ def test_conditional_get_etag(server, corpus):
     assert miss.content == corpus.files[WHEEL].read_bytes()
 
 
-def test_etags_differ_between_files(server, corpus):
+def test_etags_differ_between_files(server: AppServer, corpus: Corpus) -> None:
     a = server.head("/packages/lib-1.0-py3-none-any.whl").headers["ETag"]
     b = server.head("/packages/lib-2.0-py3-none-any.whl").headers["ETag"]
     assert a != b
 
 
-def test_conditional_get_if_modified_since(server, corpus):
+def test_conditional_get_if_modified_since(server: AppServer, corpus: Corpus) -> None:
     r = server.get(f"/packages/{WHEEL}")
     r304 = server.get(
         f"/packages/{WHEEL}", headers={"If-Modified-Since": r.headers["Last-Modified"]}
@@ -77,7 +80,7 @@ def test_conditional_get_if_modified_since(server, corpus):
     assert old.status_code == 200
 
 
-def test_range_prefix(server, corpus):
+def test_range_prefix(server: AppServer, corpus: Corpus) -> None:
     data = corpus.files[WHEEL].read_bytes()
     r = server.get(f"/packages/{WHEEL}", headers={"Range": "bytes=0-9"})
     assert r.status_code == 206, server.explain(r)
@@ -86,7 +89,7 @@ def test_range_prefix(server, corpus):
     assert int(r.headers["Content-Length"]) == 10
 
 
-def test_range_middle_and_suffix(server, corpus):
+def test_range_middle_and_suffix(server: AppServer, corpus: Corpus) -> None:
     data = corpus.files[WHEEL].read_bytes()
     r = server.get(f"/packages/{WHEEL}", headers={"Range": "bytes=1000-1999"})
     assert r.status_code == 206, server.explain(r)
@@ -101,13 +104,13 @@ def test_range_middle_and_suffix(server, corpus):
     assert rest.content == data[-5:]
 
 
-def test_range_unsatisfiable(server, corpus):
+def test_range_unsatisfiable(server: AppServer, corpus: Corpus) -> None:
     size = corpus.files[WHEEL].stat().st_size
     r = server.get(f"/packages/{WHEEL}", headers={"Range": f"bytes={size + 10}-{size + 20}"})
     assert r.status_code == 416, server.explain(r)
 
 
-def test_missing_file_404(server):
+def test_missing_file_404(server: AppServer) -> None:
     for path in (
         "/packages/nope-1.0-py3-none-any.whl",
         "/packages/sub/nope-1.0-py3-none-any.whl",
@@ -117,13 +120,13 @@ def test_missing_file_404(server):
         assert r.status_code == 404, server.explain(r)
 
 
-def test_directory_is_not_a_download(server):
+def test_directory_is_not_a_download(server: AppServer) -> None:
     r = server.get("/packages/sub/", allow_redirects=False)
     assert r.status_code in (200, 301, 302, 403, 404), server.explain(r)
     assert b"hello" not in r.content
 
 
-def test_packages_listing(server, corpus):
+def test_packages_listing(server: AppServer, corpus: Corpus) -> None:
     r = server.get("/packages/")
     assert r.status_code == 200, server.explain(r)
     for filename in corpus.files:
@@ -131,7 +134,7 @@ def test_packages_listing(server, corpus):
     assert "notapackage.txt" not in r.text
 
 
-def test_wheel_metadata_download(server, corpus, helpers):
+def test_wheel_metadata_download(server: AppServer, corpus: Corpus, helpers: Helpers) -> None:
     for filename, path in corpus.files.items():
         if not filename.endswith(".whl"):
             continue
@@ -140,12 +143,12 @@ def test_wheel_metadata_download(server, corpus, helpers):
         assert r.content == helpers.wheel_metadata(path)
 
 
-def test_metadata_not_for_sdist(server, corpus):
+def test_metadata_not_for_sdist(server: AppServer, corpus: Corpus) -> None:
     r = server.get(f"/packages/{SDIST}.metadata")
     assert r.status_code == 404, server.explain(r)
 
 
-def test_metadata_conditional_get(server, corpus):
+def test_metadata_conditional_get(server: AppServer, corpus: Corpus) -> None:
     url = f"/packages/{WHEEL}.metadata"
     r = server.get(url)
     assert r.status_code == 200
@@ -155,7 +158,7 @@ def test_metadata_conditional_get(server, corpus):
         assert again.status_code == 304, server.explain(again)
 
 
-def test_concurrent_downloads(server, corpus):
+def test_concurrent_downloads(server: AppServer, corpus: Corpus) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     expected = hashlib.sha256(corpus.files[WHEEL].read_bytes()).hexdigest()
@@ -174,22 +177,24 @@ def test_concurrent_downloads(server, corpus):
 
 
 @pytest.fixture(scope="module")
-def odd(tmp_path_factory):
+def odd(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path]]:
     """File and directory names that need care in URLs."""
     return build_odd_corpus(tmp_path_factory.mktemp("odd"))
 
 
 @pytest.fixture(scope="module")
-def odd_server(module_server_factory, odd):
+def odd_server(module_server_factory: AppFactory, odd: tuple[Path, dict[str, Path]]) -> AppServer:
     return module_server_factory(odd[0])
 
 
-def test_odd_projects_listed(odd_server, odd):
+def test_odd_projects_listed(odd_server: AppServer, odd: tuple[Path, dict[str, Path]]) -> None:
     assert odd_server.listed_projects() == {"uni", "odd", "my-proj", "tagged"}
 
 
 @pytest.mark.parametrize("project", ["uni", "odd", "my-proj", "tagged"])
-def test_odd_links_download(odd_server, odd, helpers, project):
+def test_odd_links_download(
+    odd_server: AppServer, odd: tuple[Path, dict[str, Path]], helpers: Helpers, project: str
+) -> None:
     _, files = odd
     r, page = odd_server.project_html(project)
     assert page.anchors, odd_server.explain(r)
@@ -218,7 +223,7 @@ def test_odd_links_download(odd_server, odd, helpers, project):
             assert d.content == files[entry["filename"]].read_bytes()
 
 
-def test_odd_versions(odd_server):
+def test_odd_versions(odd_server: AppServer) -> None:
     _, data = odd_server.project_json("odd")
     assert sorted(data["versions"]) == sorted(["1.0+local.1", "1!0.5"])
     pj = odd_server.get("/pypi/odd/json").json()
@@ -230,7 +235,9 @@ def test_odd_versions(odd_server):
     assert legacy["versions"] == ["2.0"]
 
 
-def test_odd_listing_links(odd_server, odd, helpers):
+def test_odd_listing_links(
+    odd_server: AppServer, odd: tuple[Path, dict[str, Path]], helpers: Helpers
+) -> None:
     _, files = odd
     r = odd_server.get("/packages/")
     resolved = set()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from support.fakedist import make_wheel
+from support.inproc import AppFactory
 
 
-def test_ready_endpoint_shape(server_factory, tmp_path):
+def test_ready_endpoint_shape(server_factory: AppFactory, tmp_path: Path) -> None:
     packages = tmp_path / "packages"
     packages.mkdir()
     make_wheel(packages, "lib", "1.0")
@@ -25,7 +27,7 @@ def test_ready_endpoint_shape(server_factory, tmp_path):
     assert (state["projects"], state["files"]) == (2, 3)
 
 
-def test_ready_endpoint_path_is_configurable(server_factory, tmp_path):
+def test_ready_endpoint_path_is_configurable(server_factory: AppFactory, tmp_path: Path) -> None:
     packages = tmp_path / "packages"
     packages.mkdir()
     server = server_factory(packages, "--ready-endpoint", "/readyz")

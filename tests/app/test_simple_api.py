@@ -7,7 +7,11 @@ import re
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
+import requests
+from support.corpus import Corpus
 from support.fakedist import make_wheel
+from support.helpers import Helpers
+from support.inproc import AppFactory, AppServer
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 JSON_LATEST = "application/vnd.pypi.simple.latest+json"
@@ -17,19 +21,21 @@ HTML_TYPES = {"text/html", HTML_V1}
 UPLOAD_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 
-def vary_tokens(response):
+def vary_tokens(response: requests.Response) -> set[str]:
     return {t.strip().lower() for t in response.headers.get("Vary", "").split(",") if t.strip()}
 
 
 # --------------------------------------------------------------------------- root index
 
 
-def test_health(server):
+def test_health(server: AppServer) -> None:
     r = server.get("/health")
     assert r.status_code == 200, server.explain(r)
 
 
-def test_root_html_lists_exactly_the_projects(server, corpus, helpers):
+def test_root_html_lists_exactly_the_projects(
+    server: AppServer, corpus: Corpus, helpers: Helpers
+) -> None:
     r = server.get("/simple/", headers={"Accept": "text/html"})
     assert r.status_code == 200, server.explain(r)
     assert helpers.media_type(r) == "text/html"
@@ -43,14 +49,14 @@ def test_root_html_lists_exactly_the_projects(server, corpus, helpers):
         assert urljoin(r.url, a.href) == f"{server.base}/simple/{a.href}"
 
 
-def test_root_has_no_junk(server):
+def test_root_has_no_junk(server: AppServer) -> None:
     r = server.get("/simple/")
     assert r.status_code == 200
     for junk in ("notapackage", "README", 'href="foo/"'):
         assert junk not in r.text, server.explain(r)
 
 
-def test_root_json(server, corpus, helpers):
+def test_root_json(server: AppServer, corpus: Corpus, helpers: Helpers) -> None:
     r = server.get("/simple/", headers={"Accept": JSON_V1})
     assert r.status_code == 200, server.explain(r)
     assert helpers.media_type(r) == JSON_V1
@@ -66,7 +72,7 @@ def test_root_json(server, corpus, helpers):
 # --------------------------------------------------------------------------- project page HTML
 
 
-def test_project_html_links(server, corpus, helpers):
+def test_project_html_links(server: AppServer, corpus: Corpus, helpers: Helpers) -> None:
     r, page = server.project_html("foo-bar")
     assert helpers.media_type(r) == "text/html"
     assert page.meta("pypi:repository-version") == "1.1"
@@ -80,7 +86,7 @@ def test_project_html_links(server, corpus, helpers):
         assert "data-yanked" not in a.attrs
 
 
-def test_project_html_requires_python_escaped(server, corpus):
+def test_project_html_requires_python_escaped(server: AppServer, corpus: Corpus) -> None:
     r, page = server.project_html("foo-bar")
     anchors = page.by_text()
     assert anchors["foo_bar-1.1-py3-none-any.whl"].attrs.get("data-requires-python") == ">=3.8"
@@ -90,7 +96,7 @@ def test_project_html_requires_python_escaped(server, corpus):
         assert anchors[name].attrs.get("data-requires-python") in (None, ""), server.explain(r)
 
 
-def test_project_html_core_metadata(server, corpus, helpers):
+def test_project_html_core_metadata(server: AppServer, corpus: Corpus, helpers: Helpers) -> None:
     r, page = server.project_html("foo-bar")
     for filename, a in page.by_text().items():
         if filename.endswith(".whl"):
@@ -104,7 +110,7 @@ def test_project_html_core_metadata(server, corpus, helpers):
             assert "data-dist-info-metadata" not in a.attrs, server.explain(r)
 
 
-def test_project_in_subdirectories(server, corpus, helpers):
+def test_project_in_subdirectories(server: AppServer, corpus: Corpus, helpers: Helpers) -> None:
     _r, page = server.project_html("zeta")
     anchors = page.by_text()
     assert sorted(anchors) == ["zeta-0.1-py3-none-any.whl", "zeta-0.2-py3-none-any.whl"]
@@ -116,7 +122,9 @@ def test_project_in_subdirectories(server, corpus, helpers):
     )
 
 
-def test_links_hash_matches_downloaded_bytes(server, corpus, helpers):
+def test_links_hash_matches_downloaded_bytes(
+    server: AppServer, corpus: Corpus, helpers: Helpers
+) -> None:
     for project in corpus.projects:
         r, page = server.project_html(project)
         for a in page.anchors:
@@ -128,7 +136,9 @@ def test_links_hash_matches_downloaded_bytes(server, corpus, helpers):
             assert d.content == corpus.files[a.text.strip()].read_bytes()
 
 
-def test_metadata_file_matches_advertised_hash(server, corpus, helpers):
+def test_metadata_file_matches_advertised_hash(
+    server: AppServer, corpus: Corpus, helpers: Helpers
+) -> None:
     r, page = server.project_html("app")
     (a,) = page.anchors
     url = server.file_url(r.url, a.href) + ".metadata"
@@ -139,7 +149,7 @@ def test_metadata_file_matches_advertised_hash(server, corpus, helpers):
     assert b"Requires-Dist: lib>=1" in m.content
 
 
-def test_no_metadata_file_for_sdist(server, corpus):
+def test_no_metadata_file_for_sdist(server: AppServer, corpus: Corpus) -> None:
     r = server.get(f"/packages/{corpus.relpath('foo_bar-1.0.tar.gz')}.metadata")
     assert r.status_code == 404, server.explain(r)
 
@@ -147,7 +157,7 @@ def test_no_metadata_file_for_sdist(server, corpus):
 # --------------------------------------------------------------------------- project page JSON
 
 
-def test_project_json(server, corpus, helpers):
+def test_project_json(server: AppServer, corpus: Corpus, helpers: Helpers) -> None:
     r, data = server.project_json("foo-bar")
     assert helpers.media_type(r) == JSON_V1
     assert data["meta"]["api-version"] == "1.1"
@@ -174,7 +184,7 @@ def test_project_json(server, corpus, helpers):
     assert files["foo_bar-1.0-py3-none-any.whl"].get("requires-python") in (None, "")
 
 
-def test_project_json_urls_download(server, corpus, helpers):
+def test_project_json_urls_download(server: AppServer, corpus: Corpus, helpers: Helpers) -> None:
     r, data = server.project_json("zeta")
     for f in data["files"]:
         d = server.get(urljoin(r.url, f["url"]))
@@ -183,7 +193,7 @@ def test_project_json_urls_download(server, corpus, helpers):
         assert len(d.content) == f["size"]
 
 
-def test_project_json_versions_pep700(server):
+def test_project_json_versions_pep700(server: AppServer) -> None:
     _, data = server.project_json("ver-sort")
     assert sorted(data["versions"]) == sorted(["1.9", "1.10", "2.0rc1"])
 
@@ -207,7 +217,9 @@ def test_project_json_versions_pep700(server):
     ],
 )
 @pytest.mark.parametrize("path", ["/simple/", "/simple/foo-bar/"])
-def test_negotiation(server, helpers, path, accept, expected):
+def test_negotiation(
+    server: AppServer, helpers: Helpers, path: str, accept: str, expected: str
+) -> None:
     r = server.get(path, headers={"Accept": accept})
     assert r.status_code == 200, server.explain(r)
     assert helpers.media_type(r) == expected, server.explain(r)
@@ -220,7 +232,9 @@ def test_negotiation(server, helpers, path, accept, expected):
 
 @pytest.mark.parametrize("accept", [None, "*/*", "text/*", "text/html, */*;q=0.1"])
 @pytest.mark.parametrize("path", ["/simple/", "/simple/foo-bar/"])
-def test_negotiation_defaults_to_html(server, helpers, path, accept):
+def test_negotiation_defaults_to_html(
+    server: AppServer, helpers: Helpers, path: str, accept: str
+) -> None:
     headers = {"Accept": accept} if accept is not None else {}
     r = server.raw("GET", path, headers=headers)  # http.client sends no Accept by default
     assert r.status == 200, server.explain(r)
@@ -242,13 +256,13 @@ def test_negotiation_defaults_to_html(server, helpers, path, accept):
     ],
 )
 @pytest.mark.parametrize("path", ["/simple/", "/simple/foo-bar/"])
-def test_not_acceptable(server, path, accept):
+def test_not_acceptable(server: AppServer, path: str, accept: str) -> None:
     r = server.get(path, headers={"Accept": accept})
     assert r.status_code == 406, server.explain(r)
 
 
 @pytest.mark.parametrize("path", ["/simple/", "/simple/foo-bar/"])
-def test_format_query_parameter(server, helpers, path):
+def test_format_query_parameter(server: AppServer, helpers: Helpers, path: str) -> None:
     r = server.get(path, params={"format": JSON_V1}, headers={"Accept": "text/html"})
     assert r.status_code == 200, server.explain(r)
     assert helpers.media_type(r) == JSON_V1
@@ -256,7 +270,7 @@ def test_format_query_parameter(server, helpers, path):
 
 
 @pytest.mark.parametrize("path", ["/simple/", "/simple/foo-bar/"])
-def test_page_etag_conditional_get(server, path):
+def test_page_etag_conditional_get(server: AppServer, path: str) -> None:
     r = server.get(path, headers={"Accept": "text/html"})
     assert r.status_code == 200
     etag = r.headers.get("ETag")
@@ -270,7 +284,7 @@ def test_page_etag_conditional_get(server, path):
 
 
 @pytest.mark.parametrize("path", ["/simple/", "/simple/foo-bar/"])
-def test_page_etag_differs_per_representation(server, path):
+def test_page_etag_differs_per_representation(server: AppServer, path: str) -> None:
     """A 304 for JSON must not be answered with the validator of the HTML variant."""
     html = server.get(path, headers={"Accept": "text/html"})
     js = server.get(path, headers={"Accept": JSON_V1})
@@ -295,7 +309,7 @@ def test_page_etag_differs_per_representation(server, path):
         "/simple/Foo_Bar",
     ],
 )
-def test_redirect_to_normalized(server, path):
+def test_redirect_to_normalized(server: AppServer, path: str) -> None:
     r = server.get(path, allow_redirects=False)
     assert r.status_code == 301, server.explain(r)
     location = r.headers["Location"]
@@ -309,7 +323,7 @@ def test_redirect_to_normalized(server, path):
     assert followed.url == f"{server.base}/simple/foo-bar/"
 
 
-def test_redirect_keeps_query_string(server, helpers):
+def test_redirect_keeps_query_string(server: AppServer, helpers: Helpers) -> None:
     path = "/simple/Foo_Bar/?format=application/vnd.pypi.simple.v1%2Bjson"
     r = server.raw("GET", path)
     assert r.status == 301, server.explain(r)
@@ -323,19 +337,19 @@ def test_redirect_keeps_query_string(server, helpers):
 
 
 @pytest.mark.parametrize("path", ["/simple/does-not-exist/", "/simple/does-not-exist"])
-def test_unknown_project_404(server, path):
+def test_unknown_project_404(server: AppServer, path: str) -> None:
     r = server.get(path, headers={"Accept": "text/html"})
     assert r.status_code == 404, server.explain(r)
     assert len(r.content) < 4096
     assert r.headers.get("Content-Type", "").startswith("text/plain"), server.explain(r)
 
 
-def test_unknown_project_404_json(server):
+def test_unknown_project_404_json(server: AppServer) -> None:
     r = server.get("/simple/does-not-exist/", headers={"Accept": JSON_V1})
     assert r.status_code == 404, server.explain(r)
 
 
-def test_junk_names_are_not_projects(server):
+def test_junk_names_are_not_projects(server: AppServer) -> None:
     for name in ("notapackage", "notapackage-txt", "foo", "readme"):
         r = server.get(f"/simple/{name}/")
         assert r.status_code == 404, server.explain(r)
@@ -344,7 +358,7 @@ def test_junk_names_are_not_projects(server):
 # --------------------------------------------------------------------------- welcome page
 
 
-def test_welcome_page(server, helpers):
+def test_welcome_page(server: AppServer, helpers: Helpers) -> None:
     r = server.get("/")
     assert r.status_code == 200, server.explain(r)
     assert helpers.media_type(r) == "text/html"
@@ -356,17 +370,17 @@ def test_welcome_page(server, helpers):
 
 
 @pytest.fixture(scope="module")
-def fallback_server(module_server_factory, corpus):
+def fallback_server(module_server_factory: AppFactory, corpus: Corpus) -> AppServer:
     return module_server_factory(corpus.pkgdir, "--fallback-url", "https://pypi.org/simple/")
 
 
-def test_fallback_redirects_unknown_project(fallback_server):
+def test_fallback_redirects_unknown_project(fallback_server: AppServer) -> None:
     r = fallback_server.get("/simple/requests/", allow_redirects=False)
     assert r.status_code in (302, 303), fallback_server.explain(r)
     assert r.headers["Location"] == "https://pypi.org/simple/requests/"
 
 
-def test_fallback_redirect_uses_normalized_name(fallback_server):
+def test_fallback_redirect_uses_normalized_name(fallback_server: AppServer) -> None:
     r = fallback_server.get("/simple/Some_Thing/", allow_redirects=False)
     assert r.status_code in (301, 302, 303), fallback_server.explain(r)
     target = urljoin(fallback_server.base + "/simple/Some_Thing/", r.headers["Location"])
@@ -377,7 +391,7 @@ def test_fallback_redirect_uses_normalized_name(fallback_server):
     assert target == "https://pypi.org/simple/some-thing/"
 
 
-def test_fallback_keeps_local_projects(fallback_server, corpus):
+def test_fallback_keeps_local_projects(fallback_server: AppServer, corpus: Corpus) -> None:
     _, data = fallback_server.project_json("foo-bar")
     assert sorted(f["filename"] for f in data["files"]) == sorted(corpus.projects["foo-bar"])
 
@@ -393,7 +407,9 @@ def test_fallback_keeps_local_projects(fallback_server, corpus):
         (f"*/*;q=0.5, {JSON_V1};q=0", JSON_V1),
     ],
 )
-def test_negotiation_explicit_exclusion_beats_wildcard(server, helpers, accept, excluded):
+def test_negotiation_explicit_exclusion_beats_wildcard(
+    server: AppServer, helpers: Helpers, accept: str, excluded: str
+) -> None:
     """RFC 9110 12.5.1: a type given q=0 is not acceptable even if a wildcard matches it."""
     r = server.get("/simple/foo-bar/", headers={"Accept": accept})
     assert r.status_code in (200, 406), server.explain(r)
@@ -409,7 +425,9 @@ def test_negotiation_explicit_exclusion_beats_wildcard(server, helpers, accept, 
         (f"{JSON_V1} ; q=0.5 , text/html ; q=0.4", JSON_V1),
     ],
 )
-def test_negotiation_is_case_and_space_insensitive(server, helpers, accept, expected):
+def test_negotiation_is_case_and_space_insensitive(
+    server: AppServer, helpers: Helpers, accept: str, expected: str
+) -> None:
     r = server.get("/simple/foo-bar/", headers={"Accept": accept})
     assert r.status_code == 200, server.explain(r)
     assert helpers.media_type(r) == expected
@@ -417,7 +435,7 @@ def test_negotiation_is_case_and_space_insensitive(server, helpers, accept, expe
 
 @pytest.mark.parametrize("path", ["/simple/", "/simple/foo-bar/"])
 @pytest.mark.parametrize("accept", ["text/html", JSON_V1])
-def test_head_on_pages(server, path, accept):
+def test_head_on_pages(server: AppServer, path: str, accept: str) -> None:
     get = server.get(path, headers={"Accept": accept})
     head = server.head(path, headers={"Accept": accept})
     assert head.status_code == 200, server.explain(head)
@@ -426,7 +444,7 @@ def test_head_on_pages(server, path, accept):
     assert head.headers.get("ETag") == get.headers.get("ETag")
 
 
-def test_simple_without_slash(server):
+def test_simple_without_slash(server: AppServer) -> None:
     r = server.get("/simple", allow_redirects=False)
     if r.status_code == 200:
         assert "pypi:repository-version" in r.text
@@ -436,7 +454,7 @@ def test_simple_without_slash(server):
         assert urljoin(server.base + "/simple", location) == f"{server.base}/simple/"
 
 
-def test_304_keeps_validators(server):
+def test_304_keeps_validators(server: AppServer) -> None:
     r = server.get("/simple/foo-bar/", headers={"Accept": JSON_V1})
     again = server.get(
         "/simple/foo-bar/", headers={"Accept": JSON_V1, "If-None-Match": r.headers["ETag"]}
@@ -463,7 +481,7 @@ def test_304_keeps_validators(server):
         "/pypi/Foo%0D%0AX-Injected:%20yes/json",
     ],
 )
-def test_hostile_project_names(server, path):
+def test_hostile_project_names(server: AppServer, path: str) -> None:
     """Odd names get a clean 301/400/404: no 500, no header injection, no raw bytes in
     Location (a Location header must be an ASCII URI reference)."""
     r = server.raw("GET", path)
@@ -478,7 +496,7 @@ def test_hostile_project_names(server, path):
         assert r.headers.get("content-type", "").startswith("text/plain"), server.explain(r)
 
 
-def test_welcome_page_counts(server, corpus):
+def test_welcome_page_counts(server: AppServer, corpus: Corpus) -> None:
     r = server.get("/")
     text = re.sub(r"<[^>]+>", "", r.text)
     text = re.sub(r"\s+", " ", text)
@@ -487,7 +505,9 @@ def test_welcome_page_counts(server, corpus):
 
 
 @pytest.fixture(scope="module")
-def big_index(module_server_factory, tmp_path_factory):
+def big_index(
+    module_server_factory: AppFactory, tmp_path_factory: pytest.TempPathFactory
+) -> AppServer:
     """Enough projects that /simple/ is big enough to be sent compressed."""
     root = tmp_path_factory.mktemp("big")
     for i in range(400):
@@ -496,7 +516,7 @@ def big_index(module_server_factory, tmp_path_factory):
 
 
 @pytest.mark.parametrize("accept", ["text/html", "application/vnd.pypi.simple.v1+json"])
-def test_big_pages_are_sent_gzipped_when_asked(big_index, accept):
+def test_big_pages_are_sent_gzipped_when_asked(big_index: AppServer, accept: str) -> None:
     plain = big_index.raw("GET", "/simple/", {"Accept": accept})
     packed = big_index.raw("GET", "/simple/", {"Accept": accept, "Accept-Encoding": "gzip"})
     assert plain.status == packed.status == 200

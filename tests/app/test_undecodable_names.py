@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from support.fakedist import make_wheel
+from support.helpers import Helpers
+from support.inproc import AppFactory
 
 
-def test_non_utf8_directory_name(server_factory, tmp_path, helpers):
+def test_non_utf8_directory_name(
+    server_factory: AppFactory, tmp_path: Path, helpers: Helpers
+) -> None:
     """A directory whose name is not UTF-8 (possible on Linux, e.g. from an old archive)
     must not take the index down: the server starts and every page still works."""
     pkgdir = tmp_path / "pkgs"

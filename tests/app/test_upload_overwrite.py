@@ -3,26 +3,30 @@ writes through the symlink, and refuses cleanly when a directory is in the way."
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 import requests
 from support.accounts import add_account
 from support.fakedist import make_sdist, make_wheel
 from support.fs import leftovers
+from support.helpers import Helpers
+from support.inproc import AppFactory, AppServer
 from support.uploads import MULTIPART, file_upload_fields, form_body
 
 ALICE = ("alice", "alice-secret-1")
 
 
 def post_upload(
-    server: Any, filename: str, data: bytes, auth: tuple[str, str] | None = ALICE
+    server: AppServer, filename: str, data: bytes, auth: tuple[str, str] | None = ALICE
 ) -> requests.Response:
     body = form_body(file_upload_fields(filename, data), (filename, data))
     headers = {"Content-Type": MULTIPART}
     return server.request("POST", "/", data=body, headers=headers, auth=auth, timeout=120)
 
 
-def test_overwrite_flag_replaces_files_and_symlinks(server_factory, helpers, tmp_path):
+def test_overwrite_flag_replaces_files_and_symlinks(
+    server_factory: AppFactory, helpers: Helpers, tmp_path: Path
+) -> None:
     root = tmp_path / "site"
     pkg, build, outside = root / "pkgs", root / "build", root / "outside"
     for d in (pkg, build / "a", build / "b", outside):
@@ -57,7 +61,9 @@ def test_overwrite_flag_replaces_files_and_symlinks(server_factory, helpers, tmp
     assert leftovers(pkg) == []
 
 
-def test_overwrite_onto_a_directory_is_refused_cleanly(server_factory, tmp_path):
+def test_overwrite_onto_a_directory_is_refused_cleanly(
+    server_factory: AppFactory, tmp_path: Path
+) -> None:
     pkg = tmp_path / "pkgs"
     pkg.mkdir()
     add_account(tmp_path / "htpasswd", *ALICE)

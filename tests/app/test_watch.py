@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from support.fakedist import make_sdist, make_wheel
+from support.helpers import Helpers
+from support.inproc import AppFactory, AppServer
 
 BOUND = 5.0
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
@@ -20,13 +22,13 @@ JSON_V1 = "application/vnd.pypi.simple.v1+json"
 
 @dataclass
 class Watched:
-    server: object
+    server: AppServer
     pkgdir: Path
     staging: Path  # same file system, outside the package directory
 
 
 @pytest.fixture
-def watched(server_factory, tmp_path):
+def watched(server_factory: AppFactory, tmp_path: Path) -> Watched:
     pkgdir = tmp_path / "pkgs"
     pkgdir.mkdir()
     staging = tmp_path / "staging"
@@ -35,7 +37,9 @@ def watched(server_factory, tmp_path):
     return Watched(server_factory(pkgdir), pkgdir, staging)
 
 
-def expect_listing(w: Watched, helpers, project: str, expected: dict[str, str] | None) -> None:
+def expect_listing(
+    w: Watched, helpers: Helpers, project: str, expected: dict[str, str] | None
+) -> None:
     """Wait until the JSON project page lists exactly ``expected`` ({filename: sha256})."""
     srv = w.server
     helpers.poll_until(
@@ -48,18 +52,18 @@ def expect_listing(w: Watched, helpers, project: str, expected: dict[str, str] |
     )
 
 
-def digest_map(helpers, *paths: Path) -> dict[str, str]:
+def digest_map(helpers: Helpers, *paths: Path) -> dict[str, str]:
     return {p.name: helpers.sha256_file(p) for p in paths}
 
 
-def test_initial_state(watched, helpers):
+def test_initial_state(watched: Watched, helpers: Helpers) -> None:
     expect_listing(
         watched, helpers, "base", digest_map(helpers, watched.pkgdir / "base-1.0-py3-none-any.whl")
     )
     assert watched.server.listed_projects() == {"base"}
 
 
-def test_added_wheel_appears(watched, helpers):
+def test_added_wheel_appears(watched: Watched, helpers: Helpers) -> None:
     srv = watched.server
     built = make_wheel(watched.staging, "newpkg", "1.0", requires=["base"])
     dest = Path(shutil.copy2(built, watched.pkgdir))
@@ -78,7 +82,7 @@ def test_added_wheel_appears(watched, helpers):
     assert j.json()["info"]["requires_dist"] == ["base"]
 
 
-def test_added_version_of_existing_project(watched, helpers):
+def test_added_version_of_existing_project(watched: Watched, helpers: Helpers) -> None:
     srv = watched.server
     new = make_wheel(watched.pkgdir, "base", "1.1")
     sdist = make_sdist(watched.pkgdir, "base", "1.1")
@@ -90,7 +94,7 @@ def test_added_version_of_existing_project(watched, helpers):
     assert j["info"]["version"] == "1.1"
 
 
-def test_removed_file_disappears(watched, helpers):
+def test_removed_file_disappears(watched: Watched, helpers: Helpers) -> None:
     srv = watched.server
     extra = make_wheel(watched.pkgdir, "base", "1.1")
     old = watched.pkgdir / "base-1.0-py3-none-any.whl"
@@ -106,7 +110,7 @@ def test_removed_file_disappears(watched, helpers):
     assert srv.get("/pypi/base/json").status_code == 404
 
 
-def test_new_subdirectories(watched, helpers):
+def test_new_subdirectories(watched: Watched, helpers: Helpers) -> None:
     srv = watched.server
     nested = watched.pkgdir / "team" / "nested"
     nested.mkdir(parents=True)
@@ -120,7 +124,7 @@ def test_new_subdirectories(watched, helpers):
     expect_listing(watched, helpers, "deep", digest_map(helpers, wheel, more))
 
 
-def test_rename_from_partial_name(watched, helpers):
+def test_rename_from_partial_name(watched: Watched, helpers: Helpers) -> None:
     srv = watched.server
     built = make_wheel(watched.staging, "atomic", "1.0", payload=b"x" * 200_000)
     part = watched.pkgdir / (built.name + ".part")
@@ -132,7 +136,7 @@ def test_rename_from_partial_name(watched, helpers):
     assert ".part" not in srv.get("/simple/atomic/").text
 
 
-def test_partial_file_is_not_listed(watched, helpers):
+def test_partial_file_is_not_listed(watched: Watched, helpers: Helpers) -> None:
     srv = watched.server
     built = make_wheel(watched.staging, "halfway", "1.0")
     shutil.copyfile(built, watched.pkgdir / (built.name + ".part"))
@@ -143,7 +147,7 @@ def test_partial_file_is_not_listed(watched, helpers):
     assert srv.get("/simple/halfway/").status_code == 404
 
 
-def test_move_between_directories(watched, helpers):
+def test_move_between_directories(watched: Watched, helpers: Helpers) -> None:
     srv = watched.server
     (watched.pkgdir / "archive").mkdir()
     src = watched.pkgdir / "base-1.0-py3-none-any.whl"
@@ -151,7 +155,7 @@ def test_move_between_directories(watched, helpers):
     dest = watched.pkgdir / "archive" / src.name
     os.rename(src, dest)
 
-    def moved():
+    def moved() -> list[str] | None:
         r = srv.get("/simple/base/", headers={"Accept": JSON_V1})
         if r.status_code != 200:
             return None
@@ -171,13 +175,13 @@ def test_move_between_directories(watched, helpers):
     assert srv.listed_files("base") == {src.name: digest}
 
 
-def test_move_out_of_tree(watched, helpers):
+def test_move_out_of_tree(watched: Watched, helpers: Helpers) -> None:
     os.rename(watched.pkgdir / "base-1.0-py3-none-any.whl", watched.staging / "gone.whl")
     expect_listing(watched, helpers, "base", None)
     assert watched.server.get("/packages/base-1.0-py3-none-any.whl").status_code == 404
 
 
-def test_overwrite_updates_hash(watched, helpers):
+def test_overwrite_updates_hash(watched: Watched, helpers: Helpers) -> None:
     srv = watched.server
     target = watched.pkgdir / "base-1.0-py3-none-any.whl"
     # atomic replacement (write elsewhere, os.replace over the old file)
@@ -194,7 +198,7 @@ def test_overwrite_updates_hash(watched, helpers):
     assert int(d.headers["Content-Length"]) == target.stat().st_size
 
 
-def test_page_etag_changes_with_content(watched, helpers):
+def test_page_etag_changes_with_content(watched: Watched, helpers: Helpers) -> None:
     srv = watched.server
     first = srv.get("/simple/base/", headers={"Accept": "text/html"})
     etag = first.headers["ETag"]
@@ -221,7 +225,7 @@ def test_page_etag_changes_with_content(watched, helpers):
     assert 'href="other/"' in root.text
 
 
-def test_directory_moved_in(watched, helpers):
+def test_directory_moved_in(watched: Watched, helpers: Helpers) -> None:
     built = watched.staging / "batch"
     (built / "inner").mkdir(parents=True)
     a = make_wheel(built, "batched", "1.0")
@@ -239,7 +243,7 @@ def test_directory_moved_in(watched, helpers):
     )
 
 
-def test_directory_moved_out_and_removed(watched, helpers):
+def test_directory_moved_out_and_removed(watched: Watched, helpers: Helpers) -> None:
     srv = watched.server
     for name in ("one", "two"):
         (watched.pkgdir / name).mkdir()
@@ -259,7 +263,7 @@ def test_directory_moved_out_and_removed(watched, helpers):
     assert srv.get("/packages/one/proj_one-1.0-py3-none-any.whl").status_code == 404
 
 
-def test_junk_files_are_ignored(watched, helpers):
+def test_junk_files_are_ignored(watched: Watched, helpers: Helpers) -> None:
     srv = watched.server
     (watched.pkgdir / "notapackage.txt").write_text("hello")
     (watched.pkgdir / "foo.whl").write_bytes(b"not a wheel")
@@ -273,14 +277,14 @@ def test_junk_files_are_ignored(watched, helpers):
     assert srv.get("/health").status_code == 200
 
 
-def test_directory_renamed_within_tree(watched, helpers):
+def test_directory_renamed_within_tree(watched: Watched, helpers: Helpers) -> None:
     srv = watched.server
     (watched.pkgdir / "old").mkdir()
     wheel = make_wheel(watched.pkgdir / "old", "renamed", "1.0")
     expect_listing(watched, helpers, "renamed", digest_map(helpers, wheel))
     os.rename(watched.pkgdir / "old", watched.pkgdir / "new")
 
-    def urls():
+    def urls() -> list[str] | None:
         r = srv.get("/simple/renamed/", headers={"Accept": JSON_V1})
         return [f["url"] for f in r.json()["files"]] if r.status_code == 200 else None
 
@@ -293,7 +297,9 @@ def test_directory_renamed_within_tree(watched, helpers):
     assert srv.get("/packages/new/renamed-1.0-py3-none-any.whl").status_code == 200
 
 
-def test_symlinks_out_created_after_start(watched, helpers, tmp_path):
+def test_symlinks_out_created_after_start(
+    watched: Watched, helpers: Helpers, tmp_path: Path
+) -> None:
     srv = watched.server
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -309,7 +315,9 @@ def test_symlinks_out_created_after_start(watched, helpers, tmp_path):
         assert b"SECRET-BYTES" not in r.content
 
 
-def test_served_file_swapped_for_symlink_out(watched, helpers, tmp_path):
+def test_served_file_swapped_for_symlink_out(
+    watched: Watched, helpers: Helpers, tmp_path: Path
+) -> None:
     """Replacing a served file with a link out of the directory must stop serving it,
     and the index must not keep advertising a file it will not serve."""
     srv = watched.server
@@ -330,7 +338,7 @@ def test_served_file_swapped_for_symlink_out(watched, helpers, tmp_path):
     expect_listing(watched, helpers, "base", None)
 
 
-def test_non_utf8_directory_after_start(watched, helpers):
+def test_non_utf8_directory_after_start(watched: Watched, helpers: Helpers) -> None:
     """An undecodable directory name appearing later must not break the watcher."""
     srv = watched.server
     bad_dir = os.path.join(os.fsencode(watched.pkgdir), b"bad-\xff")
@@ -347,7 +355,7 @@ def test_non_utf8_directory_after_start(watched, helpers):
     expect_listing(watched, helpers, "later", digest_map(helpers, later))
 
 
-def test_broken_wheel_does_not_advertise_metadata(watched, helpers):
+def test_broken_wheel_does_not_advertise_metadata(watched: Watched, helpers: Helpers) -> None:
     srv = watched.server
     broken = watched.pkgdir / "broken-1.0-py3-none-any.whl"
     broken.write_bytes(b"this is not a zip file")

@@ -52,7 +52,7 @@ def pkg(tmp_path: Path) -> Path:
 # --------------------------------------------------------------------------- help
 
 
-def test_run_help_mentions_the_flags():
+def test_run_help_mentions_the_flags() -> None:
     script = Path(sys.executable).parent / "dynopypi"
     for command in ([*DYNOPYPI, "run", "--help"], [str(script), "run", "--help"]):
         result = subprocess.run(
@@ -67,7 +67,7 @@ def test_run_help_mentions_the_flags():
             assert flag in text, f"{flag} missing from run --help:\n{text}"
 
 
-def test_top_level_help_lists_the_commands():
+def test_top_level_help_lists_the_commands() -> None:
     result = cli("--help")
     assert result.returncode == 0, result.stderr
     for command in ("run", "passwd", "yank", "unyank", "check-config"):
@@ -96,7 +96,9 @@ def test_top_level_help_lists_the_commands():
     ids=lambda v: " ".join(v) if isinstance(v, list) and v[0].startswith("-") else None,
 )
 @pytest.mark.parametrize("command", ["run", "check-config"])
-def test_invalid_setting_fails_with_one_line(pkg, command, args, names):
+def test_invalid_setting_fails_with_one_line(
+    pkg: Path, command: str, args: list[str], names: list[str]
+) -> None:
     result = cli(command, "-i", "127.0.0.1", *args, pkg)
     assert result.returncode != 0, result.stdout
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -106,7 +108,7 @@ def test_invalid_setting_fails_with_one_line(pkg, command, args, names):
     assert result.stdout == ""
 
 
-def test_invalid_environment_value_fails_with_one_line(pkg):
+def test_invalid_environment_value_fails_with_one_line(pkg: Path) -> None:
     result = cli("run", pkg, env=env_without_dynopypi(DYNOPYPI_PORT="eighty"))
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -116,7 +118,7 @@ def test_invalid_environment_value_fails_with_one_line(pkg):
 # --------------------------------------------------------------------------- check-config
 
 
-def test_check_config_prints_the_settings(pkg, tmp_path):
+def test_check_config_prints_the_settings(pkg: Path, tmp_path: Path) -> None:
     result = cli("check-config", "-p", "1234", "--hash-algo", "MD5", "-P", ".", "-a", ".",
                  "--max-upload-size", "2M", "-o", pkg)  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -130,7 +132,7 @@ def test_check_config_prints_the_settings(pkg, tmp_path):
     assert "frozenset()" in settings["authenticate"]
 
 
-def test_settings_precedence_flag_environment_file(pkg, tmp_path):
+def test_settings_precedence_flag_environment_file(pkg: Path, tmp_path: Path) -> None:
     config = tmp_path / "dynopypi.toml"
     config.write_text('[dynopypi]\nport = 5555\nhash_algo = "sha512"\n')
     from_file = cli("check-config", "--config", config, pkg)
@@ -163,7 +165,7 @@ def running(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
             stop_process(proc)
 
 
-def test_dynopypi_port_environment_variable_is_honoured(pkg, tmp_path):
+def test_dynopypi_port_environment_variable_is_honoured(pkg: Path, tmp_path: Path) -> None:
     from support.fakedist import make_wheel
 
     make_wheel(pkg, "env-port", "1.0")

@@ -15,6 +15,9 @@ import pytest
 from packaging.utils import canonicalize_name
 from pypi_simple import ACCEPT_HTML_ONLY, ACCEPT_JSON_ONLY, PyPISimple
 from support.clients import PIP, check_ok, uv_command
+from support.corpus import Corpus
+from support.helpers import Helpers
+from support.server import DynoServer
 
 
 def assert_installed(target: Path, versions: dict[str, str]) -> None:
@@ -32,7 +35,7 @@ def assert_installed(target: Path, versions: dict[str, str]) -> None:
 # --------------------------------------------------------------------------- pip
 
 
-def test_clean_env_hides_machine_config(helpers):
+def test_clean_env_hides_machine_config(helpers: Helpers) -> None:
     env = helpers.clean_env()
     assert not [k for k in env if k.startswith(("PIP_", "UV_")) and k != "PIP_CONFIG_FILE"]
     assert env["PIP_CONFIG_FILE"] == "/dev/null"
@@ -41,7 +44,9 @@ def test_clean_env_hides_machine_config(helpers):
     assert result.stdout.strip() == "", result.stdout
 
 
-def test_pip_download_no_deps(server, corpus, helpers, tmp_path):
+def test_pip_download_no_deps(
+    server: DynoServer, corpus: Corpus, helpers: Helpers, tmp_path: Path
+) -> None:
     dest = tmp_path / "dl"
     result = helpers.run_client(
         [*PIP, "download", "--no-deps", "--no-cache-dir", "--index-url", server.index_url,
@@ -54,7 +59,9 @@ def test_pip_download_no_deps(server, corpus, helpers, tmp_path):
     ].read_bytes()
 
 
-def test_pip_download_non_normalized_name_and_specifier(server, corpus, tmp_path, helpers):
+def test_pip_download_non_normalized_name_and_specifier(
+    server: DynoServer, corpus: Corpus, tmp_path: Path, helpers: Helpers
+) -> None:
     dest = tmp_path / "dl"
     result = helpers.run_client(
         [*PIP, "download", "--no-deps", "--no-cache-dir", "--only-binary", ":all:",
@@ -67,7 +74,7 @@ def test_pip_download_non_normalized_name_and_specifier(server, corpus, tmp_path
     ]
 
 
-def test_pip_install_with_dependency(server, tmp_path, helpers):
+def test_pip_install_with_dependency(server: DynoServer, tmp_path: Path, helpers: Helpers) -> None:
     target = tmp_path / "target"
     result = helpers.run_client(
         [*PIP, "install", "--no-cache-dir", "--target", target, "--index-url",
@@ -77,7 +84,9 @@ def test_pip_install_with_dependency(server, tmp_path, helpers):
     assert_installed(target, {"app": "1.0", "lib": "2.0"})
 
 
-def test_pip_install_from_subdirectory_project(server, tmp_path, helpers):
+def test_pip_install_from_subdirectory_project(
+    server: DynoServer, tmp_path: Path, helpers: Helpers
+) -> None:
     target = tmp_path / "target"
     result = helpers.run_client(
         [*PIP, "install", "--no-cache-dir", "--target", target, "--index-url",
@@ -87,7 +96,9 @@ def test_pip_install_from_subdirectory_project(server, tmp_path, helpers):
     assert_installed(target, {"zeta": "0.1"})
 
 
-def test_pip_install_require_hashes(server, corpus, tmp_path, helpers):
+def test_pip_install_require_hashes(
+    server: DynoServer, corpus: Corpus, tmp_path: Path, helpers: Helpers
+) -> None:
     digest = helpers.sha256_file(corpus.files["lib-1.0-py3-none-any.whl"])
     req = tmp_path / "req.txt"
     req.write_text(f"lib==1.0 --hash=sha256:{digest}\n")
@@ -100,7 +111,9 @@ def test_pip_install_require_hashes(server, corpus, tmp_path, helpers):
     assert_installed(target, {"lib": "1.0"})
 
 
-def test_pip_install_unknown_project_fails(server, tmp_path, helpers):
+def test_pip_install_unknown_project_fails(
+    server: DynoServer, tmp_path: Path, helpers: Helpers
+) -> None:
     result = helpers.run_client(
         [*PIP, "install", "--no-cache-dir", "--target", tmp_path / "t", "--index-url",
          server.index_url, "requests"]
@@ -109,14 +122,14 @@ def test_pip_install_unknown_project_fails(server, tmp_path, helpers):
     assert "No matching distribution found for requests" in result.stderr, result.stderr
 
 
-def test_pip_index_versions(server, helpers):
+def test_pip_index_versions(server: DynoServer, helpers: Helpers) -> None:
     result = helpers.run_client([*PIP, "index", "versions", "lib", "--index-url", server.index_url])
     check_ok(result, server)
     assert re.search(r"^lib \(2\.0\)$", result.stdout, re.M), result.stdout
     assert re.search(r"Available versions: 2\.0, 1\.0\s*$", result.stdout, re.M), result.stdout
 
 
-def test_pip_index_versions_prerelease(server, helpers):
+def test_pip_index_versions_prerelease(server: DynoServer, helpers: Helpers) -> None:
     result = helpers.run_client(
         [*PIP, "index", "versions", "--pre", "ver-sort", "--index-url", server.index_url]
     )
@@ -129,7 +142,7 @@ def test_pip_index_versions_prerelease(server, helpers):
 # --------------------------------------------------------------------------- uv
 
 
-def test_uv_pip_install_target(server, tmp_path, helpers):
+def test_uv_pip_install_target(server: DynoServer, tmp_path: Path, helpers: Helpers) -> None:
     target = tmp_path / "target"
     result = helpers.run_client(
         [*uv_command(), "pip", "install", "--no-config", "--cache-dir", tmp_path / "uvcache",
@@ -141,7 +154,7 @@ def test_uv_pip_install_target(server, tmp_path, helpers):
     assert_installed(target, {"app": "1.0", "lib": "2.0"})
 
 
-def test_uv_venv_install_and_import(server, tmp_path, helpers):
+def test_uv_venv_install_and_import(server: DynoServer, tmp_path: Path, helpers: Helpers) -> None:
     env = {"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
     venv = tmp_path / "venv"
     cache = tmp_path / "uvcache"
@@ -170,7 +183,7 @@ def test_uv_venv_install_and_import(server, tmp_path, helpers):
 
 
 @pytest.mark.parametrize("accept", [ACCEPT_HTML_ONLY, ACCEPT_JSON_ONLY], ids=["html", "json"])
-def test_pypi_simple_index_page(server, corpus, accept):
+def test_pypi_simple_index_page(server: DynoServer, corpus: Corpus, accept: str) -> None:
     with PyPISimple(endpoint=server.index_url, accept=accept) as client:
         page = client.get_index_page()
     assert page.repository_version == "1.1"
@@ -178,7 +191,9 @@ def test_pypi_simple_index_page(server, corpus, accept):
 
 
 @pytest.mark.parametrize("accept", [ACCEPT_HTML_ONLY, ACCEPT_JSON_ONLY], ids=["html", "json"])
-def test_pypi_simple_project_page(server, corpus, helpers, accept):
+def test_pypi_simple_project_page(
+    server: DynoServer, corpus: Corpus, helpers: Helpers, accept: str
+) -> None:
     with PyPISimple(endpoint=server.index_url, accept=accept) as client:
         page = client.get_project_page("Foo_Bar")
     assert page.repository_version == "1.1"
@@ -209,7 +224,9 @@ def test_pypi_simple_project_page(server, corpus, helpers, accept):
 
 
 @pytest.mark.parametrize("accept", [ACCEPT_HTML_ONLY, ACCEPT_JSON_ONLY], ids=["html", "json"])
-def test_pypi_simple_download_and_metadata(server, corpus, helpers, tmp_path, accept):
+def test_pypi_simple_download_and_metadata(
+    server: DynoServer, corpus: Corpus, helpers: Helpers, tmp_path: Path, accept: str
+) -> None:
     with PyPISimple(endpoint=server.index_url, accept=accept) as client:
         packages = [
             *client.get_project_page("zeta").packages,
@@ -225,14 +242,16 @@ def test_pypi_simple_download_and_metadata(server, corpus, helpers, tmp_path, ac
                 )
 
 
-def test_pypi_simple_unknown_project(server):
+def test_pypi_simple_unknown_project(server: DynoServer) -> None:
     from pypi_simple import NoSuchProjectError
 
     with PyPISimple(endpoint=server.index_url) as client, pytest.raises(NoSuchProjectError):
         client.get_project_page("does-not-exist")
 
 
-def test_pip_http_cache_revalidates(server, corpus, helpers, tmp_path):
+def test_pip_http_cache_revalidates(
+    server: DynoServer, corpus: Corpus, helpers: Helpers, tmp_path: Path
+) -> None:
     """With a (private) cache pip revalidates pages with If-None-Match; 304s must work.
 
     pip caches plain-http responses only for trusted hosts, hence --trusted-host."""

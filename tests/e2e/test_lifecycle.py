@@ -23,8 +23,10 @@ import requests
 from support.accounts import add_account, delete_account
 from support.clients import twine_upload
 from support.fakedist import make_wheel
+from support.helpers import Helpers
 from support.net import fetch, free_port
 from support.processes import stop_process
+from support.server import ServerFactory
 
 TIMEOUT = 60.0
 STARTUP_TIMEOUT = 60.0
@@ -126,7 +128,7 @@ def service(tmp_path: Path, notify_socket: NotifySocket) -> Iterator[Service]:
     svc.stop()
 
 
-def test_sd_notify_ready_reload_stopping(service: Service, notify_socket: NotifySocket):
+def test_sd_notify_ready_reload_stopping(service: Service, notify_socket: NotifySocket) -> None:
     service.start()
     assert service.proc is not None
     ready = notify_socket.wait_for("READY=1", timeout=STARTUP_TIMEOUT, proc=service.proc)
@@ -155,7 +157,9 @@ def test_sd_notify_ready_reload_stopping(service: Service, notify_socket: Notify
     assert "stopped" in service.logs()
 
 
-def test_without_notify_socket_nothing_breaks(server_factory, tmp_path, monkeypatch):
+def test_without_notify_socket_nothing_breaks(
+    server_factory: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Outside systemd (no NOTIFY_SOCKET, or a dead one) the server starts and stops."""
     monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "nobody-listens-here"))
     packages = tmp_path / "packages"
@@ -170,7 +174,9 @@ def test_without_notify_socket_nothing_breaks(server_factory, tmp_path, monkeypa
 # --------------------------------------------------------------------------- SIGTERM drain
 
 
-def test_sigterm_finishes_download_in_flight(server_factory, tmp_path, helpers):
+def test_sigterm_finishes_download_in_flight(
+    server_factory: ServerFactory, tmp_path: Path, helpers: Helpers
+) -> None:
     packages = tmp_path / "packages"
     packages.mkdir()
     wheel = make_wheel(packages, "huge", "1.0", payload=os.urandom(50 * 2**20))
@@ -211,7 +217,7 @@ def test_sigterm_finishes_download_in_flight(server_factory, tmp_path, helpers):
     assert "finishing requests in flight" in logs and "stopped" in logs, logs
 
 
-def test_sigterm_idle_server_exits_quickly(server_factory, tmp_path):
+def test_sigterm_idle_server_exits_quickly(server_factory: ServerFactory, tmp_path: Path) -> None:
     """Idle keep-alive connections do not hold the stop up until the drain timeout."""
     packages = tmp_path / "packages"
     packages.mkdir()
@@ -230,7 +236,9 @@ def test_sigterm_idle_server_exits_quickly(server_factory, tmp_path):
 # --------------------------------------------------------------------------- SIGHUP
 
 
-def test_sighup_reloads_accounts(server_factory, tmp_path, helpers):
+def test_sighup_reloads_accounts(
+    server_factory: ServerFactory, tmp_path: Path, helpers: Helpers
+) -> None:
     packages = tmp_path / "packages"
     packages.mkdir()
     htpasswd = tmp_path / "htpasswd"
@@ -278,7 +286,9 @@ def test_sighup_reloads_accounts(server_factory, tmp_path, helpers):
 # --------------------------------------------------------------------------- /ready
 
 
-def test_log_file_survives_logrotate(server_factory, tmp_path, helpers):
+def test_log_file_survives_logrotate(
+    server_factory: ServerFactory, tmp_path: Path, helpers: Helpers
+) -> None:
     """logrotate moves the file away; the next lines go to a new file at the same path."""
     packages = tmp_path / "pkgs"
     packages.mkdir()

@@ -26,7 +26,9 @@ from support import nginx as nh
 from support.accounts import add_account
 from support.clients import PIP, check_ok, twine_upload
 from support.fakedist import make_wheel
+from support.helpers import Helpers
 from support.net import fetch
+from support.server import DynoServer, ServerFactory
 
 TIMEOUT = 60.0
 ACCEL = ("--trusted-proxies", "127.0.0.1", "--x-accel-redirect", "/_dynopypi_files/")
@@ -176,7 +178,9 @@ def tls_proxy(
 # --------------------------------------------------------------------------- plain HTTP
 
 
-def test_pip_install_with_dependency_through_nginx(proxy, app, tmp_path, helpers):
+def test_pip_install_with_dependency_through_nginx(
+    proxy: nh.Nginx, app: DynoServer, tmp_path: Path, helpers: Helpers
+) -> None:
     target = tmp_path / "target"
     result = pip_install(f"{proxy.base}/simple/", target, helpers)
     check_ok(result, proxy, app)
@@ -197,8 +201,8 @@ def upload_stack(tmp_path: Path, server_factory: Any, nginx_factory: NginxStarte
 
 
 def test_twine_upload_50mb_through_nginx_then_download(
-    server_factory, nginx_factory, tmp_path, helpers
-):
+    server_factory: ServerFactory, nginx_factory: NginxStarter, tmp_path: Path, helpers: Helpers
+) -> None:
     packages, app, proxy = upload_stack(tmp_path, server_factory, nginx_factory)
     dist = tmp_path / "dist"
     dist.mkdir()
@@ -217,8 +221,8 @@ def test_twine_upload_50mb_through_nginx_then_download(
 
 
 def test_upload_with_wrong_password_refused_through_nginx(
-    server_factory, nginx_factory, tmp_path, helpers
-):
+    server_factory: ServerFactory, nginx_factory: NginxStarter, tmp_path: Path, helpers: Helpers
+) -> None:
     packages, _app, proxy = upload_stack(tmp_path, server_factory, nginx_factory)
     wheel = make_wheel(tmp_path, "sneaky", "1.0")
     result = twine_upload(f"{proxy.base}/", (USER, "wrong-password"), [wheel])
@@ -261,11 +265,15 @@ class AccelStack:
 
 
 @pytest.fixture(scope="module")
-def accel(tmp_path_factory, module_server_factory, module_nginx_factory) -> AccelStack:
+def accel(
+    tmp_path_factory: pytest.TempPathFactory,
+    module_server_factory: ServerFactory,
+    module_nginx_factory: NginxStarter,
+) -> AccelStack:
     return AccelStack(tmp_path_factory.mktemp("accel"), module_server_factory, module_nginx_factory)
 
 
-def test_downloads_are_sent_by_nginx(accel, helpers):
+def test_downloads_are_sent_by_nginx(accel: AccelStack, helpers: Helpers) -> None:
     url = f"{accel.nginx.base}/packages/{accel.FILENAME}"
     r = get(url, auth=accel.auth)
     assert r.status_code == 200, accel.explain(r)
@@ -285,7 +293,7 @@ def test_downloads_are_sent_by_nginx(accel, helpers):
     assert entry["hashes"]["sha256"] == helpers.sha256_bytes(accel.app_bytes)
 
 
-def test_repeated_downloads_skip_the_app(accel):
+def test_repeated_downloads_skip_the_app(accel: AccelStack) -> None:
     """nginx asks the app once per credentials (auth_request, cached) and then sends files
     from disk: the app sees one authorization check, not one request per download."""
     url = f"{accel.nginx.base}/packages/{accel.FILENAME}"
@@ -300,7 +308,7 @@ def test_repeated_downloads_skip_the_app(accel):
     assert log.count("GET /_authorize/download 200") <= 1, log
 
 
-def test_nginx_never_sends_hidden_or_foreign_files(accel, tmp_path):
+def test_nginx_never_sends_hidden_or_foreign_files(accel: AccelStack, tmp_path: Path) -> None:
     """Only distribution files are sent from disk: yank state, uploads in flight, other
     files and links are left to the app, which serves only what it indexed."""
     secret = b"must not be served by nginx"
@@ -324,7 +332,7 @@ def test_nginx_never_sends_hidden_or_foreign_files(accel, tmp_path):
         assert secret not in r.content
 
 
-def test_range_request_through_nginx(accel):
+def test_range_request_through_nginx(accel: AccelStack) -> None:
     url = f"{accel.nginx.base}/packages/{accel.FILENAME}"
     r = get(url, auth=accel.auth, headers={"Range": "bytes=100-1099"})
     assert r.status_code == 206, accel.explain(r)
@@ -335,7 +343,7 @@ def test_range_request_through_nginx(accel):
     assert tail.content == accel.nginx_bytes[-10:]
 
 
-def test_download_without_credentials_refused_through_nginx(accel):
+def test_download_without_credentials_refused_through_nginx(accel: AccelStack) -> None:
     url = f"{accel.nginx.base}/packages/{accel.FILENAME}"
     r = get(url)
     assert r.status_code == 401, accel.explain(r)
@@ -346,7 +354,7 @@ def test_download_without_credentials_refused_through_nginx(accel):
     assert len(wrong.content) < 10_000
 
 
-def test_client_address_reaches_app_through_nginx(accel):
+def test_client_address_reaches_app_through_nginx(accel: AccelStack) -> None:
     """nginx sends X-Forwarded-For; the app must see the client's address (its login
     throttle counts failures per address). The client connects from 127.0.0.2."""
     conn = http.client.HTTPConnection(
@@ -371,7 +379,7 @@ def test_client_address_reaches_app_through_nginx(accel):
     assert failures[-1].endswith("from 127.0.0.2"), failures[-1]
 
 
-def test_files_location_is_internal(accel):
+def test_files_location_is_internal(accel: AccelStack) -> None:
     """The X-Accel-Redirect target is not a way around the app's decision."""
     for path in (f"/_dynopypi_files/0/{accel.FILENAME}", "/_dynopypi_files/0/"):
         r = get(f"{accel.nginx.base}{path}")
@@ -382,13 +390,17 @@ def test_files_location_is_internal(accel):
 # --------------------------------------------------------------------------- sub-path
 
 
-def test_sub_path_pip_install(sub_proxy, app, tmp_path, helpers):
+def test_sub_path_pip_install(
+    sub_proxy: nh.Nginx, app: DynoServer, tmp_path: Path, helpers: Helpers
+) -> None:
     target = tmp_path / "target"
     check_ok(pip_install(f"{sub_proxy.base}/pypi/simple/", target, helpers), sub_proxy, app)
     assert_app_installed(target)
 
 
-def test_sub_path_redirects_stay_under_prefix(sub_proxy, app, pkgdir, helpers):
+def test_sub_path_redirects_stay_under_prefix(
+    sub_proxy: nh.Nginx, app: DynoServer, pkgdir: Path, helpers: Helpers
+) -> None:
     base = f"{sub_proxy.base}/pypi"
     for path in ("/simple/Foo_Bar/", "/simple/Foo_Bar", "/simple/foo-bar"):
         r = get(base + path)
@@ -407,7 +419,7 @@ def test_sub_path_redirects_stay_under_prefix(sub_proxy, app, pkgdir, helpers):
     assert wheel.content == (pkgdir / "foo_bar-1.0-py3-none-any.whl").read_bytes()
 
 
-def test_sub_path_json_api_urls(sub_proxy, app, pkgdir):
+def test_sub_path_json_api_urls(sub_proxy: nh.Nginx, app: DynoServer, pkgdir: Path) -> None:
     r = get(f"{sub_proxy.base}/pypi/pypi/app/json")
     assert r.status_code == 200, explain(r, sub_proxy, app)
     urls = [u["url"] for u in r.json()["urls"]]
@@ -417,7 +429,7 @@ def test_sub_path_json_api_urls(sub_proxy, app, pkgdir):
     assert wheel.content == (pkgdir / "app-1.0-py3-none-any.whl").read_bytes()
 
 
-def test_sub_path_welcome_page(sub_proxy, app):
+def test_sub_path_welcome_page(sub_proxy: nh.Nginx, app: DynoServer) -> None:
     r = get(f"{sub_proxy.base}/pypi/")
     assert r.status_code == 200, explain(r, sub_proxy, app)
     assert f"{sub_proxy.base}/pypi/simple/" in r.text
@@ -431,7 +443,7 @@ def json_urls(response: requests.Response) -> list[str]:
     return [entry["url"] for entry in response.json()["urls"]]
 
 
-def test_urls_use_nginx_address(proxy, app):
+def test_urls_use_nginx_address(proxy: nh.Nginx, app: DynoServer) -> None:
     r = get(f"{proxy.base}/pypi/app/json")
     assert r.status_code == 200, explain(r, proxy, app)
     assert json_urls(r) == [f"{proxy.base}/packages/app-1.0-py3-none-any.whl"]
@@ -439,7 +451,9 @@ def test_urls_use_nginx_address(proxy, app):
     assert f"{proxy.base}/simple/" in welcome.text, explain(welcome, proxy, app)
 
 
-def test_client_forwarded_host_and_proto_replaced_by_nginx(proxy, app):
+def test_client_forwarded_host_and_proto_replaced_by_nginx(
+    proxy: nh.Nginx, app: DynoServer
+) -> None:
     """nginx sets X-Forwarded-Host/-Proto itself: a client cannot choose them."""
     spoofed = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"}
     r = get(f"{proxy.base}/pypi/app/json", headers=spoofed)
@@ -447,13 +461,17 @@ def test_client_forwarded_host_and_proto_replaced_by_nginx(proxy, app):
     assert json_urls(r) == [f"{proxy.base}/packages/app-1.0-py3-none-any.whl"]
 
 
-def test_client_forwarded_prefix_not_honoured_through_nginx(proxy, app):
+def test_client_forwarded_prefix_not_honoured_through_nginx(
+    proxy: nh.Nginx, app: DynoServer
+) -> None:
     r = get(f"{proxy.base}/pypi/app/json", headers={"X-Forwarded-Prefix": "/evil"})
     assert r.status_code == 200, explain(r, proxy, app)
     assert json_urls(r) == [f"{proxy.base}/packages/app-1.0-py3-none-any.whl"]
 
 
-def test_spoofed_forwarded_headers_ignored_without_trusted_proxies(module_server_factory, pkgdir):
+def test_spoofed_forwarded_headers_ignored_without_trusted_proxies(
+    module_server_factory: ServerFactory, pkgdir: Path
+) -> None:
     """Direct requests from an untrusted peer: every X-Forwarded-* header is dropped."""
     plain = module_server_factory(pkgdir)
     spoofed = {
@@ -476,23 +494,25 @@ def test_spoofed_forwarded_headers_ignored_without_trusted_proxies(module_server
 # --------------------------------------------------------------------------- TLS
 
 
-def test_tls_pip_install_with_certificate(tls_proxy, app, cert, tmp_path, helpers):
+def test_tls_pip_install_with_certificate(
+    tls_proxy: nh.Nginx, app: DynoServer, cert: tuple[Path, Path], tmp_path: Path, helpers: Helpers
+) -> None:
     target = tmp_path / "target"
     # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE (set on this machine) win over --cert
     no_bundle = {"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": ""}
     result = pip_install(
-        f"{tls_proxy.https_base}/simple/", target, helpers, "--cert", cert[0], env=no_bundle
+        f"{tls_proxy.https_base}/simple/", target, helpers, "--cert", str(cert[0]), env=no_bundle
     )
     check_ok(result, tls_proxy, app)
     assert_app_installed(target)
 
 
-def test_tls_untrusted_without_certificate(tls_proxy):
+def test_tls_untrusted_without_certificate(tls_proxy: nh.Nginx) -> None:
     with pytest.raises(requests.exceptions.SSLError):
         get(f"{tls_proxy.https_base}/simple/", verify=True)
 
 
-def test_tls_http_redirects_to_https(tls_proxy, app):
+def test_tls_http_redirects_to_https(tls_proxy: nh.Nginx, app: DynoServer) -> None:
     for path in ("/simple/", "/packages/app-1.0-py3-none-any.whl"):
         r = get(f"{tls_proxy.base}{path}")
         assert r.status_code == 301, explain(r, tls_proxy, app)
@@ -500,7 +520,7 @@ def test_tls_http_redirects_to_https(tls_proxy, app):
         assert r.headers["Location"].endswith(path), r.headers
 
 
-def test_tls_hsts(tls_proxy, app, cert):
+def test_tls_hsts(tls_proxy: nh.Nginx, app: DynoServer, cert: tuple[Path, Path]) -> None:
     r = get(f"{tls_proxy.https_base}/simple/app/", verify=str(cert[0]))
     assert r.status_code == 200, explain(r, tls_proxy, app)
     assert r.headers.get("Strict-Transport-Security") == "max-age=63072000"
@@ -512,7 +532,9 @@ def test_tls_hsts(tls_proxy, app, cert):
     assert wheel.headers.get("Strict-Transport-Security") == "max-age=63072000"
 
 
-def test_tls_absolute_urls_use_https(tls_proxy, app, cert):
+def test_tls_absolute_urls_use_https(
+    tls_proxy: nh.Nginx, app: DynoServer, cert: tuple[Path, Path]
+) -> None:
     r = get(f"{tls_proxy.https_base}/pypi/app/json", verify=str(cert[0]))
     assert r.status_code == 200, explain(r, tls_proxy, app)
     assert json_urls(r) == [f"{tls_proxy.https_base}/packages/app-1.0-py3-none-any.whl"]
@@ -527,7 +549,7 @@ def test_tls_absolute_urls_use_https(tls_proxy, app, cert):
     "accept",
     ["text/html", "application/vnd.pypi.simple.v1+html", JSON_V1],
 )
-def test_gzip_large_simple_index(proxy, app, accept):
+def test_gzip_large_simple_index(proxy: nh.Nginx, app: DynoServer, accept: str) -> None:
     headers = {"Accept": accept, "Accept-Encoding": "gzip"}
     with requests.get(f"{proxy.base}/simple/", headers=headers, stream=True, timeout=TIMEOUT) as r:
         raw = r.raw.read(decode_content=False)
@@ -547,7 +569,7 @@ def test_gzip_large_simple_index(proxy, app, accept):
         assert body.count(b"<a ") == MANY + 3
 
 
-def test_no_gzip_without_accept_encoding(proxy, app):
+def test_no_gzip_without_accept_encoding(proxy: nh.Nginx, app: DynoServer) -> None:
     r = get(f"{proxy.base}/simple/", headers={"Accept": JSON_V1, "Accept-Encoding": "identity"})
     assert r.status_code == 200, explain(r, proxy, app)
     assert r.headers.get("Content-Encoding") is None

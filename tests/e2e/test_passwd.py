@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 from passlib.apache import HtpasswdFile
@@ -17,7 +18,7 @@ BOB = ("bob", "bob-pw-0002")
 # --------------------------------------------------------------------------- dynopypi passwd
 
 
-def test_passwd_creates_bcrypt_file_with_mode_0640_and_deletes(tmp_path):
+def test_passwd_creates_bcrypt_file_with_mode_0640_and_deletes(tmp_path: Path) -> None:
     path = tmp_path / "conf" / "htpasswd"
     result = passwd(path, *ALICE)
     assert result.returncode == 0, result.stderr
@@ -51,7 +52,9 @@ def test_passwd_creates_bcrypt_file_with_mode_0640_and_deletes(tmp_path):
      ("with space", "pw", False)],
     ids=["delete-unknown", "empty-password", "colon", "space"],
 )  # fmt: skip
-def test_passwd_refuses_bad_requests_and_changes_nothing(tmp_path, user, password, delete):
+def test_passwd_refuses_bad_requests_and_changes_nothing(
+    tmp_path: Path, user: str, password: str | None, delete: bool
+) -> None:
     path = tmp_path / "htpasswd"
     add_account(path, *ALICE)
     before = path.read_bytes()

@@ -7,16 +7,19 @@ exactly as written (requests/urllib3 would normalize some of them away).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from support.fakedist import make_wheel
+from support.helpers import Helpers
+from support.server import DynoServer, ServerFactory
 
 SECRET = b"TOP-SECRET-CONTENT-0123456789"
 
 
 @pytest.fixture(scope="module")
-def layout(tmp_path_factory):
+def layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """root/{secret, outside/evil-1.0-py3-none-any.whl, pkgs/ (with symlinks out)}."""
     root = tmp_path_factory.mktemp("paths")
     pkgdir = root / "pkgs"
@@ -37,11 +40,11 @@ def layout(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def srv(module_server_factory, layout):
+def srv(module_server_factory: ServerFactory, layout: Path) -> DynoServer:
     return module_server_factory(layout / "pkgs")
 
 
-def _abs(p) -> str:
+def _abs(p: Path) -> str:
     return str(p)
 
 
@@ -84,7 +87,7 @@ ESCAPES = [
 
 
 @pytest.mark.parametrize("path", ESCAPES)
-def test_escape_is_refused(srv, path):
+def test_escape_is_refused(srv: DynoServer, path: str) -> None:
     r = srv.raw("GET", path)
     assert SECRET not in r.body, srv.explain(r)
     # a name that is not normalized may be redirected on the simple API; never to elsewhere
@@ -104,7 +107,9 @@ def test_escape_is_refused(srv, path):
     ],
 )
 @pytest.mark.parametrize("target", ["secret", "outside/evil-1.0-py3-none-any.whl"])
-def test_absolute_paths_are_refused(srv, layout, template, target):
+def test_absolute_paths_are_refused(
+    srv: DynoServer, layout: Path, template: str, target: str
+) -> None:
     absolute = _abs(layout / target)
     path = template.format(
         abs=absolute,
@@ -117,12 +122,12 @@ def test_absolute_paths_are_refused(srv, layout, template, target):
 
 
 @pytest.mark.parametrize("path", ["/packages/%00", "/packages/good%00.whl", "/simple/a%00b/"])
-def test_nul_bytes_are_client_errors(srv, path):
+def test_nul_bytes_are_client_errors(srv: DynoServer, path: str) -> None:
     r = srv.raw("GET", path)
     assert r.status in (400, 404), srv.explain(r)
 
 
-def test_out_of_tree_symlinks_not_advertised(srv):
+def test_out_of_tree_symlinks_not_advertised(srv: DynoServer) -> None:
     assert srv.get("/simple/evil/").status_code == 404
     listing = srv.get("/packages/")
     assert "evil-1.0" not in listing.text
@@ -132,7 +137,7 @@ def test_out_of_tree_symlinks_not_advertised(srv):
     assert "rootevil" not in r.text
 
 
-def test_legitimate_files_still_served(srv, layout, helpers):
+def test_legitimate_files_still_served(srv: DynoServer, layout: Path, helpers: Helpers) -> None:
     r, page = srv.project_html("good")
     assert sorted(a.text.strip() for a in page.anchors) == [
         "good-1.0-py3-none-any.whl",
@@ -144,14 +149,14 @@ def test_legitimate_files_still_served(srv, layout, helpers):
         assert helpers.sha256_bytes(d.content) == a.href.split("#sha256=")[1]
 
 
-def test_server_survives(srv):
+def test_server_survives(srv: DynoServer) -> None:
     for path in ESCAPES:
         srv.raw("GET", path)
     assert srv.running
     assert srv.get("/health").status_code == 200
 
 
-def test_host_header_is_escaped_on_welcome_page(srv):
+def test_host_header_is_escaped_on_welcome_page(srv: DynoServer) -> None:
     r = srv.raw("GET", "/", headers={"Host": 'x"><script>alert(1)</script>'})
     assert r.status in (200, 400), srv.explain(r)
     assert b"<script>alert(1)</script>" not in r.body

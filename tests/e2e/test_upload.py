@@ -27,7 +27,9 @@ from support.accounts import add_account
 from support.clients import check_ok, client_env, pip_install, run_client, twine_upload, uv_command
 from support.fakedist import core_metadata, make_sdist, make_wheel
 from support.fs import leftovers, tree
+from support.helpers import Helpers
 from support.net import fresh_address, request_from
+from support.server import DynoServer, ServerFactory
 from support.uploads import MULTIPART, file_upload_fields, form_body
 
 ALICE = ("alice", "alice-secret-1")
@@ -45,7 +47,7 @@ reader  list,download
 
 
 def twine(
-    server: Any, files: Sequence[Path], auth: tuple[str, str], tmp_path: Path
+    server: DynoServer, files: Sequence[Path], auth: tuple[str, str], tmp_path: Path
 ) -> subprocess.CompletedProcess[str]:
     """``twine upload`` with an empty config file, so no ~/.pypirc can interfere."""
     pypirc = tmp_path / "empty.pypirc"
@@ -54,7 +56,7 @@ def twine(
 
 
 def send(
-    server: Any, method: str, path: str, *, source: str | None = None, **kwargs: Any
+    server: DynoServer, method: str, path: str, *, source: str | None = None, **kwargs: Any
 ) -> requests.Response:
     kwargs.setdefault("timeout", 120)
     if source is None:
@@ -63,7 +65,7 @@ def send(
 
 
 def post_upload(
-    server: Any,
+    server: DynoServer,
     filename: str,
     data: bytes,
     auth: tuple[str, str] | None = ALICE,
@@ -77,7 +79,7 @@ def post_upload(
 
 
 def post_form(
-    server: Any,
+    server: DynoServer,
     fields: dict[str, str],
     auth: tuple[str, str] | None = ALICE,
     *,
@@ -122,7 +124,9 @@ def server(module_server_factory: Any, site: Site) -> Any:
 # --------------------------------------------------------------------------- real clients
 
 
-def test_twine_uploads_are_listed_at_once_and_pip_installs_them(server, site, helpers, tmp_path):
+def test_twine_uploads_are_listed_at_once_and_pip_installs_them(
+    server: DynoServer, site: Site, helpers: Helpers, tmp_path: Path
+) -> None:
     wheel = make_wheel(tmp_path, "Twine.Pkg", "1.0")
     sdist = make_sdist(tmp_path, "Twine.Pkg", "1.0")
     result = twine(server, [wheel, sdist], ALICE, tmp_path)
@@ -152,7 +156,9 @@ def test_twine_uploads_are_listed_at_once_and_pip_installs_them(server, site, he
     assert (target / "twine_pkg-1.0.dist-info" / "WHEEL").is_file()
 
 
-def test_uv_publish_then_pip_installs(server, site, helpers, tmp_path):
+def test_uv_publish_then_pip_installs(
+    server: DynoServer, site: Site, helpers: Helpers, tmp_path: Path
+) -> None:
     wheel = make_wheel(tmp_path, "uv-pub", "2.1")
     sdist = make_sdist(tmp_path, "uv-pub", "2.1")
     result = run_client(
@@ -172,7 +178,9 @@ def test_uv_publish_then_pip_installs(server, site, helpers, tmp_path):
     assert (target / "uv_pub" / "__init__.py").read_text() == '__version__ = "2.1"\n'
 
 
-def test_uv_publish_with_wrong_password_fails(server, site, helpers, tmp_path):
+def test_uv_publish_with_wrong_password_fails(
+    server: DynoServer, site: Site, helpers: Helpers, tmp_path: Path
+) -> None:
     wheel = make_wheel(tmp_path, "uv-denied", "1.0")
     result = run_client(
         [*uv_command(), "publish", "--no-config", "--cache-dir", tmp_path / "uv-cache",
@@ -189,7 +197,9 @@ def test_uv_publish_with_wrong_password_fails(server, site, helpers, tmp_path):
 # --------------------------------------------------------------------------- same filename twice
 
 
-def test_identical_reupload_succeeds_and_leaves_the_file_alone(server, site, helpers, tmp_path):
+def test_identical_reupload_succeeds_and_leaves_the_file_alone(
+    server: DynoServer, site: Site, helpers: Helpers, tmp_path: Path
+) -> None:
     wheel = make_wheel(tmp_path, "same-again", "1.0")
     data = wheel.read_bytes()
     first = post_upload(server, wheel.name, data)
@@ -210,7 +220,9 @@ def test_identical_reupload_succeeds_and_leaves_the_file_alone(server, site, hel
     assert stored.stat().st_ino == before.st_ino
 
 
-def test_different_bytes_under_a_stored_filename_conflict(server, site, helpers, tmp_path):
+def test_different_bytes_under_a_stored_filename_conflict(
+    server: DynoServer, site: Site, helpers: Helpers, tmp_path: Path
+) -> None:
     original = make_wheel(tmp_path, "clash", "1.0").read_bytes()
     other_dir = tmp_path / "other"
     other_dir.mkdir()
@@ -237,7 +249,7 @@ def test_different_bytes_under_a_stored_filename_conflict(server, site, helpers,
 # --------------------------------------------------------------------------- accounts and rights
 
 
-def test_read_only_account_may_not_upload(server, site, tmp_path):
+def test_read_only_account_may_not_upload(server: DynoServer, site: Site, tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path, "ro-pkg", "1.0")
     snapshot = tree(site.pkg)
     r = post_upload(server, wheel.name, wheel.read_bytes(), auth=READER)
@@ -247,7 +259,9 @@ def test_read_only_account_may_not_upload(server, site, tmp_path):
     assert server.listed_files("ro-pkg") is None
 
 
-def test_account_limited_to_acme_projects(server, site, helpers, tmp_path):
+def test_account_limited_to_acme_projects(
+    server: DynoServer, site: Site, helpers: Helpers, tmp_path: Path
+) -> None:
     allowed = make_wheel(tmp_path, "acme-tools", "1.0")
     refused = make_wheel(tmp_path, "widgets", "1.0")
     snapshot = tree(site.pkg)
@@ -266,13 +280,15 @@ def test_account_limited_to_acme_projects(server, site, helpers, tmp_path):
     # twine, with the same account
     sdist = make_sdist(tmp_path, "acme-tools", "1.0")
     check_ok(twine(server, [sdist], ACME, tmp_path), server)
-    assert sdist.name in server.listed_files("acme-tools")
+    assert sdist.name in (server.listed_files("acme-tools") or {})
 
 
 @pytest.mark.parametrize(
     "auth", [None, (ALICE[0], "wrong-password"), ("nobody", "whatever")], ids=str
 )
-def test_missing_or_wrong_credentials_are_401_and_store_nothing(server, site, auth, tmp_path):
+def test_missing_or_wrong_credentials_are_401_and_store_nothing(
+    server: DynoServer, site: Site, auth: tuple[str, str] | None, tmp_path: Path
+) -> None:
     wheel = make_wheel(tmp_path, "needs-login", "1.0")
     snapshot = tree(site.pkg)
     r = post_upload(server, wheel.name, wheel.read_bytes(), auth=auth, source=fresh_address())
@@ -288,7 +304,7 @@ def test_missing_or_wrong_credentials_are_401_and_store_nothing(server, site, au
 # --------------------------------------------------------------------------- concurrency
 
 
-def _race(server: Any, uploads: list[tuple[str, bytes]]) -> list[requests.Response]:
+def _race(server: DynoServer, uploads: list[tuple[str, bytes]]) -> list[requests.Response]:
     barrier = threading.Barrier(len(uploads))
     results: list[Any] = [None] * len(uploads)
 
@@ -310,7 +326,9 @@ def _race(server: Any, uploads: list[tuple[str, bytes]]) -> list[requests.Respon
 
 
 @pytest.mark.parametrize("round_", range(4))
-def test_concurrent_uploads_of_different_bytes_one_wins(server, site, helpers, tmp_path, round_):
+def test_concurrent_uploads_of_different_bytes_one_wins(
+    server: DynoServer, site: Site, helpers: Helpers, tmp_path: Path, round_: int
+) -> None:
     project = f"race{round_}"
     a_dir, b_dir = tmp_path / "a", tmp_path / "b"
     a_dir.mkdir()
@@ -330,7 +348,9 @@ def test_concurrent_uploads_of_different_bytes_one_wins(server, site, helpers, t
     assert leftovers(site.pkg) == []
 
 
-def test_concurrent_uploads_of_the_same_bytes_both_succeed(server, site, helpers, tmp_path):
+def test_concurrent_uploads_of_the_same_bytes_both_succeed(
+    server: DynoServer, site: Site, helpers: Helpers, tmp_path: Path
+) -> None:
     wheel = make_wheel(tmp_path, "twins", "1.0", payload=os.urandom(200_000))
     data = wheel.read_bytes()
     results = _race(server, [(wheel.name, data)] * 3)
@@ -343,7 +363,9 @@ def test_concurrent_uploads_of_the_same_bytes_both_succeed(server, site, helpers
 # --------------------------------------------------------------------------- big uploads
 
 
-def test_fifty_megabyte_upload_with_twine(server, site, helpers, tmp_path):
+def test_fifty_megabyte_upload_with_twine(
+    server: DynoServer, site: Site, helpers: Helpers, tmp_path: Path
+) -> None:
     wheel = make_wheel(tmp_path, "bigupload", "1.0", payload=os.urandom(50 * 2**20))
     digest = helpers.sha256_file(wheel)
     check_ok(twine(server, [wheel], ALICE, tmp_path), server)
@@ -364,7 +386,9 @@ def test_fifty_megabyte_upload_with_twine(server, site, helpers, tmp_path):
 
 
 @pytest.mark.parametrize("dangling", [False, True], ids=["to-a-file", "dangling"])
-def test_upload_does_not_write_through_a_symlink(server, site, dangling, tmp_path):
+def test_upload_does_not_write_through_a_symlink(
+    server: DynoServer, site: Site, dangling: bool, tmp_path: Path
+) -> None:
     project = "victim-dangling" if dangling else "victim"
     sdist = make_sdist(tmp_path, project, "1.0")
     outside = site.outside / f"{project}-target"
@@ -386,7 +410,9 @@ def test_upload_does_not_write_through_a_symlink(server, site, dangling, tmp_pat
 
 
 @pytest.mark.parametrize("multipart", [False, True], ids=["urlencoded", "multipart"])
-def test_remove_pkg_removes_one_release(server, site, helpers, tmp_path, multipart):
+def test_remove_pkg_removes_one_release(
+    server: DynoServer, site: Site, helpers: Helpers, tmp_path: Path, multipart: bool
+) -> None:
     project = f"removable-{'mp' if multipart else 'ue'}"
     old = [make_wheel(tmp_path, project, "1.0"), make_sdist(tmp_path, project, "1.0")]
     new = make_wheel(tmp_path, project, "2.0")
@@ -415,7 +441,9 @@ def test_remove_pkg_removes_one_release(server, site, helpers, tmp_path, multipa
     assert (site.pkg / new.name).exists()
 
 
-def test_remove_pkg_needs_the_update_right(server, site, helpers, tmp_path):
+def test_remove_pkg_needs_the_update_right(
+    server: DynoServer, site: Site, helpers: Helpers, tmp_path: Path
+) -> None:
     wheel = make_wheel(tmp_path, "keepme", "1.0")
     assert post_upload(server, wheel.name, wheel.read_bytes()).status_code == 200
     fields = {":action": "remove_pkg", "name": "keepme", "version": "1.0"}
@@ -427,7 +455,9 @@ def test_remove_pkg_needs_the_update_right(server, site, helpers, tmp_path):
     assert server.listed_files("keepme") == {wheel.name: helpers.sha256_file(wheel)}
 
 
-def test_remove_pkg_removes_the_release_from_every_package_dir(server, site, helpers, tmp_path):
+def test_remove_pkg_removes_the_release_from_every_package_dir(
+    server: DynoServer, site: Site, helpers: Helpers, tmp_path: Path
+) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     wheel = make_wheel(tmp_path / "a", "shadowed", "1.0")
@@ -436,7 +466,11 @@ def test_remove_pkg_removes_the_release_from_every_package_dir(server, site, hel
     for root, dist in ((site.pkg2, other), (site.pkg, wheel)):
         (root / dist.name).write_bytes(dist.read_bytes())
         expected = {dist.name: helpers.sha256_file(dist)}
-        helpers.poll_until(lambda e=expected: server.listed_files("shadowed") == e)
+
+        def listed(e: dict[str, str] = expected) -> bool:
+            return server.listed_files("shadowed") == e
+
+        helpers.poll_until(listed)
     fields = {":action": "remove_pkg", "name": "shadowed", "version": "1.0"}
     r = post_form(server, fields, multipart=False)
     assert r.status_code == 200, server.explain(r)
@@ -444,7 +478,9 @@ def test_remove_pkg_removes_the_release_from_every_package_dir(server, site, hel
     assert server.get(f"/packages/{wheel.name}").status_code == 404
 
 
-def test_a_directory_at_the_target_name_is_a_conflict(server, site, tmp_path):
+def test_a_directory_at_the_target_name_is_a_conflict(
+    server: DynoServer, site: Site, tmp_path: Path
+) -> None:
     sdist = make_sdist(tmp_path, "dir-clash", "1.0")
     (site.pkg / sdist.name).mkdir()
     r = post_upload(server, sdist.name, sdist.read_bytes())
@@ -456,7 +492,7 @@ def test_a_directory_at_the_target_name_is_a_conflict(server, site, tmp_path):
 # --------------------------------------------------------------------------- sdist formats
 
 
-def test_zip_sdist_upload(server, site, helpers, tmp_path):
+def test_zip_sdist_upload(server: DynoServer, site: Site, helpers: Helpers, tmp_path: Path) -> None:
     import zipfile
 
     path = tmp_path / "zipped_sdist-1.0.zip"
@@ -473,7 +509,9 @@ def test_zip_sdist_upload(server, site, helpers, tmp_path):
 # --------------------------------------------------------------------------- servers of their own
 
 
-def test_pip_through_an_index_that_needs_accounts_for_everything(server_factory, helpers, tmp_path):
+def test_pip_through_an_index_that_needs_accounts_for_everything(
+    server_factory: ServerFactory, helpers: Helpers, tmp_path: Path
+) -> None:
     root = tmp_path / "site"
     pkg = root / "pkgs"
     pkg.mkdir(parents=True)

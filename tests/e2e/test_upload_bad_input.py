@@ -16,7 +16,7 @@ import os
 import socket
 import tarfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,8 @@ import pytest
 import requests
 from support.fakedist import core_metadata, make_sdist, make_wheel
 from support.fs import leftovers, tree
+from support.helpers import Helpers
+from support.server import DynoServer
 from support.uploads import BOUNDARY, MULTIPART, closing, form_body, part, upload_fields
 
 # --------------------------------------------------------------------------- helpers
@@ -34,7 +36,9 @@ def upload_body(filename: str, data: bytes, name: str, version: str, **overrides
     return form_body(upload_fields(name, version, data, **overrides), (filename, data))
 
 
-def post(server: Any, body: bytes, content_type: str | None = MULTIPART) -> requests.Response:
+def post(
+    server: DynoServer, body: bytes, content_type: str | None = MULTIPART
+) -> requests.Response:
     headers = {} if content_type is None else {"Content-Type": content_type}
     return server.request("POST", "/", data=body, headers=headers, timeout=60)
 
@@ -50,7 +54,7 @@ class Raw:
         return self.body.decode("utf-8", "replace")
 
 
-def raw_post(server: Any, head_lines: Sequence[bytes], body: bytes = b"") -> Raw:
+def raw_post(server: DynoServer, head_lines: Sequence[bytes], body: bytes = b"") -> Raw:
     """Send exactly these header lines and body; read the answer up to the server's close."""
     request = b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
     request += b"".join(line + b"\r\n" for line in head_lines) + b"\r\n" + body
@@ -96,8 +100,11 @@ def build(tmp_path: Path) -> Path:
     return tmp_path
 
 
+Refused = Callable[..., None]  # refused(response, status, *words)
+
+
 @pytest.fixture
-def refused(server: Any, pkg: Path) -> Iterator[Any]:
+def refused(server: DynoServer, pkg: Path) -> Iterator[Refused]:
     """``refused(response, status, *words)``: the status, a message naming the problem, and
     the package directory exactly as it was before the test."""
     before = tree(pkg)
@@ -130,7 +137,9 @@ def evil_sdist(build: Path) -> bytes:
 # --------------------------------------------------------------------------- a good one first
 
 
-def test_a_well_formed_upload_is_accepted(server, pkg, build, helpers):
+def test_a_well_formed_upload_is_accepted(
+    server: DynoServer, pkg: Path, build: Path, helpers: Helpers
+) -> None:
     """The control: the same bodies, without the defects, are stored."""
     data = evil_sdist(build)
     r = post(server, upload_body("evil-1.0.tar.gz", data, "evil", "1.0"))
@@ -144,7 +153,7 @@ def test_a_well_formed_upload_is_accepted(server, pkg, build, helpers):
 
 
 @pytest.mark.parametrize("field", ["sha256_digest", "md5_digest", "blake2_256_digest"])
-def test_digest_mismatch(server, build, refused, field):
+def test_digest_mismatch(server: DynoServer, build: Path, refused: Refused, field: str) -> None:
     data = make_sdist(build, "digests", "1.0").read_bytes()
     wrong = hashlib.sha256(b"other bytes").hexdigest()
     wrong = wrong[:32] if field == "md5_digest" else wrong
@@ -152,7 +161,9 @@ def test_digest_mismatch(server, build, refused, field):
     refused(post(server, body), 400, field)
 
 
-def test_digests_are_compared_case_insensitively(server, build, helpers):
+def test_digests_are_compared_case_insensitively(
+    server: DynoServer, build: Path, helpers: Helpers
+) -> None:
     data = make_sdist(build, "digest-case", "1.0").read_bytes()
     upper = {
         "sha256_digest": hashlib.sha256(data).hexdigest().upper(),
@@ -186,7 +197,9 @@ def test_digests_are_compared_case_insensitively(server, build, helpers):
     ],
     ids=lambda v: repr(v)[:40] if isinstance(v, str) else None,
 )
-def test_bad_filenames(server, build, refused, filename, words):
+def test_bad_filenames(
+    server: DynoServer, build: Path, refused: Refused, filename: str, words: str
+) -> None:
     data = evil_sdist(build)
     refused(post(server, upload_body(filename, data, "evil", "1.0")), 400, *words)
 
@@ -194,19 +207,25 @@ def test_bad_filenames(server, build, refused, filename, words):
 @pytest.mark.parametrize(
     "filename", ["ctl-1.0%0A.tar.gz", "ctl-1.0%0D.tar.gz", "ctl-1.0\t.tar.gz"], ids=repr
 )
-def test_control_characters_in_filename(server, build, refused, filename):
+def test_control_characters_in_filename(
+    server: DynoServer, build: Path, refused: Refused, filename: str
+) -> None:
     data = make_sdist(build, "ctl", "1.0").read_bytes()
     refused(post(server, upload_body(filename, data, "ctl", "1.0")), 400, "filename")
 
 
 @pytest.mark.parametrize("project", ["ev il", "a<b>", "-dash", "na\u00efve"])
-def test_invalid_project_name_in_sdist_filename(server, build, refused, project):
+def test_invalid_project_name_in_sdist_filename(
+    server: DynoServer, build: Path, refused: Refused, project: str
+) -> None:
     """Such a file could never be reached: no project page exists for an invalid name."""
     data = make_sdist(build, project, "1.0").read_bytes()
     refused(post(server, upload_body(f"{project}-1.0.tar.gz", data, project, "1.0")), 400)
 
 
-def test_name_longer_than_255_bytes_counts_bytes_not_characters(server, build, refused):
+def test_name_longer_than_255_bytes_counts_bytes_not_characters(
+    server: DynoServer, build: Path, refused: Refused
+) -> None:
     # 136 characters, but 261 bytes in UTF-8
     name = "é" * 125 + "-1.0.tar.gz"
     assert len(name) < 255 < len(name.encode())
@@ -227,7 +246,9 @@ def test_name_longer_than_255_bytes_counts_bytes_not_characters(server, build, r
     ],
     ids=["other-name", "other-version", "bad-version", "no-name", "no-version"],
 )
-def test_form_does_not_match_the_file(server, build, refused, overrides, words):
+def test_form_does_not_match_the_file(
+    server: DynoServer, build: Path, refused: Refused, overrides: dict[str, str | None], words: str
+) -> None:
     data = evil_sdist(build)
     name = overrides.pop("name", "evil")
     version = overrides.pop("version", "1.0")
@@ -240,21 +261,23 @@ def test_form_does_not_match_the_file(server, build, refused, overrides, words):
     refused(post(server, body), 400, *words)
 
 
-def test_metadata_naming_another_project(server, build, refused):
+def test_metadata_naming_another_project(server: DynoServer, build: Path, refused: Refused) -> None:
     wheel = make_wheel(build, "other-project", "1.0", filename_name="meta-check")
     assert wheel.name == "meta_check-1.0-py3-none-any.whl"
     body = upload_body(wheel.name, wheel.read_bytes(), "meta-check", "1.0")
     refused(post(server, body), 400, "metadata", "other-project")
 
 
-def test_metadata_with_another_version(server, build, refused):
+def test_metadata_with_another_version(server: DynoServer, build: Path, refused: Refused) -> None:
     built = make_wheel(build, "meta-version", "2.0")
     data = built.read_bytes()
     body = upload_body("meta_version-1.0-py3-none-any.whl", data, "meta-version", "1.0")
     refused(post(server, body), 400, "metadata", "2.0")
 
 
-def test_sdist_metadata_naming_another_project(server, build, refused):
+def test_sdist_metadata_naming_another_project(
+    server: DynoServer, build: Path, refused: Refused
+) -> None:
     sdist = make_sdist(build, "somebody-else", "1.0", filename_name="meta-sdist")
     assert sdist.name == "meta_sdist-1.0.tar.gz"
     body = upload_body(sdist.name, sdist.read_bytes(), "meta-sdist", "1.0")
@@ -290,7 +313,9 @@ def _wheel_without_metadata() -> bytes:
     ids=["random-whl", "whl-without-metadata", "random-tgz", "truncated-tgz", "gzip-not-tar",
          "random-bz2", "random-egg"],
 )  # fmt: skip
-def test_corrupt_archives(server, build, refused, filename, make):
+def test_corrupt_archives(
+    server: DynoServer, build: Path, refused: Refused, filename: str, make: Callable[[Path], bytes]
+) -> None:
     data = make(build)
     refused(post(server, upload_body(filename, data, "corrupt", "1.0")), 400, "corrupt-1.0")
 
@@ -304,10 +329,10 @@ def _xz_sdist_with_damage() -> bytes:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
-    data = bytearray(raw.getvalue())
-    middle = len(data) // 2
-    data[middle : middle + 64] = b"\xff" * 64
-    return bytes(data)
+    damaged = bytearray(raw.getvalue())
+    middle = len(damaged) // 2
+    damaged[middle : middle + 64] = b"\xff" * 64
+    return bytes(damaged)
 
 
 def _zip_with_damaged_member(arcname: str, metadata: str, *, wheel: bool) -> bytes:
@@ -343,26 +368,32 @@ def _zip_with_damaged_member(arcname: str, metadata: str, *, wheel: bool) -> byt
     ],
     ids=["tar.xz", "whl-metadata-deflate", "egg-deflate"],
 )
-def test_damaged_compressed_streams(server, refused, filename, make):
+def test_damaged_compressed_streams(
+    server: DynoServer, refused: Refused, filename: str, make: Callable[[], bytes]
+) -> None:
     data = make()
     refused(post(server, upload_body(filename, data, "damaged", "1.0")), 400, "damaged-1.0")
 
 
-def test_empty_file(server, refused):
+def test_empty_file(server: DynoServer, refused: Refused) -> None:
     refused(post(server, upload_body("empty-1.0.tar.gz", b"", "empty", "1.0")), 400, "empty")
 
 
 # --------------------------------------------------------------------------- size
 
 
-def test_body_larger_than_max_upload_size(server, build, refused):
+def test_body_larger_than_max_upload_size(
+    server: DynoServer, build: Path, refused: Refused
+) -> None:
     big = make_wheel(build, "toobig", "1.0", payload=os.urandom(1536 * 1024))
     body = upload_body(big.name, big.read_bytes(), "toobig", "1.0")
     assert len(body) > 2**20
     refused(post(server, body), 413, str(2**20))
 
 
-def test_huge_content_length_is_refused_before_the_body(server, refused):
+def test_huge_content_length_is_refused_before_the_body(
+    server: DynoServer, refused: Refused
+) -> None:
     head = [f"Content-Type: {MULTIPART}".encode(), b"Content-Length: 10000000000"]
     refused(raw_post(server, head), 413)
 
@@ -377,22 +408,22 @@ def _good_body(build: Path, boundary: str = BOUNDARY) -> bytes:
     )
 
 
-def test_missing_boundary(server, build, refused):
+def test_missing_boundary(server: DynoServer, build: Path, refused: Refused) -> None:
     refused(post(server, _good_body(build), "multipart/form-data"), 400, "boundary")
 
 
-def test_wrong_boundary(server, build, refused):
+def test_wrong_boundary(server: DynoServer, build: Path, refused: Refused) -> None:
     body = _good_body(build)
     refused(post(server, body, "multipart/form-data; boundary=not-the-one"), 400, "multipart")
 
 
-def test_truncated_body(server, build, refused):
+def test_truncated_body(server: DynoServer, build: Path, refused: Refused) -> None:
     body = _good_body(build)
     cut = body[: body.rindex(b"--" + BOUNDARY.encode()) + 10]  # into the closing boundary
     refused(post(server, cut), 400, "multipart")
 
 
-def test_truncated_inside_the_file(server, build, refused):
+def test_truncated_inside_the_file(server: DynoServer, build: Path, refused: Refused) -> None:
     body = _good_body(build)
     refused(post(server, body[: len(body) - 200]), 400, "multipart")
 
@@ -402,7 +433,9 @@ def test_truncated_inside_the_file(server, build, refused):
     [b"X-Note: a\x01b", b"Content-Type: application/octet-stream\x7f\x0c", b"X-Bell: \x07"],
     ids=["soh", "form-feed", "bell"],
 )
-def test_control_characters_in_a_part_header(server, build, refused, header):
+def test_control_characters_in_a_part_header(
+    server: DynoServer, build: Path, refused: Refused, header: bytes
+) -> None:
     data = make_sdist(build, "malformed", "1.0").read_bytes()
     fields = upload_fields("malformed", "1.0", data)
     body = b"".join(part(k, v.encode()) for k, v in fields.items())
@@ -415,13 +448,15 @@ def test_control_characters_in_a_part_header(server, build, refused, header):
 
 
 @pytest.mark.parametrize("value", [b"12abc", b"-5", b"1e3", b""], ids=repr)
-def test_bad_content_length(server, build, refused, value):
+def test_bad_content_length(
+    server: DynoServer, build: Path, refused: Refused, value: bytes
+) -> None:
     body = _good_body(build)
     head = [f"Content-Type: {MULTIPART}".encode(), b"Content-Length: " + value]
     refused(raw_post(server, head, body), 400)
 
 
-def test_no_content_length(server, build, refused):
+def test_no_content_length(server: DynoServer, build: Path, refused: Refused) -> None:
     refused(raw_post(server, [f"Content-Type: {MULTIPART}".encode()]), 400, "content-length")
 
 
@@ -429,51 +464,55 @@ def test_no_content_length(server, build, refused):
     "content_type",
     ["application/json", "text/plain", "multipart/mixed; boundary=" + BOUNDARY, None],
 )
-def test_wrong_content_type(server, build, refused, content_type):
+def test_wrong_content_type(
+    server: DynoServer, build: Path, refused: Refused, content_type: str | None
+) -> None:
     refused(post(server, _good_body(build), content_type), 400, "multipart/form-data")
 
 
-def test_unknown_action(server, build, refused):
+def test_unknown_action(server: DynoServer, build: Path, refused: Refused) -> None:
     data = make_sdist(build, "malformed", "1.0").read_bytes()
-    body = form_body(upload_fields("malformed", "1.0", data, **{":action": "frobnicate"}),
-                     ("malformed-1.0.tar.gz", data))  # fmt: skip
+    fields = upload_fields("malformed", "1.0", data)
+    fields[":action"] = "frobnicate"
+    body = form_body(fields, ("malformed-1.0.tar.gz", data))
     refused(post(server, body), 400, "frobnicate")
 
 
-def test_missing_action(server, build, refused):
+def test_missing_action(server: DynoServer, build: Path, refused: Refused) -> None:
     data = make_sdist(build, "malformed", "1.0").read_bytes()
-    body = form_body(upload_fields("malformed", "1.0", data, **{":action": None}),
-                     ("malformed-1.0.tar.gz", data))  # fmt: skip
+    fields = upload_fields("malformed", "1.0", data)
+    del fields[":action"]
+    body = form_body(fields, ("malformed-1.0.tar.gz", data))
     refused(post(server, body), 400, ":action")
 
 
-def test_unknown_action_urlencoded(server, refused):
+def test_unknown_action_urlencoded(server: DynoServer, refused: Refused) -> None:
     r = server.request("POST", "/", data={":action": "frobnicate", "name": "x"})
     refused(r, 400, "frobnicate")
 
 
-def test_file_upload_without_a_file(server, build, refused):
+def test_file_upload_without_a_file(server: DynoServer, build: Path, refused: Refused) -> None:
     data = make_sdist(build, "malformed", "1.0").read_bytes()
     refused(post(server, form_body(upload_fields("malformed", "1.0", data), None)), 400, "file")
     r = server.request("POST", "/", data=upload_fields("malformed", "1.0", data))  # urlencoded
     refused(r, 400, "file")
 
 
-def test_content_part_without_filename(server, build, refused):
+def test_content_part_without_filename(server: DynoServer, build: Path, refused: Refused) -> None:
     data = make_sdist(build, "malformed", "1.0").read_bytes()
     body = b"".join(part(k, v.encode()) for k, v in upload_fields("malformed", "1.0", data).items())
     body += part("content", data) + closing()
     refused(post(server, body), 400, "file")
 
 
-def test_two_file_parts(server, build, refused):
+def test_two_file_parts(server: DynoServer, build: Path, refused: Refused) -> None:
     data = make_sdist(build, "malformed", "1.0").read_bytes()
     body = b"".join(part(k, v.encode()) for k, v in upload_fields("malformed", "1.0", data).items())
     body += part("content", data, "malformed-1.0.tar.gz") * 2 + closing()
     refused(post(server, body), 400, "content")
 
 
-def test_part_that_is_not_form_data(server, build, refused):
+def test_part_that_is_not_form_data(server: DynoServer, build: Path, refused: Refused) -> None:
     good = _good_body(build)
     body = good.replace(b"Content-Disposition: form-data", b"Content-Disposition: attachment", 1)
     assert body != good
@@ -483,7 +522,7 @@ def test_part_that_is_not_form_data(server, build, refused):
 # --------------------------------------------------------------------------- case-insensitivity
 
 
-def test_media_type_in_capitals(server, build, helpers):
+def test_media_type_in_capitals(server: DynoServer, build: Path, helpers: Helpers) -> None:
     data = make_sdist(build, "caps-media", "1.0").read_bytes()
     body = upload_body("caps_media-1.0.tar.gz", data, "caps-media", "1.0")
     r = post(server, body, f"MULTIPART/FORM-DATA; boundary={BOUNDARY}")
@@ -493,15 +532,17 @@ def test_media_type_in_capitals(server, build, helpers):
     }
 
 
-def test_parameter_name_in_capitals_and_quoted_boundary(server, build, helpers):
+def test_parameter_name_in_capitals_and_quoted_boundary(
+    server: DynoServer, build: Path, helpers: Helpers
+) -> None:
     data = make_sdist(build, "caps-param", "1.0").read_bytes()
     body = upload_body("caps_param-1.0.tar.gz", data, "caps-param", "1.0")
     r = post(server, body, f'Multipart/Form-Data; BOUNDARY="{BOUNDARY}"')
     assert r.status_code == 200, server.explain(r)
-    assert "caps_param-1.0.tar.gz" in server.listed_files("caps-param")
+    assert "caps_param-1.0.tar.gz" in (server.listed_files("caps-param") or {})
 
 
-def test_header_names_in_any_case(server, build, helpers):
+def test_header_names_in_any_case(server: DynoServer, build: Path, helpers: Helpers) -> None:
     data = make_sdist(build, "caps-headers", "1.0").read_bytes()
     body = upload_body("caps_headers-1.0.tar.gz", data, "caps-headers", "1.0")
     body = body.replace(b"Content-Disposition:", b"CONTENT-disposition:")
@@ -514,7 +555,7 @@ def test_header_names_in_any_case(server, build, helpers):
     }
 
 
-def test_chunked_request_body(server, build, helpers):
+def test_chunked_request_body(server: DynoServer, build: Path, helpers: Helpers) -> None:
     data = make_sdist(build, "chunked-body", "1.0").read_bytes()
     body = upload_body("chunked_body-1.0.tar.gz", data, "chunked-body", "1.0")
     chunked = b""
@@ -525,4 +566,4 @@ def test_chunked_request_body(server, build, helpers):
     head = [f"Content-Type: {MULTIPART}".encode(), b"Transfer-Encoding: chunked"]
     r = raw_post(server, head, chunked)
     assert r.status == 200, (r, server.logs())
-    assert "chunked_body-1.0.tar.gz" in server.listed_files("chunked-body")
+    assert "chunked_body-1.0.tar.gz" in (server.listed_files("chunked-body") or {})

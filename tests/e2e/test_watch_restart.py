@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from support.fakedist import make_wheel
+from support.helpers import Helpers
+from support.server import DynoServer, ServerFactory
 
 BOUND = 5.0
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
@@ -16,13 +18,13 @@ JSON_V1 = "application/vnd.pypi.simple.v1+json"
 
 @dataclass
 class Watched:
-    server: object
+    server: DynoServer
     pkgdir: Path
     staging: Path  # same file system, outside the package directory
 
 
 @pytest.fixture
-def watched(server_factory, tmp_path):
+def watched(server_factory: ServerFactory, tmp_path: Path) -> Watched:
     pkgdir = tmp_path / "pkgs"
     pkgdir.mkdir()
     staging = tmp_path / "staging"
@@ -31,7 +33,9 @@ def watched(server_factory, tmp_path):
     return Watched(server_factory(pkgdir), pkgdir, staging)
 
 
-def expect_listing(w: Watched, helpers, project: str, expected: dict[str, str] | None) -> None:
+def expect_listing(
+    w: Watched, helpers: Helpers, project: str, expected: dict[str, str] | None
+) -> None:
     """Wait until the JSON project page lists exactly ``expected`` ({filename: sha256})."""
     srv = w.server
     helpers.poll_until(
@@ -44,11 +48,13 @@ def expect_listing(w: Watched, helpers, project: str, expected: dict[str, str] |
     )
 
 
-def digest_map(helpers, *paths: Path) -> dict[str, str]:
+def digest_map(helpers: Helpers, *paths: Path) -> dict[str, str]:
     return {p.name: helpers.sha256_file(p) for p in paths}
 
 
-def test_restart_with_cache_sees_changes_made_while_down(watched, helpers):
+def test_restart_with_cache_sees_changes_made_while_down(
+    watched: Watched, helpers: Helpers
+) -> None:
     srv = watched.server
     target = watched.pkgdir / "base-1.0-py3-none-any.whl"
     extra = make_wheel(watched.pkgdir, "base", "1.1")

@@ -21,6 +21,8 @@ from support import net
 from support.accounts import add_account
 from support.clients import pip_install
 from support.fakedist import make_sdist, make_wheel
+from support.helpers import Helpers
+from support.server import DynoServer, ServerFactory
 
 ALICE = ("alice", "alice-yank-pw")
 READER = ("reader", "reader-yank-pw")
@@ -41,7 +43,7 @@ def dynopypi(*args: Any) -> subprocess.CompletedProcess[str]:
 
 
 def post_action(
-    server: Any,
+    server: DynoServer,
     fields: dict[str, str],
     auth: Any = ALICE,
     *,
@@ -59,7 +61,7 @@ def post_action(
     return net.request_from(net.fresh_address(), "POST", server.url("/"), **kwargs)
 
 
-def yank_state(server: Any, project: str) -> dict[str, tuple[Any, Any]]:
+def yank_state(server: DynoServer, project: str) -> dict[str, tuple[Any, Any]]:
     """filename -> (JSON 'yanked' value, HTML data-yanked attribute or None)."""
     _r, doc = server.project_json(project)
     _r, page = server.project_html(project)
@@ -110,7 +112,9 @@ def server(module_server_factory: Any, site: Site) -> Any:
 # --------------------------------------------------------------------------- the CLI
 
 
-def test_cli_yank_and_unyank_reach_the_running_server(server, site, helpers):
+def test_cli_yank_and_unyank_reach_the_running_server(
+    server: DynoServer, site: Site, helpers: Helpers
+) -> None:
     yanked = site.files["cli-yank==1.0"]
     kept = site.files["cli-yank==2.0"]
     assert not (site.pkg / ".dynopypi").exists()  # the first yank creates the state dir
@@ -120,6 +124,7 @@ def test_cli_yank_and_unyank_reach_the_running_server(server, site, helpers):
         assert name in result.stdout
     assert yanked_json(site.pkg) == dict.fromkeys(yanked, "broken build")
 
+    expected: dict[str, tuple[str | bool, str | None]]
     expected = {n: ("broken build", "broken build") for n in yanked}
     expected.update({n: (False, None) for n in kept})
     helpers.poll_until(
@@ -136,7 +141,7 @@ def test_cli_yank_and_unyank_reach_the_running_server(server, site, helpers):
     )
 
 
-def test_cli_yank_one_file(server, site, helpers):
+def test_cli_yank_one_file(server: DynoServer, site: Site, helpers: Helpers) -> None:
     wheel, sdist = site.files["one-file==1.0"]
     result = dynopypi("yank", "one-file", "1.0", "--file", sdist, "-d", site.pkg)
     assert result.returncode == 0, result.stderr
@@ -152,7 +157,7 @@ def test_cli_yank_one_file(server, site, helpers):
     [(["no-such-project", "1.0"], 1), (["cli-yank", "9.9"], 1), (["cli-yank", "not a version"], 2)],
     ids=["unknown-project", "unknown-version", "invalid-version"],
 )
-def test_cli_yank_errors(site, args, code):
+def test_cli_yank_errors(site: Site, args: list[str], code: int) -> None:
     before = yanked_json(site.pkg)
     result = dynopypi("yank", *args, "--reason", "x", "-d", site.pkg)
     assert result.returncode == code, result.stdout + result.stderr
@@ -165,12 +170,13 @@ def test_cli_yank_errors(site, args, code):
 
 
 @pytest.mark.parametrize("multipart", [False, True], ids=["urlencoded", "multipart"])
-def test_http_yank_and_unyank_show_at_once(server, site, multipart):
+def test_http_yank_and_unyank_show_at_once(server: DynoServer, site: Site, multipart: bool) -> None:
     release = site.files["http-yank==1.0"]
     other = site.files["http-yank==1.1"]
     fields = {":action": "yank", "name": "HTTP.Yank", "version": "1.0", "reason": "CVE-0000-1"}
     r = post_action(server, fields, multipart=multipart)
     assert r.status_code == 200, server.explain(r)
+    expected: dict[str, tuple[str | bool, str | None]]
     expected = {n: ("CVE-0000-1", "CVE-0000-1") for n in release}
     expected.update({n: (False, None) for n in other})
     assert yank_state(server, "http-yank") == expected  # no polling
@@ -183,7 +189,7 @@ def test_http_yank_and_unyank_show_at_once(server, site, multipart):
     assert not set(release) & set(yanked_json(site.pkg))
 
 
-def test_http_yank_one_file_without_a_reason(server, site):
+def test_http_yank_one_file_without_a_reason(server: DynoServer, site: Site) -> None:
     wheel, sdist = site.files["no-reason==1.0"]
     fields = {":action": "yank", "name": "no-reason", "version": "1.0", "filename": wheel}
     r = post_action(server, fields)
@@ -194,7 +200,7 @@ def test_http_yank_one_file_without_a_reason(server, site):
     assert r.status_code == 404, server.explain(r)
 
 
-def test_http_yank_reason_is_escaped(server, site):
+def test_http_yank_reason_is_escaped(server: DynoServer, site: Site) -> None:
     reason = """<script>alert("x")</script> & 'quotes' \u2603"""
     r = post_action(server, {":action": "yank", "name": "escaped", "version": "1.0",
                              "reason": reason}, multipart=True)  # fmt: skip
@@ -207,7 +213,7 @@ def test_http_yank_reason_is_escaped(server, site):
     assert len(html.anchors) == 2
 
 
-def test_http_yank_needs_the_update_right(server, site):
+def test_http_yank_needs_the_update_right(server: DynoServer, site: Site) -> None:
     fields = {":action": "yank", "name": "guarded", "version": "1.0", "reason": "no"}
     before = yanked_json(site.pkg)
     for auth, status in ((None, 401), ((ALICE[0], "wrong"), 401), (READER, 403)):
@@ -223,7 +229,9 @@ def test_http_yank_needs_the_update_right(server, site):
     assert yanked_json(site.pkg) == before
 
 
-def test_a_removed_and_reuploaded_file_is_not_yanked(server, site, tmp_path):
+def test_a_removed_and_reuploaded_file_is_not_yanked(
+    server: DynoServer, site: Site, tmp_path: Path
+) -> None:
     first = make_wheel(tmp_path, "reborn", "1.0")
     (tmp_path / "new").mkdir()
     second = make_wheel(tmp_path / "new", "reborn", "1.0", payload=b"fixed")
@@ -247,7 +255,9 @@ def test_a_removed_and_reuploaded_file_is_not_yanked(server, site, tmp_path):
 # --------------------------------------------------------------------------- persistence
 
 
-def test_yanks_survive_a_restart(server_factory, tmp_path, helpers):
+def test_yanks_survive_a_restart(
+    server_factory: ServerFactory, tmp_path: Path, helpers: Helpers
+) -> None:
     pkg = tmp_path / "pkgs"
     pkg.mkdir()
     htpasswd = tmp_path / "htpasswd"
@@ -272,7 +282,9 @@ def test_yanks_survive_a_restart(server_factory, tmp_path, helpers):
 # --------------------------------------------------------------------------- pip
 
 
-def test_pip_skips_a_yanked_release_unless_pinned(server, site, helpers, tmp_path):
+def test_pip_skips_a_yanked_release_unless_pinned(
+    server: DynoServer, site: Site, helpers: Helpers, tmp_path: Path
+) -> None:
     r = post_action(server, {":action": "yank", "name": "lib", "version": "2.0",
                              "reason": "regression"})  # fmt: skip
     assert r.status_code == 200, server.explain(r)

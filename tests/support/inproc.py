@@ -209,7 +209,7 @@ class WSGIAdapter(BaseAdapter):
         response.url = request.url or ""
         response.request = request
         response.encoding = get_encoding_from_headers(merged)
-        response.connection = self
+        response.connection = self  # type: ignore[assignment]  # requests' own is an HTTPAdapter
         return response
 
     def close(self) -> None:
