@@ -41,8 +41,8 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 # fakedist lives with the tests (it is not shipped); bench builds its corpus with it too
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
-from fakedist import make_sdist, make_wheel
+sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
+from support.fakedist import make_sdist, make_wheel
 
 GENERATOR_VERSION = 1
 DEFAULT_PROJECTS = 10_000

@@ -99,11 +99,11 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 OUT = BENCH_DIR / "out"
 sys.path.insert(0, str(BENCH_DIR))
-sys.path.insert(0, str(REPO / "tests" / "support"))  # fakedist: test fixtures, not shipped
+sys.path.append(str(REPO / "tests"))  # support.fakedist: test fixtures, not shipped
 
 import corpus  # noqa: E402
 import requests  # noqa: E402
-from fakedist import make_wheel  # noqa: E402
+from support.fakedist import make_wheel  # noqa: E402
 
 HOST = "127.0.0.1"
 PYPISERVER_VENV = OUT / "pypiserver-venv"
