@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ class Disk:
         self.index = Index(roots)
         self.reconciler = Reconciler(self.index, self.cache, Describer("sha256"))
         self.paths = PathUpdates(self.reconciler)
-        self.reader = FileReader(self.index.roots, self.cache)
+        self.reader = FileReader(self.index, self.cache)
 
     def project(self, name: NormalizedName) -> Project | None:
         return self.index.snapshot.project(name)
@@ -315,3 +317,64 @@ def test_a_pending_file_is_found_by_its_url(
     release.set()
     assert disk.reconciler.completer.done.wait(30)  # what the pool did not deliver is read
     assert disk.project(normalize("other")) is not None
+
+
+def _held_cold_start(root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Disk, threading.Event]:
+    """A cold start whose background pass waits for the returned event."""
+    monkeypatch.setattr("dynopypi.reconcile.PARALLEL_THRESHOLD", 1)
+    release = threading.Event()
+
+    def held(*args: Any) -> Iterator[Facts]:
+        assert release.wait(30)
+        return iter(())
+
+    monkeypatch.setattr("dynopypi.completion.read_many", held)
+    disk = Disk((root,), None)
+    assert disk.reconciler.start_cold()
+    return disk, release
+
+
+def test_concurrent_requests_for_a_pending_project_all_find_it_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "pkgs"
+    root.mkdir()
+    wheels = [make_wheel(root, "a", f"{v}.0") for v in range(1, 4)]
+    make_wheel(root, "b", "1.0")
+    disk, release = _held_cold_start(root, monkeypatch)
+    real_read_facts = scan.read_facts
+
+    def slow_read_facts(*args: Any) -> Facts:
+        time.sleep(0.05)  # the first reader is still reading when the others ask
+        return real_read_facts(*args)
+
+    monkeypatch.setattr("dynopypi.reconcile.read_facts", slow_read_facts)
+    results: list[int | None] = []
+
+    def ask() -> None:
+        project = disk.reconciler.project(normalize("a"))
+        results.append(None if project is None else len(project.files))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert results == [len(wheels)] * 4
+    release.set()
+    assert disk.reconciler.completer.done.wait(30)
+
+
+def test_a_strangers_url_during_a_cold_start_is_not_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "pkgs"
+    root.mkdir()
+    make_wheel(root, "a", "1.0")
+    disk, release = _held_cold_start(root, monkeypatch)
+    with caplog.at_level(logging.DEBUG):
+        for url in ("x\n2026-11-30 INFO forged.whl", "../../etc/passwd", "a-1.0.whl.metadata"):
+            assert disk.reconciler.file_at(url) is None
+    assert caplog.text == ""
+    release.set()
+    assert disk.reconciler.completer.done.wait(30)

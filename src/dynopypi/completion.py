@@ -23,12 +23,13 @@ from .scan import Facts, Found, read_many
 
 log = logging.getLogger(__name__)
 Group = list[tuple[int, Found]]  # one project's files: (root, found) in every source
-# (root, found, facts read or None) -> the cache entry, or None when unreadable
-EntryMaker = Callable[[int, Found, "Facts | None"], "CacheEntry | None"]
+Rows = list[tuple[str, CacheEntry, "bytes | None"]]  # digest-cache rows of one root
+# (root, found, facts read or None, rows to add to) -> the cache entry, None if unreadable
+EntryMaker = Callable[[int, Found, "Facts | None", Rows], "CacheEntry | None"]
+# files, projects now complete, new cache rows by root
+Publish = Callable[[list[DistFile], set[NormalizedName], dict[int, Rows]], None]
 BATCH_SECONDS = 0.3
 
-
-Publish = Callable[[list[DistFile], set[NormalizedName]], None]  # files, projects complete
 Describe = Callable[[int, Found, CacheEntry], DistFile]
 
 
@@ -71,7 +72,8 @@ class Completer:
 
     def finish_now(self, groups: dict[NormalizedName, Group]) -> None:
         """Read and publish ``groups`` in the caller's thread (too few for a pool)."""
-        self._finish(groups, {})
+        with self._finishing:
+            self._finish(groups, {})
 
     def start(
         self,
@@ -95,14 +97,12 @@ class Completer:
         return name in self._waiting
 
     def complete(self, name: NormalizedName) -> None:
-        """Read one pending project now, in the caller's thread (a request for it)."""
-        with self._lock:
-            group = self._waiting.pop(name, None)
-        if group is not None:
-            self._finish({name: group}, {})
-        else:
-            with self._finishing:  # taken by the background pass: wait until published
-                pass
+        """Read one pending project now, in the caller's thread (a request for it).
+
+        If another thread took it first, this waits until that thread has published it,
+        so the caller always finds the project complete when this returns.
+        """
+        self._take_and_finish([name], {})
 
     def _take(self, names: list[NormalizedName]) -> dict[NormalizedName, Group]:
         with self._lock:
@@ -169,11 +169,12 @@ class Completer:
         self, groups: dict[NormalizedName, Group], facts: dict[tuple[int, str], Facts]
     ) -> None:
         files: list[DistFile] = []
+        rows: dict[int, Rows] = {}
         for group in groups.values():
             for root, found in group:
                 fact = facts.pop((root, found.relpath), None)
-                entry = found.entry or self._make(root, found, fact)
+                entry = found.entry or self._make(root, found, fact, rows.setdefault(root, []))
                 if entry is not None:
                     files.append(self._describe(root, found, entry))
         if groups:
-            self._publish(files, set(groups))
+            self._publish(files, set(groups), rows)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .identity import ACTIONS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -24,7 +25,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ENV_PREFIX = "DYNOPYPI_"
-ACTIONS = ("list", "download", "update")
 
 
 def _default_cache_dir() -> Path:

@@ -26,7 +26,7 @@ from .throttle import Throttle
 log = logging.getLogger(__name__)
 
 LIST, DOWNLOAD, UPDATE = "list", "download", "update"
-ACTIONS = frozenset({LIST, DOWNLOAD, UPDATE})
+ACTIONS = (LIST, DOWNLOAD, UPDATE)  # in the order messages name them
 
 # Real credentials are a few hundred bytes; anything this long is an attack or a bug,
 # and decoding it would only cost memory. Treated as unreadable credentials.

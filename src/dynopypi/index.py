@@ -31,32 +31,26 @@ class Index:
     # ---- writers ---------------------------------------------------------------------
     def change(
         self,
-        source: int,
         added: Iterable[DistFile] = (),
         removed: Iterable[str] = (),
         *,
+        source: int = 0,
         settled: Iterable[NormalizedName] = (),
     ) -> Snapshot:
-        """Apply one source's changes and publish the next snapshot (in which the
-        ``settled`` projects are complete, no longer pending)."""
+        """Apply changes and publish the next snapshot, all at once: a project with files
+        in several directories never appears with only some of them.
+
+        Each added file goes to its own source (``dist.root``); ``removed`` are relative
+        paths in ``source``; ``settled`` projects are complete, no longer pending.
+        """
         with self.lock:
-            files = self.sources[source]
             touched: set[NormalizedName] = set()
             for relpath in removed:
-                touched |= files.drop(relpath)
-            for dist in added:
-                touched |= files.put(dist)
-            self.snapshot = merged(self.snapshot, touched, self._layers, self.rule, settled=settled)
-            return self.snapshot
-
-    def publish(self, added: Iterable[DistFile], settled: Iterable[NormalizedName]) -> None:
-        """Add files to any sources and mark projects complete, in one snapshot: a project
-        with files in several directories never appears with only some of them."""
-        with self.lock:
-            touched: set[NormalizedName] = set()
+                touched |= self.sources[source].drop(relpath)
             for dist in added:
                 touched |= self.sources[dist.root].put(dist)
             self.snapshot = merged(self.snapshot, touched, self._layers, self.rule, settled=settled)
+            return self.snapshot
 
     def hold(self, names: Mapping[NormalizedName, str]) -> None:
         """List projects whose files are still being read (see ``Snapshot.pending``)."""

@@ -92,7 +92,7 @@ class PathUpdates:
             return None
         r.cache.put_many(r.keys[root], fresh)
         dist = r.describer.dist(root, found, entry)
-        r.index.change(root, [dist])
+        r.index.change([dist])
         return dist
 
     def discard_tree(self, root: int, relpath: str) -> None:
@@ -101,19 +101,18 @@ class PathUpdates:
         # the common case is one file, found without a scan
         gone = [relpath] if relpath in source.by_path else source.under(relpath.rstrip("/") + "/")
         if gone:
-            r.index.change(root, removed=gone)
+            r.index.change(removed=gone, source=root)
             r.cache.forget(r.keys[root], gone)
 
     def reyank(self) -> None:
         """Re-read yank state for every file (after a yank file changed)."""
         r = self.reconciler
         lookup = r.describer.yanked
-        with r.index.lock:
-            for root, source in enumerate(r.index.sources):
-                changed = [
-                    dataclasses.replace(d, yanked=lookup(root, d.relpath))
-                    for d in source.by_path.values()
-                    if lookup(root, d.relpath) != d.yanked
-                ]
-                if changed:
-                    r.index.change(root, changed)
+        with r.index.lock:  # no file may change between the comparison and the swap
+            changed = [
+                dataclasses.replace(d, yanked=lookup(d.root, d.relpath))
+                for source in r.index.sources
+                for d in source.by_path.values()
+                if lookup(d.root, d.relpath) != d.yanked
+            ]
+            r.index.change(changed)

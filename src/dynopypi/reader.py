@@ -11,12 +11,12 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from pathlib import Path
 from typing import BinaryIO
 
 from .cache import DigestCache
 from .dists import DistFile
 from .errors import MetadataError
+from .index import Index
 from .memo import ByteLRU
 from .metadata import read_metadata
 from .scan import within
@@ -27,17 +27,14 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 class FileReader:
-    def __init__(self, roots: tuple[Path, ...], cache: DigestCache) -> None:
-        self.roots = roots
+    def __init__(self, index: Index, cache: DigestCache) -> None:
+        self.path_of = index.path_of
         self.cache = cache
-        self._root_keys = tuple(str(r) for r in roots)
-        self._root_real = tuple(os.path.realpath(r) for r in roots)
+        self._root_keys = tuple(str(r) for r in index.roots)
+        self._root_real = tuple(os.path.realpath(r) for r in index.roots)
         self._small = ByteLRU(8 * 1024 * 1024)  # bounded: RSS stays well under 150 MB
         self._hot_metadata = ByteLRU(2 * 1024 * 1024)
         self._warned: set[str] = set()
-
-    def path_of(self, dist: DistFile) -> Path:
-        return self.roots[dist.root] / dist.relpath
 
     def open(self, dist: DistFile) -> BinaryIO | None:
         """Open a served file, refusing one that was swapped for a link out of its root.

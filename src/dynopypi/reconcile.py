@@ -46,8 +46,7 @@ class Reconciler:
         self._warned: set[str] = set()
         # set by PathUpdates: a file a scan did not see but that exists is looked at alone
         self.recheck: Callable[[int, Path], None] = lambda root, path: None
-        self.completer = Completer(self._publish, self._cold_entry, describer.dist)
-        self._cold_rows: list[tuple[int, str, CacheEntry, bytes | None]] = []
+        self.completer = Completer(self._publish, self.entry, describer.dist)
 
     # ---- readers that complete a pending project on demand ----------------------------
     def project(self, name: NormalizedName) -> Project | None:
@@ -63,8 +62,11 @@ class Reconciler:
         snapshot = self.index.snapshot
         found = snapshot.file_at(url_path)
         if found is None and snapshot.pending:
-            parsed = self.parse(url_path)
-            if parsed is not None and self.project(parsed.project) is not None:
+            try:  # a stranger's URL, not a file on disk: nothing to warn about or log
+                parsed = parse_filename(url_path.rsplit("/", 1)[-1])
+            except InvalidFilename:
+                return None
+            if self.project(parsed.project) is not None:
                 found = self.index.snapshot.file_at(url_path)
         return found
 
@@ -111,7 +113,7 @@ class Reconciler:
                     continue  # changed, or a link: sync will look at it properly
                 found = Found(relpath, st, describer.parsed_from(entry), entry)
                 added.append(describer.dist(root, found, entry))
-            self.index.change(root, added)
+            self.index.change(added)
             total += len(added)
         if total:
             self.index.loaded = True
@@ -131,7 +133,7 @@ class Reconciler:
             for item in self._changed_files(root, self.index.roots[root], "")[1]
         ]
         ready, waiting = group(found)
-        self.index.publish([self.describer.dist(r, f, f.entry) for r, f in ready if f.entry], ())
+        self.index.change([self.describer.dist(r, f, f.entry) for r, f in ready if f.entry])
         misses = sum(1 for items in waiting.values() for _r, f in items if f.entry is None)
         if misses < PARALLEL_THRESHOLD:
             self.completer.finish_now(waiting)
@@ -143,25 +145,24 @@ class Reconciler:
         self.completer.start(waiting, self.keys, self.describer.hash_algo, self._verified)
         return True
 
-    def _cold_entry(self, root: int, found: Found, facts: Facts | None) -> CacheEntry | None:
-        fresh: Fresh = []
-        entry = self.entry(root, found, facts, fresh)
-        self._cold_rows.extend((root, *row) for row in fresh)
-        return entry
-
-    def _publish(self, files: list[DistFile], settled: set[NormalizedName]) -> None:
-        rows, self._cold_rows = self._cold_rows, []
-        for root, key in enumerate(self.keys):
-            self.cache.put_many(key, [(rel, e, m) for r, rel, e, m in rows if r == root])
+    def _publish(
+        self, files: list[DistFile], settled: set[NormalizedName], rows: dict[int, Fresh]
+    ) -> None:
+        for root, fresh in rows.items():
+            self.cache.put_many(self.keys[root], fresh)
         bases = [key + os.sep for key in self.keys]
         files = [d for d in files if os.path.lexists(bases[d.root] + d.relpath)]
-        self.index.publish(files, settled)
+        self.index.change(files, settled=settled)
 
-    def _verified(self) -> None:
+    def _verified(self, started: float | None = None) -> None:
+        """Every file on disk has been looked at: ready (``/ready``, systemd's READY=1)."""
         snapshot = self.index.snapshot
         self.index.loaded = True
         self.index.verified.set()
-        log.info("indexed %d files of %d projects", snapshot.file_count, len(snapshot.projects))
+        took = f" in {time.monotonic() - started:.2f}s" if started is not None else ""
+        log.info(
+            "indexed %d files of %d projects%s", snapshot.file_count, len(snapshot.projects), took
+        )
 
     # ---- full scans ------------------------------------------------------------------
     def sync(self, root: int | None = None, top: Path | None = None) -> int:
@@ -175,15 +176,7 @@ class Reconciler:
             self._sync_tree(r, self.index.roots[r] if top is None else top) for r in roots
         )
         if root is None and top is None and not self.index.verified.is_set():
-            self.index.loaded = True
-            self.index.verified.set()
-            snapshot = self.index.snapshot
-            log.info(
-                "indexed %d files of %d projects in %.2fs",
-                snapshot.file_count,
-                len(snapshot.projects),
-                time.monotonic() - started,
-            )
+            self._verified(started)
         return changed
 
     def _sync_tree(self, root: int, top: Path) -> int:
@@ -198,7 +191,7 @@ class Reconciler:
         gone = [rel for rel in unseen if not os.path.lexists(base / rel)]
         # ... and a file deleted since the walk saw it is not brought back
         found = [d for d in found if os.path.lexists(base / d.relpath)]
-        self.index.change(root, found, gone)
+        self.index.change(found, gone, source=root)
         self.cache.forget(self.keys[root], gone)
         for rel in set(unseen) - set(gone):
             self.recheck(root, base / rel)  # e.g. now a link out of the root

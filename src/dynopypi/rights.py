@@ -64,7 +64,7 @@ def parse_rights(text: str, source: str = "rights file") -> dict[str, Rights]:
         if not rest:
             raise ConfigError(f"{source}:{number}: {user!r} has no actions")
         actions = frozenset(a.strip().lower() for a in rest[0].split(",") if a.strip())
-        unknown = actions - ACTIONS
+        unknown = actions - set(ACTIONS)
         if unknown:
             raise ConfigError(
                 f"{source}:{number}: unknown action(s) {', '.join(sorted(unknown))}; "

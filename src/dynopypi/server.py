@@ -123,7 +123,7 @@ class Server:
             self.index,
             self.reconciler,
             self.paths,
-            FileReader(self.index.roots, self.cache),
+            FileReader(self.index, self.cache),
             self.renderer,
             self.auth,
             Releases(self.paths, self.yanks),
