@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
 import pytest
-from passlib.apache import HtpasswdFile
+from support.accounts import write_fast_accounts
 
 from dynopypi.htpasswd import PasswordBook, check_hash
 
@@ -29,21 +28,9 @@ class CountingCheck:
         return check_hash(password, stored)
 
 
-def write_accounts(path: Path, accounts: dict[str, str]) -> None:
-    """Replace the file as ``dynopypi passwd`` does (new inode), with fast hashes."""
-    temp = path.with_name(path.name + ".new")
-    ht = HtpasswdFile(str(temp), new=True, default_scheme="apr_md5_crypt")
-    for user, password in accounts.items():
-        ht.set_password(user, password)
-    ht.save()
-    os.replace(temp, path)
-
-
 @pytest.fixture
 def htpasswd(tmp_path: Path) -> Path:
-    path = tmp_path / "htpasswd"
-    write_accounts(path, {"alice": "secret", "bob": "hunter2"})
-    return path
+    return write_fast_accounts(tmp_path / "htpasswd", {"alice": "secret", "bob": "hunter2"})
 
 
 @pytest.mark.parametrize(
@@ -98,7 +85,7 @@ def test_a_changed_file_replaces_accounts_and_forgets_logins(htpasswd: Path) -> 
     clock = Clock()
     book = PasswordBook(htpasswd, clock=clock)
     assert book.verify("alice", "secret")
-    write_accounts(htpasswd, {"carol": "pw", "bob": "hunter2"})
+    write_fast_accounts(htpasswd, {"carol": "pw", "bob": "hunter2"})
     assert not book.reload()  # checked at most once a second
     assert book.verify("alice", "secret")
     clock.now += 1.5
@@ -129,7 +116,7 @@ def test_a_broken_file_keeps_the_previous_accounts(htpasswd: Path, damage: str |
 def test_a_missing_file_has_no_accounts(tmp_path: Path) -> None:
     book = PasswordBook(tmp_path / "nothing-here")
     assert not book.verify("alice", "secret")
-    write_accounts(tmp_path / "nothing-here", {"alice": "secret"})
+    write_fast_accounts(tmp_path / "nothing-here", {"alice": "secret"})
     assert book.reload(force=True)
     assert book.verify("alice", "secret")
 
@@ -157,7 +144,7 @@ def test_a_check_started_before_a_reload_is_not_remembered_after_it(htpasswd: Pa
     worker = threading.Thread(target=lambda: results.append(book.verify("alice", "secret")))
     worker.start()
     assert check.entered.wait(timeout=30)  # checking against the old file now
-    write_accounts(htpasswd, {"alice": "changed", "bob": "hunter2"})
+    write_fast_accounts(htpasswd, {"alice": "changed", "bob": "hunter2"})
     assert book.reload(force=True)
     check.proceed.set()
     worker.join(timeout=30)

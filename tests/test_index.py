@@ -295,30 +295,6 @@ def test_cold_start_lists_every_project_and_completes_one_on_demand(
             assert dist.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_a_pending_file_is_found_by_its_url(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    root = tmp_path / "pkgs"
-    root.mkdir()
-    wheel = make_wheel(root, "solo", "1.0")
-    make_wheel(root, "other", "1.0")
-    monkeypatch.setattr("dynopypi.reconcile.PARALLEL_THRESHOLD", 1)
-    release = threading.Event()
-
-    def never(*args: Any) -> Iterator[Facts]:
-        assert release.wait(30)
-        return iter(())
-
-    monkeypatch.setattr("dynopypi.completion.read_many", never)
-    disk = Disk((root,), None)
-    assert disk.reconciler.start_cold()
-    dist = disk.reconciler.file_at(wheel.name)  # a download link from before the restart
-    assert dist is not None and dist.sha256 == hashlib.sha256(wheel.read_bytes()).hexdigest()
-    release.set()
-    assert disk.reconciler.completer.done.wait(30)  # what the pool did not deliver is read
-    assert disk.project(normalize("other")) is not None
-
-
 def _held_cold_start(root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Disk, threading.Event]:
     """A cold start whose background pass waits for the returned event."""
     monkeypatch.setattr("dynopypi.reconcile.PARALLEL_THRESHOLD", 1)
@@ -332,6 +308,21 @@ def _held_cold_start(root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Disk,
     disk = Disk((root,), None)
     assert disk.reconciler.start_cold()
     return disk, release
+
+
+def test_a_pending_file_is_found_by_its_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "pkgs"
+    root.mkdir()
+    wheel = make_wheel(root, "solo", "1.0")
+    make_wheel(root, "other", "1.0")
+    disk, release = _held_cold_start(root, monkeypatch)
+    dist = disk.reconciler.file_at(wheel.name)  # a download link from before the restart
+    assert dist is not None and dist.sha256 == hashlib.sha256(wheel.read_bytes()).hexdigest()
+    release.set()
+    assert disk.reconciler.completer.done.wait(30)  # what the pool did not deliver is read
+    assert disk.project(normalize("other")) is not None
 
 
 def test_concurrent_requests_for_a_pending_project_all_find_it_complete(

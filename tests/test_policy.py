@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import base64
-import os
 import re
 from pathlib import Path
 
 import pytest
-from passlib.apache import HtpasswdFile
+from support.accounts import write_fast_accounts
 
 from dynopypi.errors import ConfigError, Denied, NeedsAccount, Refused, Throttled
 from dynopypi.identity import ANONYMOUS, DOWNLOAD, LIST, UPDATE, Identity
@@ -140,20 +139,9 @@ def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def write_accounts(path: Path, accounts: dict[str, str]) -> None:
-    temp = path.with_name(path.name + ".new")
-    ht = HtpasswdFile(str(temp), new=True, default_scheme="apr_md5_crypt")  # fast in tests
-    for user, password in accounts.items():
-        ht.set_password(user, password)
-    ht.save()
-    os.replace(temp, path)
-
-
 @pytest.fixture
 def htpasswd(tmp_path: Path) -> Path:
-    path = tmp_path / "htpasswd"
-    write_accounts(path, {"alice": "secret", "bob": "hunter2"})
-    return path
+    return write_fast_accounts(tmp_path / "htpasswd", {"alice": "secret", "bob": "hunter2"})
 
 
 class TokenExtractor:
@@ -260,7 +248,7 @@ def test_a_broken_rights_file_keeps_the_previous_rules(htpasswd: Path, tmp_path:
 def test_account_changes_are_picked_up(htpasswd: Path) -> None:
     gate = build_gate(htpasswd, frozenset({UPDATE}), None)
     assert gate.authorize(UPDATE, None, basic("alice", "secret"), "a") == ALICE
-    write_accounts(htpasswd, {"carol": "pw"})
+    write_fast_accounts(htpasswd, {"carol": "pw"})
     gate.reload(force=True)
     assert gate.authorize(UPDATE, None, basic("carol", "pw"), "a").user == "carol"
     with pytest.raises(NeedsAccount, match="wrong user name or password"):

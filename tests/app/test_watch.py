@@ -8,62 +8,30 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from support.fakedist import make_sdist, make_wheel
 from support.helpers import Helpers
 from support.inproc import AppFactory, AppServer
+from support.watching import BOUND, Watched, digest_map, expect_listing, make_watched
 
-BOUND = 5.0
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 
 
-@dataclass
-class Watched:
-    server: AppServer
-    pkgdir: Path
-    staging: Path  # same file system, outside the package directory
-
-
 @pytest.fixture
-def watched(server_factory: AppFactory, tmp_path: Path) -> Watched:
-    pkgdir = tmp_path / "pkgs"
-    pkgdir.mkdir()
-    staging = tmp_path / "staging"
-    staging.mkdir()
-    make_wheel(pkgdir, "base", "1.0")
-    return Watched(server_factory(pkgdir), pkgdir, staging)
+def watched(server_factory: AppFactory, tmp_path: Path) -> Watched[AppServer]:
+    return make_watched(server_factory, tmp_path)
 
 
-def expect_listing(
-    w: Watched, helpers: Helpers, project: str, expected: dict[str, str] | None
-) -> None:
-    """Wait until the JSON project page lists exactly ``expected`` ({filename: sha256})."""
-    srv = w.server
-    helpers.poll_until(
-        lambda: srv.listed_files(project) == expected,
-        timeout=BOUND,
-        message=lambda: (
-            f"/simple/{project}/ should list {expected}, lists {srv.listed_files(project)}\n"
-            f"{srv.logs()}"
-        ),
-    )
-
-
-def digest_map(helpers: Helpers, *paths: Path) -> dict[str, str]:
-    return {p.name: helpers.sha256_file(p) for p in paths}
-
-
-def test_initial_state(watched: Watched, helpers: Helpers) -> None:
+def test_initial_state(watched: Watched[AppServer], helpers: Helpers) -> None:
     expect_listing(
         watched, helpers, "base", digest_map(helpers, watched.pkgdir / "base-1.0-py3-none-any.whl")
     )
     assert watched.server.listed_projects() == {"base"}
 
 
-def test_added_wheel_appears(watched: Watched, helpers: Helpers) -> None:
+def test_added_wheel_appears(watched: Watched[AppServer], helpers: Helpers) -> None:
     srv = watched.server
     built = make_wheel(watched.staging, "newpkg", "1.0", requires=["base"])
     dest = Path(shutil.copy2(built, watched.pkgdir))
@@ -82,7 +50,7 @@ def test_added_wheel_appears(watched: Watched, helpers: Helpers) -> None:
     assert j.json()["info"]["requires_dist"] == ["base"]
 
 
-def test_added_version_of_existing_project(watched: Watched, helpers: Helpers) -> None:
+def test_added_version_of_existing_project(watched: Watched[AppServer], helpers: Helpers) -> None:
     srv = watched.server
     new = make_wheel(watched.pkgdir, "base", "1.1")
     sdist = make_sdist(watched.pkgdir, "base", "1.1")
@@ -94,7 +62,7 @@ def test_added_version_of_existing_project(watched: Watched, helpers: Helpers) -
     assert j["info"]["version"] == "1.1"
 
 
-def test_removed_file_disappears(watched: Watched, helpers: Helpers) -> None:
+def test_removed_file_disappears(watched: Watched[AppServer], helpers: Helpers) -> None:
     srv = watched.server
     extra = make_wheel(watched.pkgdir, "base", "1.1")
     old = watched.pkgdir / "base-1.0-py3-none-any.whl"
@@ -110,7 +78,7 @@ def test_removed_file_disappears(watched: Watched, helpers: Helpers) -> None:
     assert srv.get("/pypi/base/json").status_code == 404
 
 
-def test_new_subdirectories(watched: Watched, helpers: Helpers) -> None:
+def test_new_subdirectories(watched: Watched[AppServer], helpers: Helpers) -> None:
     srv = watched.server
     nested = watched.pkgdir / "team" / "nested"
     nested.mkdir(parents=True)
@@ -124,7 +92,7 @@ def test_new_subdirectories(watched: Watched, helpers: Helpers) -> None:
     expect_listing(watched, helpers, "deep", digest_map(helpers, wheel, more))
 
 
-def test_rename_from_partial_name(watched: Watched, helpers: Helpers) -> None:
+def test_rename_from_partial_name(watched: Watched[AppServer], helpers: Helpers) -> None:
     srv = watched.server
     built = make_wheel(watched.staging, "atomic", "1.0", payload=b"x" * 200_000)
     part = watched.pkgdir / (built.name + ".part")
@@ -136,7 +104,7 @@ def test_rename_from_partial_name(watched: Watched, helpers: Helpers) -> None:
     assert ".part" not in srv.get("/simple/atomic/").text
 
 
-def test_partial_file_is_not_listed(watched: Watched, helpers: Helpers) -> None:
+def test_partial_file_is_not_listed(watched: Watched[AppServer], helpers: Helpers) -> None:
     srv = watched.server
     built = make_wheel(watched.staging, "halfway", "1.0")
     shutil.copyfile(built, watched.pkgdir / (built.name + ".part"))
@@ -147,7 +115,7 @@ def test_partial_file_is_not_listed(watched: Watched, helpers: Helpers) -> None:
     assert srv.get("/simple/halfway/").status_code == 404
 
 
-def test_move_between_directories(watched: Watched, helpers: Helpers) -> None:
+def test_move_between_directories(watched: Watched[AppServer], helpers: Helpers) -> None:
     srv = watched.server
     (watched.pkgdir / "archive").mkdir()
     src = watched.pkgdir / "base-1.0-py3-none-any.whl"
@@ -175,13 +143,13 @@ def test_move_between_directories(watched: Watched, helpers: Helpers) -> None:
     assert srv.listed_files("base") == {src.name: digest}
 
 
-def test_move_out_of_tree(watched: Watched, helpers: Helpers) -> None:
+def test_move_out_of_tree(watched: Watched[AppServer], helpers: Helpers) -> None:
     os.rename(watched.pkgdir / "base-1.0-py3-none-any.whl", watched.staging / "gone.whl")
     expect_listing(watched, helpers, "base", None)
     assert watched.server.get("/packages/base-1.0-py3-none-any.whl").status_code == 404
 
 
-def test_overwrite_updates_hash(watched: Watched, helpers: Helpers) -> None:
+def test_overwrite_updates_hash(watched: Watched[AppServer], helpers: Helpers) -> None:
     srv = watched.server
     target = watched.pkgdir / "base-1.0-py3-none-any.whl"
     # atomic replacement (write elsewhere, os.replace over the old file)
@@ -198,7 +166,7 @@ def test_overwrite_updates_hash(watched: Watched, helpers: Helpers) -> None:
     assert int(d.headers["Content-Length"]) == target.stat().st_size
 
 
-def test_page_etag_changes_with_content(watched: Watched, helpers: Helpers) -> None:
+def test_page_etag_changes_with_content(watched: Watched[AppServer], helpers: Helpers) -> None:
     srv = watched.server
     first = srv.get("/simple/base/", headers={"Accept": "text/html"})
     etag = first.headers["ETag"]
@@ -225,7 +193,7 @@ def test_page_etag_changes_with_content(watched: Watched, helpers: Helpers) -> N
     assert 'href="other/"' in root.text
 
 
-def test_directory_moved_in(watched: Watched, helpers: Helpers) -> None:
+def test_directory_moved_in(watched: Watched[AppServer], helpers: Helpers) -> None:
     built = watched.staging / "batch"
     (built / "inner").mkdir(parents=True)
     a = make_wheel(built, "batched", "1.0")
@@ -243,7 +211,7 @@ def test_directory_moved_in(watched: Watched, helpers: Helpers) -> None:
     )
 
 
-def test_directory_moved_out_and_removed(watched: Watched, helpers: Helpers) -> None:
+def test_directory_moved_out_and_removed(watched: Watched[AppServer], helpers: Helpers) -> None:
     srv = watched.server
     for name in ("one", "two"):
         (watched.pkgdir / name).mkdir()
@@ -263,7 +231,7 @@ def test_directory_moved_out_and_removed(watched: Watched, helpers: Helpers) -> 
     assert srv.get("/packages/one/proj_one-1.0-py3-none-any.whl").status_code == 404
 
 
-def test_junk_files_are_ignored(watched: Watched, helpers: Helpers) -> None:
+def test_junk_files_are_ignored(watched: Watched[AppServer], helpers: Helpers) -> None:
     srv = watched.server
     (watched.pkgdir / "notapackage.txt").write_text("hello")
     (watched.pkgdir / "foo.whl").write_bytes(b"not a wheel")
@@ -277,7 +245,7 @@ def test_junk_files_are_ignored(watched: Watched, helpers: Helpers) -> None:
     assert srv.get("/health").status_code == 200
 
 
-def test_directory_renamed_within_tree(watched: Watched, helpers: Helpers) -> None:
+def test_directory_renamed_within_tree(watched: Watched[AppServer], helpers: Helpers) -> None:
     srv = watched.server
     (watched.pkgdir / "old").mkdir()
     wheel = make_wheel(watched.pkgdir / "old", "renamed", "1.0")
@@ -298,7 +266,7 @@ def test_directory_renamed_within_tree(watched: Watched, helpers: Helpers) -> No
 
 
 def test_symlinks_out_created_after_start(
-    watched: Watched, helpers: Helpers, tmp_path: Path
+    watched: Watched[AppServer], helpers: Helpers, tmp_path: Path
 ) -> None:
     srv = watched.server
     outside = tmp_path / "outside"
@@ -316,7 +284,7 @@ def test_symlinks_out_created_after_start(
 
 
 def test_served_file_swapped_for_symlink_out(
-    watched: Watched, helpers: Helpers, tmp_path: Path
+    watched: Watched[AppServer], helpers: Helpers, tmp_path: Path
 ) -> None:
     """Replacing a served file with a link out of the directory must stop serving it,
     and the index must not keep advertising a file it will not serve."""
@@ -338,7 +306,7 @@ def test_served_file_swapped_for_symlink_out(
     expect_listing(watched, helpers, "base", None)
 
 
-def test_non_utf8_directory_after_start(watched: Watched, helpers: Helpers) -> None:
+def test_non_utf8_directory_after_start(watched: Watched[AppServer], helpers: Helpers) -> None:
     """An undecodable directory name appearing later must not break the watcher."""
     srv = watched.server
     bad_dir = os.path.join(os.fsencode(watched.pkgdir), b"bad-\xff")
@@ -355,7 +323,9 @@ def test_non_utf8_directory_after_start(watched: Watched, helpers: Helpers) -> N
     expect_listing(watched, helpers, "later", digest_map(helpers, later))
 
 
-def test_broken_wheel_does_not_advertise_metadata(watched: Watched, helpers: Helpers) -> None:
+def test_broken_wheel_does_not_advertise_metadata(
+    watched: Watched[AppServer], helpers: Helpers
+) -> None:
     srv = watched.server
     broken = watched.pkgdir / "broken-1.0-py3-none-any.whl"
     broken.write_bytes(b"this is not a zip file")

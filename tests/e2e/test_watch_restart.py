@@ -4,56 +4,24 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from support.fakedist import make_wheel
 from support.helpers import Helpers
 from support.server import DynoServer, ServerFactory
+from support.watching import Watched, digest_map, expect_listing, make_watched
 
-BOUND = 5.0
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 
 
-@dataclass
-class Watched:
-    server: DynoServer
-    pkgdir: Path
-    staging: Path  # same file system, outside the package directory
-
-
 @pytest.fixture
-def watched(server_factory: ServerFactory, tmp_path: Path) -> Watched:
-    pkgdir = tmp_path / "pkgs"
-    pkgdir.mkdir()
-    staging = tmp_path / "staging"
-    staging.mkdir()
-    make_wheel(pkgdir, "base", "1.0")
-    return Watched(server_factory(pkgdir), pkgdir, staging)
-
-
-def expect_listing(
-    w: Watched, helpers: Helpers, project: str, expected: dict[str, str] | None
-) -> None:
-    """Wait until the JSON project page lists exactly ``expected`` ({filename: sha256})."""
-    srv = w.server
-    helpers.poll_until(
-        lambda: srv.listed_files(project) == expected,
-        timeout=BOUND,
-        message=lambda: (
-            f"/simple/{project}/ should list {expected}, lists {srv.listed_files(project)}\n"
-            f"{srv.logs()}"
-        ),
-    )
-
-
-def digest_map(helpers: Helpers, *paths: Path) -> dict[str, str]:
-    return {p.name: helpers.sha256_file(p) for p in paths}
+def watched(server_factory: ServerFactory, tmp_path: Path) -> Watched[DynoServer]:
+    return make_watched(server_factory, tmp_path)
 
 
 def test_restart_with_cache_sees_changes_made_while_down(
-    watched: Watched, helpers: Helpers
+    watched: Watched[DynoServer], helpers: Helpers
 ) -> None:
     srv = watched.server
     target = watched.pkgdir / "base-1.0-py3-none-any.whl"

@@ -44,6 +44,12 @@ class IndexClient:
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         raise NotImplementedError
 
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
     def raw(
         self,
         method: str,

@@ -32,7 +32,7 @@ from requests.utils import get_encoding_from_headers
 from dynopypi.config import build_settings
 from dynopypi.server import Server
 from support.client import REQUEST_TIMEOUT, IndexClient, RawResponse
-from support.server import LIVE
+from support.server import Factory
 
 BASE = "http://dynopypi.test"  # reserved TLD: a request that escaped the adapter fails fast
 
@@ -334,24 +334,10 @@ class AppServer(IndexClient):
         )
 
 
-class AppFactory:
-    """Builds in-process servers (``factory(package_dir, *run_flags)``); stops them all."""
+class AppFactory(Factory[AppServer]):
+    """In-process servers: the real app, no socket."""
 
-    def __init__(self, tmp_root: Path) -> None:
-        self.tmp_root = tmp_root
-        self.servers: list[AppServer] = []
+    kind = "app"
 
-    def __call__(self, package_dir: Path, *extra_args: str) -> AppServer:
-        work = self.tmp_root / f"app{len(self.servers)}"
-        (work / "cache").mkdir(parents=True, exist_ok=True)
-        server = AppServer(package_dir, work, *extra_args)
-        self.servers.append(server)
-        LIVE.append(server)
-        server.start()
-        return server
-
-    def close(self) -> None:
-        for server in self.servers:
-            server.stop()
-            if server in LIVE:
-                LIVE.remove(server)
+    def make(self, package_dir: Path, work: Path, extra_args: tuple[str, ...]) -> AppServer:
+        return AppServer(package_dir, work, *extra_args)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Generic, TypeVar
 
 import pytest
 import requests
@@ -25,6 +25,7 @@ from support.processes import port_was_taken, stop_process
 STARTUP_TIMEOUT = 60.0  # seconds; the machine is noisy and imports can be slow
 
 LIVE: list[IndexClient] = []  # servers whose logs go into the report of a failing test
+S = TypeVar("S", bound=IndexClient)
 
 
 @dataclass
@@ -154,17 +155,23 @@ class DynoServer(IndexClient):
             conn.close()
 
 
-class ServerFactory:
-    """Starts servers; stops all of them at teardown."""
+class Factory(Generic[S]):
+    """Starts servers of one kind (``factory(package_dir, *run_flags)``); stops them all
+    at teardown. Their logs go into the report of a failing test meanwhile."""
+
+    kind = "server"
 
     def __init__(self, tmp_root: Path) -> None:
         self.tmp_root = tmp_root
-        self.servers: list[DynoServer] = []
+        self.servers: list[S] = []
 
-    def __call__(self, package_dir: Path, *extra_args: str) -> DynoServer:
-        work = self.tmp_root / f"server{len(self.servers)}"
-        work.mkdir(parents=True, exist_ok=True)
-        server = DynoServer(package_dir=Path(package_dir), work_dir=work, extra_args=extra_args)
+    def make(self, package_dir: Path, work: Path, extra_args: tuple[str, ...]) -> S:
+        raise NotImplementedError
+
+    def __call__(self, package_dir: Path, *extra_args: str) -> S:
+        work = self.tmp_root / f"{self.kind}{len(self.servers)}"
+        (work / "cache").mkdir(parents=True, exist_ok=True)
+        server = self.make(Path(package_dir), work, extra_args)
         self.servers.append(server)
         LIVE.append(server)
         server.start()
@@ -175,3 +182,10 @@ class ServerFactory:
             server.stop()
             if server in LIVE:
                 LIVE.remove(server)
+
+
+class ServerFactory(Factory["DynoServer"]):
+    """``python -m dynopypi run`` subprocesses."""
+
+    def make(self, package_dir: Path, work: Path, extra_args: tuple[str, ...]) -> DynoServer:
+        return DynoServer(package_dir=package_dir, work_dir=work, extra_args=extra_args)
