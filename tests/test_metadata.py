@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support.fakedist import make_sdist, make_wheel
 
-from dynopypi import metadata
+from dynopypi import archives, metadata
 from dynopypi.errors import MetadataError
 
 
@@ -73,7 +73,7 @@ def test_gzip_bomb_sdist_refused(tmp_path: Path) -> None:
 
 
 def test_sdist_scan_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(metadata, "MAX_TAR_MEMBERS", 5)
+    monkeypatch.setattr(archives, "LIMITS", archives.Limits(max_entries=5))
     path = tmp_path / "foo-1.0.tar.gz"
     with tarfile.open(path, "w:gz") as tf:
         for i in range(10):
@@ -82,7 +82,7 @@ def test_sdist_scan_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         info = tarfile.TarInfo("foo-1.0/PKG-INFO")
         info.size = 10
         tf.addfile(info, io.BytesIO(b"Name: foo\n"))
-    with pytest.raises(MetadataError, match="no top-level PKG-INFO"):
+    with pytest.raises(MetadataError, match="more than 5 entries"):
         metadata.sdist_metadata(path)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple, NewType
 
+from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 from .errors import InvalidFilename
@@ -104,6 +105,32 @@ def parse_filename(filename: str) -> ParsedName:
         return _parsed(name, version_text, packagetype, python_tag)
     except InvalidVersion as exc:
         raise InvalidFilename(f"{filename!r} has an invalid version: {exc}") from exc
+
+
+FileKey = tuple[str, ...]
+
+
+@lru_cache(maxsize=65536)
+def file_key(filename: str) -> FileKey:
+    """What makes two file names the same file to an installer: the normalized project and
+    version, then the wheel's build tag and expanded tags, the egg's tags, or the sdist's
+    format, all case-folded (``Acme_Bar-1.0-py3-none-any.whl`` is ``acme.bar-1.0.0-PY3-…``).
+
+    Release immutability compares these keys, never the raw names.
+    """
+    parsed = parse_filename(filename)
+    head = (str(parsed.project), canonicalize_version(parsed.version), parsed.packagetype)
+    lower = filename.lower()
+    if parsed.packagetype == "bdist_wheel":
+        parts = lower[:-4].split("-")
+        build = parts[2] if len(parts) == 6 else ""
+        pythons, abis, platforms = (set(p.split(".")) for p in parts[-3:])
+        tags = sorted(f"{p}-{a}-{x}" for p in pythons for a in abis for x in platforms)
+        return (*head, build, *tags)
+    if parsed.packagetype == "bdist_egg":
+        return (*head, *lower[:-4].split("-")[2:])
+    suffix = next(s for s in SDIST_SUFFIXES if lower.endswith(s))
+    return (*head, ".tar.gz" if suffix == ".tgz" else suffix)
 
 
 def _parse_wheel(filename: str) -> ParsedName:

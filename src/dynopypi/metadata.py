@@ -1,7 +1,9 @@
 """Reading core metadata (METADATA / PKG-INFO) out of distributions, safely.
 
 Everything here is bounded: archives come from users, so a zip or gzip bomb, a huge member
-or a tar with millions of entries is refused with ``MetadataError`` instead of expanded.
+or a tar with millions of entries is refused with ``MetadataError`` instead of expanded
+(``archives.Budget``: the same bounds for files dropped into a package directory as for
+uploads).
 """
 
 from __future__ import annotations
@@ -9,19 +11,25 @@ from __future__ import annotations
 import email.parser
 import hashlib
 import lzma
+import os
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .archives import (
+    Budget,
+    compression_of,
+    open_zip,
+    read_tar_member,
+    read_zip_member,
+    tar_entries,
+)
 from .errors import MetadataError
 
 MAX_METADATA_BYTES = 4 * 1024 * 1024  # larger METADATA files are not plausible
-MAX_TAR_MEMBERS = 10_000  # how far into an sdist we look for PKG-INFO
-MAX_TAR_SCAN_BYTES = 512 * 1024 * 1024  # decompressed bytes we are willing to skip over
 # what reading a damaged or hostile archive can raise, besides our own MetadataError
 ARCHIVE_ERRORS = (
     zipfile.BadZipFile,
@@ -84,81 +92,65 @@ def header_fields(raw: bytes, keys: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
-def _read_bounded(stream: IO[bytes], what: str) -> bytes:
-    data = stream.read(MAX_METADATA_BYTES + 1)
-    if len(data) > MAX_METADATA_BYTES:
-        raise MetadataError(f"{what} is larger than {MAX_METADATA_BYTES} bytes")
-    return data
+def _budget(path: Path, fh: IO[bytes], budget: Budget | None) -> Budget:
+    if budget is not None:
+        return budget
+    return Budget(os.fstat(fh.fileno()).st_size, path.name)
 
 
-def wheel_metadata(path: Path) -> bytes:
+def wheel_metadata(path: Path, budget: Budget | None = None) -> bytes:
     """The bytes of the wheel's ``*.dist-info/METADATA`` (the PEP 658 file)."""
     try:
-        with zipfile.ZipFile(path) as zf:
-            candidates = [
-                info
-                for info in zf.infolist()
-                if info.filename.count("/") == 1 and info.filename.endswith(".dist-info/METADATA")
-            ]
-            if len(candidates) != 1:
-                raise MetadataError(
-                    f"{path.name}: expected exactly one top-level .dist-info/METADATA, "
-                    f"found {len(candidates)}"
-                )
-            info = candidates[0]
-            if info.file_size > MAX_METADATA_BYTES:
-                raise MetadataError(f"{path.name}: METADATA is {info.file_size} bytes, too large")
-            with zf.open(info) as member:
-                return _read_bounded(member, f"{path.name}: METADATA")
+        with open(path, "rb") as fh:
+            spent = _budget(path, fh, budget)
+            with open_zip(fh, os.fstat(fh.fileno()).st_size, spent) as zf:
+                candidates = [
+                    info
+                    for info in zf.infolist()
+                    if info.filename.count("/") == 1
+                    and info.filename.endswith(".dist-info/METADATA")
+                ]
+                if len(candidates) != 1:
+                    raise MetadataError(
+                        f"{path.name}: expected exactly one top-level .dist-info/METADATA, "
+                        f"found {len(candidates)}"
+                    )
+                return read_zip_member(zf, candidates[0], spent, MAX_METADATA_BYTES)
     except ARCHIVE_ERRORS as exc:
         if isinstance(exc, MetadataError):
             raise
         raise MetadataError(f"{path.name}: not a readable zip archive ({exc})") from exc
 
 
-def _is_pkg_info(name: str) -> bool:
+def is_pkg_info(name: str) -> bool:
     parts = name.strip("/").split("/")
     return len(parts) == 2 and parts[1] == "PKG-INFO"
 
 
 def sdist_metadata(path: Path, filename: str | None = None) -> bytes:
     """The bytes of an sdist's top-level ``PKG-INFO``; ``filename`` names the format when
-    ``path`` is a temporary file."""
+    ``path`` is a temporary file. Reading stops at PKG-INFO, within a ``Budget``."""
     name = (filename or path.name).lower()
     try:
-        if name.endswith(".zip"):
-            with zipfile.ZipFile(path) as zf:
-                for info in zf.infolist():
-                    if _is_pkg_info(info.filename):
-                        if info.file_size > MAX_METADATA_BYTES:
-                            raise MetadataError(f"{path.name}: PKG-INFO too large")
-                        with zf.open(info) as member:
-                            return _read_bounded(member, f"{path.name}: PKG-INFO")
-            raise MetadataError(f"{path.name}: no top-level PKG-INFO")
-        with tarfile.open(path, mode="r:*") as tf:
-            for count, tinfo in enumerate(_members(tf)):
-                if count >= MAX_TAR_MEMBERS or tf.offset > MAX_TAR_SCAN_BYTES:
-                    break
-                if tinfo.isfile() and _is_pkg_info(tinfo.name):
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            budget = Budget(size, path.name)
+            if name.endswith(".zip"):
+                with open_zip(fh, size, budget) as zf:
+                    for info in zf.infolist():
+                        if is_pkg_info(info.filename):
+                            return read_zip_member(zf, info, budget, MAX_METADATA_BYTES)
+                raise MetadataError(f"{path.name}: no top-level PKG-INFO")
+            for tinfo, tf in tar_entries(fh, compression_of(fh), budget, drain=False):
+                if tinfo.isfile() and is_pkg_info(tinfo.name):
                     if tinfo.size > MAX_METADATA_BYTES:
                         raise MetadataError(f"{path.name}: PKG-INFO too large")
-                    stream = tf.extractfile(tinfo)
-                    if stream is None:
-                        break
-                    return _read_bounded(stream, f"{path.name}: PKG-INFO")
+                    return read_tar_member(tf, tinfo, budget, MAX_METADATA_BYTES)
         raise MetadataError(f"{path.name}: no top-level PKG-INFO")
     except ARCHIVE_ERRORS as exc:
         if isinstance(exc, MetadataError):
             raise
         raise MetadataError(f"{path.name}: not a readable archive ({exc})") from exc
-
-
-def _members(tf: tarfile.TarFile) -> Iterable[tarfile.TarInfo]:
-    while True:
-        member = tf.next()
-        if member is None:
-            return
-        yield member
 
 
 def read_metadata(path: Path, packagetype: str, filename: str | None = None) -> bytes:

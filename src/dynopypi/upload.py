@@ -12,23 +12,25 @@ import hashlib
 import hmac
 import logging
 import os
-import tarfile
 import threading
-import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from .dists import DistFile, ParsedName, normalize, parse_filename
-from .errors import (
-    AlreadyExists,
-    InvalidFilename,
-    InvalidInput,
-    MetadataError,
+from .distcheck import check_distribution
+from .dists import (
+    DistFile,
+    NormalizedName,
+    ParsedName,
+    file_key,
+    is_valid_project_name,
+    normalize,
+    parse_filename,
 )
+from .errors import AlreadyExists, InvalidFilename, InvalidInput, MetadataError
 from .form import CHUNK, DIGEST_FIELDS, UploadForm, storage_error
-from .metadata import ARCHIVE_ERRORS, parse_metadata, read_metadata
 from .paths import PathUpdates
 
 log = logging.getLogger(__name__)
@@ -40,9 +42,14 @@ def check_filename(filename: str | None) -> ParsedName:
         raise InvalidInput("the upload has no file: send it as the 'content' part with a filename")
     if "\x00" in filename or "/" in filename or "\\" in filename or filename in (".", ".."):
         raise InvalidInput(f"invalid filename {filename!r}: it must be a plain file name")
+    if not filename.isascii():
+        raise InvalidInput(
+            f"invalid filename {filename!r}: distribution file names are ASCII "
+            "(letters, digits, '.', '_', '-', '+', '!')"
+        )
     if filename.startswith("."):
         raise InvalidInput(f"invalid filename {filename!r}: it must not start with a dot")
-    if len(filename.encode("utf-8", "surrogateescape")) > 255:
+    if len(filename) > 255:
         raise InvalidInput(f"invalid filename {filename[:60]!r}...: longer than 255 bytes")
     try:
         return parse_filename(filename)
@@ -50,17 +57,31 @@ def check_filename(filename: str | None) -> ParsedName:
         raise InvalidInput(f"invalid distribution filename: {exc}") from exc
 
 
+def canonical_project(name: str) -> NormalizedName:
+    """The one name a form's ``name`` field can stand for, or ``InvalidInput``: exactly a
+    valid project name (ASCII letters, digits, ``._-``), no spaces or control characters,
+    so the name that rights are checked against is the name that is changed."""
+    if not name.isascii() or not is_valid_project_name(name):
+        raise InvalidInput(
+            f"the form's name {name[:100]!r} is not a valid project name: ASCII letters, "
+            "digits, '.', '_' and '-', starting and ending with a letter or digit"
+        )
+    return normalize(name)
+
+
 def check_form_matches(form: UploadForm, parsed: ParsedName) -> None:
-    name = form.fields.get("name", "").strip()
-    version_text = form.fields.get("version", "").strip()
+    """The form says what the file name says (the file name is the one that counts)."""
+    name, version_text = form.fields.get("name", ""), form.fields.get("version", "")
     if not name or not version_text:
         raise InvalidInput("the upload form needs 'name' and 'version' fields")
-    if normalize(name) != parsed.project:
+    if canonical_project(name) != parsed.project:
         raise InvalidInput(
             f"the form's name {name!r} does not match the file {form.filename!r} "
             f"(project {parsed.project!r})"
         )
     try:
+        if not version_text.isascii() or version_text != version_text.strip():
+            raise InvalidVersion(version_text)
         version = Version(version_text)
     except InvalidVersion:
         raise InvalidInput(f"the form's version {version_text!r} is not a valid version") from None
@@ -76,7 +97,7 @@ def check_digests(form: UploadForm) -> None:
         raise InvalidInput(f"the file {form.filename!r} is empty")
     for key, algorithm in DIGEST_FIELDS.items():
         sent = form.fields.get(key, "").strip().lower()
-        if sent and not hmac.compare_digest(sent, form.digests[algorithm]):
+        if sent and not (sent.isascii() and hmac.compare_digest(sent, form.digests[algorithm])):
             raise InvalidInput(
                 f"{key} does not match the uploaded bytes: the file was corrupted in transit "
                 "or the digest is wrong; nothing was stored"
@@ -84,54 +105,13 @@ def check_digests(form: UploadForm) -> None:
 
 
 def check_archive(form: UploadForm, parsed: ParsedName) -> bytes | None:
-    """Read the core metadata and check it names the same project and version."""
-    assert form.temp_path is not None
-    if (
-        parsed.packagetype in ("bdist_wheel", "sdist")
-        and form.filename
-        and (form.filename.lower().endswith((".whl", ".tar.gz", ".zip")))
-    ):
-        try:
-            raw = read_metadata(form.temp_path, parsed.packagetype, form.filename)
-        except MetadataError as exc:
-            message = str(exc).replace(form.temp_path.name, form.filename)
-            raise InvalidInput(f"corrupt or incomplete distribution: {message}") from exc
-        metadata = parse_metadata(raw)
-        meta_name, meta_version = metadata.first("Name"), metadata.first("Version")
-        if not meta_name or normalize(meta_name) != parsed.project:
-            raise InvalidInput(
-                f"the metadata inside {form.filename!r} names project {meta_name!r}, "
-                f"not {str(parsed.project)!r}"
-            )
-        try:
-            same = meta_version is not None and Version(meta_version) == parsed.version
-        except InvalidVersion:
-            same = False
-        if not same:
-            raise InvalidInput(
-                f"the metadata inside {form.filename!r} has version {meta_version!r}, "
-                f"not {parsed.version}"
-            )
-        return raw
-    _check_other_archive(form.temp_path, form.filename or "")
-    return None
-
-
-def _check_other_archive(path: Path, filename: str) -> None:
+    """The file is a valid distribution of its type, for this project and version."""
+    assert form.temp_path is not None and form.filename is not None
     try:
-        if filename.lower().endswith(".egg"):
-            with zipfile.ZipFile(path) as zf:
-                if zf.testzip() is not None:
-                    raise InvalidInput(f"{filename!r} is a corrupt zip archive")
-            return
-        with tarfile.open(path, "r:*") as tf:
-            for count, _member in enumerate(iter(tf.next, None)):
-                if count > 10_000:
-                    break
-    except ARCHIVE_ERRORS as exc:
-        if isinstance(exc, InvalidInput):
-            raise
-        raise InvalidInput(f"{filename!r} is not a readable archive ({exc})") from exc
+        return check_distribution(form.temp_path, form.filename, parsed)
+    except MetadataError as exc:
+        message = str(exc).replace(form.temp_path.name, form.filename)
+        raise InvalidInput(f"not a valid distribution: {message}; nothing was stored") from exc
 
 
 # ---- placing the file ------------------------------------------------------------------
@@ -155,17 +135,56 @@ class Outcome:
     created: bool  # False: an identical file was already there
 
 
-def accept_upload(form: UploadForm, paths: PathUpdates, root: int, *, overwrite: bool) -> Outcome:
-    """Run every check, then put the file in place atomically and index it."""
+def accept_upload(
+    form: UploadForm,
+    paths: PathUpdates,
+    root: int,
+    *,
+    overwrite: bool,
+    authorize: Callable[[NormalizedName], None],
+) -> Outcome:
+    """Run every check, then put the file in place atomically and index it.
+
+    The project is the file name's, once validated: ``authorize`` is asked about that name,
+    and that is the name the file is stored under. The cheap checks come first; a re-upload
+    of a stored file is answered from its digest before any archive is opened.
+    """
     try:
         parsed = check_filename(form.filename)
         assert form.filename is not None and form.temp_path is not None
         check_form_matches(form, parsed)
+        authorize(parsed.project)
         check_digests(form)
+        stored = _stored(paths, form.filename, parsed)
+        if stored is not None and _unchanged(paths, stored, form.digests["sha256"]):
+            return Outcome(stored, created=False)
         metadata = check_archive(form, parsed)
         return _place(form, parsed, metadata, paths, root, overwrite=overwrite)
     finally:
         form.discard()
+
+
+def _stored(paths: PathUpdates, filename: str, parsed: ParsedName) -> DistFile | None:
+    """The indexed file that is the same file as ``filename`` to an installer (same name,
+    or a variant spelling of the same project, version and tags), if any."""
+    project = paths.reconciler.project(parsed.project)
+    if project is None:
+        return None
+    key = file_key(filename)
+    same = [f for f in project.files if f.filename == filename or file_key(f.filename) == key]
+    same.sort(key=lambda f: (f.filename != filename, f.root, f.relpath))
+    return same[0] if same else None
+
+
+def _unchanged(paths: PathUpdates, dist: DistFile, sha256: str) -> bool:
+    """The stored file has these bytes: by the index's digest while the file is as indexed."""
+    if not hmac.compare_digest(dist.sha256, sha256):
+        return False
+    try:
+        st = os.stat(paths.reconciler.index.path_of(dist))
+    except OSError:
+        return False
+    return (st.st_size, st.st_mtime_ns) == (dist.size, dist.mtime_ns)
 
 
 def _place(
@@ -180,15 +199,12 @@ def _place(
     assert form.filename is not None and form.temp_path is not None
     sha256 = form.digests["sha256"]
     index = paths.reconciler.index
-    project = paths.reconciler.project(parsed.project)
-    existing = [f for f in (project.files if project else ()) if f.filename == form.filename]
-    target = index.roots[root] / form.filename
-    relpath = form.filename
-    if existing:
-        relpath, root = existing[0].relpath, existing[0].root
-        target = index.path_of(existing[0])
-    known = (form.digests, metadata)
-    with _place_lock:  # one decision at a time; the link below is atomic on its own too
+    # one decision at a time, and the index updated before the next one looks at it
+    with _place_lock:
+        existing = _stored(paths, form.filename, parsed)
+        relpath, target = form.filename, index.roots[root] / form.filename
+        if existing is not None:
+            relpath, root, target = existing.relpath, existing.root, index.path_of(existing)
         if target.is_dir() and not target.is_symlink():
             raise AlreadyExists(
                 f"File already exists: {form.filename!r} is taken by a directory in the "
@@ -196,12 +212,12 @@ def _place(
             )
         if target.is_symlink():
             if not overwrite:
-                raise _exists(form.filename)
+                raise _exists(form.filename, existing)
         elif target.exists():
             if _same_bytes(target, sha256):
                 return Outcome(paths.upsert(root, relpath), created=False)
             if not overwrite:
-                raise _exists(form.filename)
+                raise _exists(form.filename, existing)
         os.chmod(form.temp_path, 0o644 & ~_UMASK)
         try:
             if overwrite:
@@ -211,18 +227,23 @@ def _place(
         except FileExistsError:
             if _same_bytes(target, sha256):
                 return Outcome(paths.upsert(root, relpath), created=False)
-            raise _exists(form.filename) from None
+            raise _exists(form.filename, existing) from None
         except OSError as exc:
             raise storage_error(exc, "move the upload into place") from exc
         _fsync_dir(target.parent)
-    dist = paths.upsert(root, relpath, known=known)
+        dist = paths.upsert(root, relpath, known=(form.digests, metadata))
     log.info("stored %s (%d bytes)", relpath, form.size)
     return Outcome(dist, created=True)
 
 
-def _exists(filename: str) -> AlreadyExists:
+def _exists(filename: str, existing: DistFile | None) -> AlreadyExists:
+    same = (
+        f" as {existing.filename!r} (the same project, version and tags)"
+        if existing is not None and existing.filename != filename
+        else ""
+    )
     return AlreadyExists(
-        f"File already exists: {filename!r} is in this index with different content. "
+        f"File already exists: {filename!r} is in this index{same} with different content. "
         "Upload a new version instead (or start the server with --overwrite)."
     )
 

@@ -80,6 +80,7 @@ def _bomb_wheel(directory: Path) -> Path:
         zf.writestr("bomb/__init__.py", "")
         zf.writestr("bomb-1.0.dist-info/METADATA", b"Name: bomb\n" + b"\0" * (64 * 2**20))
         zf.writestr("bomb-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\n")
+        zf.writestr("bomb-1.0.dist-info/RECORD", "")
     return path
 
 

@@ -1,33 +1,39 @@
 """POST / : the legacy upload API (twine, uv publish) and its other actions.
 
 Strangers are refused before their body is read; the body is streamed to a temp file by
-``form``; the core (``upload``, ``releases``) decides everything else.
+``form``; the core (``upload``, ``releases``) decides everything else. Rights are checked
+against the canonical project name the core derives (from the validated file name for an
+upload, from a strictly valid ``name`` field otherwise), never against the raw field.
 """
 
 from __future__ import annotations
 
 import bottle
 
+from ..dists import NormalizedName
 from ..errors import InvalidInput
-from ..form import UploadForm, read_form
+from ..form import UploadForm, read_form, read_urlencoded
 from ..identity import UPDATE
-from ..upload import accept_upload
+from ..staging import remove_stale_parts
+from ..upload import accept_upload, canonical_project
 from .shell import Routes, text
 
-_CHANGES = ("file_upload", "remove_pkg", "doc_upload", "yank", "unyank")
+_RELEASE_CHANGES = ("remove_pkg", "yank", "unyank")
 
 
 class ActionRoutes(Routes):
     def install(self, app: bottle.Bottle) -> None:
+        # uploads own their temp files: those a killed process left go before the first POST
+        for root in self.services.index.roots:
+            remove_stale_parts(root)
         app.route("/", "POST", self.post)
 
     def post(self) -> bottle.HTTPResponse:
         self.shell.require(UPDATE)  # refuse strangers before reading a large body
-        request = self.shell.request
-        environ = request.environ
+        environ = self.shell.request.environ
         content_type = str(environ.get("CONTENT_TYPE", "")).lower()
         if content_type.startswith("application/x-www-form-urlencoded"):
-            form = UploadForm(fields={k: v for k, v in request.forms.decode().items()})
+            form = read_urlencoded(environ["wsgi.input"], environ.get("CONTENT_LENGTH"))
         else:
             form = read_form(
                 environ["wsgi.input"],
@@ -43,30 +49,34 @@ class ActionRoutes(Routes):
 
     def act(self, form: UploadForm) -> bottle.HTTPResponse:
         action = form.action
-        project = form.fields.get("name")
-        if action in _CHANGES:
-            self.shell.require(UPDATE, project)
         if action == "file_upload":
             return self.upload(form)
         if action in ("submit", "verify"):  # old clients register first; nothing to do
             return text(200, "ok")
+        if action not in _RELEASE_CHANGES:
+            raise InvalidInput(
+                f"unknown :action {action[:100]!r}; this index handles file_upload, "
+                "remove_pkg, yank and unyank"
+            )
+        project = canonical_project(form.fields.get("name", ""))
+        self.shell.require(UPDATE, project)
         releases = self.services.releases
         version = form.fields.get("version", "")
         if action == "remove_pkg":
-            files = releases.remove(project or "", version)
+            files = releases.remove(project, version)
             return text(200, "removed " + ", ".join(f.filename for f in files))
-        if action in ("yank", "unyank"):
-            reason = form.fields.get("reason", "") if action == "yank" else None
-            files = releases.yank(project or "", version, form.fields.get("filename"), reason)
-            return text(200, f"{action}ed " + ", ".join(f.filename for f in files))
-        raise InvalidInput(
-            f"unknown :action {action!r}; this index handles file_upload, remove_pkg, "
-            "yank and unyank"
-        )
+        reason = form.fields.get("reason", "") if action == "yank" else None
+        files = releases.yank(project, version, form.fields.get("filename"), reason)
+        return text(200, f"{action}ed " + ", ".join(f.filename for f in files))
 
     def upload(self, form: UploadForm) -> bottle.HTTPResponse:
+        def authorize(project: NormalizedName) -> None:
+            self.shell.require(UPDATE, project)
+
         overwrite = self.services.settings.overwrite
-        outcome = accept_upload(form, self.services.paths, 0, overwrite=overwrite)
+        outcome = accept_upload(
+            form, self.services.paths, 0, overwrite=overwrite, authorize=authorize
+        )
         filename = outcome.dist.filename if outcome.dist else form.filename
         if outcome.created:
             return text(200, f"stored {filename}")
