@@ -12,13 +12,17 @@ import struct
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from support.fakedist import core_metadata
 
 BLOCK = 45 * 1024 * 1024  # zeros that one bzip2 block holds (after its run-length stage)
-_COMPRESS = {"bz2": bz2.compress, "gz": gzip.compress, "xz": lzma.compress}
+_COMPRESS: dict[str, Callable[[bytes], bytes]] = {
+    "bz2": bz2.compress,
+    "gz": gzip.compress,
+    "xz": lzma.compress,
+}
 
 
 def _tar_header(name: str, size: int) -> bytes:
@@ -45,16 +49,12 @@ def tar_bomb(name: str, version: str, compression: str, expanded: int) -> bytes:
     return compress(head) + zeros * blocks + compress(b"\0" * 1024)
 
 
-def _dos_time() -> tuple[int, int]:
-    return 0, (1980 - 1980) << 9 | 1 << 5 | 1
-
-
 def raw_zip(entries: Iterable[tuple[str, int, int, bytes, int]]) -> bytes:
     """A zip from already compressed members: (name, method, crc32, data, size)."""
     out = io.BytesIO()
     central = io.BytesIO()
     count = 0
-    dos_time, dos_date = _dos_time()
+    dos_time, dos_date = 0, 1 << 5 | 1  # 1980-01-01 00:00
     for name, method, crc, data, size in entries:
         raw = name.encode()
         offset = out.tell()
