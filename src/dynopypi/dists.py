@@ -35,7 +35,8 @@ def normalize(name: str) -> NormalizedName:
 
 
 def is_valid_project_name(name: str) -> bool:
-    return bool(_VALID_NAME_RE.match(name))
+    """ASCII letters, digits and ``._-`` (fullmatch: ``$`` alone would accept "acme\\n")."""
+    return name.isascii() and bool(_VALID_NAME_RE.fullmatch(name))
 
 
 class ParsedName(NamedTuple):

@@ -163,7 +163,7 @@ def make_wheel_bytes(name: str, version: str, requires: Sequence[str] = ()) -> b
 # --------------------------------------------------------------------------- #6 rights
 
 
-@pytest.mark.parametrize("name", ["acme ", "acme\x1f", " acme", "acme\t", "acme\u00a0"])
+@pytest.mark.parametrize("name", ["acme ", "acme\x1f", " acme", "acme\t", "acme\n", "acme\u00a0"])
 def test_rights_are_checked_against_the_canonical_name(server: DynoServer, name: str) -> None:
     """bob may update acme? (acme1, acmeX...), not acme: a padded name field is no way in."""
     data = make_wheel_bytes("acme", "3.0")
