@@ -176,15 +176,30 @@ def _stored(paths: PathUpdates, filename: str, parsed: ParsedName) -> DistFile |
     return same[0] if same else None
 
 
-def _unchanged(paths: PathUpdates, dist: DistFile, sha256: str) -> bool:
-    """The stored file has these bytes: by the index's digest while the file is as indexed."""
-    if not hmac.compare_digest(dist.sha256, sha256):
-        return False
+def _indexed_match(paths: PathUpdates, dist: DistFile, sha256: str) -> bool | None:
+    """Whether the stored file has these bytes, by the index's digest; None when the file
+    is no longer as indexed (then only reading it can tell)."""
     try:
         st = os.stat(paths.reconciler.index.path_of(dist))
     except OSError:
-        return False
-    return (st.st_size, st.st_mtime_ns) == (dist.size, dist.mtime_ns)
+        return None
+    if (st.st_size, st.st_mtime_ns) != (dist.size, dist.mtime_ns):
+        return None
+    return hmac.compare_digest(dist.sha256, sha256)
+
+
+def _unchanged(paths: PathUpdates, dist: DistFile, sha256: str) -> bool:
+    return _indexed_match(paths, dist, sha256) is True
+
+
+def _holds(paths: PathUpdates, existing: DistFile | None, target: Path, sha256: str) -> bool:
+    """``target`` has these bytes: from the index while the file is as indexed (a stream of
+    conflicting uploads must not re-hash a large stored file each time), else by reading."""
+    if existing is not None and paths.reconciler.index.path_of(existing) == target:
+        known = _indexed_match(paths, existing, sha256)
+        if known is not None:
+            return known
+    return _same_bytes(target, sha256)
 
 
 def _place(
@@ -214,7 +229,7 @@ def _place(
             if not overwrite:
                 raise _exists(form.filename, existing)
         elif target.exists():
-            if _same_bytes(target, sha256):
+            if _holds(paths, existing, target, sha256):
                 return Outcome(paths.upsert(root, relpath), created=False)
             if not overwrite:
                 raise _exists(form.filename, existing)
