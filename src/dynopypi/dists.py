@@ -35,8 +35,10 @@ def normalize(name: str) -> NormalizedName:
 
 
 def is_valid_project_name(name: str) -> bool:
-    """ASCII letters, digits and ``._-`` (fullmatch: ``$`` alone would accept "acme\\n")."""
-    return name.isascii() and bool(_VALID_NAME_RE.fullmatch(name))
+    """PEP 508's rule (fullmatch: ``$`` alone would accept "acme\\n"). Files already in a
+    package directory are served under it as packaging reads them; uploads and form names
+    must also be ASCII (``upload.canonical_project``)."""
+    return bool(_VALID_NAME_RE.fullmatch(name))
 
 
 class ParsedName(NamedTuple):
