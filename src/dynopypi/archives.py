@@ -92,11 +92,15 @@ _LOCATOR = struct.Struct("<4sLQL")
 def _directory_span(fh: IO[bytes], size: int, what: str) -> tuple[int, int, int]:
     """(start, length, declared entries) of the central directory, found as ``zipfile``
     finds it (end record at the very end, else the last one in the final 64 KiB)."""
-    tail_len = min(size, _EOCD.size + 65535 + _LOCATOR.size + _EOCD64.size)
+    records = _LOCATOR.size + _EOCD64.size
+    tail_len = min(size, _EOCD.size + records)  # the common case: no archive comment
     fh.seek(size - tail_len)
     tail = fh.read(tail_len)
     pos = len(tail) - _EOCD.size
     if pos < 0 or tail[pos : pos + 4] != b"PK\x05\x06" or tail[-2:] != b"\0\0":
+        tail_len = min(size, _EOCD.size + 65535 + records)
+        fh.seek(size - tail_len)
+        tail = fh.read(tail_len)
         pos = tail.rfind(b"PK\x05\x06")
     if pos < 0 or len(tail) - pos < _EOCD.size:
         raise MetadataError(f"{what} is not a readable zip archive (no end of central directory)")
