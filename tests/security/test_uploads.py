@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import copy
 import fcntl
 import io
 import os
@@ -21,11 +22,12 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 import requests
+from support import nginx as nh
 from support.accounts import write_fast_accounts
 from support.fakedist import core_metadata, make_sdist, make_wheel
 from support.fs import leftovers
@@ -392,6 +394,53 @@ def test_temp_files_of_killed_uploads_are_removed_at_start(
 def _post_quietly(server: DynoServer, filename: str, data: bytes) -> None:
     with contextlib.suppress(requests.RequestException):  # the server is killed meanwhile
         upload(server, filename, data, filetype="sdist")
+
+
+# --------------------------------------------------------------------------- through nginx
+
+
+@pytest.fixture(scope="module")
+def proxied(
+    module_server_factory: ServerFactory, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DynoServer]:
+    """The shipped nginx site in front of an app run as the shipped config runs it; the
+    returned client speaks to nginx (same package directory as the app)."""
+    site = tmp_path_factory.mktemp("uploads-nginx")
+    (site / "pkgs").mkdir()
+    write_fast_accounts(site / "htpasswd", dict([ALICE, BOB]))
+    (site / "rights").write_text("alice list,download,update *\nbob list,download,update acme?\n")
+    accel = ("--trusted-proxies", "127.0.0.1", "--x-accel-redirect", "/_dynopypi_files/")
+    args = ("-P", str(site / "htpasswd"), "--rights", str(site / "rights"), *accel)
+    app = module_server_factory(site / "pkgs", *args)
+    proxy = nh.site_nginx(
+        tmp_path_factory.mktemp("nginx"), nh.HTTP_SITE, app_port=app.port, alias_dir=site / "pkgs"
+    )
+    proxy.start()
+    front = copy.copy(app)
+    front.port = proxy.http_port
+    try:
+        yield front
+    finally:
+        proxy.stop()
+
+
+def test_attacks_through_nginx(proxied: DynoServer) -> None:
+    """The same refusals when nginx is in front: 4xx from the app, never nginx's 5xx."""
+    bomb = hostile.tar_bomb("viabomb", "1.0", "bz2", 100 * hostile.BLOCK)
+    refused(upload(proxied, "viabomb-1.0.tar.bz2", bomb, filetype="sdist"), 400, "archive bomb")
+    acme = make_wheel_bytes("acme", "3.0")
+    r = upload(proxied, "acme-3.0-py3-none-any.whl", acme, auth=BOB, name="acme ")
+    refused(r, 400, "not a valid project name")
+    first = make_wheel_bytes("via-bar", "1.0")
+    assert upload(proxied, "via_bar-1.0-py3-none-any.whl", first, name="via-bar").ok
+    other = make_wheel_bytes("via-bar", "1.0", requires=["evil"])
+    r = upload(proxied, "Via_Bar-1.0-py3-none-any.whl", other, name="via-bar")
+    refused(r, 409, "File already exists")
+    body = form_body(file_upload_fields("via_bar-1.0-py3-none-any.whl", first), ("x.whl", first))
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    r = proxied.request("POST", "/", data=body, headers=headers, auth=ALICE, timeout=30)
+    assert 400 <= r.status_code < 500, r.text
+    assert sorted(p.name for p in proxied.package_dir.iterdir()) == ["via_bar-1.0-py3-none-any.whl"]
 
 
 # --------------------------------------------------------------------------- in process
