@@ -6,11 +6,9 @@ size, mtime and digest; the route only opens the file and streams the chosen ran
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
-from typing import IO
-
 from .dists import DistFile
 
 _TYPES = (
@@ -118,19 +116,3 @@ def not_modified(
         except (TypeError, ValueError, OverflowError):
             return False
     return False
-
-
-def iter_range(
-    stream: IO[bytes], start: int, length: int, chunk: int = 256 * 1024
-) -> Iterator[bytes]:
-    try:
-        stream.seek(start)
-        remaining = length
-        while remaining > 0:
-            data = stream.read(min(chunk, remaining))
-            if not data:
-                break
-            remaining -= len(data)
-            yield data
-    finally:
-        stream.close()

@@ -1,0 +1,146 @@
+"""Attack tools for the transport tests: raw sockets that stall, trickle or never finish.
+
+Every attacker here is a plain socket so the test controls each byte (a client library
+would read responses, retry, or buffer). ``Attackers`` closes whatever it opened.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+PROBE_TIMEOUT = 10.0  # a server that has not answered /health by then is taken away
+
+
+def connect(port: int, *, rcvbuf: int | None = None, timeout: float = 10.0) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf is not None:  # a small window: the server's output backs up sooner
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(timeout)
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
+def head_of(method: str, path: str, headers: dict[str, str] | None = None) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
+    lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@dataclass
+class Attackers:
+    """Sockets opened by one test, closed at the end whatever happened."""
+
+    port: int
+    sockets: list[socket.socket] = field(default_factory=list)
+
+    def stalled_range_readers(self, path: str, count: int) -> None:
+        """``count`` downloads of ``path`` with ``Range: bytes=0-`` that never read."""
+        for _ in range(count):
+            sock = connect(self.port, rcvbuf=4096)
+            sock.sendall(head_of("GET", path, {"Range": "bytes=0-"}))
+            self.sockets.append(sock)
+
+    def unfinished_headers(self, count: int) -> None:
+        """``count`` connections that send half a request head and then nothing."""
+        for _ in range(count):
+            sock = connect(self.port)
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            self.sockets.append(sock)
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+        self.sockets.clear()
+
+
+@contextlib.contextmanager
+def attackers(port: int) -> Iterator[Attackers]:
+    group = Attackers(port)
+    try:
+        yield group
+    finally:
+        group.close()
+
+
+def health_seconds(port: int, path: str = "/health", timeout: float = PROBE_TIMEOUT) -> float:
+    """Seconds until ``GET path`` answered 200 on a fresh connection; inf if it did not."""
+    started = time.perf_counter()
+    try:
+        with connect(port, timeout=timeout) as sock:
+            sock.sendall(head_of("GET", path, {"Connection": "close"}))
+            reply = b""
+            while b"\r\n" not in reply:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+    except OSError:
+        return float("inf")
+    if not reply.startswith(b"HTTP/1.1 200"):
+        return float("inf")
+    return time.perf_counter() - started
+
+
+@dataclass
+class UploadAttempt:
+    """What an upload that is refused cost the server: bytes it took before answering."""
+
+    status: int
+    sent: int
+    reply: bytes
+
+
+def push_body(
+    port: int, path: str, headers: dict[str, str], size: int, *, wait_continue: bool = False
+) -> UploadAttempt:
+    """Send a head announcing ``size`` body bytes, then as many as the server takes.
+
+    Stops at the first reply byte (or when the server stops taking bytes for 2 s):
+    ``sent`` is how much of the body the server let in before it answered.
+    """
+    head = {"Content-Length": str(size), "Content-Type": "multipart/form-data; boundary=x"}
+    if wait_continue:
+        head["Expect"] = "100-continue"
+    sock = connect(port, rcvbuf=65536)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+    sent, reply = 0, b""
+    try:
+        sock.sendall(head_of("POST", path, {**headers, **head}))
+        sock.setblocking(False)
+        chunk = b"x" * 65536
+        stalled_since = time.monotonic()
+        while sent < size and time.monotonic() - stalled_since < 2.0:
+            with contextlib.suppress(BlockingIOError):
+                reply += sock.recv(65536)
+                if reply:
+                    break
+            try:
+                count = sock.send(chunk[: size - sent])
+            except BlockingIOError:
+                time.sleep(0.01)
+                continue
+            except OSError:
+                break
+            sent += count
+            stalled_since = time.monotonic()
+        sock.settimeout(10.0)
+        with contextlib.suppress(OSError):
+            while b"\r\n\r\n" not in reply:
+                more = sock.recv(65536)
+                if not more:
+                    break
+                reply += more
+    finally:
+        sock.close()
+    status = int(reply.split(b" ", 2)[1]) if reply.startswith(b"HTTP/1.1 ") else 0
+    return UploadAttempt(status, sent, reply)
