@@ -49,7 +49,7 @@ class Attackers:
             sock.sendall(head_of("GET", path, {"Range": "bytes=0-"}))
             self.sockets.append(sock)
 
-    def unfinished_headers(self, count: int) -> None:
+    def unfinished_heads(self, count: int) -> None:
         """``count`` connections that send half a request head and then nothing."""
         for _ in range(count):
             sock = connect(self.port)
@@ -61,6 +61,17 @@ class Attackers:
             with contextlib.suppress(OSError):
                 sock.close()
         self.sockets.clear()
+
+
+def peer_closed(sock: socket.socket, wait: float = 5.0) -> bool:
+    """True when the server closed ``sock`` (EOF or reset) within ``wait`` seconds."""
+    sock.settimeout(wait)
+    try:
+        return sock.recv(65536) == b"" or True  # any answer to half a head ends it too
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
 
 
 @contextlib.contextmanager

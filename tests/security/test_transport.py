@@ -6,13 +6,21 @@ Each test starts ``python -m dynopypi run`` and attacks it with raw sockets
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
+from support.accounts import add_account
 from support.fakedist import make_wheel
 from support.server import DynoServer, ServerFactory
 
-from security.support_transport import attackers, health_seconds
+from security.support_transport import (
+    attackers,
+    basic,
+    health_seconds,
+    peer_closed,
+    push_body,
+)
 
 BIG = 40 * 1024 * 1024  # well past waitress's 16 MiB output high-water mark
 
@@ -54,3 +62,78 @@ def test_range_still_returns_the_requested_bytes(anonymous_reads: DynoServer) ->
     head = anonymous_reads.request("HEAD", path, headers={"Range": "bytes=5-"})
     assert head.status_code == 206 and head.content == b""
     assert head.headers["Content-Length"] == str(len(whole.content) - 5)
+
+
+# --------------------------------------------------------------------------- #2 bodies
+
+
+USER, PASSWORD = "uploader", "s3cret-Upload-pw"
+HUGE = 64 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def accounts(
+    module_server_factory: ServerFactory, tmp_path_factory: pytest.TempPathFactory
+) -> DynoServer:
+    root = tmp_path_factory.mktemp("accounts")
+    htpasswd = root / "htpasswd"
+    add_account(htpasswd, USER, PASSWORD)
+    (root / "packages").mkdir()
+    return module_server_factory(root / "packages", "-P", str(htpasswd), "-a", "update")
+
+
+@pytest.mark.parametrize("credentials", [None, basic(USER, "wrong"), "Basic \xe9"])
+@pytest.mark.parametrize("wait_continue", [False, True])
+def test_stranger_body_is_refused_before_it_is_read(
+    accounts: DynoServer, credentials: str | None, wait_continue: bool
+) -> None:
+    """#2: the answer comes after the head, not after 64 MiB; no 100 Continue."""
+    headers = {"Authorization": credentials} if credentials else {}
+    attempt = push_body(accounts.port, "/", headers, HUGE, wait_continue=wait_continue)
+    assert attempt.status == 401, (attempt, accounts.logs())
+    assert b"100 Continue" not in attempt.reply
+    assert b"www-authenticate: basic" in attempt.reply.lower()
+    assert attempt.sent < HUGE // 8, attempt.sent  # only what the socket buffers held
+    assert health_seconds(accounts.port) < 10
+
+
+def test_stranger_body_on_any_path_is_refused(accounts: DynoServer) -> None:
+    """Every body needs the upload right, whatever the method and path."""
+    for path in ("/simple/", "/packages/x", "/nothing"):
+        attempt = push_body(accounts.port, path, {}, HUGE)
+        assert attempt.status == 401, attempt
+        assert attempt.sent < HUGE // 8
+
+
+def test_account_may_still_send_a_body(accounts: DynoServer, tmp_path: Path) -> None:
+    """An allowed body is read as before: with and without Expect: 100-continue."""
+    wheel = make_wheel(tmp_path, "fine", "1.0")
+    for expect in ({}, {"Expect": "100-continue"}):
+        response = accounts.request(
+            "POST",
+            "/",
+            auth=(USER, PASSWORD),
+            headers=expect,
+            data={":action": "file_upload", "name": "fine", "version": "1.0"},
+            files={"content": (wheel.name, wheel.read_bytes())},
+        )
+        assert response.status_code == 200, (response.text, accounts.logs())
+
+
+# --------------------------------------------------------------------------- #3 slots
+
+
+def test_unfinished_heads_are_closed_and_health_stays_reachable(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """#3: more unfinished request heads than the connection limit allows: the server
+    closes heads that do not finish in time and the idlest connections at the limit."""
+    (tmp_path / "p").mkdir()
+    server = server_factory(tmp_path / "p")
+    with attackers(server.port) as group:
+        group.unfinished_heads(1100)  # the connection limit is 1000
+        assert health_seconds(server.port) < 10, server.logs()
+        time.sleep(14)  # past the 10 s head deadline (checked every 2 s)
+        open_heads = [sock for sock in group.sockets if not peer_closed(sock, wait=0.5)]
+        assert not open_heads, (len(open_heads), server.logs())
+        assert health_seconds(server.port) < 10, server.logs()

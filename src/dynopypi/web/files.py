@@ -62,8 +62,15 @@ class FileRoutes(Routes):
         return stream
 
     def accel_redirect(self, dist: DistFile, prefix: str) -> bottle.HTTPResponse:
-        """nginx sends the bytes (and handles ranges and validators); we only decide."""
-        target = f"{prefix}{dist.root}/{quote_path(dist.relpath)}"
+        """nginx sends the bytes (and handles ranges and validators); we only decide.
+
+        The target is the file's real path under its root, so nginx (which opens no
+        links) serves a linked file exactly when the app would.
+        """
+        relpath = self.services.reader.real_relpath(dist)
+        if relpath is None:
+            raise NotFound(f"file {dist.relpath!r} is not in its package directory")
+        target = f"{prefix}{dist.root}/{quote_path(relpath)}"
         headers = {"X-Accel-Redirect": target, "Content-Type": content_type_for(dist.filename)}
         headers.update(self.shell.cache_header)
         return bottle.HTTPResponse(status=200, **headers)
