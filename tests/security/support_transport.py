@@ -56,6 +56,31 @@ class Attackers:
             sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
             self.sockets.append(sock)
 
+    def slow_bodies(self, path: str, authorization: str, count: int) -> list[int]:
+        """``count`` uploads that send their head and a first body byte, then wait.
+
+        Returns the status of each one answered within a moment (0: still open, i.e.
+        its body is being streamed to the app)."""
+        head = {
+            "Authorization": authorization,
+            "Content-Length": str(10 * 1024 * 1024),
+            "Content-Type": "multipart/form-data; boundary=x",
+        }
+        for _ in range(count):
+            sock = connect(self.port)
+            sock.sendall(head_of("POST", path, head) + b"-")
+            self.sockets.append(sock)
+        time.sleep(1.0)
+        statuses = []
+        for sock in self.sockets[-count:]:
+            sock.settimeout(0.05)
+            try:
+                reply = sock.recv(64)
+            except (TimeoutError, OSError):
+                reply = b""
+            statuses.append(int(reply.split(b" ", 2)[1]) if reply.startswith(b"HTTP/") else 0)
+        return statuses
+
     def close(self) -> None:
         for sock in self.sockets:
             with contextlib.suppress(OSError):

@@ -137,3 +137,34 @@ def test_unfinished_heads_are_closed_and_health_stays_reachable(
         open_heads = [sock for sock in group.sockets if not peer_closed(sock, wait=0.5)]
         assert not open_heads, (len(open_heads), server.logs())
         assert health_seconds(server.port) < 10, server.logs()
+
+
+# --------------------------------------------------------------------------- #16
+
+
+def test_forwarded_host_from_a_stranger_is_ignored(anonymous_reads: DynoServer) -> None:
+    """No trusted proxy configured: bottle used to build URLs from X-Forwarded-Host."""
+    for headers in ({"X-Forwarded-Host": "attacker.test"}, {"Forwarded": "host=attacker.test"}):
+        response = anonymous_reads.get("/pypi/huge/json", headers=headers)
+        assert response.status_code == 200
+        assert b"attacker.test" not in response.content
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example:80@attacker.test", "a b", "x/y", "[::1", "h:99999x"]
+)
+def test_invalid_host_is_refused(anonymous_reads: DynoServer, host: str) -> None:
+    response = anonymous_reads.get("/pypi/huge/json", headers={"Host": host})
+    assert response.status_code == 400
+    assert b"attacker" not in response.content
+
+
+def test_control_characters_never_reach_the_log_raw(anonymous_reads: DynoServer) -> None:
+    """#16: ``%0a`` in a path wrote a fake access line."""
+    forged = "/x%0a2026-11-30 12:00:00,000 INFO dynopypi.access: GET /admin 200 1 0.1ms root%1b[2J"
+    anonymous_reads.get(forged)
+    log = anonymous_reads.stderr_path.read_text()
+    assert "\n2026-11-30 12:00:00,000" in log or "\x0a2026" in log, log[-2000:]
+    assert "\nGET /admin" not in log
+    assert not [line for line in log.splitlines() if line.startswith("2026-11-30 12:00:00,000")]
+    assert "\x1b" not in log.replace("\\x1b", "")
