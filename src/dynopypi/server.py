@@ -237,8 +237,20 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         ctypes.CDLL(None).mallopt(-8, arenas)  # M_ARENA_MAX; None: the symbols already loaded
 
 
+def raise_open_file_limit() -> None:
+    """waitress accepts up to 1000 connections; systemd's default soft limit of 1024 open
+    files would make accept() fail (and spin) before that. Use the hard limit."""
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def serve(settings: Settings) -> None:
     limit_malloc_arenas()
+    raise_open_file_limit()
     setup_logging(settings)
     server = Server(settings)
     server.start()
