@@ -14,6 +14,7 @@ from support.accounts import add_account
 from support.fakedist import make_wheel
 from support.server import DynoServer, ServerFactory
 
+from dynopypi.files import FileRange
 from security.support_transport import (
     attackers,
     basic,
@@ -168,3 +169,15 @@ def test_control_characters_never_reach_the_log_raw(anonymous_reads: DynoServer)
     assert "\nGET /admin" not in log
     assert not [line for line in log.splitlines() if line.startswith("2026-11-30 12:00:00,000")]
     assert "\x1b" not in log.replace("\\x1b", "")
+
+
+def test_file_range_never_reads_past_its_end(tmp_path: Path) -> None:
+    """The app's own range handling is bounded whatever the WSGI server does with it."""
+    path = tmp_path / "f"
+    path.write_bytes(bytes(range(100)))
+    window = FileRange(path.open("rb"), 10, 5)
+    assert window.read() == bytes(range(10, 15)) and window.read() == b""
+    assert window.seek(0, 2) == 5 and window.tell() == 5
+    assert window.seek(2) == 2 and window.read(100) == bytes(range(12, 15))
+    assert window.seek(-100, 1) == 0 and window.read(2) == bytes([10, 11])
+    window.close()

@@ -8,7 +8,7 @@ import bottle
 
 from ..dists import DistFile
 from ..errors import NotFound
-from ..files import content_type_for, plan_download
+from ..files import FileRange, content_type_for, plan_download
 from ..identity import DOWNLOAD, LIST
 from ..model import Rendered
 from ..reader import SMALL_FILE
@@ -55,11 +55,9 @@ class FileRoutes(Routes):
         if stream is None:
             raise NotFound(f"file {dist.relpath!r} is no longer on disk")
         # Whole files and ranges alike go to waitress's wsgi.file_wrapper (bottle hands a
-        # file object over): waitress then sends Content-Length bytes from the current
-        # position out of its event loop, so a client that never reads holds a socket
-        # but no worker thread. A generator here blocked a worker per stalled reader.
-        stream.seek(start)
-        return stream
+        # file object over), sent from its event loop: a client that never reads holds a
+        # socket but no worker thread. A generator here blocked a worker per stalled reader.
+        return stream if status == 200 else FileRange(stream, start, length)
 
     def accel_redirect(self, dist: DistFile, prefix: str) -> bottle.HTTPResponse:
         """nginx sends the bytes (and handles ranges and validators); we only decide.
