@@ -124,6 +124,7 @@ class Server:
             ident="dynopypi",
             clear_untrusted_proxy_headers=False,  # proxy.py decides, per trusted_proxies
             max_request_body_size=self.settings.max_upload_size + 1024 * 1024,
+            max_request_header_size=128 * 1024,  # waitress: 256 KiB per connection
             channel_timeout=120,  # idle keep-alive connections
             cleanup_interval=2,  # how often head and body deadlines are checked
             connection_limit=1000,
@@ -206,7 +207,9 @@ class Server:
         busy = bool(tasks.queue) or tasks.active_count > 0
         for dispatcher in list(socket_map.values()):
             if isinstance(dispatcher, HTTPChannel):
-                if dispatcher.requests or dispatcher.total_outbufs_len:
+                request = dispatcher.request  # a body on its way (an upload) is in flight too
+                receiving = request is not None and request.headers_finished
+                if dispatcher.requests or dispatcher.total_outbufs_len or receiving:
                     busy = True
                 else:
                     dispatcher.will_close = True  # idle keep-alive connection
