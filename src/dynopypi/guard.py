@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from waitress.buffers import OverflowableBuffer, TempfileBasedBuffer
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer
@@ -48,6 +50,32 @@ class Limits:
     head_timeout: float = 10.0
     body_timeout: float = 30.0
     evict_fraction: float = 0.02  # of the limit, closed at once when it is reached
+    spool_dir: str | None = None  # where allowed bodies over 512 KiB wait (None: TMPDIR)
+
+
+class _DiskSpool(TempfileBasedBuffer):  # type: ignore[misc]
+    directory: str | None = None
+
+    def newfile(self) -> Any:
+        return tempfile.TemporaryFile("w+b", dir=self.directory)
+
+
+class SpoolBuffer(OverflowableBuffer):  # type: ignore[misc]
+    """waitress's body buffer, spilling to a nameless file in ``directory`` (the package
+    directory: disk, not a tmpfs /tmp under PrivateTmp=) once over ``overflow`` bytes."""
+
+    buf: Any
+
+    def __init__(self, overflow: int, directory: str) -> None:
+        super().__init__(overflow)
+        self._spool = type("Spool", (_DiskSpool,), {"directory": directory})
+
+    def _set_large_buffer(self) -> None:
+        old = self.buf
+        self.buf = self._spool(old)
+        if hasattr(old, "close"):
+            old.close()
+        self.overflowed = True
 
 
 class GatedParser(HTTPRequestParser):  # type: ignore[misc]
@@ -56,8 +84,11 @@ class GatedParser(HTTPRequestParser):  # type: ignore[misc]
     pending = False
     refusal: Refused | None = None
 
-    def __init__(self, adj: Any, on_head: Callable[[GatedParser], None]) -> None:
+    def __init__(
+        self, adj: Any, on_head: Callable[[GatedParser], None], spool_dir: str | None = None
+    ) -> None:
         super().__init__(adj)
+        self._spool_dir = spool_dir
         self.started = time.monotonic()
         self._on_head = on_head
         self._held = b""
@@ -84,6 +115,8 @@ class GatedParser(HTTPRequestParser):  # type: ignore[misc]
     def allow(self) -> bytes:
         """Resume: the bytes held meanwhile, to be received now."""
         self.pending = False
+        if self._spool_dir is not None and self.body_rcv is not None:
+            self.body_rcv.buf = SpoolBuffer(self.adj.inbuf_overflow, self._spool_dir)
         self.expect_continue = self._continue
         held, self._held = self._held, b""
         return held
@@ -136,11 +169,14 @@ class _Decision:
 class GuardedChannel(HTTPChannel):  # type: ignore[misc]
     task_class = GuardedTask
     request: GatedParser | None = None  # the request being received (waitress's name)
-    decide: Decide  # set on the subclass that ``guard_server`` makes
+    decide: Decide  # these two are set on the subclass that ``guard_server`` makes
+    limits: Limits
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.parser_class = functools.partial(GatedParser, on_head=self._ask)
+        self.parser_class = functools.partial(
+            GatedParser, on_head=self._ask, spool_dir=self.limits.spool_dir
+        )
 
     def readable(self) -> bool:
         request = self.request
@@ -239,7 +275,9 @@ def body_gate(gate: Gate, networks: tuple[Network, ...]) -> Decide:
 def guard_server(server: Any, decide: Decide, limits: Limits = Limits()) -> None:
     """Install the gate, the deadlines and the eviction on a waitress server (each
     listening socket's server object, as ``create_server`` made it)."""
-    channel_class = type("DynopypiChannel", (GuardedChannel,), {"decide": staticmethod(decide)})
+    channel_class = type(
+        "DynopypiChannel", (GuardedChannel,), {"decide": staticmethod(decide), "limits": limits}
+    )
     server.channel_class = channel_class
     server.maintenance = functools.partial(_maintain, server, limits)
     server.readable = functools.partial(_readable, server, limits)

@@ -27,7 +27,7 @@ from . import systemd
 from .cache import DigestCache
 from .config import Settings
 from .describe import Describer
-from .guard import body_gate, guard_server, refusals_first
+from .guard import Limits, body_gate, guard_server, refusals_first
 from .hosts import checked_host
 from .index import Index
 from .logsafe import SafeFormatter, with_access_log
@@ -131,7 +131,8 @@ class Server:
         )
         for dispatcher in list(self._http_map().values()):
             if isinstance(dispatcher, waitress.server.BaseWSGIServer):
-                guard_server(dispatcher, body_gate(self.auth, self._networks))
+                gate = body_gate(self.auth, self._networks)
+                guard_server(dispatcher, gate, Limits(spool_dir=str(self.settings.roots[0])))
         threading.Thread(target=self._settle, name="dynopypi-settle", daemon=True).start()
         log.info(
             "serving %s on http://%s:%s/",

@@ -6,6 +6,7 @@ Each test starts ``python -m dynopypi run`` and attacks it with raw sockets
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from dynopypi.files import FileRange
 from security.support_transport import (
     attackers,
     basic,
+    connect,
+    head_of,
     health_seconds,
     peer_closed,
     push_body,
@@ -181,3 +184,29 @@ def test_file_range_never_reads_past_its_end(tmp_path: Path) -> None:
     assert window.seek(2) == 2 and window.read(100) == bytes(range(12, 15))
     assert window.seek(-100, 1) == 0 and window.read(2) == bytes([10, 11])
     window.close()
+
+
+def test_allowed_body_waits_on_disk_in_the_package_directory(accounts: DynoServer) -> None:
+    """#2: bodies were spooled to TMPDIR (RAM where /tmp is a tmpfs, as under systemd's
+    PrivateTmp=); an allowed body now waits in a nameless file in the package directory."""
+    assert accounts.proc is not None
+    head = {
+        "Authorization": basic(USER, PASSWORD),
+        "Content-Length": str(8 * 1024 * 1024),
+        "Content-Type": "multipart/form-data; boundary=x",
+    }
+    with attackers(accounts.port) as group:
+        sock = connect(accounts.port)
+        group.sockets.append(sock)
+        sock.sendall(head_of("POST", "/", head))
+        sock.sendall(b"x" * (2 * 1024 * 1024))
+        fds = Path(f"/proc/{accounts.proc.pid}/fd")
+        spooled: list[str] = []
+        for _ in range(50):
+            targets = [os.readlink(fd) for fd in fds.iterdir() if fd.is_symlink()]
+            spooled = [t for t in targets if t.endswith("(deleted)") or "#" in t]
+            if spooled:
+                break
+            time.sleep(0.1)
+        assert spooled, targets
+        assert all(t.startswith(str(accounts.package_dir)) for t in spooled), spooled
