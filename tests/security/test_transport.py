@@ -16,6 +16,7 @@ from support.fakedist import make_wheel
 from support.server import DynoServer, ServerFactory
 
 from dynopypi.files import FileRange
+from dynopypi.hosts import valid_host
 from security.support_transport import (
     attackers,
     basic,
@@ -210,3 +211,26 @@ def test_allowed_body_waits_on_disk_in_the_package_directory(accounts: DynoServe
             time.sleep(0.1)
         assert spooled, targets
         assert all(t.startswith(str(accounts.package_dir)) for t in spooled), spooled
+
+
+@pytest.mark.parametrize(
+    ("host", "ok"),
+    [
+        ("pypi.example.com", True),
+        ("pypi.example.com:8443", True),
+        ("127.0.0.1:80", True),
+        ("[::1]:8180", True),
+        ("[::1]", True),
+        ("dynopypi_app_1", True),
+        ("evil.example:80@attacker.test", False),
+        ("a..b", False),
+        ("-x.example", False),
+        ("[::1]x", False),
+        ("[nope]", False),
+        ("x:", False),
+        ("x:123456", False),
+        ("", False),
+    ],
+)
+def test_valid_host(host: str, ok: bool) -> None:
+    assert valid_host(host) is ok
