@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import resource
 import socket
 import time
 from collections.abc import Iterator
@@ -23,6 +24,16 @@ def connect(port: int, *, rcvbuf: int | None = None, timeout: float = 10.0) -> s
     sock.settimeout(timeout)
     sock.connect(("127.0.0.1", port))
     return sock
+
+
+def enough_files(count: int) -> None:
+    """Raise this process's soft open-file limit so it can hold ``count`` sockets (CI
+    shells often start at 1024); fails the test if the hard limit is lower."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < count:
+        if hard != resource.RLIM_INFINITY and hard < count:
+            raise AssertionError(f"need {count} open files, the hard limit is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count, hard))
 
 
 def head_of(method: str, path: str, headers: dict[str, str] | None = None) -> bytes:
@@ -51,6 +62,7 @@ class Attackers:
 
     def unfinished_heads(self, count: int) -> None:
         """``count`` connections that send half a request head and then nothing."""
+        enough_files(count + 100)
         for _ in range(count):
             sock = connect(self.port)
             sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
