@@ -138,3 +138,15 @@ def test_slow_bodies_through_nginx_leave_health_reachable(stack: Stack) -> None:
         assert health_seconds(stack.app.port) < 10
     time.sleep(0.5)
     assert health_seconds(stack.nginx.http_port) < 10
+
+
+def test_welcome_page_stays_open_through_the_upload_gate(stack: Stack) -> None:
+    """``location = /`` asks the app before every request; a GET is not an upload."""
+    for method in ("GET", "HEAD"):
+        response = requests.request(method, stack.url("/"), timeout=30)
+        assert response.status_code == 200, stack.nginx.logs()
+    assert requests.post(stack.url("/"), timeout=30).status_code == 401
+    allowed = requests.post(
+        stack.url("/"), auth=(USER, PASSWORD), data={":action": "submit"}, timeout=30
+    )
+    assert allowed.status_code == 200, (allowed.text, stack.nginx.logs())
