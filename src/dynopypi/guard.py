@@ -13,6 +13,9 @@ request in progress. Three additions, installed on the server ``server.py`` buil
 - **Deadlines for unfinished requests.** A head must be complete within
   ``head_timeout`` seconds of its first byte; a body must move at least every
   ``body_timeout`` seconds; otherwise the channel is closed.
+- **A stalled reader cannot hold a worker.** Files (downloads, ranges) are sent from
+  the event loop; a streamed body blocks its worker only until the client has taken
+  nothing for ``send_timeout`` seconds, then the connection is closed.
 - **At the connection limit, the idlest connection goes.** Instead of no longer
   accepting (which took /health away from everyone), the connections that are not being
   served by a worker and have been quiet longest are closed to make room.
@@ -24,7 +27,7 @@ import functools
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,9 +38,6 @@ from waitress.server import BaseWSGIServer
 from waitress.task import WSGITask
 
 from .errors import Refused
-from .identity import UPDATE
-from .policy import Gate
-from .proxy import Network, WSGIApp, apply_forwarded
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class Limits:
     body_timeout: float = 30.0
     evict_fraction: float = 0.02  # of the limit, closed at once when it is reached
     spool_dir: str | None = None  # where allowed bodies over 512 KiB wait (None: TMPDIR)
+    send_timeout: float = 60.0  # a worker waits this long for a reader that takes nothing
 
 
 class _DiskSpool(TempfileBasedBuffer):  # type: ignore[misc]
@@ -169,6 +170,7 @@ class _Decision:
 class GuardedChannel(HTTPChannel):  # type: ignore[misc]
     task_class = GuardedTask
     request: GatedParser | None = None  # the request being received (waitress's name)
+    connected: bool
     decide: Decide  # these two are set on the subclass that ``guard_server`` makes
     limits: Limits
 
@@ -183,6 +185,24 @@ class GuardedChannel(HTTPChannel):  # type: ignore[misc]
         if request is not None and request.pending:
             return False
         return bool(super().readable())
+
+    def _flush_outbufs_below_high_watermark(self) -> None:
+        """A worker writing a streamed body (a generator, not a file) waits here while the
+        client's unsent output is over waitress's high-water mark. waitress waits for as
+        long as the socket stays open, so each stalled reader held a worker; here a
+        reader that takes nothing for ``send_timeout`` seconds is disconnected."""
+        if self.total_outbufs_len <= self.adj.outbuf_high_watermark:
+            return
+        with self.outbuf_lock:
+            while self.connected and self.total_outbufs_len > self.adj.outbuf_high_watermark:
+                quiet = time.time() - self.last_activity
+                if quiet > self.limits.send_timeout:  # write_soon then raises ClientDisconnected
+                    log.info("closing a connection whose client read nothing for %.0f s", quiet)
+                    self.will_close, self.connected = True, False
+                    self.server.pull_trigger()
+                    return
+                self.server.pull_trigger()  # the event loop sends what the client takes
+                self.outbuf_lock.wait(timeout=min(1.0, self.limits.send_timeout - quiet))
 
     def _ask(self, parser: GatedParser) -> None:
         self.server.add_task(_Decision(self, parser))
@@ -204,23 +224,6 @@ class GuardedChannel(HTTPChannel):  # type: ignore[misc]
             self.send_continue()
         if held:
             self.received(held)
-
-
-def refusals_first(app: WSGIApp, respond: Callable[[Refused], Any]) -> WSGIApp:
-    """Answer a request refused before its body with ``respond`` (the shell's mapping of
-    refusals to statuses); every other request goes to ``app``."""
-
-    def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        refusal = environ.get(REFUSED)
-        if refusal is None:
-            return app(environ, start_response)
-        response = respond(refusal)
-        body = response.body.encode() if isinstance(response.body, str) else response.body
-        headers = [(k, v) for k, v in response.headerlist if k.lower() != "content-length"]
-        start_response(response.status_line, [*headers, ("Content-Length", str(len(body)))])
-        return [body]
-
-    return middleware
 
 
 def _maintain(server: Any, limits: Limits, now: float) -> None:
@@ -252,24 +255,6 @@ def _readable(server: Any, limits: Limits) -> bool:
         if victims:
             log.warning("at the connection limit: closing the %d idlest", len(victims))
     return bool(BaseWSGIServer.readable(server))
-
-
-def body_gate(gate: Gate, networks: tuple[Network, ...]) -> Decide:
-    """The app's gate as ``decide``: every body is an upload (the only requests that
-    carry one), so it needs ``update``. ``headers`` are waitress's (``AUTHORIZATION``,
-    ``X_FORWARDED_FOR``); the client's address is found as the app finds it."""
-
-    def decide(headers: Mapping[str, str], peer: str) -> Refused | None:
-        environ: dict[str, Any] = {f"HTTP_{key}": value for key, value in headers.items()}
-        environ["REMOTE_ADDR"] = peer
-        apply_forwarded(environ, networks)
-        try:
-            gate.authorize(UPDATE, None, headers.get("AUTHORIZATION"), environ["REMOTE_ADDR"])
-        except Refused as exc:
-            return exc
-        return None
-
-    return decide
 
 
 def guard_server(server: Any, decide: Decide, limits: Limits = Limits()) -> None:

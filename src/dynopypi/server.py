@@ -27,7 +27,8 @@ from . import systemd
 from .cache import DigestCache
 from .config import Settings
 from .describe import Describer
-from .guard import Limits, body_gate, guard_server, refusals_first
+from .gatekeeper import body_gate, refusals_first
+from .guard import Limits, guard_server
 from .hosts import checked_host
 from .index import Index
 from .logsafe import SafeFormatter, with_access_log

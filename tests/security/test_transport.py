@@ -7,15 +7,20 @@ Each test starts ``python -m dynopypi run`` and attacks it with raw sockets
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import waitress.server
 from support.accounts import add_account
 from support.fakedist import make_wheel
 from support.server import DynoServer, ServerFactory
 
 from dynopypi.files import FileRange
+from dynopypi.guard import Limits, guard_server
 from dynopypi.hosts import valid_host
 from security.support_transport import (
     attackers,
@@ -234,3 +239,29 @@ def test_allowed_body_waits_on_disk_in_the_package_directory(accounts: DynoServe
 )
 def test_valid_host(host: str, ok: bool) -> None:
     assert valid_host(host) is ok
+
+
+def test_streamed_body_frees_its_worker_from_a_stalled_reader() -> None:
+    """The class of #1: any streamed (generator) response, such as a file fetched from an
+    upstream index while it is sent, blocked a worker for as long as its reader stalled.
+    The guard disconnects a reader that takes nothing for ``send_timeout`` seconds."""
+    mib = 1024 * 1024
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["PATH_INFO"] == "/health":
+            start_response("200 OK", [("Content-Length", "2")])
+            return [b"ok"]
+        start_response("200 OK", [("Content-Length", str(64 * mib))])
+        return (b"\0" * mib for _ in range(64))
+
+    server = waitress.server.create_server(app, host="127.0.0.1", port=0, threads=2)
+    guard_server(server, lambda headers, peer: None, Limits(send_timeout=2.0))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        with attackers(int(server.effective_port)) as group:
+            group.stalled_range_readers("/stream", 4)
+            assert health_seconds(int(server.effective_port), timeout=20) < 15
+    finally:
+        server.close()
+        thread.join(10)
