@@ -993,7 +993,6 @@ def nginx_site_conf(shipped: str, port: int, app_port: int, pkgdir: Path) -> str
         ("listen 80;", f"listen {HOST}:{port};"),
         ("127.0.0.1:8180", f"{HOST}:{app_port}"),
         ("/var/lib/dynopypi/packages/", f"{pkgdir}/"),
-        ("/var/cache/dynopypi-nginx", f"{pkgdir.parent}/nginx-auth-cache"),
     )
     missing = [old for old, _ in subs if old not in text]
     if dropped != 1 or missing:

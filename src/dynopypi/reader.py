@@ -59,6 +59,16 @@ class FileReader:
                 return None
         return os.fdopen(fd, "rb")
 
+    def real_relpath(self, dist: DistFile) -> str | None:
+        """The file's path relative to its root with every link resolved, for nginx to
+        open with ``disable_symlinks on``: a link inside the root is served through nginx
+        as it is by the app, one that leads out of the root is refused by both (None)."""
+        root = self._root_real[dist.root]
+        real = os.path.realpath(self.path_of(dist))
+        if not real.startswith(root + os.sep) or not os.path.isfile(real):
+            return None
+        return os.path.relpath(real, root)
+
     def small_file(self, dist: DistFile) -> bytes | None:
         """The bytes of a file of at most SMALL_FILE bytes, from memory when hot."""
 

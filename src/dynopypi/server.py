@@ -15,7 +15,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -28,10 +27,14 @@ from . import systemd
 from .cache import DigestCache
 from .config import Settings
 from .describe import Describer
+from .gatekeeper import body_gate, refusals_first
+from .guard import Limits, guard_server
+from .hosts import checked_host
 from .index import Index
+from .logsafe import SafeFormatter, with_access_log
 from .paths import PathUpdates
 from .policy import build_gate
-from .proxy import WSGIApp, parse_networks, trust_proxies
+from .proxy import parse_networks, trust_proxies
 from .reader import FileReader
 from .reconcile import Reconciler
 from .releases import Releases
@@ -39,10 +42,10 @@ from .render import Renderer
 from .services import Services
 from .watcher import Watcher
 from .web import create_app
+from .web.shell import refusal_response
 from .yank import YankStore
 
 log = logging.getLogger(__name__)
-access_log = logging.getLogger("dynopypi.access")
 
 
 def setup_logging(settings: Settings) -> None:
@@ -54,42 +57,11 @@ def setup_logging(settings: Settings) -> None:
         handler = logging.handlers.WatchedFileHandler(settings.log_file)  # logrotate-safe
     else:
         handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("watchdog").setLevel(logging.WARNING)
-
-
-def with_access_log(app: WSGIApp) -> WSGIApp:
-    """One line per request: method, path, status, bytes, duration, user."""
-
-    def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if not access_log.isEnabledFor(logging.INFO):
-            return app(environ, start_response)
-        started = time.perf_counter()
-        seen: dict[str, str] = {}
-
-        def recording_start_response(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
-            seen["status"] = status.split(" ", 1)[0]
-            for key, value in headers:
-                if key.lower() == "content-length":
-                    seen["bytes"] = value
-            return start_response(status, headers, *exc)
-
-        result = app(environ, recording_start_response)
-        access_log.info(
-            "%s %s %s %s %.1fms %s",
-            environ.get("REQUEST_METHOD"),
-            environ.get("PATH_INFO"),
-            seen.get("status", "-"),
-            seen.get("bytes", "-"),
-            (time.perf_counter() - started) * 1000,
-            environ.get("REMOTE_USER") or "-",
-        )
-        return result
-
-    return middleware
 
 
 def cache_path(settings: Settings) -> Path:
@@ -128,8 +100,9 @@ class Server:
             self.auth,
             Releases(self.paths, self.yanks),
         )
-        app = create_app(services)
-        self.app = trust_proxies(with_access_log(app), parse_networks(settings.trusted_proxies))
+        app = refusals_first(create_app(services), refusal_response)
+        self._networks = parse_networks(settings.trusted_proxies)
+        self.app = trust_proxies(with_access_log(checked_host(app)), self._networks)
         self._http: Any = None
         self._stopped = threading.Event()
         self._draining = threading.Event()
@@ -152,15 +125,24 @@ class Server:
             ident="dynopypi",
             clear_untrusted_proxy_headers=False,  # proxy.py decides, per trusted_proxies
             max_request_body_size=self.settings.max_upload_size + 1024 * 1024,
-            channel_timeout=300,
+            max_request_header_size=128 * 1024,  # waitress: 256 KiB per connection
+            channel_timeout=120,  # idle keep-alive connections
+            cleanup_interval=2,  # how often head and body deadlines are checked
             connection_limit=1000,
         )
+        for dispatcher in list(self._http_map().values()):
+            if isinstance(dispatcher, waitress.server.BaseWSGIServer):
+                gate = body_gate(self.auth, self._networks)
+                guard_server(dispatcher, gate, Limits(spool_dir=str(self.settings.roots[0])))
         threading.Thread(target=self._settle, name="dynopypi-settle", daemon=True).start()
         log.info(
             "serving %s on http://%s:%s/",
             ", ".join(str(r) for r in self.settings.roots),
             *self.address,
         )
+
+    def _http_map(self) -> dict[int, Any]:
+        return self._http.map if hasattr(self._http, "map") else self._http._map  # type: ignore[no-any-return]
 
     def _settle(self) -> None:
         """After binding: check the disk against the cached snapshot, then render pages."""
@@ -194,7 +176,7 @@ class Server:
 
     def run(self, *, drain_timeout: float = 30.0) -> None:
         """Serve until ``drain()``; then finish the requests in flight and return."""
-        socket_map = self._http.map if hasattr(self._http, "map") else self._http._map
+        socket_map = self._http_map()
         deadline: float | None = None
         try:
             while True:
@@ -227,7 +209,9 @@ class Server:
         busy = bool(tasks.queue) or tasks.active_count > 0
         for dispatcher in list(socket_map.values()):
             if isinstance(dispatcher, HTTPChannel):
-                if dispatcher.requests or dispatcher.total_outbufs_len:
+                request = dispatcher.request  # a body on its way (an upload) is in flight too
+                receiving = request is not None and request.headers_finished
+                if dispatcher.requests or dispatcher.total_outbufs_len or receiving:
                     busy = True
                 else:
                     dispatcher.will_close = True  # idle keep-alive connection
@@ -243,7 +227,7 @@ class Server:
         self._stopped.set()
         if self._http is not None:
             self._http.task_dispatcher.shutdown(timeout=5)
-            wasyncore.close_all(self._http.map if hasattr(self._http, "map") else self._http._map)
+            wasyncore.close_all(self._http_map())
         self.watcher.stop()
         self.cache.close()
 
@@ -258,8 +242,20 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         ctypes.CDLL(None).mallopt(-8, arenas)  # M_ARENA_MAX; None: the symbols already loaded
 
 
+def raise_open_file_limit() -> None:
+    """waitress accepts up to 1000 connections; systemd's default soft limit of 1024 open
+    files would make accept() fail (and spin) before that. Use the hard limit."""
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def serve(settings: Settings) -> None:
     limit_malloc_arenas()
+    raise_open_file_limit()
     setup_logging(settings)
     server = Server(settings)
     server.start()

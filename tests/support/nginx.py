@@ -31,7 +31,6 @@ TLS_SITE = REPO / "nginx" / "dynopypi-tls.conf"
 
 SHIPPED_UPSTREAM = "server 127.0.0.1:8180;"
 SHIPPED_PACKAGES = "/var/lib/dynopypi/packages/"
-SHIPPED_AUTH_CACHE = "/var/cache/dynopypi-nginx"
 STARTUP_TIMEOUT = 20.0
 
 
@@ -202,9 +201,7 @@ def template_site(
         site = _sub(r"ssl_certificate\s+\S+;", f"ssl_certificate {cert[0]};", site, count=1)
         site = _sub(r"ssl_certificate_key\s+\S+;", f"ssl_certificate_key {cert[1]};", site, count=1)
     site = _replace(site, SHIPPED_UPSTREAM, f"server 127.0.0.1:{app_port};", count=1)
-    site = _replace(site, SHIPPED_PACKAGES, f"{str(alias_dir).rstrip('/')}/", count=2)
-    auth_cache = alias_dir.parent / f".nginx-auth-cache-{http_port}"
-    site = _replace(site, SHIPPED_AUTH_CACHE, str(auth_cache), count=1)
+    site = _replace(site, SHIPPED_PACKAGES, f"{str(alias_dir).rstrip('/')}/", count=1)
     if sub_path is not None:
         site = sub_path_site(site, sub_path)
     leftovers = ("8180", "/var/lib/dynopypi", "/var/cache", "/etc/letsencrypt", "listen 80")

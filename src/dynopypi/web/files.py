@@ -8,7 +8,7 @@ import bottle
 
 from ..dists import DistFile
 from ..errors import NotFound
-from ..files import content_type_for, iter_range, plan_download
+from ..files import FileRange, content_type_for, plan_download
 from ..identity import DOWNLOAD, LIST
 from ..model import Rendered
 from ..reader import SMALL_FILE
@@ -54,12 +54,21 @@ class FileRoutes(Routes):
         stream = reader.open(dist)
         if stream is None:
             raise NotFound(f"file {dist.relpath!r} is no longer on disk")
-        # a whole file goes to waitress's wsgi.file_wrapper (bottle hands it over)
-        return stream if status == 200 else iter_range(stream, start, length)
+        # Whole files and ranges alike go to waitress's wsgi.file_wrapper (bottle hands a
+        # file object over), sent from its event loop: a client that never reads holds a
+        # socket but no worker thread. A generator here blocked a worker per stalled reader.
+        return stream if status == 200 else FileRange(stream, start, length)
 
     def accel_redirect(self, dist: DistFile, prefix: str) -> bottle.HTTPResponse:
-        """nginx sends the bytes (and handles ranges and validators); we only decide."""
-        target = f"{prefix}{dist.root}/{quote_path(dist.relpath)}"
+        """nginx sends the bytes (and handles ranges and validators); we only decide.
+
+        The target is the file's real path under its root, so nginx (which opens no
+        links) serves a linked file exactly when the app would.
+        """
+        relpath = self.services.reader.real_relpath(dist)
+        if relpath is None:
+            raise NotFound(f"file {dist.relpath!r} is not in its package directory")
+        target = f"{prefix}{dist.root}/{quote_path(relpath)}"
         headers = {"X-Accel-Redirect": target, "Content-Type": content_type_for(dist.filename)}
         headers.update(self.shell.cache_header)
         return bottle.HTTPResponse(status=200, **headers)

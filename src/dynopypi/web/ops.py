@@ -10,7 +10,7 @@ from typing import Any
 import bottle
 
 from ..errors import Denied, NotFound, Throttled
-from ..identity import DOWNLOAD, LIST
+from ..identity import DOWNLOAD, LIST, UPDATE
 from ..index import Index
 from ..pages import render_welcome
 from .shell import Routes, text
@@ -62,13 +62,17 @@ class OpsRoutes(Routes):
         return bottle.HTTPResponse(body=body, status=status, Content_Type="application/json")
 
     def authorize(self, action: str) -> bottle.HTTPResponse:
-        """For nginx's auth_request: may this client list or download? (200, 401 or 403)
+        """For nginx's auth_request: may this client list, download or upload? (200, 401
+        or 403). For ``update`` nginx asks before it reads a POST body and names the
+        method in X-Original-Method (GET / is the welcome page, open to all).
 
-        nginx caches a yes briefly per Authorization header and then sends package files
-        itself; auth_request cannot pass a 429 on, so a throttled client gets 403 here.
+        auth_request cannot pass a 429 on, so a throttled client gets 403 here.
         """
-        if action not in (LIST, DOWNLOAD):
+        if action not in (LIST, DOWNLOAD, UPDATE):
             raise NotFound(f"no authorization check for {action!r}")
+        method = self.shell.request.headers.get("X-Original-Method", "POST").upper()
+        if action == UPDATE and method in ("GET", "HEAD"):
+            return bottle.HTTPResponse(status=200)
         try:
             self.shell.require(action)
         except Throttled as exc:

@@ -1,0 +1,53 @@
+"""The app's side of the body gate (``guard``): what ``decide`` asks, and how a request
+refused before its body is answered.
+
+Kept apart from ``guard`` (which is about waitress) so the policy stays where it is: the
+decision is the app's ``Gate``, asked exactly as a route asks it, and the answer is the
+shell's mapping of refusals to statuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from .errors import Refused
+from .guard import REFUSED, Decide
+from .identity import UPDATE
+from .policy import Gate
+from .proxy import Network, WSGIApp, apply_forwarded
+
+
+def body_gate(gate: Gate, networks: tuple[Network, ...]) -> Decide:
+    """The app's gate as ``decide``: every body is an upload (the only requests that
+    carry one), so it needs ``update``. ``headers`` are waitress's (``AUTHORIZATION``,
+    ``X_FORWARDED_FOR``); the client's address is found as the app finds it."""
+
+    def decide(headers: Mapping[str, str], peer: str) -> Refused | None:
+        environ: dict[str, Any] = {f"HTTP_{key}": value for key, value in headers.items()}
+        environ["REMOTE_ADDR"] = peer
+        apply_forwarded(environ, networks)
+        try:
+            gate.authorize(UPDATE, None, headers.get("AUTHORIZATION"), environ["REMOTE_ADDR"])
+        except Refused as exc:
+            return exc
+        return None
+
+    return decide
+
+
+def refusals_first(app: WSGIApp, respond: Callable[[Refused], Any]) -> WSGIApp:
+    """Answer a request refused before its body with ``respond`` (the shell's mapping of
+    refusals to statuses); every other request goes to ``app``."""
+
+    def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        refusal = environ.get(REFUSED)
+        if refusal is None:
+            return app(environ, start_response)
+        response = respond(refusal)
+        body = response.body.encode() if isinstance(response.body, str) else response.body
+        headers = [(k, v) for k, v in response.headerlist if k.lower() != "content-length"]
+        start_response(response.status_line, [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+    return middleware

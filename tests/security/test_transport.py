@@ -1,0 +1,267 @@
+"""Transport attacks against a real server on a loopback port (issue 12 #1 #2 #3 #16).
+
+Each test starts ``python -m dynopypi run`` and attacks it with raw sockets
+(``support_transport``), then checks that other clients are still served.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import waitress.server
+from support.accounts import add_account
+from support.fakedist import make_wheel
+from support.server import DynoServer, ServerFactory
+
+from dynopypi.files import FileRange
+from dynopypi.guard import Limits, guard_server
+from dynopypi.hosts import valid_host
+from security.support_transport import (
+    attackers,
+    basic,
+    connect,
+    head_of,
+    health_seconds,
+    peer_closed,
+    push_body,
+)
+
+BIG = 40 * 1024 * 1024  # well past waitress's 16 MiB output high-water mark
+
+
+@pytest.fixture(scope="module")
+def big_wheel_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("big")
+    make_wheel(root, "huge", "1.0", payload=b"\0" * BIG)
+    return root
+
+
+@pytest.fixture(scope="module")
+def anonymous_reads(module_server_factory: ServerFactory, big_wheel_dir: Path) -> DynoServer:
+    """The default setup: downloads need no account."""
+    return module_server_factory(big_wheel_dir, "--threads", "4")
+
+
+def test_stalled_range_readers_do_not_take_the_server(anonymous_reads: DynoServer) -> None:
+    """#1: downloads with ``Range: bytes=0-`` that never read held a worker each until
+    the socket closed; with more of them than workers /health stopped answering."""
+    server = anonymous_reads
+    with attackers(server.port) as group:
+        group.stalled_range_readers("/packages/huge-1.0-py3-none-any.whl", 12)
+        for _ in range(3):
+            assert health_seconds(server.port) < 10, server.logs()
+        group.stalled_range_readers("/packages/huge-1.0-py3-none-any.whl", 12)
+        assert health_seconds(server.port) < 10, server.logs()
+    assert health_seconds(server.port) < 10, server.logs()
+
+
+def test_range_still_returns_the_requested_bytes(anonymous_reads: DynoServer) -> None:
+    path = "/packages/huge-1.0-py3-none-any.whl"
+    whole = anonymous_reads.get(path)
+    part = anonymous_reads.get(path, headers={"Range": "bytes=1000-1999"})
+    assert part.status_code == 206
+    assert part.content == whole.content[1000:2000]
+    tail = anonymous_reads.get(path, headers={"Range": "bytes=-7"})
+    assert tail.status_code == 206 and tail.content == whole.content[-7:]
+    head = anonymous_reads.request("HEAD", path, headers={"Range": "bytes=5-"})
+    assert head.status_code == 206 and head.content == b""
+    assert head.headers["Content-Length"] == str(len(whole.content) - 5)
+
+
+# --------------------------------------------------------------------------- #2 bodies
+
+
+USER, PASSWORD = "uploader", "s3cret-Upload-pw"
+HUGE = 64 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def accounts(
+    module_server_factory: ServerFactory, tmp_path_factory: pytest.TempPathFactory
+) -> DynoServer:
+    root = tmp_path_factory.mktemp("accounts")
+    htpasswd = root / "htpasswd"
+    add_account(htpasswd, USER, PASSWORD)
+    (root / "packages").mkdir()
+    return module_server_factory(root / "packages", "-P", str(htpasswd), "-a", "update")
+
+
+@pytest.mark.parametrize("credentials", [None, basic(USER, "wrong"), "Basic \xe9"])
+@pytest.mark.parametrize("wait_continue", [False, True])
+def test_stranger_body_is_refused_before_it_is_read(
+    accounts: DynoServer, credentials: str | None, wait_continue: bool
+) -> None:
+    """#2: the answer comes after the head, not after 64 MiB; no 100 Continue."""
+    headers = {"Authorization": credentials} if credentials else {}
+    attempt = push_body(accounts.port, "/", headers, HUGE, wait_continue=wait_continue)
+    assert attempt.status == 401, (attempt, accounts.logs())
+    assert b"100 Continue" not in attempt.reply
+    assert b"www-authenticate: basic" in attempt.reply.lower()
+    assert attempt.sent < HUGE // 8, attempt.sent  # only what the socket buffers held
+    assert health_seconds(accounts.port) < 10
+
+
+def test_stranger_body_on_any_path_is_refused(accounts: DynoServer) -> None:
+    """Every body needs the upload right, whatever the method and path."""
+    for path in ("/simple/", "/packages/x", "/nothing"):
+        attempt = push_body(accounts.port, path, {}, HUGE)
+        assert attempt.status == 401, attempt
+        assert attempt.sent < HUGE // 8
+
+
+def test_account_may_still_send_a_body(accounts: DynoServer, tmp_path: Path) -> None:
+    """An allowed body is read as before: with and without Expect: 100-continue."""
+    wheel = make_wheel(tmp_path, "fine", "1.0")
+    for expect in ({}, {"Expect": "100-continue"}):
+        response = accounts.request(
+            "POST",
+            "/",
+            auth=(USER, PASSWORD),
+            headers=expect,
+            data={":action": "file_upload", "name": "fine", "version": "1.0"},
+            files={"content": (wheel.name, wheel.read_bytes())},
+        )
+        assert response.status_code == 200, (response.text, accounts.logs())
+
+
+# --------------------------------------------------------------------------- #3 slots
+
+
+def test_unfinished_heads_are_closed_and_health_stays_reachable(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """#3: more unfinished request heads than the connection limit allows: the server
+    closes heads that do not finish in time and the idlest connections at the limit."""
+    (tmp_path / "p").mkdir()
+    server = server_factory(tmp_path / "p")
+    with attackers(server.port) as group:
+        group.unfinished_heads(1100)  # the connection limit is 1000
+        assert health_seconds(server.port) < 10, server.logs()
+        time.sleep(14)  # past the 10 s head deadline (checked every 2 s)
+        open_heads = [sock for sock in group.sockets if not peer_closed(sock, wait=0.5)]
+        assert not open_heads, (len(open_heads), server.logs())
+        assert health_seconds(server.port) < 10, server.logs()
+
+
+# --------------------------------------------------------------------------- #16
+
+
+def test_forwarded_host_from_a_stranger_is_ignored(anonymous_reads: DynoServer) -> None:
+    """No trusted proxy configured: bottle used to build URLs from X-Forwarded-Host."""
+    for headers in ({"X-Forwarded-Host": "attacker.test"}, {"Forwarded": "host=attacker.test"}):
+        response = anonymous_reads.get("/pypi/huge/json", headers=headers)
+        assert response.status_code == 200
+        assert b"attacker.test" not in response.content
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example:80@attacker.test", "a b", "x/y", "[::1", "h:99999x"]
+)
+def test_invalid_host_is_refused(anonymous_reads: DynoServer, host: str) -> None:
+    response = anonymous_reads.get("/pypi/huge/json", headers={"Host": host})
+    assert response.status_code == 400
+    assert b"attacker" not in response.content
+
+
+def test_control_characters_never_reach_the_log_raw(anonymous_reads: DynoServer) -> None:
+    """#16: ``%0a`` in a path wrote a fake access line."""
+    forged = "/x%0a2026-11-30 12:00:00,000 INFO dynopypi.access: GET /admin 200 1 0.1ms root%1b[2J"
+    anonymous_reads.get(forged)
+    log = anonymous_reads.stderr_path.read_text()
+    assert "\n2026-11-30 12:00:00,000" in log or "\x0a2026" in log, log[-2000:]
+    assert "\nGET /admin" not in log
+    assert not [line for line in log.splitlines() if line.startswith("2026-11-30 12:00:00,000")]
+    assert "\x1b" not in log.replace("\\x1b", "")
+
+
+def test_file_range_never_reads_past_its_end(tmp_path: Path) -> None:
+    """The app's own range handling is bounded whatever the WSGI server does with it."""
+    path = tmp_path / "f"
+    path.write_bytes(bytes(range(100)))
+    window = FileRange(path.open("rb"), 10, 5)
+    assert window.read() == bytes(range(10, 15)) and window.read() == b""
+    assert window.seek(0, 2) == 5 and window.tell() == 5
+    assert window.seek(2) == 2 and window.read(100) == bytes(range(12, 15))
+    assert window.seek(-100, 1) == 0 and window.read(2) == bytes([10, 11])
+    window.close()
+
+
+def test_allowed_body_waits_on_disk_in_the_package_directory(accounts: DynoServer) -> None:
+    """#2: bodies were spooled to TMPDIR (RAM where /tmp is a tmpfs, as under systemd's
+    PrivateTmp=); an allowed body now waits in a nameless file in the package directory."""
+    assert accounts.proc is not None
+    head = {
+        "Authorization": basic(USER, PASSWORD),
+        "Content-Length": str(8 * 1024 * 1024),
+        "Content-Type": "multipart/form-data; boundary=x",
+    }
+    with attackers(accounts.port) as group:
+        sock = connect(accounts.port)
+        group.sockets.append(sock)
+        sock.sendall(head_of("POST", "/", head))
+        sock.sendall(b"x" * (2 * 1024 * 1024))
+        fds = Path(f"/proc/{accounts.proc.pid}/fd")
+        spooled: list[str] = []
+        for _ in range(50):
+            targets = [os.readlink(fd) for fd in fds.iterdir() if fd.is_symlink()]
+            spooled = [t for t in targets if t.endswith("(deleted)") or "#" in t]
+            if spooled:
+                break
+            time.sleep(0.1)
+        assert spooled, targets
+        assert all(t.startswith(str(accounts.package_dir)) for t in spooled), spooled
+
+
+@pytest.mark.parametrize(
+    ("host", "ok"),
+    [
+        ("pypi.example.com", True),
+        ("pypi.example.com:8443", True),
+        ("127.0.0.1:80", True),
+        ("[::1]:8180", True),
+        ("[::1]", True),
+        ("dynopypi_app_1", True),
+        ("evil.example:80@attacker.test", False),
+        ("a..b", False),
+        ("-x.example", False),
+        ("[::1]x", False),
+        ("[nope]", False),
+        ("x:", False),
+        ("x:123456", False),
+        ("", False),
+    ],
+)
+def test_valid_host(host: str, ok: bool) -> None:
+    assert valid_host(host) is ok
+
+
+def test_streamed_body_frees_its_worker_from_a_stalled_reader() -> None:
+    """The class of #1: any streamed (generator) response, such as a file fetched from an
+    upstream index while it is sent, blocked a worker for as long as its reader stalled.
+    The guard disconnects a reader that takes nothing for ``send_timeout`` seconds."""
+    mib = 1024 * 1024
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["PATH_INFO"] == "/health":
+            start_response("200 OK", [("Content-Length", "2")])
+            return [b"ok"]
+        start_response("200 OK", [("Content-Length", str(64 * mib))])
+        return (b"\0" * mib for _ in range(64))
+
+    server = waitress.server.create_server(app, host="127.0.0.1", port=0, threads=2)
+    guard_server(server, lambda headers, peer: None, Limits(send_timeout=2.0))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        with attackers(int(server.effective_port)) as group:
+            group.stalled_range_readers("/stream", 4)
+            assert health_seconds(int(server.effective_port), timeout=20) < 15
+    finally:
+        server.close()
+        thread.join(10)
