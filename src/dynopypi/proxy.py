@@ -37,6 +37,14 @@ def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
     return any(ip in net for net in networks)
 
 
+def _is_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _last(value: str) -> str:
     """The entry the nearest proxy added (the only one it can vouch for)."""
     return value.rsplit(",", 1)[-1].strip()
@@ -47,9 +55,9 @@ def apply_forwarded(environ: dict[str, Any], networks: tuple[Network, ...]) -> N
         for key in _FORWARDED:
             environ.pop(key, None)
         return
-    client = environ.get("HTTP_X_FORWARDED_FOR")
-    if client:
-        environ["REMOTE_ADDR"] = _last(client)
+    client = _last(environ.get("HTTP_X_FORWARDED_FOR", ""))
+    if _is_address(client):  # the throttle and the log key on it: nothing else goes
+        environ["REMOTE_ADDR"] = client
     proto = _last(environ.get("HTTP_X_FORWARDED_PROTO", "")).lower()
     if proto in ("http", "https"):
         environ["wsgi.url_scheme"] = proto

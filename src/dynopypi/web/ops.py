@@ -9,7 +9,7 @@ from typing import Any
 
 import bottle
 
-from ..errors import Denied, NotFound, Throttled
+from ..errors import Denied, NotFound, Refused, Throttled
 from ..identity import DOWNLOAD, LIST
 from ..index import Index
 from ..pages import render_welcome
@@ -56,10 +56,24 @@ class OpsRoutes(Routes):
         return text(200, "ok")
 
     def ready(self) -> bottle.HTTPResponse:
+        """Ready or not for everybody (load balancers); what is in the index, where, and
+        what is wrong with the account files only for those who may list it: counts and
+        directory paths are nobody else's business."""
         state = readiness(self.services.index)
-        body = json.dumps(state, indent=1) + "\n"
         status = 200 if state["status"] == "ready" else 503
+        if self._may_list():
+            state["warnings"] = self.services.gate.problems()  # served, but from old files
+        else:
+            state = {"status": state["status"]}
+        body = json.dumps(state, indent=1) + "\n"
         return bottle.HTTPResponse(body=body, status=status, Content_Type="application/json")
+
+    def _may_list(self) -> bool:
+        try:
+            self.shell.require(LIST)
+        except Refused:  # no, wrong or throttled credentials: a stranger
+            return False
+        return True
 
     def authorize(self, action: str) -> bottle.HTTPResponse:
         """For nginx's auth_request: may this client list or download? (200, 401 or 403)
