@@ -130,6 +130,20 @@ def test_a_refused_upload_with_hostile_credentials_is_not_a_500(app: DynoServer)
         assert answer.status < 500, answer
 
 
+UNREADABLE = ("Accept", "Accept-Encoding", "If-None-Match", "If-Modified-Since", "Range",
+              "If-Range", "X-Forwarded-Host", "Cookie")  # fmt: skip
+
+
+@pytest.mark.parametrize("header", UNREADABLE)
+def test_header_values_that_are_not_utf8_are_ignored(app: DynoServer, header: str) -> None:
+    """The sibling of the Authorization 500: bottle decodes every header as UTF-8, so one
+    such byte in Accept, If-None-Match or Range was a 500 on pages and downloads."""
+    auth = basic("reader", "reader-pw")
+    for path in ("/simple/", "/simple/lib/", wheel_path(), "/pypi/lib/json", "/packages/"):
+        answer = raw_get(app.port, path, {header: b"\xe9\xff", "Authorization": auth})
+        assert answer.status == 200, (header, path, answer)
+
+
 # --------------------------------------------------------------------------- #10 throttle
 
 
