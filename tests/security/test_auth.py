@@ -320,13 +320,15 @@ def test_an_unusable_password_file_stops_the_server(
 def test_an_unusable_rights_file_stops_the_server(tmp_path: Path, command: str) -> None:
     htpasswd = write_apache_htpasswd(tmp_path / "htpasswd", {"a": ("apr1", "pw")})
     Path(f"{htpasswd}.rights").write_text("a fly\n")
-    result = run_cli(command, "-p", "0", "-P", str(htpasswd), str(tmp_path / "pkgs"))
+    result = run_cli(command, "-p", "0", "-P", str(htpasswd), str(tmp_path))
     assert result.returncode != 0
     assert result.stderr.strip() == (
         f"dynopypi: error: rights: {htpasswd}.rights:1: unknown action(s) fly; "
         "use list, download, update"
     )
-    named = run_cli(command, "-p", "0", "-P", str(htpasswd), "--rights", str(tmp_path / "typo"))
+    named = run_cli(
+        command, "-p", "0", "-P", str(htpasswd), "--rights", str(tmp_path / "typo"), str(tmp_path)
+    )
     assert named.returncode != 0 and "typo does not exist" in named.stderr
 
 
@@ -380,3 +382,26 @@ def test_passwd_on_a_malformed_file_says_so(tmp_path: Path) -> None:
     result = passwd(htpasswd, "bob", "bob-pw")
     assert result.returncode != 0
     assert result.stderr.strip() == f"dynopypi: error: {htpasswd}:2: expected 'user:hash'"
+
+
+# --------------------------------------------------------------------------- siblings
+
+
+def test_a_vanished_welcome_file_is_not_a_500(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """Another operator's file read while serving: gone or garbled, the built-in page
+    stands in and the log says why."""
+    (tmp_path / "pkgs").mkdir()
+    welcome = tmp_path / "welcome.html"
+    welcome.write_text("<p>Our index: {{URL}}</p>\n")
+    server = server_factory(tmp_path / "pkgs", "--welcome", str(welcome))
+    assert raw_get(server.port, "/").body.startswith(b"<p>Our index: http://")
+    for damage in ("unlink", "latin-1"):
+        if damage == "unlink":
+            welcome.unlink()
+        else:
+            welcome.write_bytes(b"<p>caf\xe9</p>\n")
+        answer = raw_get(server.port, "/")
+        assert answer.status == 200 and b"pip install --index-url" in answer.body, answer
+    assert "cannot read the welcome file" in server.logs()

@@ -4,6 +4,7 @@ readiness, and the authorization check nginx calls before sending a file itself.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any
 
@@ -14,6 +15,8 @@ from ..identity import DOWNLOAD, LIST
 from ..index import Index
 from ..pages import render_welcome
 from .shell import Routes, text
+
+log = logging.getLogger(__name__)
 
 
 def readiness(index: Index) -> dict[str, Any]:
@@ -47,7 +50,14 @@ class OpsRoutes(Routes):
         snapshot = self.services.index.snapshot
         listable = not self.services.gate.needs_account(LIST)
         counts = (len(snapshot.projects), snapshot.file_count) if listable else None
-        body = render_welcome(self.shell.base_url(), counts, self.services.settings.welcome)
+        welcome = self.services.settings.welcome
+        try:
+            body = render_welcome(self.shell.base_url(), counts, welcome)
+        except (OSError, UnicodeDecodeError) as exc:  # gone or garbled since the start
+            log.error(
+                "cannot read the welcome file %s (%s); showing the built-in page", welcome, exc
+            )
+            body = render_welcome(self.shell.base_url(), counts, None)
         return bottle.HTTPResponse(body=body, Content_Type="text/html; charset=utf-8")
 
     def health(self) -> bottle.HTTPResponse:
