@@ -87,14 +87,18 @@ def raw_get(
         conn.close()
 
 
-def median_seconds(port: int, path: str, logins: list[tuple[str, str]]) -> float:
-    """The median time of failed logins, each from its own address."""
-    times = []
-    for user, password in logins:
-        answer = raw_get(port, path, {"Authorization": basic(user, password)})
-        assert answer.status == 401, (user, answer)
-        times.append(answer.seconds)
-    return statistics.median(times)
+def failed_login_medians(port: int, path: str, users: list[str], rounds: int) -> dict[str, float]:
+    """The median time of a failed login for each of ``users`` (``ghost...``: a name that
+    does not exist, a new one each round), each try from its own address. The users take
+    turns within each round, so a burst of load on the machine hits them all alike."""
+    times: dict[str, list[float]] = {user: [] for user in users}
+    for round_ in range(rounds):
+        for user in users:
+            name = f"{user}-{round_}" if user.startswith("ghost") else user
+            answer = raw_get(port, path, {"Authorization": basic(name, f"wrong-{round_}")})
+            assert answer.status == 401, (name, answer)
+            times[user].append(answer.seconds)
+    return {user: statistics.median(seconds) for user, seconds in times.items()}
 
 
 @contextmanager
