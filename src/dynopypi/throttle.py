@@ -60,9 +60,14 @@ class _Record:
 
 @dataclass(frozen=True, slots=True)
 class _Key:
-    name: str  # "client 1.2.3.4" or "account 'alice'", as messages show it
+    name: str  # "client 1.2.3.4" or "account 'alice'"
     cap: int
     spaced: bool  # whether tries after slow_after failures must be spaced out
+
+    @property
+    def origin(self) -> str:
+        """How messages name the key: "from client 1.2.3.4", "for account 'alice'"."""
+        return ("from " if self.spaced else "for ") + self.name
 
 
 @dataclass(slots=True)
@@ -137,7 +142,7 @@ class Throttle:
             oldest = failures[0] if failures else now - self.window
             retry = max(1, math.ceil(oldest + self.window - now))
             raise Throttled(
-                f"too many failed logins from {key.name}; try again in {retry} seconds",
+                f"too many failed logins {key.origin}; try again in {retry} seconds",
                 retry_after=retry,
             )
         if key.spaced and len(failures) >= self.slow_after:
@@ -146,7 +151,7 @@ class Throttle:
             if wait > 0:
                 retry = max(1, math.ceil(wait))
                 raise Throttled(
-                    f"{len(failures)} failed logins from {key.name}: wait {retry} "
+                    f"{len(failures)} failed logins {key.origin}: wait {retry} "
                     "seconds before the next try",
                     retry_after=retry,
                 )
