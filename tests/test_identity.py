@@ -154,12 +154,13 @@ def test_unreadable_credentials_are_a_failed_login(credentials: str) -> None:
         extractor.extract(credentials, "1.2.3.4")
 
 
-def test_overlong_passwords_fail_before_any_hashing_and_count() -> None:
-    book = FakeBook({"alice": "x" * 2000})
+@pytest.mark.parametrize("password", ["x" * 2000, "a\0b"], ids=["2000 bytes", "NUL"])
+def test_uncheckable_passwords_fail_before_any_hashing_and_count(password: str) -> None:
+    book = FakeBook({"alice": password})
     throttle = quick_throttle()
     extractor = BasicExtractor(book, throttle)
     with pytest.raises(NeedsAccount, match="wrong user name or password"):
-        extractor.extract(b64(b"alice:" + b"x" * 2000), "1.2.3.4")
+        extractor.extract(b64(b"alice:" + password.encode()), "1.2.3.4")
     assert book.asked == []
     assert (throttle.failures("1.2.3.4"), throttle.account_failures("alice")) == (1, 1)
 

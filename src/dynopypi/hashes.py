@@ -14,8 +14,9 @@ with bcrypt's cost, so the sum is dominated by the dearest kind.
 Apache's bcrypt (crypt_blowfish) uses only the first 72 bytes of a password; bcrypt 5
 refuses longer ones. A 100-byte password that Apache's ``htpasswd`` accepted (and
 truncated) must still open the account here, so bcrypt gets the first 72 bytes, as in
-Apache. Passwords longer than ``MAX_PASSWORD_BYTES`` are refused before any hashing:
-nobody types them, and some schemes (sha-crypt) cost time in proportion to the length.
+Apache. Passwords longer than ``MAX_PASSWORD_BYTES`` (or with a NUL) are refused before any
+hashing: nobody types them, and some schemes (sha-crypt) cost time in proportion to the
+length.
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ def dummy_of(kind: Kind) -> str:
     if kind.rounds:
         handler = handler.using(rounds=kind.rounds, relaxed=True)
     return str(handler.hash(secrets.token_hex(16)))
+
+
+def checkable(password: str) -> bool:
+    """Whether a password can be checked at all: no NUL (the crypt schemes refuse it) and
+    at most ``MAX_PASSWORD_BYTES``. Others fail as wrong, before any lookup or hashing,
+    so they cost the same for every user name."""
+    return "\0" not in password and len(password.encode("utf-8")) <= MAX_PASSWORD_BYTES
 
 
 def secret_for(password: str, scheme: str) -> bytes:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
-from .hashes import MAX_PASSWORD_BYTES, Kind, check_hash, dummy_of, kind_of
+from .hashes import Kind, check_hash, checkable, dummy_of, kind_of
 from .reloading import ReloadingFile
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ class PasswordBook:
     def verify(self, user: str, password: str) -> bool:
         """Whether ``password`` is ``user``'s; costs one hash check per kind in the file
         (whoever the user) unless the login is remembered."""
-        if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        if not checkable(password):
             return False  # before any lookup, so it costs the same for every user
         token = hmac.new(self._key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
         with self._lock:

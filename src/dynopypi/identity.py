@@ -24,7 +24,7 @@ from functools import partial
 from typing import Protocol
 
 from .errors import NeedsAccount
-from .hashes import MAX_PASSWORD_BYTES
+from .hashes import MAX_PASSWORD_BYTES, checkable
 from .throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -128,10 +128,13 @@ class BasicExtractor:
                 "the Basic credentials could not be read: send base64 of 'user:password' in UTF-8"
             )
         user, password = parsed
-        if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        if not checkable(password):  # too long or with a NUL: no scheme can check it
             self._throttle.guard(address, _refuse, user)
-            log.warning("failed login for %r from %s: password too long", user[:64], address)
-            raise NeedsAccount(f"wrong user name or password (at most {MAX_PASSWORD_BYTES} bytes)")
+            log.warning("failed login for %r from %s: password not checkable", user[:64], address)
+            raise NeedsAccount(
+                f"wrong user name or password (passwords have at most {MAX_PASSWORD_BYTES} "
+                "bytes and no NUL)"
+            )
         verify = partial(self._passwords.verify, user, password)
         if not self._throttle.guard(address, verify, user):
             log.warning("failed login for %r from %s", user[:64], address)

@@ -96,6 +96,7 @@ HOSTILE: dict[str, tuple[str | bytes, int]] = {
     "long, as Apache truncated it": (basic("long", LONG), 200),
     "long, first 72 bytes right": (basic("long", LONG[:72] + "anything"), 200),
     "long, cut short": (basic("long", LONG[:71]), 401),
+    "NUL in the password": (basic("old", "old-pw-3\0"), 401),
 }
 
 
@@ -107,6 +108,7 @@ def test_hostile_credentials_direct(app: DynoServer, case: str, path: str) -> No
     if path == "/ready":  # always answers; credentials only decide how much it says
         expected = 200
     assert answer.status == expected, (answer, app.logs())
+    assert "a password check failed" not in app.logs()  # refused before any hashing
 
 
 @pytest.mark.parametrize("case", HOSTILE, ids=list(HOSTILE))
