@@ -4,9 +4,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from passlib.hash import apr_md5_crypt, bcrypt
 from support.accounts import write_fast_accounts
 
-from dynopypi.htpasswd import PasswordBook, check_hash
+from dynopypi.errors import ConfigError
+from dynopypi.hashes import MAX_PASSWORD_BYTES, Kind, check_hash, kind_of
+from dynopypi.htpasswd import PasswordBook
 
 
 class Clock:
@@ -113,12 +116,95 @@ def test_a_broken_file_keeps_the_previous_accounts(htpasswd: Path, damage: str |
     assert book.verify("alice", "secret")
 
 
-def test_a_missing_file_has_no_accounts(tmp_path: Path) -> None:
-    book = PasswordBook(tmp_path / "nothing-here")
-    assert not book.verify("alice", "secret")
-    write_fast_accounts(tmp_path / "nothing-here", {"alice": "secret"})
-    assert book.reload(force=True)
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "does not exist"),
+        (b"garbage-without-colon\n", r"htpasswd:1: expected 'user:hash'"),
+        (b"# ok\nalice:$2y$05$short\n", r"htpasswd:2: the hash of 'alice' is malformed"),
+        (b"alice:$apr1$abc$def\n\xff:x\n", r"htpasswd:2: not UTF-8 text"),
+        ("directory", "is a directory, not an htpasswd file"),
+    ],
+    ids=["missing", "no-colon", "bad-bcrypt", "not-utf8", "directory"],
+)
+def test_a_file_that_cannot_be_used_at_start_is_a_config_error(
+    tmp_path: Path, content: bytes | str | None, message: str
+) -> None:
+    path = tmp_path / "htpasswd"
+    if content == "directory":
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message):
+        PasswordBook(path)
+
+
+def test_a_failed_reload_is_reported_until_a_good_file_comes(htpasswd: Path) -> None:
+    book = PasswordBook(htpasswd)
+    assert book.problem is None
+    htpasswd.write_text("alice:$2y$05$short\n")
+    assert not book.reload(force=True)
+    assert book.problem is not None and "serving the previous 2 accounts" in book.problem
     assert book.verify("alice", "secret")
+    write_fast_accounts(htpasswd, {"alice": "new"})
+    assert book.reload(force=True)
+    assert book.problem is None
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def apache_file(path: Path) -> Path:
+    """What Apache's htpasswd writes: bcrypt ($2y$) at the cost it was asked for (5 by
+    default), and apr1 (its default without -B); one account at a dearer cost."""
+    lines = [
+        "dear:" + bcrypt.using(rounds=7, ident="2y").hash("dear-pw"),
+        "cheap:" + bcrypt.using(rounds=5, ident="2y").hash("y" * 72),
+        "old:" + apr_md5_crypt.hash("old-pw"),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("user", "password", "expected"),
+    [
+        ("dear", "dear-pw", True),
+        ("old", "old-pw", True),
+        ("cheap", "y" * 72, True),
+        ("cheap", "y" * 72 + "z" * 28, True),  # Apache's bcrypt reads 72 bytes, so do we
+        ("cheap", "y" * 71, False),
+        ("old", "wrong", False),
+        ("nobody", "y" * 72, False),
+        ("nobody", "x" * 5000, False),
+    ],
+)
+def test_every_login_checks_one_hash_of_each_kind(
+    tmp_path: Path, user: str, password: str, expected: bool
+) -> None:
+    """Known or unknown, cheap or dear: the same kinds of hash are checked, so timing
+    tells neither whether the account exists nor what kind of hash it has."""
+    check = CountingCheck()
+    book = PasswordBook(apache_file(tmp_path / "htpasswd"), check=check)
+    assert book.verify(user, password) is expected
+    if len(password) > MAX_PASSWORD_BYTES:
+        assert check.stored == []  # refused before any lookup or hashing
+        return
+    kinds = sorted(kind_of(h) for h in check.stored)
+    assert kinds == [Kind("apr_md5_crypt"), Kind("bcrypt", 5), Kind("bcrypt", 7)]
+    real = set(apache_file(tmp_path / "again").read_text().split())  # other salts
+    assert not real & set(check.stored)
+
+
+def test_dummies_are_made_once_per_kind(tmp_path: Path) -> None:
+    check = CountingCheck()
+    path = apache_file(tmp_path / "htpasswd")
+    book = PasswordBook(path, check=check)
+    for user in ("nobody", "nobody-else", "nobody"):
+        book.verify(user, "guess")
+    assert len(check.stored) == 9
+    assert len(set(check.stored)) == 3  # the same three dummies every time
+    assert not set(check.stored) & set(path.read_text().replace(":", "\n").split())
 
 
 class GatedCheck:

@@ -81,7 +81,7 @@ def test_parse_basic(header: str | None, expected: tuple[str, str] | None) -> No
         ("", None),
         (None, None),
         ("   ", None),
-        ("Bearer " + "x" * MAX_AUTHORIZATION, None),
+        ("Bearer " + "x" * MAX_AUTHORIZATION, ("bearer", "x" * MAX_AUTHORIZATION)),
     ],
 )
 def test_split_authorization(header: str | None, expected: tuple[str, str] | None) -> None:
@@ -114,7 +114,7 @@ class FakeBook:
 
 
 def quick_throttle(block_after: int = 10) -> Throttle:
-    return Throttle(block_after=block_after, sleep=lambda seconds: None)
+    return Throttle(block_after=block_after, step=0.0)
 
 
 def test_basic_extractor_proves_the_user() -> None:
@@ -134,14 +134,44 @@ def test_basic_extractor_refuses_wrong_credentials_and_counts_them(raw: bytes) -
     assert throttle.failures("5.6.7.8") == 0
 
 
-@pytest.mark.parametrize("credentials", ["", "!!!", b64(b"no-colon"), b64(b":x")])
-def test_basic_extractor_treats_unreadable_credentials_as_none(credentials: str) -> None:
+@pytest.mark.parametrize(
+    "credentials",
+    ["", "!!!", "\u00e9", b64(b"no-colon"), b64(b":x"), b64(b"\xff:x"), "A" * 65536],
+    ids=["empty", "bad-base64", "latin-1", "no-colon", "no-user", "not-utf8", "64k"],
+)
+def test_unreadable_credentials_are_a_failed_login(credentials: str) -> None:
+    """Refused with a challenge that says what was wrong, and counted: garbage is not
+    free to send forever."""
     book = FakeBook({"alice": "secret"})
+    throttle = quick_throttle(block_after=2)
+    extractor = BasicExtractor(book, throttle)
+    for _ in range(2):
+        with pytest.raises(NeedsAccount, match="could not be read"):
+            extractor.extract(credentials, "1.2.3.4")
+    assert book.asked == []  # no password check
+    assert throttle.failures("1.2.3.4") == 2
+    with pytest.raises(Throttled):
+        extractor.extract(credentials, "1.2.3.4")
+
+
+@pytest.mark.parametrize("password", ["x" * 2000, "a\0b"], ids=["2000 bytes", "NUL"])
+def test_uncheckable_passwords_fail_before_any_hashing_and_count(password: str) -> None:
+    book = FakeBook({"alice": password})
     throttle = quick_throttle()
     extractor = BasicExtractor(book, throttle)
-    assert extractor.extract(credentials, "1.2.3.4") is ANONYMOUS
-    assert book.asked == []  # no password check, so nothing for the throttle to count
-    assert throttle.failures("1.2.3.4") == 0
+    with pytest.raises(NeedsAccount, match="wrong user name or password"):
+        extractor.extract(b64(b"alice:" + password.encode()), "1.2.3.4")
+    assert book.asked == []
+    assert (throttle.failures("1.2.3.4"), throttle.account_failures("alice")) == (1, 1)
+
+
+def test_wrong_passwords_count_for_the_account_too() -> None:
+    throttle = quick_throttle()
+    extractor = BasicExtractor(FakeBook({"alice": "secret"}), throttle)
+    for address in ("10.0.0.1", "10.0.0.2"):
+        with pytest.raises(NeedsAccount):
+            extractor.extract(b64(b"alice:guess"), address)
+    assert throttle.account_failures("alice") == 2
 
 
 def test_basic_extractor_refuses_a_throttled_address_without_checking() -> None:

@@ -191,7 +191,10 @@ def test_without_accounts_updates_are_denied_before_credentials() -> None:
     ("header", "message"),
     [
         (None, "update on this index needs an account: send a user name and password"),
-        ("Basic !!!", "update on this index needs an account: send a user name and password"),
+        (
+            "Basic !!!",
+            "the Basic credentials could not be read: send base64 of 'user:password' in UTF-8",
+        ),
         ("Bearer x", "update on this index needs an account: send a user name and password"),
         (basic("alice", "wrong"), "wrong user name or password"),
         (basic("mallory", "secret"), "wrong user name or password"),
@@ -206,7 +209,7 @@ def test_basic_over_htpasswd_challenges(htpasswd: Path, header: str | None, mess
 
 
 def test_throttled_addresses_are_refused(htpasswd: Path) -> None:
-    throttle = Throttle(block_after=2, sleep=lambda seconds: None)
+    throttle = Throttle(block_after=2, step=0.0)
     gate = build_gate(htpasswd, frozenset({UPDATE}), None, throttle=throttle)
     for _ in range(2):
         with pytest.raises(NeedsAccount):
@@ -229,7 +232,21 @@ def test_rights_file_applies_and_reloads(htpasswd: Path) -> None:
         gate.authorize(UPDATE, "acme-x", basic("bob", "hunter2"), "a")
     rights.unlink()
     gate.reload(force=True)
+    assert gate.policy.rights is not None  # a vanished file keeps the rules: fail closed
+    with pytest.raises(Denied):
+        gate.authorize(UPDATE, "acme-x", basic("bob", "hunter2"), "a")
+    assert gate.problems() == [f"rights file: {rights} does not exist; keeping the previous rights"]
+    rights.write_text("bob update other\n")
+    gate.reload(force=True)
+    assert gate.authorize(UPDATE, "other", basic("bob", "hunter2"), "a").user == "bob"
+    assert gate.problems() == []
+
+
+def test_without_a_rights_file_every_account_has_every_right(htpasswd: Path) -> None:
+    gate = build_gate(htpasswd, EVERYTHING, None)
     assert gate.policy.rights is None
+    gate.reload(force=True)
+    assert gate.policy.rights is None and gate.problems() == []
     assert gate.authorize(UPDATE, "other", basic("bob", "hunter2"), "a").user == "bob"
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dynopypi.proxy import apply_forwarded, parse_networks
+from dynopypi.proxy import apply_forwarded, drop_unreadable_headers, parse_networks
 
 TRUSTED = parse_networks(["127.0.0.1", "10.0.0.0/8"])
 
@@ -53,3 +53,20 @@ def test_hostile_values_ignored() -> None:
     assert environ["HTTP_HOST"] == "app:8180"
     assert environ["wsgi.url_scheme"] == "http"
     assert environ["SCRIPT_NAME"] == ""
+
+
+def test_header_values_that_are_not_utf8_are_dropped_except_credentials() -> None:
+    environ: dict[str, Any] = {
+        "HTTP_ACCEPT": "\xe9",  # WSGI strings are the header's bytes as latin-1
+        "HTTP_IF_NONE_MATCH": "caf\xc3\xa9",  # UTF-8 'café': readable, kept
+        "HTTP_RANGE": "bytes=0-1",
+        "HTTP_AUTHORIZATION": "Basic \xe9",  # the extractor counts it as a failed login
+        "PATH_INFO": "/\xe9",  # not a header: not this function's business
+    }
+    drop_unreadable_headers(environ)
+    assert environ == {
+        "HTTP_IF_NONE_MATCH": "caf\xc3\xa9",
+        "HTTP_RANGE": "bytes=0-1",
+        "HTTP_AUTHORIZATION": "Basic \xe9",
+        "PATH_INFO": "/\xe9",
+    }

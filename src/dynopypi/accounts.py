@@ -12,6 +12,8 @@ from pathlib import Path
 from passlib.apache import HtpasswdFile
 
 from .errors import ConfigError
+from .hashes import BCRYPT_MAX_BYTES
+from .htpasswd import read_htpasswd
 
 
 def _read_password(stdin: bool) -> str:
@@ -20,9 +22,16 @@ def _read_password(stdin: bool) -> str:
     else:
         password = getpass.getpass("New password: ")
         if getpass.getpass("Repeat it: ") != password:
-            raise ConfigError("the passwords do not match; nothing was changed")
+            raise ConfigError("the passwords do not match; nothing was changed") from None
     if not password:
-        raise ConfigError("an empty password is not allowed; nothing was changed")
+        raise ConfigError("an empty password is not allowed; nothing was changed") from None
+    size = len(password.encode("utf-8"))
+    if size > BCRYPT_MAX_BYTES:  # bcrypt would silently ignore the rest
+        raise ConfigError(
+            f"the password is {size} bytes long; bcrypt uses only the first "
+            f"{BCRYPT_MAX_BYTES}, so choose one of at most {BCRYPT_MAX_BYTES} bytes "
+            "(UTF-8); nothing was changed"
+        )
     return password
 
 
@@ -32,7 +41,7 @@ def set_password(path: Path, user: str, *, delete: bool = False, stdin: bool = F
     exists = path.exists()
     if delete and not exists:
         raise ConfigError(f"{path} does not exist")
-    htpasswd = HtpasswdFile(str(path), new=not exists, default_scheme="bcrypt")
+    htpasswd = _open(path, exists)
     if delete:
         if not htpasswd.delete(user):
             raise ConfigError(f"no account {user!r} in {path}")
@@ -40,9 +49,24 @@ def set_password(path: Path, user: str, *, delete: bool = False, stdin: bool = F
     else:
         existed = htpasswd.set_password(user, _read_password(stdin))
         message = f"{'updated' if existed else 'added'} {user!r} in {path}"
-    _write_atomically(path, htpasswd.to_string(), keep_mode=exists)
+    try:
+        _write_atomically(path, htpasswd.to_string(), keep_mode=exists)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write {path}: {exc.strerror or exc}; nothing was changed"
+        ) from None
     print(message)
     return 0
+
+
+def _open(path: Path, exists: bool) -> HtpasswdFile:
+    """The file as passlib edits it; one line saying why when it cannot be used."""
+    if exists:
+        read_htpasswd(path)  # ConfigError naming the line of a malformed file
+    try:
+        return HtpasswdFile(str(path), new=not exists, default_scheme="bcrypt")
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot use {path}: {exc}") from None
 
 
 def _write_atomically(path: Path, data: bytes, *, keep_mode: bool) -> None:

@@ -280,11 +280,10 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"roots: {root} exists and is not a directory")
     if settings.welcome is not None and not settings.welcome.is_file():
         raise ConfigError(f"welcome: {settings.welcome} is not a readable file")
-    if settings.passwords is not None and not settings.passwords.is_file():
-        raise ConfigError(
-            f"passwords: {settings.passwords} does not exist; create it with "
-            f"'dynopypi passwd {settings.passwords} USER' or pass '-P .' for no accounts"
-        )
+    if settings.passwords is not None:
+        from .policy import check_account_files  # passlib only when there are accounts
+
+        check_account_files(settings.passwords, settings.rights)
     reading = settings.authenticate - {"update"}
     if settings.passwords is None and reading:
         raise ConfigError(

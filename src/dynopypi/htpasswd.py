@@ -6,9 +6,13 @@ user and password (keyed per process: the cache never holds anything that could 
 replayed or reversed). Changing the file forgets every remembered login, so a removed
 account or changed password stops working at once.
 
-Unknown users are checked against a dummy hash of the same scheme as the real ones, so a
-login for an account that does not exist takes as long as a wrong password, and timing
-does not tell an attacker which user names exist.
+Every check costs the same whoever the user (``hashes``): one hash per kind in the file,
+so timing tells an attacker neither which user names exist nor which kind of hash an
+account has.
+
+A file that cannot be read or is malformed stops the server at start (``ConfigError``,
+one line naming the file and line); on a live reload the previous accounts stay, the
+log says why, and ``problem`` tells ``/ready``.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from passlib.apache import HtpasswdFile, htpasswd_context
-
+from .errors import ConfigError
+from .hashes import Kind, check_hash, checkable, dummy_of, kind_of
 from .reloading import ReloadingFile
 
 log = logging.getLogger(__name__)
@@ -31,14 +36,52 @@ log = logging.getLogger(__name__)
 HashCheck = Callable[[str, str], bool]
 
 
-def check_hash(password: str, stored: str) -> bool:
-    """passlib's verification of ``password`` against an htpasswd hash (slow by design)."""
-    return bool(htpasswd_context.verify(password, stored))
+@dataclass(frozen=True, slots=True)
+class Account:
+    stored: str  # the hash as written in the file
+    kind: Kind
 
 
-def dummy_hash(scheme: str) -> str:
-    """A hash of a random secret in ``scheme``, for unknown users to be checked against."""
-    return str(htpasswd_context.handler(scheme).hash(secrets.token_hex(16)))
+def parse_htpasswd(text: str, source: str = "htpasswd") -> dict[str, Account]:
+    """The accounts of an htpasswd file's text; ConfigError names the line at fault.
+
+    As in Apache: ``user:hash`` lines, ``#`` comments and blank lines ignored, the first
+    line of a user wins.
+    """
+    accounts: dict[str, Account] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, stored = line.partition(":")
+        if not sep or not user or not stored:
+            raise ConfigError(f"{source}:{number}: expected 'user:hash'")
+        try:
+            kind = kind_of(stored)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{source}:{number}: the hash of {user!r} is malformed ({exc})"
+            ) from None
+        accounts.setdefault(user, Account(stored, kind))
+    return accounts
+
+
+def read_htpasswd(path: Path) -> dict[str, Account]:
+    """The accounts of the file at ``path``; ConfigError (one line) if it cannot be used."""
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory, not an htpasswd file")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text") from None
+    return parse_htpasswd(text, str(path))
 
 
 class PasswordBook:
@@ -62,12 +105,13 @@ class PasswordBook:
         self._key = secrets.token_bytes(32)
         self._lock = threading.Lock()  # guards the fields below; never held while hashing
         self._reload_lock = threading.Lock()  # one reload at a time
-        self._htpasswd: HtpasswdFile | None = None
-        self._scheme = ""
-        self._dummy = ""
+        self._accounts: Mapping[str, Account] = {}
+        self._dummies: tuple[tuple[Kind, str], ...] = ()  # one per kind in the file, sorted
         self._generation = 0  # bumped by every reload that replaces the accounts
         self._remembered: dict[bytes, float] = {}  # hmac(user, password) -> expiry
-        self.reload()
+        self.problem: str | None = None  # why the last reload failed, for /ready
+        self._file.changed()
+        self._install(read_htpasswd(path))  # at start a bad file is fatal (ConfigError)
 
     @property
     def generation(self) -> int:
@@ -92,41 +136,65 @@ class PasswordBook:
 
     def _load(self) -> bool:
         try:
-            htpasswd = HtpasswdFile(str(self.path))
-        except (OSError, ValueError) as exc:
-            log.error(
-                "cannot read password file %s (%s); keeping the previous accounts", self.path, exc
-            )
+            accounts = read_htpasswd(self.path)
+        except ConfigError as exc:
+            kept = len(self._accounts)
+            self.problem = f"password file: {exc}; serving the previous {kept} accounts"
+            log.error("%s", self.problem)
             return False
-        users = htpasswd.users()
-        scheme = htpasswd_context.identify(htpasswd.get_hash(users[0])) if users else "bcrypt"
-        dummy = self._dummy if scheme == self._scheme else dummy_hash(scheme)
-        with self._lock:
-            self._htpasswd, self._scheme, self._dummy = htpasswd, scheme, dummy
-            self._generation += 1
-            self._remembered.clear()
-        log.info("loaded %d accounts from %s", len(users), self.path)
+        self._install(accounts)
         return True
 
+    def _install(self, accounts: dict[str, Account]) -> None:
+        known = dict(self._dummies)
+        kinds = sorted({account.kind for account in accounts.values()})
+        dummies = tuple((kind, known.get(kind) or dummy_of(kind)) for kind in kinds)
+        with self._lock:
+            self._accounts, self._dummies = accounts, dummies
+            self._generation += 1
+            self._remembered.clear()
+            self.problem = None
+        plain = sorted(u for u, a in accounts.items() if a.kind.scheme == "plaintext")
+        if plain:
+            log.warning(
+                "%s: %d accounts (%s) have no recognised hash and are compared as plain "
+                "text; set their passwords again with 'dynopypi passwd'",
+                self.path, len(plain), ", ".join(repr(u) for u in plain[:5]),
+            )  # fmt: skip
+        log.info(
+            "loaded %d accounts from %s (hash kinds: %s)",
+            len(accounts), self.path, ", ".join(str(k) for k in kinds) or "none",
+        )  # fmt: skip
+
     def verify(self, user: str, password: str) -> bool:
-        """Whether ``password`` is ``user``'s; costs one hash check unless remembered."""
+        """Whether ``password`` is ``user``'s; costs one hash check per kind in the file
+        (whoever the user) unless the login is remembered."""
+        if not checkable(password):
+            return False  # before any lookup, so it costs the same for every user
         token = hmac.new(self._key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
         with self._lock:
             now = self._clock()
             expiry = self._remembered.get(token)
             if expiry is not None and expiry > now:
                 return True
-            htpasswd, dummy, generation = self._htpasswd, self._dummy, self._generation
-        if htpasswd is None:
+            account, dummies = self._accounts.get(user), self._dummies
+            generation = self._generation
+        ok = False
+        for kind, dummy in dummies:  # never stops early: the work is the same for all
+            own = account is not None and account.kind == kind
+            matched = self._checked(password, account.stored if own and account else dummy)
+            ok = ok or (own and matched)
+        if ok:
+            self._remember(token, now + self._remember_for, generation)
+        return ok
+
+    def _checked(self, password: str, stored: str) -> bool:
+        """A check that fails (rather than raising) on a hash passlib cannot use."""
+        try:
+            return self._check(password, stored)
+        except ValueError as exc:
+            log.error("%s: a password check failed: %s", self.path, exc)
             return False
-        stored = htpasswd.get_hash(user)
-        if stored is None:
-            self._check(password, dummy)  # same cost as a real account
-            return False
-        if not self._check(password, stored):
-            return False
-        self._remember(token, now + self._remember_for, generation)
-        return True
 
     def _remember(self, token: bytes, expiry: float, generation: int) -> None:
         """Store a login, unless the accounts were replaced while it was being checked:

@@ -5,9 +5,11 @@ token type tomorrow). An extractor only proves *who* the client is; what that id
 may do is the policy's business (``policy.Policy``), so adding a credential type is one
 new extractor and never an edit of the rules.
 
-Credentials that cannot even be read (bad base64, no colon, ...) give ``ANONYMOUS``
-rather than an error: the client then gets the same "this needs an account" challenge as
-one that sent nothing, which is what a confused client needs to hear.
+Basic credentials that cannot even be read (bad base64, not UTF-8, no colon, too long)
+are a failed login like a wrong password: the client gets the "this needs an account"
+challenge, with a message saying what was wrong, and the try counts toward the throttle
+(otherwise garbage would be free to send forever). An unknown scheme is no attempt at
+our credentials and is simply anonymous.
 
 The action names live here, at the bottom of the import graph, so that rights, policy
 and the web layer share one definition without import cycles.
@@ -18,9 +20,11 @@ from __future__ import annotations
 import base64
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from .errors import NeedsAccount
+from .hashes import MAX_PASSWORD_BYTES, checkable
 from .throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -68,10 +72,11 @@ class PasswordChecker(Protocol):
 def split_authorization(header: str | None) -> tuple[str, str] | None:
     """(scheme in lower case, credentials) of an Authorization header.
 
-    None when there is no header, or it is too long to be honest (``MAX_AUTHORIZATION``).
-    Scheme names are case-insensitive (RFC 9110), credentials are not.
+    None when there is no header. Scheme names are case-insensitive (RFC 9110),
+    credentials are not; their length is the extractor's business (an overlong Basic
+    header is a failed login, not anonymous).
     """
-    if not header or len(header) > MAX_AUTHORIZATION:
+    if not header:
         return None
     scheme, _, credentials = header.strip().partition(" ")
     if not scheme:
@@ -117,9 +122,26 @@ class BasicExtractor:
     def extract(self, credentials: str, address: str) -> Identity:
         parsed = decode_basic(credentials)
         if parsed is None:
-            return ANONYMOUS
+            self._throttle.guard(address, _refuse)  # counts; Throttled once over the cap
+            log.warning("unreadable Basic credentials from %s", address)
+            raise NeedsAccount(
+                "the Basic credentials could not be read: send base64 of 'user:password' in UTF-8"
+            )
         user, password = parsed
-        if not self._throttle.guard(address, lambda: self._passwords.verify(user, password)):
-            log.warning("failed login for %r from %s", user, address)
+        if not checkable(password):  # too long or with a NUL: no scheme can check it
+            self._throttle.guard(address, _refuse, user)
+            log.warning("failed login for %r from %s: password not checkable", user[:64], address)
+            raise NeedsAccount(
+                f"wrong user name or password (passwords have at most {MAX_PASSWORD_BYTES} "
+                "bytes and no NUL)"
+            )
+        verify = partial(self._passwords.verify, user, password)
+        if not self._throttle.guard(address, verify, user):
+            log.warning("failed login for %r from %s", user[:64], address)
             raise NeedsAccount("wrong user name or password")
         return Identity(user, self.scheme)
+
+
+def _refuse() -> bool:
+    """The check of credentials that fail before any hashing."""
+    return False

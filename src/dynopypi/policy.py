@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Protocol
 
 from .dists import normalize
-from .errors import Denied, NeedsAccount, Refused
-from .htpasswd import PasswordBook
+from .errors import ConfigError, Denied, NeedsAccount, Refused
+from .htpasswd import PasswordBook, read_htpasswd
 from .identity import ANONYMOUS, UPDATE, BasicExtractor, Extractor, Identity, split_authorization
-from .rights import RightsFile, RightsTable, default_rights_path, rights_of
+from .rights import RightsFile, RightsTable, default_rights_path, read_rights, rights_of
 from .throttle import Throttle
 
 
@@ -67,7 +67,10 @@ def refusal(policy: Policy, identity: Identity, action: str, project: str | None
 
 
 class Reloadable(Protocol):
-    """A file-backed source of accounts that notices when its file changes."""
+    """A file-backed source of accounts that notices when its file changes; ``problem``
+    says why its last reload failed (the previous accounts are still in use)."""
+
+    problem: str | None
 
     def reload(self, *, force: bool = False) -> bool: ...
 
@@ -107,6 +110,13 @@ class Gate:
         if self._rights is not None and self._rights.reload(force=force):
             with self._lock:
                 self._policy = replace(self._policy, rights=self._rights.rules)
+
+    def problems(self) -> list[str]:
+        """Why the password or rights file in use is not the one on disk (for /ready)."""
+        sources: list[Reloadable] = [*self._sources]
+        if self._rights is not None:
+            sources.append(self._rights)
+        return [source.problem for source in sources if source.problem]
 
     def authorize(
         self, action: str, project: str | None, authorization: str | None, address: str
@@ -155,6 +165,27 @@ def build_gate(
     if passwords is None:
         return Gate(Policy(required, accounts_configured=False), {})
     book = PasswordBook(passwords)
-    rights = RightsFile(rights_file or default_rights_path(passwords))
+    rights = RightsFile(rights_file or default_rights_path(passwords), required=bool(rights_file))
     basic = BasicExtractor(book, throttle or Throttle())
     return Gate(Policy(required), {basic.scheme: basic}, rights=rights, sources=(book,))
+
+
+def check_account_files(passwords: Path, rights: Path | None) -> None:
+    """ConfigError (one line) unless the password file, and the rights file if there is
+    one, can be used: a server serving zero accounts, or every right, because of a typo
+    is worse than one that does not start (``check-config`` uses this too)."""
+    if not passwords.exists() and not passwords.is_symlink():
+        raise ConfigError(
+            f"passwords: {passwords} does not exist; create it with "
+            f"'dynopypi passwd {passwords} USER' or pass '-P .' for no accounts"
+        )
+    try:
+        read_htpasswd(passwords)
+    except ConfigError as exc:
+        raise ConfigError(f"passwords: {exc}") from None
+    path = rights or default_rights_path(passwords)
+    if rights is not None or path.exists() or path.is_symlink():
+        try:
+            read_rights(path)
+        except ConfigError as exc:
+            raise ConfigError(f"rights: {exc}") from None

@@ -91,18 +91,30 @@ def default_rights_path(passwords: Path) -> Path:
 
 
 class RightsFile:
-    """The current rules of a rights file; None while there is no such file.
+    """The current rules of a rights file; None while there has never been one.
 
-    A file that cannot be read or parsed keeps the previous rules (and says so in the log),
-    so a typo while editing never locks everybody out or opens the index up.
+    At start, a file that cannot be read or parsed stops the server (``ConfigError``), as
+    does a missing file that was named explicitly (``required``). Afterwards the file
+    only ever narrows or changes rights, never silently widens them: a file that cannot
+    be read, does not parse or *disappears* keeps the previous rules, with an error in
+    the log and in ``problem`` (for ``/ready``). A vanished rights file is far more often
+    a mistake (a botched deploy, an editor's rename, a wrong path in a sync) than a wish
+    to give every account every right; that wish is a restart without the file, or a
+    ``* list,download,update`` line.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, required: bool = False) -> None:
         self.path = path
         self._file = ReloadingFile(path)
         self._lock = threading.Lock()
         self._rules: dict[str, Rights] | None = None
-        self.reload()
+        self.problem: str | None = None
+        self._file.changed()
+        if required or path.exists() or path.is_symlink():
+            self._rules = read_rights(path)
+            log.info("loaded rights for %d accounts from %s", len(self._rules), path)
+        else:
+            log.info("no rights file %s: every account has every right", path)
 
     @property
     def rules(self) -> RightsTable | None:
@@ -118,20 +130,30 @@ class RightsFile:
             return self._load()
 
     def _load(self) -> bool:
+        if self._rules is None and not (self.path.exists() or self.path.is_symlink()):
+            return False  # still no rights file: nothing changes
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            self._rules = None
-            return True
-        except (OSError, UnicodeDecodeError) as exc:  # not UTF-8: a mistake, not a rule
-            log.error(
-                "cannot read rights file %s (%s); keeping the previous rights", self.path, exc
-            )
-            return False
-        try:
-            self._rules = parse_rights(text, str(self.path))
+            rules = read_rights(self.path)
         except ConfigError as exc:
-            log.error("%s; keeping the previous rights", exc)
+            kept = "the previous rights" if self._rules is not None else "every right"
+            self.problem = f"rights file: {exc}; keeping {kept}"
+            log.error("%s", self.problem)
             return False
-        log.info("loaded rights for %d accounts from %s", len(self._rules), self.path)
+        self._rules, self.problem = rules, None
+        log.info("loaded rights for %d accounts from %s", len(rules), self.path)
         return True
+
+
+def read_rights(path: Path) -> dict[str, Rights]:
+    """The rules of the rights file at ``path``; ConfigError (one line) if unusable."""
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory, not a rights file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:  # not UTF-8: a mistake, not a rule
+        raise ConfigError(f"{path} is not UTF-8 text") from None
+    return parse_rights(text, str(path))

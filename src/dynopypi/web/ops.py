@@ -4,16 +4,19 @@ readiness, and the authorization check nginx calls before sending a file itself.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any
 
 import bottle
 
-from ..errors import Denied, NotFound, Throttled
+from ..errors import Denied, NotFound, Refused, Throttled
 from ..identity import DOWNLOAD, LIST, UPDATE
 from ..index import Index
 from ..pages import render_welcome
 from .shell import Routes, text
+
+log = logging.getLogger(__name__)
 
 
 def readiness(index: Index) -> dict[str, Any]:
@@ -47,7 +50,14 @@ class OpsRoutes(Routes):
         snapshot = self.services.index.snapshot
         listable = not self.services.gate.needs_account(LIST)
         counts = (len(snapshot.projects), snapshot.file_count) if listable else None
-        body = render_welcome(self.shell.base_url(), counts, self.services.settings.welcome)
+        welcome = self.services.settings.welcome
+        try:
+            body = render_welcome(self.shell.base_url(), counts, welcome)
+        except (OSError, UnicodeDecodeError) as exc:  # gone or garbled since the start
+            log.error(
+                "cannot read the welcome file %s (%s); showing the built-in page", welcome, exc
+            )
+            body = render_welcome(self.shell.base_url(), counts, None)
         return bottle.HTTPResponse(body=body, Content_Type="text/html; charset=utf-8")
 
     def health(self) -> bottle.HTTPResponse:
@@ -56,10 +66,25 @@ class OpsRoutes(Routes):
         return text(200, "ok")
 
     def ready(self) -> bottle.HTTPResponse:
+        """Ready or not for everybody (load balancers); what is in the index, where, and
+        what is wrong with the account files only for those who may list it: counts and
+        directory paths are nobody else's business."""
         state = readiness(self.services.index)
-        body = json.dumps(state, indent=1) + "\n"
         status = 200 if state["status"] == "ready" else 503
+        if self._may_list():
+            self.services.gate.reload()  # at most a stat a second; not only on logins
+            state["warnings"] = self.services.gate.problems()  # served, but from old files
+        else:
+            state = {"status": state["status"]}
+        body = json.dumps(state, indent=1) + "\n"
         return bottle.HTTPResponse(body=body, status=status, Content_Type="application/json")
+
+    def _may_list(self) -> bool:
+        try:
+            self.shell.require(LIST)
+        except Refused:  # no, wrong or throttled credentials: a stranger
+            return False
+        return True
 
     def authorize(self, action: str) -> bottle.HTTPResponse:
         """For nginx's auth_request: may this client list, download or upload? (200, 401
