@@ -146,12 +146,12 @@ def test_installed_binary_validates_the_shipped_settings(installed: Path, tmp_pa
         env={k: v for k, v in os.environ.items() if not k.startswith("DYNOPYPI_")},
     )  # fmt: skip
     assert result.returncode == 0, explain(result)
-    printed = dict(line.split(" = ", 1) for line in result.stdout.splitlines() if " = " in line)
-    assert printed["port"] == "8180"
-    assert printed["host"] == "'127.0.0.1'"
-    assert printed["x_accel_redirect"] == "'/_dynopypi_files/'"
-    assert printed["trusted_proxies"] == "('127.0.0.1', '::1')"
-    assert printed["overwrite"] == "False"
+    printed = tomllib.loads(result.stdout)["dynopypi"]
+    assert printed["port"] == 8180
+    assert printed["host"] == "127.0.0.1"
+    assert printed["x_accel_redirect"] == "/_dynopypi_files/"
+    assert printed["trusted_proxies"] == ["127.0.0.1", "::1"]
+    assert printed["overwrite"] is False
     assert "download" in printed["authenticate"] and "update" in printed["authenticate"]
     # and without the overrides the same file names the real paths, refused here
     missing = run([binary, "check-config", "--config", SETTINGS, "--cache-dir", tmp_path])

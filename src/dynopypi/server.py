@@ -15,7 +15,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -24,14 +23,15 @@ import waitress.server
 from waitress import wasyncore
 from waitress.channel import HTTPChannel
 
-from . import systemd
+from . import __version__, systemd
 from .cache import DigestCache
 from .config import Settings
 from .describe import Describer
 from .index import Index
+from .logs import setup_logging, with_access_log
 from .paths import PathUpdates
 from .policy import build_gate
-from .proxy import WSGIApp, parse_networks, trust_proxies
+from .proxy import parse_networks, trust_proxies
 from .reader import FileReader
 from .reconcile import Reconciler
 from .releases import Releases
@@ -42,54 +42,6 @@ from .web import create_app
 from .yank import YankStore
 
 log = logging.getLogger(__name__)
-access_log = logging.getLogger("dynopypi.access")
-
-
-def setup_logging(settings: Settings) -> None:
-    level = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.INFO}.get(
-        settings.verbosity, logging.DEBUG
-    )
-    handler: logging.Handler
-    if settings.log_file is not None:
-        handler = logging.handlers.WatchedFileHandler(settings.log_file)  # logrotate-safe
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    logging.getLogger("watchdog").setLevel(logging.WARNING)
-
-
-def with_access_log(app: WSGIApp) -> WSGIApp:
-    """One line per request: method, path, status, bytes, duration, user."""
-
-    def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if not access_log.isEnabledFor(logging.INFO):
-            return app(environ, start_response)
-        started = time.perf_counter()
-        seen: dict[str, str] = {}
-
-        def recording_start_response(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
-            seen["status"] = status.split(" ", 1)[0]
-            for key, value in headers:
-                if key.lower() == "content-length":
-                    seen["bytes"] = value
-            return start_response(status, headers, *exc)
-
-        result = app(environ, recording_start_response)
-        access_log.info(
-            "%s %s %s %s %.1fms %s",
-            environ.get("REQUEST_METHOD"),
-            environ.get("PATH_INFO"),
-            seen.get("status", "-"),
-            seen.get("bytes", "-"),
-            (time.perf_counter() - started) * 1000,
-            environ.get("REMOTE_USER") or "-",
-        )
-        return result
-
-    return middleware
 
 
 def cache_path(settings: Settings) -> Path:
@@ -103,8 +55,10 @@ class Server:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        for root in settings.roots:
-            root.mkdir(parents=True, exist_ok=True)
+        for root in settings.roots:  # config refuses missing ones but the default
+            if not root.is_dir():
+                root.mkdir(parents=True, exist_ok=True)
+                log.warning("created the package directory %s (the default)", root)
         self.cache = DigestCache(cache_path(settings))
         self.yanks = YankStore(settings.roots)
         self.index = Index(settings.roots)
@@ -149,7 +103,7 @@ class Server:
             host=self.settings.host,
             port=self.settings.port,
             threads=self.settings.threads,
-            ident="dynopypi",
+            ident=f"dynopypi/{__version__}",
             clear_untrusted_proxy_headers=False,  # proxy.py decides, per trusted_proxies
             max_request_body_size=self.settings.max_upload_size + 1024 * 1024,
             channel_timeout=300,
@@ -262,7 +216,12 @@ def serve(settings: Settings) -> None:
     limit_malloc_arenas()
     setup_logging(settings)
     server = Server(settings)
-    server.start()
+    log.debug("settings: %s", settings)
+    try:
+        server.start()
+    except BaseException:  # e.g. the port is taken: stop the watcher and readers, then say so
+        server.stop()
+        raise
     pending_reload = threading.Event()
 
     def on_term(signum: int, frame: FrameType | None) -> None:

@@ -58,6 +58,8 @@ class ActionRoutes(Routes):
         if action in ("yank", "unyank"):
             reason = form.fields.get("reason", "") if action == "yank" else None
             files = releases.yank(project or "", version, form.fields.get("filename"), reason)
+            if not files:
+                return text(200, f"{project} {version}: nothing is yanked; nothing changed")
             return text(200, f"{action}ed " + ", ".join(f.filename for f in files))
         raise InvalidInput(
             f"unknown :action {action!r}; this index handles file_upload, remove_pkg, "

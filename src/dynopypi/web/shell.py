@@ -8,6 +8,7 @@ route reads as: parse, call the core, ``send`` or raise a domain error.
 from __future__ import annotations
 
 import io
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,7 @@ from ..model import Rendered
 from ..negotiate import accepts_gzip, choose_content_type
 from ..services import Services
 
+log = logging.getLogger(__name__)
 Handler = Callable[..., Any]
 BIG_BODY = 64 * 1024  # bodies this big go to waitress as a buffer, not copied per request
 REALM = "dynopypi"
@@ -90,7 +92,11 @@ def error_plugin(callback: Handler) -> Handler:
         try:
             return callback(*args, **kwargs)
         except Refused as exc:
-            return refusal_response(exc)
+            response = refusal_response(exc)
+            if log.isEnabledFor(logging.DEBUG):  # -v: why a client got its 4xx
+                request = bottle.request
+                log.debug("refused %s %s: %s", request.method, request.path, response.status)
+            return response
 
     return wrapper
 
