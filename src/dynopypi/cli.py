@@ -78,12 +78,21 @@ def explain_os_error(exc: OSError, host: str, port: int) -> str:
     return f"cannot start on {where}: {exc.strerror or exc}"
 
 
+def check_listen(host: str, port: int) -> None:
+    """Bind and release the address before loading anything, so a busy or forbidden port
+    is one line at once, not after the index is read (the real bind still checks). Also
+    resolves the host: waitress turns a failed lookup into a bare ValueError."""
+    family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress does
+        probe.bind(address)
+
+
 def _run(settings: Settings) -> int:
     from .server import serve
 
     try:
-        # waitress turns an unresolvable host into a bare ValueError: resolve it first
-        socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)
+        check_listen(settings.host, settings.port)
         serve(settings)
     except OSError as exc:
         print(f"dynopypi: error: {explain_os_error(exc, settings.host, settings.port)}",
