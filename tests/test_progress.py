@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+
 from dynopypi.progress import INTERVAL, progress_line, tracked
 
 

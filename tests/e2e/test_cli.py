@@ -14,9 +14,13 @@ from typing import Any
 
 import pytest
 import requests
-from dynopypi.config_toml import tomllib
 from support.net import free_port, healthy, wait_ready
 from support.processes import port_was_taken, stop_process
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 DYNOPYPI = [sys.executable, "-m", "dynopypi"]
 

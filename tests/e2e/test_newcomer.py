@@ -227,6 +227,8 @@ def test_version_header_and_welcome_page_agree_with_the_metadata(
     response = requests.get(server.base + "/", timeout=30)
     assert response.headers["Server"] == f"dynopypi/{version}", response.headers
     assert f"dynopypi {version}" in response.text
+    # the welcome page's upload instructions work as shown: uv needs the password given
+    assert "UV_PUBLISH_PASSWORD" in response.text and "-u USER" in response.text
 
 
 # --------------------------------------------------------------------------- smaller items
