@@ -110,6 +110,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:  # the command's own usage, not the top level's
         args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        return _command(args)
+    except KeyboardInterrupt:
+        print("\ndynopypi: interrupted", file=sys.stderr)
+        return 130
+
+
+def _command(args: argparse.Namespace) -> int:
+    try:
         if args.command == "passwd":
             return cli_manage.passwd(args)
         if args.command in ("yank", "unyank"):
@@ -120,6 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"dynopypi: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file the command reads or writes (permissions, ...)
+        print(f"dynopypi: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     if args.command == "check-config":
         print(to_toml(settings), end="")
         return 0

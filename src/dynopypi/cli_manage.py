@@ -8,6 +8,7 @@ exit status with one line), never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -25,7 +26,32 @@ def passwd(args: argparse.Namespace) -> int:
             f"directory {folder} does not exist (for {args.file}); create it first, "
             "or check the path"
         )
-    return set_password(args.file, args.user, delete=args.delete, stdin=args.password_stdin)
+    if args.file.is_dir():
+        raise ConfigError(f"{args.file} is a directory; give the path of the htpasswd file")
+    if not (args.delete or args.password_stdin or _has_terminal()):
+        raise ConfigError(
+            "no terminal to ask for the password on; pipe it in with --password-stdin"
+        )
+    try:
+        return set_password(args.file, args.user, delete=args.delete, stdin=args.password_stdin)
+    except EOFError:
+        raise ConfigError("no password given; nothing was changed") from None
+    except ValueError as exc:  # passlib: a line that is not user:hash
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(
+            f"{args.file} is not an htpasswd file ({exc}); nothing was changed"
+        ) from None
+
+
+def _has_terminal() -> bool:
+    """getpass asks on the controlling terminal (not stdin); without one it would read the
+    password from stdin, echoed, after a warning."""
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        return False
+    return True
 
 
 def _release_files(args: argparse.Namespace, roots: tuple[Path, ...]) -> list[list[str]]:

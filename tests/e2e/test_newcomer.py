@@ -42,6 +42,7 @@ def env_for(home: Path) -> dict[str, str]:
 def dynopypi(
     *args: str | Path, home: Path, prefix: tuple[str, ...] = (), stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
+    """The console script without a controlling terminal (as under CI or a pipe)."""
     return subprocess.run(
         [*prefix, str(SCRIPT), *map(str, args)],
         env=env_for(home),
@@ -50,6 +51,7 @@ def dynopypi(
         text=True,
         timeout=TIMEOUT,
         check=False,
+        start_new_session=True,
     )
 
 
@@ -180,6 +182,24 @@ def test_passwd_does_not_create_directories(tmp_path: Path) -> None:
     line = one_error_line(result)
     assert str(target.parent) in line, line
     assert not target.parent.exists()
+
+
+def test_passwd_mistakes_are_one_line_and_change_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    line = one_error_line(
+        dynopypi("passwd", "--password-stdin", folder, "zed", home=tmp_path, stdin="pw\n")
+    )
+    assert "is a directory" in line, line
+    malformed = tmp_path / "not-htpasswd"
+    malformed.write_text("this is no htpasswd line\n")
+    result = dynopypi("passwd", "--password-stdin", malformed, "zed", home=tmp_path, stdin="pw\n")
+    assert "not an htpasswd file" in one_error_line(result)
+    assert malformed.read_text() == "this is no htpasswd line\n"
+    # no terminal to prompt on: say how to give the password instead of reading it echoed
+    line = one_error_line(dynopypi("passwd", tmp_path / "htpasswd", "zed", home=tmp_path))
+    assert "--password-stdin" in line, line
+    assert not (tmp_path / "htpasswd").exists()
 
 
 # --------------------------------------------------------------------------- logging
