@@ -104,11 +104,13 @@ def _run(settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if extra:  # the command's own usage, not the top level's
+        (args.parser if args.command else parser).error(
+            f"unrecognized arguments: {' '.join(extra)}"
+        )
     if args.command is None:
         parser.print_help()
         return 2
-    if extra:  # the command's own usage, not the top level's
-        args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return _command(args)
     except KeyboardInterrupt:

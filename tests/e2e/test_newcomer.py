@@ -259,6 +259,8 @@ def test_an_unknown_run_flag_shows_runs_usage(tmp_path: Path, pkg: Path) -> None
     assert result.returncode == 2
     assert result.stderr.startswith("usage: dynopypi run "), result.stderr
     assert "dynopypi run: error: unrecognized arguments: --bogus" in result.stderr
+    top = dynopypi("--bogus", home=tmp_path)
+    assert top.returncode == 2 and "unrecognized arguments: --bogus" in top.stderr, top.stderr
 
 
 def test_yank_a_file_that_is_not_there_names_it(tmp_path: Path, pkg: Path) -> None:
