@@ -10,7 +10,6 @@ import contextlib
 import ctypes
 import hashlib
 import logging
-import logging.handlers
 import signal
 import sys
 import threading
