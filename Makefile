@@ -9,7 +9,8 @@ PYTEST_ARGS ?=
 ARGS        ?=
 BENCH_ARGS  ?=
 
-# `make install` (as root; DESTDIR and PREFIX stage it elsewhere, e.g. for packaging/tests)
+# `make install` (as root). DESTDIR stages the tree for a package: the venv's scripts and
+# bytecode name the final paths (PREFIX), so the staged tree works once copied into place.
 DESTDIR  ?=
 PREFIX   ?= /usr
 SYSCONFDIR ?= /etc
@@ -69,7 +70,14 @@ install: ## install system-wide: user, directories, venv, systemd unit, nginx si
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/dynopypi
 	rm -rf $(DESTDIR)$(APP_VENV)
 	$(PYTHON) -m venv $(DESTDIR)$(APP_VENV)
-	$(DESTDIR)$(APP_VENV)/bin/python -m pip install --quiet .
+	$(DESTDIR)$(APP_VENV)/bin/python -m pip install --quiet --no-compile .
+	@# DESTDIR only stages the tree (for a package): what is in it must name the final paths
+	@set -e; if [ -n "$(DESTDIR)" ]; then \
+		grep -rlIZF -- '$(DESTDIR)$(APP_VENV)' $(DESTDIR)$(APP_VENV)/bin $(DESTDIR)$(APP_VENV)/pyvenv.cfg \
+			| xargs -0 -r sed -i -e 's#$(DESTDIR)$(APP_VENV)#$(APP_VENV)#g'; \
+	fi
+	$(DESTDIR)$(APP_VENV)/bin/python -m compileall -q -f -j 0 $(if $(DESTDIR),-s $(DESTDIR) -p /) \
+		$(DESTDIR)$(APP_VENV)/lib
 	sed -e 's#/usr/share/venv/dynopypi#$(APP_VENV)#g' -e 's#/etc/dynopypi#$(SYSCONFDIR)/dynopypi#g' \
 		-e 's#/var/lib/dynopypi#$(LOCALSTATEDIR)/lib/dynopypi#g' systemd/dynopypi.service \
 		> $(DESTDIR)$(SYSCONFDIR)/systemd/system/dynopypi.service

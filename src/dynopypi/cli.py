@@ -1,87 +1,25 @@
 """``dynopypi`` command line: run the index and manage its directory and accounts.
 
 Flags of ``run`` mean what the same flags of ``pypi-server run`` mean, so a pypiserver
-unit file can switch binaries and keep its arguments.
+unit file can switch binaries and keep its arguments. Every failure a person can cause
+(a bad flag, a busy port, a missing directory) ends in one line on stderr that says what
+is wrong and what to do, and a non-zero exit status; never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from . import cli_manage
 from .cli_args import build_parser
 from .config import Settings, build_settings
+from .config_toml import to_toml
 from .errors import ConfigError
-
-
-def _passwd(args: argparse.Namespace) -> int:
-    from .accounts import set_password
-
-    return set_password(args.file, args.user, delete=args.delete, stdin=args.password_stdin)
-
-
-def _yank(args: argparse.Namespace) -> int:
-    from packaging.version import InvalidVersion, Version
-
-    from .cache import DigestCache
-    from .describe import Describer
-    from .dists import normalize, parse_filename
-    from .errors import InvalidFilename
-    from .index import Index
-    from .reconcile import Reconciler
-    from .yank import YankStore
-
-    settings = build_settings({"roots": args.roots}, config_file=args.config)
-    try:
-        version = Version(args.version)
-    except InvalidVersion:
-        print(f"dynopypi: error: {args.version!r} is not a valid version", file=sys.stderr)
-        return 2
-    index = Index(settings.roots)
-    disk = Reconciler(index, DigestCache(None), Describer(None))
-    store = YankStore(index.roots)
-    found = 0
-    for root in range(len(index.roots)):
-        matches = []
-        for relpath in disk.relpaths(root):
-            filename = relpath.rsplit("/", 1)[-1]
-            try:
-                parsed = parse_filename(filename)
-            except InvalidFilename:
-                continue
-            same_release = parsed.project == normalize(args.project) and parsed.version == version
-            if same_release and args.file in (None, filename):
-                matches.append(filename)
-        if matches:
-            reason = args.reason if args.command == "yank" else None
-            store.update(root, matches, reason)
-            for filename in matches:
-                print(f"{args.command}ed {index.roots[root] / filename}")
-            found += len(matches)
-    if not found:
-        print(
-            f"dynopypi: error: no files of {args.project} {args.version} in "
-            + ", ".join(map(str, settings.roots)),
-            file=sys.stderr,
-        )
-        return 1
-    return 0
-
-
-def _reindex(args: argparse.Namespace) -> int:
-    from .server import cache_path
-
-    settings = build_settings(
-        {"roots": args.roots, "cache_dir": args.cache_dir}, config_file=args.config
-    )
-    path = cache_path(settings)
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
-    print(f"removed {path}; the next start re-reads every file")
-    return 0
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -112,37 +50,93 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return build_settings(flags, config_file=args.config)
 
 
+def explain_os_error(exc: OSError, host: str, port: int) -> str:
+    """What went wrong when starting, and what to do, in one line."""
+    where = f"{host}:{port}"
+    if isinstance(exc, socket.gaierror):
+        return (
+            f"host {host!r} cannot be resolved ({exc.strerror}); give an address "
+            "(127.0.0.1, 0.0.0.0 for every interface) or a name this machine resolves"
+        )
+    if exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"cannot listen on {where}: address already in use; stop the program that "
+            "listens there (another dynopypi?) or choose another port with -p"
+        )
+    if exc.errno == errno.EACCES:
+        return (
+            f"cannot listen on {where}: permission denied; ports below 1024 need root or "
+            "CAP_NET_BIND_SERVICE: use a port from 1024 up (nginx in front serves 80/443)"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"cannot listen on {where}: {host} is not an address of this machine; use one "
+            "of its addresses, 127.0.0.1, or 0.0.0.0 for all"
+        )
+    return f"cannot start on {where}: {exc.strerror or exc}"
+
+
+def check_listen(host: str, port: int) -> None:
+    """Bind and release the address before loading anything, so a busy or forbidden port
+    is one line at once, not after the index is read (the real bind still checks). Also
+    resolves the host: waitress turns a failed lookup into a bare ValueError."""
+    family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress does
+        probe.bind(address)
+
+
+def _run(settings: Settings) -> int:
+    from .server import serve
+
+    try:
+        check_listen(settings.host, settings.port)
+        serve(settings)
+    except OSError as exc:
+        print(f"dynopypi: error: {explain_os_error(exc, settings.host, settings.port)}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if argv and argv[0] == "check-config":
-        argv[0] = "run"
-        checking = True
-    else:
-        checking = False
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if extra:  # the command's own usage, not the top level's
+        (args.parser if args.command else parser).error(
+            f"unrecognized arguments: {' '.join(extra)}"
+        )
     if args.command is None:
         parser.print_help()
         return 2
     try:
+        return _command(args)
+    except KeyboardInterrupt:
+        print("\ndynopypi: interrupted", file=sys.stderr)
+        return 130
+
+
+def _command(args: argparse.Namespace) -> int:
+    try:
         if args.command == "passwd":
-            return _passwd(args)
+            return cli_manage.passwd(args)
         if args.command in ("yank", "unyank"):
-            return _yank(args)
+            return cli_manage.yank(args)
         if args.command == "reindex":
-            return _reindex(args)
+            return cli_manage.reindex(args)
         settings = settings_from_args(args)
     except ConfigError as exc:
         print(f"dynopypi: error: {exc}", file=sys.stderr)
         return 2
-    if checking:
-        for key, value in vars(settings).items():
-            print(f"{key} = {value!r}")
+    except OSError as exc:  # a file the command reads or writes (permissions, ...)
+        print(f"dynopypi: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    if args.command == "check-config":
+        print(to_toml(settings), end="")
         return 0
-    from .server import serve
-
-    serve(settings)
-    return 0
+    return _run(settings)
 
 
 if __name__ == "__main__":

@@ -22,18 +22,22 @@ file given with --config; flags win over the environment, which wins over the fi
 """
 
 
-def _run_parser(sub: Any) -> None:
+def _run_parser(sub: Any, name: str, summary: str) -> None:
+    """``run`` and ``check-config`` take the same options: one validates what the other
+    would serve with."""
     p = sub.add_parser(
-        "run",
-        help="serve package directories",
-        description=_RUN_HELP,
+        name,
+        help=summary,
+        description=_RUN_HELP if name == "run" else f"{summary.capitalize()}.\n\n{_RUN_HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.set_defaults(parser=p)
     p.add_argument(
         "roots",
         nargs="*",
         metavar="PACKAGES_DIR",
-        help="package directories (default: ~/packages); uploads go to the first",
+        help="package directories, which must exist (default: ~/packages, created if "
+        "missing); uploads go to the first",
     )
     p.add_argument("-p", "--port", help="port to listen on (default: 8080)")
     p.add_argument(
@@ -148,9 +152,20 @@ def _service_flags(p: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="accepted for pypiserver compatibility; dynopypi always uses waitress",
     )
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     p.add_argument(
-        "-q", "--quiet", action="count", default=0, help="less logging (-q: no access log)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more logging (-v: debug lines of dynopypi: settings, file events, refusals; "
+        "-vv: of the libraries too)",
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=0,
+        help="less logging (-q: no access log; -qq: only warnings and errors)",
     )
 
 
@@ -174,9 +189,10 @@ def _manage_parsers(sub: Any) -> None:
         "passwd",
         help="add, update or delete an account in an htpasswd file (bcrypt)",
         description="Add or update USER in the Apache htpasswd FILE (created if missing, "
-        "mode 0640), hashing the password with bcrypt; or delete USER. A running server "
-        "picks the change up within a second.",
+        "mode 0640, in an existing directory), hashing the password with bcrypt; or delete "
+        "USER. A running server picks the change up within a second.",
     )
+    pw.set_defaults(parser=pw)
     pw.add_argument("file", type=Path, metavar="FILE")
     pw.add_argument("user", metavar="USER")
     pw.add_argument(
@@ -191,6 +207,7 @@ def _manage_parsers(sub: Any) -> None:
             "The state is kept in PACKAGES_DIR/.dynopypi/yanked.json; a running server "
             "shows the change within a second.",
         )
+        y.set_defaults(parser=y)
         y.add_argument("project", metavar="PROJECT")
         y.add_argument("version", metavar="VERSION")
         y.add_argument("--file", metavar="FILENAME", help="only this file of the release")
@@ -198,8 +215,13 @@ def _manage_parsers(sub: Any) -> None:
             y.add_argument("--reason", default="", help="why (shown by pip)")
         _roots_flag(y)
     r = sub.add_parser(
-        "reindex", help="drop the digest and metadata cache so the next start re-reads files"
+        "reindex",
+        help="drop the digest and metadata cache so the next start re-reads files",
+        description="Delete the digest and metadata cache of these package directories. "
+        "Nothing else changes; the next start reads every file again (and logs its "
+        "progress). Stop the server first, or restart it afterwards.",
     )
+    r.set_defaults(parser=r)
     _roots_flag(r)
     r.add_argument("--cache-dir", metavar="DIR", help="as for run")
 
@@ -210,10 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dynopypi {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _run_parser(sub)
+    _run_parser(sub, "run", "serve package directories")
     _manage_parsers(sub)
-    check = sub.add_parser(
-        "check-config", help="validate settings (same options as run) and print them"
+    _run_parser(
+        sub,
+        "check-config",
+        "validate the settings run would use (same options) and print them as TOML",
     )
-    check.set_defaults(check=True)
     return parser

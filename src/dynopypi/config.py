@@ -10,19 +10,14 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .config_toml import load_toml
 from .errors import ConfigError
 from .identity import ACTIONS
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 ENV_PREFIX = "DYNOPYPI_"
 
@@ -32,9 +27,12 @@ def _default_cache_dir() -> Path:
     return Path(base) / "dynopypi"
 
 
+DEFAULT_ROOTS = (Path("~/packages").expanduser(),)
+
+
 @dataclass(frozen=True)
 class Settings:
-    roots: tuple[Path, ...] = (Path("~/packages").expanduser(),)
+    roots: tuple[Path, ...] = DEFAULT_ROOTS
     host: str = "127.0.0.1"
     port: int = 8080
     fallback_url: str | None = None
@@ -228,20 +226,6 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def load_toml(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
-        raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config: {path} is not valid TOML: {exc}") from exc
-    section = data.get("dynopypi", data)
-    if not isinstance(section, dict):
-        raise ConfigError(f"config: {path}: [dynopypi] must be a table")
-    return {key.replace("-", "_"): value for key, value in section.items()}
-
-
 def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     return {
         key[len(ENV_PREFIX) :].lower(): value
@@ -278,6 +262,14 @@ def _check(settings: Settings) -> None:
     for root in settings.roots:
         if root.exists() and not root.is_dir():
             raise ConfigError(f"roots: {root} exists and is not a directory")
+        # a mistyped directory must not become an empty index; only the default is created
+        if not root.exists() and settings.roots != DEFAULT_ROOTS:
+            raise ConfigError(
+                f"roots: package directory {root} does not exist; create it "
+                f"(mkdir -p {root}) or check the path"
+            )
+    if settings.log_file is not None and not settings.log_file.parent.is_dir():
+        raise ConfigError(f"log_file: directory {settings.log_file.parent} does not exist")
     if settings.welcome is not None and not settings.welcome.is_file():
         raise ConfigError(f"welcome: {settings.welcome} is not a readable file")
     if settings.passwords is not None:

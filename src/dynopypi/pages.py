@@ -35,8 +35,10 @@ uv pip install --index-url {url}simple/ PACKAGE</pre>
     <pre>[global]
 index-url = {url}simple/</pre>
     <h2>Upload</h2>
-    <pre>twine upload --repository-url {url} dist/*
-uv publish --publish-url {url} dist/*</pre>
+    <pre>twine upload --repository-url {url} -u USER dist/*
+UV_PUBLISH_PASSWORD='...' uv publish --publish-url {url} -u USER dist/*</pre>
+    <p>twine asks for the password; uv does not: give it <code>--password</code> or
+    <code>UV_PUBLISH_PASSWORD</code>.</p>
     <p>Or in <code>~/.pypirc</code>:</p>
     <pre>[distutils]
 index-servers = private

@@ -8,6 +8,7 @@ start is completed first, so it is never published with part of its files.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import stat
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 from .dists import DIST_SUFFIXES, DistFile
 from .reconcile import Fresh, Reconciler
 from .scan import Found, facts_of, is_ignored_name, is_text, within
+
+log = logging.getLogger(__name__)
 
 
 class PathUpdates:
@@ -31,6 +34,7 @@ class PathUpdates:
         if not is_text(relpath):
             r.warn_once(repr(str(path)), "its path is not valid UTF-8")
             return
+        log.debug("file event: %s", relpath)
         try:
             st: os.stat_result | None = os.stat(path, follow_symlinks=False)
         except OSError:

@@ -56,11 +56,15 @@ class Releases:
     ) -> list[DistFile]:
         """Yank (``reason`` a string, possibly empty) or un-yank (None) a release's files,
         or only ``filename`` among them."""
-        files = self.files_of(name, version)
-        if filename:
-            files = [f for f in files if f.filename == filename]
+        release = self.files_of(name, version)
+        if not release:
+            raise NotFound(f"no release {version!r} of {name!r}")
+        files = [f for f in release if f.filename == filename] if filename else release
         if not files:
-            raise NotFound(f"no matching files of {name!r} {version!r}")
+            names = ", ".join(sorted({f.filename for f in release}))
+            raise NotFound(f"{name} {version} has no file {filename!r}; its files: {names}")
+        if reason is None:  # un-yank: report only what was yanked
+            files = [f for f in files if f.is_yanked]
         for root in sorted({f.root for f in files}):
             self.yanks.update(root, [f.filename for f in files if f.root == root], reason)
         self.paths.reyank()

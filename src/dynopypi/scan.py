@@ -20,6 +20,7 @@ from .cache import CacheEntry
 from .dists import DIST_SUFFIXES, ParsedName
 from .errors import MetadataError
 from .metadata import file_digests, header_fields, read_metadata
+from .progress import tracked
 
 
 def is_ignored_name(name: str) -> bool:
@@ -143,4 +144,5 @@ def read_many(paths: list[str], kinds: list[str], hash_algo: str | None) -> Iter
     workers = min(4, os.cpu_count() or 1)
     context = multiprocessing.get_context("forkserver")  # never fork a threaded process
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield from pool.map(read_facts, paths, kinds, [hash_algo] * len(paths), chunksize=64)
+        results = pool.map(read_facts, paths, kinds, [hash_algo] * len(paths), chunksize=64)
+        yield from tracked(results, len(paths), "reading new files")

@@ -10,7 +10,6 @@ import contextlib
 import ctypes
 import hashlib
 import logging
-import logging.handlers
 import signal
 import sys
 import threading
@@ -23,7 +22,7 @@ import waitress.server
 from waitress import wasyncore
 from waitress.channel import HTTPChannel
 
-from . import systemd
+from . import __version__, systemd
 from .cache import DigestCache
 from .config import Settings
 from .describe import Describer
@@ -31,7 +30,8 @@ from .gatekeeper import body_gate, refusals_first
 from .guard import Limits, guard_server
 from .hosts import checked_host
 from .index import Index
-from .logsafe import SafeFormatter, with_access_log
+from .logs import setup_logging
+from .logsafe import with_access_log
 from .paths import PathUpdates
 from .policy import build_gate
 from .proxy import parse_networks, trust_proxies
@@ -48,22 +48,6 @@ from .yank import YankStore
 log = logging.getLogger(__name__)
 
 
-def setup_logging(settings: Settings) -> None:
-    level = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.INFO}.get(
-        settings.verbosity, logging.DEBUG
-    )
-    handler: logging.Handler
-    if settings.log_file is not None:
-        handler = logging.handlers.WatchedFileHandler(settings.log_file)  # logrotate-safe
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    logging.getLogger("watchdog").setLevel(logging.WARNING)
-
-
 def cache_path(settings: Settings) -> Path:
     """One cache file per set of package directories, so two servers never share rows."""
     key = "\0".join(str(r.resolve()) for r in settings.roots)
@@ -75,8 +59,10 @@ class Server:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        for root in settings.roots:
-            root.mkdir(parents=True, exist_ok=True)
+        for root in settings.roots:  # config refuses missing ones but the default
+            if not root.is_dir():
+                root.mkdir(parents=True, exist_ok=True)
+                log.warning("created the package directory %s (the default)", root)
         self.cache = DigestCache(cache_path(settings))
         self.yanks = YankStore(settings.roots)
         self.index = Index(settings.roots)
@@ -122,7 +108,7 @@ class Server:
             host=self.settings.host,
             port=self.settings.port,
             threads=self.settings.threads,
-            ident="dynopypi",
+            ident=f"dynopypi/{__version__}",
             clear_untrusted_proxy_headers=False,  # proxy.py decides, per trusted_proxies
             max_request_body_size=self.settings.max_upload_size + 1024 * 1024,
             max_request_header_size=128 * 1024,  # waitress: 256 KiB per connection
@@ -258,7 +244,12 @@ def serve(settings: Settings) -> None:
     raise_open_file_limit()
     setup_logging(settings)
     server = Server(settings)
-    server.start()
+    log.debug("settings: %s", settings)
+    try:
+        server.start()
+    except BaseException:  # e.g. the port is taken: stop the watcher and readers, then say so
+        server.stop()
+        raise
     pending_reload = threading.Event()
 
     def on_term(signum: int, frame: FrameType | None) -> None:

@@ -17,6 +17,11 @@ import requests
 from support.net import free_port, healthy, wait_ready
 from support.processes import port_was_taken, stop_process
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 DYNOPYPI = [sys.executable, "-m", "dynopypi"]
 
 
@@ -38,8 +43,10 @@ def cli(*args: Any, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-def settings_printed(output: str) -> dict[str, str]:
-    return dict(line.split(" = ", 1) for line in output.splitlines() if " = " in line)
+def settings_printed(output: str) -> dict[str, Any]:
+    """``check-config`` prints TOML one can paste into the config file."""
+    parsed: dict[str, Any] = tomllib.loads(output)["dynopypi"]
+    return parsed
 
 
 @pytest.fixture
@@ -123,13 +130,19 @@ def test_check_config_prints_the_settings(pkg: Path, tmp_path: Path) -> None:
                  "--max-upload-size", "2M", "-o", pkg)  # fmt: skip
     assert result.returncode == 0, result.stderr
     settings = settings_printed(result.stdout)
-    assert settings["port"] == "1234"
-    assert settings["hash_algo"] == "'md5'"
-    assert settings["max_upload_size"] == str(2 * 2**20)
-    assert settings["overwrite"] == "True"
-    assert settings["passwords"] == "None"
-    assert str(pkg) in settings["roots"]
-    assert "frozenset()" in settings["authenticate"]
+    assert settings["port"] == 1234
+    assert settings["hash_algo"] == "md5"
+    assert settings["max_upload_size"] == 2 * 2**20
+    assert settings["overwrite"] is True
+    assert "passwords" not in settings and "# passwords: not set" in result.stdout
+    assert settings["roots"] == [str(pkg)]
+    assert settings["authenticate"] == []
+    # what it prints is a config file that gives the same settings back
+    config = tmp_path / "pasted.toml"
+    config.write_text(result.stdout)
+    again = cli("check-config", "--config", config)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == result.stdout
 
 
 def test_settings_precedence_flag_environment_file(pkg: Path, tmp_path: Path) -> None:
@@ -137,16 +150,16 @@ def test_settings_precedence_flag_environment_file(pkg: Path, tmp_path: Path) ->
     config.write_text('[dynopypi]\nport = 5555\nhash_algo = "sha512"\n')
     from_file = cli("check-config", "--config", config, pkg)
     assert from_file.returncode == 0, from_file.stderr
-    assert settings_printed(from_file.stdout)["port"] == "5555"
+    assert settings_printed(from_file.stdout)["port"] == 5555
 
     env = env_without_dynopypi(DYNOPYPI_PORT="4321")
     from_env = cli("check-config", "--config", config, pkg, env=env)
     settings = settings_printed(from_env.stdout)
-    assert settings["port"] == "4321"
-    assert settings["hash_algo"] == "'sha512'"  # the file still counts for the rest
+    assert settings["port"] == 4321
+    assert settings["hash_algo"] == "sha512"  # the file still counts for the rest
 
     from_flag = cli("check-config", "--config", config, "-p", "1111", pkg, env=env)
-    assert settings_printed(from_flag.stdout)["port"] == "1111"
+    assert settings_printed(from_flag.stdout)["port"] == 1111
 
 
 # --------------------------------------------------------------------------- DYNOPYPI_PORT

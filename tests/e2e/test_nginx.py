@@ -228,6 +228,8 @@ def test_upload_with_wrong_password_refused_through_nginx(
     result = twine_upload(f"{proxy.base}/", (USER, "wrong-password"), [wheel])
     assert result.returncode != 0, result.stdout + result.stderr
     assert "403" in result.stdout + result.stderr or "401" in result.stdout + result.stderr
+    # nginx passes the app's reason phrase on, so twine still says why
+    assert "wrong user name or password" in " ".join((result.stdout + result.stderr).split())
     assert not (packages / wheel.name).exists()
 
 

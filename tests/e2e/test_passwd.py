@@ -20,6 +20,7 @@ BOB = ("bob", "bob-pw-0002")
 
 def test_passwd_creates_bcrypt_file_with_mode_0640_and_deletes(tmp_path: Path) -> None:
     path = tmp_path / "conf" / "htpasswd"
+    path.parent.mkdir()  # passwd creates the file, never a directory (see test_newcomer)
     result = passwd(path, *ALICE)
     assert result.returncode == 0, result.stderr
     assert stat.S_IMODE(path.stat().st_mode) == 0o640

@@ -67,6 +67,8 @@ class ActionRoutes(Routes):
             return text(200, "removed " + ", ".join(f.filename for f in files))
         reason = form.fields.get("reason", "") if action == "yank" else None
         files = releases.yank(project, version, form.fields.get("filename"), reason)
+        if not files:
+            return text(200, f"{project} {version}: nothing is yanked; nothing changed")
         return text(200, f"{action}ed " + ", ".join(f.filename for f in files))
 
     def upload(self, form: UploadForm) -> bottle.HTTPResponse:

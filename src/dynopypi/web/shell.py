@@ -8,6 +8,8 @@ route reads as: parse, call the core, ``send`` or raise a domain error.
 from __future__ import annotations
 
 import io
+import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +33,7 @@ from ..model import Rendered
 from ..negotiate import accepts_gzip, choose_content_type
 from ..services import Services
 
+log = logging.getLogger(__name__)
 Handler = Callable[..., Any]
 BIG_BODY = 64 * 1024  # bodies this big go to waitress as a buffer, not copied per request
 REALM = "dynopypi"
@@ -47,12 +50,29 @@ STATUS: dict[type[Refused], int] = {
 }
 
 
-def text(status: int, message: str, headers: dict[str, str] | None = None) -> bottle.HTTPResponse:
+REASON_LIMIT = 200  # characters of a refusal's message that go into the status line
+_NOT_IN_REASON = re.compile(r"[^\x20-\x7e\xa0-\xff]")
+
+
+def text(
+    status: int | str, message: str, headers: dict[str, str] | None = None
+) -> bottle.HTTPResponse:
     response = bottle.HTTPResponse(
         body=message.rstrip("\n") + "\n", status=status, **(headers or {})
     )
     response.content_type = "text/plain; charset=utf-8"
     return response
+
+
+def reason_phrase(message: str) -> str:
+    """A refusal's message as an HTTP reason phrase: twine and requests print the status
+    line, not the body (as PyPI does: ``400 File already exists ...``). The message can
+    echo client input, so only what a status line may carry stays: latin-1 printable
+    characters (the rest become '?'), one line, at most ``REASON_LIMIT`` characters."""
+    line = _NOT_IN_REASON.sub("?", " ".join(message.split()))
+    if len(line) > REASON_LIMIT:
+        line = line[: REASON_LIMIT - 3].rstrip() + "..."
+    return line
 
 
 def refusal_response(exc: Refused) -> bottle.HTTPResponse:
@@ -62,8 +82,9 @@ def refusal_response(exc: Refused) -> bottle.HTTPResponse:
         headers["WWW-Authenticate"] = f'Basic realm="{REALM}", charset="UTF-8"'
     if isinstance(exc, Throttled):
         headers["Retry-After"] = str(exc.retry_after)
-    status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
-    return text(status, exc.message, headers)
+    code = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
+    reason = reason_phrase(exc.message)
+    return text(f"{code} {reason}" if reason else code, exc.message, headers)
 
 
 def error_plugin(callback: Handler) -> Handler:
@@ -71,7 +92,11 @@ def error_plugin(callback: Handler) -> Handler:
         try:
             return callback(*args, **kwargs)
         except Refused as exc:
-            return refusal_response(exc)
+            response = refusal_response(exc)
+            if log.isEnabledFor(logging.DEBUG):  # -v: why a client got its 4xx
+                request = bottle.request
+                log.debug("refused %s %s: %s", request.method, request.path, response.status)
+            return response
 
     return wrapper
 

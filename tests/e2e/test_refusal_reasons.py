@@ -1,0 +1,87 @@
+"""Every refusal's message travels in the status line's reason phrase, as PyPI does
+(``400 File already exists ...``), because that is what twine prints: without it a twine
+user sees only ``409 Conflict`` and must rerun with ``--verbose`` to learn why.
+
+The body stays the full message; the reason phrase is the same text made safe for a status
+line (latin-1, one line, bounded), so client input echoed in a message cannot split it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from support.accounts import add_account
+from support.clients import twine_upload
+from support.fakedist import make_wheel
+from support.server import DynoServer, ServerFactory
+
+ALICE = ("alice", "alice-secret-1")
+READER = ("reader", "reader-secret-2")
+
+
+@pytest.fixture(scope="module")
+def site(
+    module_server_factory: ServerFactory, tmp_path_factory: pytest.TempPathFactory
+) -> DynoServer:
+    root = tmp_path_factory.mktemp("reasons")
+    htpasswd = root / "htpasswd"
+    add_account(htpasswd, *ALICE)
+    add_account(htpasswd, *READER)
+    (root / "htpasswd.rights").write_text("alice list,download,update *\nreader list,download\n")
+    packages = root / "packages"
+    packages.mkdir()
+    return module_server_factory(packages, "-P", str(htpasswd))
+
+
+def twine(server: DynoServer, wheel: Path, auth: tuple[str, str], tmp: Path) -> str:
+    pypirc = tmp / "empty.pypirc"
+    pypirc.write_text("")
+    result: subprocess.CompletedProcess[str] = twine_upload(
+        f"{server.base}/", auth, [wheel], config_file=pypirc
+    )
+    assert result.returncode != 0, result.stdout
+    return " ".join((result.stdout + result.stderr).split())  # rich wraps long lines
+
+
+def test_twine_prints_why_an_upload_conflicts(site: DynoServer, tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    make_wheel(first, "reason-conflict", "1.0")
+    wheel = make_wheel(second, "reason-conflict", "1.0", payload=b"other bytes")
+    pypirc = tmp_path / "empty.pypirc"
+    pypirc.write_text("")
+    ok = twine_upload(f"{site.base}/", ALICE, [first / wheel.name], config_file=pypirc)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    printed = twine(site, wheel, ALICE, tmp_path)
+    assert "409" in printed and "File already exists" in printed, printed
+
+
+def test_twine_prints_why_a_login_or_right_is_refused(site: DynoServer, tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "reason-denied", "1.0")
+    denied = twine(site, wheel, READER, tmp_path)
+    assert "403" in denied and "may not update" in denied.lower().replace("'", ""), denied
+    wrong = twine(site, wheel, ("alice", "wrong"), tmp_path)
+    assert "401" in wrong and "wrong user name or password" in wrong, wrong
+
+
+@pytest.mark.parametrize("action", ["remove_pkg", "yank", "unyank"])
+def test_release_actions_carry_the_message_in_the_reason(site: DynoServer, action: str) -> None:
+    fields = {":action": action, "name": "never-uploaded", "version": "1.0"}
+    response = site.request("POST", "/", data=fields, auth=ALICE)
+    assert response.status_code == 404, response.text
+    assert response.reason == response.text.strip(), (response.reason, response.text)
+    assert "never-uploaded" in response.reason
+
+
+def test_hostile_text_in_a_message_cannot_break_the_status_line(site: DynoServer) -> None:
+    name = "evil\r\nX-Injected: 1 \u2603 " + "x" * 500
+    fields = {":action": "yank", "name": name, "version": "1.0"}
+    response = site.request("POST", "/", data=fields, auth=ALICE)
+    assert 400 <= response.status_code < 500, response.text
+    assert "x-injected" not in {k.lower() for k in response.headers}
+    assert "\u2603" in response.text or "evil" in response.text  # the body keeps the message
+    assert len(response.reason) <= 200 and "\r" not in response.reason
+    response.reason.encode("latin-1")
