@@ -227,7 +227,9 @@ class Server:
         busy = bool(tasks.queue) or tasks.active_count > 0
         for dispatcher in list(socket_map.values()):
             if isinstance(dispatcher, HTTPChannel):
-                if dispatcher.requests or dispatcher.total_outbufs_len:
+                request = dispatcher.request  # a body on its way (an upload) is in flight too
+                receiving = request is not None and request.headers_finished
+                if dispatcher.requests or dispatcher.total_outbufs_len or receiving:
                     busy = True
                 else:
                     dispatcher.will_close = True  # idle keep-alive connection
