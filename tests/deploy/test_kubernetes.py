@@ -1,8 +1,10 @@
 """deploy/kubernetes: valid against the Kubernetes schemas (kubernetes-validate, offline),
 and consistent with the image (ports, paths, the accounts file) and with each other.
 
-The Route (OpenShift) and the Kustomization have no schema in kubernetes-validate; their
-fields are checked here by hand.
+Layout: base/ (Deployment, Service, PVC), overlays ingress/ (Kubernetes) and openshift/
+(a Route, no fsGroup), secret.yaml (the accounts secret's shape). The Route (OpenShift) and
+the kustomizations have no schema in kubernetes-validate; their fields are checked here by
+hand, and the overlay's patches are checked to name paths that exist in the base.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from support.podman import REPO
 MANIFESTS = REPO / "deploy" / "kubernetes"
 CONTAINERFILE = REPO / "deploy" / "container" / "Containerfile"
 NO_SCHEMA = {"route.yaml", "kustomization.yaml"}
+KUSTOMIZATIONS = ("base", "ingress", "openshift")
 
 
 def load(name: str) -> dict[str, Any]:
@@ -41,7 +44,10 @@ def validator() -> str:
 
 
 @pytest.mark.parametrize(
-    "name", sorted(p.name for p in MANIFESTS.glob("*.yaml") if p.name not in NO_SCHEMA)
+    "name",
+    sorted(
+        str(p.relative_to(MANIFESTS)) for p in MANIFESTS.rglob("*.yaml") if p.name not in NO_SCHEMA
+    ),
 )
 def test_manifest_is_valid_against_the_schemas(name: str) -> None:
     result = subprocess.run(
@@ -55,7 +61,7 @@ def test_manifest_is_valid_against_the_schemas(name: str) -> None:
 
 def test_deployment_matches_the_image() -> None:
     env = image_env()
-    deployment = load("deployment.yaml")
+    deployment = load("base/deployment.yaml")
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     (port,) = container["ports"]
@@ -69,7 +75,7 @@ def test_deployment_matches_the_image() -> None:
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert (
         volumes["packages"]["persistentVolumeClaim"]["claimName"]
-        == load("pvc.yaml")["metadata"]["name"]
+        == load("base/pvc.yaml")["metadata"]["name"]
     )
     secret = load("secret.yaml")
     assert volumes["htpasswd"]["secret"]["secretName"] == secret["metadata"]["name"]
@@ -78,7 +84,7 @@ def test_deployment_matches_the_image() -> None:
 
 
 def test_security_context_is_restrictive() -> None:
-    pod = load("deployment.yaml")["spec"]["template"]["spec"]
+    pod = load("base/deployment.yaml")["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
@@ -91,23 +97,51 @@ def test_security_context_is_restrictive() -> None:
 
 
 def test_service_route_and_ingress_agree() -> None:
-    service = load("service.yaml")
+    service = load("base/service.yaml")
     (port,) = service["spec"]["ports"]
     assert port["targetPort"] == "http"
     selector = service["spec"]["selector"]
-    labels = load("deployment.yaml")["spec"]["template"]["metadata"]["labels"]
+    labels = load("base/deployment.yaml")["spec"]["template"]["metadata"]["labels"]
     assert selector.items() <= labels.items()
-    route = load("route.yaml")
+    route = load("openshift/route.yaml")
     assert route["apiVersion"] == "route.openshift.io/v1" and route["kind"] == "Route"
     assert route["spec"]["to"] == {"kind": "Service", "name": "dynopypi", "weight": 100}
     assert route["spec"]["port"]["targetPort"] == port["name"]
     assert route["spec"]["tls"]["termination"] == "edge"
-    ingress = load("ingress.yaml")
+    ingress = load("ingress/ingress.yaml")
     (rule,) = ingress["spec"]["rules"]
     (path,) = rule["http"]["paths"]
     assert path["backend"]["service"] == {"name": "dynopypi", "port": {"name": port["name"]}}
 
 
-def test_kustomization_lists_every_kubernetes_manifest() -> None:
-    listed = set(load("kustomization.yaml")["resources"])
-    assert listed == {p.name for p in MANIFESTS.glob("*.yaml")} - NO_SCHEMA
+def test_kustomizations_name_existing_files() -> None:
+    base = load("base/kustomization.yaml")["resources"]
+    assert set(base) == {p.name for p in (MANIFESTS / "base").glob("*.yaml")} - NO_SCHEMA
+    for name in ("ingress", "openshift"):
+        resources = load(f"{name}/kustomization.yaml")["resources"]
+        assert resources[0] == "../base"
+        for resource in resources[1:]:
+            assert (MANIFESTS / name / resource).is_file(), resource
+    # the accounts are made from a file by the operator, never applied empty by kustomize
+    for name in KUSTOMIZATIONS:
+        kustomization = load(f"{name}/kustomization.yaml")
+        assert "secretGenerator" not in kustomization
+        assert not any("secret" in r for r in kustomization["resources"])
+
+
+def test_openshift_overlay_removes_what_the_scc_assigns() -> None:
+    """The patches name paths that exist in the base (a JSON patch ``remove`` of a missing
+    path fails at apply time)."""
+    overlay = load("openshift/kustomization.yaml")
+    (patch,) = overlay["patches"]
+    assert patch["target"] == {"kind": "Deployment", "name": "dynopypi"}
+    operations = yaml.safe_load(patch["patch"])
+    deployment = load("base/deployment.yaml")
+    for operation in operations:
+        assert operation["op"] == "remove"
+        node: Any = deployment
+        for key in operation["path"].strip("/").split("/"):
+            assert key in node, operation["path"]
+            node = node[key]
+    removed = {op["path"].rsplit("/", 1)[1] for op in operations}
+    assert removed == {"fsGroup", "fsGroupChangePolicy"}
