@@ -249,3 +249,23 @@ def test_ansible_lint_production_profile_is_clean(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Profile 'production' was required, and it passed" in result.stdout + result.stderr
+
+
+def test_changed_password_reloads_and_tls_off_serves_http(target: Target) -> None:
+    """Runs last (it reconfigures the target): a new password is a reload (same process),
+    and without a certificate the site is plain HTTP."""
+    pid = target.sh("systemctl show --property MainPID --value dynopypi").strip()
+    old_password, new_password = target.password, secrets.token_urlsafe(18)
+    variables = json.loads((target.work / "vars.json").read_text())
+    variables["dynopypi_accounts"] = [{"name": target.user, "password": new_password}]
+    del variables["dynopypi_tls_certificate_src"], variables["dynopypi_tls_certificate_key_src"]
+    (target.work / "vars.json").write_text(json.dumps(variables))
+    third = target.playbook()
+    assert third.result.returncode == 0, third.output[-8000:]
+    assert third.recap()["changed"] > 0 and new_password not in third.output
+    assert target.sh("systemctl show --property MainPID --value dynopypi").strip() == pid
+    url = f"http://127.0.0.1:{target.container.port(80)}/simple/"
+    for password, status in ((new_password, "200"), (old_password, "401")):
+        answer = run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u",
+                      f"{target.user}:{password}", url])  # fmt: skip
+        assert answer.stdout == status, (password == new_password, answer.stdout)
