@@ -149,7 +149,7 @@ def wait_for_ssh(work: Path, container: Container) -> None:
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    build(REPO / "tests" / "deploy" / "target.Containerfile", TARGET_IMAGE, REPO / "tests")
+    build(REPO / "tests" / "deploy" / "target.Containerfile", TARGET_IMAGE, REPO / "tests" / "deploy")
     work = tmp_path_factory.mktemp("ansible")
     key, cert, tls_key = generate_secrets(work)
     user, password = "alice", secrets.token_urlsafe(18)

@@ -36,7 +36,7 @@ STOP_BUDGET = 2.0  # seconds from SIGTERM to exit
 
 @pytest.fixture(scope="module")
 def image() -> Iterator[str]:
-    build(CONTAINERFILE, IMAGE)
+    build(CONTAINERFILE, IMAGE, stages=["build"])
     yield IMAGE
     assert leftovers() == [], "a test left a container behind"
 

@@ -61,13 +61,29 @@ def ensure_base_image() -> None:
     assert result.returncode == 0, explain(result)
 
 
-def build(containerfile: Path, tag: str, context: Path = REPO) -> None:
-    """``podman build`` FROM the local base (layers cached: a rebuild takes seconds)."""
+def image_id(tag: str) -> str | None:
+    result = podman("image", "inspect", "--format", "{{.Id}}", tag, check=False)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def build(containerfile: Path, tag: str, context: Path = REPO, stages: Sequence[str] = ()) -> None:
+    """``podman build`` FROM the local base; layers are cached, so a rebuild takes seconds.
+
+    Each of ``stages`` is tagged too (``TAG-STAGE``), so its cached layers survive; the image
+    a tag named before is removed once the tag moves, so that repeated runs on one machine
+    do not pile up old images.
+    """
     ensure_base_image()
-    podman(
-        "build", "--format", "docker", "--build-arg", f"BASE={BASE_IMAGE}",
-        "-f", containerfile, "-t", tag, context, timeout=1200,
-    )  # fmt: skip
+    for stage in (*stages, None):
+        name = tag if stage is None else f"{tag}-{stage}"
+        target = () if stage is None else ("--target", stage)
+        old = image_id(name)
+        podman(
+            "build", "--format", "docker", "--build-arg", f"BASE={BASE_IMAGE}", *target,
+            "-f", containerfile, "-t", name, context, timeout=1200,
+        )  # fmt: skip
+        if old is not None and old != image_id(name):
+            podman("rmi", old, check=False)  # still in use by a container: kept
 
 
 def leftovers() -> list[str]:
