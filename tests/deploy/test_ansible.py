@@ -149,7 +149,9 @@ def wait_for_ssh(work: Path, container: Container) -> None:
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    build(REPO / "tests" / "deploy" / "target.Containerfile", TARGET_IMAGE, REPO / "tests" / "deploy")
+    build(
+        REPO / "tests" / "deploy" / "target.Containerfile", TARGET_IMAGE, REPO / "tests" / "deploy"
+    )
     work = tmp_path_factory.mktemp("ansible")
     key, cert, tls_key = generate_secrets(work)
     user, password = "alice", secrets.token_urlsafe(18)
@@ -269,3 +271,21 @@ def test_changed_password_reloads_and_tls_off_serves_http(target: Target) -> Non
         answer = run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u",
                       f"{target.user}:{password}", url])  # fmt: skip
         assert answer.stdout == status, (password == new_password, answer.stdout)
+
+
+def test_role_templates_find_what_they_replace_in_the_shipped_files() -> None:
+    """The role renders the repository's own unit and nginx sites with this host's values
+    (roles/dynopypi/templates/*.j2): each string it replaces must still be in those files,
+    or a changed site would silently keep the defaults."""
+    unit = (REPO / "systemd" / "dynopypi.service").read_text()
+    for text in ("/usr/share/venv/dynopypi/bin/dynopypi", "/etc/dynopypi/", "\nUser=", "\nGroup="):
+        assert text in unit, text
+    http = (REPO / "nginx" / "dynopypi.conf").read_text()
+    tls = (REPO / "nginx" / "dynopypi-tls.conf").read_text()
+    for site, texts in (
+        (http, ["server 127.0.0.1:8180;", "server_name _;", "listen 80;", "listen [::]:80;"]),
+        (tls, ["server 127.0.0.1:8180;", "server_name pypi.example.com;", "listen 80;",
+               "listen 443 ssl http2;", "    ssl_certificate ", "    ssl_certificate_key "]),
+    ):  # fmt: skip
+        for text in texts:
+            assert text in site, text
