@@ -20,7 +20,8 @@ NGINX_SITE_DIR ?= $(SYSCONFDIR)/nginx/conf.d
 SERVICE_USER ?= dynopypi
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test unit lint format bench clean install publish-local
+.PHONY: help venv run test unit lint format bench clean install publish-local container-test \
+	ansible-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -99,10 +100,28 @@ install: ## install system-wide: user, directories, venv, systemd unit, nginx si
 		echo "then: systemctl enable --now dynopypi && nginx -t && systemctl reload nginx"; \
 	fi
 
-publish-local: $(BIN)/.installed ## build dynopypi and upload it to a running index (HOST, PORT, TWINE_USERNAME/PASSWORD)
+publish-local: $(BIN)/.installed ## build dynopypi and upload it to a running index (HOST, PORT, TWINE_USERNAME, PS_LOCAL_PASSWD)
 	rm -rf dist
 	$(BIN)/python -m build --outdir dist .
-	$(BIN)/twine upload --non-interactive --repository-url http://$(HOST):$(PORT)/ dist/*
+	@# the password: TWINE_PASSWORD, else PS_LOCAL_PASSWD (the runbook's name for it)
+	TWINE_PASSWORD="$${TWINE_PASSWORD:-$${PS_LOCAL_PASSWD:-}}" \
+		$(BIN)/twine upload --non-interactive --repository-url http://$(HOST):$(PORT)/ dist/*
+
+# Deployment tests: real podman (images from a locally debootstrapped Debian base, made once
+# and kept in podman's store), an Ansible run over SSH. Not part of `make test`; CI runs them.
+# CONTAINERS_CONF: podman settings this kind of VM needs (runc, cgroupfs, ulimits).
+CONTAINERS_CONF ?= $(CURDIR)/deploy/container/containers.conf
+$(BIN)/.deploy-installed: pyproject.toml $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test,deploy]'
+	touch $@
+
+container-test: $(BIN)/.deploy-installed ## build the container image and test it with podman; validate deploy/kubernetes
+	CONTAINERS_CONF=$(CONTAINERS_CONF) DYNOPYPI_DEPLOY_TESTS=container \
+		$(BIN)/pytest tests/deploy $(PYTEST_ARGS)
+
+ansible-test: $(BIN)/.deploy-installed ## apply deploy/ansible over SSH to a systemd container, twice; ansible-lint
+	CONTAINERS_CONF=$(CONTAINERS_CONF) DYNOPYPI_DEPLOY_TESTS=ansible \
+		$(BIN)/pytest tests/deploy $(PYTEST_ARGS)
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
