@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .cli_args import build_parser
+from .cli_upstream import UPSTREAM_FLAGS
 from .config import Settings, build_settings
 from .errors import ConfigError
 
@@ -84,6 +85,38 @@ def _reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def _upstream(args: argparse.Namespace) -> int:
+    from .upstream_store import UpstreamStore, upstream_dir
+
+    settings = build_settings(
+        {"roots": args.roots, "cache_dir": args.cache_dir, "upstream": args.upstream},
+        config_file=args.config,
+    )
+    if not settings.upstream:
+        raise ConfigError("upstream: no --upstream URL given (nor in the environment or --config)")
+    store = UpstreamStore(upstream_dir(settings.cache_dir, settings.upstream))
+    if args.upstream_command == "shadowed":
+        for entry in store.shadowed():
+            print(
+                f"{entry.get('name')} {entry.get('version')} {entry.get('url')} "
+                f"first seen {_when(entry.get('first_seen'))}"
+            )
+        return 0
+    try:
+        removed = store.purge(args.name)
+    except ValueError as exc:
+        raise ConfigError(f"purge: {exc}") from None
+    for path in removed:
+        print(f"removed {path}")
+    return 0
+
+
+def _when(ns: object) -> str:
+    from .simple import rfc3339
+
+    return rfc3339(ns) if isinstance(ns, int) else "?"
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     flags: dict[str, Any] = {
         "roots": args.roots or None,
@@ -106,6 +139,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "trusted_proxies": args.trusted_proxies,
         "x_accel_redirect": args.x_accel_redirect,
         "ready_endpoint": args.ready_endpoint,
+        **{key: getattr(args, key) for key in UPSTREAM_FLAGS},
     }
     if args.verbose or args.quiet:
         flags["verbosity"] = max(-2, min(3, args.verbose - args.quiet))
@@ -131,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _yank(args)
         if args.command == "reindex":
             return _reindex(args)
+        if args.command == "upstream":
+            return _upstream(args)
         settings = settings_from_args(args)
     except ConfigError as exc:
         print(f"dynopypi: error: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cli_upstream import upstream_flags, upstream_parser
 
 _RUN_HELP = """\
 Serve one or more package directories as a PEP 503/691 index.
@@ -47,6 +48,7 @@ def _run_parser(sub: Any) -> None:
     _index_flags(p)
     _page_flags(p)
     _service_flags(p)
+    upstream_flags(p)
 
 
 def _account_flags(p: argparse.ArgumentParser) -> None:
@@ -212,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _run_parser(sub)
     _manage_parsers(sub)
+    upstream_parser(sub, _roots_flag)
     check = sub.add_parser(
         "check-config", help="validate settings (same options as run) and print them"
     )

@@ -28,7 +28,6 @@ from . import systemd
 from .cache import DigestCache
 from .config import Settings
 from .describe import Describer
-from .index import Index
 from .paths import PathUpdates
 from .policy import build_gate
 from .proxy import WSGIApp, parse_networks, trust_proxies
@@ -37,6 +36,7 @@ from .reconcile import Reconciler
 from .releases import Releases
 from .render import Renderer
 from .services import Services
+from .upstream_build import build_catalog, build_index
 from .watcher import Watcher
 from .web import create_app
 from .yank import YankStore
@@ -107,7 +107,7 @@ class Server:
             root.mkdir(parents=True, exist_ok=True)
         self.cache = DigestCache(cache_path(settings))
         self.yanks = YankStore(settings.roots)
-        self.index = Index(settings.roots)
+        self.index, self.upstream_store = build_index(settings)
         describer = Describer(settings.hash_algo, self.yanks.lookup)
         self.reconciler = Reconciler(self.index, self.cache, describer)
         self.paths = PathUpdates(self.reconciler)
@@ -118,15 +118,18 @@ class Server:
             rescan_interval=settings.rescan_interval,
             on_state_change=self._state_changed,
         )
+        reader = FileReader(self.index, self.cache)
+        self.catalog = build_catalog(settings, self.reconciler, reader, self.upstream_store)
         services = Services(
             settings,
             self.index,
             self.reconciler,
             self.paths,
-            FileReader(self.index, self.cache),
+            reader,
             self.renderer,
             self.auth,
             Releases(self.paths, self.yanks),
+            self.catalog,
         )
         app = create_app(services)
         self.app = trust_proxies(with_access_log(app), parse_networks(settings.trusted_proxies))
@@ -140,6 +143,7 @@ class Server:
         self.watcher.start()  # before the scan, so nothing copied in meanwhile is missed
         if not self.reconciler.load_cached() and not self.reconciler.start_cold():
             self.reconciler.sync()
+        self.catalog.load_upstream()  # cached public projects (upstream may be down)
 
     def start(self) -> None:
         """Load the index, start watching, bind the socket (serving starts in ``run``)."""

@@ -57,6 +57,9 @@ class OpsRoutes(Routes):
 
     def ready(self) -> bottle.HTTPResponse:
         state = readiness(self.services.index)
+        upstream = self.services.catalog.state()
+        if upstream is not None:  # reported, never a reason to be not ready
+            state["upstream"] = upstream
         body = json.dumps(state, indent=1) + "\n"
         status = 200 if state["status"] == "ready" else 503
         return bottle.HTTPResponse(body=body, status=status, Content_Type="application/json")

@@ -1,0 +1,52 @@
+"""Names and records of the upstream source: the ``--private``/``--merge`` globs, the
+merge rule built from them, and the ``DistFile`` an upstream page's file becomes."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Sequence
+
+from .dists import DistFile, display_name_of, parse_filename
+from .snapshot import MergeRule, private_first
+from .upstream_page import UpstreamFile
+from .upstream_store import CachedPage, relpath_of
+
+
+def glob_matcher(globs: Sequence[str]) -> re.Pattern[str] | None:
+    """``--private``/``--merge`` globs over normalized names (``Acme_*`` == ``acme-*``)."""
+    if not globs:
+        return None
+    parts = [fnmatch.translate(re.sub(r"[-_.]+", "-", g.strip().lower())) for g in globs]
+    return re.compile("|".join(f"(?:{p})" for p in parts))
+
+
+def upstream_rule(local_sources: int, private: Sequence[str], merge: Sequence[str]) -> MergeRule:
+    """``private_first`` with the ``--private`` and ``--merge`` globs."""
+    private_re, merge_re = glob_matcher(private), glob_matcher(merge)
+    return private_first(
+        local_sources,
+        lambda name: bool(private_re and private_re.match(name)),
+        lambda name: bool(merge_re and merge_re.match(name)),
+    )
+
+
+def upstream_dist(page: CachedPage, item: UpstreamFile, source: int) -> DistFile:
+    parsed = parse_filename(item.filename)
+    seen = page.first_seen.get(item.filename, 0)
+    return DistFile(
+        relpath=relpath_of(page.name, item.filename),
+        root=source,
+        filename=item.filename,
+        project=parsed.project,
+        display_name=display_name_of(item.filename),
+        version=parsed.version,
+        packagetype=parsed.packagetype,
+        python_tag=parsed.python_tag,
+        size=item.size or 0,
+        mtime_ns=item.upload_ns if item.upload_ns is not None else seen,
+        hashes=bytes.fromhex(item.sha256) + bytes(48),  # md5/blake2b known once fetched
+        requires_python=item.requires_python,
+        metadata_digest=bytes.fromhex(item.metadata_sha256) if item.metadata_sha256 else None,
+        yanked=item.yanked,
+    )

@@ -1,0 +1,249 @@
+"""One index URL for everything: dynopypi in front of an upstream index, with real clients.
+
+The upstream is a second dynopypi started by the test (honest), or ``FakeUpstream`` when
+the test needs an upstream that lies, stalls or breaks. No network is used.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from support.clients import PIP, check_ok, run_client, uv_command
+from support.fakedist import make_wheel
+from support.helpers import poll_until
+from support.server import ServerFactory
+from support.upstream import Answer, FakeUpstream
+
+UV_ENV = {"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
+DAY = 86400
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeUpstream]:
+    upstream = FakeUpstream().start()
+    yield upstream
+    upstream.stop()
+
+
+def pip_install(index_url: str, target: Path, *reqs: str) -> subprocess.CompletedProcess[str]:
+    return run_client(
+        [*PIP, "install", "--no-cache-dir", "--target", target, "--index-url", index_url, *reqs]
+    )
+
+
+def uv_install(
+    index_url: str, target: Path, cache: Path, *reqs: str
+) -> subprocess.CompletedProcess[str]:
+    return run_client(
+        [*uv_command(), "pip", "install", "--no-config", "--cache-dir", cache,
+         "--python", sys.executable, "--target", target, "--index-url", index_url, *reqs],
+        extra_env=UV_ENV,
+    )  # fmt: skip
+
+
+def installed(target: Path) -> dict[str, str]:
+    """module -> version of what a --target install put there."""
+    out = {}
+    for init in target.glob("*/__init__.py"):
+        out[init.parent.name] = init.read_text().split('"')[1]
+    return out
+
+
+def chain(directory: Path) -> None:
+    """chain-a -> chain-b -> chain-c, public only."""
+    directory.mkdir(parents=True, exist_ok=True)
+    make_wheel(directory, "chain-a", "1.0", requires=["chain-b"])
+    make_wheel(directory, "chain-b", "1.0", requires=["chain-c>=1"])
+    make_wheel(directory, "chain-c", "1.0")
+
+
+def test_pip_and_uv_install_a_public_chain_and_keep_working_when_upstream_stops(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    chain(tmp_path / "public")
+    upstream = server_factory(tmp_path / "public")
+    index = server_factory(tmp_path / "local", "--upstream", upstream.index_url,
+                           "--upstream-ttl", "0")  # fmt: skip
+    expected = {"chain_a": "1.0", "chain_b": "1.0", "chain_c": "1.0"}
+    check_ok(pip_install(index.index_url, tmp_path / "t1", "chain-a"), index)
+    assert installed(tmp_path / "t1") == expected
+    check_ok(uv_install(index.index_url, tmp_path / "t2", tmp_path / "uvc", "chain-a"), index)
+    assert installed(tmp_path / "t2") == expected
+    page = index.get("/simple/chain-a/")
+    assert f"127.0.0.1:{upstream.port}" not in page.text  # links point here, not upstream
+    assert "chain-a/" in index.get("/simple/").text  # cached projects are listed
+
+    upstream.stop()
+    check_ok(pip_install(index.index_url, tmp_path / "t3", "chain-a"), index)
+    assert installed(tmp_path / "t3") == expected
+    stale = index.get("/simple/chain-b/")
+    assert stale.status_code == 200
+    assert "unreachable" in stale.headers["X-Dynopypi-Upstream"]
+    assert index.get("/simple/never-seen/").status_code == 502
+    assert index.get("/pypi/chain-c/json").json()["info"]["version"] == "1.0"
+
+
+def test_dependency_confusion_is_never_served(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    public, local = tmp_path / "public", tmp_path / "local"
+    public.mkdir()
+    local.mkdir()
+    make_wheel(public, "acme-tool", "99.0")
+    make_wheel(public, "acme-secret", "5.0")
+    make_wheel(local, "acme-tool", "1.0")
+    upstream = server_factory(public)
+    index = server_factory(local, "--upstream", upstream.index_url, "--private", "acme-secret*")
+    assert index.listed_files("acme-tool") is not None
+    assert set(index.listed_files("acme-tool") or {}) == {"acme_tool-1.0-py3-none-any.whl"}
+    assert index.get("/simple/acme-secret/").status_code == 404
+    check_ok(pip_install(index.index_url, tmp_path / "t", "acme-tool"), index)
+    assert installed(tmp_path / "t") == {"acme_tool": "1.0"}
+    for path in (
+        "/packages/.upstream/acme-tool/acme_tool-99.0-py3-none-any.whl",
+        "/packages/.upstream/acme-secret/acme_secret-5.0-py3-none-any.whl",
+    ):
+        assert index.get(path).status_code == 404, path
+    assert "/simple/acme-secret/" not in upstream.logs()  # a --private name never leaves
+
+    def evidence() -> str:
+        result = run_client(
+            [sys.executable, "-m", "dynopypi", "upstream", "shadowed", "--cache-dir",
+             index.work_dir / "cache", "--upstream", upstream.index_url]
+        )  # fmt: skip
+        return result.stdout
+
+    poll_until(lambda: "acme-tool 99.0" in evidence(), timeout=20)
+    assert "acme-tool 99.0 " + upstream.url("/packages/acme_tool-99.0-py3-none-any.whl") in (
+        evidence()
+    )
+
+
+def _aged(directory: Path, name: str, version: str, days_ago: float) -> None:
+    path = make_wheel(directory, name, version)
+    when = time.time() - days_ago * DAY
+    os.utime(path, (when, when))
+
+
+def test_cooldown_with_pip_and_uv_and_the_exempt_spec(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    public = tmp_path / "public"
+    public.mkdir()
+    _aged(public, "cool", "1.0", 30)
+    _aged(public, "cool", "2.0", 1)
+    upstream = server_factory(public)
+    cooled = server_factory(tmp_path / "l1", "--upstream", upstream.index_url, "--min-age", "7d")
+    check_ok(pip_install(cooled.index_url, tmp_path / "p", "cool"), cooled)
+    assert installed(tmp_path / "p") == {"cool": "1.0"}
+    check_ok(uv_install(cooled.index_url, tmp_path / "u", tmp_path / "uvc", "cool"), cooled)
+    assert installed(tmp_path / "u") == {"cool": "1.0"}
+    assert cooled.get("/packages/.upstream/cool/cool-2.0-py3-none-any.whl").status_code == 404
+
+    exempt = server_factory(tmp_path / "l2", "--upstream", upstream.index_url,
+                            "--min-age", "P7D", "--min-age-exempt", "cool==2.0")  # fmt: skip
+    check_ok(pip_install(exempt.index_url, tmp_path / "p2", "cool"), exempt)
+    assert installed(tmp_path / "p2") == {"cool": "2.0"}
+
+    # "as of" 10 days ago, as pip's index URL: the index as it stood then
+    plain = server_factory(tmp_path / "l3", "--upstream", upstream.index_url)
+    as_of = plain.url("/as-of/P10D/simple/")
+    check_ok(pip_install(as_of, tmp_path / "p3", "cool"), plain)
+    assert installed(tmp_path / "p3") == {"cool": "1.0"}
+    moment = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 40 * DAY))
+    assert plain.get(f"/as-of/{moment}/simple/cool/").status_code == 404
+    assert plain.get("/as-of/yesterday/simple/cool/").status_code == 400
+
+
+def test_unknown_upload_times_are_left_out_unless_included(
+    server_factory: ServerFactory, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    made = tmp_path / "made"
+    made.mkdir()
+    fake.publish("vague", [(make_wheel(made, "vague", "1.0"), None, None)], html=True)
+    strict = server_factory(tmp_path / "l1", "--upstream", fake.index_url, "--min-age", "1d")
+    assert strict.get("/simple/vague/").status_code == 404
+    lenient = server_factory(tmp_path / "l2", "--upstream", fake.index_url, "--min-age", "1d",
+                             "--min-age-unknown", "include")  # fmt: skip
+    assert set(lenient.listed_files("vague") or {}) == {"vague-1.0-py3-none-any.whl"}
+
+
+def test_a_tampered_upstream_file_is_refused_and_not_cached(
+    server_factory: ServerFactory, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    made = tmp_path / "made"
+    made.mkdir()
+    small = make_wheel(made, "liar", "1.0")
+    big = make_wheel(made, "liar", "2.0", payload=os.urandom(400_000))
+    fake.publish("liar", [
+        (small, small.read_bytes()[:-1] + b"!", "2020-01-01T00:00:00Z"),
+        (big, big.read_bytes()[:-1] + b"!", "2020-01-01T00:00:00Z"),
+    ])  # fmt: skip
+    index = server_factory(tmp_path / "local", "--upstream", fake.index_url)
+    small_url = "/packages/.upstream/liar/liar-1.0-py3-none-any.whl"
+    assert index.get(small_url).status_code == 502  # verified before a byte was sent
+    big_url = "/packages/.upstream/liar/liar-2.0-py3-none-any.whl"
+    try:  # the last chunk is held back: the body is cut short
+        short = len(index.get(big_url).content) < big.stat().st_size
+    except requests.exceptions.RequestException:
+        short = True
+    assert short
+    assert index.get(small_url).status_code == 502
+    assert fake.hits["/files/liar-1.0-py3-none-any.whl"] == 2  # nothing was cached
+    assert not list((index.work_dir / "cache").rglob("liar-*.whl"))
+    assert "does not verify" in index.logs()
+    result = pip_install(index.index_url, tmp_path / "t", "liar")
+    assert result.returncode != 0 and not installed(tmp_path / "t")
+
+
+def test_32_concurrent_first_downloads_fetch_once(
+    server_factory: ServerFactory, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    made = tmp_path / "made"
+    made.mkdir()
+    wheel = make_wheel(made, "crowd", "1.0", payload=os.urandom(2_000_000))
+    fake.publish("crowd", [(wheel, None, "2020-01-01T00:00:00Z")], trickle=0.01)
+    index = server_factory(tmp_path / "local", "--upstream", fake.index_url, "--threads", "40")
+    url = index.url("/packages/.upstream/crowd/crowd-1.0-py3-none-any.whl")
+    assert index.get("/simple/crowd/").status_code == 200
+    expected = wheel.read_bytes()
+
+    def fetch(_: int) -> bytes:
+        response = requests.get(url, timeout=60)
+        assert response.status_code == 200
+        return response.content
+
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
+        bodies = list(pool.map(fetch, range(32)))
+    assert all(body == expected for body in bodies)
+    assert fake.hits["/files/crowd-1.0-py3-none-any.whl"] == 1
+
+
+def test_upstream_timeouts_and_failures_never_hang_or_touch_local_names(
+    server_factory: ServerFactory, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    made, local = tmp_path / "made", tmp_path / "local"
+    made.mkdir()
+    local.mkdir()
+    make_wheel(local, "mine", "1.0")
+    fake.publish("slow", [(make_wheel(made, "slow", "1.0"), None, None)], delay=6)
+    fake.answers["/simple/broken/"] = Answer(b"{not json", "application/vnd.pypi.simple.v1+json")
+    fake.answers["/simple/down/"] = Answer(b"oops", "text/plain", status=503)
+    index = server_factory(local, "--upstream", fake.index_url, "--upstream-timeout", "1")
+    started = time.monotonic()
+    assert index.get("/simple/slow/").status_code == 504
+    assert time.monotonic() - started < 5
+    assert index.get("/simple/broken/").status_code == 502
+    assert index.get("/simple/down/").status_code == 502
+    started = time.monotonic()
+    assert index.get("/simple/mine/").status_code == 200
+    assert time.monotonic() - started < 1
+    assert fake.hits["/simple/mine/"] <= 1  # only the background evidence check
