@@ -95,10 +95,9 @@ class Upstream:
             added += self._remember(page)
         self.index.change(added)
         log.info(
-            "upstream %s: %d cached projects",
-            ", ".join(o.url for o in self.origins),
-            len(self.pages),
-        )
+            "upstream %s: %d cached projects; cached files in %s",
+            ", ".join(o.url for o in self.origins), len(self.pages), self.store.files,
+        )  # fmt: skip
         return len(self.pages)
 
     # ---- lookups --------------------------------------------------------------------

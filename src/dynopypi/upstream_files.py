@@ -10,7 +10,8 @@ from disk from then on.
 Concurrent first requests for one file cause one upstream fetch: the first is the
 leader, the others wait for it and are served from disk (or lead a retry if it failed).
 With ``--upstream-cache-max`` the least recently used files are evicted after each new
-file, never one being fetched or used in the last minute.
+file, never one being fetched or used in the last two seconds (an open file is safe
+anyway; the window covers nginx opening it after an X-Accel-Redirect).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from .upstream_store import UpstreamStore
 log = logging.getLogger(__name__)
 MAX_METADATA = 16 * 1024 * 1024
 WAIT_FOR_LEADER = 600.0
-RECENT = 60.0  # seconds a used file is safe from eviction
+RECENT = 2.0  # seconds a used file is safe from eviction (nginx opens it after us)
 
 Stored = Callable[[DistFile], object]
 
@@ -139,8 +140,9 @@ class FileFetcher:
         hashes, extra = pack_hashes(hasher.hexdigests(), self.hash_algo)
         self.stored(replace(dist, size=size, hashes=hashes, extra_hash=extra))
         with self._guard:
+            before = self._used.pop(dist.relpath, None)  # fetched again after a purge
+            self.cache_bytes += size - (before[0] if before else 0)
             self._used[dist.relpath] = (size, time.time())
-            self.cache_bytes += size
         self._evict()
 
     def _evict(self) -> None:

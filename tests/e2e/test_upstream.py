@@ -237,13 +237,45 @@ def test_upstream_timeouts_and_failures_never_hang_or_touch_local_names(
     fake.publish("slow", [(make_wheel(made, "slow", "1.0"), None, None)], delay=6)
     fake.answers["/simple/broken/"] = Answer(b"{not json", "application/vnd.pypi.simple.v1+json")
     fake.answers["/simple/down/"] = Answer(b"oops", "text/plain", status=503)
+    fake.answers["/simple/loop/"] = Answer(
+        b"", "text/html", 302, headers={"Location": "/simple/loop/"}
+    )
     index = server_factory(local, "--upstream", fake.index_url, "--upstream-timeout", "1")
     started = time.monotonic()
     assert index.get("/simple/slow/").status_code == 504
     assert time.monotonic() - started < 5
     assert index.get("/simple/broken/").status_code == 502
     assert index.get("/simple/down/").status_code == 502
+    assert index.get("/simple/loop/").status_code == 502
     started = time.monotonic()
     assert index.get("/simple/mine/").status_code == 200
     assert time.monotonic() - started < 1
     assert fake.hits["/simple/mine/"] <= 1  # only the background evidence check
+
+
+def test_the_cache_is_bounded_and_purgeable(
+    server_factory: ServerFactory, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    made = tmp_path / "made"
+    made.mkdir()
+    wheels = [make_wheel(made, "lru", f"{v}.0", payload=os.urandom(300_000)) for v in (1, 2, 3)]
+    fake.publish("lru", [(w, None, "2020-01-01T00:00:00Z") for w in wheels])
+    index = server_factory(tmp_path / "local", "--upstream", fake.index_url,
+                           "--upstream-cache-max", "700K")  # fmt: skip
+    cached = index.work_dir / "cache"
+    for wheel in wheels:
+        got = index.get(f"/packages/.upstream/lru/{wheel.name}")
+        assert got.content == wheel.read_bytes()
+        time.sleep(2.5)  # out of the "just used" window
+    assert sorted(p.name for p in cached.rglob("lru-*.whl")) == [wheels[1].name, wheels[2].name]
+    assert index.get("/ready").json()["upstream"]["cache_bytes"] <= 700 * 1024
+
+    result = run_client(
+        [sys.executable, "-m", "dynopypi", "upstream", "purge", "lru", "--cache-dir", cached,
+         "--upstream", fake.index_url]
+    )  # fmt: skip
+    check_ok(result, index)
+    assert not list(cached.rglob("lru-*.whl"))
+    got = index.get(f"/packages/.upstream/lru/{wheels[2].name}")  # fetched again
+    assert got.content == wheels[2].read_bytes()
+    assert fake.hits[f"/files/{wheels[2].name}"] == 2

@@ -28,6 +28,7 @@ class Answer:
     status: int = 200
     delay: float = 0.0  # seconds before the headers
     trickle: float = 0.0  # seconds between 64 KiB chunks of the body
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -54,6 +55,8 @@ class FakeUpstream:
                     self.send_response(answer.status)
                     self.send_header("Content-Type", answer.content_type)
                     self.send_header("Content-Length", str(len(answer.body)))
+                    for key, value in answer.headers.items():
+                        self.send_header(key, value)
                     self.end_headers()
                     for start in range(0, len(answer.body), 65536):
                         self.wfile.write(answer.body[start : start + 65536])
