@@ -32,6 +32,10 @@ class UpstreamParts:
     files: FileFetcher
 
 
+def _same(a: tuple[DistFile, ...], b: tuple[DistFile, ...]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+
+
 class Catalog:
     def __init__(
         self,
@@ -73,7 +77,7 @@ class Catalog:
             return Project(project.name, project.display_name, files)
         with self._lock:  # the cooldown view: kept while it is the same
             cached = self._views.get(project.name)
-            if cached is not None and cached[0] is project and cached[1].files == files:
+            if cached is not None and cached[0] is project and _same(cached[1].files, files):
                 self._views.move_to_end(project.name)
                 return cached[1]
             derived = Project(project.name, project.display_name, files)

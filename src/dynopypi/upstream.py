@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from .dists import DistFile, NormalizedName
-from .errors import BadGateway, GatewayTimeout
+from .errors import BadGateway, GatewayTimeout, InvalidFilename
 from .index import Index
 from .model import Project
 from .snapshot import hidden
@@ -241,7 +241,11 @@ class Upstream:
         origin = next((o for o in self.origins if o.url == page.origin), None)
         out = []
         for item in page.files:
-            dist = upstream_dist(page, item, self.source)
+            try:
+                dist = upstream_dist(page, item, self.source)
+            except (InvalidFilename, ValueError) as exc:  # a cache file edited by hand
+                log.warning("ignoring cached upstream file %r: %s", item.filename, exc)
+                continue
             path = self.store.file_path(dist.relpath)
             if path.is_file():  # fetched before: its real size
                 dist = replace(dist, size=path.stat().st_size)

@@ -104,7 +104,13 @@ class UpstreamStore:
                 log.warning("ignoring cached upstream page %s: %s", path, exc)
 
     def save_page(self, page: CachedPage) -> None:
-        self._write_atomic(self.pages / f"{page.name}.json", json.dumps(page.to_json()).encode())
+        """Best effort: a page that cannot be saved is still served from memory."""
+        try:
+            self._write_atomic(
+                self.pages / f"{page.name}.json", json.dumps(page.to_json()).encode()
+            )
+        except OSError as exc:
+            log.warning("cannot save the upstream page of %s: %s", page.name, exc)
 
     def drop_page(self, name: NormalizedName) -> None:
         with contextlib.suppress(OSError):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from support.accounts import add_account
 from support.clients import PIP, check_ok, run_client, uv_command
 from support.fakedist import make_wheel
 from support.helpers import poll_until
@@ -90,6 +91,24 @@ def test_pip_and_uv_install_a_public_chain_and_keep_working_when_upstream_stops(
     assert index.get("/simple/never-seen/").status_code == 502
     assert index.get("/pypi/chain-c/json").json()["info"]["version"] == "1.0"
 
+    index.stop()  # a restart with upstream still down serves from the disk cache
+    index.start()
+    check_ok(pip_install(index.index_url, tmp_path / "t4", "chain-a"), index)
+    assert installed(tmp_path / "t4") == expected
+
+
+def test_credentials_from_the_upstream_url(server_factory: ServerFactory, tmp_path: Path) -> None:
+    chain(tmp_path / "public")
+    htpasswd = tmp_path / "htpasswd"
+    add_account(htpasswd, "reader", "s3cret:/@")
+    upstream = server_factory(tmp_path / "public", "-P", str(htpasswd), "-a", "list,download")
+    assert upstream.get("/simple/chain-c/").status_code == 401
+    with_auth = upstream.index_url.replace("http://", "http://reader:s3cret%3A%2F%40@")
+    index = server_factory(tmp_path / "local", "--upstream", with_auth)
+    check_ok(pip_install(index.index_url, tmp_path / "t", "chain-c"), index)
+    assert installed(tmp_path / "t") == {"chain_c": "1.0"}
+    assert "s3cret" not in index.get("/ready").text
+
 
 def test_dependency_confusion_is_never_served(
     server_factory: ServerFactory, tmp_path: Path
@@ -99,6 +118,7 @@ def test_dependency_confusion_is_never_served(
     local.mkdir()
     make_wheel(public, "acme-tool", "99.0")
     make_wheel(public, "acme-secret", "5.0")
+    make_wheel(public, "late", "3.0")
     make_wheel(local, "acme-tool", "1.0")
     upstream = server_factory(public)
     index = server_factory(local, "--upstream", upstream.index_url, "--private", "acme-secret*")
@@ -113,6 +133,14 @@ def test_dependency_confusion_is_never_served(
     ):
         assert index.get(path).status_code == 404, path
     assert "/simple/acme-secret/" not in upstream.logs()  # a --private name never leaves
+
+    # a public name is public until a local file appears: then only local files count
+    assert set(index.listed_files("late") or {}) == {"late-3.0-py3-none-any.whl"}
+    make_wheel(local, "late", "0.1")
+    poll_until(
+        lambda: set(index.listed_files("late") or {}) == {"late-0.1-py3-none-any.whl"},
+        timeout=20,
+    )
 
     def evidence() -> str:
         result = run_client(
