@@ -27,7 +27,7 @@ from .index import Index
 from .model import Project
 from .snapshot import hidden
 from .upstream_http import FetchFailed, Missing, NotModified, Origin, fetch_page, origin_of
-from .upstream_names import glob_matcher, upstream_dist
+from .upstream_names import glob_matcher, shadow_entry, upstream_dist
 from .upstream_page import ACCEPT, BadPage, parse_page
 from .upstream_store import CachedPage, UpstreamStore, now_ns, relpath_of
 from .views import UpstreamTimes
@@ -246,9 +246,15 @@ class Upstream:
             except (InvalidFilename, ValueError) as exc:  # a cache file edited by hand
                 log.warning("ignoring cached upstream file %r: %s", item.filename, exc)
                 continue
-            path = self.store.file_path(dist.relpath)
-            if path.is_file():  # fetched before: its real size
-                dist = replace(dist, size=path.stat().st_size)
+            known = self.index.sources[self.source].by_path.get(dist.relpath)
+            if known is not None and known.sha256 == dist.sha256:  # keep what a fetch learnt
+                dist = replace(
+                    dist, size=known.size, hashes=known.hashes, extra_hash=known.extra_hash
+                )
+            else:
+                path = self.store.file_path(dist.relpath)
+                if path.is_file():  # fetched before: its real size
+                    dist = replace(dist, size=path.stat().st_size)
             if origin is not None:
                 self.urls[dist.relpath] = (origin, item.url)
             self.times[dist.relpath] = UpstreamTimes(item.upload_ns, page.first_seen[item.filename])
@@ -258,29 +264,29 @@ class Upstream:
     def _note_shadowed(self, name: NormalizedName) -> None:
         """Log once, and keep, every upstream file the private-first rule hides."""
         project = self.index.snapshot.project(name)
-        layers = self.index.layers(name)
-        entries = []
-        for dist in hidden(layers, project.files if project else (), self.source):
-            key = (str(name), dist.filename)
-            if key in self._shadowed:
-                continue
-            self._shadowed.add(key)
-            origin_url = self.urls.get(dist.relpath, (None, ""))[1]
-            times = self.times.get(dist.relpath)
-            entry = {
-                "name": str(name),
-                "version": str(dist.version),
-                "filename": dist.filename,
-                "url": origin_url,
-                "first_seen": times.first_seen_ns if times else now_ns(),
-                "rule": "private" if self.is_private(name) else "private-first",
-            }
+        found = hidden(self.index.layers(name), project.files if project else (), self.source)
+        fresh = [d for d in found if (str(name), d.filename) not in self._shadowed]
+        rule = "private" if self.is_private(name) else "private-first"
+        entries = [shadow_entry(d, self.urls, self.times, rule) for d in fresh]
+        for entry in entries:
+            self._shadowed.add((entry["name"], entry["filename"]))
             log.warning(
                 "upstream publishes %s %s (%s) under a private name; not served",
-                name, dist.version, origin_url,
+                entry["name"], entry["version"], entry["url"],
             )  # fmt: skip
-            entries.append(entry)
         self.store.record_shadowed(entries)
+
+    def stored(self, fetched: DistFile) -> None:
+        """A file was fetched: its real size and digests go into the record as it is now
+        (the page may have been refreshed meanwhile: its yank state stays)."""
+        with self.index.lock:
+            current = self.index.sources[self.source].by_path.get(fetched.relpath)
+            if current is None or current.sha256 != fetched.sha256:
+                return
+            update = replace(
+                current, size=fetched.size, hashes=fetched.hashes, extra_hash=fetched.extra_hash
+            )
+            self.index.change([update])
 
     def times_of(self, dist: DistFile) -> UpstreamTimes | None:
         return self.times.get(dist.relpath) if dist.root == self.source else None

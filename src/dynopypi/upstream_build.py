@@ -39,7 +39,7 @@ def build_upstream(
         private=settings.private, merge=settings.merge,
     )  # fmt: skip
     files = FileFetcher(
-        store, source.urls.get, lambda dist: index.change([dist]),
+        store, source.urls.get, source.stored,
         timeout=settings.upstream_timeout, cache_max=settings.upstream_cache_max,
         hash_algo=settings.hash_algo,
     )  # fmt: skip

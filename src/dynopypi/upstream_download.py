@@ -13,13 +13,12 @@ from typing import TYPE_CHECKING
 
 from .dists import DistFile
 from .errors import BadGateway, GatewayTimeout
-from .metadata import Hasher
-from .upstream_http import CHUNK
 
 if TYPE_CHECKING:
     from .upstream_files import FileFetcher, Flight
 
 log = logging.getLogger(__name__)
+CHUNK = 1024 * 1024  # few, large reads: the stream costs little beyond its sha256
 MAX_UNKNOWN_SIZE = 16 * 1024**3  # a file whose size nobody gave is cut off here
 
 
@@ -44,8 +43,7 @@ class Download:
         fd, path = fetcher.store.staging()
         self.tmp = str(path)
         self.out = os.fdopen(fd, "wb")
-        self.hasher = Hasher(fetcher.hash_algo)
-        self.sha = hashlib.sha256()
+        self.sha = hashlib.sha256()  # the other digests are computed after the commit
         self.size = 0
         self.done = False
 
@@ -60,7 +58,6 @@ class Download:
         if self.size > self.limit:
             raise BadGateway(f"upstream sent more of {self.dist.filename} than promised")
         self.out.write(data)
-        self.hasher.update(data)
         self.sha.update(data)
         return data
 
@@ -76,7 +73,7 @@ class Download:
                 self.dist.filename, digest, self.dist.sha256, self.size,
             )  # fmt: skip
             raise BadGateway(f"upstream sent {self.dist.filename} with the wrong content")
-        self.fetcher.commit(self.dist, self.tmp, self.hasher, self.size)
+        self.fetcher.commit(self.dist, self.tmp, self.size)
         self.done = True
 
     def prime(self) -> tuple[bytes, bytes]:

@@ -38,7 +38,7 @@ MAX_METADATA = 16 * 1024 * 1024
 WAIT_FOR_LEADER = 600.0
 RECENT = 2.0  # seconds a used file is safe from eviction (nginx opens it after us)
 
-Stored = Callable[[DistFile], object]
+Stored = Callable[[DistFile], None]
 
 
 @dataclass
@@ -133,17 +133,32 @@ class FileFetcher:
             raise
         return Body(download.stream(first), download.abandon)
 
-    def commit(self, dist: DistFile, tmp: str, hasher: Hasher, size: int) -> None:
+    def commit(self, dist: DistFile, tmp: str, size: int) -> None:
+        """Keep a verified file; its other digests (md5, blake2b) follow off the request."""
         final = self.store.file_path(dist.relpath)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, final)
-        hashes, extra = pack_hashes(hasher.hexdigests(), self.hash_algo)
-        self.stored(replace(dist, size=size, hashes=hashes, extra_hash=extra))
+        self.stored(replace(dist, size=size))
         with self._guard:
             before = self._used.pop(dist.relpath, None)  # fetched again after a purge
             self.cache_bytes += size - (before[0] if before else 0)
             self._used[dist.relpath] = (size, time.time())
+        threading.Thread(target=self._digest, args=(replace(dist, size=size),), daemon=True).start()
         self._evict()
+
+    def _digest(self, dist: DistFile) -> None:
+        hasher = Hasher(self.hash_algo)
+        try:
+            with open(self.store.file_path(dist.relpath), "rb") as fh:
+                while chunk := fh.read(1024 * 1024):
+                    hasher.update(chunk)
+        except OSError:
+            return  # evicted or purged meanwhile
+        digests = hasher.hexdigests()
+        if digests["sha256"] != dist.sha256:
+            return  # replaced on disk by hand: never advertise other digests for it
+        hashes, extra = pack_hashes(digests, self.hash_algo)
+        self.stored(replace(dist, hashes=hashes, extra_hash=extra))
 
     def _evict(self) -> None:
         if self.cache_max is None:

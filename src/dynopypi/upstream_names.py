@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .dists import DistFile, display_name_of, parse_filename
 from .snapshot import MergeRule, private_first
+from .upstream_http import Origin
 from .upstream_page import UpstreamFile
 from .upstream_store import CachedPage, relpath_of
+from .views import UpstreamTimes
 
 
 def glob_matcher(globs: Sequence[str]) -> re.Pattern[str] | None:
@@ -50,3 +54,21 @@ def upstream_dist(page: CachedPage, item: UpstreamFile, source: int) -> DistFile
         metadata_digest=bytes.fromhex(item.metadata_sha256) if item.metadata_sha256 else None,
         yanked=item.yanked,
     )
+
+
+def shadow_entry(
+    dist: DistFile,
+    urls: Mapping[str, tuple[Origin, str]],
+    times: Mapping[str, UpstreamTimes],
+    rule: str,
+) -> dict[str, Any]:
+    """One line of the evidence log: an upstream file hidden under a private name."""
+    seen = times.get(dist.relpath)
+    return {
+        "name": str(dist.project),
+        "version": str(dist.version),
+        "filename": dist.filename,
+        "url": urls[dist.relpath][1] if dist.relpath in urls else "",
+        "first_seen": seen.first_seen_ns if seen else time.time_ns(),
+        "rule": rule,
+    }

@@ -210,7 +210,7 @@ def test_a_tampered_upstream_file_is_refused_and_not_cached(
     made = tmp_path / "made"
     made.mkdir()
     small = make_wheel(made, "liar", "1.0")
-    big = make_wheel(made, "liar", "2.0", payload=os.urandom(400_000))
+    big = make_wheel(made, "liar", "2.0", payload=os.urandom(3_000_000))
     fake.publish("liar", [
         (small, small.read_bytes()[:-1] + b"!", "2020-01-01T00:00:00Z"),
         (big, big.read_bytes()[:-1] + b"!", "2020-01-01T00:00:00Z"),
