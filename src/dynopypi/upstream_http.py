@@ -11,6 +11,7 @@ host gets only that host's own ``.netrc`` entry.
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
 import netrc
 import socket
@@ -54,7 +55,9 @@ class Origin:
         return self.url
 
 
+@functools.lru_cache(maxsize=256)
 def _netrc_auth(host: str) -> str | None:
+    """Read once per host (a changed ~/.netrc is seen after a restart)."""
     try:
         found = netrc.netrc().authenticators(host)
     except (OSError, netrc.NetrcParseError):

@@ -211,9 +211,11 @@ def test_a_tampered_upstream_file_is_refused_and_not_cached(
     made.mkdir()
     small = make_wheel(made, "liar", "1.0")
     big = make_wheel(made, "liar", "2.0", payload=os.urandom(3_000_000))
+    longer = make_wheel(made, "liar", "3.0")
     fake.publish("liar", [
         (small, small.read_bytes()[:-1] + b"!", "2020-01-01T00:00:00Z"),
         (big, big.read_bytes()[:-1] + b"!", "2020-01-01T00:00:00Z"),
+        (longer, longer.read_bytes() + b"more", "2020-01-01T00:00:00Z"),
     ])  # fmt: skip
     index = server_factory(tmp_path / "local", "--upstream", fake.index_url)
     small_url = "/packages/.upstream/liar/liar-1.0-py3-none-any.whl"
@@ -226,6 +228,8 @@ def test_a_tampered_upstream_file_is_refused_and_not_cached(
     assert short
     assert index.get(small_url).status_code == 502
     assert fake.hits["/files/liar-1.0-py3-none-any.whl"] == 2  # nothing was cached
+    longer_url = f"/packages/.upstream/liar/{longer.name}"
+    assert index.get(longer_url).status_code == 502  # more bytes than the page promised
     assert not list((index.work_dir / "cache").rglob("liar-*.whl"))
     assert "does not verify" in index.logs()
     result = pip_install(index.index_url, tmp_path / "t", "liar")
@@ -307,3 +311,29 @@ def test_the_cache_is_bounded_and_purgeable(
     got = index.get(f"/packages/.upstream/lru/{wheels[2].name}")  # fetched again
     assert got.content == wheels[2].read_bytes()
     assert fake.hits[f"/files/{wheels[2].name}"] == 2
+
+
+def test_credentials_never_follow_to_another_host(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    files_host = FakeUpstream().start()
+    upstream = FakeUpstream(file_host=files_host).start()
+    try:
+        made = tmp_path / "made"
+        made.mkdir()
+        upstream.publish("leak", [(make_wheel(made, "leak", "1.0"), None, "2020-01-01T00:00:00Z")])
+        files_host.publish("hop", [(make_wheel(made, "hop", "1.0"), None, "2020-01-01T00:00:00Z")])
+        elsewhere = f"http://127.0.0.1:{files_host.port}/simple/hop/"
+        upstream.answers["/simple/hop/"] = Answer(
+            b"", "text/html", 302, headers={"Location": elsewhere}
+        )
+        url = upstream.index_url.replace("http://", "http://me:secret@")
+        index = server_factory(tmp_path / "local", "--upstream", url)
+        assert index.get("/packages/.upstream/leak/leak-1.0-py3-none-any.whl").status_code == 200
+        assert upstream.auth["/simple/leak/"] == "Basic bWU6c2VjcmV0"
+        assert files_host.auth["/files/leak-1.0-py3-none-any.whl"] is None
+        assert set(index.listed_files("hop") or {}) == {"hop-1.0-py3-none-any.whl"}
+        assert files_host.auth["/simple/hop/"] is None  # not carried over the redirect
+    finally:
+        upstream.stop()
+        files_host.stop()

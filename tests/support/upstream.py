@@ -35,7 +35,9 @@ class Answer:
 class FakeUpstream:
     answers: dict[str, Answer] = field(default_factory=dict)
     hits: Counter[str] = field(default_factory=Counter)
+    auth: dict[str, str | None] = field(default_factory=dict)  # path -> last Authorization
     port: int = 0
+    file_host: FakeUpstream | None = None  # serve files from there (like files.pythonhosted.org)
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -49,6 +51,7 @@ class FakeUpstream:
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 fake.hits[path] += 1
+                fake.auth[path] = self.headers.get("Authorization")
                 answer = fake.answers.get(path, Answer(b"not here\n", "text/plain", 404))
                 time.sleep(answer.delay)
                 try:
@@ -96,6 +99,9 @@ class FakeUpstream:
             data = path.read_bytes()
             url = f"/files/{path.name}"
             self.answers[url] = Answer(served if served is not None else data, trickle=trickle)
+            if self.file_host is not None:  # the files live on another host
+                self.file_host.answers[url] = self.answers.pop(url)
+                url = f"http://127.0.0.1:{self.file_host.port}{url}"
             entry: dict[str, Any] = {
                 "filename": path.name,
                 "url": url,
