@@ -16,12 +16,15 @@ from pathlib import Path
 
 import pytest
 import requests
+import support.nginx as nh
 from support.accounts import add_account
 from support.clients import PIP, check_ok, run_client, uv_command
 from support.fakedist import make_wheel
 from support.helpers import poll_until
 from support.server import ServerFactory
 from support.upstream import Answer, FakeUpstream
+
+from dynopypi.upstream_store import upstream_dir
 
 UV_ENV = {"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
 DAY = 86400
@@ -337,3 +340,39 @@ def test_credentials_never_follow_to_another_host(
     finally:
         upstream.stop()
         files_host.stop()
+
+
+def test_cached_upstream_files_are_sent_by_nginx(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """Behind nginx, a cached upstream file goes out through X-Accel-Redirect like a local
+    one: the shipped site plus one location for the upstream source (number 1 here)."""
+    chain(tmp_path / "public")
+    upstream = server_factory(tmp_path / "public")
+    local = tmp_path / "local"
+    local.mkdir()
+    index = server_factory(local, "--upstream", upstream.index_url, "--trusted-proxies",
+                           "127.0.0.1", "--x-accel-redirect", "/_dynopypi_files/")  # fmt: skip
+    files = upstream_dir(index.work_dir / "cache", [upstream.index_url]) / "files"
+    extra = f"    location /_dynopypi_files/1/ {{ internal; alias {files}/; }}\n}}\n"
+
+    def render(http_port: int, https_port: int) -> str:
+        site = nh.template_site(nh.HTTP_SITE, http_port=http_port, app_port=index.port,
+                                alias_dir=local)  # fmt: skip
+        head, _, _ = site.rstrip().rpartition("}")
+        return head + extra
+
+    proxy = nh.Nginx(prefix=tmp_path / "nginx", render=render)
+    proxy.start()
+    try:
+        path = "/packages/.upstream/chain-c/chain_c-1.0-py3-none-any.whl"
+        wheel = (tmp_path / "public" / "chain_c-1.0-py3-none-any.whl").read_bytes()
+        assert requests.get(proxy.base + path, timeout=30).content == wheel  # first: streamed
+        direct = index.get(path)
+        assert direct.headers["X-Accel-Redirect"] == "/_dynopypi_files/1/" + path[10:]
+        assert direct.content == b""
+        again = requests.get(proxy.base + path, timeout=30)
+        assert again.status_code == 200 and again.content == wheel
+        assert "X-Accel-Redirect" not in again.headers
+    finally:
+        proxy.stop()
