@@ -76,7 +76,12 @@ def _as_optional_size(value: Any) -> int | None:
 def _size(value: Any) -> int:
     from .config import _as_size  # one size syntax for every setting
 
-    return _as_size(value)
+    try:
+        return _as_size(value)
+    except ConfigError:
+        raise ConfigError(
+            f"upstream_cache_max: {value!r} is not a size like 500M or 50G (or 0 for no bound)"
+        ) from None
 
 
 def _positive(name: str, minimum: float) -> Callable[[Any], float]:
