@@ -27,13 +27,14 @@ from .index import Index
 from .model import Project
 from .snapshot import hidden
 from .upstream_http import FetchFailed, Missing, NotModified, Origin, fetch_page, origin_of
-from .upstream_names import glob_matcher, shadow_entry, upstream_dist
+from .upstream_names import glob_matcher, remember, shadow_entry, upstream_dist
 from .upstream_page import ACCEPT, BadPage, parse_page
 from .upstream_store import CachedPage, UpstreamStore, now_ns, relpath_of
 from .views import UpstreamTimes
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_FAILURE = 30.0  # seconds a failed upstream is not asked again for one name
+LOCK_STRIPES = 256
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,8 @@ class Upstream:
         self.times: dict[str, UpstreamTimes] = {}
         self._missing: dict[NormalizedName, float] = {}  # upstream said 404, until
         self._failed: dict[NormalizedName, float] = {}  # upstream failed, retry after
-        self._locks: dict[NormalizedName, threading.Lock] = {}
-        self._guard = threading.Lock()
+        # one fetch per name at a time; striped so that strangers' names cost no memory
+        self._locks = tuple(threading.Lock() for _ in range(LOCK_STRIPES))
         self._background = threading.BoundedSemaphore(2)
         self._shadowed: set[tuple[str, str]] = set()
         self.reachable: bool | None = None  # last answer from upstream, None: not asked
@@ -121,7 +122,7 @@ class Upstream:
             try:
                 self.refresh(name)
             except FetchFailed as exc:
-                self._failed[name] = time.monotonic() + min(self.ttl, RETRY_AFTER_FAILURE)
+                remember(self._failed, name, min(self.ttl, RETRY_AFTER_FAILURE))
                 if self.pages.get(name) is None and local is None:
                     kind = GatewayTimeout if exc.timeout else BadGateway
                     raise kind(f"upstream index unavailable for {name!r}: {exc}") from None
@@ -130,8 +131,7 @@ class Upstream:
         return Lookup(self.index.snapshot.project(name))
 
     def _lock(self, name: NormalizedName) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(name, threading.Lock())
+        return self._locks[hash(name) % LOCK_STRIPES]
 
     def _check_later(self, name: NormalizedName) -> None:
         """A local name: look upstream in the background for evidence of squatting."""
@@ -150,7 +150,7 @@ class Upstream:
                 with self._lock(name):
                     self.refresh(name)
             except FetchFailed as exc:
-                self._failed[name] = time.monotonic() + min(self.ttl, RETRY_AFTER_FAILURE)
+                remember(self._failed, name, min(self.ttl, RETRY_AFTER_FAILURE))
                 log.info("upstream check of local name %s failed: %s", name, exc)
             except Exception:
                 log.exception("upstream check of local name %s failed", name)
@@ -178,7 +178,9 @@ class Upstream:
                     timeout=self.timeout,
                 )
             except NotModified:
-                assert page is not None
+                if page is None or not mine:  # 304 to an unconditional request: broken
+                    failure = failure or FetchFailed(f"{origin.url}: 304 without validators")
+                    continue
                 page.fetched = time.time()
                 self.store.save_page(page)
                 self.reachable = True
@@ -214,7 +216,7 @@ class Upstream:
             return
         if failure is not None:
             raise failure
-        self._missing[name] = time.monotonic() + self.ttl
+        remember(self._missing, name, self.ttl)
         if page is not None:  # gone upstream: so is our copy
             self._uninstall(page)
 

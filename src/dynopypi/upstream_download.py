@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from .dists import DistFile
-from .errors import BadGateway, GatewayTimeout
+from .errors import BadGateway, GatewayTimeout, StorageFull
 
 if TYPE_CHECKING:
     from .upstream_files import FileFetcher, Flight
@@ -40,7 +40,11 @@ class Download:
         promised = dist.size or (int(length) if length and length.isdigit() else None)
         self.expected = promised
         self.limit = promised if promised is not None else MAX_UNKNOWN_SIZE
-        fd, path = fetcher.store.staging()
+        try:
+            fd, path = fetcher.store.staging()
+        except OSError as exc:
+            response.close()
+            raise StorageFull(f"the upstream cache cannot stage {dist.filename}: {exc}") from None
         self.tmp = str(path)
         self.out = os.fdopen(fd, "wb")
         self.sha = hashlib.sha256()  # the other digests are computed after the commit
@@ -57,7 +61,11 @@ class Download:
         self.size += len(data)
         if self.size > self.limit:
             raise BadGateway(f"upstream sent more of {self.dist.filename} than promised")
-        self.out.write(data)
+        try:
+            self.out.write(data)
+        except OSError as exc:
+            what = self.dist.filename
+            raise StorageFull(f"the upstream cache has no room for {what}: {exc}") from None
         self.sha.update(data)
         return data
 

@@ -1,5 +1,6 @@
 """Names and records of the upstream source: the ``--private``/``--merge`` globs, the
-merge rule built from them, and the ``DistFile`` an upstream page's file becomes."""
+merge rule built from them, the ``DistFile`` an upstream page's file becomes, the
+evidence log's entries, and the bounded per-name memory of 404s and failures."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .dists import DistFile, display_name_of, parse_filename
+from .dists import DistFile, NormalizedName, display_name_of, parse_filename
 from .snapshot import MergeRule, private_first
 from .upstream_http import Origin
 from .upstream_page import UpstreamFile
@@ -72,3 +73,17 @@ def shadow_entry(
         "first_seen": seen.first_seen_ns if seen else time.time_ns(),
         "rule": rule,
     }
+
+
+MAX_REMEMBERED = 50_000  # names remembered as missing upstream or failing
+
+
+def remember(table: dict[NormalizedName, float], name: NormalizedName, seconds: float) -> None:
+    """Remember a 404 or a failure for a while, in a table strangers cannot grow."""
+    now = time.monotonic()
+    if len(table) >= MAX_REMEMBERED:
+        for key in [k for k, until in table.items() if until <= now]:
+            del table[key]
+        if len(table) >= MAX_REMEMBERED:
+            table.clear()
+    table[name] = now + seconds

@@ -120,6 +120,8 @@ class UpstreamStore:
         return self.files / relpath
 
     def staging(self) -> tuple[int, Path]:
+        """A temp file for a download in flight (the directory may have been purged)."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=self.tmp, suffix=".part")
         return fd, Path(name)
 
