@@ -272,6 +272,7 @@ def test_upstream_timeouts_and_failures_never_hang_or_touch_local_names(
     fake.publish("slow", [(make_wheel(made, "slow", "1.0"), None, None)], delay=6)
     fake.answers["/simple/broken/"] = Answer(b"{not json", "application/vnd.pypi.simple.v1+json")
     fake.answers["/simple/down/"] = Answer(b"oops", "text/plain", status=503)
+    fake.answers["/simple/mine/"] = Answer(b"", "text/html", delay=6)  # slow for local names too
     fake.answers["/simple/loop/"] = Answer(
         b"", "text/html", 302, headers={"Location": "/simple/loop/"}
     )
