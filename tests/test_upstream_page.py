@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import time
@@ -112,3 +113,15 @@ def test_credentials_come_out_of_the_url() -> None:
     origin = origin_of("https://me:s%40cret@idx.example:8443/simple")
     assert origin.url == "https://idx.example:8443/simple/"
     assert origin.auth == "Basic bWU6c0BjcmV0"
+
+
+def test_gzipped_pages_are_inflated_and_a_gzip_bomb_is_refused() -> None:
+    page = gzip.compress(b"x" * 1000)
+    assert read_bounded(io.BytesIO(page), 1000, time.monotonic() + 5, "u", gzipped=True) == (  # type: ignore[arg-type]
+        b"x" * 1000
+    )
+    bomb = gzip.compress(b"\0" * 10_000_000)  # 10 kB that inflate to 10 MB
+    with pytest.raises(FetchFailed, match="over 1000 bytes"):
+        read_bounded(io.BytesIO(bomb), 1000, time.monotonic() + 5, "u", gzipped=True)  # type: ignore[arg-type]
+    with pytest.raises(FetchFailed, match="broken gzip"):
+        read_bounded(io.BytesIO(b"not gzip"), 1000, time.monotonic() + 5, "u", gzipped=True)  # type: ignore[arg-type]

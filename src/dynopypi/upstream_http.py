@@ -18,6 +18,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -138,22 +139,35 @@ class NotModified(Exception):
 
 
 def read_bounded(
-    response: http.client.HTTPResponse, limit: int, deadline: float, url: str
+    response: http.client.HTTPResponse,
+    limit: int,
+    deadline: float,
+    url: str,
+    *,
+    gzipped: bool = False,
 ) -> bytes:
-    """The whole body, refusing more than ``limit`` bytes or past ``deadline``."""
+    """The whole body (inflated when ``gzipped``), refusing more than ``limit`` bytes,
+    before or after inflating (a gzip bomb stops at the limit), or past ``deadline``."""
     chunks: list[bytes] = []
     total = 0
+    inflater = zlib.decompressobj(wbits=47) if gzipped else None
     try:
         while True:
             if time.monotonic() > deadline:
                 raise FetchFailed(f"{url}: the page took too long", timeout=True)
             data = response.read(CHUNK)
+            if inflater is not None:
+                data = inflater.decompress(data, limit + 1 - total) if data else inflater.flush()
+                if inflater.unconsumed_tail:
+                    raise FetchFailed(f"{url}: the page is over {limit} bytes")
             if not data:
                 return b"".join(chunks)
             total += len(data)
             if total > limit:
                 raise FetchFailed(f"{url}: the page is over {limit} bytes")
             chunks.append(data)
+    except zlib.error as exc:
+        raise FetchFailed(f"{url}: broken gzip: {exc}") from None
     except TimeoutError:
         raise FetchFailed(f"{url}: the page stalled", timeout=True) from None
     except (OSError, http.client.HTTPException) as exc:
@@ -172,7 +186,7 @@ def fetch_page(
     timeout: float,
 ) -> Page:
     """GET one page, conditionally when validators are known."""
-    headers = {"Accept": accept, "Accept-Encoding": "identity"}
+    headers = {"Accept": accept, "Accept-Encoding": "gzip"}  # big pages shrink ten-fold
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
@@ -180,7 +194,11 @@ def fetch_page(
     deadline = time.monotonic() + timeout * 3
     response = open_url(url, auth_for(origin, url), headers, timeout)
     final = response.geturl() or url
-    body = read_bounded(response, MAX_PAGE, deadline, url)
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity", "gzip", "x-gzip"):
+        response.close()
+        raise FetchFailed(f"{url}: unexpected Content-Encoding {encoding[:40]!r}")
+    body = read_bounded(response, MAX_PAGE, deadline, url, gzipped=encoding in ("gzip", "x-gzip"))
     return Page(
         body,
         response.headers.get("Content-Type", "text/html"),
