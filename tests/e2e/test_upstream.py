@@ -84,6 +84,7 @@ def test_pip_and_uv_install_a_public_chain_and_keep_working_when_upstream_stops(
     page = index.get("/simple/chain-a/")
     assert f"127.0.0.1:{upstream.port}" not in page.text  # links point here, not upstream
     assert "chain-a/" in index.get("/simple/").text  # cached projects are listed
+    assert "GET /simple/chain-a/ 304" in upstream.logs()  # revalidated, not fetched again
 
     upstream.stop()
     check_ok(pip_install(index.index_url, tmp_path / "t3", "chain-a"), index)
