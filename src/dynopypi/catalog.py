@@ -97,7 +97,8 @@ class Catalog:
     # ---- files ------------------------------------------------------------------------
     def file_at(self, path: str, as_of_ns: int | None = None) -> DistFile | None:
         dist = self.reconciler.file_at(path)
-        if dist is None and self.upstream is not None and path.startswith(PREFIX):
+        may_ask = self.upstream is not None and not path.endswith(".metadata")
+        if dist is None and may_ask and path.startswith(PREFIX):
             name = path[len(PREFIX) :].split("/", 1)[0]
             if is_valid_project_name(name) and normalize(name) == name:
                 self.page(normalize(name))  # e.g. the page expired from this process
