@@ -125,7 +125,10 @@ class Upstream:
                 remember(self._failed, name, min(self.ttl, RETRY_AFTER_FAILURE))
                 if self.pages.get(name) is None and local is None:
                     kind = GatewayTimeout if exc.timeout else BadGateway
-                    raise kind(f"upstream index unavailable for {name!r}: {exc}") from None
+                    raise kind(
+                        f"{name!r} is not cached here and the upstream index could not be "
+                        f"asked ({exc}); try again later"
+                    ) from None
                 log.warning("upstream failed, serving %s as cached: %s", name, exc)
                 return Lookup(self.index.snapshot.project(name), stale=True)
         return Lookup(self.index.snapshot.project(name))

@@ -55,7 +55,9 @@ class Download:
         try:
             data = self.response.read(CHUNK)
         except TimeoutError:
-            raise GatewayTimeout(f"upstream stalled sending {self.dist.filename}") from None
+            raise GatewayTimeout(
+                f"upstream stalled sending {self.dist.filename}; try again later"
+            ) from None
         except (OSError, http.client.HTTPException) as exc:
             raise BadGateway(f"upstream failed sending {self.dist.filename}: {exc}") from None
         self.size += len(data)
@@ -80,7 +82,10 @@ class Download:
                 "refused, not cached",
                 self.dist.filename, digest, self.dist.sha256, self.size,
             )  # fmt: skip
-            raise BadGateway(f"upstream sent {self.dist.filename} with the wrong content")
+            raise BadGateway(
+                f"upstream sent {self.dist.filename} with content that does not match its "
+                "sha256; nothing was kept: try again later, or tell the upstream's operator"
+            )
         self.fetcher.commit(self.dist, self.tmp, self.size)
         self.done = True
 
