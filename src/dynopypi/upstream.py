@@ -204,18 +204,9 @@ class Upstream:
                 continue
             for reason in skipped[:20]:
                 log.warning("upstream page %s: skipping a file: %s", fetched.url, reason)
-            self._install(
-                CachedPage(
-                    name,
-                    origin.url,
-                    fetched.url,
-                    fetched.etag,
-                    fetched.last_modified,
-                    time.time(),
-                    files,
-                    dict(page.first_seen) if page else {},
-                )
-            )
+            seen = dict(page.first_seen) if page else {}
+            args = (fetched.url, fetched.etag, fetched.last_modified, time.time(), files, seen)
+            self._install(CachedPage(name, origin.url, *args))
             return
         if failure is not None:
             raise failure
