@@ -76,6 +76,9 @@ def test_pip_and_uv_install_a_public_chain_and_keep_working_when_upstream_stops(
     upstream = server_factory(tmp_path / "public")
     index = server_factory(tmp_path / "local", "--upstream", upstream.index_url,
                            "--upstream-ttl", "0")  # fmt: skip
+    fresh = index.get("/pypi/chain-b/json").json()  # before any download: no md5 invented
+    assert fresh["info"]["requires_dist"] == ["chain-c>=1"]
+    assert "md5" not in fresh["urls"][0]["digests"] and fresh["urls"][0]["md5_digest"] is None
     expected = {"chain_a": "1.0", "chain_b": "1.0", "chain_c": "1.0"}
     check_ok(pip_install(index.index_url, tmp_path / "t1", "chain-a"), index)
     assert installed(tmp_path / "t1") == expected
@@ -93,7 +96,11 @@ def test_pip_and_uv_install_a_public_chain_and_keep_working_when_upstream_stops(
     assert stale.status_code == 200
     assert "unreachable" in stale.headers["X-Dynopypi-Upstream"]
     assert index.get("/simple/never-seen/").status_code == 502
-    assert index.get("/pypi/chain-c/json").json()["info"]["version"] == "1.0"
+    document = index.get("/pypi/chain-c/json").json()
+    assert document["info"]["version"] == "1.0"
+    assert document["info"]["requires_dist"] is None  # read from the cached .metadata
+    (entry,) = document["urls"]
+    assert len(entry["digests"]["md5"]) == 32  # computed once the file was fetched
 
     index.stop()  # a restart with upstream still down serves from the disk cache
     index.start()
