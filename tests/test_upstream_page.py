@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from dynopypi.dists import normalize
 from dynopypi.upstream_http import FetchFailed, origin_of, read_bounded
 from dynopypi.upstream_page import BadPage, parse_page
+from dynopypi.upstream_store import upstream_dir
 
 SHA = "ab" * 32
 PAGE = "https://up.example/simple/demo/"
@@ -125,3 +127,9 @@ def test_gzipped_pages_are_inflated_and_a_gzip_bomb_is_refused() -> None:
         read_bounded(io.BytesIO(bomb), 1000, time.monotonic() + 5, "u", gzipped=True)  # type: ignore[arg-type]
     with pytest.raises(FetchFailed, match="broken gzip"):
         read_bounded(io.BytesIO(b"not gzip"), 1000, time.monotonic() + 5, "u", gzipped=True)  # type: ignore[arg-type]
+
+
+def test_the_cache_is_keyed_without_credentials(tmp_path: Path) -> None:
+    plain = upstream_dir(tmp_path, ["https://idx.example/simple"])
+    assert upstream_dir(tmp_path, ["https://me:token@idx.example/simple/"]) == plain
+    assert upstream_dir(tmp_path, ["https://other.example/simple/"]) != plain

@@ -74,20 +74,25 @@ def _basic(user: str, password: str) -> str:
     return f"Basic {token}"
 
 
-def origin_of(url: str) -> Origin:
-    """Split credentials out of an upstream URL (or find them in ~/.netrc)."""
+def clean_url(url: str) -> str:
+    """The upstream URL without credentials, ending in "/" (what is logged and keyed on)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     netloc = host if parts.port is None else f"{host}:{parts.port}"
     if ":" in host:
         netloc = f"[{host}]" + ("" if parts.port is None else f":{parts.port}")
-    auth = None
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/", "", ""))
+
+
+def origin_of(url: str) -> Origin:
+    """Split credentials out of an upstream URL (or find them in ~/.netrc)."""
+    parts = urlsplit(url)
+    auth: str | None
     if parts.username is not None:
         auth = _basic(unquote(parts.username), unquote(parts.password or ""))
     else:
-        auth = _netrc_auth(host)
-    clean = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/", "", ""))
-    return Origin(clean, auth)
+        auth = _netrc_auth(parts.hostname or "")
+    return Origin(clean_url(url), auth)
 
 
 def auth_for(origin: Origin, url: str) -> str | None:

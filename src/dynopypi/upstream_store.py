@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .dists import NormalizedName, is_valid_project_name, normalize
+from .upstream_http import clean_url
 from .upstream_page import UpstreamFile
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,9 @@ PREFIX = ".upstream/"
 
 
 def upstream_dir(cache_dir: Path, upstreams: Sequence[str]) -> Path:
-    key = hashlib.sha256("\0".join(upstreams).encode()).hexdigest()[:16]
+    """Keyed on the URLs without credentials: rotating a token keeps the cache."""
+    key = "\0".join(clean_url(u) for u in upstreams)
+    key = hashlib.sha256(key.encode()).hexdigest()[:16]
     return cache_dir / f"upstream-{key}"
 
 
