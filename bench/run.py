@@ -8,6 +8,7 @@ Usage (``make bench`` runs ``$(VENV)/bin/python bench/run.py ARGS``):
     python bench/run.py --only dynopypi        # one server only (no ratios)
     python bench/run.py --quick --nginx --uploads   # plus the nginx and upload modes (~2 min)
     python bench/run.py --quick --no-base --nginx   # the nginx mode alone
+    python bench/run.py --quick --no-base --upstream   # the upstream (pull-through) mode alone
 
 Options:
     --projects N / --files M   corpus size (default 10000 / 60000)
@@ -26,7 +27,8 @@ Options:
     --uploads                  also run the upload mode (below; every server of --only)
     --upload-count N           uploads per kind and server in --uploads (default 50)
     --upload-budget S          seconds per server and upload kind; stops early (default 120)
-    --no-base                  skip the base comparison (only with --nginx and/or --uploads)
+    --upstream                 also run the upstream mode (below; dynopypi only)
+    --no-base                  skip the base comparison (only with --nginx/--uploads/--upstream)
 
 What it prints, per server and corpus size: start time to the first 200 on /simple/ (cold and
 warm; dynopypi's cold start has an empty --cache-dir, its warm start reuses it), wrk
@@ -63,6 +65,15 @@ After each POST, /simple/<project>/ is polled every 2 ms from the moment the res
 "visible after response" is when the first poll that lists the file was sent (0 = visible on
 the first poll), also shown to that poll's answer. Targets: dynopypi's median < 20 ms (ideal 0,
 100% on the first poll), and dynopypi's uploads/s >= pypiserver's for both kinds.
+
+Upstream mode (--upstream): dynopypi over the corpus (plus one 50 MB wheel in a second
+directory) is the upstream of a second dynopypi over an empty directory (``--upstream``).
+After one request warms the cache, wrk measures a project page and a download, local on the
+upstream vs cached through the second; the 50 MB wheel is fetched once straight from the
+upstream and once (its first fetch) through the second, timing the first byte and the last;
+and ``pip install chain-00`` runs local vs through the warm cache. Targets: cached page >= 90%
+of a local page's req/s, cached download as fast as local (>= 95%), first fetch <= 1.2x the
+direct one with the first byte well before the last, pip through the warm cache <= 1.2x local.
 
 Only 127.0.0.1 is used; every server (and nginx) runs in its own process group and is killed
 at the end.
@@ -1710,6 +1721,125 @@ def upload_targets(results: dict[str, UploadResult]) -> list[Check]:
 # --------------------------------------------------------------------------- main
 
 
+# --------------------------------------------------------------------------- upstream mode
+
+
+BIG_FILE_MB = 50
+
+
+@dataclass
+class UpstreamResult:
+    """dynopypi as a pull-through cache of another dynopypi over the same corpus."""
+
+    wrk: dict[str, WrkResult] = field(default_factory=dict)
+    direct_big_s: float | None = None  # 50 MB straight from the upstream
+    first_big_s: float | None = None  # the same file's first fetch through dynopypi
+    first_byte_s: float | None = None  # ... and when its first byte reached the client
+    pip_local_s: list[float] = field(default_factory=list)
+    pip_cached_s: list[float] = field(default_factory=list)
+    error: str | None = None
+
+
+def _timed_get(port: int, path: str) -> tuple[float, float, int]:
+    """(seconds to the first body byte, seconds to the last, bytes), streaming."""
+    t0 = time.perf_counter()
+    conn = http.client.HTTPConnection(HOST, port, timeout=300)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        first = resp.read(1)
+        t_first = time.perf_counter() - t0
+        total = len(first)
+        while chunk := resp.read(1 << 20):
+            total += len(chunk)
+        if resp.status != 200:
+            raise RuntimeError(f"GET {path}: {resp.status}")
+        return t_first, time.perf_counter() - t0, total
+    finally:
+        conn.close()
+
+
+def bench_upstream(
+    size_dir: Path, corpus_dir: Path, tgt: Target, args: argparse.Namespace
+) -> UpstreamResult:
+    """Local pages/downloads of one dynopypi vs the same, cached, through a second one."""
+    from dynopypi.dists import parse_filename
+
+    res = UpstreamResult()
+    work = size_dir / "upstream"
+    big_dir, empty = work / "big", work / "empty"
+    for d in (big_dir, empty):
+        d.mkdir(parents=True, exist_ok=True)
+    big = make_wheel(big_dir, "big-upstream", "1.0", payload=os.urandom(BIG_FILE_MB << 20))
+    up_port, px_port = free_port(), free_port()
+    try:
+        up, _ = start("dynopypi", up_port, corpus_dir / "packages", work / "c-up",
+                      work / "upstream.log", ["-q", str(big_dir)])  # fmt: skip
+        extra = ["-q", "--upstream", f"http://{HOST}:{up_port}/simple/"]
+        start("dynopypi", px_port, empty, work / "c-px", work / "proxy.log", extra)
+        wait_first_200(up, up_port, "/ready", START_TIMEOUT)
+        name = parse_filename(tgt.download_file.name).project
+        cached_download = f"/packages/.upstream/{name}/{tgt.download_file.name}"
+        for path in (tgt.project_path, cached_download):  # warm the cache
+            status, _, _ = http_get(px_port, path)
+            if status != 200:
+                raise RuntimeError(f"proxy GET {path}: {status}")
+        big_path = f"/packages/.upstream/big-upstream/{big.name}"
+        http_get(px_port, "/simple/big-upstream/")
+        _, res.direct_big_s, _ = _timed_get(up_port, f"/packages/{big.name}")
+        res.first_byte_s, res.first_big_s, size = _timed_get(px_port, big_path)
+        if size != big.stat().st_size:
+            raise RuntimeError(f"first fetch of {big.name}: {size} bytes")
+        log_file = work / "wrk.log"
+        for label, port, path in (
+            ("page local", up_port, tgt.project_path),
+            ("page cached upstream", px_port, tgt.project_path),
+            ("download local", up_port, tgt.download_path),
+            ("download cached upstream", px_port, cached_download),
+        ):
+            res.wrk[label] = best_wrk(f"http://{HOST}:{port}{path}", args, None, log_file)
+            log(f"  {label:<28} {fmt_wrk(res.wrk[label])}")
+        for port, out in ((up_port, res.pip_local_s), (px_port, res.pip_cached_s)):
+            probe = ServerResult("dynopypi", 0, 0)
+            run_pip(port, 1, probe, work / "pip.log")  # the first run fills the cache
+            run_pip(port, args.pip_runs, probe, work / "pip.log")
+            if probe.pip_error:
+                raise RuntimeError(probe.pip_error)
+            out.extend(probe.pip_s[1:])
+    except (RuntimeError, OSError) as exc:
+        res.error = str(exc)
+    finally:
+        Proc.stop_all()
+    return res
+
+
+def upstream_targets(res: UpstreamResult) -> list[Check]:
+    def rps(label: str) -> float | None:
+        w = res.wrk.get(label)
+        return w.rps if w else None
+
+    def med(values: list[float]) -> float | None:
+        return statistics.median(values) if values else None
+
+    page = ratio(rps("page cached upstream"), rps("page local"))
+    dl = ratio(rps("download cached upstream"), rps("download local"))
+    first = ratio(res.first_big_s, res.direct_big_s)
+    early = ratio(res.first_byte_s, res.first_big_s) if res.first_byte_s is not None else None
+    pip = ratio(med(res.pip_cached_s), med(res.pip_local_s))
+    return [
+        Check("cached upstream page / local page (req/s)", page, ">= 0.90",
+              page >= 0.9 if page is not None else None),
+        Check("cached upstream download / local download (req/s)", dl, ">= 0.95",
+              dl >= 0.95 if dl is not None else None),
+        Check(f"first {BIG_FILE_MB} MB fetch through / direct (time)", first, "<= 1.2",
+              first <= 1.2 if first is not None else None),
+        Check("first byte / whole file, first fetch (time)", early, "< 1.0",
+              early < 1.0 if early is not None else None),
+        Check("pip install chain-00, warm cache / local (time)", pip, "<= 1.2",
+              pip <= 1.2 if pip is not None else None),
+    ]  # fmt: skip
+
+
 def make_target(corpus_dir: Path, run_dir: Path) -> Target:
     manifest = corpus.load_manifest(corpus_dir)
     plist: list[dict[str, Any]] = manifest["project_list"]  # type: ignore[assignment]
@@ -1770,11 +1900,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--upload-budget", type=float, default=120.0, help="seconds per server and kind (120)"
     )
     parser.add_argument(
-        "--no-base", action="store_true", help="skip the base comparison (with --nginx/--uploads)"
+        "--no-base",
+        action="store_true",
+        help="skip the base comparison (with --nginx/--uploads/--upstream)",
+    )
+    parser.add_argument(
+        "--upstream", action="store_true", help="also: dynopypi as a cache of another dynopypi"
     )
     args = parser.parse_args(argv)
-    if args.no_base and not (args.nginx or args.uploads):
-        parser.error("--no-base leaves nothing to run without --nginx or --uploads")
+    if args.no_base and not (args.nginx or args.uploads or args.upstream):
+        parser.error("--no-base leaves nothing to run without --nginx, --uploads or --upstream")
     if args.duration is None:
         args.duration = 3 if args.quick else 5
     sizes: list[tuple[int, int]]
@@ -1829,7 +1964,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.nginx:
         args.nginx_exe = ensure_nginx()
     parts = (["base"] if not args.no_base else []) + [
-        mode for mode, on in (("nginx", args.nginx), ("uploads", args.uploads)) if on
+        mode
+        for mode, on in (
+            ("nginx", args.nginx),
+            ("uploads", args.uploads),
+            ("upstream", args.upstream),
+        )
+        if on
     ]
     log(f"bench: {' + '.join(parts)}; servers {', '.join(args.servers)}; sizes "
         + ", ".join(f"{f:,} files / {p:,} projects" for p, f in args.size_list)
@@ -1840,6 +1981,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     all_results: dict[int, dict[str, ServerResult]] = {}
     nginx_results: dict[int, NginxResult] = {}
     upload_results: dict[int, dict[str, UploadResult]] = {}
+    upstream_results: dict[int, UpstreamResult] = {}
     failed = False
     with signals_to_exit():
         try:
@@ -1869,6 +2011,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         uploads[name] = up
                         failed |= up.error is not None and up.start_s is None
                     upload_results[files] = uploads
+                if args.upstream:
+                    log(f"\n== upstream: {files:,} files, {projects:,} projects ==")
+                    upstream_results[files] = bench_upstream(size_dir, corpus_dir, tgt, args)
+                    failed |= upstream_results[files].error is not None
         finally:
             Proc.stop_all()
 
@@ -1935,6 +2081,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log(c.line())
             entry["uploads"] = {n: asdict(u) for n, u in ups.items()}
             entry["upload_targets"] = [asdict(c) for c in uchecks]
+        if files in upstream_results:
+            ups_res = upstream_results[files]
+            log(f"\n== summary, upstream: {files:,} files ==")
+            if ups_res.error:
+                log(f"  [n/a: {ups_res.error.splitlines()[0]}]")
+            ustchecks = upstream_targets(ups_res)
+            log("  targets (informative):")
+            for c in ustchecks:
+                log(c.line())
+            entry["upstream"] = asdict(ups_res)
+            entry["upstream_targets"] = [asdict(c) for c in ustchecks]
     if len(all_results) >= 2:
         small_f, large_f = min(all_results), max(all_results)
         log(f"\n== flatness: {large_f:,} files vs {small_f:,} files (large/small) ==")

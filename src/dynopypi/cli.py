@@ -17,6 +17,7 @@ from typing import Any
 
 from . import cli_manage
 from .cli_args import build_parser
+from .cli_upstream import UPSTREAM_FLAGS, run_upstream
 from .config import Settings, build_settings
 from .config_toml import to_toml
 from .errors import ConfigError
@@ -44,6 +45,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "trusted_proxies": args.trusted_proxies,
         "x_accel_redirect": args.x_accel_redirect,
         "ready_endpoint": args.ready_endpoint,
+        **{key: getattr(args, key) for key in UPSTREAM_FLAGS},
     }
     if args.verbose or args.quiet:
         flags["verbosity"] = max(-2, min(3, args.verbose - args.quiet))
@@ -126,6 +128,8 @@ def _command(args: argparse.Namespace) -> int:
             return cli_manage.yank(args)
         if args.command == "reindex":
             return cli_manage.reindex(args)
+        if args.command == "upstream":
+            return run_upstream(args)
         settings = settings_from_args(args)
     except ConfigError as exc:
         print(f"dynopypi: error: {exc}", file=sys.stderr)

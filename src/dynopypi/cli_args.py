@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cli_upstream import upstream_flags, upstream_parser
 
 _RUN_HELP = """\
 Serve one or more package directories as a PEP 503/691 index.
@@ -51,6 +52,7 @@ def _run_parser(sub: Any, name: str, summary: str) -> None:
     _index_flags(p)
     _page_flags(p)
     _service_flags(p)
+    upstream_flags(p)
 
 
 def _account_flags(p: argparse.ArgumentParser) -> None:
@@ -234,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _run_parser(sub, "run", "serve package directories")
     _manage_parsers(sub)
+    upstream_parser(sub, _roots_flag)
     _run_parser(
         sub,
         "check-config",

@@ -18,6 +18,7 @@ from typing import Any
 from .config_toml import load_toml
 from .errors import ConfigError
 from .identity import ACTIONS
+from .upstream_config import UPSTREAM_CONVERTERS
 
 ENV_PREFIX = "DYNOPYPI_"
 
@@ -55,6 +56,16 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     x_accel_redirect: str | None = None  # e.g. "/_dynopypi_files/": nginx sends the bytes
     ready_endpoint: str = "/ready"
+    # public packages through this index (upstream pull-through cache)
+    upstream: tuple[str, ...] = ()
+    upstream_ttl: float = 600.0
+    upstream_timeout: float = 10.0
+    private: tuple[str, ...] = ()
+    merge: tuple[str, ...] = ()
+    min_age: float = 0.0
+    min_age_exempt: tuple[str, ...] = ()
+    min_age_unknown: str = "exclude"
+    upstream_cache_max: int | None = None
 
     @property
     def primary_root(self) -> Path:
@@ -142,15 +153,6 @@ def _as_actions(value: Any) -> frozenset[str]:
     return frozenset(actions)
 
 
-def _as_url(value: Any) -> str | None:
-    text = str(value).strip()
-    if not text:
-        return None
-    if not text.startswith(("http://", "https://")):
-        raise ConfigError(f"fallback_url: {text!r} must start with http:// or https://")
-    return text.rstrip("/") + "/"
-
-
 def _as_endpoint(name: str) -> Callable[[Any], str]:
     def convert(value: Any) -> str:
         text = str(value).strip()
@@ -205,7 +207,6 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "roots": _as_roots,
     "host": str,
     "port": _as_int("port", 0, 65535),
-    "fallback_url": _as_url,
     "hash_algo": _as_hash_algo,
     "welcome": _as_optional_path,
     "cache_control": _as_optional_seconds,
@@ -223,6 +224,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "trusted_proxies": _as_networks,
     "x_accel_redirect": _as_accel_prefix,
     "ready_endpoint": _as_endpoint("ready_endpoint"),
+    **UPSTREAM_CONVERTERS,  # fallback_url and the upstream block (upstream_config)
 }
 
 

@@ -16,7 +16,10 @@ DynopypiError
       ├── AlreadyExists     a file of that name is stored with other content
       ├── TooLarge          the request body is over the configured limit
       ├── Throttled         too many failed logins from this client (``retry_after``)
-      └── StorageFull       the package storage has no room left
+      ├── StorageFull       the package storage has no room left
+      └── UpstreamFailed    the upstream index could not answer (and nothing is cached)
+           ├── BadGateway       it is down, refused, answered 5xx or sent bad data
+           └── GatewayTimeout   it did not answer in time
 """
 
 from __future__ import annotations
@@ -81,4 +84,16 @@ class Throttled(Refused):
 
 
 class StorageFull(Refused):
+    pass
+
+
+class UpstreamFailed(Refused):
+    pass
+
+
+class BadGateway(UpstreamFailed):
+    pass
+
+
+class GatewayTimeout(UpstreamFailed):
     pass

@@ -19,9 +19,19 @@ from .sources import SourceFiles
 
 
 class Index:
-    def __init__(self, roots: tuple[Path, ...], rule: MergeRule = first_directory_wins) -> None:
+    def __init__(
+        self,
+        roots: tuple[Path, ...],
+        rule: MergeRule = first_directory_wins,
+        *,
+        upstream_root: Path | None = None,
+    ) -> None:
+        """``upstream_root``: where cached upstream files live; their source comes last
+        (number ``len(roots)``) and is never a package directory."""
         self.roots = tuple(Path(os.path.abspath(r)) for r in roots)
-        self.sources = tuple(SourceFiles() for _ in self.roots)
+        extra = () if upstream_root is None else (Path(os.path.abspath(upstream_root)),)
+        self.file_roots = self.roots + extra
+        self.sources = tuple(SourceFiles() for _ in self.file_roots)
         self.rule = rule
         self.snapshot = Snapshot()
         self.lock = threading.RLock()  # writers only
@@ -57,14 +67,18 @@ class Index:
         with self.lock:
             self.snapshot = holding(self.snapshot, names)
 
+    def layers(self, name: NormalizedName) -> Sequence[Layer]:
+        """Every source's files of ``name`` (writer-side state; for evidence, not serving)."""
+        return self._layers(name)
+
     def _layers(self, name: NormalizedName) -> Sequence[Layer]:
         return [source.layer(name) for source in self.sources]
 
     # ---- what only the writers' side knows ------------------------------------------
     def copies(self, relpath: str) -> list[DistFile]:
         """The file at ``relpath`` in every package directory (the first one is served)."""
-        found = (source.by_path.get(relpath) for source in self.sources)
+        found = (source.by_path.get(relpath) for source in self.sources[: len(self.roots)])
         return [dist for dist in found if dist is not None]
 
     def path_of(self, dist: DistFile) -> Path:
-        return self.roots[dist.root] / dist.relpath
+        return self.file_roots[dist.root] / dist.relpath

@@ -29,18 +29,15 @@ def latest_version(project: Project) -> Version:
 
 def _file_entry(dist: DistFile, base_url: str) -> dict[str, Any]:
     upload = rfc3339(dist.upload_time_ns)
-    digests = dist.digests
+    # all zeros: not known yet (an upstream file before its first download)
+    digests = {k: v for k, v in dist.digests.items() if v.strip("0")}
     return {
         "comment_text": "",
-        "digests": {
-            "md5": digests["md5"],
-            "sha256": digests["sha256"],
-            "blake2b_256": digests["blake2b_256"],
-        },
+        "digests": {k: digests[k] for k in ("md5", "sha256", "blake2b_256") if k in digests},
         "downloads": -1,
         "filename": dist.filename,
         "has_sig": False,
-        "md5_digest": digests["md5"],
+        "md5_digest": digests.get("md5"),
         "packagetype": dist.packagetype,
         "python_version": dist.python_tag,
         "requires_python": dist.requires_python,

@@ -30,8 +30,8 @@ class FileReader:
     def __init__(self, index: Index, cache: DigestCache) -> None:
         self.path_of = index.path_of
         self.cache = cache
-        self._root_keys = tuple(str(r) for r in index.roots)
-        self._root_real = tuple(os.path.realpath(r) for r in index.roots)
+        self._root_keys = tuple(str(r) for r in index.file_roots)
+        self._root_real = tuple(os.path.realpath(r) for r in index.file_roots)
         self._small = ByteLRU(8 * 1024 * 1024)  # bounded: RSS stays well under 150 MB
         self._hot_metadata = ByteLRU(2 * 1024 * 1024)
         self._warned: set[str] = set()
@@ -91,7 +91,7 @@ class FileReader:
             if raw is None:
                 try:
                     raw = read_metadata(self.path_of(dist), dist.packagetype)
-                except MetadataError:
+                except (MetadataError, OSError):  # e.g. an upstream file not fetched yet
                     return None
             return raw
 

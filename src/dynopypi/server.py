@@ -29,7 +29,6 @@ from .describe import Describer
 from .gatekeeper import body_gate, refusals_first
 from .guard import Limits, guard_server
 from .hosts import checked_host
-from .index import Index
 from .logs import setup_logging
 from .logsafe import with_access_log
 from .paths import PathUpdates
@@ -40,6 +39,7 @@ from .reconcile import Reconciler
 from .releases import Releases
 from .render import Renderer
 from .services import Services
+from .upstream_build import build_catalog, build_index
 from .watcher import Watcher
 from .web import create_app
 from .web.shell import refusal_response
@@ -65,7 +65,7 @@ class Server:
                 log.warning("created the package directory %s (the default)", root)
         self.cache = DigestCache(cache_path(settings))
         self.yanks = YankStore(settings.roots)
-        self.index = Index(settings.roots)
+        self.index, self.upstream_store = build_index(settings)
         describer = Describer(settings.hash_algo, self.yanks.lookup)
         self.reconciler = Reconciler(self.index, self.cache, describer)
         self.paths = PathUpdates(self.reconciler)
@@ -76,15 +76,18 @@ class Server:
             rescan_interval=settings.rescan_interval,
             on_state_change=self._state_changed,
         )
+        reader = FileReader(self.index, self.cache)
+        self.catalog = build_catalog(settings, self.reconciler, reader, self.upstream_store)
         services = Services(
             settings,
             self.index,
             self.reconciler,
             self.paths,
-            FileReader(self.index, self.cache),
+            reader,
             self.renderer,
             self.auth,
             Releases(self.paths, self.yanks),
+            self.catalog,
         )
         app = refusals_first(create_app(services), refusal_response)
         self._networks = parse_networks(settings.trusted_proxies)
@@ -99,6 +102,7 @@ class Server:
         self.watcher.start()  # before the scan, so nothing copied in meanwhile is missed
         if not self.reconciler.load_cached() and not self.reconciler.start_cold():
             self.reconciler.sync()
+        self.catalog.load_upstream()  # cached public projects (upstream may be down)
 
     def start(self) -> None:
         """Load the index, start watching, bind the socket (serving starts in ``run``)."""

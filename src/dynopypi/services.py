@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .catalog import Catalog
 from .config import Settings
 from .index import Index
 from .paths import PathUpdates
@@ -28,3 +29,4 @@ class Services:
     renderer: Renderer
     gate: Gate
     releases: Releases
+    catalog: Catalog  # what pages and downloads read: local + upstream, with views

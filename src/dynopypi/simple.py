@@ -41,7 +41,7 @@ def project_dict(project: Project, hash_algo: str | None) -> dict[str, Any]:
         hashes = {"sha256": dist.sha256}
         if hash_algo and hash_algo != "sha256":
             digests = dist.digests
-            if hash_algo in digests:
+            if digests.get(hash_algo, "").strip("0"):  # all zeros: not known (upstream)
                 hashes[hash_algo] = digests[hash_algo]
         metadata: dict[str, str] | bool = (
             {"sha256": dist.metadata_sha256} if dist.metadata_sha256 else False

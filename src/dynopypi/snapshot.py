@@ -7,9 +7,9 @@ never changed once published: writers build the next one (copying two dicts, ~1 
 Sources are ordered (the package directories as given; later an upstream index). For each
 project the **merge rule** decides which of the sources' files are served. Today's rule
 between package directories is ``first_directory_wins``: the same relative path in two
-directories is served from the first. An upstream source will come with a rule of its own
-(a private name is never merged with upstream files), so the rule is a value, not code
-buried in the index.
+directories is served from the first. With an upstream index, the last source is the
+upstream's cache and the rule is ``private_first``: a private name is never merged with
+upstream files. The rule is a value, not code buried in the index.
 """
 
 from __future__ import annotations
@@ -37,6 +37,42 @@ def first_directory_wins(layers: Sequence[Layer]) -> list[DistFile]:
         for relpath, dist in layer.items():
             chosen.setdefault(relpath, dist)
     return list(chosen.values())
+
+
+def private_first(
+    local_sources: int,
+    is_private: Callable[[NormalizedName], bool],
+    may_merge: Callable[[NormalizedName], bool],
+) -> MergeRule:
+    """The dependency-confusion guard, as a merge rule over [local..., upstream] layers.
+
+    A name is private when ``is_private`` says so (``--private`` globs) or when any local
+    source has a file of it, unless ``may_merge`` (``--merge`` globs: a patched fork
+    beside the public releases). A private name is served from local files only,
+    whatever the upstream publishes under it; other names get the local files plus the
+    upstream files of other file names (a local copy of a file shadows the upstream's).
+    """
+
+    def rule(layers: Sequence[Layer]) -> list[DistFile]:
+        local = first_directory_wins(layers[:local_sources]) if local_sources else []
+        upstream = layers[local_sources] if len(layers) > local_sources else {}
+        if not upstream:
+            return local
+        name = next(iter(upstream.values())).project
+        if is_private(name) or (local and not may_merge(name)):
+            return local
+        names = {dist.filename for dist in local}
+        return local + [d for d in upstream.values() if d.filename not in names]
+
+    return rule
+
+
+def hidden(layers: Sequence[Layer], chosen: Sequence[DistFile], source: int) -> list[DistFile]:
+    """The files of ``layers[source]`` that the rule did not serve (evidence of shadowing)."""
+    if len(layers) <= source:
+        return []
+    served = {id(d) for d in chosen}
+    return [d for d in layers[source].values() if id(d) not in served]
 
 
 def _file_order(dist: DistFile) -> tuple[object, str]:

@@ -8,6 +8,7 @@ import bottle
 
 from ..services import Services
 from .actions import ActionRoutes
+from .as_of import AsOfRoutes
 from .files import FileRoutes
 from .ops import OpsRoutes
 from .pypi import PypiRoutes
@@ -22,7 +23,7 @@ def create_app(services: Services) -> bottle.Bottle:
     for code in (400, 404, 405, 500):
         app.error_handler[code] = plain_error
     shell = Shell(services)
-    for area in (OpsRoutes, SimpleRoutes, FileRoutes, PypiRoutes, ActionRoutes):
+    for area in (OpsRoutes, SimpleRoutes, FileRoutes, PypiRoutes, ActionRoutes, AsOfRoutes):
         area(shell).install(app)
     return app
 

@@ -25,13 +25,20 @@ class FileRoutes(Routes):
         self.shell.require(LIST)
         return self.shell.send(self.services.renderer.listing_page(self.services.index.snapshot))
 
-    def download(self, path: str) -> bottle.HTTPResponse:
+    def download(self, path: str, as_of_ns: int | None = None) -> bottle.HTTPResponse:
         self.shell.require(DOWNLOAD)
-        dist = self.services.reconciler.file_at(path)
+        catalog = self.services.catalog
+        dist = catalog.file_at(path, as_of_ns)
         if dist is None and path.endswith(".metadata"):
-            return self.core_metadata(path.removesuffix(".metadata"))
+            return self.core_metadata(path.removesuffix(".metadata"), as_of_ns)
         if dist is None:
             raise NotFound(f"no file {path!r} in this index")
+        if catalog.is_upstream(dist):
+            first = self.first_download(dist)
+            if first is not None:
+                return first
+            dist = catalog.file_at(path, as_of_ns) or dist  # as stored: real size, digests
+            catalog.touch(dist)
         settings = self.services.settings
         if settings.x_accel_redirect:
             return self.accel_redirect(dist, settings.x_accel_redirect)
@@ -43,6 +50,22 @@ class FileRoutes(Routes):
             status=plan.status,
             **plan.headers,
         )
+
+    def first_download(self, dist: DistFile) -> bottle.HTTPResponse | None:
+        """An upstream file not cached yet: streamed while it is fetched (None: cached)."""
+        catalog = self.services.catalog
+        assert catalog.upstream is not None
+        if catalog.upstream.files.cached(dist):
+            return None
+        headers = {"Content-Type": content_type_for(dist.filename), **self.shell.cache_header}
+        if dist.size:
+            headers["Content-Length"] = str(dist.size)
+        if self.shell.request.method == "HEAD":
+            return bottle.HTTPResponse(status=200, **headers)
+        body = catalog.first_download(dist)
+        if body is None:
+            return None
+        return bottle.HTTPResponse(body=body, status=200, **headers)
 
     def _body(self, dist: DistFile, status: int, start: int, length: int) -> Any:
         reader = self.services.reader
@@ -73,10 +96,10 @@ class FileRoutes(Routes):
         headers.update(self.shell.cache_header)
         return bottle.HTTPResponse(status=200, **headers)
 
-    def core_metadata(self, path: str) -> bottle.HTTPResponse:
-        dist = self.services.reconciler.file_at(path)
-        reader = self.services.reader
-        raw = reader.metadata(dist) if dist is not None and dist.metadata_sha256 else None
+    def core_metadata(self, path: str, as_of_ns: int | None = None) -> bottle.HTTPResponse:
+        catalog = self.services.catalog
+        dist = catalog.file_at(path, as_of_ns)
+        raw = catalog.metadata(dist) if dist is not None and dist.metadata_sha256 else None
         if dist is None or raw is None:
             raise NotFound(f"no core metadata for {path!r}: only wheels in this index have it")
         return self.shell.send(

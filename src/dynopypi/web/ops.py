@@ -72,6 +72,9 @@ class OpsRoutes(Routes):
         state = readiness(self.services.index)
         status = 200 if state["status"] == "ready" else 503
         if self._may_list():
+            upstream = self.services.catalog.state()
+            if upstream is not None:  # reported, never a reason to be not ready
+                state["upstream"] = upstream
             self.services.gate.reload()  # at most a stat a second; not only on logins
             state["warnings"] = self.services.gate.problems()  # served, but from old files
         else:

@@ -33,7 +33,7 @@ class PypiRoutes(Routes):
 
     def _document(self, name: str, version: Version | None) -> bottle.HTTPResponse:
         self.shell.require(LIST)
-        project = self.services.reconciler.project(normalize(name))
+        project = self.services.catalog.page(normalize(name)).project
         if project is None:
             raise NotFound(f"project {normalize(name)!r} is not in this index")
         document = project_json(project, self.shell.base_url(), self._metadata, version)
@@ -43,5 +43,5 @@ class PypiRoutes(Routes):
         return self.shell.send(Rendered.of(body, "application/json", cached=False))
 
     def _metadata(self, dist: DistFile) -> CoreMetadata | None:
-        raw = self.services.reader.metadata(dist)
+        raw = self.services.catalog.quiet_metadata(dist)
         return parse_metadata(raw) if raw is not None else None

@@ -18,7 +18,9 @@ import bottle
 from ..dists import NormalizedName, is_valid_project_name, normalize
 from ..errors import (
     AlreadyExists,
+    BadGateway,
     Denied,
+    GatewayTimeout,
     InvalidInput,
     NeedsAccount,
     NoAcceptableFormat,
@@ -47,6 +49,8 @@ STATUS: dict[type[Refused], int] = {
     TooLarge: 413,
     Throttled: 429,
     StorageFull: 507,
+    BadGateway: 502,
+    GatewayTimeout: 504,
 }
 
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import bottle
 
+from ..dists import NormalizedName
 from ..errors import NotFound
 from ..identity import LIST
+from ..simple import render_project
 from .shell import Routes
+
+STALE_HEADER = "X-Dynopypi-Upstream"
 
 
 class SimpleRoutes(Routes):
@@ -33,11 +37,23 @@ class SimpleRoutes(Routes):
         canonical = self.shell.valid_name(name)
         if canonical != name:
             return self.shell.redirect(f"../{canonical}/")
-        project = self.services.reconciler.project(canonical)
+        return self.project_page(canonical, None)
+
+    def project_page(self, canonical: NormalizedName, as_of_ns: int | None) -> bottle.HTTPResponse:
+        """A project page now, or as of an instant (``web.as_of``)."""
+        found = self.services.catalog.page(canonical, as_of_ns)
+        project = found.project
         if project is None:
             fallback = self.services.settings.fallback_url
-            if fallback:
+            if fallback and as_of_ns is None:
                 return self.shell.redirect(f"{fallback}{canonical}/", status=302)
             raise NotFound(f"project {canonical!r} is not in this index")
-        page = self.services.renderer.project_page(project, self.shell.negotiated())
-        return self.shell.send(page)
+        content_type = self.shell.negotiated()
+        if as_of_ns is None:
+            page = self.services.renderer.project_page(project, content_type)
+        else:
+            page = render_project(project, content_type, self.services.settings.hash_algo)
+        response = self.shell.send(page)
+        if found.stale:  # upstream could not be asked: say the page may be out of date
+            response.set_header(STALE_HEADER, "upstream unreachable; cached page")
+        return response

@@ -1,0 +1,147 @@
+"""What the routes ask for: a project page, a file, core metadata, as served now or as of
+an instant. One place that combines the local index, the upstream source (when
+``--upstream`` is given) and the cooldown / "as of" views, so every route (simple API,
+downloads, PyPI JSON) answers from the same data with the same filters.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .dists import DistFile, NormalizedName, is_valid_project_name, normalize
+from .errors import Refused
+from .model import Project
+from .reader import FileReader
+from .reconcile import Reconciler
+from .snapshot import Snapshot
+from .upstream import Lookup, Upstream
+from .upstream_files import FileFetcher
+from .upstream_store import PREFIX
+from .views import Cooldown, UpstreamTimes, visible
+
+_VIEWS = 4096  # filtered projects kept (their pages are rendered once per change)
+
+
+@dataclass
+class UpstreamParts:
+    source: Upstream
+    files: FileFetcher
+
+
+def _same(a: tuple[DistFile, ...], b: tuple[DistFile, ...]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+
+
+class Catalog:
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        reader: FileReader,
+        upstream: UpstreamParts | None = None,
+        cooldown: Cooldown | None = None,
+    ) -> None:
+        self.reconciler = reconciler
+        self.reader = reader
+        self.upstream = upstream
+        self.cooldown = cooldown or Cooldown()
+        self._views: OrderedDict[NormalizedName, tuple[Project, Project]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load_upstream(self) -> None:
+        if self.upstream is not None:
+            self.upstream.source.load()
+
+    # ---- pages ------------------------------------------------------------------------
+    def page(self, name: NormalizedName, as_of_ns: int | None = None) -> Lookup:
+        """The project as a page shows it (None: not here), and whether it is stale."""
+        local = self.reconciler.project(name)
+        found = self.upstream.source.lookup(name, local) if self.upstream else Lookup(local)
+        return Lookup(self.view(found.project, as_of_ns), found.stale)
+
+    def times_of(self, dist: DistFile) -> UpstreamTimes | None:
+        return self.upstream.source.times_of(dist) if self.upstream else None
+
+    def view(self, project: Project | None, as_of_ns: int | None) -> Project | None:
+        if project is None or (as_of_ns is None and not self.cooldown.active):
+            return project
+        files = visible(project.files, self.times_of, self.cooldown, as_of_ns)
+        if len(files) == len(project.files):
+            return project
+        if not files:
+            return None
+        if as_of_ns is not None:  # a moment's view: rendered for this request only
+            return Project(project.name, project.display_name, files)
+        with self._lock:  # the cooldown view: kept while it is the same
+            cached = self._views.get(project.name)
+            if cached is not None and cached[0] is project and _same(cached[1].files, files):
+                self._views.move_to_end(project.name)
+                return cached[1]
+            derived = Project(project.name, project.display_name, files)
+            self._views[project.name] = (project, derived)
+            while len(self._views) > _VIEWS:
+                self._views.popitem(last=False)
+            return derived
+
+    def listed(self, snapshot: Snapshot, as_of_ns: int) -> list[Project]:
+        """/as-of/<instant>/simple/: the projects that had a file then."""
+        return [
+            p
+            for p in snapshot.sorted_projects()
+            if visible(p.files, self.times_of, self.cooldown, as_of_ns)
+        ]
+
+    # ---- files ------------------------------------------------------------------------
+    def file_at(self, path: str, as_of_ns: int | None = None) -> DistFile | None:
+        dist = self.reconciler.file_at(path)
+        may_ask = self.upstream is not None and not path.endswith(".metadata")
+        if dist is None and may_ask and path.startswith(PREFIX):
+            name = path[len(PREFIX) :].split("/", 1)[0]
+            if is_valid_project_name(name) and normalize(name) == name:
+                self.page(normalize(name))  # e.g. the page expired from this process
+                dist = self.reconciler.file_at(path)
+        if dist is None or (as_of_ns is None and not self.cooldown.active):
+            return dist
+        return dist if visible((dist,), self.times_of, self.cooldown, as_of_ns) else None
+
+    def is_upstream(self, dist: DistFile) -> bool:
+        return self.upstream is not None and dist.root == self.upstream.source.source
+
+    def first_download(self, dist: DistFile) -> Iterator[bytes] | None:
+        """An upstream file not cached yet: its bytes as they arrive (None: cached now)."""
+        assert self.upstream is not None
+        return self.upstream.files.download(dist)
+
+    def touch(self, dist: DistFile) -> None:
+        if self.upstream is not None and self.is_upstream(dist):
+            self.upstream.files.touch(dist)
+
+    def metadata(self, dist: DistFile) -> bytes | None:
+        if self.is_upstream(dist):
+            assert self.upstream is not None
+            return self.upstream.files.metadata(dist)
+        return self.reader.metadata(dist)
+
+    def quiet_metadata(self, dist: DistFile) -> bytes | None:
+        """For documents that can do without it (PyPI JSON): upstream failures are None."""
+        try:
+            return self.metadata(dist)
+        except Refused:
+            return None
+
+    # ---- operators --------------------------------------------------------------------
+    def state(self) -> dict[str, Any] | None:
+        """What /ready reports about upstream (never a reason to be not ready)."""
+        if self.upstream is None:
+            return None
+        source, files = self.upstream.source, self.upstream.files
+        return {
+            "urls": [o.url for o in source.origins],
+            "reachable": source.reachable,
+            "cached_projects": len(source.pages),
+            "cache_bytes": files.cache_bytes,
+            "cache_max": files.cache_max,
+        }

@@ -1,0 +1,130 @@
+"""The command line's public-packages block: ``run``'s upstream flags (one group) and the
+``dynopypi upstream`` command (shadowed names, purge)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from .config import build_settings
+from .errors import ConfigError
+
+
+def upstream_flags(p: argparse.ArgumentParser) -> None:
+    """Public packages through this index: the upstream pull-through cache and its guards."""
+    g = p.add_argument_group("public packages (upstream)")
+    g.add_argument(
+        "--upstream",
+        metavar="URL",
+        action="append",
+        help="simple index to pull public packages from, e.g. https://pypi.org/simple/ "
+        "(repeatable, tried in order; credentials from the URL or ~/.netrc)",
+    )
+    g.add_argument(
+        "--upstream-ttl",
+        metavar="SECONDS",
+        help="use a cached upstream page this long before revalidating it (default: 600)",
+    )
+    g.add_argument(
+        "--upstream-timeout",
+        metavar="SECONDS",
+        help="connect/read timeout for upstream requests (default: 10)",
+    )
+    g.add_argument(
+        "--private",
+        metavar="GLOB",
+        action="append",
+        help="names never looked up upstream, e.g. 'acme-*' (repeatable); a name with any "
+        "local file is private too",
+    )
+    g.add_argument(
+        "--merge",
+        metavar="GLOB",
+        action="append",
+        help="names whose local files may sit beside upstream's (repeatable; e.g. a patched fork)",
+    )
+    g.add_argument(
+        "--min-age",
+        metavar="DURATION",
+        help="cooldown: hide upstream files younger than this (7d, 12h, P7D; default: off)",
+    )
+    g.add_argument(
+        "--min-age-exempt",
+        metavar="SPEC",
+        action="append",
+        help="NAME or NAME==VERSION that skips the cooldown (repeatable)",
+    )
+    g.add_argument(
+        "--min-age-unknown",
+        metavar="CHOICE",
+        help="upstream files without an upload time: exclude (default), include, or "
+        "first-seen (use when this index first saw them)",
+    )
+    g.add_argument(
+        "--upstream-cache-max",
+        metavar="SIZE",
+        help="bound the cached upstream files, e.g. 50G (least recently used evicted)",
+    )
+
+
+UPSTREAM_FLAGS = (
+    "upstream",
+    "upstream_ttl",
+    "upstream_timeout",
+    "private",
+    "merge",
+    "min_age",
+    "min_age_exempt",
+    "min_age_unknown",
+    "upstream_cache_max",
+)
+
+
+def upstream_parser(sub: Any, roots_flag: Callable[[argparse.ArgumentParser], None]) -> None:
+    u = sub.add_parser("upstream", help="the upstream cache: shadowed names, purge")
+    commands = u.add_subparsers(dest="upstream_command", metavar="ACTION", required=True)
+    shadowed = commands.add_parser(
+        "shadowed",
+        help="upstream releases hidden because their name is private here (evidence of "
+        "dependency-confusion attempts)",
+    )
+    purge = commands.add_parser("purge", help="remove cached upstream pages and files")
+    purge.add_argument("name", nargs="?", metavar="NAME", help="only this project")
+    for q in (shadowed, purge):
+        roots_flag(q)
+        q.add_argument("--cache-dir", metavar="DIR", help="as for run")
+        q.add_argument("--upstream", metavar="URL", action="append", help="as for run")
+
+
+def run_upstream(args: argparse.Namespace) -> int:
+    """`dynopypi upstream shadowed|purge`: the operator's view of the upstream cache."""
+    from .upstream_store import UpstreamStore, upstream_dir
+
+    settings = build_settings(
+        {"roots": args.roots, "cache_dir": args.cache_dir, "upstream": args.upstream},
+        config_file=args.config,
+    )
+    if not settings.upstream:
+        raise ConfigError("upstream: no --upstream URL given (nor in the environment or --config)")
+    store = UpstreamStore(upstream_dir(settings.cache_dir, settings.upstream))
+    if args.upstream_command == "shadowed":
+        for entry in store.shadowed():
+            print(
+                f"{entry.get('name')} {entry.get('version')} {entry.get('url')} "
+                f"first seen {_when(entry.get('first_seen'))}"
+            )
+        return 0
+    try:
+        removed = store.purge(args.name)
+    except ValueError as exc:
+        raise ConfigError(f"purge: {exc}") from None
+    for path in removed:
+        print(f"removed {path}")
+    return 0
+
+
+def _when(ns: object) -> str:
+    from .simple import rfc3339
+
+    return rfc3339(ns) if isinstance(ns, int) else "?"

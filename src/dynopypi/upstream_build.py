@@ -1,0 +1,58 @@
+"""Building the upstream parts from Settings (for the composition root, ``server``).
+
+Without ``--upstream`` nothing here exists: the index has only its package directories
+and the ``first_directory_wins`` rule, exactly as before.
+"""
+
+from __future__ import annotations
+
+from .catalog import Catalog, UpstreamParts
+from .config import Settings
+from .index import Index
+from .reader import FileReader
+from .reconcile import Reconciler
+from .snapshot import first_directory_wins
+from .upstream import Upstream
+from .upstream_files import FileFetcher
+from .upstream_names import upstream_rule
+from .upstream_store import UpstreamStore, upstream_dir
+from .views import Cooldown, Exempt
+
+
+def build_index(settings: Settings) -> tuple[Index, UpstreamStore | None]:
+    """The index, with the upstream cache as its last source when there is an upstream."""
+    if not settings.upstream:
+        return Index(settings.roots, first_directory_wins), None
+    store = UpstreamStore(upstream_dir(settings.cache_dir, settings.upstream))
+    rule = upstream_rule(len(settings.roots), settings.private, settings.merge)
+    return Index(settings.roots, rule, upstream_root=store.files), store
+
+
+def build_upstream(
+    settings: Settings, index: Index, store: UpstreamStore | None
+) -> UpstreamParts | None:
+    if store is None:
+        return None
+    source = Upstream(
+        index, store, settings.upstream,
+        ttl=settings.upstream_ttl, timeout=settings.upstream_timeout,
+        private=settings.private, merge=settings.merge,
+    )  # fmt: skip
+    files = FileFetcher(
+        store, source.urls.get, source.stored,
+        timeout=settings.upstream_timeout, cache_max=settings.upstream_cache_max,
+        hash_algo=settings.hash_algo,
+    )  # fmt: skip
+    return UpstreamParts(source, files)
+
+
+def cooldown(settings: Settings) -> Cooldown:
+    exempt = tuple(Exempt.parse(spec) for spec in settings.min_age_exempt)
+    return Cooldown(settings.min_age, exempt, settings.min_age_unknown)
+
+
+def build_catalog(
+    settings: Settings, reconciler: Reconciler, reader: FileReader, store: UpstreamStore | None
+) -> Catalog:
+    upstream = build_upstream(settings, reconciler.index, store)
+    return Catalog(reconciler, reader, upstream, cooldown(settings))

@@ -1,0 +1,210 @@
+"""Upstream files: fetched on first request, streamed while stored, verified, then cached.
+
+The first request for a file opens the upstream download and streams it to its client
+while writing it to ``tmp/`` and hashing it. The last chunk is held back until the
+sha256 (and size) match what the upstream page promised: on a mismatch the response is
+cut short (the client sees a truncated body, never the whole wrong file), nothing is
+cached and the event is logged. A verified file is renamed into the cache and served
+from disk from then on.
+
+Concurrent first requests for one file cause one upstream fetch: the first is the
+leader, the others wait for it and are served from disk (or lead a retry if it failed).
+With ``--upstream-cache-max`` the least recently used files are evicted after each new
+file, never one being fetched or used in the last two seconds (an open file is safe
+anyway; the window covers nginx opening it after an X-Accel-Redirect).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+
+from .dists import DistFile, pack_hashes
+from .errors import BadGateway, GatewayTimeout, NotFound
+from .metadata import Hasher
+from .upstream_download import Body, Download
+from .upstream_http import FetchFailed, Missing, Origin, auth_for, open_url, read_bounded
+from .upstream_store import UpstreamStore
+
+log = logging.getLogger(__name__)
+MAX_METADATA = 16 * 1024 * 1024
+WAIT_FOR_LEADER = 600.0
+RECENT = 2.0  # seconds a used file is safe from eviction (nginx opens it after us)
+
+Stored = Callable[[DistFile], None]
+
+
+@dataclass
+class Flight:
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def _refused(exc: FetchFailed | Missing, what: str) -> Exception:
+    if isinstance(exc, Missing):
+        return NotFound(f"upstream no longer has {what}")
+    kind = GatewayTimeout if exc.timeout else BadGateway
+    return kind(f"cannot fetch {what} from upstream: {exc}")
+
+
+class FileFetcher:
+    def __init__(
+        self,
+        store: UpstreamStore,
+        where: Callable[[str], tuple[Origin, str] | None],
+        stored: Stored,
+        *,
+        timeout: float,
+        cache_max: int | None = None,
+        hash_algo: str | None = "sha256",
+    ) -> None:
+        self.store = store
+        self.where = where
+        self.stored = stored
+        self.timeout = timeout
+        self.cache_max = cache_max
+        self.hash_algo = hash_algo
+        self._flights: dict[str, Flight] = {}
+        self._guard = threading.Lock()
+        self.fetches = 0  # upstream file downloads started (tests, /ready)
+        self._used: OrderedDict[str, tuple[int, float]] = OrderedDict()  # relpath -> size, used
+        self.cache_bytes = 0
+        for relpath, size, used in store.cached_files():
+            self._used[relpath] = (size, used)
+            self.cache_bytes += size
+
+    def cached(self, dist: DistFile) -> bool:
+        return self.store.file_path(dist.relpath).is_file()
+
+    def touch(self, dist: DistFile) -> None:
+        with self._guard:
+            entry = self._used.pop(dist.relpath, None)
+            if entry is not None:
+                self._used[dist.relpath] = (entry[0], time.time())
+
+    # ---- the first download -----------------------------------------------------------
+    def download(self, dist: DistFile) -> Iterator[bytes] | None:
+        """A stream of the file as it arrives, or None when it is on disk now."""
+        for _attempt in range(3):
+            if self.cached(dist):
+                return None
+            with self._guard:
+                flight = self._flights.get(dist.relpath)
+                leader = flight is None
+                if flight is None:
+                    flight = self._flights[dist.relpath] = Flight()
+            if leader:
+                return self._lead(dist, flight)
+            if not flight.done.wait(WAIT_FOR_LEADER):
+                raise GatewayTimeout(f"{dist.filename} is still being fetched; try again")
+        if self.cached(dist):
+            return None
+        raise BadGateway(f"{dist.filename} could not be fetched from upstream")
+
+    def land(self, dist: DistFile, flight: Flight) -> None:
+        with self._guard:
+            if self._flights.get(dist.relpath) is flight:
+                del self._flights[dist.relpath]
+        flight.done.set()
+
+    def _lead(self, dist: DistFile, flight: Flight) -> Iterator[bytes]:
+        """Open upstream and read ahead two chunks before any byte is sent, so failures to
+        connect (and small files that do not verify) are clean 502/504 answers."""
+        try:
+            source = self.where(dist.relpath)
+            if source is None:
+                raise NotFound(f"no upstream link for {dist.filename}")
+            origin, url = source
+            self.fetches += 1
+            try:
+                response = open_url(url, auth_for(origin, url), {}, self.timeout)
+            except (FetchFailed, Missing) as exc:
+                raise _refused(exc, dist.filename) from None
+            download = Download(self, dist, flight, response)
+            first = download.prime()
+        except BaseException:
+            self.land(dist, flight)
+            raise
+        return Body(download.stream(first), download.abandon)
+
+    def commit(self, dist: DistFile, tmp: str, size: int) -> None:
+        """Keep a verified file; its other digests (md5, blake2b) follow off the request."""
+        final = self.store.file_path(dist.relpath)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
+        self.stored(replace(dist, size=size))
+        with self._guard:
+            before = self._used.pop(dist.relpath, None)  # fetched again after a purge
+            self.cache_bytes += size - (before[0] if before else 0)
+            self._used[dist.relpath] = (size, time.time())
+        threading.Thread(target=self._digest, args=(replace(dist, size=size),), daemon=True).start()
+        self._evict()
+
+    def _digest(self, dist: DistFile) -> None:
+        hasher = Hasher(self.hash_algo)
+        try:
+            with open(self.store.file_path(dist.relpath), "rb") as fh:
+                while chunk := fh.read(1024 * 1024):
+                    hasher.update(chunk)
+        except OSError:
+            return  # evicted or purged meanwhile
+        digests = hasher.hexdigests()
+        if digests["sha256"] != dist.sha256:
+            return  # replaced on disk by hand: never advertise other digests for it
+        hashes, extra = pack_hashes(digests, self.hash_algo)
+        self.stored(replace(dist, hashes=hashes, extra_hash=extra))
+
+    def _evict(self) -> None:
+        if self.cache_max is None:
+            return
+        now = time.time()
+        with self._guard:
+            victims = []
+            for relpath, (size, used) in list(self._used.items()):
+                if self.cache_bytes <= self.cache_max:
+                    break
+                if now - used < RECENT or relpath in self._flights:
+                    continue
+                del self._used[relpath]
+                self.cache_bytes -= size
+                victims.append(relpath)
+        for relpath in victims:
+            path = self.store.file_path(relpath)
+            for victim in (path, path.with_name(path.name + ".metadata")):
+                with contextlib.suppress(OSError):
+                    victim.unlink()
+            log.info("evicted %s from the upstream cache", relpath)
+
+    # ---- core metadata (PEP 658) --------------------------------------------------------
+    def metadata(self, dist: DistFile) -> bytes | None:
+        """The file's core metadata, fetched once and verified against the page's hash."""
+        expected = dist.metadata_sha256
+        if expected is None:
+            return None
+        path = self.store.file_path(dist.relpath + ".metadata")
+        with contextlib.suppress(OSError):
+            return path.read_bytes()
+        source = self.where(dist.relpath)
+        if source is None:
+            return None
+        origin, url = source
+        try:
+            response = open_url(url + ".metadata", auth_for(origin, url), {}, self.timeout)
+            raw = read_bounded(response, MAX_METADATA, time.monotonic() + self.timeout * 3, url)
+        except (FetchFailed, Missing) as exc:
+            raise _refused(exc, f"the metadata of {dist.filename}") from None
+        if hashlib.sha256(raw).hexdigest() != expected:
+            log.error("upstream metadata of %s does not match its sha256; refused", dist.filename)
+            raise BadGateway(f"upstream sent metadata for {dist.filename} that does not verify")
+        fd, tmp = self.store.staging()
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, path)
+        return raw

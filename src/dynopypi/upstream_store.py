@@ -1,0 +1,199 @@
+"""The upstream cache on disk: project pages, files, and the shadowing evidence log.
+
+Layout under ``<cache_dir>/upstream-<key>/`` (the key is a hash of the upstream URLs, so
+two configurations never share a cache):
+
+- ``pages/<name>.json``: what upstream last said about a project (its files, validators,
+  when it was fetched, when each file was first seen);
+- ``files/.upstream/<name>/<filename>`` (+ ``.metadata``): fetched files. The URL path of
+  a cached file is ``.upstream/<name>/<filename>``; no package directory ever serves a
+  dot-directory, so a cached file can never pass for a local one, and the private-first
+  rule cannot be fooled by the cache;
+- ``tmp/``: downloads in flight (renamed into ``files/`` once verified);
+- ``shadowed.jsonl``: one line per upstream file hidden by the private-first rule.
+
+Nothing here is the truth: deleting the directory loses only time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .dists import NormalizedName, is_valid_project_name, normalize
+from .upstream_http import clean_url
+from .upstream_page import UpstreamFile
+
+log = logging.getLogger(__name__)
+PREFIX = ".upstream/"
+
+
+def upstream_dir(cache_dir: Path, upstreams: Sequence[str]) -> Path:
+    """Keyed on the URLs without credentials: rotating a token keeps the cache."""
+    key = "\0".join(clean_url(u) for u in upstreams)
+    key = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return cache_dir / f"upstream-{key}"
+
+
+def relpath_of(project: NormalizedName, filename: str) -> str:
+    return f"{PREFIX}{project}/{filename}"
+
+
+@dataclass
+class CachedPage:
+    """One project's upstream page as last fetched (or revalidated)."""
+
+    name: NormalizedName
+    origin: str  # which --upstream answered
+    page_url: str
+    etag: str | None
+    last_modified: str | None
+    fetched: float  # wall-clock seconds
+    files: list[UpstreamFile]
+    first_seen: dict[str, int] = field(default_factory=dict)  # filename -> ns
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["files"] = [asdict(f) for f in self.files]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CachedPage:
+        files = [UpstreamFile(**f) for f in data["files"]]
+        return cls(
+            normalize(str(data["name"])),
+            str(data["origin"]),
+            str(data["page_url"]),
+            data.get("etag"),
+            data.get("last_modified"),
+            float(data["fetched"]),
+            files,
+            {str(k): int(v) for k, v in data.get("first_seen", {}).items()},
+        )
+
+
+class UpstreamStore:
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.pages = base / "pages"
+        self.files = base / "files"
+        self.tmp = base / "tmp"
+        self.evidence = base / "shadowed.jsonl"
+
+    def create(self) -> None:
+        for directory in (self.pages, self.files / PREFIX, self.tmp):
+            directory.mkdir(parents=True, exist_ok=True)
+        for stale in self.tmp.iterdir():  # downloads cut short by a stop
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+    def load_pages(self) -> Iterator[CachedPage]:
+        if not self.pages.is_dir():
+            return
+        for path in sorted(self.pages.glob("*.json")):
+            try:
+                yield CachedPage.from_json(json.loads(path.read_text()))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("ignoring cached upstream page %s: %s", path, exc)
+
+    def save_page(self, page: CachedPage) -> None:
+        """Best effort: a page that cannot be saved is still served from memory."""
+        try:
+            self._write_atomic(
+                self.pages / f"{page.name}.json", json.dumps(page.to_json()).encode()
+            )
+        except OSError as exc:
+            log.warning("cannot save the upstream page of %s: %s", page.name, exc)
+
+    def drop_page(self, name: NormalizedName) -> None:
+        with contextlib.suppress(OSError):
+            (self.pages / f"{name}.json").unlink()
+
+    def file_path(self, relpath: str) -> Path:
+        return self.files / relpath
+
+    def staging(self) -> tuple[int, Path]:
+        """A temp file for a download in flight (the directory may have been purged)."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.tmp, suffix=".part")
+        return fd, Path(name)
+
+    def record_shadowed(self, entries: Sequence[dict[str, Any]]) -> None:
+        if not entries:
+            return
+        with open(self.evidence, "a", encoding="utf-8") as fh:
+            for entry in entries:
+                fh.write(json.dumps(entry, sort_keys=True) + "\n")
+
+    def shadowed(self) -> list[dict[str, Any]]:
+        try:
+            lines = self.evidence.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return []
+        out = []
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                out.append(json.loads(line))
+        return out
+
+    def purge(self, name: str | None) -> list[Path]:
+        """Remove one project's cached page and files, or the whole cache."""
+        if name is None:
+            if self.base.exists():
+                shutil.rmtree(self.base)
+            return [self.base]
+        if not is_valid_project_name(name):
+            raise ValueError(f"{name!r} is not a valid project name")
+        project = normalize(name)
+        removed = []
+        for path in (self.pages / f"{project}.json", self.files / PREFIX / project):
+            if path.is_dir():
+                shutil.rmtree(path)
+                removed.append(path)
+            elif path.exists():
+                path.unlink()
+                removed.append(path)
+        return removed
+
+    def _write_atomic(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def cached_files(self) -> list[tuple[str, int, float]]:
+        """(relpath, size, atime-ish) of every cached file, oldest use first."""
+        out: list[tuple[str, int, float]] = []
+        top = self.files / PREFIX
+        if not top.is_dir():
+            return out
+        for project in top.iterdir():
+            if not project.is_dir():
+                continue
+            for item in project.iterdir():
+                with contextlib.suppress(OSError):
+                    st = item.stat()
+                    used = max(st.st_atime, st.st_mtime)
+                    out.append((f"{PREFIX}{project.name}/{item.name}", st.st_size, used))
+        out.sort(key=lambda row: row[2])
+        return out
+
+
+def now_ns() -> int:
+    return time.time_ns()

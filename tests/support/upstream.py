@@ -1,0 +1,124 @@
+"""A tiny upstream index that says exactly what a test tells it to, lies included.
+
+A real dynopypi serves as the honest upstream in most tests; this one is for what an
+honest index never does: files whose bytes do not match the page's sha256, pages
+without upload times, answers that are slow, broken or 5xx. Every request is counted
+by path, so a test can assert how often dynopypi asked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+JSON_V1 = "application/vnd.pypi.simple.v1+json"
+
+
+@dataclass
+class Answer:
+    body: bytes
+    content_type: str = "application/octet-stream"
+    status: int = 200
+    delay: float = 0.0  # seconds before the headers
+    trickle: float = 0.0  # seconds between 64 KiB chunks of the body
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FakeUpstream:
+    answers: dict[str, Answer] = field(default_factory=dict)
+    hits: Counter[str] = field(default_factory=Counter)
+    auth: dict[str, str | None] = field(default_factory=dict)  # path -> last Authorization
+    port: int = 0
+    file_host: FakeUpstream | None = None  # serve files from there (like files.pythonhosted.org)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def index_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/simple/"
+
+    def start(self) -> FakeUpstream:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                fake.hits[path] += 1
+                fake.auth[path] = self.headers.get("Authorization")
+                answer = fake.answers.get(path, Answer(b"not here\n", "text/plain", 404))
+                time.sleep(answer.delay)
+                try:
+                    self.send_response(answer.status)
+                    self.send_header("Content-Type", answer.content_type)
+                    self.send_header("Content-Length", str(len(answer.body)))
+                    for key, value in answer.headers.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    for start in range(0, len(answer.body), 65536):
+                        self.wfile.write(answer.body[start : start + 65536])
+                        time.sleep(answer.trickle)
+                except OSError:
+                    pass  # dynopypi gave up on us: that is what some tests want
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    # ---- building pages ----------------------------------------------------------------
+    def publish(
+        self,
+        project: str,
+        files: list[tuple[Path, bytes | None, str | None]],
+        *,
+        html: bool = False,
+        trickle: float = 0.0,
+        delay: float = 0.0,
+    ) -> None:
+        """Serve ``project``'s page listing ``files``: (real file, bytes actually sent or
+        None for the real ones, upload-time or None). The page carries the real sha256."""
+        entries = []
+        for path, served, upload_time in files:
+            data = path.read_bytes()
+            url = f"/files/{path.name}"
+            self.answers[url] = Answer(served if served is not None else data, trickle=trickle)
+            if self.file_host is not None:  # the files live on another host
+                self.file_host.answers[url] = self.answers.pop(url)
+                url = f"http://127.0.0.1:{self.file_host.port}{url}"
+            entry: dict[str, Any] = {
+                "filename": path.name,
+                "url": url,
+                "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
+                "size": len(data),
+            }
+            if upload_time is not None:
+                entry["upload-time"] = upload_time
+            entries.append(entry)
+        page = f"/simple/{project}/"
+        if html:
+            links = "".join(
+                f'<a href="{e["url"]}#sha256={e["hashes"]["sha256"]}">{e["filename"]}</a><br>\n'
+                for e in entries
+            )
+            body = f"<!DOCTYPE html><html><body>\n{links}</body></html>\n".encode()
+            self.answers[page] = Answer(body, "text/html", delay=delay)
+        else:
+            doc = {"meta": {"api-version": "1.1"}, "name": project, "files": entries}
+            self.answers[page] = Answer(json.dumps(doc).encode(), JSON_V1, delay=delay)

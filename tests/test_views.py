@@ -1,0 +1,115 @@
+"""The cooldown and "as of" filters, and the private-first merge rule, as tables."""
+
+from __future__ import annotations
+
+import pytest
+
+from dynopypi.dists import DistFile, NormalizedName, normalize, parse_version
+from dynopypi.errors import ConfigError, InvalidInput
+from dynopypi.snapshot import Layer, hidden
+from dynopypi.upstream_names import upstream_rule
+from dynopypi.views import (
+    NS,
+    Cooldown,
+    Exempt,
+    UpstreamTimes,
+    parse_duration,
+    parse_instant,
+    visible,
+)
+
+NOW = 1_800_000_000 * NS
+DAY = 86400 * NS
+
+
+def dist(relpath: str, root: int, project: str = "foo", version: str = "1.0") -> DistFile:
+    return DistFile(
+        relpath=relpath, root=root, filename=relpath.rsplit("/", 1)[-1],
+        project=normalize(project), display_name=project, version=parse_version(version),
+        packagetype="bdist_wheel", python_tag="py3", size=1, mtime_ns=NOW - 100 * DAY,
+        hashes=bytes(80),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("7d", 604800), ("12h", 43200), ("90m", 5400), ("30", 30), ("P7D", 604800),
+     ("PT12H", 43200), ("P1W", 604800), ("P1DT1H", 90000)],
+)  # fmt: skip
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "P", "PT", "7x", "-1d", "P1Y"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_instants() -> None:
+    assert parse_instant("2026-10-01T00:00:00Z", NOW) == 1790812800 * NS
+    assert parse_instant("P1D", NOW) == NOW - DAY
+    for bad in ("2026-10-01", "2026-10-01T00:00:00+02:00", "soon", "P" + "1" * 80):
+        with pytest.raises(InvalidInput):
+            parse_instant(bad, NOW)
+
+
+def test_exempt_specs() -> None:
+    assert Exempt.parse("Foo_Bar==2.0").covers(dist("x/foo_bar-2.0.whl", 1, "foo-bar", "2.0"))
+    assert not Exempt.parse("foo==2.0").covers(dist("x/foo-1.0.whl", 1))
+    with pytest.raises(ConfigError):
+        Exempt.parse("foo==not a version")
+
+
+def test_cooldown_and_as_of() -> None:
+    old, new, vague, local = (dist(f"{n}.whl", 1 if n != "local" else 0)
+                              for n in ("old", "new", "vague", "local"))  # fmt: skip
+    times = {
+        "old.whl": UpstreamTimes(NOW - 30 * DAY, NOW - 2 * DAY),
+        "new.whl": UpstreamTimes(NOW - 1 * DAY, NOW - 1 * DAY),
+        "vague.whl": UpstreamTimes(None, NOW - 20 * DAY),
+    }
+
+    def times_of(d: DistFile) -> UpstreamTimes | None:
+        return times.get(d.relpath)
+
+    files = (old, new, vague, local)
+
+    def names(cooldown: Cooldown, as_of: int | None = None) -> list[str]:
+        return [d.relpath for d in visible(files, times_of, cooldown, as_of, NOW)]
+
+    week = 7 * 86400
+    assert names(Cooldown()) == ["old.whl", "new.whl", "vague.whl", "local.whl"]
+    assert names(Cooldown(week)) == ["old.whl", "local.whl"]  # unknown: fail closed
+    assert names(Cooldown(week, unknown="include")) == ["old.whl", "vague.whl", "local.whl"]
+    assert names(Cooldown(week, unknown="first-seen")) == ["old.whl", "vague.whl", "local.whl"]
+    assert names(Cooldown(week, (Exempt.parse("foo"),))) == [n.relpath for n in files]
+    # as of 10 days ago: upstream time, else first seen; local files by their own time
+    assert names(Cooldown(), NOW - 10 * DAY) == ["old.whl", "vague.whl", "local.whl"]
+
+
+def layer(*files: DistFile) -> Layer:
+    return {f.relpath: f for f in files}
+
+
+@pytest.mark.parametrize(
+    ("project", "local", "upstream", "served"),
+    [
+        ("foo", [], ["u/foo-2.whl"], ["u/foo-2.whl"]),  # public name: upstream's
+        ("foo", ["foo-1.whl"], ["u/foo-2.whl"], ["foo-1.whl"]),  # private-first
+        ("acme-x", [], ["u/acme-x-2.whl"], []),  # --private acme-*
+        ("fork", ["fork-1.whl"], ["u/fork-2.whl"], ["fork-1.whl", "u/fork-2.whl"]),  # --merge
+        ("fork", ["x/fork-2.whl"], ["u/fork-2.whl"], ["x/fork-2.whl"]),  # same file: local
+    ],
+)
+def test_private_first(
+    project: str, local: list[str], upstream: list[str], served: list[str]
+) -> None:
+    rule = upstream_rule(1, ["Acme_*"], ["fork"])
+    layers = [layer(*(dist(p, 0, project) for p in local)),
+              layer(*(dist(p, 1, project) for p in upstream))]  # fmt: skip
+    chosen = rule(layers)
+    assert sorted(d.relpath for d in chosen) == sorted(served)
+    shadowed = {d.relpath for d in hidden(layers, chosen, 1)}
+    assert shadowed == set(upstream) - set(served)
+    assert NormalizedName(project) == normalize(project)
