@@ -120,7 +120,7 @@ def test_a_broken_file_keeps_the_previous_accounts(htpasswd: Path, damage: str |
     ("content", "message"),
     [
         (None, "does not exist"),
-        (b"garbage-without-colon\n", r"htpasswd:1: expected 'user:hash'"),
+        (b"garbage-without-colon\n", r"htpasswd:1: not an htpasswd file \(expected 'user:hash'\)"),
         (b"# ok\nalice:$2y$05$short\n", r"htpasswd:2: the hash of 'alice' is malformed"),
         (b"alice:$apr1$abc$def\n\xff:x\n", r"htpasswd:2: not UTF-8 text"),
         ("directory", "is a directory, not an htpasswd file"),

@@ -55,7 +55,7 @@ def parse_htpasswd(text: str, source: str = "htpasswd") -> dict[str, Account]:
             continue
         user, sep, stored = line.partition(":")
         if not sep or not user or not stored:
-            raise ConfigError(f"{source}:{number}: expected 'user:hash'")
+            raise ConfigError(f"{source}:{number}: not an htpasswd file (expected 'user:hash')")
         try:
             kind = kind_of(stored)
         except ValueError as exc:

@@ -289,7 +289,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 BAD_FILES = {
-    "no colon": (b"alice\n", "htpasswd:1: expected 'user:hash'"),
+    "no colon": (b"alice\n", "htpasswd:1: not an htpasswd file (expected 'user:hash')"),
     "bad bcrypt": (b"ok:$apr1$abcdefgh$0123456789012345678901\nbob:$2y$05$short\n",
                    "htpasswd:2: the hash of 'bob' is malformed"),
     "not utf-8": (b"\xff\xfe:x\n", "htpasswd:1: not UTF-8 text"),
@@ -380,7 +380,10 @@ def test_passwd_on_a_malformed_file_says_so(tmp_path: Path) -> None:
     htpasswd.write_text("alice:" + apache_bcrypt("pw", 5) + "\ngarbage\n")
     result = passwd(htpasswd, "bob", "bob-pw")
     assert result.returncode != 0
-    assert result.stderr.strip() == f"dynopypi: error: {htpasswd}:2: expected 'user:hash'"
+    assert (
+        result.stderr.strip()
+        == f"dynopypi: error: {htpasswd}:2: not an htpasswd file (expected 'user:hash')"
+    )
 
 
 # --------------------------------------------------------------------------- siblings
