@@ -8,6 +8,7 @@ shell's mapping of refusals to statuses.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -16,6 +17,8 @@ from .guard import REFUSED, Decide
 from .identity import UPDATE
 from .policy import Gate
 from .proxy import Network, WSGIApp, apply_forwarded
+
+log = logging.getLogger(__name__)
 
 
 def body_gate(gate: Gate, networks: tuple[Network, ...]) -> Decide:
@@ -45,6 +48,13 @@ def refusals_first(app: WSGIApp, respond: Callable[[Refused], Any]) -> WSGIApp:
         if refusal is None:
             return app(environ, start_response)
         response = respond(refusal)
+        # -v: why a client got its 4xx, as the shell says it for refusals after the body
+        log.debug(
+            "refused %s %s: %s",
+            environ.get("REQUEST_METHOD"),
+            environ.get("PATH_INFO"),
+            response.status_line,
+        )
         body = response.body.encode() if isinstance(response.body, str) else response.body
         headers = [(k, v) for k, v in response.headerlist if k.lower() != "content-length"]
         start_response(response.status_line, [*headers, ("Content-Length", str(len(body)))])

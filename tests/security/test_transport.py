@@ -81,15 +81,14 @@ USER, PASSWORD = "uploader", "s3cret-Upload-pw"
 HUGE = 64 * 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def accounts(
-    module_server_factory: ServerFactory, tmp_path_factory: pytest.TempPathFactory
-) -> DynoServer:
+@pytest.fixture
+def accounts(server_factory: ServerFactory, tmp_path_factory: pytest.TempPathFactory) -> DynoServer:
+    """A server per test: failed logins of one test must not throttle the next one."""
     root = tmp_path_factory.mktemp("accounts")
     htpasswd = root / "htpasswd"
     add_account(htpasswd, USER, PASSWORD)
     (root / "packages").mkdir()
-    return module_server_factory(root / "packages", "-P", str(htpasswd), "-a", "update")
+    return server_factory(root / "packages", "-P", str(htpasswd), "-a", "update")
 
 
 @pytest.mark.parametrize("credentials", [None, basic(USER, "wrong"), "Basic \xe9"])

@@ -171,6 +171,7 @@ class Factory(Generic[S]):
     def __call__(self, package_dir: Path, *extra_args: str) -> S:
         work = self.tmp_root / f"{self.kind}{len(self.servers)}"
         (work / "cache").mkdir(parents=True, exist_ok=True)
+        Path(package_dir).mkdir(parents=True, exist_ok=True)  # the server refuses a missing one
         server = self.make(Path(package_dir), work, extra_args)
         self.servers.append(server)
         LIVE.append(server)
