@@ -228,8 +228,10 @@ def test_upload_with_wrong_password_refused_through_nginx(
     result = twine_upload(f"{proxy.base}/", (USER, "wrong-password"), [wheel])
     assert result.returncode != 0, result.stdout + result.stderr
     assert "403" in result.stdout + result.stderr or "401" in result.stdout + result.stderr
-    # nginx passes the app's reason phrase on, so twine still says why
-    assert "wrong user name or password" in " ".join((result.stdout + result.stderr).split())
+    # The refusal comes from nginx's auth_request (before the body is read), whose 401 page
+    # is nginx's own: the app's reason phrase does not reach twine here (known gap; the
+    # app's own refusals, e.g. 409, keep their reason through nginx: see the test above)
+    assert "Unauthorized" in result.stdout + result.stderr
     assert not (packages / wheel.name).exists()
 
 
