@@ -229,8 +229,7 @@ def test_upload_with_wrong_password_refused_through_nginx(
     assert result.returncode != 0, result.stdout + result.stderr
     assert "403" in result.stdout + result.stderr or "401" in result.stdout + result.stderr
     # The refusal comes from nginx's auth_request (before the body is read), whose 401 page
-    # is nginx's own: the app's reason phrase does not reach twine here (known gap; the
-    # app's own refusals, e.g. 409, keep their reason through nginx: see the test above)
+    # is nginx's own: the app's reason phrase does not reach twine for this refusal.
     assert "Unauthorized" in result.stdout + result.stderr
     assert not (packages / wheel.name).exists()
 
