@@ -95,8 +95,9 @@ class PathUpdates:
         if entry is None:
             return None
         r.cache.put_many(r.keys[root], fresh)
-        dist = r.describer.dist(root, found, entry)
-        r.index.change([dist])
+        with r.index.lock:  # the yank state read and published at once: a yank between
+            dist = r.describer.dist(root, found, entry)  # them would be undone (reyank)
+            r.index.change([dist])
         return dist
 
     def discard_tree(self, root: int, relpath: str) -> None:
