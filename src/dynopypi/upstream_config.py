@@ -86,13 +86,9 @@ def _size(value: Any) -> int:
 
 def _positive(name: str, minimum: float) -> Callable[[Any], float]:
     def convert(value: Any) -> float:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name}: expected a number, got {value!r}") from None
-        if number < minimum:
-            raise ConfigError(f"{name}: {number} is below {minimum}")
-        return number
+        from .config import _as_float  # one number syntax for every setting (config imports us)
+
+        return _as_float(name, minimum)(value)
 
     return convert
 
