@@ -152,3 +152,9 @@ class FileRange:
 
     def close(self) -> None:
         self._stream.close()
+
+    def __enter__(self) -> FileRange:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
