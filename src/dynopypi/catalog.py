@@ -15,7 +15,7 @@ from typing import Any
 from .dists import DistFile, NormalizedName, is_valid_project_name, normalize
 from .errors import Refused
 from .model import Project
-from .reader import FileReader
+from .reader import Reader
 from .reconcile import Reconciler
 from .snapshot import Snapshot
 from .upstream import Lookup, Upstream
@@ -40,7 +40,7 @@ class Catalog:
     def __init__(
         self,
         reconciler: Reconciler,
-        reader: FileReader,
+        reader: Reader,
         upstream: UpstreamParts | None = None,
         cooldown: Cooldown | None = None,
     ) -> None:

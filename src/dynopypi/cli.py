@@ -21,6 +21,7 @@ from .cli_upstream import UPSTREAM_FLAGS, run_upstream
 from .config import Settings, build_settings
 from .config_toml import to_toml
 from .errors import ConfigError
+from .storage_config import STORAGE_FLAGS
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -46,6 +47,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "x_accel_redirect": args.x_accel_redirect,
         "ready_endpoint": args.ready_endpoint,
         **{key: getattr(args, key) for key in UPSTREAM_FLAGS},
+        **{key: getattr(args, key) for key in STORAGE_FLAGS},
     }
     if args.verbose or args.quiet:
         flags["verbosity"] = max(-2, min(3, args.verbose - args.quiet))

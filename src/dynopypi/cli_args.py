@@ -12,6 +12,7 @@ from typing import Any
 
 from . import __version__
 from .cli_upstream import upstream_flags, upstream_parser
+from .storage_config import storage_flags
 
 _RUN_HELP = """\
 Serve one or more package directories as a PEP 503/691 index.
@@ -53,6 +54,7 @@ def _run_parser(sub: Any, name: str, summary: str) -> None:
     _page_flags(p)
     _service_flags(p)
     upstream_flags(p)
+    storage_flags(p)
 
 
 def _account_flags(p: argparse.ArgumentParser) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from .config_toml import load_toml
 from .errors import ConfigError
 from .identity import ACTIONS
+from .storage_config import STORAGE_CONVERTERS
 from .upstream_config import UPSTREAM_CONVERTERS
 
 ENV_PREFIX = "DYNOPYPI_"
@@ -66,6 +67,10 @@ class Settings:
     min_age_exempt: tuple[str, ...] = ()
     min_age_unknown: str = "exclude"
     upstream_cache_max: int | None = None
+    # an S3-compatible bucket instead of the package directories (storage_config)
+    storage: str | None = None
+    s3_endpoint: str | None = None
+    s3_presigned_downloads: bool = False
 
     @property
     def primary_root(self) -> Path:
@@ -225,6 +230,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "x_accel_redirect": _as_accel_prefix,
     "ready_endpoint": _as_endpoint("ready_endpoint"),
     **UPSTREAM_CONVERTERS,  # fallback_url and the upstream block (upstream_config)
+    **STORAGE_CONVERTERS,
 }
 
 
@@ -261,7 +267,12 @@ def build_settings(
 
 
 def _check(settings: Settings) -> None:
-    for root in settings.roots:
+    if settings.storage is not None and settings.roots != DEFAULT_ROOTS:
+        raise ConfigError(
+            "storage: give either package directories or --storage s3://..., not both "
+            "(move a directory into a bucket with 'dynopypi storage copy DIR s3://...')"
+        )
+    for root in settings.roots if settings.storage is None else ():
         if root.exists() and not root.is_dir():
             raise ConfigError(f"roots: {root} exists and is not a directory")
         # a mistyped directory must not become an empty index; only the default is created

@@ -11,11 +11,12 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from .cache import DigestCache
 from .dists import DistFile
 from .errors import MetadataError
+from .files import FileRange
 from .index import Index
 from .memo import ByteLRU
 from .metadata import read_metadata
@@ -26,7 +27,25 @@ SMALL_FILE = 256 * 1024  # files up to this size may be served from memory
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
+class Reader(Protocol):
+    """How routes read a served file, whatever the store (directory or bucket)."""
+
+    local: bool  # the bytes are on this machine, so nginx may send them
+
+    def open(self, dist: DistFile) -> BinaryIO | None: ...
+
+    def open_range(self, dist: DistFile, start: int, length: int | None) -> BinaryIO | None: ...
+
+    def real_relpath(self, dist: DistFile) -> str | None: ...
+
+    def small_file(self, dist: DistFile) -> bytes | None: ...
+
+    def metadata(self, dist: DistFile) -> bytes | None: ...
+
+
 class FileReader:
+    local = True
+
     def __init__(self, index: Index, cache: DigestCache) -> None:
         self.path_of = index.path_of
         self.cache = cache
@@ -58,6 +77,13 @@ class FileReader:
             except OSError:
                 return None
         return os.fdopen(fd, "rb")
+
+    def open_range(self, dist: DistFile, start: int, length: int | None) -> BinaryIO | None:
+        stream = self.open(dist)
+        if stream is None or (start == 0 and length is None):
+            return stream
+        end = dist.size if length is None else start + length
+        return FileRange(stream, start, end - start)  # type: ignore[return-value]
 
     def real_relpath(self, dist: DistFile) -> str | None:
         """The file's path relative to its root with every link resolved, for nginx to

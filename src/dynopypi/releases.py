@@ -8,15 +8,37 @@ a server. Domain errors only; the edge maps them to statuses.
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 from packaging.version import InvalidVersion, Version
 
 from .dists import DistFile, normalize
 from .errors import InvalidInput, NotFound
 from .paths import PathUpdates
+from .reconcile import Reconciler
 from .yank import YankStore
 
 log = logging.getLogger(__name__)
+
+
+class ReleaseChanges(Protocol):
+    """What the shell asks of a store's releases (a directory's or a bucket's)."""
+
+    def remove(self, name: str, version: str) -> list[DistFile]: ...
+
+    def yank(
+        self, name: str, version: str, filename: str | None, reason: str | None
+    ) -> list[DistFile]: ...
+
+
+def release_files(reconciler: Reconciler, name: str, version: str) -> list[DistFile]:
+    """The served files of one release (empty when there are none)."""
+    try:
+        wanted = Version(version)
+    except InvalidVersion:
+        raise InvalidInput(f"{version!r} is not a valid version") from None
+    project = reconciler.project(normalize(name))
+    return [f for f in project.files if f.version == wanted] if project else []
 
 
 class Releases:
@@ -27,13 +49,7 @@ class Releases:
         self.yanks = yanks
 
     def files_of(self, name: str, version: str) -> list[DistFile]:
-        """The served files of one release (empty when there are none)."""
-        try:
-            wanted = Version(version)
-        except InvalidVersion:
-            raise InvalidInput(f"{version!r} is not a valid version") from None
-        project = self.reconciler.project(normalize(name))
-        return [f for f in project.files if f.version == wanted] if project else []
+        return release_files(self.reconciler, name, version)
 
     def remove(self, name: str, version: str) -> list[DistFile]:
         """Delete every copy of the release's files (in every package directory)."""

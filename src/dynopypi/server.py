@@ -23,6 +23,7 @@ from waitress import wasyncore
 from waitress.channel import HTTPChannel
 
 from . import __version__, systemd
+from .bucket_build import bucket_settings, build_bucket
 from .cache import DigestCache
 from .config import Settings
 from .describe import Describer
@@ -34,11 +35,12 @@ from .logsafe import with_access_log
 from .paths import PathUpdates
 from .policy import build_gate
 from .proxy import parse_networks, trust_proxies
-from .reader import FileReader
+from .reader import FileReader, Reader
 from .reconcile import Reconciler
-from .releases import Releases
+from .releases import ReleaseChanges, Releases
 from .render import Renderer
 from .services import Services
+from .upload import DirectoryShelf, Shelf
 from .upstream_build import build_catalog, build_index
 from .watcher import Watcher
 from .web import create_app
@@ -58,6 +60,9 @@ class Server:
     """The running service: index, watcher and HTTP server built from one Settings."""
 
     def __init__(self, settings: Settings) -> None:
+        self.where = settings.storage or ", ".join(str(r) for r in settings.roots)
+        if settings.storage is not None:
+            settings = bucket_settings(settings)  # the bucket replaces the directories
         self.settings = settings
         for root in settings.roots:  # config refuses missing ones but the default
             if not root.is_dir():
@@ -76,7 +81,13 @@ class Server:
             rescan_interval=settings.rescan_interval,
             on_state_change=self._state_changed,
         )
-        reader = FileReader(self.index, self.cache)
+        self.bucket = None
+        reader: Reader = FileReader(self.index, self.cache)
+        releases: ReleaseChanges = Releases(self.paths, self.yanks)
+        shelf: Shelf = DirectoryShelf(self.paths)
+        if settings.storage is not None:
+            self.bucket = build_bucket(settings, self.index, describer, self.reconciler)
+            reader, releases, shelf = self.bucket.reader, self.bucket.releases, self.bucket.shelf
         self.catalog = build_catalog(settings, self.reconciler, reader, self.upstream_store)
         services = Services(
             settings,
@@ -86,8 +97,11 @@ class Server:
             reader,
             self.renderer,
             self.auth,
-            Releases(self.paths, self.yanks),
+            releases,
             self.catalog,
+            shelf,
+            self.bucket.store if self.bucket else None,
+            self._store_problem,
         )
         app = refusals_first(create_app(services), refusal_response)
         self._networks = parse_networks(settings.trusted_proxies)
@@ -96,9 +110,18 @@ class Server:
         self._stopped = threading.Event()
         self._draining = threading.Event()
 
+    def _store_problem(self) -> str | None:
+        return self.bucket.source.problem if self.bucket is not None else None
+
     def load(self) -> None:
         """Start watching and load the index, without binding a socket: after this,
         ``self.app`` answers as the server will (in-process tests use it this way)."""
+        if self.bucket is not None:
+            self.bucket.store.abort_multipart()
+            self.bucket.source.load()
+            self.bucket.source.start()
+            self.catalog.load_upstream()
+            return
         self.watcher.start()  # before the scan, so nothing copied in meanwhile is missed
         if not self.reconciler.load_cached() and not self.reconciler.start_cold():
             self.reconciler.sync()
@@ -125,11 +148,7 @@ class Server:
                 gate = body_gate(self.auth, self._networks)
                 guard_server(dispatcher, gate, Limits(spool_dir=str(self.settings.roots[0])))
         threading.Thread(target=self._settle, name="dynopypi-settle", daemon=True).start()
-        log.info(
-            "serving %s on http://%s:%s/",
-            ", ".join(str(r) for r in self.settings.roots),
-            *self.address,
-        )
+        log.info("serving %s on http://%s:%s/", self.where, *self.address)
 
     def _http_map(self) -> dict[int, Any]:
         return self._http.map if hasattr(self._http, "map") else self._http._map  # type: ignore[no-any-return]
@@ -137,6 +156,10 @@ class Server:
     def _settle(self) -> None:
         """After binding: check the disk against the cached snapshot, then render pages."""
         try:
+            if self.bucket is not None:
+                self.index.verified.wait()  # the bucket's first listing
+                self.renderer.warm(self.index.snapshot)
+                return
             self.reconciler.completer.done.wait()  # a cold start reads files first
             if not self.index.verified.is_set():
                 changed = self.reconciler.sync()
@@ -219,6 +242,8 @@ class Server:
             self._http.task_dispatcher.shutdown(timeout=5)
             wasyncore.close_all(self._http_map())
         self.watcher.stop()
+        if self.bucket is not None:
+            self.bucket.source.stop()
         self.cache.close()
 
 

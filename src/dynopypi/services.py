@@ -6,6 +6,7 @@ test can build the whole app in-process from ``Settings``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .catalog import Catalog
@@ -13,10 +14,12 @@ from .config import Settings
 from .index import Index
 from .paths import PathUpdates
 from .policy import Gate
-from .reader import FileReader
+from .reader import Reader
 from .reconcile import Reconciler
-from .releases import Releases
+from .releases import ReleaseChanges
 from .render import Renderer
+from .storage import Storage
+from .upload import Shelf
 
 
 @dataclass(frozen=True)
@@ -25,8 +28,11 @@ class Services:
     index: Index
     reconciler: Reconciler
     paths: PathUpdates
-    reader: FileReader
+    reader: Reader
     renderer: Renderer
     gate: Gate
-    releases: Releases
+    releases: ReleaseChanges
     catalog: Catalog  # what pages and downloads read: local + upstream, with views
+    shelf: Shelf  # where uploads go
+    store: Storage | None = None  # a bucket (None: the package directories)
+    store_problem: Callable[[], str | None] = lambda: None  # why the store is not answering

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from packaging.version import InvalidVersion, Version
 
@@ -31,6 +32,7 @@ from .dists import (
 )
 from .errors import AlreadyExists, InvalidFilename, InvalidInput, MetadataError
 from .form import CHUNK, DIGEST_FIELDS, UploadForm, storage_error
+from .model import Project
 from .paths import PathUpdates
 
 log = logging.getLogger(__name__)
@@ -135,10 +137,38 @@ class Outcome:
     created: bool  # False: an identical file was already there
 
 
+class Shelf(Protocol):
+    """Where accepted files go: the package directory (``DirectoryShelf``) or a bucket."""
+
+    def stored(self, filename: str, parsed: ParsedName) -> DistFile | None: ...
+
+    def unchanged(self, dist: DistFile, sha256: str) -> bool: ...
+
+    def place(
+        self, form: UploadForm, parsed: ParsedName, metadata: bytes | None, *, overwrite: bool
+    ) -> Outcome: ...
+
+
+class DirectoryShelf:
+    def __init__(self, paths: PathUpdates, root: int = 0) -> None:
+        self.paths = paths
+        self.root = root
+
+    def stored(self, filename: str, parsed: ParsedName) -> DistFile | None:
+        return same_file(self.paths.reconciler.project(parsed.project), filename)
+
+    def unchanged(self, dist: DistFile, sha256: str) -> bool:
+        return _indexed_match(self.paths, dist, sha256) is True
+
+    def place(
+        self, form: UploadForm, parsed: ParsedName, metadata: bytes | None, *, overwrite: bool
+    ) -> Outcome:
+        return _place(form, parsed, metadata, self.paths, self.root, overwrite=overwrite)
+
+
 def accept_upload(
     form: UploadForm,
-    paths: PathUpdates,
-    root: int,
+    shelf: Shelf,
     *,
     overwrite: bool,
     authorize: Callable[[NormalizedName], None],
@@ -155,19 +185,18 @@ def accept_upload(
         check_form_matches(form, parsed)
         authorize(parsed.project)
         check_digests(form)
-        stored = _stored(paths, form.filename, parsed)
-        if stored is not None and _unchanged(paths, stored, form.digests["sha256"]):
+        stored = shelf.stored(form.filename, parsed)
+        if stored is not None and shelf.unchanged(stored, form.digests["sha256"]):
             return Outcome(stored, created=False)
         metadata = check_archive(form, parsed)
-        return _place(form, parsed, metadata, paths, root, overwrite=overwrite)
+        return shelf.place(form, parsed, metadata, overwrite=overwrite)
     finally:
         form.discard()
 
 
-def _stored(paths: PathUpdates, filename: str, parsed: ParsedName) -> DistFile | None:
+def same_file(project: Project | None, filename: str) -> DistFile | None:
     """The indexed file that is the same file as ``filename`` to an installer (same name,
     or a variant spelling of the same project, version and tags), if any."""
-    project = paths.reconciler.project(parsed.project)
     if project is None:
         return None
     key = file_key(filename)
@@ -186,10 +215,6 @@ def _indexed_match(paths: PathUpdates, dist: DistFile, sha256: str) -> bool | No
     if (st.st_size, st.st_mtime_ns) != (dist.size, dist.mtime_ns):
         return None
     return hmac.compare_digest(dist.sha256, sha256)
-
-
-def _unchanged(paths: PathUpdates, dist: DistFile, sha256: str) -> bool:
-    return _indexed_match(paths, dist, sha256) is True
 
 
 def _holds(paths: PathUpdates, existing: DistFile | None, target: Path, sha256: str) -> bool:
@@ -216,7 +241,7 @@ def _place(
     index = paths.reconciler.index
     # one decision at a time, and the index updated before the next one looks at it
     with _place_lock:
-        existing = _stored(paths, form.filename, parsed)
+        existing = same_file(paths.reconciler.project(parsed.project), form.filename)
         relpath, target = form.filename, index.roots[root] / form.filename
         if existing is not None:
             relpath, root, target = existing.relpath, existing.root, index.path_of(existing)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .catalog import Catalog, UpstreamParts
 from .config import Settings
 from .index import Index
-from .reader import FileReader
+from .reader import Reader
 from .reconcile import Reconciler
 from .snapshot import first_directory_wins
 from .upstream import Upstream
@@ -52,7 +52,7 @@ def cooldown(settings: Settings) -> Cooldown:
 
 
 def build_catalog(
-    settings: Settings, reconciler: Reconciler, reader: FileReader, store: UpstreamStore | None
+    settings: Settings, reconciler: Reconciler, reader: Reader, store: UpstreamStore | None
 ) -> Catalog:
     upstream = build_upstream(settings, reconciler.index, store)
     return Catalog(reconciler, reader, upstream, cooldown(settings))

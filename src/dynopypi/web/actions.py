@@ -76,9 +76,7 @@ class ActionRoutes(Routes):
             self.shell.require(UPDATE, project)
 
         overwrite = self.services.settings.overwrite
-        outcome = accept_upload(
-            form, self.services.paths, 0, overwrite=overwrite, authorize=authorize
-        )
+        outcome = accept_upload(form, self.services.shelf, overwrite=overwrite, authorize=authorize)
         filename = outcome.dist.filename if outcome.dist else form.filename
         if outcome.created:
             return text(200, f"stored {filename}")

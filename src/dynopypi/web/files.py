@@ -8,7 +8,7 @@ import bottle
 
 from ..dists import DistFile
 from ..errors import NotFound
-from ..files import FileRange, content_type_for, plan_download
+from ..files import content_type_for, plan_download
 from ..identity import DOWNLOAD, LIST
 from ..model import Rendered
 from ..reader import SMALL_FILE
@@ -40,7 +40,9 @@ class FileRoutes(Routes):
             dist = catalog.file_at(path, as_of_ns) or dist  # as stored: real size, digests
             catalog.touch(dist)
         settings = self.services.settings
-        if settings.x_accel_redirect:
+        if settings.s3_presigned_downloads and self.services.store is not None:
+            return self.presigned(dist)
+        if settings.x_accel_redirect and self.services.reader.local:
             return self.accel_redirect(dist, settings.x_accel_redirect)
         plan = plan_download(dist, self.shell.request.headers, cache_control=settings.cache_control)
         if plan.length == 0:
@@ -74,13 +76,22 @@ class FileRoutes(Routes):
             if data is None:
                 raise NotFound(f"file {dist.relpath!r} is no longer on disk")
             return data[start : start + length]
-        stream = reader.open(dist)
+        stream = reader.open_range(dist, start, None if status == 200 else length)
         if stream is None:
-            raise NotFound(f"file {dist.relpath!r} is no longer on disk")
+            raise NotFound(f"file {dist.relpath!r} is no longer in the package storage")
         # Whole files and ranges alike go to waitress's wsgi.file_wrapper (bottle hands a
         # file object over), sent from its event loop: a client that never reads holds a
         # socket but no worker thread. A generator here blocked a worker per stalled reader.
-        return stream if status == 200 else FileRange(stream, start, length)
+        return stream
+
+    def presigned(self, dist: DistFile) -> bottle.HTTPResponse:
+        """--s3-presigned-downloads: the client fetches the bytes from the store itself
+        (a short-lived URL); the app has only decided that it may."""
+        assert self.services.store is not None
+        url = self.services.store.presigned_url(dist.relpath, expires=300)
+        if url is None:
+            raise NotFound(f"file {dist.relpath!r} cannot be handed out by its store")
+        return bottle.HTTPResponse(status=302, Location=url, Cache_Control="no-store")
 
     def accel_redirect(self, dist: DistFile, prefix: str) -> bottle.HTTPResponse:
         """nginx sends the bytes (and handles ranges and validators); we only decide.

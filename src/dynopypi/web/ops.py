@@ -19,10 +19,14 @@ from .shell import Routes, text
 log = logging.getLogger(__name__)
 
 
-def readiness(index: Index) -> dict[str, Any]:
-    """Ready = index loaded and verified, every package directory writable (uploads work)."""
+def readiness(index: Index, store_problem: str | None = None) -> dict[str, Any]:
+    """Ready = index loaded and verified, every package directory writable (uploads work),
+    and the bucket answering when there is one (else a replica serves stale pages and
+    503s its downloads: the load balancer should prefer another)."""
     writable = {str(root): os.access(root, os.W_OK | os.X_OK) for root in index.roots}
     problems = [] if index.loaded else ["the package index is still loading"]
+    if store_problem is not None:
+        problems.append(store_problem)
     if index.loaded and not index.verified.is_set():
         problems.append("checking the package directories against the cache")
     problems += [f"{root} is not writable" for root, ok in writable.items() if not ok]
@@ -69,7 +73,7 @@ class OpsRoutes(Routes):
         """Ready or not for everybody (load balancers); what is in the index, where, and
         what is wrong with the account files only for those who may list it: counts and
         directory paths are nobody else's business."""
-        state = readiness(self.services.index)
+        state = readiness(self.services.index, self.services.store_problem())
         status = 200 if state["status"] == "ready" else 503
         if self._may_list():
             upstream = self.services.catalog.state()

@@ -34,6 +34,7 @@ from ..files import not_modified
 from ..model import Rendered
 from ..negotiate import accepts_gzip, choose_content_type
 from ..services import Services
+from ..storage import StoreUnavailable
 
 log = logging.getLogger(__name__)
 Handler = Callable[..., Any]
@@ -49,6 +50,7 @@ STATUS: dict[type[Refused], int] = {
     TooLarge: 413,
     Throttled: 429,
     StorageFull: 507,
+    StoreUnavailable: 503,
     BadGateway: 502,
     GatewayTimeout: 504,
 }
@@ -84,7 +86,7 @@ def refusal_response(exc: Refused) -> bottle.HTTPResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, NeedsAccount):
         headers["WWW-Authenticate"] = f'Basic realm="{REALM}", charset="UTF-8"'
-    if isinstance(exc, Throttled):
+    if isinstance(exc, (Throttled, StoreUnavailable)):
         headers["Retry-After"] = str(exc.retry_after)
     code = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
     reason = reason_phrase(exc.message)

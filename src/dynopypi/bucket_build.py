@@ -1,0 +1,66 @@
+"""Building the bucket parts from Settings (for the composition root, ``server``).
+
+With ``--storage s3://...`` the bucket replaces the package directories: the index's one
+directory is a private staging directory under the cache directory (uploads are received
+there before they are stored), and the bucket source, reader, shelf and releases take the
+place of the directory's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .bucket_reader import BucketReader
+from .bucket_source import BucketSource
+from .bucket_writer import BucketReleases, BucketShelf
+from .config import Settings
+from .describe import Describer
+from .index import Index
+from .reconcile import Reconciler
+from .storage_config import parse_s3_url
+from .storage_s3 import S3Storage
+
+
+@dataclass(frozen=True)
+class BucketParts:
+    store: S3Storage
+    source: BucketSource
+    reader: BucketReader
+    shelf: BucketShelf
+    releases: BucketReleases
+
+
+def staging_dir(settings: Settings) -> Path:
+    assert settings.storage is not None
+    key = f"{settings.storage}\0{settings.s3_endpoint}"
+    return settings.cache_dir / f"staging-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def bucket_settings(settings: Settings) -> Settings:
+    """The settings the rest is built from: the staging directory as the only root."""
+    staging = staging_dir(settings)
+    staging.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return dataclasses.replace(settings, roots=(staging,))
+
+
+def open_store(settings: Settings) -> S3Storage:
+    assert settings.storage is not None
+    bucket, prefix = parse_s3_url(settings.storage)
+    return S3Storage(bucket, prefix, endpoint_url=settings.s3_endpoint)
+
+
+def build_bucket(
+    settings: Settings, index: Index, describer: Describer, reconciler: Reconciler
+) -> BucketParts:
+    store = open_store(settings)
+    source = BucketSource(store, index, describer, audit_interval=settings.rescan_interval)
+    return BucketParts(
+        store,
+        source,
+        BucketReader(store),
+        BucketShelf(source, reconciler),
+        BucketReleases(source, reconciler),
+    )

@@ -1,0 +1,53 @@
+"""Reading served files from a bucket: streams with ranges, small files and core metadata
+kept hot in bounded LRUs (a bucket read costs a round trip; memory costs nothing).
+
+The store being down is ``StoreUnavailable`` (503 with Retry-After at the edge); a file
+that vanished is None, as the directory reader says it.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from .bucket_records import METADATA_LIMIT, meta_key
+from .dists import DistFile
+from .memo import ByteLRU
+from .reader import SMALL_FILE
+from .storage import Missing, Storage
+
+
+class BucketReader:
+    local = False  # nothing for nginx to send: the app streams (or redirects)
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self._small = ByteLRU(16 * 1024 * 1024)
+        self._hot_metadata = ByteLRU(4 * 1024 * 1024)
+
+    def open(self, dist: DistFile) -> BinaryIO | None:
+        return self.open_range(dist, 0, None)
+
+    def open_range(self, dist: DistFile, start: int, length: int | None) -> BinaryIO | None:
+        try:
+            return self.storage.open(dist.relpath, start, length)
+        except Missing:
+            return None
+
+    def real_relpath(self, dist: DistFile) -> str | None:
+        return None
+
+    def small_file(self, dist: DistFile) -> bytes | None:
+        def load() -> bytes | None:
+            found = self.storage.read(dist.relpath, SMALL_FILE)
+            if found is None or len(found[0]) != dist.size:
+                return None
+            return found[0]
+
+        return self._small.get((dist.relpath, dist.size, dist.mtime_ns), load)
+
+    def metadata(self, dist: DistFile) -> bytes | None:
+        def load() -> bytes | None:
+            found = self.storage.read(meta_key(dist.relpath), METADATA_LIMIT)
+            return found[0] if found is not None else None
+
+        return self._hot_metadata.get((dist.relpath, dist.size, dist.mtime_ns), load)

@@ -1,0 +1,130 @@
+"""Changing a bucket: uploads, removals and yanks, each stored, then journaled.
+
+The order makes every crash safe: an upload's object is stored (put-if-absent: exactly one
+of two racing uploads, on any replicas, wins), then its facts, then the journal entry that
+tells every replica; a replica that dies before the entry leaves an object the listing
+adopts later. A removal deletes first and journals after. Yanks are journal entries only,
+so two replicas yanking at once never lose each other's change.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+
+from .bucket_facts import store_facts
+from .bucket_records import Added, Record, Removed, Yanked, facts_key, meta_key
+from .bucket_source import BucketSource
+from .dists import DistFile, ParsedName
+from .errors import AlreadyExists, NotFound
+from .form import UploadForm
+from .reconcile import Reconciler
+from .releases import release_files
+from .storage import KeyExists
+from .upload import Outcome, same_file
+
+log = logging.getLogger(__name__)
+
+
+class _Stat:
+    def __init__(self, size: int, mtime_ns: int) -> None:
+        self.st_size = size
+        self.st_mtime_ns = mtime_ns
+
+
+class BucketShelf:
+    def __init__(self, source: BucketSource, reconciler: Reconciler) -> None:
+        self.source = source
+        self.storage = source.storage
+        self.reconciler = reconciler
+
+    def stored(self, filename: str, parsed: ParsedName) -> DistFile | None:
+        return same_file(self.reconciler.project(parsed.project), filename)
+
+    def unchanged(self, dist: DistFile, sha256: str) -> bool:
+        return hmac.compare_digest(dist.sha256, sha256)
+
+    def place(
+        self, form: UploadForm, parsed: ParsedName, metadata: bytes | None, *, overwrite: bool
+    ) -> Outcome:
+        assert form.filename is not None and form.temp_path is not None
+        sha256 = form.digests["sha256"]
+        existing = self.stored(form.filename, parsed)
+        key = existing.relpath if existing is not None else form.filename
+        try:
+            stat = self.storage.put_if_absent(key, form.temp_path, sha256=sha256)
+        except KeyExists as exc:
+            current = exc.current
+            if current is not None and current.sha256 == sha256:
+                return Outcome(self._indexed(key), created=False)
+            if not overwrite:
+                raise _exists(form.filename, existing) from None
+            self.storage.delete(key)  # --overwrite: replaced, not merged
+            stat = self.storage.put_if_absent(key, form.temp_path, sha256=sha256)
+        from .scan import facts_of
+
+        facts = facts_of(form.digests, str(form.temp_path), parsed.packagetype, metadata)
+        st = _Stat(form.size, time.time_ns())
+        entry = self.source.describer.entry(st, facts, parsed)  # type: ignore[arg-type]
+        record = Record(key, entry, stat.version)
+        store_facts(self.storage, record, facts.metadata)
+        self.source.journal.append(Added(record))
+        log.info("stored %s (%d bytes) in %s", key, form.size, self.storage.describe())
+        return Outcome(self._indexed(key), created=True)
+
+    def _indexed(self, key: str) -> DistFile | None:
+        record = self.source.journal.state.records.get(key)
+        return self.source.dist(record) if record is not None else None
+
+
+def _exists(filename: str, existing: DistFile | None) -> AlreadyExists:
+    same = (
+        f" as {existing.filename!r} (the same project, version and tags)"
+        if existing is not None and existing.filename != filename
+        else ""
+    )
+    return AlreadyExists(
+        f"File already exists: {filename!r} is in this index{same} with different content. "
+        "Upload a new version instead (or start the server with --overwrite)."
+    )
+
+
+class BucketReleases:
+    """``Releases`` for a bucket: the same rules, journaled."""
+
+    def __init__(self, source: BucketSource, reconciler: Reconciler) -> None:
+        self.source = source
+        self.reconciler = reconciler
+
+    def files_of(self, name: str, version: str) -> list[DistFile]:
+        return release_files(self.reconciler, name, version)
+
+    def remove(self, name: str, version: str) -> list[DistFile]:
+        files = self.files_of(name, version)
+        if not files:
+            raise NotFound(f"no release {version!r} of {name!r}")
+        storage = self.source.storage
+        for dist in files:
+            storage.delete(dist.relpath)
+            storage.delete(facts_key(dist.relpath))
+            storage.delete(meta_key(dist.relpath))
+            self.source.journal.append(Removed(dist.relpath))
+            log.info("removed %s from %s", dist.relpath, storage.describe())
+        return files
+
+    def yank(
+        self, name: str, version: str, filename: str | None, reason: str | None
+    ) -> list[DistFile]:
+        release = self.files_of(name, version)
+        if not release:
+            raise NotFound(f"no release {version!r} of {name!r}")
+        files = [f for f in release if f.filename == filename] if filename else release
+        if not files:
+            names = ", ".join(sorted({f.filename for f in release}))
+            raise NotFound(f"{name} {version} has no file {filename!r}; its files: {names}")
+        if reason is None:
+            files = [f for f in files if f.is_yanked]
+        for dist in files:
+            self.source.journal.append(Yanked(dist.relpath, reason))
+        return files

@@ -1,0 +1,92 @@
+"""Settings of the package storage (``--storage``, ``--s3-endpoint``,
+``--s3-presigned-downloads``) and their command-line flags, kept out of ``config`` and
+``cli_args`` so that those read short. Each converter raises ``ConfigError`` naming the
+setting; credentials never appear in a setting (they come from AWS's usual variables and
+files)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+STORAGE_FLAGS = ("storage", "s3_endpoint", "s3_presigned_downloads")
+
+
+def parse_s3_url(text: str) -> tuple[str, str]:
+    """``s3://BUCKET/PREFIX`` → (bucket, prefix); ``ConfigError`` otherwise."""
+    parts = urlsplit(text)
+    bucket = parts.netloc
+    if parts.scheme != "s3" or not bucket or parts.query or parts.fragment or "@" in bucket:
+        raise ConfigError(f"storage: {text!r} is not s3://BUCKET or s3://BUCKET/PREFIX")
+    if not (3 <= len(bucket) <= 63) or not all(c.isalnum() or c in ".-" for c in bucket):
+        raise ConfigError(f"storage: {bucket!r} is not a valid bucket name")
+    prefix = parts.path.strip("/")
+    if any(p in ("", ".", "..") for p in prefix.split("/")) and prefix:
+        raise ConfigError(f"storage: the prefix {prefix!r} has empty, '.' or '..' parts")
+    return bucket, prefix
+
+
+def _as_storage(value: Any) -> str | None:
+    text = str(value).strip()
+    if not text:
+        return None
+    parse_s3_url(text)
+    return text
+
+
+def _as_endpoint(value: Any) -> str | None:
+    text = str(value).strip()
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"s3_endpoint: {text!r} must be an http:// or https:// URL")
+    if parts.username or parts.password:
+        raise ConfigError(
+            "s3_endpoint: put credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY "
+            "(or ~/.aws/credentials), not in the URL"
+        )
+    return text.rstrip("/")
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"s3_presigned_downloads: expected true or false, got {value!r}")
+
+
+STORAGE_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "storage": _as_storage,
+    "s3_endpoint": _as_endpoint,
+    "s3_presigned_downloads": _as_bool,
+}
+
+
+def storage_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("package storage (default: the package directories)")
+    g.add_argument(
+        "--storage",
+        metavar="s3://BUCKET/PREFIX",
+        help="keep packages in an S3-compatible bucket instead of directories (several "
+        "replicas may share it); credentials and region from AWS_* variables or ~/.aws",
+    )
+    g.add_argument(
+        "--s3-endpoint",
+        metavar="URL",
+        help="the S3 API's URL for stores other than AWS (SeaweedFS, MinIO, Ceph, Garage)",
+    )
+    g.add_argument(
+        "--s3-presigned-downloads",
+        action="store_const",
+        const=True,
+        help="redirect downloads to short-lived pre-signed URLs (clients must reach the store)",
+    )
