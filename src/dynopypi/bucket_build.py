@@ -18,6 +18,7 @@ from .bucket_source import BucketSource
 from .bucket_writer import BucketReleases, BucketShelf
 from .config import Settings
 from .describe import Describer
+from .errors import ConfigError
 from .index import Index
 from .reconcile import Reconciler
 from .storage_config import parse_s3_url
@@ -49,6 +50,13 @@ def bucket_settings(settings: Settings) -> Settings:
 def open_store(settings: Settings) -> S3Storage:
     assert settings.storage is not None
     bucket, prefix = parse_s3_url(settings.storage)
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "storage: s3:// needs boto3, which is not installed; install dynopypi with its "
+            "s3 extra (pip install 'dynopypi[s3]')"
+        ) from None
     return S3Storage(bucket, prefix, endpoint_url=settings.s3_endpoint)
 
 
