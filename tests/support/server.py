@@ -73,6 +73,10 @@ class DynoServer(IndexClient):
             *self.extra_args,
         ]
 
+    def environment(self) -> dict[str, str]:
+        """Variables the server needs beyond the test run's own (none by default)."""
+        return {}
+
     # ---- lifecycle
 
     def start(self) -> None:
@@ -86,6 +90,7 @@ class DynoServer(IndexClient):
             self._logs = [out, err]
             env = dict(os.environ)
             env["PYTHONUNBUFFERED"] = "1"
+            env.update(self.environment())
             self.proc = subprocess.Popen(
                 self.command(),
                 stdout=out,
