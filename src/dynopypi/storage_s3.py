@@ -219,6 +219,7 @@ class S3Storage:
         self._call(f"remove {key}", "delete_object", Key=self._key(key))
 
     def local_path(self, key: str) -> Path | None:
+        check_key(key)
         return None
 
     def presigned_url(self, key: str, *, expires: int) -> str | None:
