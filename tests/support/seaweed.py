@@ -38,6 +38,7 @@ from support.processes import stop_process
 
 START_TIMEOUT = 60.0  # seconds; it is ready in about 1 s, but the machine is shared
 REGION = "us-east-1"
+PROBE_BUCKET = "fixture-probe"  # holds the object start() reads back to know S3 is ready
 # the TCP ports ``weed mini`` listens on, each set to a free loopback port (and the admin's)
 PORT_FLAGS = (
     "master.port",
@@ -129,6 +130,7 @@ class SeaweedFS:
         self.log_path = root / "weed.log"
         self._buckets = 0
         self._paused = False
+        self._probe_ready = False  # the probe object exists (written at the first start)
 
     # ---- where it is
 
@@ -142,12 +144,14 @@ class SeaweedFS:
 
     def client(self, **config: Any) -> Any:
         """A boto3 S3 client for this store; ``config`` goes to ``botocore.config.Config``
-        (defaults: path-style addresses, short timeouts, 2 attempts)."""
+        (defaults: path-style addresses, short timeouts, 2 attempts in botocore's
+        "standard" retry mode; a ``retries`` dict given is merged into that)."""
+        retries = {"total_max_attempts": 2, "mode": "standard", **config.pop("retries", {})}
         options: dict[str, Any] = {
             "s3": {"addressing_style": "path"},
             "connect_timeout": 2,
             "read_timeout": 10,
-            "retries": {"max_attempts": 2, "mode": "standard"},
+            "retries": retries,  # botocore's "max_attempts" counts retries, not attempts
         }
         options.update(config)
         return boto3.session.Session().client(
@@ -209,15 +213,22 @@ class SeaweedFS:
         path.chmod(0o600)
 
     def _probe(self) -> str:
-        """Empty once a signed S3 request succeeds (master, filer and gateway all up)."""
-        client = self.client(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1})
+        """Empty once an object can be written and read back: the filer answering is not
+        enough, after a restart the master needs a heartbeat before it finds the volumes
+        (until then GETs of older objects fail with 500 "volume not found")."""
+        client = self.client(connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 1})
         try:
-            client.list_buckets()
+            if not self._probe_ready:
+                with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+                    client.create_bucket(Bucket=PROBE_BUCKET)
+                client.put_object(Bucket=PROBE_BUCKET, Key="probe", Body=b"ok")
+                self._probe_ready = True
+            body = client.get_object(Bucket=PROBE_BUCKET, Key="probe")["Body"].read()
         except Exception as exc:  # the probe reports any failure as "not yet"
             return f"{type(exc).__name__}: {exc}"
         finally:
             client.close()
-        return ""
+        return "" if body == b"ok" else f"the probe object reads {body[:50]!r}"
 
     def start(self) -> None:
         """Start (or restart over the same data and ports) and wait until S3 answers."""
