@@ -171,13 +171,14 @@ def test_list_pages_by_1000_in_key_order(s3_place: S3Place) -> None:
 
 
 def test_keys_are_filesystem_paths_inside_seaweedfs(s3_place: S3Place) -> None:
-    """The filer stores keys as paths: ``a//b`` becomes ``a/b``, a key that is a "directory"
-    of others cannot be created (412 even after its children are deleted), and ``dir/``
-    answers HEAD. ``check_key`` refuses all of these before they reach the store."""
+    """The filer stores keys as paths: ``a//b`` and ``a\\b`` become ``a/b``; a key that
+    is a "directory" of others cannot be created (412, even after its children are deleted);
+    ``dir/`` answers HEAD. ``check_key`` refuses all of these before they reach the store."""
     client, bucket, prefix = s3_place.client(), s3_place.bucket, s3_place.prefix
     client.put_object(Bucket=bucket, Key=prefix + "a//b", Body=b"1")
-    listed = client.list_objects_v2(Bucket=bucket, Prefix=prefix + "a")
-    assert [item["Key"] for item in listed["Contents"]] == [prefix + "a/b"]
+    client.put_object(Bucket=bucket, Key=prefix + "c\\d", Body=b"1")
+    listed = client.list_objects_v2(Bucket=bucket, Prefix=prefix)
+    assert [item["Key"] for item in listed["Contents"]] == [prefix + "a/b", prefix + "c/d"]
     client.delete_object(Bucket=bucket, Key=prefix + "a/b")
     over_dir = partial(
         client.put_object, Bucket=bucket, Key=prefix + "a", Body=b"2", IfNoneMatch="*"

@@ -53,6 +53,18 @@ class Backend:
         path.write_bytes(data)
         return path, hashlib.sha256(data).hexdigest()
 
+    def plant(self, raw_key: str, data: bytes) -> None:
+        """Put an object in place behind the store's back (an operator, another tool)."""
+        if self.place is None:
+            assert isinstance(self.store, DirectoryStorage)
+            path = self.store.root / raw_key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        else:
+            self.place.client().put_object(
+                Bucket=self.place.bucket, Key=self.place.prefix + raw_key, Body=data
+            )
+
     def other_store(self) -> Storage:
         """Another handle on the same store, as another replica would have. (The S3 ones
         share one second client: boto3 clients are thread-safe and take 0.3 s to make; the
@@ -199,6 +211,21 @@ def test_list_shows_state_objects_written_with_write(backend: Backend) -> None:
     assert keys(store.list()) == [".dynopypi/log/000000000001.json", "yanks/foo.json"]
 
 
+def test_list_yields_only_keys_the_store_accepts(backend: Backend) -> None:
+    """Names put there by other tools that no method would take (an S3 console's folder
+    marker, a file named with a backslash) are not listed; the rest of the store is."""
+    backend.plant("ok/a-1.0.whl", b"a")
+    if backend.kind == "s3":
+        backend.plant("folder/", b"")  # (SeaweedFS itself turns "\\" into "/" in keys)
+    else:
+        backend.plant("back\\slash-1.0.whl", b"b")
+        backend.plant("dir\\name/c-1.0.whl", b"c")
+    listed = list(backend.store.list())
+    assert [stat.key for stat in listed] == ["ok/a-1.0.whl"]
+    for stat in listed:
+        backend.store.stat(stat.key)
+
+
 def test_list_pages_through_more_than_a_thousand_objects(backend: Backend) -> None:
     store = backend.store
     names = [f"many/p{n % 7}/f-{n:04d}.whl" for n in range(1100)]
@@ -301,6 +328,8 @@ def test_put_if_absent_stores_once_and_then_reports_the_key_taken(backend: Backe
     assert (stored.key, stored.size) == ("pkg/a-1.0.whl", 12)
     if backend.kind == "s3":
         assert stored.sha256 == sha  # kept beside the object at put time
+        found = store.stat("pkg/a-1.0.whl")
+        assert found is not None and found.sha256 == sha
     other, other_sha = backend.stage(b"second", "second")
     with pytest.raises(KeyExists) as info:
         store.put_if_absent("pkg/a-1.0.whl", other, sha256=other_sha)

@@ -27,6 +27,7 @@ from .storage import (
     StoreUnavailable,
     VersionChanged,
     check_key,
+    is_key,
 )
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -73,6 +74,7 @@ class DirectoryStorage:
                         entry.is_file(follow_symlinks=False)
                         and key.startswith(prefix)
                         and key != _LOCK_KEY
+                        and is_key(key)
                     ):
                         yield self._stat(key, entry.stat(follow_symlinks=False))
                 except OSError:
