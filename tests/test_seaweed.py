@@ -268,3 +268,16 @@ def test_outage_store_stops_pauses_and_comes_back_with_its_data(seaweed_outage: 
         client.head_object(Bucket=place.bucket, Key="k")
     seaweed_outage.resume()
     assert client.get_object(Bucket=place.bucket, Key="k")["Body"].read() == b"kept"
+
+
+def test_the_aws_environment_reaches_the_store_with_a_default_client(
+    s3_place: S3Place, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a ``dynopypi run`` child gets: boto3's own lookup finds the keys and region."""
+    import boto3
+
+    for name, value in s3_place.store.aws_env().items():
+        monkeypatch.setenv(name, value)
+    client = boto3.session.Session().client("s3", endpoint_url=s3_place.store.endpoint_url)
+    client.put_object(Bucket=s3_place.bucket, Key=s3_place.prefix + "env", Body=b"x")
+    assert s3_place.keys() == [s3_place.prefix + "env"]

@@ -577,3 +577,30 @@ def test_a_download_cut_by_the_store_is_unavailable_not_a_short_file(
                 pass
     finally:
         stream.close()
+
+
+# --------------------------------------------------------------------------- S3 only
+
+
+def test_a_bucket_that_is_not_there_is_unavailable(s3_place: S3Place) -> None:
+    store = S3Storage(
+        "no-such-bucket-here", endpoint_url=s3_place.store.endpoint_url, client=s3_place.client()
+    )
+    with pytest.raises(StoreUnavailable):
+        store.check()
+    with pytest.raises(StoreUnavailable):
+        list(store.list())
+
+
+def test_abort_multipart_clears_only_this_prefix(s3_place: S3Place, seaweed: SeaweedFS) -> None:
+    client, bucket = s3_place.client(), s3_place.bucket
+    elsewhere = seaweed.place(bucket)  # another prefix in the same bucket
+    mine = client.create_multipart_upload(Bucket=bucket, Key=s3_place.prefix + "a.whl")
+    theirs = client.create_multipart_upload(Bucket=bucket, Key=elsewhere.prefix + "b.whl")
+    assert s3_storage(s3_place).abort_multipart() == 1
+    left = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    assert mine["UploadId"] not in {u["UploadId"] for u in left}
+    assert theirs["UploadId"] in {u["UploadId"] for u in left}
+    client.abort_multipart_upload(
+        Bucket=bucket, Key=elsewhere.prefix + "b.whl", UploadId=theirs["UploadId"]
+    )

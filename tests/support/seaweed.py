@@ -163,6 +163,20 @@ class SeaweedFS:
             config=Config(**options),
         )
 
+    def aws_env(self) -> dict[str, str]:
+        """Environment for a process (``dynopypi run --storage s3://...``) that finds its
+        credentials the usual AWS way: these keys, this region, and no config files or
+        instance metadata of the machine's to fall back on."""
+        nowhere = str(self.root / "no-aws-config")
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_CONFIG_FILE": nowhere,
+            "AWS_SHARED_CREDENTIALS_FILE": nowhere,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
     def new_bucket(self, stem: str = "t") -> str:
         """Create a bucket no other test uses and return its name (about 0.05 s, and the
         first write into it another 0.2 s while SeaweedFS grows its volumes)."""
@@ -200,7 +214,11 @@ class SeaweedFS:
             "s3.localSocket": str(self.root / "s3.sock"),
             "master.volumeSizeLimitMB": "64",  # small volumes: many buckets fit on any disk
         }
-        return [str(weed_binary()), "mini", *(f"-{key}={value}" for key, value in flags.items())]
+        # glog to stderr only (else it writes weed.* files into /tmp); toml settings only
+        # from our own empty directory (not /etc/seaweedfs or ~/.seaweedfs)
+        logging = ["-logtostderr", f"-config_dir={self.root / 'config'}"]
+        options = (f"-{key}={value}" for key, value in flags.items())
+        return [str(weed_binary()), *logging, "mini", *options]
 
     def _write_config(self) -> None:
         identity = {
@@ -235,6 +253,7 @@ class SeaweedFS:
         if self.running:
             return
         (self.root / "data").mkdir(parents=True, exist_ok=True)
+        (self.root / "config").mkdir(exist_ok=True)
         self._write_config()
         first = not self.ports
         problem = ""
