@@ -10,6 +10,8 @@ only wires them into fixtures.
 - ``server_factory`` / ``module_server_factory`` / ``server``: ``python -m dynopypi run``
   on a free loopback port. For real clients, signals, restarts, nginx, the CLI, and paths
   that must reach waitress byte for byte.
+- ``seaweed`` / ``s3_place`` / ``seaweed_outage``: a real S3 store (SeaweedFS on loopback)
+  shared by the session, a fresh place in it per test, and one of a test's own to break.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 from support.corpus import Corpus, build_corpus
 from support.helpers import Helpers
 from support.inproc import AppFactory, AppServer
+from support.seaweed import LIVE_STORES, S3Place, SeaweedFS
 from support.server import LIVE, DynoServer, ServerFactory
 
 
@@ -78,6 +81,41 @@ def server(module_server_factory: ServerFactory, corpus: Corpus) -> DynoServer:
     return module_server_factory(corpus.pkgdir)
 
 
+# --------------------------------------------------------------------------- S3 (SeaweedFS)
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """One SeaweedFS for the whole session, started on first use (about 1 s). Tests share
+    it through ``s3_place`` or ``seaweed.new_bucket()`` and never stop it."""
+    store = SeaweedFS(tmp_path_factory.mktemp("seaweed"))
+    store.start()
+    yield store
+    store.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_shared_bucket(seaweed: SeaweedFS) -> str:
+    """The bucket the tests' places are in (a new bucket costs about 0.4 s)."""
+    return seaweed.new_bucket("shared")
+
+
+@pytest.fixture
+def s3_place(seaweed: SeaweedFS, s3_shared_bucket: str) -> S3Place:
+    """A key prefix no other test uses, in the shared bucket of the session's SeaweedFS."""
+    return seaweed.place(s3_shared_bucket)
+
+
+@pytest.fixture
+def seaweed_outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """A SeaweedFS of this test's own, to ``kill``/``stop``, ``pause``/``resume`` and
+    ``start`` again (same data, same ports) without disturbing the other tests."""
+    store = SeaweedFS(tmp_path_factory.mktemp("seaweed-outage"), label="seaweed (outage)")
+    store.start()
+    yield store
+    store.kill()  # its data is thrown away: no need for the polite 2-4 s stop
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -91,9 +129,11 @@ def helpers() -> Helpers:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """On failure, attach the logs of every server that is alive to the report."""
+    """On failure, attach the logs of every server (and S3 store) alive to the report."""
     report = yield
     if report.failed:
         for server in list(LIVE):
             report.sections.append((server.label, server.logs()))
+        for store in list(LIVE_STORES):
+            report.sections.append((store.label, store.log_tail()))
     return report

@@ -124,3 +124,13 @@ def check_key(key: str) -> str:
     ):
         raise BadKey(f"not a storage key: {key[:200]!r}")
     return key
+
+
+def is_key(key: str) -> bool:
+    """Whether ``check_key`` accepts ``key``: ``list`` yields only keys the other methods
+    take (not an S3 console's ``folder/`` marker, nor a file named ``a\\b``)."""
+    try:
+        check_key(key)
+    except BadKey:
+        return False
+    return True

@@ -27,9 +27,11 @@ from .storage import (
     StoreUnavailable,
     VersionChanged,
     check_key,
+    is_key,
 )
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_LOCK_KEY = STATE_PREFIX + ".lock"  # the writers' lock file: not an object, never listed
 
 
 def _version(st: os.stat_result) -> str:
@@ -68,7 +70,12 @@ class DirectoryStorage:
                     if entry.is_dir(follow_symlinks=False):
                         if (key + "/").startswith(prefix) or prefix.startswith(key + "/"):
                             stack.append(entry.path)
-                    elif entry.is_file(follow_symlinks=False) and key.startswith(prefix):
+                    elif (
+                        entry.is_file(follow_symlinks=False)
+                        and key.startswith(prefix)
+                        and key != _LOCK_KEY
+                        and is_key(key)
+                    ):
                         yield self._stat(key, entry.stat(follow_symlinks=False))
                 except OSError:
                     continue
@@ -87,6 +94,9 @@ class DirectoryStorage:
             if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR, errno.EISDIR):
                 raise Missing(key) from None
             raise StoreUnavailable(f"cannot read {key}: {exc.strerror}") from exc
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory opens read-only too
+            os.close(fd)
+            raise Missing(key)
         stream = os.fdopen(fd, "rb")
         if start == 0 and length is None:
             return stream
@@ -121,7 +131,7 @@ class DirectoryStorage:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        lock = self.root / STATE_PREFIX / ".lock"
+        lock = self.root / _LOCK_KEY
         lock.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | _CLOEXEC, 0o644)
         try:
@@ -168,6 +178,7 @@ class DirectoryStorage:
         return self._path(key)
 
     def presigned_url(self, key: str, *, expires: int) -> str | None:
+        check_key(key)
         return None
 
 

@@ -16,7 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .storage import KeyExists, Missing, Stat, StoreUnavailable, VersionChanged, check_key
+from .storage import (
+    KeyExists,
+    Missing,
+    Stat,
+    StoreUnavailable,
+    VersionChanged,
+    check_key,
+    is_key,
+)
 
 log = logging.getLogger(__name__)
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
@@ -118,6 +126,8 @@ class S3Storage:
             page = self._call("list objects", "list_objects_v2", Prefix=full, **extra)
             for item in page.get("Contents", ()):
                 key = item["Key"][len(self.prefix) :]
+                if not is_key(key):
+                    continue
                 modified = int(item["LastModified"].timestamp()) * 1_000_000_000
                 yield Stat(key, int(item["Size"]), str(item["ETag"]), modified)
             if not page.get("IsTruncated"):
@@ -219,6 +229,7 @@ class S3Storage:
         self._call(f"remove {key}", "delete_object", Key=self._key(key))
 
     def local_path(self, key: str) -> Path | None:
+        check_key(key)
         return None
 
     def presigned_url(self, key: str, *, expires: int) -> str | None:
