@@ -37,7 +37,7 @@ from .storage import Stat, Storage, StoreUnavailable
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.2  # seconds between journal checks: changes show within a second
-ADOPT_AFTER_NS = 60 * 1_000_000_000  # a fresh object may still be on its way to the journal
+ADOPT_AFTER_NS = 5 * 1_000_000_000  # a fresh upload may still be on its way to the journal
 
 
 @dataclass(frozen=True)

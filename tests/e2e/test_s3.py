@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from support.bucket_server import BucketServer, BucketServerFactory
 from support.clients import check_ok, pip_install, twine_upload
 from support.fakedist import make_wheel
@@ -80,6 +79,8 @@ def test_racing_uploads_of_one_file_name_one_wins(
     a = replicas.replica(url, *OPEN)
     b = replicas.replica(url, *OPEN)
     for round_ in range(3):
+        (tmp_path / f"a{round_}").mkdir()
+        (tmp_path / f"b{round_}").mkdir()
         first = make_wheel(tmp_path / f"a{round_}", "race", f"1.{round_}", payload=b"A" * 5000)
         second = make_wheel(tmp_path / f"b{round_}", "race", f"1.{round_}", payload=b"B" * 5000)
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
@@ -89,7 +90,7 @@ def test_racing_uploads_of_one_file_name_one_wins(
         winner = first if answers[0].status_code == 200 else second
         digest = hashlib.sha256(winner.read_bytes()).hexdigest()
         for server in (a, b):  # both replicas serve the winner, and only it
-            listed = poll_until(lambda s=server: files_of(s, "race").get(first.name))
+            listed = poll_until(lambda s=server, n=first.name: files_of(s, "race").get(n))
             assert listed["hashes"] == {"sha256": digest}
             assert server.get(f"/packages/{first.name}").content == winner.read_bytes()
         again = upload(b, winner)  # an identical retry passes, unchanged
