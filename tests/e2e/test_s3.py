@@ -90,7 +90,11 @@ def test_racing_uploads_of_one_file_name_one_wins(
         winner = first if answers[0].status_code == 200 else second
         digest = hashlib.sha256(winner.read_bytes()).hexdigest()
         for server in (a, b):  # both replicas serve the winner, and only it
-            listed = poll_until(lambda s=server, n=first.name: files_of(s, "race").get(n))
+
+            def listed_file(s: BucketServer = server, n: str = first.name) -> dict[str, object]:
+                return files_of(s, "race").get(n) or {}
+
+            listed = poll_until(listed_file)
             assert listed["hashes"] == {"sha256": digest}
             assert server.get(f"/packages/{first.name}").content == winner.read_bytes()
         again = upload(b, winner)  # an identical retry passes, unchanged
@@ -150,7 +154,11 @@ def test_an_object_put_in_the_bucket_another_way_is_adopted(
     a = replicas.replica(url, *OPEN, "--rescan-interval", "1")
     b = replicas.replica(url, *OPEN)  # learns of it from A's journal entry, not a listing
     for server in (a, b):
-        poll_until(lambda s=server: files_of(s, "sideways"), timeout=30.0)
+
+        def adopted(s: BucketServer = server) -> bool:
+            return bool(files_of(s, "sideways"))
+
+        poll_until(adopted, timeout=30.0)
     assert b.get(f"/packages/{wheel.name}.metadata").status_code == 200
 
 
