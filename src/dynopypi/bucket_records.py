@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from .cache import CacheEntry
-from .storage import STATE_PREFIX
+from .storage import STATE_PREFIX, BadKey, check_key
 
 FACTS = STATE_PREFIX + "facts/"
 META = STATE_PREFIX + "meta/"
@@ -119,7 +120,18 @@ def record_from_json(data: Any) -> Record:
         _text(data, "packagetype"),
         _text(data, "python_tag"),
     )
-    return Record(_text(data, "key"), entry, _text(data, "version"))
+    return Record(_package_key(_text(data, "key")), entry, _text(data, "version"))
+
+
+def _package_key(key: str) -> str:
+    """A record's key names a package object: inside the storage, outside ``.dynopypi/``."""
+    try:
+        check_key(key)
+    except BadKey as exc:
+        raise BadRecord(str(exc)) from None
+    if not is_package_key(key):
+        raise BadRecord(f"{key[:100]!r} is dynopypi's own state, not a package")
+    return key
 
 
 # ---- journal entries ---------------------------------------------------------------------
@@ -163,9 +175,9 @@ def decode_change(raw: bytes) -> Change:
     if op == "add":
         return Added(record_from_json(data.get("record")))
     if op == "remove":
-        return Removed(_text(data, "key"))
+        return Removed(_package_key(_text(data, "key")))
     if op == "yank":
-        return Yanked(_text(data, "key"), _text(data, "reason", optional=True))
+        return Yanked(_package_key(_text(data, "key")), _text(data, "reason", optional=True))
     raise BadRecord(f"unknown journal operation {str(op)[:40]!r}")
 
 
@@ -203,7 +215,7 @@ def encode_manifest(state: State) -> bytes:
 def decode_manifest(raw: bytes) -> State:
     try:
         data = json.loads(_gunzip(raw))
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zlib.error) as exc:
         raise BadRecord(f"the manifest does not decode: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != 1:
         raise BadRecord("the manifest is not format 1")
@@ -219,10 +231,9 @@ def decode_manifest(raw: bytes) -> State:
     return state
 
 
-def _gunzip(raw: bytes, limit: int = 8 * MANIFEST_LIMIT) -> bytes:
+def _gunzip(raw: bytes) -> bytes:
     """Decompress with a bound: a hostile manifest cannot expand without limit."""
-    import zlib
-
+    limit = 8 * MANIFEST_LIMIT
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     out = inflater.decompress(raw, limit + 1)
     if len(out) > limit or inflater.unconsumed_tail:
