@@ -20,7 +20,7 @@ from .cli_args import build_parser
 from .cli_upstream import UPSTREAM_FLAGS, run_upstream
 from .config import Settings, build_settings
 from .config_toml import to_toml
-from .errors import ConfigError
+from .errors import ConfigError, Refused
 from .storage_config import STORAGE_FLAGS
 
 
@@ -101,6 +101,12 @@ def _run(settings: Settings) -> int:
     except OSError as exc:
         print(f"dynopypi: error: {explain_os_error(exc, settings.host, settings.port)}",
               file=sys.stderr)  # fmt: skip
+        return 1
+    except ConfigError as exc:  # found while building the parts (e.g. no boto3 for s3://)
+        print(f"dynopypi: error: {exc}", file=sys.stderr)
+        return 2
+    except Refused as exc:  # e.g. the package store cannot be reached at start
+        print(f"dynopypi: error: {exc.message}; start again once it answers", file=sys.stderr)
         return 1
     return 0
 

@@ -33,4 +33,5 @@ def setup_logging(settings: Settings) -> None:
     )
     logging.getLogger("dynopypi").setLevel(logging.DEBUG if verbosity >= 1 else logging.NOTSET)
     access_log.setLevel(logging.WARNING if verbosity <= -1 else logging.NOTSET)
-    logging.getLogger("watchdog").setLevel(logging.DEBUG if verbosity >= 3 else logging.WARNING)
+    for library in ("watchdog", "botocore", "boto3", "urllib3"):  # their chatter only at -vvv
+        logging.getLogger(library).setLevel(logging.DEBUG if verbosity >= 3 else logging.WARNING)

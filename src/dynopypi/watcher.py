@@ -111,6 +111,8 @@ class Watcher:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+        if not self._observer.is_alive():  # never started (a bucket has no directories)
+            return
         self._observer.stop()
         self._observer.join(timeout=5)
         self._worker.join(timeout=5)
