@@ -129,3 +129,15 @@ def test_a_corrupt_manifest_or_entry_is_skipped_not_fatal(tmp_path: Path) -> Non
     state = Journal(storage, lambda changes: None).load()
     assert state.seq == 3
     assert set(state.records) == {"ok-1.0.tar.gz", "later-1.0.tar.gz"}
+
+
+def test_many_changes_travel_in_few_entries(tmp_path: Path) -> None:
+    storage = DirectoryStorage(tmp_path)
+    seen: list[Change] = []
+    writer = Journal(storage, lambda changes: None)
+    follower = Journal(storage, seen.extend)
+    follower.load()
+    last = writer.append_many([Added(record(f"many{n}-1.0.tar.gz")) for n in range(1200)])
+    assert last == 3  # 500 + 500 + 200
+    assert follower.poll() == 1200 and len(seen) == 1200
+    assert len(follower.state.records) == 1200

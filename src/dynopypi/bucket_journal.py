@@ -16,15 +16,16 @@ import time
 from collections.abc import Callable
 
 from .bucket_records import (
+    BATCH,
     MANIFEST,
     MANIFEST_LIMIT,
     RECORD_LIMIT,
     BadRecord,
     Change,
     State,
-    decode_change,
+    decode_entry,
     decode_manifest,
-    encode_change,
+    encode_entry,
     encode_manifest,
     log_key,
 )
@@ -68,13 +69,13 @@ class Journal:
                 if found is None:
                     break
                 try:
-                    change: Change | None = decode_change(found[0])
+                    changes = decode_entry(found[0])
                 except BadRecord as exc:
                     log.error("skipping journal entry %d of the bucket: %s", seq, exc)
-                    change = None
-                if change is not None:
+                    changes = []
+                for change in changes:
                     self.state.apply(change)
-                    batch.append(change)
+                batch += changes
                 self.state.seq = seq
             self.last_contact = time.monotonic()
             if batch and notify:
@@ -84,19 +85,27 @@ class Journal:
     def append(self, change: Change) -> int:
         """Add ``change`` after every entry any replica wrote; its number. The listener
         has seen it (and everything before it) when this returns."""
-        data = encode_change(change)
-        with self._lock:
-            while True:
-                self.poll()
-                seq = self.state.seq + 1
-                try:
-                    self.storage.write(log_key(seq), data, expect=None)
-                except KeyExists:
-                    continue  # another replica took this number: read it, try the next
-                self.state.apply(change)
-                self.state.seq = seq
-                self.listener([change])
-                break
+        return self.append_many([change])
+
+    def append_many(self, changes: list[Change]) -> int:
+        """``append`` for many changes, ``BATCH`` to an entry; the last entry's number."""
+        seq = self.state.seq
+        for start in range(0, len(changes), BATCH):
+            chunk = changes[start : start + BATCH]
+            data = encode_entry(chunk)
+            with self._lock:
+                while True:
+                    self.poll()
+                    seq = self.state.seq + 1
+                    try:
+                        self.storage.write(log_key(seq), data, expect=None)
+                    except KeyExists:
+                        continue  # another replica took this number: read it, try the next
+                    for change in chunk:
+                        self.state.apply(change)
+                    self.state.seq = seq
+                    self.listener(chunk)
+                    break
         if seq - self._manifest_seq >= COMPACT_EVERY:
             self.compact()
         return seq
