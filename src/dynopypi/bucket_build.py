@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .bucket_cache import BlobCache
 from .bucket_reader import BucketReader
 from .bucket_source import BucketSource
 from .bucket_writer import BucketReleases, BucketShelf
@@ -34,10 +35,11 @@ class BucketParts:
     releases: BucketReleases
 
 
-def staging_dir(settings: Settings) -> Path:
+def staging_dir(settings: Settings, kind: str = "staging") -> Path:
+    """This bucket's own directory of ``kind`` under the cache directory."""
     assert settings.storage is not None
     key = f"{settings.storage}\0{settings.s3_endpoint}"
-    return settings.cache_dir / f"staging-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    return settings.cache_dir / f"{kind}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
 def bucket_settings(settings: Settings) -> Settings:
@@ -68,7 +70,7 @@ def build_bucket(
     return BucketParts(
         store,
         source,
-        BucketReader(store),
+        BucketReader(store, BlobCache(staging_dir(settings, "blobs"), settings.s3_cache_max)),
         BucketShelf(source, reconciler),
         BucketReleases(source, reconciler),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
+from .bucket_cache import BlobCache
 from .bucket_records import METADATA_LIMIT, meta_key
 from .dists import DistFile
 from .memo import ByteLRU
@@ -19,8 +20,9 @@ from .storage import Missing, Storage
 class BucketReader:
     local = False  # nothing for nginx to send: the app streams (or redirects)
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, cache: BlobCache | None = None) -> None:
         self.storage = storage
+        self.cache = cache
         self._small = ByteLRU(16 * 1024 * 1024)
         self._hot_metadata = ByteLRU(4 * 1024 * 1024)
 
@@ -28,10 +30,19 @@ class BucketReader:
         return self.open_range(dist, 0, None)
 
     def open_range(self, dist: DistFile, start: int, length: int | None) -> BinaryIO | None:
+        """The local copy when there is one; else the store's stream (a whole file is
+        copied to the local cache as it is read)."""
+        if self.cache is not None:
+            local = self.cache.open(dist, start, length)
+            if local is not None:
+                return local
         try:
-            return self.storage.open(dist.relpath, start, length)
+            stream = self.storage.open(dist.relpath, start, length)
         except Missing:
             return None
+        if self.cache is not None and start == 0 and length is None:
+            return self.cache.filling(dist, stream)
+        return stream
 
     def real_relpath(self, dist: DistFile) -> str | None:
         return None

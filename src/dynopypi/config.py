@@ -71,6 +71,7 @@ class Settings:
     storage: str | None = None
     s3_endpoint: str | None = None
     s3_presigned_downloads: bool = False
+    s3_cache_max: int = 2 * 1024**3
 
     @property
     def primary_root(self) -> Path:

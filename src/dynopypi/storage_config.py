@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
-STORAGE_FLAGS = ("storage", "s3_endpoint", "s3_presigned_downloads")
+STORAGE_FLAGS = ("storage", "s3_endpoint", "s3_presigned_downloads", "s3_cache_max")
 
 
 def parse_s3_url(text: str) -> tuple[str, str]:
@@ -64,10 +64,24 @@ def _as_bool(value: Any) -> bool:
     raise ConfigError(f"s3_presigned_downloads: expected true or false, got {value!r}")
 
 
+def _as_cache_max(value: Any) -> int:
+    text = str(value).strip().upper().removesuffix("B").removesuffix("I")
+    scale = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}.get(text[-1:], 1)
+    number = text[:-1] if scale > 1 else text
+    try:
+        size = int(float(number) * scale)
+    except ValueError:
+        raise ConfigError(f"s3_cache_max: expected a size like 2G or 0, got {value!r}") from None
+    if size < 0:
+        raise ConfigError("s3_cache_max: a size cannot be negative")
+    return size
+
+
 STORAGE_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "storage": _as_storage,
     "s3_endpoint": _as_endpoint,
     "s3_presigned_downloads": _as_bool,
+    "s3_cache_max": _as_cache_max,
 }
 
 
@@ -89,4 +103,10 @@ def storage_flags(p: argparse.ArgumentParser) -> None:
         action="store_const",
         const=True,
         help="redirect downloads to short-lived pre-signed URLs (clients must reach the store)",
+    )
+    g.add_argument(
+        "--s3-cache-max",
+        metavar="SIZE",
+        help="keep local copies of downloaded packages up to this size, least recently "
+        "used evicted (default: 2G; 0: always stream from the store)",
     )

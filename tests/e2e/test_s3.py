@@ -219,3 +219,47 @@ def test_presigned_downloads_redirect_to_the_store(
     assert location.startswith(seaweed.endpoint_url)
     assert requests.get(location, timeout=10).content == wheel.read_bytes()
     check_ok(pip_install(a.url("/simple/"), tmp_path / "t", "signed"), a)
+
+
+def test_downloads_are_kept_locally_and_a_tampered_object_is_not(
+    replicas: BucketServerFactory, seaweed: SeaweedFS, tmp_path: Path
+) -> None:
+    url = bucket_url(seaweed)
+    bucket = url.split("/")[2]
+    a = replicas.replica(url, *OPEN)
+    good = make_wheel(tmp_path, "kept", "1.0", payload=bytes(range(256)) * 4000)
+    assert upload(a, good).status_code == 200
+    blobs = next((a.work_dir / "cache").glob("blobs-*"))
+    assert a.get(f"/packages/{good.name}").content == good.read_bytes()
+    digest = hashlib.sha256(good.read_bytes()).hexdigest()
+    assert [p.name for p in blobs.iterdir()] == [digest]
+    seaweed.client().delete_object(Bucket=bucket, Key=f"packages/{good.name}")
+    assert a.get(f"/packages/{good.name}").content == good.read_bytes()  # the local copy
+
+    bad = make_wheel(tmp_path, "tampered", "1.0", payload=bytes(range(256)) * 4000)
+    assert upload(a, bad).status_code == 200
+    seaweed.client().put_object(
+        Bucket=bucket, Key=f"packages/{bad.name}", Body=b"\0" * len(bad.read_bytes())
+    )
+    a.get(f"/packages/{bad.name}")  # streamed as the store has it; pip would refuse it
+    assert [p.name for p in blobs.iterdir()] == [digest]  # but it is not kept
+    assert "does not match the index" in a.logs()
+
+
+def test_a_store_that_cannot_be_reached_at_start_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from support.net import free_port
+
+    done = subprocess.run(
+        [sys.executable, "-m", "dynopypi", "run", "-p", str(free_port()), "--cache-dir",
+         str(tmp_path), "--storage", "s3://nowhere/x", "--s3-endpoint",
+         f"http://127.0.0.1:{free_port()}"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "package store s3://nowhere/x/" in lines[0] and "start again" in lines[0]

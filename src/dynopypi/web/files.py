@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 import bottle
 
@@ -14,6 +15,24 @@ from ..model import Rendered
 from ..reader import SMALL_FILE
 from ..simple import quote_path
 from .shell import Routes
+
+
+class Chunks:
+    """A stream as an iterable of large chunks, closed when the server is done with it
+    (bottle iterates an object without ``read`` instead of handing it to waitress's file
+    wrapper, which would read it 32 KiB at a time)."""
+
+    SIZE = 256 * 1024
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self._stream.read(self.SIZE):
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 class FileRoutes(Routes):
@@ -79,6 +98,8 @@ class FileRoutes(Routes):
         stream = reader.open_range(dist, start, None if status == 200 else length)
         if stream is None:
             raise NotFound(f"file {dist.relpath!r} is no longer in the package storage")
+        if not hasattr(stream, "seek"):  # a bucket's stream, read by the worker thread
+            return Chunks(stream)  # in large chunks (1 MiB wheel: 192 -> 377 requests/s)
         # Whole files and ranges alike go to waitress's wsgi.file_wrapper (bottle hands a
         # file object over), sent from its event loop: a client that never reads holds a
         # socket but no worker thread. A generator here blocked a worker per stalled reader.
