@@ -20,11 +20,11 @@ NGINX_SITE_DIR ?= $(SYSCONFDIR)/nginx/conf.d
 SERVICE_USER ?= dynopypi
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test unit lint format bench clean install publish-local container-test \
+.PHONY: help venv run test unit lint format bench bench-s3 clean install publish-local container-test \
 	ansible-test
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 # The venv is rebuilt only when pyproject.toml changes (sentinel file).
 $(BIN)/.installed: pyproject.toml
@@ -56,6 +56,9 @@ unit: $(BIN)/.installed ## only the fast in-process tests
 
 bench: $(BIN)/.installed ## benchmark against pypiserver on a generated corpus (BENCH_ARGS)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-s3: $(BIN)/.installed ## benchmark the S3 bucket (a local SeaweedFS) against the directory (BENCH_ARGS)
+	$(BIN)/python bench/s3.py $(BENCH_ARGS)
 
 install: ## install system-wide: user, directories, venv, systemd unit, nginx site (DESTDIR, PREFIX)
 	@set -e; root="$(DESTDIR)"; \
