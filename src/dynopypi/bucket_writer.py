@@ -21,7 +21,7 @@ from .errors import AlreadyExists, NotFound
 from .form import UploadForm
 from .reconcile import Reconciler
 from .releases import release_files
-from .storage import KeyExists
+from .storage import KeyExists, Stat
 from .upload import Outcome, same_file
 
 log = logging.getLogger(__name__)
@@ -52,16 +52,19 @@ class BucketShelf:
         sha256 = form.digests["sha256"]
         existing = self.stored(form.filename, parsed)
         key = existing.relpath if existing is not None else form.filename
+        created = True
         try:
             stat = self.storage.put_if_absent(key, form.temp_path, sha256=sha256)
         except KeyExists as exc:
             current = exc.current
             if current is not None and current.sha256 == sha256:
-                return Outcome(self._indexed(key), created=False)
-            if not overwrite:
+                if key in self.source.journal.state.records:
+                    return Outcome(self._indexed(key), created=False)
+                stat, created = current, False  # stored, never journaled: finish the job
+            elif not overwrite:
                 raise _exists(form.filename, existing) from None
-            self.storage.delete(key)  # --overwrite: replaced, not merged
-            stat = self.storage.put_if_absent(key, form.temp_path, sha256=sha256)
+            else:
+                stat = self._replace(key, form, existing)
         from .scan import facts_of
 
         facts = facts_of(form.digests, str(form.temp_path), parsed.packagetype, metadata)
@@ -71,7 +74,16 @@ class BucketShelf:
         store_facts(self.storage, record, facts.metadata)
         self.source.journal.append(Added(record))
         log.info("stored %s (%d bytes) in %s", key, form.size, self.storage.describe())
-        return Outcome(self._indexed(key), created=True)
+        return Outcome(self._indexed(key), created=created)
+
+    def _replace(self, key: str, form: UploadForm, existing: DistFile | None) -> Stat:
+        """--overwrite: the old object goes, the new one is put if nobody was faster."""
+        assert form.temp_path is not None and form.filename is not None
+        self.storage.delete(key)
+        try:
+            return self.storage.put_if_absent(key, form.temp_path, sha256=form.digests["sha256"])
+        except KeyExists:
+            raise _exists(form.filename, existing) from None
 
     def _indexed(self, key: str) -> DistFile | None:
         record = self.source.journal.state.records.get(key)

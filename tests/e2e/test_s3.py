@@ -263,3 +263,49 @@ def test_a_store_that_cannot_be_reached_at_start_is_one_line(tmp_path: Path) -> 
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert "package store s3://nowhere/x/" in lines[0] and "start again" in lines[0]
+
+
+def test_an_upload_of_bytes_already_in_the_bucket_but_not_journaled_is_served_at_once(
+    replicas: BucketServerFactory, seaweed: SeaweedFS, tmp_path: Path
+) -> None:
+    url = bucket_url(seaweed)
+    bucket = url.split("/")[2]
+    a = replicas.replica(url, *OPEN)  # lists the bucket once, at start: empty then
+    wheel = make_wheel(tmp_path, "halfway", "1.0")
+    data = wheel.read_bytes()
+    seaweed.client().put_object(  # as a replica that died before journaling leaves it
+        Bucket=bucket,
+        Key=f"packages/{wheel.name}",
+        Body=data,
+        Metadata={"sha256": hashlib.sha256(data).hexdigest()},
+    )
+    answer = upload(a, wheel)
+    assert answer.status_code == 200 and "identical" in answer.text
+    assert wheel.name in files_of(a, "halfway")  # no wait for the next listing
+
+
+def test_a_refused_upload_leaves_nothing_in_the_bucket(
+    replicas: BucketServerFactory, seaweed: SeaweedFS, tmp_path: Path
+) -> None:
+    from support.seaweed import S3Place
+
+    url = bucket_url(seaweed)
+    a = replicas.replica(url, *OPEN)
+    wheel = make_wheel(tmp_path, "refused", "1.0")
+    data = wheel.read_bytes()
+    broken = a.request(
+        "POST",
+        "/",
+        data=file_upload_fields(wheel.name, data, sha256_digest="0" * 64),
+        files={"content": (wheel.name, data)},
+    )
+    assert broken.status_code == 400 and "sha256_digest" in broken.text
+    not_a_wheel = a.request(
+        "POST",
+        "/",
+        data=file_upload_fields(wheel.name, b"not a zip"),
+        files={"content": (wheel.name, b"not a zip")},
+    )
+    assert not_a_wheel.status_code == 400
+    place = S3Place(seaweed, url.split("/")[2], "packages/")
+    assert place.keys() == []
