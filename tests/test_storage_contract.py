@@ -520,7 +520,8 @@ def test_a_store_that_is_down_is_unavailable_then_recovers(
     seaweed_outage: SeaweedFS, tmp_path: Path
 ) -> None:
     place = seaweed_outage.place()
-    store = s3_storage(place, connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 1})
+    # down, requests are refused at once; back, the first ones may wait for the volumes
+    store = s3_storage(place, connect_timeout=1, read_timeout=5, retries={"total_max_attempts": 1})
     staged = tmp_path / "staged"
     staged.write_bytes(b"new bytes")
     sha = hashlib.sha256(b"new bytes").hexdigest()

@@ -130,7 +130,8 @@ class SeaweedFS:
         self.log_path = root / "weed.log"
         self._buckets = 0
         self._paused = False
-        self._probe_ready = False  # the probe object exists (written at the first start)
+        self._probe_bucket = False  # PROBE_BUCKET exists
+        self._probe_keys: list[str] = []  # probe objects written by earlier starts
 
     # ---- where it is
 
@@ -231,22 +232,28 @@ class SeaweedFS:
         path.chmod(0o600)
 
     def _probe(self) -> str:
-        """Empty once an object can be written and read back: the filer answering is not
-        enough, after a restart the master needs a heartbeat before it finds the volumes
-        (until then GETs of older objects fail with 500 "volume not found")."""
+        """Empty once an object can be written and read back. The filer answering is not
+        enough: after a restart the master needs a heartbeat before it finds the volumes
+        (until then GETs of older objects fail with 500 "volume not found", PUTs hang)."""
         client = self.client(connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 1})
         try:
-            if not self._probe_ready:
+            if not self._probe_bucket:
                 with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
                     client.create_bucket(Bucket=PROBE_BUCKET)
-                client.put_object(Bucket=PROBE_BUCKET, Key="probe", Body=b"ok")
-                self._probe_ready = True
-            body = client.get_object(Bucket=PROBE_BUCKET, Key="probe")["Body"].read()
+                self._probe_bucket = True
+            for key in self._probe_keys:  # written before a restart: readable again?
+                client.get_object(Bucket=PROBE_BUCKET, Key=key)["Body"].read()
+            key = f"probe-{len(self._probe_keys)}"
+            client.put_object(Bucket=PROBE_BUCKET, Key=key, Body=b"ok")
+            body = client.get_object(Bucket=PROBE_BUCKET, Key=key)["Body"].read()
         except Exception as exc:  # the probe reports any failure as "not yet"
             return f"{type(exc).__name__}: {exc}"
         finally:
             client.close()
-        return "" if body == b"ok" else f"the probe object reads {body[:50]!r}"
+        if body != b"ok":
+            return f"the probe object reads {body[:50]!r}"
+        self._probe_keys.append(key)
+        return ""
 
     def start(self) -> None:
         """Start (or restart over the same data and ports) and wait until S3 answers."""
