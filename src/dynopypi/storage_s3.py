@@ -40,8 +40,9 @@ def make_client(endpoint_url: str | None, *, timeout: float = 5.0) -> Any:
 
     config = Config(
         connect_timeout=timeout,
-        read_timeout=max(timeout, 30.0),
-        retries={"max_attempts": 2, "mode": "standard"},
+        read_timeout=max(timeout, 10.0),  # a frozen store: 503 within 20 s, not a hang
+        retries={"total_max_attempts": 2, "mode": "standard"},  # one retry
+        signature_version="s3v4",  # AWS refuses SigV2 pre-signed URLs in newer regions
         s3={"addressing_style": "path"},
         max_pool_connections=32,
         request_checksum_calculation="when_required",
