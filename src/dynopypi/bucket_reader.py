@@ -30,19 +30,24 @@ class BucketReader:
         return self.open_range(dist, 0, None)
 
     def open_range(self, dist: DistFile, start: int, length: int | None) -> BinaryIO | None:
-        """The local copy when there is one; else the store's stream (a whole file is
-        copied to the local cache as it is read)."""
-        if self.cache is not None:
-            local = self.cache.open(dist, start, length)
+        """The local copy (fetched and checked first when the cache takes the file), else
+        the store's own stream."""
+        cache = self.cache
+        if cache is not None and cache.fits(dist):
+            local = cache.open(dist, start, length)
             if local is not None:
                 return local
+            try:
+                cache.fetch(dist, self.storage.open(dist.relpath))
+            except Missing:
+                return None
+            local = cache.open(dist, start, length)
+            if local is not None:  # else evicted at once by others: stream it this time
+                return local
         try:
-            stream = self.storage.open(dist.relpath, start, length)
+            return self.storage.open(dist.relpath, start, length)
         except Missing:
             return None
-        if self.cache is not None and start == 0 and length is None:
-            return self.cache.filling(dist, stream)
-        return stream
 
     def real_relpath(self, dist: DistFile) -> str | None:
         return None

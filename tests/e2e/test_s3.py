@@ -241,8 +241,9 @@ def test_downloads_are_kept_locally_and_a_tampered_object_is_not(
     seaweed.client().put_object(
         Bucket=bucket, Key=f"packages/{bad.name}", Body=b"\0" * len(bad.read_bytes())
     )
-    a.get(f"/packages/{bad.name}")  # streamed as the store has it; pip would refuse it
-    assert [p.name for p in blobs.iterdir()] == [digest]  # but it is not kept
+    refused = a.get(f"/packages/{bad.name}")  # checked before a byte is sent
+    assert refused.status_code == 502 and "does not match its recorded sha256" in refused.reason
+    assert [p.name for p in blobs.iterdir()] == [digest]  # and not kept
     assert "does not match the index" in a.logs()
 
 
