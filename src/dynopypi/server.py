@@ -23,6 +23,7 @@ from waitress import wasyncore
 from waitress.channel import HTTPChannel
 
 from . import __version__, systemd
+from .auth_request import for_auth_request
 from .bucket_build import bucket_settings, build_bucket
 from .cache import DigestCache
 from .config import Settings
@@ -105,7 +106,9 @@ class Server:
         )
         app = refusals_first(create_app(services), refusal_response)
         self._networks = parse_networks(settings.trusted_proxies)
-        self.app = trust_proxies(with_access_log(checked_host(app)), self._networks)
+        self.app = trust_proxies(
+            with_access_log(for_auth_request(checked_host(app))), self._networks
+        )
         self._http: Any = None
         self._stopped = threading.Event()
         self._draining = threading.Event()

@@ -149,14 +149,25 @@ class UploadAttempt:
 
 
 def push_body(
-    port: int, path: str, headers: dict[str, str], size: int, *, wait_continue: bool = False
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    size: int,
+    *,
+    wait_continue: bool = False,
+    chunked: bool = False,
 ) -> UploadAttempt:
-    """Send a head announcing ``size`` body bytes, then as many as the server takes.
+    """Send a head announcing ``size`` body bytes (or a chunked body), then as many as
+    the server takes.
 
     Stops at the first reply byte (or when the server stops taking bytes for 2 s):
     ``sent`` is how much of the body the server let in before it answered.
     """
-    head = {"Content-Length": str(size), "Content-Type": "multipart/form-data; boundary=x"}
+    head = {"Content-Type": "multipart/form-data; boundary=x"}
+    if chunked:
+        head["Transfer-Encoding"] = "chunked"
+    else:
+        head["Content-Length"] = str(size)
     if wait_continue:
         head["Expect"] = "100-continue"
     sock = connect(port, rcvbuf=65536)
@@ -165,20 +176,25 @@ def push_body(
     try:
         sock.sendall(head_of("POST", path, {**headers, **head}))
         sock.setblocking(False)
-        chunk = b"x" * 65536
+        block = b"x" * 65536
+        if chunked:  # chunks of 64 KiB, each framed as "10000\r\n<bytes>\r\n"
+            block = b"10000\r\n" + block + b"\r\n"
+        piece = b""  # what is left of the block being sent
         stalled_since = time.monotonic()
         while sent < size and time.monotonic() - stalled_since < 2.0:
             with contextlib.suppress(BlockingIOError):
                 reply += sock.recv(65536)
                 if reply:
                     break
+            piece = piece or block[: size - sent]
             try:
-                count = sock.send(chunk[: size - sent])
+                count = sock.send(piece)
             except BlockingIOError:
                 time.sleep(0.01)
                 continue
             except OSError:
                 break
+            piece = piece[count:]
             sent += count
             stalled_since = time.monotonic()
         sock.settimeout(10.0)

@@ -22,6 +22,7 @@ from security.support_transport import attackers, basic, health_seconds, push_bo
 
 ACCEL = ("--trusted-proxies", "127.0.0.1", "--x-accel-redirect", "/_dynopypi_files/")
 USER, PASSWORD = "uploader", "s3cret-Upload-pw"
+READER = ("reader", "reader-secret-2")  # an account without the right to upload
 HUGE = 64 * 1024 * 1024
 
 
@@ -35,11 +36,8 @@ class Stack:
         return f"{self.nginx.base}{path}"
 
 
-@pytest.fixture(scope="module")
-def stack(
-    tmp_path_factory: pytest.TempPathFactory, module_server_factory: ServerFactory
-) -> Iterator[Stack]:
-    base = tmp_path_factory.mktemp("nginx-security")
+def running_stack(base: Path, server_factory: ServerFactory) -> Iterator[Stack]:
+    """The app with USER (may upload) and READER (may not) behind the shipped HTTP site."""
     root = base / "packages"
     root.mkdir()
     make_wheel(root, "real", "1.0", payload=b"R" * 900)
@@ -52,13 +50,29 @@ def stack(
     (linked / "inside-1.0-py3-none-any.whl").symlink_to(root / "real-1.0-py3-none-any.whl")
     htpasswd = base / "htpasswd"
     add_account(htpasswd, USER, PASSWORD)
-    app = module_server_factory(root, "-P", str(htpasswd), "-a", "update", *ACCEL)
+    add_account(htpasswd, *READER)
+    (base / "htpasswd.rights").write_text(f"{USER} list,download,update *\n{READER[0]} list\n")
+    app = server_factory(root, "-P", str(htpasswd), "-a", "update", *ACCEL)
     nginx = nh.site_nginx(base / "nginx", nh.HTTP_SITE, app_port=app.port, alias_dir=root)
     nginx.start()
     try:
         yield Stack(root, app, nginx)
     finally:
         nginx.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, module_server_factory: ServerFactory
+) -> Iterator[Stack]:
+    """Shared: its tests fail at most two logins (the throttle spaces out the 4th)."""
+    yield from running_stack(tmp_path_factory.mktemp("nginx-security"), module_server_factory)
+
+
+@pytest.fixture
+def fresh_stack(tmp_path: Path, server_factory: ServerFactory) -> Iterator[Stack]:
+    """A stack whose login throttle starts from nothing."""
+    yield from running_stack(tmp_path, server_factory)
 
 
 def get(url: str, **kwargs: object) -> requests.Response:
@@ -112,17 +126,61 @@ def test_forged_host_never_reaches_urls(stack: Stack) -> None:
     assert through.status_code == 200 and b"attacker.test" not in through.content
 
 
-@pytest.mark.parametrize("credentials", [None, basic(USER, "wrong")])
+REFUSALS = [
+    (None, b"401 update on this index needs an account"),
+    (basic(USER, "wrong"), b"401 wrong user name or password"),
+    (basic(*READER), b"403 account 'reader' may not update"),
+]
+
+
+@pytest.mark.parametrize(("credentials", "status_line"), REFUSALS)
 def test_stranger_upload_through_nginx_is_refused_before_its_body(
-    stack: Stack, credentials: str | None
+    stack: Stack, credentials: str | None, status_line: bytes
 ) -> None:
-    """#2: 800 MiB went through nginx before the 401; now nginx asks the app first."""
+    """#2: 800 MiB went through nginx before the 401; now nginx asks the app first. The
+    refusal is the app's own (issue 11: it was nginx's error page, without a reason)."""
     headers = {"Authorization": credentials} if credentials else {}
     for wait in (False, True):
         attempt = push_body(stack.nginx.http_port, "/", headers, HUGE, wait_continue=wait)
-        assert attempt.status in (401, 403), (attempt, stack.nginx.logs())
+        assert attempt.reply.startswith(b"HTTP/1.1 " + status_line), (attempt, stack.nginx.logs())
         assert b"100 Continue" not in attempt.reply
         assert attempt.sent < HUGE // 8, attempt.sent
+        challenges = attempt.reply.lower().count(b"\r\nwww-authenticate: basic")
+        assert challenges == (1 if status_line.startswith(b"401") else 0), attempt.reply
+
+
+@pytest.mark.parametrize(("credentials", "status_line"), [REFUSALS[0], REFUSALS[2]])
+def test_chunked_stranger_upload_is_refused_before_its_body(
+    stack: Stack, credentials: str | None, status_line: bytes
+) -> None:
+    """A chunked body has no length to refuse by: at most its first chunk is read, and
+    nginx never invites the rest with ``100 Continue``."""
+    headers = {"Authorization": credentials} if credentials else {}
+    for wait in (False, True):
+        attempt = push_body(
+            stack.nginx.http_port, "/", headers, HUGE, wait_continue=wait, chunked=True
+        )
+        assert attempt.reply.startswith(b"HTTP/1.1 " + status_line), (attempt, stack.nginx.logs())
+        assert b"100 Continue" not in attempt.reply
+        assert attempt.sent < HUGE // 8, attempt.sent
+
+
+def test_throttled_upload_through_nginx_is_429_before_its_body(fresh_stack: Stack) -> None:
+    """The login throttle's 429 used to be nginx's 403 (auth_request passes on only 401
+    and 403; anything else is its 500): now 429 with Retry-After, body unread."""
+    for attempt_number in range(3):
+        refused = requests.post(
+            fresh_stack.url("/"), auth=(USER, f"wrong-{attempt_number}"), timeout=30
+        )
+        assert refused.status_code == 401, fresh_stack.nginx.logs()
+    for credentials in (basic(USER, "wrong"), basic(USER, PASSWORD)):
+        attempt = push_body(fresh_stack.nginx.http_port, "/", {"Authorization": credentials}, HUGE)
+        assert attempt.status == 429, (attempt, fresh_stack.nginx.logs())
+        assert b"failed logins" in attempt.reply.split(b"\r\n", 1)[0]
+        assert b"\r\nRetry-After: " in attempt.reply, attempt.reply
+        assert attempt.sent < HUGE // 8, attempt.sent
+    failures = fresh_stack.app.stderr_path.read_text().count("failed login for")
+    assert failures == 3, fresh_stack.app.logs()  # the throttled tries were not checked
 
 
 def test_slow_bodies_through_nginx_leave_health_reachable(stack: Stack) -> None:

@@ -86,13 +86,20 @@ def twine_upload(
     files: Sequence[Path],
     *,
     config_file: Path | None = None,
+    cert: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``twine upload`` of ``files`` to ``repository_url`` as ``auth``, never prompting."""
-    config = ["--config-file", config_file] if config_file is not None else []
+    """``twine upload`` of ``files`` to ``repository_url`` as ``auth``, never prompting;
+    ``cert``: the only CA it trusts (requests lets the machine's CA bundle variables win
+    over ``--cert``, so they are cleared)."""
+    options = ["--config-file", config_file] if config_file is not None else []
+    env = {"TWINE_NON_INTERACTIVE": "1"}
+    if cert is not None:
+        options += ["--cert", cert]
+        env.update(REQUESTS_CA_BUNDLE="", CURL_CA_BUNDLE="")
     return run_client(
         [sys.executable, "-m", "twine", "upload", "--disable-progress-bar", "--non-interactive",
-         *config, "--repository-url", repository_url, "-u", auth[0], "-p", auth[1], *files],
-        env=client_env({"TWINE_NON_INTERACTIVE": "1"}),
+         *options, "--repository-url", repository_url, "-u", auth[0], "-p", auth[1], *files],
+        env=client_env(env),
     )  # fmt: skip
 
 

@@ -83,6 +83,39 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     return _certificate_with_cryptography(cert, key)
 
 
+def make_signed_certificate(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate it signed for 127.0.0.1: (ca.pem, cert.pem, key.pem).
+
+    For clients on rustls (uv), which refuse a CA certificate as the server's own, so the
+    self-signed one of ``make_certificate`` will not do; nginx gets cert and key, clients
+    trust ca.pem.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = directory / "ca.pem", directory / "ca-key.pem"
+    cert, key, request = directory / "cert.pem", directory / "key.pem", directory / "cert.csr"
+    extensions = directory / "server.ext"
+    extensions.write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+    )
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for args in (
+        ["req", "-x509", *ec, "-days", "3", "-keyout", ca_key, "-out", ca,
+         "-subj", "/CN=dynopypi test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign"],
+        ["req", *ec, "-keyout", key, "-out", request, "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", request, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-days", "3", "-out", cert, "-extfile", extensions],
+    ):  # fmt: skip
+        result = subprocess.run(
+            [shutil.which("openssl") or "openssl", *map(str, args)],
+            capture_output=True, text=True, check=False, timeout=60, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise RuntimeError(f"openssl {args[0]} failed: {result.stderr}")
+    return ca, cert, key
+
+
 def _certificate_with_cryptography(cert: Path, key: Path) -> tuple[Path, Path]:
     import datetime
     import ipaddress

@@ -1,5 +1,6 @@
 """What people and operators ask of the server itself: the welcome page, liveness,
-readiness, and the authorization check nginx calls before sending a file itself."""
+readiness, the authorization check nginx calls before sending a file or reading an upload,
+and the answer nginx sends a refused upload to (``/_refusal``, see ``auth_request``)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from typing import Any
 
 import bottle
 
-from ..errors import Denied, NotFound, Refused, Throttled
+from ..auth_request import HEADER, decode
+from ..errors import NotFound, Refused
 from ..identity import DOWNLOAD, LIST, UPDATE
 from ..index import Index
 from ..pages import render_welcome
-from .shell import Routes, text
+from .shell import Routes, refusal, text
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ class OpsRoutes(Routes):
         app.route(settings.health_endpoint, "GET", self.health)
         app.route(settings.ready_endpoint, "GET", self.ready)
         app.route("/_authorize/<action>", "GET", self.authorize)
+        app.route("/_refusal", "GET", self.refused)
 
     def welcome(self) -> bottle.HTTPResponse:
         snapshot = self.services.index.snapshot
@@ -94,19 +97,25 @@ class OpsRoutes(Routes):
         return True
 
     def authorize(self, action: str) -> bottle.HTTPResponse:
-        """For nginx's auth_request: may this client list, download or upload? (200, 401
-        or 403). For ``update`` nginx asks before it reads a POST body and names the
-        method in X-Original-Method (GET / is the welcome page, open to all).
-
-        auth_request cannot pass a 429 on, so a throttled client gets 403 here.
-        """
+        """For nginx's auth_request: may this client list, download or upload? (200, or
+        the refusal, which ``auth_request.for_auth_request`` turns into the 401 or 403 that
+        nginx passes on). For ``update`` nginx asks before it reads a POST body and names
+        the method in X-Original-Method (GET / is the welcome page, open to all)."""
         if action not in (LIST, DOWNLOAD, UPDATE):
             raise NotFound(f"no authorization check for {action!r}")
         method = self.shell.request.headers.get("X-Original-Method", "POST").upper()
         if action == UPDATE and method in ("GET", "HEAD"):
             return bottle.HTTPResponse(status=200)
-        try:
-            self.shell.require(action)
-        except Throttled as exc:
-            raise Denied(exc.message) from None
+        self.shell.require(action)
         return bottle.HTTPResponse(status=200)
+
+    def refused(self) -> bottle.HTTPResponse:
+        """The refusal an auth check gave, answered to the client as the app would have
+        answered it (status, reason phrase, body, challenge, Retry-After): nginx sends a
+        refused upload here with the check's ``X-Dynopypi-Refusal``. Nothing is checked
+        again (a failed login counts once) and nothing is granted: whatever the header
+        says, the caller only ever gets a 4xx describing a refusal."""
+        passed_on = decode(self.shell.request.headers.get(HEADER))
+        if passed_on is None:
+            return refusal(403, "refused; no reason was passed on with the refusal")
+        return refusal(passed_on.status, passed_on.message, passed_on.retry_after)

@@ -83,14 +83,21 @@ def reason_phrase(message: str) -> str:
 
 def refusal_response(exc: Refused) -> bottle.HTTPResponse:
     """A domain refusal as a status code, the headers its kind needs, and the message."""
-    headers: dict[str, str] = {}
-    if isinstance(exc, NeedsAccount):
-        headers["WWW-Authenticate"] = f'Basic realm="{REALM}", charset="UTF-8"'
-    if isinstance(exc, (Throttled, StoreUnavailable)):
-        headers["Retry-After"] = str(exc.retry_after)
     code = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
-    reason = reason_phrase(exc.message)
-    return text(f"{code} {reason}" if reason else code, exc.message, headers)
+    wait = exc.retry_after if isinstance(exc, (Throttled, StoreUnavailable)) else 0
+    return refusal(code, exc.message, wait)
+
+
+def refusal(code: int, message: str, retry_after: int = 0) -> bottle.HTTPResponse:
+    """A refusal's response: the message in the body and the reason phrase, a challenge
+    with a 401 (so clients ask for a login), ``Retry-After`` when there is a wait."""
+    headers: dict[str, str] = {}
+    if code == STATUS[NeedsAccount]:
+        headers["WWW-Authenticate"] = f'Basic realm="{REALM}", charset="UTF-8"'
+    if retry_after:
+        headers["Retry-After"] = str(retry_after)
+    reason = reason_phrase(message)
+    return text(f"{code} {reason}" if reason else code, message, headers)
 
 
 def error_plugin(callback: Handler) -> Handler:
