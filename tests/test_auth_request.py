@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from dynopypi.auth_request import (
-    HEADER,
     HEADER_LIMIT,
     MESSAGE_LIMIT,
+    REFUSAL_HEADER,
     Refusal,
     decode,
     encode,
@@ -88,7 +88,7 @@ def test_a_throttled_check_is_a_403_carrying_its_429() -> None:
         ("429 3 failed logins", [("Retry-After", "4"), ("Content-Length", "99")], message)
     )
     assert status == "403 3 failed logins" and body == message
-    assert decode(header(headers, HEADER)) == Refusal(429, 4, message.decode().strip())
+    assert decode(header(headers, REFUSAL_HEADER)) == Refusal(429, 4, message.decode().strip())
     assert header(headers, "Retry-After") == "4"
     assert header(headers, "Content-Length") == str(len(message))
 
@@ -98,13 +98,13 @@ def test_a_missing_login_stays_401_with_its_challenge() -> None:
     status, headers, _ = run(("401 wrong user name or password", [challenge], b"wrong\n"))
     assert status == "401 wrong user name or password"
     assert challenge in headers
-    assert decode(header(headers, HEADER)) == Refusal(401, 0, "wrong")
+    assert decode(header(headers, REFUSAL_HEADER)) == Refusal(401, 0, "wrong")
 
 
 def test_any_other_refusal_becomes_403_and_an_empty_body_keeps_the_reason() -> None:
     status, headers, _ = run(("400 Bad Request", [], b""))
     assert status == "403 Bad Request"
-    assert decode(header(headers, HEADER)) == Refusal(400, 0, "Bad Request")
+    assert decode(header(headers, REFUSAL_HEADER)) == Refusal(400, 0, "Bad Request")
 
 
 @pytest.mark.parametrize(
@@ -119,4 +119,20 @@ def test_any_other_refusal_becomes_403_and_an_empty_body_keeps_the_reason() -> N
 def test_other_answers_pass_unchanged(answer: Answer, path: str) -> None:
     status, headers, body = run(answer, path)
     assert (status, body) == (answer[0], answer[2])
-    assert header(headers, HEADER) is None
+    assert header(headers, REFUSAL_HEADER) is None
+
+
+def test_written_bytes_are_kept_and_a_huge_wait_is_bounded() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        write = start_response("429 wait", [("Retry-After", "99999999999")])
+        write(b"wait ")
+        return [b"a while"]
+
+    seen: list[Any] = []
+    body = b"".join(
+        for_auth_request(app)(
+            {"PATH_INFO": "/_authorize/update"}, lambda s, h, *e: seen.extend((s, h))
+        )
+    )
+    assert body == b"wait a while"
+    assert decode(header(seen[1], REFUSAL_HEADER)) == Refusal(429, 86400, "wait a while")

@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote
 
 from .proxy import WSGIApp
 
-HEADER = "X-Dynopypi-Refusal"
+REFUSAL_HEADER = "X-Dynopypi-Refusal"
 AUTHORIZE = "/_authorize/"
 MESSAGE_LIMIT = 1000  # characters of a message passed on (auth refusals are one sentence)
 HEADER_LIMIT = 2000  # bytes of the header: it must fit nginx's proxy_buffer_size (4k)
@@ -66,33 +66,36 @@ def _refusal_of(status: str, headers: list[tuple[str, str]], body: bytes) -> Ref
     code = int(status.split(" ", 1)[0])
     retry = next((v for k, v in headers if k.lower() == "retry-after"), "")
     message = body.decode("utf-8", "replace").strip() or status.partition(" ")[2]
-    return Refusal(code, int(retry) if retry.isdigit() else 0, message)
+    seconds = min(int(retry), RETRY_LIMIT) if retry.isascii() and retry.isdigit() else 0
+    return Refusal(code, seconds, message)
 
 
 def for_auth_request(app: WSGIApp) -> WSGIApp:
     """Answers of ``/_authorize/...`` as auth_request can pass them on: a 4xx becomes 401
     (a missing or wrong login) or 403 (anything else: no right, throttled, a bad request)
-    with the real refusal in ``HEADER``; 2xx and 5xx go out unchanged."""
+    with the real refusal in ``REFUSAL_HEADER``; 2xx and 5xx go out unchanged."""
 
     def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if not str(environ.get("PATH_INFO", "")).startswith(AUTHORIZE):
             return app(environ, start_response)
         seen: dict[str, Any] = {}
+        written: list[bytes] = []
 
         def capture(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
             seen["status"], seen["headers"] = status, headers
-            return lambda _data: None  # write(): none of our routes uses it
+            return written.append
 
         result = app(environ, capture)
-        try:
-            body = b"".join(result)
+        try:  # a check's answer is a few hundred bytes at most
+            chunks = list(result)
+            body = b"".join([*written, *chunks])
         finally:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
         status, headers = seen["status"], list(seen["headers"])
         if status.startswith("4"):
-            headers.append((HEADER, encode(_refusal_of(status, headers, body))))
+            headers.append((REFUSAL_HEADER, encode(_refusal_of(status, headers, body))))
             if status[:3] != "401":
                 status = "403" + status[3:]
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import bottle
 
-from ..auth_request import HEADER, decode
+from ..auth_request import REFUSAL_HEADER, decode
 from ..errors import NotFound, Refused
 from ..identity import DOWNLOAD, LIST, UPDATE
 from ..index import Index
@@ -115,7 +115,11 @@ class OpsRoutes(Routes):
         refused upload here with the check's ``X-Dynopypi-Refusal``. Nothing is checked
         again (a failed login counts once) and nothing is granted: whatever the header
         says, the caller only ever gets a 4xx describing a refusal."""
-        passed_on = decode(self.shell.request.headers.get(HEADER))
+        passed_on = decode(self.shell.request.headers.get(REFUSAL_HEADER))
         if passed_on is None:
-            return refusal(403, "refused; no reason was passed on with the refusal")
+            return refusal(
+                403,
+                "refused, but the proxy in front of this index passed on no reason "
+                f"({REFUSAL_HEADER}); ask its operator",
+            )
         return refusal(passed_on.status, passed_on.message, passed_on.retry_after)
