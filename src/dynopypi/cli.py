@@ -138,6 +138,10 @@ def _command(args: argparse.Namespace) -> int:
             return cli_manage.reindex(args)
         if args.command == "upstream":
             return run_upstream(args)
+        if args.command == "storage":
+            from .cli_storage import run_storage
+
+            return run_storage(args)
         settings = settings_from_args(args)
     except ConfigError as exc:
         print(f"dynopypi: error: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cli_storage import storage_parser
 from .cli_upstream import upstream_flags, upstream_parser
 from .storage_config import storage_flags
 
@@ -239,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     _run_parser(sub, "run", "serve package directories")
     _manage_parsers(sub)
     upstream_parser(sub, _roots_flag)
+    storage_parser(sub)
     _run_parser(
         sub,
         "check-config",
