@@ -79,7 +79,8 @@ def _endpoint(value: str | None, role: str) -> str | None:
 
 def open_side(text: str, endpoint: str | None, role: str) -> Side:
     """A side from its command-line spelling; ``ConfigError`` naming SRC or DST."""
-    from .copy_sides import BucketSide, DirSide
+    from .copy_bucket import BucketSide
+    from .copy_sides import DirSide
 
     if "://" in text or text.startswith("s3:"):
         try:
@@ -152,7 +153,7 @@ def summary_line(summary: Summary) -> str:
 
 def run_storage(args: argparse.Namespace) -> int:
     """``dynopypi storage copy``: ConfigError for what the person typed (exit 2)."""
-    from .copy_sides import BucketSide
+    from .copy_bucket import BucketSide
     from .storage import StoreUnavailable
     from .storage_copy import COPIED, copy
 

@@ -1,12 +1,10 @@
-"""The two ends of ``dynopypi storage copy``: a package directory or a bucket, each as the
-place packages are read from and as the place they are put.
+"""The ends of ``dynopypi storage copy`` (``Side``: where packages are read from and put),
+what they share, and the package directory end (the bucket end is ``copy_bucket``).
 
-The rules are the server's, so a copy lands exactly as an upload would: a directory gets
-the file linked into place from a locked temp file beside it (never a partial file under
-the final name; a killed copy leaves a ``.upload-*.part`` that the next start sweeps), with
-the mode uploads get; a bucket gets a put-if-absent carrying the sha256, then the facts
-record and core metadata, then a journal entry, so replicas following the bucket see the
-file within a second and a copy killed between the steps is completed by the next run.
+The rules are the server's, so a copy lands exactly as an upload would: in a directory the
+file is linked into place from a locked temp file in the directory's top (never a partial
+file under the final name; a killed copy leaves a ``.upload-*.part`` that the next copy or
+server start sweeps), with the mode uploads get; yanks merge into ``yanked.json``.
 """
 
 from __future__ import annotations
@@ -14,34 +12,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, Protocol
 
-from .bucket_facts import store_facts
-from .bucket_journal import Journal
-from .bucket_records import (
-    RECORD_LIMIT,
-    Added,
-    BadRecord,
-    Record,
-    Yanked,
-    facts_key,
-    is_package_key,
-    record_from_json,
-)
-from .describe import Describer
-from .dists import DIST_SUFFIXES, ParsedName, parse_filename
+from .dists import ParsedName, parse_filename
 from .errors import ConfigError, InvalidFilename, MetadataError
 from .metadata import read_metadata
-from .scan import Facts, facts_of, is_ignored_name, walk
+from .scan import Facts, facts_of, walk
 from .staging import open_temp, remove_stale_parts
-from .storage import KeyExists, Storage, StoreUnavailable, is_key
+from .storage import KeyExists, is_key
 from .storage_dir import DirectoryStorage
 from .yank import read_yanks, write_yanks
 
@@ -116,12 +98,6 @@ def staged_facts(digests: dict[str, str], path: Path, item: Item) -> Facts:
         except MetadataError as exc:
             return Facts(digests, None, None, None, str(exc))
     return facts_of(digests, str(path), kind, metadata)
-
-
-@dataclass(frozen=True)
-class _Stat:
-    st_size: int
-    st_mtime_ns: int
 
 
 def _read_umask() -> int:
@@ -208,6 +184,9 @@ class DirSide:
                 raise Conflict(found.sha256 if found else "(not a file)") from None
             raise Placed from None
 
+    def finish(self) -> None:
+        """Nothing waits: every file is in place when ``place`` returns."""
+
     def add_yanks(self, yanks: dict[str, str]) -> int:
         """Merge into ``.dynopypi/yanked.json`` (by file name); how many changed."""
         state = read_yanks(self.root)
@@ -222,134 +201,17 @@ class DirSide:
         return changed
 
 
-class BucketSide:
-    """A bucket below a prefix (what ``dynopypi run --storage s3://...`` serves)."""
+class Side(Protocol):
+    """What ``storage_copy`` needs of either end."""
 
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
-        self.journal = Journal(storage, lambda changes: None)
-        self.describer = Describer(None)
-        self._temp: str | None = None
-
-    def describe(self) -> str:
-        return self.storage.describe()
-
-    def prepare(self, role: str) -> None:
-        self.storage.check()
-        self.journal.load()
-
-    def close(self) -> None:
-        if self._temp is not None:
-            shutil.rmtree(self._temp, ignore_errors=True)
-
-    def _record(self, key: str) -> Record | None:
-        """The journal's record of ``key``, else its facts record, if any decodes."""
-        record = self.journal.state.records.get(key)
-        if record is not None:
-            return record
-        found = self.storage.read(facts_key(key), RECORD_LIMIT)
-        if found is None:
-            return None
-        try:
-            record = record_from_json(json.loads(found[0]))
-        except (ValueError, BadRecord):
-            return None
-        return record if record.key == key else None
-
-    # ---- as the source
-    def items(self) -> tuple[list[Item], list[str]]:
-        found: list[Item] = []
-        ignored: list[str] = []
-        for st in self.storage.list():
-            key = st.key
-            if not is_package_key(key) or any(is_ignored_name(p) for p in key.split("/")):
-                continue
-            if not key.lower().endswith(DIST_SUFFIXES):
-                continue
-            record = self._record(key)
-            sha = record.entry.hashes[:32].hex() if record is not None else None
-            if sha is None:  # no record: what the put said, if it said anything
-                head = self.storage.stat(key)
-                sha = head.sha256 if head is not None else None
-            mtime = record.entry.mtime_ns if record is not None else st.modified_ns
-            item = item_of(key, st.size, mtime, sha)
-            if isinstance(item, Item):
-                found.append(item)
-            else:
-                ignored.append(f"{key}: {item}")
-        return found, ignored
-
-    def open(self, item: Item) -> BinaryIO:
-        return self.storage.open(item.key)
-
-    def sha256(self, item: Item) -> str:
-        if item.sha256 is not None:
-            return item.sha256
-        with self.open(item) as stream:
-            return sha256_of(stream)
-
-    def yanks(self, items: list[Item]) -> dict[str, str]:
-        keys = {i.key for i in items}
-        return {k: r for k, r in self.journal.state.yanked.items() if k in keys}
-
-    # ---- as the destination
-    def existing(self, key: str) -> Existing | None:
-        st = self.storage.stat(key)
-        if st is None:
-            return None
-        sha = st.sha256
-        record = self._record(key)
-        if sha is None and record is not None and record.version == st.version:
-            sha = record.entry.hashes[:32].hex()
-        if sha is None:  # put there another way, never described: read it
-            with self.storage.open(key) as stream:
-                sha = sha256_of(stream)
-        return Existing(sha, complete=key in self.journal.state.records)
-
-    @contextlib.contextmanager
-    def stage(self, item: Item) -> Iterator[tuple[IO[bytes], Path]]:
-        if self._temp is None:
-            self._temp = tempfile.mkdtemp(prefix="dynopypi-copy-")
-        fd, name = tempfile.mkstemp(dir=self._temp, suffix=".part")
-        out = os.fdopen(fd, "wb")
-        try:
-            yield out, Path(name)
-        finally:
-            out.close()
-            Path(name).unlink(missing_ok=True)
-
-    def place(self, item: Item, staged: Path, facts: Facts) -> None:
-        assert facts.digests is not None
-        sha256 = facts.digests["sha256"]
-        try:
-            st = self.storage.put_if_absent(item.key, staged, sha256=sha256)
-        except KeyExists:
-            found = self.existing(item.key)
-            if found is None:
-                raise StoreUnavailable(f"{item.key} exists and vanished at once") from None
-            if not same(found.sha256, sha256):
-                raise Conflict(found.sha256) from None
-            if found.complete:
-                raise Placed from None
-            current = self.storage.stat(item.key)  # completing a killed copy's object
-            if current is None:
-                raise StoreUnavailable(f"{item.key} vanished while being recorded") from None
-            st = current
-        size = os.stat(staged).st_size
-        entry = self.describer.entry(_Stat(size, item.mtime_ns), facts, item.parsed)  # type: ignore[arg-type]
-        record = Record(item.key, entry, st.version)
-        store_facts(self.storage, record, facts.metadata)
-        self.journal.append(Added(record))
-
-    def add_yanks(self, yanks: dict[str, str]) -> int:
-        """A journal entry per yank the bucket lacks; how many."""
-        state = self.journal.state
-        changed = 0
-        for key, reason in sorted(yanks.items()):
-            if key in state.records and state.yanked.get(key) != reason:
-                self.journal.append(Yanked(key, reason))
-                changed += 1
-        return changed
-
-
-Side = DirSide | BucketSide
+    def describe(self) -> str: ...
+    def prepare(self, role: str) -> None: ...
+    def items(self) -> tuple[list[Item], list[str]]: ...
+    def open(self, item: Item) -> BinaryIO: ...
+    def sha256(self, item: Item) -> str: ...
+    def yanks(self, items: list[Item]) -> dict[str, str]: ...
+    def existing(self, key: str) -> Existing | None: ...
+    def stage(self, item: Item) -> contextlib.AbstractContextManager[tuple[IO[bytes], Path]]: ...
+    def place(self, item: Item, staged: Path, facts: Facts) -> None: ...
+    def finish(self) -> None: ...
+    def add_yanks(self, yanks: dict[str, str]) -> int: ...

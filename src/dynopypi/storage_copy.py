@@ -178,6 +178,11 @@ def copy(
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
     if summary.stopped is None:
+        try:
+            dst.finish()
+        except StoreUnavailable as exc:
+            summary.stopped = exc.message
+    if summary.stopped is None:
         carried = {k: r for k, r in src.yanks(items).items() if k in summary.done_keys}
         try:
             summary.yanks = dst.add_yanks(carried)

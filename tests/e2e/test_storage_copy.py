@@ -27,7 +27,7 @@ from support.net import free_port
 from support.seaweed import SeaweedFS
 
 from dynopypi.bucket_journal import Journal
-from dynopypi.bucket_records import Added, Change, Yanked, decode_change, facts_key, log_key
+from dynopypi.bucket_records import Added, Change, Yanked, decode_entry, facts_key, log_key
 from dynopypi.storage_s3 import S3Storage
 
 OPEN = ("-P", ".", "-a", ".")
@@ -80,7 +80,7 @@ def journal_of(storage: S3Storage) -> list[Change]:
     for seq in range(1, state.seq + 1):
         found = storage.read(log_key(seq), 1 << 20)
         assert found is not None
-        entries.append(decode_change(found[0]))
+        entries += decode_entry(found[0])
     return entries
 
 
@@ -118,7 +118,12 @@ def test_a_directory_copied_into_a_bucket_is_served_at_once_and_a_rerun_does_not
     line = summary(result)
     assert line.startswith("copied 3 (") and "skipped 0" in line and "yanks carried 1" in line
     assert "conflicts 0, failed 0" in line
-    seen = poll_until(lambda: files_of(replica, "copied-a"), timeout=5.0)
+
+    def yanked() -> dict[str, dict[str, object]]:  # the yank is the entry after the files'
+        found = files_of(replica, "copied-a")
+        return found if found and found[files[1].name].get("yanked") else {}
+
+    seen = poll_until(yanked, timeout=5.0)
     assert seen[files[1].name].get("yanked") == "broken"
     assert seen[files[0].name]["hashes"] == {
         "sha256": hashlib.sha256(files[0].read_bytes()).hexdigest()
