@@ -23,7 +23,7 @@ from .errors import ConfigError, InvalidFilename, MetadataError
 from .metadata import read_metadata
 from .scan import Facts, facts_of, walk
 from .staging import open_temp, remove_stale_parts
-from .storage import KeyExists, is_key
+from .storage import KeyExists, StoreUnavailable, is_key
 from .storage_dir import DirectoryStorage
 from .yank import read_yanks, write_yanks
 
@@ -164,7 +164,10 @@ class DirSide:
     @contextlib.contextmanager
     def stage(self, item: Item) -> Iterator[tuple[IO[bytes], Path]]:
         """A locked temp file in the directory's top (where start-up sweeps leftovers)."""
-        out, path, lock = open_temp(self.root)
+        try:
+            out, path, lock = open_temp(self.root)
+        except OSError as exc:  # every other file would fail the same way: stop
+            raise StoreUnavailable(f"cannot write in {self.root}: {exc.strerror}") from exc
         try:
             yield out, path
         finally:

@@ -14,6 +14,7 @@ way, each after its timeouts); what was done stays done.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -174,6 +175,12 @@ def copy(
                 break
             if exc is not None:
                 raise exc
+    except KeyboardInterrupt:  # the objects being copied finish; the rest is for a rerun
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        with contextlib.suppress(StoreUnavailable):
+            dst.finish()  # what is placed gets its journal entry: replicas show it
+        raise
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)

@@ -231,30 +231,44 @@ def test_other_bytes_under_a_name_are_a_conflict_and_kept(
     assert found is not None and found[0] == b"other"
 
 
-def test_a_killed_copy_is_finished_by_the_next_run(
-    replicas: BucketServerFactory, seaweed: SeaweedFS, tmp_path: Path
-) -> None:
-    source = tmp_path / "many"
-    source.mkdir()
-    count = 300
+def many_wheels(root: Path, count: int) -> Path:
+    root.mkdir()
     for i in range(count):
-        make_wheel(source, f"many{i}", "1.0", payload=bytes([i % 256]) * 2000)
+        make_wheel(root, f"many{i}", "1.0", payload=bytes([i % 256]) * 2000)
+    return root
+
+
+def packages_in(storage: S3Storage) -> list[str]:
+    return [s.key for s in storage.list() if not s.key.startswith(".")]
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_a_killed_copy_is_finished_by_the_next_run(
+    replicas: BucketServerFactory, seaweed: SeaweedFS, tmp_path: Path, how: signal.Signals
+) -> None:
+    count = 300
+    source = many_wheels(tmp_path / "many", count)
     url, storage = bucket(seaweed)
-    proc = subprocess.Popen(
-        copy_command(seaweed, source, url, "-j", "4"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**_base_env(), **seaweed.aws_env()},
-    )
-    try:
-        poll_until(
-            lambda: len(list(storage.list("."))) >= 40 or proc.poll() is not None, timeout=60.0
+    errors = tmp_path / "stderr"
+    with errors.open("wb") as stderr:
+        proc = subprocess.Popen(
+            copy_command(seaweed, source, url, "-j", "4"),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env={**_base_env(), **seaweed.aws_env()},
         )
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    before = [k for k in (s.key for s in storage.list()) if not k.startswith(".")]
-    assert 0 < len(before) < count, "the copy was not killed mid-way"
+        try:
+            poll_until(lambda: len(packages_in(storage)) >= 40 or proc.poll() is not None)
+        finally:
+            proc.send_signal(how)
+            status = proc.wait(timeout=60)
+    before = packages_in(storage)
+    assert 0 < len(before) < count, "the copy was not stopped mid-way"
+    if how == signal.SIGINT:  # Ctrl-C: the objects under way finish, then one line
+        assert status == 130
+        assert errors.read_text().strip() == "dynopypi: interrupted"
+        added = Counter(c.record.key for c in journal_of(storage) if isinstance(c, Added))
+        assert sorted(added) == sorted(packages_in(storage))  # each put is journaled
     result = run_copy(seaweed, source, url)
     assert result.returncode == 0, result.stderr
     line = summary(result)
@@ -267,6 +281,37 @@ def test_a_killed_copy_is_finished_by_the_next_run(
     replica = replicas.replica(url, *OPEN)
     for i in (0, count // 2, count - 1):
         assert files_of(replica, f"many{i}")
+
+
+def test_a_store_that_goes_away_stops_the_copy_in_one_line(
+    seaweed_outage: SeaweedFS, tmp_path: Path
+) -> None:
+    count = 300
+    source = many_wheels(tmp_path / "many", count)
+    url, storage = bucket(seaweed_outage)
+    proc = subprocess.Popen(
+        copy_command(seaweed_outage, source, url, "-j", "4"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**_base_env(), **seaweed_outage.aws_env()},
+    )
+    try:
+        poll_until(lambda: len(packages_in(storage)) >= 40 or proc.poll() is not None)
+        seaweed_outage.kill()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1
+    assert "Traceback" not in err
+    assert "the copy stopped (run it again" in err, err
+    assert out.strip().startswith("copied "), out
+    seaweed_outage.start()
+    result = run_copy(seaweed_outage, source, url)
+    assert result.returncode == 0, result.stderr
+    added = Counter(c.record.key for c in journal_of(storage) if isinstance(c, Added))
+    assert len(added) == count and max(added.values()) == 1
 
 
 def test_bucket_to_bucket_carries_records_and_yanks(seaweed: SeaweedFS, tmp_path: Path) -> None:
