@@ -97,7 +97,9 @@ def open_side(text: str, endpoint: str | None, role: str) -> Side:
         from .storage_s3 import S3Storage
 
         return BucketSide(S3Storage(bucket, prefix, endpoint_url=endpoint))
-    return DirSide(Path(text))
+    side = DirSide(Path(text))
+    side.check(role)
+    return side
 
 
 class ProgressLine:
@@ -162,8 +164,10 @@ def run_storage(args: argparse.Namespace) -> int:
     common = _endpoint(args.s3_endpoint or os.environ.get("DYNOPYPI_S3_ENDPOINT"), "--s3-endpoint")
     src = open_side(args.src, _endpoint(args.src_endpoint, "--src-endpoint") or common, "SRC")
     dst = open_side(args.dst, _endpoint(args.dst_endpoint, "--dst-endpoint") or common, "DST")
-    if src.describe() == dst.describe():
-        raise ConfigError(f"SRC and DST are the same place ({src.describe()})")
+    here, there = src.where(), dst.where()
+    if here.startswith(there) or there.startswith(here):
+        what = "the same place" if here == there else "one inside the other"
+        raise ConfigError(f"SRC and DST are {what} ({src.describe()}, {dst.describe()})")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="dynopypi: %(message)s",

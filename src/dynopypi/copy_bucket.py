@@ -40,7 +40,8 @@ from .copy_sides import Conflict, Existing, Item, Placed, item_of, same, sha256_
 from .describe import Describer
 from .dists import DIST_SUFFIXES
 from .scan import Facts, is_ignored_name
-from .storage import KeyExists, Stat, Storage, StoreUnavailable
+from .storage import KeyExists, Stat, StoreUnavailable
+from .storage_s3 import S3Storage
 
 FLUSH_EVERY = 0.3  # seconds: a copied file is in the bucket's journal within a second
 
@@ -54,7 +55,7 @@ class _Stat:
 class BucketSide:
     """A bucket below a prefix (what ``dynopypi run --storage s3://...`` serves)."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: S3Storage) -> None:
         self.storage = storage
         self.journal = Journal(storage, lambda changes: None)
         self.describer = Describer(None)
@@ -68,6 +69,10 @@ class BucketSide:
 
     def describe(self) -> str:
         return self.storage.describe()
+
+    def where(self) -> str:
+        store = self.storage
+        return f"{store.endpoint_url or 'aws'} {store.bucket}/{store.prefix}"
 
     def prepare(self, role: str) -> None:
         self.storage.check()

@@ -10,6 +10,7 @@ server start sweeps), with the mode uploads get; yanks merge into ``yanked.json`
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import hmac
 import os
@@ -119,9 +120,12 @@ class DirSide:
     def describe(self) -> str:
         return str(self.root)
 
-    def prepare(self, role: str) -> None:
+    def check(self, role: str) -> None:
         if not self.root.is_dir():
             raise ConfigError(f"{role}: {self.root} is not a directory (create it first)")
+
+    def prepare(self, role: str) -> None:
+        self.check(role)
         if role == "DST":
             remove_stale_parts(self.root)  # temp files of a copy or upload that was killed
 
@@ -179,6 +183,7 @@ class DirSide:
         assert facts.digests is not None
         sha256 = facts.digests["sha256"]
         os.chmod(staged, 0o644 & ~_UMASK)  # what an upload gets
+        self._no_links_on_the_way(item.key)
         try:
             self.storage.put_if_absent(item.key, staged, sha256=sha256)
         except KeyExists:
@@ -186,6 +191,18 @@ class DirSide:
             if found is None or not same(found.sha256, sha256):
                 raise Conflict(found.sha256 if found else "(not a file)") from None
             raise Placed from None
+
+    def _no_links_on_the_way(self, key: str) -> None:
+        """A directory of the key that is a symbolic link could lead out of the package
+        directory (and the server does not follow directory links): refuse."""
+        path = self.root
+        for part in key.split("/")[:-1]:
+            path = path / part
+            if path.is_symlink():
+                raise OSError(errno.ELOOP, f"{part}/ is a symbolic link; not followed")
+
+    def where(self) -> str:
+        return os.path.realpath(self.root) + "/"
 
     def finish(self) -> None:
         """Nothing waits: every file is in place when ``place`` returns."""
@@ -208,6 +225,10 @@ class Side(Protocol):
     """What ``storage_copy`` needs of either end."""
 
     def describe(self) -> str: ...
+    def where(self) -> str:
+        """Where its objects are, such that one place inside another starts with it."""
+        ...
+
     def prepare(self, role: str) -> None: ...
     def items(self) -> tuple[list[Item], list[str]]: ...
     def open(self, item: Item) -> BinaryIO: ...

@@ -338,6 +338,8 @@ def test_bucket_to_bucket_carries_records_and_yanks(seaweed: SeaweedFS, tmp_path
         ("{dir}/missing", "{dir}", "SRC: "),
         ("{dir}", "{dir}/missing", "DST: "),
         ("{dir}", "{dir}", "the same place"),
+        ("{dir}", "{dir}/inner", "one inside the other"),
+        ("s3://abc/p", "s3://abc/p/q", "one inside the other"),
         ("{dir}", "s3://unreachable-bucket/p", "DST: the package store"),
     ],
 )
@@ -345,6 +347,7 @@ def test_errors_are_one_line(
     seaweed: SeaweedFS, tmp_path: Path, src: str, dst: str, says: str
 ) -> None:
     where = str(tmp_path)
+    (tmp_path / "inner").mkdir()
     command = [sys.executable, "-m", "dynopypi", "storage", "copy",
                src.format(dir=where), dst.format(dir=where),
                "--s3-endpoint", f"http://127.0.0.1:{free_port()}"]  # fmt: skip
@@ -381,3 +384,19 @@ def test_an_object_stored_without_its_journal_entry_is_recorded_by_the_next_run(
     assert record.entry.hashes[:32].hex() == digest
     assert storage.stat(facts_key(files[0].name)) is not None
     assert summary(run_copy(seaweed, source, url)).startswith("copied 0 (0 B), skipped 3")
+
+
+def test_a_linked_directory_at_the_destination_is_not_followed(
+    seaweed: SeaweedFS, tmp_path: Path
+) -> None:
+    source, files = package_dir(tmp_path / "pkgs")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "sub").symlink_to(outside)
+    result = run_copy(seaweed, source, target)
+    assert result.returncode == 1
+    assert summary(result).startswith("copied 2 (") and "failed 1" in summary(result)
+    assert f"failed: sub/{files[2].name}: sub/ is a symbolic link" in result.stderr
+    assert list(outside.iterdir()) == []
