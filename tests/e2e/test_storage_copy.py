@@ -400,3 +400,26 @@ def test_a_linked_directory_at_the_destination_is_not_followed(
     assert summary(result).startswith("copied 2 (") and "failed 1" in summary(result)
     assert f"failed: sub/{files[2].name}: sub/ is a symbolic link" in result.stderr
     assert list(outside.iterdir()) == []
+
+
+def test_odd_names_go_there_and_back_and_hidden_files_stay(
+    seaweed: SeaweedFS, tmp_path: Path
+) -> None:
+    source = tmp_path / "odd"
+    (source / "dé jà").mkdir(parents=True)
+    (source / ".hidden").mkdir()
+    odd = [
+        make_wheel(source, "odd", "1.0+local.1"),
+        make_wheel(source / "dé jà", "odd", "2.0"),
+    ]
+    make_wheel(source / ".hidden", "hidden", "1.0")
+    (source / "odd-3.0-py3-none-any.whl.part").write_bytes(b"an upload under way")
+    url, storage = bucket(seaweed)
+    assert summary(run_copy(seaweed, source, url)).startswith("copied 2 (")
+    assert sorted(packages_in(storage)) == sorted(str(f.relative_to(source)) for f in odd)
+    back = tmp_path / "back"
+    back.mkdir()
+    assert summary(run_copy(seaweed, url, back)).startswith("copied 2 (")
+    for file in odd:
+        assert (back / file.relative_to(source)).read_bytes() == file.read_bytes()
+    assert sorted(p.name for p in back.iterdir()) == sorted(["dé jà", odd[0].name])
