@@ -66,7 +66,7 @@ def build_bucket(
     settings: Settings, index: Index, describer: Describer, reconciler: Reconciler
 ) -> BucketParts:
     store = open_store(settings)
-    source = BucketSource(store, index, describer, audit_interval=settings.rescan_interval)
+    source = BucketSource(store, index, describer, audit_interval=settings.s3_list_interval)
     return BucketParts(
         store,
         source,

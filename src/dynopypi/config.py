@@ -72,6 +72,7 @@ class Settings:
     s3_endpoint: str | None = None
     s3_presigned_downloads: bool = False
     s3_cache_max: int = 2 * 1024**3
+    s3_list_interval: float = 600.0  # a listing of 60,000 objects costs ~3 s of CPU
 
     @property
     def primary_root(self) -> Path:

@@ -13,7 +13,13 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
-STORAGE_FLAGS = ("storage", "s3_endpoint", "s3_presigned_downloads", "s3_cache_max")
+STORAGE_FLAGS = (
+    "storage",
+    "s3_endpoint",
+    "s3_presigned_downloads",
+    "s3_cache_max",
+    "s3_list_interval",
+)
 
 
 def parse_s3_url(text: str) -> tuple[str, str]:
@@ -77,11 +83,22 @@ def _as_cache_max(value: Any) -> int:
     return size
 
 
+def _as_interval(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"s3_list_interval: expected seconds, got {value!r}") from None
+    if seconds < 0:
+        raise ConfigError("s3_list_interval: seconds cannot be negative")
+    return seconds
+
+
 STORAGE_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "storage": _as_storage,
     "s3_endpoint": _as_endpoint,
     "s3_presigned_downloads": _as_bool,
     "s3_cache_max": _as_cache_max,
+    "s3_list_interval": _as_interval,
 }
 
 
@@ -109,4 +126,11 @@ def storage_flags(p: argparse.ArgumentParser) -> None:
         metavar="SIZE",
         help="keep local copies of downloaded packages up to this size, least recently "
         "used evicted (default: 2G; 0: always stream from the store)",
+    )
+    g.add_argument(
+        "--s3-list-interval",
+        metavar="SECONDS",
+        help="list the whole bucket this often to adopt objects put there without dynopypi "
+        "(default: 600; 0: at start only); changes made through dynopypi travel in "
+        "the bucket's journal within a second whatever this is",
     )

@@ -151,7 +151,7 @@ def test_an_object_put_in_the_bucket_another_way_is_adopted(
     seaweed.client().put_object(
         Bucket=bucket, Key=f"packages/{wheel.name}", Body=wheel.read_bytes()
     )
-    a = replicas.replica(url, *OPEN, "--rescan-interval", "1")
+    a = replicas.replica(url, *OPEN, "--s3-list-interval", "1")
     b = replicas.replica(url, *OPEN)  # learns of it from A's journal entry, not a listing
     for server in (a, b):
 
