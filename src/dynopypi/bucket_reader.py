@@ -7,14 +7,20 @@ that vanished is None, as the directory reader says it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
 from typing import BinaryIO
 
 from .bucket_cache import BlobCache
 from .bucket_records import METADATA_LIMIT, meta_key
 from .dists import DistFile
+from .errors import BadGateway
 from .memo import ByteLRU
 from .reader import SMALL_FILE
 from .storage import Missing, Storage
+
+log = logging.getLogger(__name__)
 
 
 class BucketReader:
@@ -55,8 +61,14 @@ class BucketReader:
     def small_file(self, dist: DistFile) -> bytes | None:
         def load() -> bytes | None:
             found = self.storage.read(dist.relpath, SMALL_FILE)
-            if found is None or len(found[0]) != dist.size:
+            if found is None:
                 return None
+            if not hmac.compare_digest(hashlib.sha256(found[0]).hexdigest(), dist.sha256):
+                log.error("%s in the store does not match the index: not served", dist.filename)
+                raise BadGateway(
+                    f"the store's copy of {dist.filename} does not match its recorded "
+                    "sha256; it is not served (an operator should restore or remove it)"
+                )
             return found[0]
 
         return self._small.get((dist.relpath, dist.size, dist.mtime_ns), load)
@@ -64,6 +76,12 @@ class BucketReader:
     def metadata(self, dist: DistFile) -> bytes | None:
         def load() -> bytes | None:
             found = self.storage.read(meta_key(dist.relpath), METADATA_LIMIT)
-            return found[0] if found is not None else None
+            if found is None:
+                return None
+            wanted = dist.metadata_sha256
+            if wanted and hashlib.sha256(found[0]).hexdigest() != wanted:
+                log.error("the core metadata of %s in the store does not match", dist.filename)
+                return None  # pip would refuse it: answered as absent (404)
+            return found[0]
 
         return self._hot_metadata.get((dist.relpath, dist.size, dist.mtime_ns), load)

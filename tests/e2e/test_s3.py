@@ -245,6 +245,12 @@ def test_downloads_are_kept_locally_and_a_tampered_object_is_not(
     assert refused.status_code == 502 and "does not match its recorded sha256" in refused.reason
     assert [p.name for p in blobs.iterdir()] == [digest]  # and not kept
     assert "does not match the index" in a.logs()
+    small = make_wheel(tmp_path, "tamperedsmall", "1.0")  # served from memory once read
+    assert upload(a, small).status_code == 200
+    seaweed.client().put_object(
+        Bucket=bucket, Key=f"packages/{small.name}", Body=b"\0" * len(small.read_bytes())
+    )
+    assert a.get(f"/packages/{small.name}").status_code == 502
 
 
 def test_a_store_that_cannot_be_reached_at_start_is_one_line(tmp_path: Path) -> None:
