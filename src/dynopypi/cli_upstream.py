@@ -92,6 +92,7 @@ def upstream_parser(sub: Any, roots_flag: Callable[[argparse.ArgumentParser], No
     purge = commands.add_parser("purge", help="remove cached upstream pages and files")
     purge.add_argument("name", nargs="?", metavar="NAME", help="only this project")
     for q in (shadowed, purge):
+        q.set_defaults(parser=q)  # an unknown flag: this command's usage, not a traceback
         roots_flag(q)
         q.add_argument("--cache-dir", metavar="DIR", help="as for run")
         q.add_argument("--upstream", metavar="URL", action="append", help="as for run")

@@ -261,6 +261,12 @@ def test_an_unknown_run_flag_shows_runs_usage(tmp_path: Path, pkg: Path) -> None
     assert "dynopypi run: error: unrecognized arguments: --bogus" in result.stderr
     top = dynopypi("--bogus", home=tmp_path)
     assert top.returncode == 2 and "unrecognized arguments: --bogus" in top.stderr, top.stderr
+    for command in (("upstream", "shadowed"), ("upstream", "purge"), ("storage", "copy", "a", "b")):
+        sub = dynopypi(*command, "--bogus", home=tmp_path)
+        assert sub.returncode == 2 and "Traceback" not in sub.stderr, sub.stderr
+        assert f"dynopypi {' '.join(command[:2])}: error: unrecognized arguments: --bogus" in (
+            sub.stderr
+        ), sub.stderr
 
 
 def test_yank_a_file_that_is_not_there_names_it(tmp_path: Path, pkg: Path) -> None:
