@@ -17,12 +17,12 @@ from .bucket_facts import store_facts
 from .bucket_records import Added, Record, Removed, Yanked, facts_key, meta_key
 from .bucket_source import BucketSource
 from .dists import DistFile, ParsedName
-from .errors import AlreadyExists, NotFound
+from .errors import NotFound
 from .form import UploadForm
 from .reconcile import Reconciler
-from .releases import release_files
+from .releases import release_files, yank_targets
 from .storage import KeyExists, Stat
-from .upload import Outcome, same_file
+from .upload import Outcome, exists_error, same_file
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class BucketShelf:
                     return Outcome(self._indexed(key), created=False)
                 stat, created = current, False  # stored, never journaled: finish the job
             elif not overwrite:
-                raise _exists(form.filename, existing) from None
+                raise exists_error(form.filename, existing) from None
             else:
                 stat = self._replace(key, form, existing)
         from .scan import facts_of
@@ -83,23 +83,11 @@ class BucketShelf:
         try:
             return self.storage.put_if_absent(key, form.temp_path, sha256=form.digests["sha256"])
         except KeyExists:
-            raise _exists(form.filename, existing) from None
+            raise exists_error(form.filename, existing) from None
 
     def _indexed(self, key: str) -> DistFile | None:
         record = self.source.journal.state.records.get(key)
         return self.source.dist(record) if record is not None else None
-
-
-def _exists(filename: str, existing: DistFile | None) -> AlreadyExists:
-    same = (
-        f" as {existing.filename!r} (the same project, version and tags)"
-        if existing is not None and existing.filename != filename
-        else ""
-    )
-    return AlreadyExists(
-        f"File already exists: {filename!r} is in this index{same} with different content. "
-        "Upload a new version instead (or start the server with --overwrite)."
-    )
 
 
 class BucketReleases:
@@ -128,15 +116,7 @@ class BucketReleases:
     def yank(
         self, name: str, version: str, filename: str | None, reason: str | None
     ) -> list[DistFile]:
-        release = self.files_of(name, version)
-        if not release:
-            raise NotFound(f"no release {version!r} of {name!r}")
-        files = [f for f in release if f.filename == filename] if filename else release
-        if not files:
-            names = ", ".join(sorted({f.filename for f in release}))
-            raise NotFound(f"{name} {version} has no file {filename!r}; its files: {names}")
-        if reason is None:
-            files = [f for f in files if f.is_yanked]
+        files = yank_targets(self.files_of(name, version), name, version, filename, reason)
         for dist in files:
             self.source.journal.append(Yanked(dist.relpath, reason))
         return files

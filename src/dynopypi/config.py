@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .config_toml import load_toml
+from .converters import as_bool
 from .errors import ConfigError
 from .identity import ACTIONS
 from .storage_config import STORAGE_CONVERTERS
@@ -102,20 +103,6 @@ def _as_float(name: str, minimum: float) -> Callable[[Any], float]:
         if number < minimum:
             raise ConfigError(f"{name}: {number} is below {minimum}")
         return number
-
-    return convert
-
-
-def _as_bool(name: str) -> Callable[[Any], bool]:
-    def convert(value: Any) -> bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off", ""):
-            return False
-        raise ConfigError(f"{name}: expected true or false, got {value!r}")
 
     return convert
 
@@ -226,7 +213,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "passwords": _as_optional_path,
     "rights": _as_optional_path,
     "authenticate": _as_actions,
-    "overwrite": _as_bool("overwrite"),
+    "overwrite": as_bool("overwrite"),
     "max_upload_size": _as_size,
     "trusted_proxies": _as_networks,
     "x_accel_redirect": _as_accel_prefix,

@@ -41,6 +41,20 @@ def release_files(reconciler: Reconciler, name: str, version: str) -> list[DistF
     return [f for f in project.files if f.version == wanted] if project else []
 
 
+def yank_targets(
+    release: list[DistFile], name: str, version: str, filename: str | None, reason: str | None
+) -> list[DistFile]:
+    """The files a yank (``reason`` a string) or un-yank (None) changes: the release's, or
+    only ``filename`` among them; an un-yank reports only what was yanked."""
+    if not release:
+        raise NotFound(f"no release {version!r} of {name!r}")
+    files = [f for f in release if f.filename == filename] if filename else release
+    if not files:
+        names = ", ".join(sorted({f.filename for f in release}))
+        raise NotFound(f"{name} {version} has no file {filename!r}; its files: {names}")
+    return [f for f in files if f.is_yanked] if reason is None else files
+
+
 class Releases:
     def __init__(self, paths: PathUpdates, yanks: YankStore) -> None:
         self.paths = paths
@@ -72,15 +86,7 @@ class Releases:
     ) -> list[DistFile]:
         """Yank (``reason`` a string, possibly empty) or un-yank (None) a release's files,
         or only ``filename`` among them."""
-        release = self.files_of(name, version)
-        if not release:
-            raise NotFound(f"no release {version!r} of {name!r}")
-        files = [f for f in release if f.filename == filename] if filename else release
-        if not files:
-            names = ", ".join(sorted({f.filename for f in release}))
-            raise NotFound(f"{name} {version} has no file {filename!r}; its files: {names}")
-        if reason is None:  # un-yank: report only what was yanked
-            files = [f for f in files if f.is_yanked]
+        files = yank_targets(self.files_of(name, version), name, version, filename, reason)
         for root in sorted({f.root for f in files}):
             self.yanks.update(root, [f.filename for f in files if f.root == root], reason)
         self.paths.reyank()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from .converters import as_bool
 from .errors import ConfigError
 
 STORAGE_FLAGS = (
@@ -59,17 +60,6 @@ def _as_endpoint(value: Any) -> str | None:
     return text.rstrip("/")
 
 
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(f"s3_presigned_downloads: expected true or false, got {value!r}")
-
-
 def _as_cache_max(value: Any) -> int:
     text = str(value).strip().upper().removesuffix("B").removesuffix("I")
     scale = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}.get(text[-1:], 1)
@@ -96,7 +86,7 @@ def _as_interval(value: Any) -> float:
 STORAGE_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "storage": _as_storage,
     "s3_endpoint": _as_endpoint,
-    "s3_presigned_downloads": _as_bool,
+    "s3_presigned_downloads": as_bool("s3_presigned_downloads"),
     "s3_cache_max": _as_cache_max,
     "s3_list_interval": _as_interval,
 }

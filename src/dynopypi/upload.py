@@ -252,12 +252,12 @@ def _place(
             )
         if target.is_symlink():
             if not overwrite:
-                raise _exists(form.filename, existing)
+                raise exists_error(form.filename, existing)
         elif target.exists():
             if _holds(paths, existing, target, sha256):
                 return Outcome(paths.upsert(root, relpath), created=False)
             if not overwrite:
-                raise _exists(form.filename, existing)
+                raise exists_error(form.filename, existing)
         os.chmod(form.temp_path, 0o644 & ~_UMASK)
         try:
             if overwrite:
@@ -267,7 +267,7 @@ def _place(
         except FileExistsError:
             if _same_bytes(target, sha256):
                 return Outcome(paths.upsert(root, relpath), created=False)
-            raise _exists(form.filename, existing) from None
+            raise exists_error(form.filename, existing) from None
         except OSError as exc:
             raise storage_error(exc, "move the upload into place") from exc
         _fsync_dir(target.parent)
@@ -276,7 +276,7 @@ def _place(
     return Outcome(dist, created=True)
 
 
-def _exists(filename: str, existing: DistFile | None) -> AlreadyExists:
+def exists_error(filename: str, existing: DistFile | None) -> AlreadyExists:
     same = (
         f" as {existing.filename!r} (the same project, version and tags)"
         if existing is not None and existing.filename != filename
