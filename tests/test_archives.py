@@ -18,7 +18,8 @@ from dynopypi import archives
 from dynopypi.distcheck import check_distribution
 from dynopypi.dists import file_key, parse_filename
 from dynopypi.errors import InvalidInput, MetadataError, TooLarge
-from dynopypi.form import MAX_FORM_BYTES, read_form, read_urlencoded
+from dynopypi.form import read_form, read_urlencoded
+from dynopypi.formparts import MAX_FORM_BYTES
 from dynopypi.staging import open_temp, remove_stale_parts
 from dynopypi.upload import canonical_project
 

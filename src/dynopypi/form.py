@@ -1,60 +1,28 @@
 """Reading an upload's multipart body as a stream, the file part straight to disk.
 
 The body is never held in memory: form fields are small and capped, and the file part
-is written, hashed and fsynced into a hidden temp file in the target directory as it
-arrives, so it can later be linked into place without a copy. Any failure removes it.
+is written and hashed into a hidden temp file in the target directory as it arrives
+(fsynced once complete), so it can later be linked into place without a copy. Any
+failure removes it. Behind waitress the body is pushed into ``FormParser`` straight
+from the socket (``guard``), so it is written once; ``read_form`` reads it from a
+stream for the other paths (in-process tests, a body the server spooled).
 """
 
 from __future__ import annotations
 
-import errno
-import os
+import threading
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 import multipart
 
-from .errors import InvalidInput, Refused, StorageFull, TooLarge
-from .metadata import Hasher
-from .staging import open_temp
+from .errors import InvalidInput, TooLarge
+from .formparts import CHUNK, KEPT_FIELDS, MAX_FIELDS, PartReader, UploadForm
 
-CHUNK = 256 * 1024
-MAX_FIELD_BYTES = 64 * 1024  # one kept field (name, version, digests, yank reason...)
-MAX_FORM_BYTES = 8 * 1024 * 1024  # every non-file field together (twine sends the README)
-MAX_FIELDS = 500
+COALESCE = 64 * 1024  # socket reads (8 KiB) are parsed in pieces of at least this size
 MAX_URLENCODED = 64 * 1024  # the non-upload actions: a few short fields
-DIGEST_FIELDS = {"sha256_digest": "sha256", "md5_digest": "md5", "blake2_256_digest": "blake2b_256"}
-# the only fields anything reads; the rest (description, classifiers...) is counted, not kept
-KEPT_FIELDS = frozenset(
-    {":action", "name", "version", "filename", "reason", "filetype", "pyversion", *DIGEST_FIELDS}
-)
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-
-
-@dataclass
-class UploadForm:
-    fields: dict[str, str] = field(default_factory=dict)
-    filename: str | None = None
-    temp_path: Path | None = None
-    size: int = 0
-    digests: dict[str, str] = field(default_factory=dict)
-    lock_fd: int | None = None  # held while the temp file lives: see remove_stale_parts
-    form_bytes: int = 0
-
-    @property
-    def action(self) -> str:
-        return self.fields.get(":action", "")
-
-    def discard(self) -> None:
-        if self.temp_path is not None:
-            self.temp_path.unlink(missing_ok=True)
-            self.temp_path = None
-        if self.lock_fd is not None:
-            os.close(self.lock_fd)
-            self.lock_fd = None
 
 
 def _content_length(value: str | None, max_size: int) -> int:
@@ -64,8 +32,12 @@ def _content_length(value: str | None, max_size: int) -> int:
         raise InvalidInput(f"Content-Length {value!r} is not a number")
     length = int(value)
     if length > max_size:
-        raise TooLarge(f"the upload is {length} bytes; this index accepts at most {max_size} bytes")
+        raise TooLarge(_too_large(length, max_size))
     return length
+
+
+def _too_large(length: int, max_size: int) -> str:
+    return f"the upload is {length} bytes; this index accepts at most {max_size} bytes"
 
 
 def _boundary(content_type: str | None) -> str:
@@ -95,6 +67,114 @@ def _chunks(stream: IO[bytes], length: int) -> Iterator[bytes]:
         yield data
 
 
+class FormParser:
+    """One multipart body, parsed as it is pushed in: ``feed`` each piece as it arrives
+    (from the socket, in the server's event loop, or read from ``wsgi.input``), then
+    ``finish`` for the form. So the file part is written once, straight into its staged
+    file, however the body reaches us.
+
+    The constructor refuses what the head already tells (not multipart, no boundary, a
+    Content-Length over ``max_size``: refused before any body byte is read). ``feed``
+    never raises: the first error is kept, the file removed at once, the rest of the body
+    dropped, and ``finish`` raises it. ``length`` None: the size is unknown (chunked), and
+    the bytes are counted against ``max_size`` as they come. ``abort`` (a dropped
+    connection) removes everything unless ``finish`` has already handed the form over;
+    the two may race from different threads, hence the lock.
+    """
+
+    def __init__(
+        self, content_type: str | None, length: str | None, target_dir: Path, *, max_size: int
+    ) -> None:
+        self.expected = -1 if length is None else _content_length(length, max_size)
+        self._parser = multipart.PushMultipartParser(
+            _boundary(content_type),
+            content_length=self.expected,
+            max_header_size=8192,
+            max_header_count=16,
+            strict=True,
+        )
+        self._reader: PartReader | None = PartReader(target_dir)
+        self._max_size = max_size
+        self._pending = bytearray()  # small socket reads, up to COALESCE bytes
+        self._lock = threading.Lock()
+        self.received = 0
+        self.error: BaseException | None = None
+
+    def feed(self, data: bytes) -> None:
+        with self._lock:
+            self.received += len(data)
+            if self.error is not None or self._reader is None:
+                return
+            if self.expected < 0 and self.received > self._max_size:
+                self._fail(TooLarge(_too_large(self.received, self._max_size)))
+                return
+            if not self._pending and len(data) >= COALESCE:
+                self._parse(data)
+                return
+            self._pending += data
+            if len(self._pending) >= COALESCE:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            data, self._pending = bytes(self._pending), bytearray()
+            self._parse(data)
+
+    def _parse(self, data: bytes) -> None:
+        assert self._reader is not None
+        try:
+            try:
+                for event in self._parser.parse(data):
+                    self._reader.feed(event)
+            except multipart.MultipartError as exc:
+                raise InvalidInput(f"malformed multipart body: {exc}") from exc
+        except Exception as exc:  # kept for ``finish``: the event loop must not see it
+            self._fail(exc)
+
+    def _close_parser(self) -> None:
+        try:
+            self._parser.close()  # raises if the closing boundary never came
+        except multipart.MultipartError as exc:
+            self._fail(InvalidInput(f"malformed multipart body: {exc}"))
+
+    def _fail(self, exc: BaseException) -> None:
+        self.error = exc
+        self._pending = bytearray()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader.form.discard()
+
+    def finish(self) -> UploadForm:
+        """The whole body has been fed: the form, its file synced to disk (done here, in
+        the caller's thread, not while the bytes arrived). Raises what went wrong."""
+        with self._lock:
+            if self.error is None and self._reader is None:
+                self.error = InvalidInput("the upload was interrupted: the connection closed")
+            if self.error is None:
+                self._flush()
+            if self.error is None:
+                self._close_parser()
+            if self.error is not None:
+                raise self.error
+            assert self._reader is not None
+            reader, self._reader = self._reader, None
+        try:
+            reader.sync()
+        except BaseException:
+            reader.close()
+            reader.form.discard()
+            raise
+        return reader.form
+
+    def abort(self) -> None:
+        """Remove whatever this body left on disk, unless ``finish`` handed it over."""
+        with self._lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader.form.discard()
+                self._reader = None
+
+
 def read_form(
     stream: IO[bytes],
     content_type: str | None,
@@ -103,103 +183,18 @@ def read_form(
     *,
     max_size: int,
 ) -> UploadForm:
-    """Stream the body into an ``UploadForm``; the file part goes to a temp file on disk."""
-    length = _content_length(content_length, max_size)
-    boundary = _boundary(content_type)
-    reader = _FormReader(target_dir)
-    parser = multipart.PushMultipartParser(
-        boundary, content_length=length, max_header_size=8192, max_header_count=16, strict=True
-    )
+    """Read the body from ``stream`` into an ``UploadForm`` (the pull-style path, for a
+    body the server did not already push into a ``FormParser``)."""
+    parser = FormParser(content_type, content_length, target_dir, max_size=max_size)
     try:
-        try:
-            for chunk in _chunks(stream, length):
-                for event in parser.parse(chunk):
-                    reader.feed(event)
-            parser.close()
-        except multipart.MultipartError as exc:
-            raise InvalidInput(f"malformed multipart body: {exc}") from exc
-        finally:
-            reader.close()
-        if not parser.closed:
-            raise InvalidInput("malformed multipart body: it ends before its closing boundary")
+        for chunk in _chunks(stream, parser.expected):
+            parser.feed(chunk)
+            if parser.error is not None:
+                break
     except BaseException:
-        reader.form.discard()
+        parser.abort()
         raise
-    return reader.form
-
-
-class _FormReader:
-    """The parts of one body as they arrive: the file to disk, kept fields to memory
-    (small, strict UTF-8), other fields counted and dropped."""
-
-    def __init__(self, target_dir: Path) -> None:
-        self.target_dir = target_dir
-        self.form = UploadForm()
-        self.out: IO[bytes] | None = None
-        self.hashing: Hasher | None = None
-        self.name = ""
-        self.buffer: bytearray | None = None
-        self.count = 0
-
-    def feed(self, event: multipart.MultipartSegment | bytes | None) -> None:
-        if isinstance(event, multipart.MultipartSegment):
-            self._start(event)
-        elif event is None:
-            self._end()
-        elif self.out is not None and self.hashing is not None:
-            _write(self.out, event)
-            self.hashing.update(event)
-            self.form.size += len(event)
-        else:
-            self.form.form_bytes += len(event)
-            if self.form.form_bytes > MAX_FORM_BYTES:
-                raise TooLarge(f"the form fields add up to more than {MAX_FORM_BYTES} bytes")
-            if self.buffer is not None:
-                if len(self.buffer) + len(event) > MAX_FIELD_BYTES:
-                    raise TooLarge(
-                        f"form field {self.name!r} is larger than {MAX_FIELD_BYTES} bytes"
-                    )
-                self.buffer += event
-
-    def _start(self, segment: multipart.MultipartSegment) -> None:
-        _check_headers(segment)
-        self.name, self.buffer = segment.name, None
-        if segment.filename is not None and segment.name == "content":
-            if self.form.temp_path is not None:
-                raise InvalidInput("the upload has more than one 'content' file part")
-            self.form.filename = segment.filename
-            self.out = self._open()
-            self.hashing = Hasher()
-            return
-        self.count += 1
-        if self.count > MAX_FIELDS:
-            raise InvalidInput(f"the upload has more than {MAX_FIELDS} form fields")
-        if segment.name in KEPT_FIELDS and segment.name not in self.form.fields:
-            self.buffer = bytearray()
-
-    def _open(self) -> IO[bytes]:
-        try:
-            out, self.form.temp_path, self.form.lock_fd = open_temp(self.target_dir)
-        except OSError as exc:
-            raise storage_error(exc, "create the upload's temporary file") from exc
-        return out
-
-    def _end(self) -> None:
-        if self.out is not None and self.hashing is not None:
-            out, self.out = self.out, None
-            _close(out)
-            self.form.digests = self.hashing.hexdigests()
-        elif self.buffer is not None:
-            try:
-                self.form.fields[self.name] = self.buffer.decode("utf-8")
-            except UnicodeDecodeError:
-                raise InvalidInput(f"form field {self.name!r} is not valid UTF-8") from None
-        self.name, self.buffer = "", None
-
-    def close(self) -> None:
-        if self.out is not None:
-            self.out.close()
-            self.out = None
+    return parser.finish()
 
 
 def read_urlencoded(stream: IO[bytes], content_length: str | None) -> UploadForm:
@@ -222,33 +217,3 @@ def read_urlencoded(stream: IO[bytes], content_length: str | None) -> UploadForm
         if key in KEPT_FIELDS:
             form.fields.setdefault(key, value)
     return form
-
-
-def _check_headers(segment: multipart.MultipartSegment) -> None:
-    for key, value in segment.headerlist:
-        if any(ord(c) < 32 and c != "\t" for c in key + value):
-            raise InvalidInput(f"multipart part header {key!r} contains control characters")
-
-
-def _write(out: IO[bytes], data: bytes) -> None:
-    try:
-        out.write(data)
-    except OSError as exc:
-        raise storage_error(exc, "store the upload") from exc
-
-
-def _close(out: IO[bytes]) -> None:
-    try:
-        out.flush()
-        os.fsync(out.fileno())
-        out.close()
-    except OSError as exc:
-        raise storage_error(exc, "store the upload") from exc
-
-
-def storage_error(exc: OSError, what: str) -> Refused:
-    if exc.errno in _DISK_FULL:
-        return StorageFull(
-            f"the index's disk is full: could not {what}; nothing was stored, retry later"
-        )
-    raise exc

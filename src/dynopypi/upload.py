@@ -31,7 +31,7 @@ from .dists import (
     parse_filename,
 )
 from .errors import AlreadyExists, InvalidFilename, InvalidInput, MetadataError
-from .form import CHUNK, DIGEST_FIELDS, UploadForm, storage_error
+from .formparts import CHUNK, DIGEST_FIELDS, UploadForm, storage_error
 from .model import Project
 from .paths import PathUpdates
 

@@ -12,7 +12,8 @@ import bottle
 
 from ..dists import NormalizedName
 from ..errors import InvalidInput
-from ..form import UploadForm, read_form, read_urlencoded
+from ..form import read_form, read_urlencoded
+from ..formparts import UploadForm
 from ..identity import UPDATE
 from ..staging import remove_stale_parts
 from ..upload import accept_upload, canonical_project
