@@ -1,5 +1,5 @@
-"""The app's side of the body gate (``guard``): what ``decide`` asks, and how a request
-refused before its body is answered.
+"""The app's side of the body gate (``guard``): what ``decide`` asks, where an upload's
+body goes (``upload_stream``), and how a request refused before its body is answered.
 
 Kept apart from ``guard`` (which is about waitress) so the policy stays where it is: the
 decision is the app's ``Gate``, asked exactly as a route asks it, and the answer is the
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from .errors import Refused
-from .guard import REFUSED, Decide
+from .form import FormParser
+from .guard import REFUSED, BodySink, Decide, Stream
 from .identity import UPDATE
 from .policy import Gate
 from .proxy import Network, WSGIApp, apply_forwarded
@@ -37,6 +39,25 @@ def body_gate(gate: Gate, networks: tuple[Network, ...]) -> Decide:
         return None
 
     return decide
+
+
+def upload_stream(target_dir: Path, max_size: int) -> Stream:
+    """An allowed multipart ``POST /`` (an upload) is parsed as it arrives, its file part
+    written once, into the staged file in ``target_dir`` (the route then takes the form
+    from the ``FormParser``). What the head already shows to be wrong (not form-data, no
+    boundary, over ``max_size``) is refused before the body. Every other body (the small
+    urlencoded actions, bodies on other paths) is spooled as before."""
+
+    def stream(
+        headers: Mapping[str, str], method: str, path: str, chunked: bool
+    ) -> BodySink | None:
+        content_type = headers.get("CONTENT_TYPE", "")
+        if method != "POST" or path != "/" or not content_type.lower().startswith("multipart/"):
+            return None
+        length = None if chunked else headers.get("CONTENT_LENGTH")
+        return FormParser(content_type, length, target_dir, max_size=max_size)
+
+    return stream
 
 
 def refusals_first(app: WSGIApp, respond: Callable[[Refused], Any]) -> WSGIApp:

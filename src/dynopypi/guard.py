@@ -10,6 +10,12 @@ request in progress. Three additions, installed on the server ``server.py`` buil
   no ``100 Continue``, no body byte read beyond what came with the head, and the
   connection closes. Allowed: reading resumes (and ``100 Continue`` is sent if asked).
   Identity checks (bcrypt) run in a worker, never in the event loop.
+- **An allowed body can go straight where it belongs.** ``stream`` (the app's, asked
+  after ``decide``) may give a ``BodySink`` for the body: each piece is then pushed into
+  it as it arrives, instead of into waitress's spool, and the app finds the sink under
+  ``environ[STREAMED]`` (an upload's file is so written once, into its staged file).
+  A connection that closes first aborts the sink. Other bodies are spooled in
+  ``spool_dir``.
 - **Deadlines for unfinished requests.** A head must be complete within
   ``head_timeout`` seconds of its first byte; a body must move at least every
   ``body_timeout`` seconds; otherwise the channel is closed.
@@ -24,12 +30,13 @@ request in progress. Three additions, installed on the server ``server.py`` buil
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from waitress.buffers import OverflowableBuffer, TempfileBasedBuffer
 from waitress.channel import HTTPChannel
@@ -43,6 +50,22 @@ log = logging.getLogger(__name__)
 
 Decide = Callable[[Mapping[str, str], str], "Refused | None"]
 REFUSED = "dynopypi.refused"  # environ key: the refusal decided before the body was read
+STREAMED = "dynopypi.streamed"  # environ key: the BodySink an allowed body went into
+
+
+class BodySink(Protocol):
+    """Where an allowed body goes as it arrives. ``feed`` runs in the event loop: it must
+    be quick and never raise (keep an error for whoever reads the sink). ``abort``: the
+    body will not be used (connection closed, request failed); safe more than once."""
+
+    def feed(self, data: bytes) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+# the sink for a body, from (headers, method, path, chunked); None: spool it as usual.
+# A ``Refused`` raised here refuses the request before its body, as ``decide`` does.
+Stream = Callable[[Mapping[str, str], str, str, bool], "BodySink | None"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +102,28 @@ class SpoolBuffer(OverflowableBuffer):  # type: ignore[misc]
         self.overflowed = True
 
 
+class SinkBuffer:
+    """In place of waitress's body buffer (the methods its receivers and tasks call): the
+    de-chunked body goes to ``sink`` piece by piece, nothing is kept here."""
+
+    def __init__(self, sink: BodySink) -> None:
+        self.sink = sink
+        self.size = 0
+
+    def append(self, data: bytes) -> None:
+        self.size += len(data)
+        self.sink.feed(data)
+
+    def __len__(self) -> int:  # the Content-Length waitress reports for a chunked body
+        return self.size
+
+    def getfile(self) -> io.BytesIO:  # wsgi.input: empty, the body is in the sink
+        return io.BytesIO()
+
+    def close(self) -> None:  # waitress is done with the request: whatever is left goes
+        self.sink.abort()
+
+
 class GatedParser(HTTPRequestParser):  # type: ignore[misc]
     """A request parser that holds a body until the channel's decision arrives."""
 
@@ -113,14 +158,25 @@ class GatedParser(HTTPRequestParser):  # type: ignore[misc]
             self._on_head(self)
         return consumed
 
-    def allow(self) -> bytes:
-        """Resume: the bytes held meanwhile, to be received now."""
+    def allow(self, sink: BodySink | None = None) -> bytes:
+        """Resume (into ``sink`` if given): the bytes held meanwhile, to be received now."""
         self.pending = False
-        if self._spool_dir is not None and self.body_rcv is not None:
+        if sink is not None and self.body_rcv is not None:
+            self.body_rcv.buf = SinkBuffer(sink)
+        elif self._spool_dir is not None and self.body_rcv is not None:
             self.body_rcv.buf = SpoolBuffer(self.adj.inbuf_overflow, self._spool_dir)
         self.expect_continue = self._continue
         held, self._held = self._held, b""
         return held
+
+    def sink(self) -> BodySink | None:
+        buf = getattr(self.body_rcv, "buf", None)
+        return buf.sink if isinstance(buf, SinkBuffer) else None
+
+    def abort_body(self) -> None:
+        sink = self.sink()
+        if sink is not None:
+            sink.abort()
 
     def refuse(self, refusal: Refused) -> None:
         """Complete the request without its body; the connection closes after the answer."""
@@ -141,6 +197,8 @@ class GuardedTask(WSGITask):  # type: ignore[misc]
         refusal = getattr(self.request, "refusal", None)
         if refusal is not None:
             environ[REFUSED] = refusal
+        if isinstance(self.request, GatedParser) and (sink := self.request.sink()) is not None:
+            environ[STREAMED] = sink
         return environ
 
 
@@ -153,14 +211,19 @@ class _Decision:
 
     def service(self) -> None:
         refusal: Refused | None
+        sink: BodySink | None = None
+        parser = self.parser
         try:
-            refusal = self.channel.decide(self.parser.headers, str(self.channel.addr[0]))
+            refusal = self.channel.decide(parser.headers, str(self.channel.addr[0]))
+            stream = self.channel.stream
+            if refusal is None and stream is not None:
+                sink = stream(parser.headers, parser.command, parser.path, parser.chunked)
         except Refused as exc:
             refusal = exc
         except Exception:
             log.exception("deciding on a request body failed; refusing it")
             refusal = Refused("the server could not check this request; try again")
-        answer = functools.partial(self.channel.resolve, self.parser, refusal)
+        answer = functools.partial(self.channel.resolve, parser, refusal, sink)
         self.channel.server.trigger.pull_trigger(answer)
 
     def cancel(self) -> None:
@@ -171,8 +234,9 @@ class GuardedChannel(HTTPChannel):  # type: ignore[misc]
     task_class = GuardedTask
     request: GatedParser | None = None  # the request being received (waitress's name)
     connected: bool
-    decide: Decide  # these two are set on the subclass that ``guard_server`` makes
+    decide: Decide  # these three are set on the subclass that ``guard_server`` makes
     limits: Limits
+    stream: Stream | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -204,12 +268,30 @@ class GuardedChannel(HTTPChannel):  # type: ignore[misc]
                 self.server.pull_trigger()  # the event loop sends what the client takes
                 self.outbuf_lock.wait(timeout=min(1.0, self.limits.send_timeout - quiet))
 
+    def del_channel(self, map: Any = None) -> None:
+        """Every close ends here: a body still arriving is not going to be used."""
+        request = self.request
+        super().del_channel(map)
+        if isinstance(request, GatedParser):
+            request.abort_body()
+
+    def cancel(self) -> None:
+        """The server stops with requests not yet served: their bodies go too."""
+        for request in [self.request, *self.requests]:
+            if isinstance(request, GatedParser):
+                request.abort_body()
+        super().cancel()
+
     def _ask(self, parser: GatedParser) -> None:
         self.server.add_task(_Decision(self, parser))
 
-    def resolve(self, parser: GatedParser, refusal: Refused | None) -> None:
+    def resolve(
+        self, parser: GatedParser, refusal: Refused | None, sink: BodySink | None = None
+    ) -> None:
         """In the event loop: act on the decision for the body ``parser`` holds."""
         if self.request is not parser or not self.connected or self.will_close:
+            if sink is not None:
+                sink.abort()
             return
         if refusal is not None:
             with self.requests_lock:
@@ -219,7 +301,7 @@ class GuardedChannel(HTTPChannel):  # type: ignore[misc]
                     self.server.add_task(self)
                 self.request = None
             return
-        held = parser.allow()
+        held = parser.allow(sink)
         if parser.expect_continue and not self.requests and not self.sent_continue:
             self.send_continue()
         if held:
@@ -257,12 +339,15 @@ def _readable(server: Any, limits: Limits) -> bool:
     return bool(BaseWSGIServer.readable(server))
 
 
-def guard_server(server: Any, decide: Decide, limits: Limits = Limits()) -> None:
+def guard_server(
+    server: Any, decide: Decide, limits: Limits = Limits(), stream: Stream | None = None
+) -> None:
     """Install the gate, the deadlines and the eviction on a waitress server (each
     listening socket's server object, as ``create_server`` made it)."""
-    channel_class = type(
-        "DynopypiChannel", (GuardedChannel,), {"decide": staticmethod(decide), "limits": limits}
-    )
+    members = {"decide": staticmethod(decide), "limits": limits, "stream": stream}
+    if stream is not None:
+        members["stream"] = staticmethod(stream)
+    channel_class = type("DynopypiChannel", (GuardedChannel,), members)
     server.channel_class = channel_class
     server.maintenance = functools.partial(_maintain, server, limits)
     server.readable = functools.partial(_readable, server, limits)

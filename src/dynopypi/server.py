@@ -28,7 +28,7 @@ from .bucket_build import bucket_settings, build_bucket
 from .cache import DigestCache
 from .config import Settings
 from .describe import Describer
-from .gatekeeper import body_gate, refusals_first
+from .gatekeeper import body_gate, refusals_first, upload_stream
 from .guard import Limits, guard_server
 from .hosts import checked_host
 from .logs import setup_logging
@@ -146,10 +146,12 @@ class Server:
             cleanup_interval=2,  # how often head and body deadlines are checked
             connection_limit=1000,
         )
+        root = self.settings.roots[0]  # where uploads are stored (and other bodies wait)
+        stream = upload_stream(root, self.settings.max_upload_size)
         for dispatcher in list(self._http_map().values()):
             if isinstance(dispatcher, waitress.server.BaseWSGIServer):
                 gate = body_gate(self.auth, self._networks)
-                guard_server(dispatcher, gate, Limits(spool_dir=str(self.settings.roots[0])))
+                guard_server(dispatcher, gate, Limits(spool_dir=str(root)), stream)
         threading.Thread(target=self._settle, name="dynopypi-settle", daemon=True).start()
         log.info("serving %s on http://%s:%s/", self.where, *self.address)
 

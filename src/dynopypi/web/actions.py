@@ -1,7 +1,8 @@
 """POST / : the legacy upload API (twine, uv publish) and its other actions.
 
 Strangers are refused before their body is read; the body is streamed to a temp file by
-``form``; the core (``upload``, ``releases``) decides everything else. Rights are checked
+``form`` (behind waitress, while it arrives: ``gatekeeper.upload_stream``); the core
+(``upload``, ``releases``) decides everything else. Rights are checked
 against the canonical project name the core derives (from the validated file name for an
 upload, from a strictly valid ``name`` field otherwise), never against the raw field.
 """
@@ -12,8 +13,9 @@ import bottle
 
 from ..dists import NormalizedName
 from ..errors import InvalidInput
-from ..form import read_form, read_urlencoded
+from ..form import FormParser, read_form, read_urlencoded
 from ..formparts import UploadForm
+from ..guard import STREAMED
 from ..identity import UPDATE
 from ..staging import remove_stale_parts
 from ..upload import accept_upload, canonical_project
@@ -33,7 +35,10 @@ class ActionRoutes(Routes):
         self.shell.require(UPDATE)  # refuse strangers before reading a large body
         environ = self.shell.request.environ
         content_type = str(environ.get("CONTENT_TYPE", "")).lower()
-        if content_type.startswith("application/x-www-form-urlencoded"):
+        streamed = environ.get(STREAMED)
+        if isinstance(streamed, FormParser):  # parsed as it arrived (server.py, guard)
+            form = streamed.finish()
+        elif content_type.startswith("application/x-www-form-urlencoded"):
             form = read_urlencoded(environ["wsgi.input"], environ.get("CONTENT_LENGTH"))
         else:
             form = read_form(
