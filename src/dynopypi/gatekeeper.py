@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .bodies import BodySink, Stream
 from .errors import Refused
 from .form import FormParser
-from .guard import REFUSED, BodySink, Decide, Stream
+from .guard import REFUSED, Decide
 from .identity import UPDATE
 from .policy import Gate
 from .proxy import Network, WSGIApp, apply_forwarded

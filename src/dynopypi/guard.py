@@ -30,42 +30,24 @@ request in progress. Three additions, installed on the server ``server.py`` buil
 from __future__ import annotations
 
 import functools
-import io
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from waitress.buffers import OverflowableBuffer, TempfileBasedBuffer
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer
 from waitress.task import WSGITask
 
+from .bodies import STREAMED, BodySink, SinkBuffer, SpoolBuffer, Stream
 from .errors import Refused
 
 log = logging.getLogger(__name__)
 
 Decide = Callable[[Mapping[str, str], str], "Refused | None"]
 REFUSED = "dynopypi.refused"  # environ key: the refusal decided before the body was read
-STREAMED = "dynopypi.streamed"  # environ key: the BodySink an allowed body went into
-
-
-class BodySink(Protocol):
-    """Where an allowed body goes as it arrives. ``feed`` runs in the event loop: it must
-    be quick and never raise (keep an error for whoever reads the sink). ``abort``: the
-    body will not be used (connection closed, request failed); safe more than once."""
-
-    def feed(self, data: bytes) -> None: ...
-
-    def abort(self) -> None: ...
-
-
-# the sink for a body, from (headers, method, path, chunked); None: spool it as usual.
-# A ``Refused`` raised here refuses the request before its body, as ``decide`` does.
-Stream = Callable[[Mapping[str, str], str, str, bool], "BodySink | None"]
 
 
 @dataclass(frozen=True)
@@ -75,53 +57,6 @@ class Limits:
     evict_fraction: float = 0.02  # of the limit, closed at once when it is reached
     spool_dir: str | None = None  # where allowed bodies over 512 KiB wait (None: TMPDIR)
     send_timeout: float = 60.0  # a worker waits this long for a reader that takes nothing
-
-
-class _DiskSpool(TempfileBasedBuffer):  # type: ignore[misc]
-    directory: str | None = None
-
-    def newfile(self) -> Any:
-        return tempfile.TemporaryFile("w+b", dir=self.directory)
-
-
-class SpoolBuffer(OverflowableBuffer):  # type: ignore[misc]
-    """waitress's body buffer, spilling to a nameless file in ``directory`` (the package
-    directory: disk, not a tmpfs /tmp under PrivateTmp=) once over ``overflow`` bytes."""
-
-    buf: Any
-
-    def __init__(self, overflow: int, directory: str) -> None:
-        super().__init__(overflow)
-        self._spool = type("Spool", (_DiskSpool,), {"directory": directory})
-
-    def _set_large_buffer(self) -> None:
-        old = self.buf
-        self.buf = self._spool(old)
-        if hasattr(old, "close"):
-            old.close()
-        self.overflowed = True
-
-
-class SinkBuffer:
-    """In place of waitress's body buffer (the methods its receivers and tasks call): the
-    de-chunked body goes to ``sink`` piece by piece, nothing is kept here."""
-
-    def __init__(self, sink: BodySink) -> None:
-        self.sink = sink
-        self.size = 0
-
-    def append(self, data: bytes) -> None:
-        self.size += len(data)
-        self.sink.feed(data)
-
-    def __len__(self) -> int:  # the Content-Length waitress reports for a chunked body
-        return self.size
-
-    def getfile(self) -> io.BytesIO:  # wsgi.input: empty, the body is in the sink
-        return io.BytesIO()
-
-    def close(self) -> None:  # waitress is done with the request: whatever is left goes
-        self.sink.abort()
 
 
 class GatedParser(HTTPRequestParser):  # type: ignore[misc]

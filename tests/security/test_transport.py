@@ -6,7 +6,9 @@ Each test starts ``python -m dynopypi run`` and attacks it with raw sockets
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -18,6 +20,7 @@ import waitress.server
 from support.accounts import add_account
 from support.fakedist import make_wheel
 from support.server import DynoServer, ServerFactory
+from support.uploads import MULTIPART, part
 
 from dynopypi.files import FileRange
 from dynopypi.guard import Limits, guard_server
@@ -191,30 +194,56 @@ def test_file_range_never_reads_past_its_end(tmp_path: Path) -> None:
     window.close()
 
 
+def _open_in(pid: int, directory: Path, wait: float = 5.0) -> list[str]:
+    """What the server process has open in ``directory`` (as soon as it has anything)."""
+    deadline = time.monotonic() + wait
+    while True:
+        targets = []
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                targets.append(os.readlink(fd))
+        found = [t for t in targets if t.startswith(str(directory))]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
 def test_allowed_body_waits_on_disk_in_the_package_directory(accounts: DynoServer) -> None:
     """#2: bodies were spooled to TMPDIR (RAM where /tmp is a tmpfs, as under systemd's
-    PrivateTmp=); an allowed body now waits in a nameless file in the package directory."""
+    PrivateTmp=); an allowed body that is not an upload now waits in a nameless file in
+    the package directory."""
     assert accounts.proc is not None
     head = {
         "Authorization": basic(USER, PASSWORD),
         "Content-Length": str(8 * 1024 * 1024),
-        "Content-Type": "multipart/form-data; boundary=x",
+        "Content-Type": "application/octet-stream",
     }
     with attackers(accounts.port) as group:
         sock = connect(accounts.port)
         group.sockets.append(sock)
         sock.sendall(head_of("POST", "/", head))
         sock.sendall(b"x" * (2 * 1024 * 1024))
-        fds = Path(f"/proc/{accounts.proc.pid}/fd")
-        spooled: list[str] = []
-        for _ in range(50):
-            targets = [os.readlink(fd) for fd in fds.iterdir() if fd.is_symlink()]
-            spooled = [t for t in targets if t.endswith("(deleted)") or "#" in t]
-            if spooled:
-                break
-            time.sleep(0.1)
-        assert spooled, targets
-        assert all(t.startswith(str(accounts.package_dir)) for t in spooled), spooled
+        spooled = _open_in(accounts.proc.pid, accounts.package_dir)
+        assert spooled and all(t.endswith("(deleted)") for t in spooled), spooled
+
+
+def test_an_upload_body_goes_straight_into_its_staged_file(accounts: DynoServer) -> None:
+    """#2 (written twice): an upload's body is no longer spooled and then copied; its file
+    part goes into the staged ``.upload-*.part`` file as it arrives, nothing else is open."""
+    assert accounts.proc is not None
+    head = {
+        "Authorization": basic(USER, PASSWORD),
+        "Content-Length": str(8 * 1024 * 1024),
+        "Content-Type": MULTIPART,
+    }
+    with attackers(accounts.port) as group:
+        sock = connect(accounts.port)
+        group.sockets.append(sock)
+        sock.sendall(head_of("POST", "/", head))
+        sock.sendall(part("content", b"x" * (2 * 1024 * 1024), "big-1.0.tar.gz")[:-2])
+        staged = set(_open_in(accounts.proc.pid, accounts.package_dir))  # file and its lock
+        assert len(staged) == 1, staged
+        assert re.fullmatch(r"\.upload-\w{8}\.part", Path(staged.pop()).name), staged
 
 
 @pytest.mark.parametrize(

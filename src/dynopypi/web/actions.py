@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import bottle
 
+from ..bodies import STREAMED
 from ..dists import NormalizedName
 from ..errors import InvalidInput
 from ..form import FormParser, read_form, read_urlencoded
 from ..formparts import UploadForm
-from ..guard import STREAMED
 from ..identity import UPDATE
 from ..staging import remove_stale_parts
 from ..upload import accept_upload, canonical_project
