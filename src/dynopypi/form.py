@@ -25,7 +25,8 @@ COALESCE = 64 * 1024  # socket reads (8 KiB) are parsed in pieces of at least th
 MAX_URLENCODED = 64 * 1024  # the non-upload actions: a few short fields
 
 
-def _content_length(value: str | None, max_size: int) -> int:
+def declared_length(value: str | None, max_size: int) -> int:
+    """A Content-Length header's value, checked (present, a number, within ``max_size``)."""
     if value is None or value.strip() == "":
         raise InvalidInput("the upload has no Content-Length")
     if not value.strip().isdigit():
@@ -76,16 +77,18 @@ class FormParser:
     The constructor refuses what the head already tells (not multipart, no boundary, a
     Content-Length over ``max_size``: refused before any body byte is read). ``feed``
     never raises: the first error is kept, the file removed at once, the rest of the body
-    dropped, and ``finish`` raises it. ``length`` None: the size is unknown (chunked), and
-    the bytes are counted against ``max_size`` as they come. ``abort`` (a dropped
-    connection) removes everything unless ``finish`` has already handed the form over;
-    the two may race from different threads, hence the lock.
+    dropped, and ``finish`` raises it. ``length`` is ``declared_length``'s, or -1 when the
+    size is unknown (chunked): then the bytes are counted against ``max_size`` as they
+    come. ``abort`` (a dropped connection) removes everything unless ``finish`` has
+    already handed the form over; the two may race from different threads, hence the lock.
     """
 
     def __init__(
-        self, content_type: str | None, length: str | None, target_dir: Path, *, max_size: int
+        self, content_type: str | None, length: int, target_dir: Path, *, max_size: int
     ) -> None:
-        self.expected = -1 if length is None else _content_length(length, max_size)
+        if length > max_size:
+            raise TooLarge(_too_large(length, max_size))
+        self.expected = length
         self._parser = multipart.PushMultipartParser(
             _boundary(content_type),
             content_length=self.expected,
@@ -185,9 +188,10 @@ def read_form(
 ) -> UploadForm:
     """Read the body from ``stream`` into an ``UploadForm`` (the pull-style path, for a
     body the server did not already push into a ``FormParser``)."""
-    parser = FormParser(content_type, content_length, target_dir, max_size=max_size)
+    length = declared_length(content_length, max_size)
+    parser = FormParser(content_type, length, target_dir, max_size=max_size)
     try:
-        for chunk in _chunks(stream, parser.expected):
+        for chunk in _chunks(stream, length):
             parser.feed(chunk)
             if parser.error is not None:
                 break
@@ -200,7 +204,7 @@ def read_form(
 def read_urlencoded(stream: IO[bytes], content_length: str | None) -> UploadForm:
     """An ``application/x-www-form-urlencoded`` body (remove, yank): small, UTF-8, parsed
     here with the same rules as multipart fields (bottle's parser answers 500 on bad UTF-8)."""
-    length = _content_length(content_length, MAX_URLENCODED)
+    length = declared_length(content_length, MAX_URLENCODED)
     body = b"".join(_chunks(stream, length))
     try:
         pairs = urllib.parse.parse_qsl(

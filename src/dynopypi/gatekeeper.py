@@ -15,7 +15,7 @@ from typing import Any
 
 from .bodies import BodySink, Stream
 from .errors import Refused
-from .form import FormParser
+from .form import FormParser, declared_length
 from .guard import REFUSED, Decide
 from .identity import UPDATE
 from .policy import Gate
@@ -55,7 +55,7 @@ def upload_stream(target_dir: Path, max_size: int) -> Stream:
         content_type = headers.get("CONTENT_TYPE", "")
         if method != "POST" or path != "/" or not content_type.lower().startswith("multipart/"):
             return None
-        length = None if chunked else headers.get("CONTENT_LENGTH")
+        length = -1 if chunked else declared_length(headers.get("CONTENT_LENGTH"), max_size)
         return FormParser(content_type, length, target_dir, max_size=max_size)
 
     return stream
