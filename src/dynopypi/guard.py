@@ -2,7 +2,7 @@
 
 waitress reads a whole request (head and body, spooled to a temporary file) before the
 app sees it, sends ``100 Continue`` to anyone, and only times out channels with no
-request in progress. Three additions, installed on the server ``server.py`` builds:
+request in progress. The additions, installed on the server ``server.py`` builds:
 
 - **A body waits for the app's yes.** When a request head announcing a body is
   complete, ``GatedParser`` stops the channel reading and a worker asks ``decide`` (the
@@ -279,9 +279,11 @@ def guard_server(
 ) -> None:
     """Install the gate, the deadlines and the eviction on a waitress server (each
     listening socket's server object, as ``create_server`` made it)."""
-    members = {"decide": staticmethod(decide), "limits": limits, "stream": stream}
-    if stream is not None:
-        members["stream"] = staticmethod(stream)
+    members = {
+        "decide": staticmethod(decide),
+        "limits": limits,
+        "stream": None if stream is None else staticmethod(stream),
+    }
     channel_class = type("DynopypiChannel", (GuardedChannel,), members)
     server.channel_class = channel_class
     server.maintenance = functools.partial(_maintain, server, limits)
