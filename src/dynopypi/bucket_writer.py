@@ -18,7 +18,7 @@ from .bucket_records import Added, Record, Removed, Yanked, facts_key, meta_key
 from .bucket_source import BucketSource
 from .dists import DistFile, ParsedName
 from .errors import NotFound
-from .form import UploadForm
+from .formparts import UploadForm
 from .reconcile import Reconciler
 from .releases import release_files, yank_targets
 from .storage import KeyExists, Stat
