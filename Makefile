@@ -69,7 +69,7 @@ install: ## install system-wide: user, directories, venv, systemd unit, nginx si
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/dynopypi
 	install -d -m 0755 $(DESTDIR)$(LOCALSTATEDIR)/lib/dynopypi
 	install -d -m 0755 $(DESTDIR)$(LOCALSTATEDIR)/lib/dynopypi/packages
-	install -d -m 0750 $(DESTDIR)$(LOCALSTATEDIR)/cache/dynopypi
+	install -d -m 0711 $(DESTDIR)$(LOCALSTATEDIR)/cache/dynopypi
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/systemd/system $(DESTDIR)$(NGINX_SITE_DIR)
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/dynopypi
 	rm -rf $(DESTDIR)$(APP_VENV)

@@ -106,7 +106,7 @@ EXPECTED_MODES = {
     "etc/dynopypi/htpasswd": "0o640",
     "var/lib/dynopypi": "0o755",
     "var/lib/dynopypi/packages": "0o755",
-    "var/cache/dynopypi": "0o750",
+    "var/cache/dynopypi": "0o711",
     "etc/systemd/system/dynopypi.service": "0o644",
     "etc/nginx/conf.d/dynopypi.conf": "0o644",
     "usr/share/dynopypi/dynopypi.conf": "0o644",

@@ -115,6 +115,14 @@ class Catalog:
         assert self.upstream is not None
         return self.upstream.files.download(dist)
 
+    def accel_dir(self, dist: DistFile) -> str:
+        """The directory part of an X-Accel-Redirect target: a package directory's number,
+        or the upstream cache's directory name (``upstream-<key>``: the nginx site aliases
+        ``<cache-dir>/upstream-<key>/files/`` with one regex location for any key)."""
+        if self.upstream is not None and self.is_upstream(dist):
+            return self.upstream.files.store.base.name
+        return str(dist.root)
+
     def touch(self, dist: DistFile) -> None:
         if self.upstream is not None and self.is_upstream(dist):
             self.upstream.files.touch(dist)

@@ -123,9 +123,13 @@ class UpstreamStore:
         return self.files / relpath
 
     def staging(self) -> tuple[int, Path]:
-        """A temp file for a download in flight (the directory may have been purged)."""
+        """A temp file for a download in flight (the directory may have been purged).
+
+        It is readable like an uploaded package (0644 less the umask), not mkstemp's 0600:
+        once renamed into ``files/``, nginx (another user) sends it."""
         self.tmp.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=self.tmp, suffix=".part")
+        os.fchmod(fd, 0o644 & ~_UMASK)
         return fd, Path(name)
 
     def record_shadowed(self, entries: Sequence[dict[str, Any]]) -> None:
@@ -197,3 +201,13 @@ class UpstreamStore:
 
 def now_ns() -> int:
     return time.time_ns()
+
+
+def _read_umask() -> int:
+    """Read once at import, while single-threaded: os.umask can only be read by setting it."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()

@@ -208,7 +208,7 @@ def test_owners_and_modes_as_the_runbook(target: Target) -> None:
         "/etc/dynopypi/dynopypi.toml root:dynopypi 640",
         "/etc/dynopypi/htpasswd root:dynopypi 640",
         "/var/lib/dynopypi/packages dynopypi:dynopypi 755",
-        "/var/cache/dynopypi dynopypi:dynopypi 750",
+        "/var/cache/dynopypi dynopypi:dynopypi 711",
         "/usr/share/venv/dynopypi root:root 755",
         "/etc/systemd/system/dynopypi.service root:root 644",
         "/etc/dynopypi/tls/localhost.key root:root 600",

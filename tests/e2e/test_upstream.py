@@ -351,37 +351,42 @@ def test_credentials_never_follow_to_another_host(
         files_host.stop()
 
 
-def test_cached_upstream_files_are_sent_by_nginx(
-    server_factory: ServerFactory, tmp_path: Path
+def test_the_shipped_nginx_site_sends_cached_upstream_files(
+    server_factory: ServerFactory, fake: FakeUpstream, tmp_path: Path
 ) -> None:
-    """Behind nginx, a cached upstream file goes out through X-Accel-Redirect like a local
-    one: the shipped site plus one location for the upstream source (number 1 here)."""
-    chain(tmp_path / "public")
-    upstream = server_factory(tmp_path / "public")
+    """The shipped site, as installed (only ports and paths templated): pip installs a
+    package that exists only upstream through nginx; the first download is streamed by
+    the app while it is fetched, every later one is sent by nginx from the cache."""
+    made = tmp_path / "made"
+    chain(made)
+    wheels = {p.name.split("-")[0]: p for p in made.glob("*.whl")}
+    for name, wheel in wheels.items():
+        fake.publish(name.replace("_", "-"), [(wheel, None, "2020-01-01T00:00:00Z")])
     local = tmp_path / "local"
     local.mkdir()
-    index = server_factory(local, "--upstream", upstream.index_url, "--trusted-proxies",
+    index = server_factory(local, "--upstream", fake.index_url, "--trusted-proxies",
                            "127.0.0.1", "--x-accel-redirect", "/_dynopypi_files/")  # fmt: skip
-    files = upstream_dir(index.work_dir / "cache", [upstream.index_url]) / "files"
-    extra = f"    location /_dynopypi_files/1/ {{ internal; alias {files}/; }}\n}}\n"
-
-    def render(http_port: int, https_port: int) -> str:
-        site = nh.template_site(nh.HTTP_SITE, http_port=http_port, app_port=index.port,
-                                alias_dir=local)  # fmt: skip
-        head, _, _ = site.rstrip().rpartition("}")
-        return head + extra
-
-    proxy = nh.Nginx(prefix=tmp_path / "nginx", render=render)
+    proxy = nh.site_nginx(tmp_path / "nginx", nh.HTTP_SITE, app_port=index.port,
+                          alias_dir=local, cache_dir=index.work_dir / "cache")  # fmt: skip
     proxy.start()
     try:
-        path = "/packages/.upstream/chain-c/chain_c-1.0-py3-none-any.whl"
-        wheel = (tmp_path / "public" / "chain_c-1.0-py3-none-any.whl").read_bytes()
-        assert requests.get(proxy.base + path, timeout=30).content == wheel  # first: streamed
-        direct = index.get(path)
-        assert direct.headers["X-Accel-Redirect"] == "/_dynopypi_files/1/" + path[10:]
+        check_ok(pip_install(proxy.base + "/simple/", tmp_path / "t", "chain-a"), index, proxy)
+        assert installed(tmp_path / "t") == {"chain_a": "1.0", "chain_b": "1.0", "chain_c": "1.0"}
+        path = f"/packages/.upstream/chain-c/{wheels['chain_c'].name}"
+        direct = index.get(path)  # the app only decides, naming the cached file
+        cache = upstream_dir(index.work_dir / "cache", [fake.index_url])
+        assert direct.headers["X-Accel-Redirect"] == f"/_dynopypi_files/{cache.name}/{path[10:]}"
         assert direct.content == b""
         again = requests.get(proxy.base + path, timeout=30)
-        assert again.status_code == 200 and again.content == wheel
+        assert again.status_code == 200, proxy.logs()
+        assert again.content == wheels["chain_c"].read_bytes()
         assert "X-Accel-Redirect" not in again.headers
+        stored = (cache / "files" / path[10:]).stat()  # nginx's own validator, not the app's
+        assert again.headers["ETag"] == f'"{int(stored.st_mtime):x}-{stored.st_size:x}"'
+        part = requests.get(proxy.base + path, headers={"Range": "bytes=0-9"}, timeout=30)
+        assert part.status_code == 206 and part.content == again.content[:10]
+        assert fake.hits[f"/files/{wheels['chain_c'].name}"] == 1
+        check_ok(pip_install(proxy.base + "/simple/", tmp_path / "t2", "chain-a"), index, proxy)
+        assert all(fake.hits[f"/files/{w.name}"] == 1 for w in wheels.values())
     finally:
         proxy.stop()

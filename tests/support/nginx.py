@@ -31,6 +31,7 @@ TLS_SITE = REPO / "nginx" / "dynopypi-tls.conf"
 
 SHIPPED_UPSTREAM = "server 127.0.0.1:8180;"
 SHIPPED_PACKAGES = "/var/lib/dynopypi/packages/"
+SHIPPED_CACHE = "alias /var/cache/dynopypi/$1/files/$2;"
 STARTUP_TIMEOUT = 20.0
 
 
@@ -222,8 +223,11 @@ def template_site(
     https_port: int | None = None,
     cert: tuple[Path, Path] | None = None,
     sub_path: str | None = None,
+    cache_dir: Path | None = None,
 ) -> str:
-    """The shipped site file with loopback ports, the app's port and test paths."""
+    """The shipped site file with loopback ports, the app's port and test paths
+    (``cache_dir``: the app's ``--cache-dir``, for cached upstream files; by default a
+    directory next to ``alias_dir`` that nothing creates)."""
     site = re.sub(r"^[ \t]*#.*\n", "", source.read_text(), flags=re.MULTILINE)  # comments
     site = _sub(r"^\s*listen \[::\]:\d+[^;\n]*;\n", "", site, count=site.count("listen [::]"))
     site = _replace(site, "listen 80;", f"listen 127.0.0.1:{http_port};")
@@ -235,6 +239,8 @@ def template_site(
         site = _sub(r"ssl_certificate_key\s+\S+;", f"ssl_certificate_key {cert[1]};", site, count=1)
     site = _replace(site, SHIPPED_UPSTREAM, f"server 127.0.0.1:{app_port};", count=1)
     site = _replace(site, SHIPPED_PACKAGES, f"{str(alias_dir).rstrip('/')}/", count=1)
+    cache = str(cache_dir or alias_dir.parent / "no-upstream-cache").rstrip("/")
+    site = _replace(site, SHIPPED_CACHE, f"alias {cache}/$1/files/$2;", count=1)
     if sub_path is not None:
         site = sub_path_site(site, sub_path)
     leftovers = ("8180", "/var/lib/dynopypi", "/var/cache", "/etc/letsencrypt", "listen 80")
@@ -367,6 +373,7 @@ def site_nginx(
     alias_dir: Path,
     cert: tuple[Path, Path] | None = None,
     sub_path: str | None = None,
+    cache_dir: Path | None = None,
 ) -> Nginx:
     """An nginx (not started yet) over ``source`` templated for the app on ``app_port``."""
     tls = source == TLS_SITE
@@ -380,6 +387,7 @@ def site_nginx(
             alias_dir=alias_dir,
             cert=cert,
             sub_path=sub_path,
+            cache_dir=cache_dir,
         )
 
     return Nginx(prefix=prefix, render=render, tls=tls)

@@ -118,12 +118,14 @@ class FileRoutes(Routes):
         """nginx sends the bytes (and handles ranges and validators); we only decide.
 
         The target is the file's real path under its root, so nginx (which opens no
-        links) serves a linked file exactly when the app would.
+        links) serves a linked file exactly when the app would. A package directory is
+        ``<prefix><number>/``; the upstream cache is ``<prefix>upstream-<key>/``, named
+        after its directory, so one fixed nginx location serves any upstream setting.
         """
         relpath = self.services.reader.real_relpath(dist)
         if relpath is None:
             raise NotFound(f"file {dist.relpath!r} is not in its package directory")
-        target = f"{prefix}{dist.root}/{quote_path(relpath)}"
+        target = f"{prefix}{self.services.catalog.accel_dir(dist)}/{quote_path(relpath)}"
         headers = {"X-Accel-Redirect": target, "Content-Type": content_type_for(dist.filename)}
         headers.update(self.shell.cache_header)
         return bottle.HTTPResponse(status=200, **headers)
