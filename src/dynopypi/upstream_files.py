@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import queue
 import threading
 import time
 from collections import OrderedDict
@@ -73,6 +74,8 @@ class FileFetcher:
         self._flights: dict[str, Flight] = {}
         self._guard = threading.Lock()
         self.fetches = 0  # upstream file downloads started (tests, /ready)
+        self._digests: queue.SimpleQueue[DistFile] = queue.SimpleQueue()
+        self._digester: threading.Thread | None = None
         self._used: OrderedDict[str, tuple[int, float]] = OrderedDict()  # relpath -> size, used
         self.cache_bytes = 0
         for relpath, size, used in store.cached_files():
@@ -106,6 +109,20 @@ class FileFetcher:
         if self.cached(dist):
             return None
         raise BadGateway(f"{dist.filename} could not be fetched from upstream")
+
+    def fetch(self, dist: DistFile) -> None:
+        """Fetch, verify and store a file with nobody reading it as it arrives (for a
+        Range request, answered from the cache once the whole file is verified)."""
+        body = self.download(dist)
+        if body is None:
+            return
+        try:
+            for _chunk in body:
+                pass
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
 
     def land(self, dist: DistFile, flight: Flight) -> None:
         with self._guard:
@@ -143,8 +160,24 @@ class FileFetcher:
             before = self._used.pop(dist.relpath, None)  # fetched again after a purge
             self.cache_bytes += size - (before[0] if before else 0)
             self._used[dist.relpath] = (size, time.time())
-        threading.Thread(target=self._digest, args=(replace(dist, size=size),), daemon=True).start()
+        self._digests.put(replace(dist, size=size))
+        with self._guard:
+            if self._digester is None:
+                self._digester = threading.Thread(
+                    target=self._digest_all, name="upstream-digests", daemon=True
+                )
+                self._digester.start()
         self._evict()
+
+    def _digest_all(self) -> None:
+        """One thread computes the other digests of every fetched file, one file at a
+        time: a burst of first downloads costs at most one core here, not a thread each."""
+        while True:
+            dist = self._digests.get()
+            try:
+                self._digest(dist)
+            except Exception:
+                log.exception("digests of the cached upstream file %s failed", dist.relpath)
 
     def _digest(self, dist: DistFile) -> None:
         hasher = Hasher(self.hash_algo)

@@ -390,3 +390,59 @@ def test_the_shipped_nginx_site_sends_cached_upstream_files(
         assert all(fake.hits[f"/files/{w.name}"] == 1 for w in wheels.values())
     finally:
         proxy.stop()
+
+
+def test_a_range_on_a_first_download_gets_verified_bytes_only(
+    server_factory: ServerFactory, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """A Range request for a file not cached yet (pip resuming, uv reading a wheel's
+    metadata) waits for the whole file to be fetched and verified, then gets exactly
+    its range; a file that does not verify gets a 502 and no byte of it."""
+    made = tmp_path / "made"
+    made.mkdir()
+    wheel = make_wheel(made, "ranged", "1.0", payload=os.urandom(3 * 1024 * 1024))
+    fake.publish("ranged", [(wheel, None, "2020-01-01T00:00:00Z")])
+    bad = make_wheel(made, "crooked", "1.0", payload=b"x" * 300_000)
+    fake.publish("crooked", [(bad, bad.read_bytes()[:-1] + b"!", "2020-01-01T00:00:00Z")])
+    index = server_factory(tmp_path / "local", "--upstream", fake.index_url)
+    path = f"/packages/.upstream/ranged/{wheel.name}"
+    head = index.head(path)
+    assert head.headers["Accept-Ranges"] == "bytes"
+    data = wheel.read_bytes()
+    tail = index.get(path, headers={"Range": "bytes=-100"})
+    assert tail.status_code == 206, index.logs()
+    assert tail.content == data[-100:]
+    assert tail.headers["Content-Range"] == f"bytes {len(data) - 100}-{len(data) - 1}/{len(data)}"
+    middle = index.get(path, headers={"Range": "bytes=1000-1999"})
+    assert middle.status_code == 206 and middle.content == data[1000:2000]
+    assert fake.hits[f"/files/{wheel.name}"] == 1  # fetched once, then from the cache
+    refused = index.get(f"/packages/.upstream/crooked/{bad.name}", headers={"Range": "bytes=0-9"})
+    assert refused.status_code == 502 and b"does not match its sha256" in refused.content
+    assert not list((index.work_dir / "cache").rglob("crooked-*.whl"))
+
+    # uv reads a wheel without PEP 658 metadata through ranges when it is offered
+    uv_wheel = make_wheel(made, "lazy", "1.0", payload=os.urandom(2 * 1024 * 1024))
+    fake.publish("lazy", [(uv_wheel, None, "2020-01-01T00:00:00Z")])
+    check_ok(uv_install(index.index_url, tmp_path / "t", tmp_path / "uvc", "lazy"), index)
+    assert installed(tmp_path / "t") == {"lazy": "1.0"}
+    assert fake.hits[f"/files/{uv_wheel.name}"] == 1
+    assert f"GET /packages/.upstream/lazy/{uv_wheel.name} 206" in index.logs(20000)
+
+
+def test_a_client_leaving_a_first_download_leaves_nothing_behind(
+    server_factory: ServerFactory, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    made = tmp_path / "made"
+    made.mkdir()
+    wheel = make_wheel(made, "left", "1.0", payload=os.urandom(3_000_000))
+    fake.publish("left", [(wheel, None, "2020-01-01T00:00:00Z")], trickle=0.01)
+    index = server_factory(tmp_path / "local", "--upstream", fake.index_url)
+    url = index.url(f"/packages/.upstream/left/{wheel.name}")
+    with requests.get(url, stream=True, timeout=30) as response:
+        assert response.status_code == 200
+        assert len(response.raw.read(65536)) == 65536
+    staging = upstream_dir(index.work_dir / "cache", [fake.index_url]) / "tmp"
+    poll_until(lambda: not list(staging.iterdir()), timeout=30, message="the partial file stays")
+    assert not list((index.work_dir / "cache").rglob("left-*.whl"))
+    assert requests.get(url, timeout=60).content == wheel.read_bytes()  # fetched again
+    assert fake.hits[f"/files/{wheel.name}"] == 2

@@ -73,16 +73,29 @@ class FileRoutes(Routes):
         )
 
     def first_download(self, dist: DistFile) -> bottle.HTTPResponse | None:
-        """An upstream file not cached yet: streamed while it is fetched (None: cached)."""
+        """An upstream file not cached yet: streamed while it is fetched (None: cached).
+
+        A Range request (pip resuming a download, uv reading a wheel's metadata) waits
+        until the whole file is fetched and verified, then gets its range from the cache
+        like any cached file: a range of bytes that were never verified is never sent.
+        """
         catalog = self.services.catalog
         assert catalog.upstream is not None
         if catalog.upstream.files.cached(dist):
             return None
-        headers = {"Content-Type": content_type_for(dist.filename), **self.shell.cache_header}
+        headers = {
+            "Content-Type": content_type_for(dist.filename),
+            "Accept-Ranges": "bytes",  # honoured, once the file is in (see above)
+            **self.shell.cache_header,
+        }
         if dist.size:
             headers["Content-Length"] = str(dist.size)
-        if self.shell.request.method == "HEAD":
+        request = self.shell.request
+        if request.method == "HEAD":
             return bottle.HTTPResponse(status=200, **headers)
+        if request.headers.get("Range"):
+            catalog.upstream.files.fetch(dist)
+            return None
         body = catalog.first_download(dist)
         if body is None:
             return None
