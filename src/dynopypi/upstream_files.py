@@ -32,7 +32,7 @@ from .errors import BadGateway, GatewayTimeout, NotFound
 from .metadata import Hasher
 from .upstream_download import Body, Download
 from .upstream_http import FetchFailed, Missing, Origin, auth_for, open_url, read_bounded
-from .upstream_store import UpstreamStore
+from .upstream_store import METADATA, UpstreamStore
 
 log = logging.getLogger(__name__)
 MAX_METADATA = 16 * 1024 * 1024
@@ -40,6 +40,15 @@ WAIT_FOR_LEADER = 600.0
 RECENT = 2.0  # seconds a used file is safe from eviction (nginx opens it after us)
 
 Stored = Callable[[DistFile], None]
+
+
+@dataclass(slots=True)
+class Usage:
+    """What one cached upstream file costs on disk, and when it was last used."""
+
+    size: int  # the file (0 while only its core metadata is cached)
+    meta: int  # its .metadata
+    used: float
 
 
 @dataclass
@@ -76,11 +85,12 @@ class FileFetcher:
         self.fetches = 0  # upstream file downloads started (tests, /ready)
         self._digests: queue.SimpleQueue[DistFile] = queue.SimpleQueue()
         self._digester: threading.Thread | None = None
-        self._used: OrderedDict[str, tuple[int, float]] = OrderedDict()  # relpath -> size, used
+        # relpath -> its bytes on disk (the file and its .metadata), last use; LRU first
+        self._used: OrderedDict[str, Usage] = OrderedDict()
         self.cache_bytes = 0
-        for relpath, size, used in store.cached_files():
-            self._used[relpath] = (size, used)
-            self.cache_bytes += size
+        for relpath, size, meta, used in store.cached_files():
+            self._used[relpath] = Usage(size, meta, used)
+            self.cache_bytes += size + meta
 
     def cached(self, dist: DistFile) -> bool:
         return self.store.file_path(dist.relpath).is_file()
@@ -89,7 +99,20 @@ class FileFetcher:
         with self._guard:
             entry = self._used.pop(dist.relpath, None)
             if entry is not None:
-                self._used[dist.relpath] = (entry[0], time.time())
+                entry.used = time.time()
+                self._used[dist.relpath] = entry
+
+    def _account(self, relpath: str, *, size: int | None = None, meta: int | None = None) -> None:
+        """A file or its .metadata was stored: count it (replacing what was counted for it
+        before, e.g. fetched again after a purge) and mark the pair used now."""
+        with self._guard:
+            entry = self._used.pop(relpath, None) or Usage(0, 0, 0.0)
+            before = entry.size + entry.meta
+            entry.size = entry.size if size is None else size
+            entry.meta = entry.meta if meta is None else meta
+            entry.used = time.time()
+            self._used[relpath] = entry
+            self.cache_bytes += entry.size + entry.meta - before
 
     # ---- the first download -----------------------------------------------------------
     def download(self, dist: DistFile) -> Iterator[bytes] | None:
@@ -156,10 +179,7 @@ class FileFetcher:
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, final)
         self.stored(replace(dist, size=size))
-        with self._guard:
-            before = self._used.pop(dist.relpath, None)  # fetched again after a purge
-            self.cache_bytes += size - (before[0] if before else 0)
-            self._used[dist.relpath] = (size, time.time())
+        self._account(dist.relpath, size=size)
         self._digests.put(replace(dist, size=size))
         with self._guard:
             if self._digester is None:
@@ -199,17 +219,17 @@ class FileFetcher:
         now = time.time()
         with self._guard:
             victims = []
-            for relpath, (size, used) in list(self._used.items()):
+            for relpath, entry in list(self._used.items()):
                 if self.cache_bytes <= self.cache_max:
                     break
-                if now - used < RECENT or relpath in self._flights:
+                if now - entry.used < RECENT or relpath in self._flights:
                     continue
                 del self._used[relpath]
-                self.cache_bytes -= size
+                self.cache_bytes -= entry.size + entry.meta
                 victims.append(relpath)
         for relpath in victims:
             path = self.store.file_path(relpath)
-            for victim in (path, path.with_name(path.name + ".metadata")):
+            for victim in (path, path.with_name(path.name + METADATA)):
                 with contextlib.suppress(OSError):
                     victim.unlink()
             log.info("evicted %s from the upstream cache", relpath)
@@ -220,9 +240,11 @@ class FileFetcher:
         expected = dist.metadata_sha256
         if expected is None:
             return None
-        path = self.store.file_path(dist.relpath + ".metadata")
+        path = self.store.file_path(dist.relpath + METADATA)
         with contextlib.suppress(OSError):
-            return path.read_bytes()
+            raw = path.read_bytes()
+            self.touch(dist)
+            return raw
         source = self.where(dist.relpath)
         if source is None:
             return None
@@ -240,4 +262,6 @@ class FileFetcher:
             fh.write(raw)
         path.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, path)
+        self._account(dist.relpath, meta=len(raw))
+        self._evict()
         return raw

@@ -36,6 +36,7 @@ from .upstream_page import UpstreamFile
 
 log = logging.getLogger(__name__)
 PREFIX = ".upstream/"
+METADATA = ".metadata"  # a cached file's core metadata sits beside it: <filename>.metadata
 
 
 def upstream_dir(cache_dir: Path, upstreams: Sequence[str]) -> Path:
@@ -181,21 +182,26 @@ class UpstreamStore:
                 os.unlink(tmp)
             raise
 
-    def cached_files(self) -> list[tuple[str, int, float]]:
-        """(relpath, size, atime-ish) of every cached file, oldest use first."""
-        out: list[tuple[str, int, float]] = []
+    def cached_files(self) -> list[tuple[str, int, int, float]]:
+        """(relpath, file bytes, ``.metadata`` bytes, last use) of every cached file, oldest
+        use first. A file's core metadata is counted (and evicted) with it, also when only
+        the metadata was fetched (pip resolved with it and never downloaded the file)."""
+        found: dict[str, list[float]] = {}
         top = self.files / PREFIX
         if not top.is_dir():
-            return out
+            return []
         for project in top.iterdir():
             if not project.is_dir():
                 continue
             for item in project.iterdir():
                 with contextlib.suppress(OSError):
                     st = item.stat()
-                    used = max(st.st_atime, st.st_mtime)
-                    out.append((f"{PREFIX}{project.name}/{item.name}", st.st_size, used))
-        out.sort(key=lambda row: row[2])
+                    name = item.name.removesuffix(METADATA)
+                    row = found.setdefault(f"{PREFIX}{project.name}/{name}", [0, 0, 0.0])
+                    row[1 if item.name.endswith(METADATA) else 0] += st.st_size
+                    row[2] = max(row[2], st.st_atime, st.st_mtime)
+        out = [(rel, int(r[0]), int(r[1]), r[2]) for rel, r in found.items()]
+        out.sort(key=lambda row: row[3])
         return out
 
 

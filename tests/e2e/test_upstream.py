@@ -325,6 +325,36 @@ def test_the_cache_is_bounded_and_purgeable(
     assert fake.hits[f"/files/{wheels[2].name}"] == 2
 
 
+def test_cached_core_metadata_counts_in_the_cache_and_goes_with_its_file(
+    server_factory: ServerFactory, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    made = tmp_path / "made"
+    made.mkdir()
+    wheels = [make_wheel(made, "meta", f"{v}.0", payload=os.urandom(300_000)) for v in (1, 2)]
+    metadata = {  # long descriptions: big enough to matter to the bound
+        w.name: f"Metadata-Version: 2.1\nName: meta\nVersion: {v}.0\n\n".encode() + b"x" * 250_000
+        for v, w in enumerate(wheels, 1)
+    }
+    fake.publish("meta", [(w, None, "2020-01-01T00:00:00Z") for w in wheels], metadata=metadata)
+    args = ("--upstream", fake.index_url, "--upstream-cache-max", "600K")
+    index = server_factory(tmp_path / "local", *args)
+    files = upstream_dir(index.work_dir / "cache", [fake.index_url]) / "files/.upstream/meta"
+    for wheel in reversed(wheels):  # 2.0's metadata is the least recently used
+        got = index.get(f"/packages/.upstream/meta/{wheel.name}.metadata")
+        assert got.content == metadata[wheel.name], index.logs()
+    both = sum(len(m) for m in metadata.values())
+    assert index.get("/ready").json()["upstream"]["cache_bytes"] == both
+    time.sleep(2.1)  # out of the "just used" window
+    assert index.get(f"/packages/.upstream/meta/{wheels[0].name}").status_code == 200
+    kept = wheels[0].stat().st_size + len(metadata[wheels[0].name])
+    assert sorted(p.name for p in files.iterdir()) == [wheels[0].name, wheels[0].name + ".metadata"]
+    assert index.get("/ready").json()["upstream"]["cache_bytes"] == kept
+
+    index.stop()  # counted the same way after a restart: a file and its metadata as one
+    index.start()
+    assert index.get("/ready").json()["upstream"]["cache_bytes"] == kept
+
+
 def test_credentials_never_follow_to_another_host(
     server_factory: ServerFactory, tmp_path: Path
 ) -> None:

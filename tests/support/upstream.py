@@ -91,9 +91,11 @@ class FakeUpstream:
         html: bool = False,
         trickle: float = 0.0,
         delay: float = 0.0,
+        metadata: dict[str, bytes] | None = None,
     ) -> None:
         """Serve ``project``'s page listing ``files``: (real file, bytes actually sent or
-        None for the real ones, upload-time or None). The page carries the real sha256."""
+        None for the real ones, upload-time or None). The page carries the real sha256.
+        ``metadata``: file name -> core metadata served as ``<file>.metadata`` (PEP 658)."""
         entries = []
         for path, served, upload_time in files:
             data = path.read_bytes()
@@ -110,6 +112,10 @@ class FakeUpstream:
             }
             if upload_time is not None:
                 entry["upload-time"] = upload_time
+            if metadata and path.name in metadata:
+                meta = metadata[path.name]
+                self.answers[f"/files/{path.name}.metadata"] = Answer(meta, "text/plain")
+                entry["core-metadata"] = {"sha256": hashlib.sha256(meta).hexdigest()}
             entries.append(entry)
         page = f"/simple/{project}/"
         if html:
