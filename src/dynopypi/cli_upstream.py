@@ -100,6 +100,7 @@ def upstream_parser(sub: Any, roots_flag: Callable[[argparse.ArgumentParser], No
 
 def run_upstream(args: argparse.Namespace) -> int:
     """`dynopypi upstream shadowed|purge`: the operator's view of the upstream cache."""
+    from .logsafe import redact
     from .upstream_store import UpstreamStore, upstream_dir
 
     settings = build_settings(
@@ -112,7 +113,7 @@ def run_upstream(args: argparse.Namespace) -> int:
     if args.upstream_command == "shadowed":
         for entry in store.shadowed():
             print(
-                f"{entry.get('name')} {entry.get('version')} {entry.get('url')} "
+                f"{entry.get('name')} {entry.get('version')} {redact(str(entry.get('url')))} "
                 f"first seen {_when(entry.get('first_seen'))}"
             )
         return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .logsafe import redact
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -50,9 +51,12 @@ def toml_value(value: Any) -> str | None:
 
 
 def to_toml(settings: Settings) -> str:
-    """The settings as a ``[dynopypi]`` table; unset ones as comments."""
+    """The settings as a ``[dynopypi]`` table; unset ones as comments. Credentials in URLs
+    (``--upstream https://user:token@host/``) are printed as ``***``: keep them in the
+    file you wrote, or in ``~/.netrc``."""
     lines = ["[dynopypi]"]
     for item in fields(settings):
         text = toml_value(getattr(settings, item.name))
-        lines.append(f"# {item.name}: not set" if text is None else f"{item.name} = {text}")
+        line = f"# {item.name}: not set" if text is None else f"{item.name} = {text}"
+        lines.append(redact(line))
     return "\n".join(lines) + "\n"

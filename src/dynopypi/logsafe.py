@@ -10,6 +10,7 @@ while tracebacks, which come from the server itself, keep their lines.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -40,8 +41,26 @@ def escape(value: object, *, space: bool = False) -> str:
     return "".join(out)
 
 
+# scheme://userinfo@ : the userinfo runs to the authority's last "@" (a password may hold
+# an unescaped "@"), never past the first "/", "?", "#" or white space
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s@]*(?:@[^/?#\s@]*)*@")
+REDACTED = "***"
+
+
+def redact(text: str) -> str:
+    """``text`` with the credentials of every URL in it (``https://user:token@host/``)
+    replaced by ``***``: what is printed or logged about an upstream never holds them."""
+    if "@" not in text or "://" not in text:
+        return text  # the common case costs two scans
+    return _USERINFO.sub(rf"\g<1>{REDACTED}@", text)
+
+
 class SafeFormatter(logging.Formatter):
-    """A Formatter whose message part is always one line of printable text."""
+    """A Formatter whose message part is always one line of printable text, and whose
+    lines (tracebacks too) never show a URL's credentials (``redact``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         message = record.message

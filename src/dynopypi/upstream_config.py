@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import ConfigError
+from .logsafe import redact
 from .views import UNKNOWN_CHOICES, Exempt, parse_duration
 
 
@@ -16,7 +17,7 @@ def _as_url(value: Any) -> str | None:
     if not text:
         return None
     if not text.startswith(("http://", "https://")):
-        raise ConfigError(f"fallback_url: {text!r} must start with http:// or https://")
+        raise ConfigError(f"fallback_url: {redact(text)!r} must start with http:// or https://")
     return text.rstrip("/") + "/"
 
 
@@ -30,7 +31,7 @@ def _as_upstreams(value: Any) -> tuple[str, ...]:
     urls = tuple(_as_list(value))
     for url in urls:
         if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"upstream: {url!r} must start with http:// or https://")
+            raise ConfigError(f"upstream: {redact(url)!r} must start with http:// or https://")
     return urls
 
 

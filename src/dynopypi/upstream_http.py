@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from .logsafe import redact
+
 MAX_PAGE = 64 * 1024 * 1024  # a project page bigger than this is refused
 CHUNK = 64 * 1024
 USER_AGENT = "dynopypi (pull-through cache)"
@@ -32,12 +34,15 @@ class FetchFailed(Exception):
     """The upstream could not answer: down, refused, 5xx, too slow (``timeout``), too big."""
 
     def __init__(self, message: str, *, timeout: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(redact(message))  # it reaches logs and clients' error pages
         self.timeout = timeout
 
 
 class Missing(Exception):
     """The upstream answered that there is no such page (404/410)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
 
 
 @dataclass(frozen=True, slots=True)

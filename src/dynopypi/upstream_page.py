@@ -19,6 +19,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from .dists import NormalizedName, parse_filename
 from .errors import InvalidFilename
+from .logsafe import redact
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 ACCEPT = f"{JSON_V1}, application/vnd.pypi.simple.latest+json;q=0.9, text/html;q=0.1"
@@ -139,8 +140,11 @@ def _file(entry: dict[str, Any], page_url: str, project: NormalizedName) -> Upst
     if parsed.project != project:
         raise ValueError(f"{filename!r} belongs to {parsed.project!r}, not {project!r}")
     url, _ = urldefrag(urljoin(page_url, str(entry.get("url", ""))))
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise ValueError(f"{filename!r}: link {url[:100]!r} is not http(s)")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"{filename!r}: link {redact(url[:100])!r} is not http(s)")
+    if "@" in parts.netloc:  # never stored, logged or listed as evidence; auth is a header
+        raise ValueError(f"{filename!r}: a link with credentials in it is refused")
     hashes = entry.get("hashes")
     sha256 = str(hashes.get("sha256", "")).lower() if isinstance(hashes, dict) else ""
     if not _HEX64.match(sha256):
