@@ -56,3 +56,13 @@ def test_from_a_toml_file_and_flags_win(tmp_path: Path) -> None:
 def test_bad_values_name_the_setting(flags: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match="^" + message.replace("(", r"\(")):
         build_settings(flags, {})
+
+
+def test_private_check_is_off_unless_asked(tmp_path: Path) -> None:
+    assert build_settings({}, {}).private_check is False
+    assert build_settings({}, {"DYNOPYPI_PRIVATE_CHECK": "yes"}).private_check is True
+    config = tmp_path / "dynopypi.toml"
+    config.write_text("[dynopypi]\nprivate-check = true\n")
+    assert build_settings({}, {}, config).private_check is True
+    with pytest.raises(ConfigError, match="private_check: expected true or false"):
+        build_settings({}, {"DYNOPYPI_PRIVATE_CHECK": "sometimes"})

@@ -35,8 +35,19 @@ def upstream_flags(p: argparse.ArgumentParser) -> None:
         "--private",
         metavar="GLOB",
         action="append",
-        help="names never looked up upstream, e.g. 'acme-*' (repeatable); a name with any "
-        "local file is private too",
+        help="names never served from upstream, e.g. 'acme-*' (repeatable); a name with any "
+        "local file is private too. Names matching GLOB are not even looked up upstream, so "
+        "`dynopypi upstream shadowed` cannot learn that someone published them publicly, "
+        "unless --private-check",
+    )
+    g.add_argument(
+        "--private-check",
+        action="store_const",
+        const=True,
+        help="look names matching --private up upstream too, in the background (at most "
+        "once per --upstream-ttl a name, never served, never delaying a request), to record "
+        "who publishes them publicly; off by default: each lookup tells the upstream a "
+        "private name",
     )
     g.add_argument(
         "--merge",
@@ -73,6 +84,7 @@ UPSTREAM_FLAGS = (
     "upstream_ttl",
     "upstream_timeout",
     "private",
+    "private_check",
     "merge",
     "min_age",
     "min_age_exempt",

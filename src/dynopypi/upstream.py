@@ -11,6 +11,8 @@ When upstream is down or slow, a cached page is served stale (the route says so 
 header) and an uncached name gets 502/504 after at most the timeouts; a local name never
 waits for upstream: names that are private because of local files are checked upstream
 only in the background, to collect evidence that someone published them publicly.
+Names matching ``--private`` are never looked up (the lookup itself would tell upstream
+the name), unless ``--private-check`` asks for the same background check for them.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Upstream:
         timeout: float,
         private: Sequence[str] = (),
         merge: Sequence[str] = (),
+        private_check: bool = False,
     ) -> None:
         self.index = index
         self.store = store
@@ -62,6 +65,7 @@ class Upstream:
         self.timeout = timeout
         self.source = len(index.roots)
         self._private = glob_matcher(private)
+        self._private_check = private_check  # --private names: evidence only, if asked
         self._merge = glob_matcher(merge)
         self.pages: dict[NormalizedName, CachedPage] = {}
         self.urls: dict[str, tuple[Origin, str]] = {}  # relpath -> where it comes from
@@ -105,6 +109,8 @@ class Upstream:
     def lookup(self, name: NormalizedName, local: Project | None) -> Lookup:
         """The project as served, asking upstream first when its page is absent or old."""
         if self.is_private(name):
+            if self._private_check:
+                self._check_later(name)
             return Lookup(local)
         if local is not None and self.has_local(name) and not self.may_merge(name):
             self._check_later(name)
@@ -137,7 +143,7 @@ class Upstream:
         return self._locks[hash(name) % LOCK_STRIPES]
 
     def _check_later(self, name: NormalizedName) -> None:
-        """A local name: look upstream in the background for evidence of squatting."""
+        """A private name: look upstream in the background for evidence of squatting."""
         page = self.pages.get(name)
         if page is not None and time.time() - page.fetched < self.ttl:
             return

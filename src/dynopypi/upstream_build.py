@@ -36,7 +36,7 @@ def build_upstream(
     source = Upstream(
         index, store, settings.upstream,
         ttl=settings.upstream_ttl, timeout=settings.upstream_timeout,
-        private=settings.private, merge=settings.merge,
+        private=settings.private, merge=settings.merge, private_check=settings.private_check,
     )  # fmt: skip
     files = FileFetcher(
         store, source.urls.get, source.stored,

@@ -166,6 +166,42 @@ def test_dependency_confusion_is_never_served(
     )
 
 
+def test_private_check_records_evidence_and_serves_nothing(
+    server_factory: ServerFactory, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """--private-check: names matching --private are looked up in the background, for
+    ``upstream shadowed`` only; their clients get the local files (or 404) at once."""
+    made, local = tmp_path / "made", tmp_path / "local"
+    made.mkdir()
+    local.mkdir()
+    squat = make_wheel(made, "acme-secret", "5.0")
+    fake.publish("acme-secret", [(squat, None, "2020-01-01T00:00:00Z")], delay=0.5)
+    fake.publish("acme-tool", [(make_wheel(made, "acme-tool", "7.0"), None, None)])
+    make_wheel(local, "acme-tool", "1.0")
+    index = server_factory(local, "--upstream", fake.index_url, "--private", "acme-*",
+                           "--private-check")  # fmt: skip
+    started = time.monotonic()
+    assert index.get("/simple/acme-secret/").status_code == 404
+    assert time.monotonic() - started < 0.5  # the upstream's 0.5 s are not waited for
+    assert set(index.listed_files("acme-tool") or {}) == {"acme_tool-1.0-py3-none-any.whl"}
+
+    def evidence() -> str:
+        result = run_client(
+            [sys.executable, "-m", "dynopypi", "upstream", "shadowed", "--cache-dir",
+             index.work_dir / "cache", "--upstream", fake.index_url]
+        )  # fmt: skip
+        return result.stdout
+
+    poll_until(lambda: "acme-secret 5.0" in evidence() and "acme-tool 7.0" in evidence(),
+               timeout=20, message=lambda: evidence() + index.logs())  # fmt: skip
+    for path in ("/simple/acme-secret/", "/pypi/acme-secret/json",
+                 f"/packages/.upstream/acme-secret/{squat.name}"):  # fmt: skip
+        assert index.get(path).status_code == 404, path
+    assert "acme-secret" not in index.get("/simple/").text
+    assert fake.hits["/simple/acme-secret/"] == 1  # once per --upstream-ttl, not per request
+    assert fake.hits[f"/files/{squat.name}"] == 0
+
+
 def _aged(directory: Path, name: str, version: str, days_ago: float) -> None:
     path = make_wheel(directory, name, version)
     when = time.time() - days_ago * DAY
