@@ -1,4 +1,5 @@
-"""Upstream credentials never shown: ``check-config``, errors, logs, ``/ready``, evidence.
+"""Upstream credentials never shown (``check-config``, errors, logs, ``/ready``, evidence)
+and never sent anywhere but their own host.
 
 An upstream URL may carry a token (``https://user:token@host/simple/``); whatever
 dynopypi prints or logs about it says ``***`` instead. Real processes: the CLI as a
@@ -111,3 +112,29 @@ def test_the_server_never_shows_upstream_credentials(
     index.stop()
     assert "a link with credentials in it is refused" in index.logs(100_000)
     assert SECRET not in index.logs(1_000_000)
+
+
+def test_credentials_never_follow_to_another_host(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    files_host = FakeUpstream().start()
+    upstream = FakeUpstream(file_host=files_host).start()
+    try:
+        made = tmp_path / "made"
+        made.mkdir()
+        upstream.publish("leak", [(make_wheel(made, "leak", "1.0"), None, "2020-01-01T00:00:00Z")])
+        files_host.publish("hop", [(make_wheel(made, "hop", "1.0"), None, "2020-01-01T00:00:00Z")])
+        elsewhere = f"http://127.0.0.1:{files_host.port}/simple/hop/"
+        upstream.answers["/simple/hop/"] = Answer(
+            b"", "text/html", 302, headers={"Location": elsewhere}
+        )
+        url = upstream.index_url.replace("http://", "http://me:secret@")
+        index = server_factory(tmp_path / "local", "--upstream", url)
+        assert index.get("/packages/.upstream/leak/leak-1.0-py3-none-any.whl").status_code == 200
+        assert upstream.auth["/simple/leak/"] == "Basic bWU6c2VjcmV0"
+        assert files_host.auth["/files/leak-1.0-py3-none-any.whl"] is None
+        assert set(index.listed_files("hop") or {}) == {"hop-1.0-py3-none-any.whl"}
+        assert files_host.auth["/simple/hop/"] is None  # not carried over the redirect
+    finally:
+        upstream.stop()
+        files_host.stop()
