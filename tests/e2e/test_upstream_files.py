@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -180,6 +181,9 @@ def test_the_shipped_nginx_site_sends_cached_upstream_files(
         assert again.content == wheels["chain_c"].read_bytes()
         assert "X-Accel-Redirect" not in again.headers
         stored = (cache / "files" / path[10:]).stat()  # nginx's own validator, not the app's
+        umask = os.umask(0o022)
+        os.umask(umask)
+        assert stat.S_IMODE(stored.st_mode) == 0o644 & ~umask  # nginx runs as another user
         assert again.headers["ETag"] == f'"{int(stored.st_mtime):x}-{stored.st_size:x}"'
         part = requests.get(proxy.base + path, headers={"Range": "bytes=0-9"}, timeout=30)
         assert part.status_code == 206 and part.content == again.content[:10]
