@@ -30,6 +30,7 @@ _VIEWS = 4096  # filtered projects kept (their pages are rendered once per chang
 class UpstreamParts:
     source: Upstream
     files: FileFetcher
+    reader: Reader  # cached files are on local disk, whatever stores the private packages
 
 
 def _same(a: tuple[DistFile, ...], b: tuple[DistFile, ...]) -> bool:
@@ -114,6 +115,13 @@ class Catalog:
         """An upstream file not cached yet: its bytes as they arrive (None: cached now)."""
         assert self.upstream is not None
         return self.upstream.files.download(dist)
+
+    def reader_for(self, dist: DistFile) -> Reader:
+        """Who reads a served file: the package store's reader, or for a cached upstream
+        file the cache directory's (local even when the packages are in a bucket)."""
+        if self.upstream is not None and self.is_upstream(dist):
+            return self.upstream.reader
+        return self.reader
 
     def accel_dir(self, dist: DistFile) -> str:
         """The directory part of an X-Accel-Redirect target: a package directory's number,

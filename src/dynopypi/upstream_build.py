@@ -9,7 +9,7 @@ from __future__ import annotations
 from .catalog import Catalog, UpstreamParts
 from .config import Settings
 from .index import Index
-from .reader import Reader
+from .reader import FileReader, Reader
 from .reconcile import Reconciler
 from .snapshot import first_directory_wins
 from .upstream import Upstream
@@ -29,8 +29,10 @@ def build_index(settings: Settings) -> tuple[Index, UpstreamStore | None]:
 
 
 def build_upstream(
-    settings: Settings, index: Index, store: UpstreamStore | None
+    settings: Settings, index: Index, store: UpstreamStore | None, reader: Reader
 ) -> UpstreamParts | None:
+    """``reader`` reads the cached files: the package directories' own (which covers the
+    cache directory as the index's last root), or a local one beside a bucket."""
     if store is None:
         return None
     source = Upstream(
@@ -43,7 +45,7 @@ def build_upstream(
         timeout=settings.upstream_timeout, cache_max=settings.upstream_cache_max,
         hash_algo=settings.hash_algo,
     )  # fmt: skip
-    return UpstreamParts(source, files)
+    return UpstreamParts(source, files, reader)
 
 
 def cooldown(settings: Settings) -> Cooldown:
@@ -54,5 +56,6 @@ def cooldown(settings: Settings) -> Cooldown:
 def build_catalog(
     settings: Settings, reconciler: Reconciler, reader: Reader, store: UpstreamStore | None
 ) -> Catalog:
-    upstream = build_upstream(settings, reconciler.index, store)
+    local = reader if reader.local else FileReader(reconciler.index, reconciler.cache)
+    upstream = build_upstream(settings, reconciler.index, store, local)
     return Catalog(reconciler, reader, upstream, cooldown(settings))

@@ -12,7 +12,7 @@ from ..errors import NotFound
 from ..files import content_type_for, plan_download
 from ..identity import DOWNLOAD, LIST
 from ..model import Rendered
-from ..reader import SMALL_FILE
+from ..reader import SMALL_FILE, Reader
 from ..simple import quote_path
 from .shell import Routes
 
@@ -59,15 +59,16 @@ class FileRoutes(Routes):
             dist = catalog.file_at(path, as_of_ns) or dist  # as stored: real size, digests
             catalog.touch(dist)
         settings = self.services.settings
-        if settings.s3_presigned_downloads and self.services.store is not None:
+        reader = catalog.reader_for(dist)  # cached upstream files are on local disk
+        if settings.s3_presigned_downloads and not reader.local:  # in the bucket: it sends
             return self.presigned(dist)
-        if settings.x_accel_redirect and self.services.reader.local:
+        if settings.x_accel_redirect and reader.local:
             return self.accel_redirect(dist, settings.x_accel_redirect)
         plan = plan_download(dist, self.shell.request.headers, cache_control=settings.cache_control)
         if plan.length == 0:
             return bottle.HTTPResponse(status=plan.status, **plan.headers)
         return bottle.HTTPResponse(
-            body=self._body(dist, plan.status, plan.start, plan.length),
+            body=self._body(reader, dist, plan.status, plan.start, plan.length),
             status=plan.status,
             **plan.headers,
         )
@@ -101,8 +102,7 @@ class FileRoutes(Routes):
             return None
         return bottle.HTTPResponse(body=body, status=200, **headers)
 
-    def _body(self, dist: DistFile, status: int, start: int, length: int) -> Any:
-        reader = self.services.reader
+    def _body(self, reader: Reader, dist: DistFile, status: int, start: int, length: int) -> Any:
         if dist.size <= SMALL_FILE:
             data = reader.small_file(dist)
             if data is None:
@@ -135,7 +135,7 @@ class FileRoutes(Routes):
         ``<prefix><number>/``; the upstream cache is ``<prefix>upstream-<key>/``, named
         after its directory, so one fixed nginx location serves any upstream setting.
         """
-        relpath = self.services.reader.real_relpath(dist)
+        relpath = self.services.catalog.reader_for(dist).real_relpath(dist)
         if relpath is None:
             raise NotFound(f"file {dist.relpath!r} is not in its package directory")
         target = f"{prefix}{self.services.catalog.accel_dir(dist)}/{quote_path(relpath)}"
