@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .converters import as_bool
 from .errors import ConfigError
 from .logsafe import redact
 from .views import UNKNOWN_CHOICES, Exempt, parse_duration
@@ -85,15 +86,6 @@ def _size(value: Any) -> int:
         ) from None
 
 
-def _flag(name: str) -> Callable[[Any], bool]:
-    def convert(value: Any) -> bool:
-        from .config import _as_bool  # one true/false syntax for every setting
-
-        return _as_bool(name)(value)
-
-    return convert
-
-
 def _positive(name: str, minimum: float) -> Callable[[Any], float]:
     def convert(value: Any) -> float:
         from .config import _as_float  # one number syntax for every setting (config imports us)
@@ -109,7 +101,7 @@ UPSTREAM_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "upstream_ttl": _positive("upstream_ttl", 0.0),
     "upstream_timeout": _positive("upstream_timeout", 0.1),
     "private": _as_globs("private"),
-    "private_check": _flag("private_check"),
+    "private_check": as_bool("private_check"),
     "merge": _as_globs("merge"),
     "min_age": _as_duration,
     "min_age_exempt": _as_exempt,
