@@ -220,6 +220,11 @@ def test_a_yank_on_one_replica_shows_on_the_other_and_through_nginx(
         status, output = pip_install(stack.index_url, target, "yanked")
         assert status == 0, output
         assert (target / "yanked" / "__init__.py").read_text() == '__version__ = "1.0"\n'
+    # a replica stopped as systemd stops it drains and exits cleanly (it once raised from
+    # the directory watcher it never started)
+    stack.a.stop()
+    assert stack.a.proc is not None and stack.a.proc.returncode == 0, stack.a.logs()
+    assert "Traceback" not in stack.a.stderr_path.read_text(), stack.a.logs()
 
 
 def test_the_store_down_for_every_replica_leaves_pages_up_through_nginx(
