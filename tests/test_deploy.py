@@ -387,4 +387,4 @@ def test_the_replicas_site_retries_reads_only_and_keeps_pages_up() -> None:
     # one try per replica: the last replica's own answer (a 503 with Retry-After) reaches
     # the client, not nginx's "502 no live upstreams"
     assert f"proxy_next_upstream_tries {len(primaries)};" in site
-    assert "proxy_buffering on;" in site and "proxy_max_temp_file_size 1024m;" in site
+    assert "proxy_buffering on;" in site and "proxy_max_temp_file_size 0;" in site
