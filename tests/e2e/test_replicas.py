@@ -5,7 +5,7 @@ The site is templated for the replicas' loopback ports (``tests/support/nginx.py
 replica killed with SIGKILL comes back as a new process on the same port, as a restarted
 service would, so nginx's upstream block stays right. The replicas run as the shipped
 dynopypi.toml would behind nginx (trusted proxy, ``--x-accel-redirect``, which a bucket
-ignores: it streams, and the replicas site has no file location to redirect to).
+ignores: the replica sends files itself, and the replicas site has no file location).
 """
 
 from __future__ import annotations
@@ -131,24 +131,27 @@ def test_pip_installs_a_deep_chain_while_a_replica_is_killed_and_restarted(
     done = threading.Event()
     restarts: list[float] = []
 
+    def until_nginx_sends_it_installs() -> None:
+        """After a failure nginx leaves the replica out for fail_timeout: wait until it
+        is back in, so that every kill meets installs and the last process serves too."""
+        offset = victim.stderr_path.stat().st_size
+        poll_until(
+            functools.partial(serving_since, victim, offset),
+            timeout=30.0,
+            message="nginx never sent the restarted replica a request",
+        )
+
     def kill_and_restart() -> None:
         try:
             for _round in range(KILLS):
-                # only once nginx sends it requests again (after a failure it leaves the
-                # replica out for fail_timeout), so that every kill meets installs
-                offset = victim.stderr_path.stat().st_size
-                poll_until(
-                    functools.partial(serving_since, victim, offset),
-                    timeout=30.0,
-                    message="nginx never sent the restarted replica a request",
-                )
+                until_nginx_sends_it_installs()
                 time.sleep(0.3)  # some in flight
                 victim.stop(signal.SIGKILL)
                 time.sleep(DOWN)
                 began = time.monotonic()
                 victim.start(same_port=True)
                 restarts.append(time.monotonic() - began)
-            time.sleep(1.0)  # an install or so against the last restart
+            until_nginx_sends_it_installs()
         finally:
             done.set()
 
