@@ -93,7 +93,8 @@ install: ## install system-wide: user, directories, venv, systemd unit, nginx si
 		install -m 0640 /dev/null $(DESTDIR)$(SYSCONFDIR)/dynopypi/htpasswd
 	test -e $(DESTDIR)$(NGINX_SITE_DIR)/dynopypi.conf || \
 		install -m 0644 nginx/dynopypi.conf $(DESTDIR)$(NGINX_SITE_DIR)/dynopypi.conf
-	install -m 0644 nginx/dynopypi.conf nginx/dynopypi-tls.conf $(DESTDIR)$(PREFIX)/share/dynopypi/
+	install -m 0644 nginx/dynopypi.conf nginx/dynopypi-tls.conf nginx/dynopypi-replicas.conf \
+		$(DESTDIR)$(PREFIX)/share/dynopypi/
 	@set -e; if [ -z "$(DESTDIR)" ]; then \
 		chown root:$(SERVICE_USER) $(SYSCONFDIR)/dynopypi/dynopypi.toml $(SYSCONFDIR)/dynopypi/htpasswd; \
 		chown $(SERVICE_USER):$(SERVICE_USER) $(LOCALSTATEDIR)/lib/dynopypi $(LOCALSTATEDIR)/lib/dynopypi/packages \

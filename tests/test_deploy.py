@@ -111,6 +111,7 @@ EXPECTED_MODES = {
     "etc/nginx/conf.d/dynopypi.conf": "0o644",
     "usr/share/dynopypi/dynopypi.conf": "0o644",
     "usr/share/dynopypi/dynopypi-tls.conf": "0o644",
+    "usr/share/dynopypi/dynopypi-replicas.conf": "0o644",
 }
 
 
@@ -129,6 +130,7 @@ def test_make_install_tree_and_modes(installed: Path) -> None:
         "etc/nginx/conf.d/dynopypi.conf": nh.HTTP_SITE,
         "usr/share/dynopypi/dynopypi.conf": nh.HTTP_SITE,
         "usr/share/dynopypi/dynopypi-tls.conf": nh.TLS_SITE,
+        "usr/share/dynopypi/dynopypi-replicas.conf": nh.REPLICAS_SITE,
     }
     for rel, source in pairs.items():
         assert (installed / rel).read_text() == source.read_text(), rel
@@ -299,6 +301,8 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def templated(kind: str, packages: Path, cert: tuple[Path, Path]) -> str:
+    if kind == "replicas":
+        return nh.template_replicas_site(nh.REPLICAS_SITE, http_port=8081, app_ports=(8190, 8191))
     if kind == "tls":
         return nh.template_site(
             nh.TLS_SITE, http_port=8081, https_port=8443, app_port=8190, alias_dir=packages,
@@ -310,7 +314,7 @@ def templated(kind: str, packages: Path, cert: tuple[Path, Path]) -> str:
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("kind", ["http", "tls", "sub-path"])
+@pytest.mark.parametrize("kind", ["http", "tls", "sub-path", "replicas"])
 def test_nginx_accepts_the_shipped_sites(
     kind: str, tmp_path: Path, cert: tuple[Path, Path]
 ) -> None:
@@ -321,7 +325,7 @@ def test_nginx_accepts_the_shipped_sites(
     assert "syntax is ok" in result.stderr and "test is successful" in result.stderr
 
 
-@pytest.mark.parametrize("kind", ["http", "tls"])
+@pytest.mark.parametrize("kind", ["http", "tls", "replicas"])
 def test_nginx_has_no_warnings_for_the_shipped_sites(
     kind: str, tmp_path: Path, cert: tuple[Path, Path]
 ) -> None:
@@ -344,3 +348,46 @@ def test_nginx_test_rejects_a_broken_site(tmp_path: Path) -> None:
     result = nh.nginx_test(tmp_path / "nginx", site)
     assert result.returncode != 0, explain(result)
     assert "absent.pem" in result.stderr
+
+
+# --------------------------------------------------------------------------- replicas site
+
+
+def directives(site: Path) -> set[str]:
+    """A site's lines without comments and blanks, whitespace normalized."""
+    lines = (line.split("#", 1)[0].strip() for line in site.read_text().splitlines())
+    return {" ".join(line.split()) for line in lines if line}
+
+
+def test_the_replicas_site_keeps_in_step_with_the_single_one() -> None:
+    """Everything of dynopypi.conf but its one upstream server and its local files
+    locations is in dynopypi-replicas.conf too: limits, timeouts, headers, the upload check."""
+    files_location = {
+        "location /_dynopypi_files/0/ {", "alias /var/lib/dynopypi/packages/;",
+        "disable_symlinks on;", "sendfile on;", "tcp_nopush on;",
+        # cached upstream files live in each replica's own cache directory
+        'location ~ "^/_dynopypi_files/(upstream-[0-9a-f]{16})/(\\.upstream/[^/]+/[^/]+)$" {',
+        nh.SHIPPED_CACHE,
+    }  # fmt: skip
+    missing = directives(nh.HTTP_SITE) - directives(nh.REPLICAS_SITE)
+    assert missing <= {nh.SHIPPED_UPSTREAM, *files_location}, missing
+    assert not files_location & directives(nh.REPLICAS_SITE), "a bucket has no local files"
+
+
+def test_the_replicas_site_retries_reads_only_and_keeps_pages_up() -> None:
+    text = nh.REPLICAS_SITE.read_text()
+    upstream = text[text.index("upstream dynopypi_app {") :].split("}", 1)[0]
+    servers = re.findall(r"^\s*server (\S+) ([^;]*);", upstream, flags=re.MULTILINE)
+    primaries = [address for address, options in servers if "backup" not in options]
+    backups = [address for address, options in servers if "backup" in options]
+    assert sorted(primaries) == sorted(backups) == sorted(nh.SHIPPED_REPLICAS), servers
+    for address, options in servers:  # passive health on primaries; backups never left out
+        assert ("max_fails=0" in options) == ("backup" in options), (address, options)
+    assert re.search(r"^\s*keepalive \d+;", upstream, flags=re.MULTILINE), upstream
+    site = directives(nh.REPLICAS_SITE)
+    assert "proxy_next_upstream error timeout http_502 http_503 http_504;" in site
+    assert not any("non_idempotent" in line for line in site), "an upload is never sent twice"
+    # one try per replica: the last replica's own answer (a 503 with Retry-After) reaches
+    # the client, not nginx's "502 no live upstreams"
+    assert f"proxy_next_upstream_tries {len(primaries)};" in site
+    assert "proxy_buffering on;" in site and "proxy_max_temp_file_size 0;" in site

@@ -1,13 +1,15 @@
 """A real nginx built from the repository's own site files, for tests.
 
-The shipped files (``nginx/dynopypi.conf``, ``nginx/dynopypi-tls.conf``) are templated by
-plain text substitution: the listen ports become free loopback ports, the upstream becomes
-the app under test, the package directory and certificate paths become temporary ones.
+The shipped files (``nginx/dynopypi.conf``, ``nginx/dynopypi-tls.conf``,
+``nginx/dynopypi-replicas.conf``) are templated by plain text substitution: the listen ports
+become free loopback ports, the upstream becomes the app (or the replicas) under test, the
+package directory and certificate paths become temporary ones.
 Everything else (proxy headers, gzip, X-Accel-Redirect location, HSTS) is used as shipped,
 so the tests check the files an operator installs. A substitution that no longer matches
 the shipped text fails loudly instead of silently testing something else.
 
-Used by ``tests/e2e/test_nginx.py`` (nginx running) and ``tests/test_deploy.py`` (``nginx -t``).
+Used by ``tests/e2e/test_nginx.py`` and ``tests/e2e/test_replicas.py`` (nginx running) and
+``tests/test_deploy.py`` (``nginx -t``).
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from support.processes import port_was_taken, stop_process
 REPO = Path(__file__).resolve().parents[2]
 HTTP_SITE = REPO / "nginx" / "dynopypi.conf"
 TLS_SITE = REPO / "nginx" / "dynopypi-tls.conf"
+REPLICAS_SITE = REPO / "nginx" / "dynopypi-replicas.conf"
 
 SHIPPED_UPSTREAM = "server 127.0.0.1:8180;"
 SHIPPED_PACKAGES = "/var/lib/dynopypi/packages/"
 SHIPPED_CACHE = "alias /var/cache/dynopypi/$1/files/$2;"
+SHIPPED_REPLICAS = ("10.0.0.11:8180", "10.0.0.12:8180")  # each a primary and a backup
 STARTUP_TIMEOUT = 20.0
 
 
@@ -250,6 +254,20 @@ def template_site(
     return site
 
 
+def template_replicas_site(source: Path, *, http_port: int, app_ports: tuple[int, int]) -> str:
+    """The shipped replicas site with a loopback port and the replicas under test in place
+    of the shipped addresses (their parameters, max_fails and backup, kept as shipped)."""
+    site = re.sub(r"^[ \t]*#.*\n", "", source.read_text(), flags=re.MULTILINE)  # comments
+    site = _sub(r"^\s*listen \[::\]:\d+[^;\n]*;\n", "", site, count=1)
+    site = _replace(site, "listen 80;", f"listen 127.0.0.1:{http_port};", count=1)
+    for shipped, port in zip(SHIPPED_REPLICAS, app_ports, strict=True):
+        site = _replace(site, f"server {shipped} ", f"server 127.0.0.1:{port} ", count=2)
+    for leftover in ("8180", "10.0.0.", "/var/lib/dynopypi", "_dynopypi_files", "alias "):
+        if leftover in site:
+            raise AssertionError(f"templated site still has {leftover!r}:\n{site}")
+    return site
+
+
 def main_conf(prefix: Path) -> str:
     """A minimal top-level nginx.conf: everything nginx writes stays under ``prefix``."""
     user = "user root root;\n" if os.geteuid() == 0 else ""  # tmp dirs are 0700
@@ -391,3 +409,13 @@ def site_nginx(
         )
 
     return Nginx(prefix=prefix, render=render, tls=tls)
+
+
+def replicas_nginx(prefix: Path, app_ports: tuple[int, int]) -> Nginx:
+    """An nginx (not started yet) over the shipped replicas site, for the replicas
+    listening on ``app_ports`` (restart them on the same ports: the site names them)."""
+
+    def render(http_port: int, _https_port: int) -> str:
+        return template_replicas_site(REPLICAS_SITE, http_port=http_port, app_ports=app_ports)
+
+    return Nginx(prefix=prefix, render=render)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -79,11 +80,14 @@ class DynoServer(IndexClient):
 
     # ---- lifecycle
 
-    def start(self) -> None:
+    def start(self, *, same_port: bool = False) -> None:
+        """Start on a free port, or with ``same_port`` where the last start listened (a
+        restart that a proxy's configuration, naming the port, must find again)."""
         (self.work_dir / "cache").mkdir(parents=True, exist_ok=True)
         last_error: str = ""
         for _attempt in range(3):  # the free port can be stolen between bind and use
-            self.port = free_port()
+            if not (same_port and self.port):
+                self.port = free_port()
             out = self.stdout_path.open("ab")
             err = self.stderr_path.open("ab")
             log_start = err.tell()
@@ -109,9 +113,10 @@ class DynoServer(IndexClient):
             f"dynopypi did not become ready: {last_error}\ncommand: {self.command()}\n{self.logs()}"
         )
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop it (SIGTERM: it drains; SIGKILL: a crash, nothing finished)."""
         if self.proc is not None:
-            stop_process(self.proc)
+            stop_process(self.proc, sig)
         for fh in self._logs:
             fh.close()
         self._logs = []
