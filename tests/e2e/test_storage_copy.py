@@ -121,7 +121,8 @@ def test_a_directory_copied_into_a_bucket_is_served_at_once_and_a_rerun_does_not
 
     def yanked() -> dict[str, dict[str, object]]:  # the yank is the entry after the files'
         found = files_of(replica, "copied-a")
-        return found if found and found[files[1].name].get("yanked") else {}
+        listed = found.get(files[1].name) if found else None  # not listed yet: wait
+        return found if listed and listed.get("yanked") else {}
 
     seen = poll_until(yanked, timeout=5.0)
     assert seen[files[1].name].get("yanked") == "broken"
