@@ -20,6 +20,7 @@ from .bucket_records import (
     meta_key,
     record_to_json,
 )
+from .bucket_source import SizeAndTime
 from .describe import Describer
 from .dists import parse_filename
 from .errors import InvalidFilename
@@ -68,15 +69,9 @@ def describe_object(storage: Storage, item: Stat, describer: Describer) -> Recor
     if facts.digests is None:
         log.warning("ignoring %s in the bucket: %s", item.key, facts.problem)
         return None
-    st = _Stat(item.size, item.modified_ns)
+    st = SizeAndTime(item.size, item.modified_ns)
     entry = describer.entry(st, facts, parsed)  # type: ignore[arg-type]
     record = Record(item.key, entry, item.version)
     store_facts(storage, record, facts.metadata)
     log.info("adopted %s (found by listing the bucket)", item.key)
     return record
-
-
-class _Stat:
-    def __init__(self, size: int, mtime_ns: int) -> None:
-        self.st_size = size
-        self.st_mtime_ns = mtime_ns

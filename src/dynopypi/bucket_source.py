@@ -41,8 +41,9 @@ ADOPT_AFTER_NS = 5 * 1_000_000_000  # a fresh upload may still be on its way to 
 
 
 @dataclass(frozen=True)
-class _Stat:
-    """The two fields of ``os.stat_result`` a DistFile is built from."""
+class SizeAndTime:
+    """The two fields of ``os.stat_result`` a DistFile is built from (an object has no
+    other stat): its size and its upload time."""
 
     st_size: int
     st_mtime_ns: int
@@ -77,7 +78,7 @@ class BucketSource:
         return self._dist(record, parsed)
 
     def _dist(self, record: Record, parsed: ParsedName) -> DistFile:
-        st = cast("object", _Stat(record.entry.size, record.entry.mtime_ns))
+        st = cast("object", SizeAndTime(record.entry.size, record.entry.mtime_ns))
         found = Found(record.key, st, parsed, record.entry)  # type: ignore[arg-type]
         return self.describer.dist(0, found, record.entry)
 

@@ -15,7 +15,7 @@ import time
 
 from .bucket_facts import store_facts
 from .bucket_records import Added, Record, Removed, Yanked, facts_key, meta_key
-from .bucket_source import BucketSource
+from .bucket_source import BucketSource, SizeAndTime
 from .dists import DistFile, ParsedName
 from .errors import NotFound
 from .formparts import UploadForm
@@ -25,12 +25,6 @@ from .storage import KeyExists, Stat
 from .upload import Outcome, exists_error, same_file
 
 log = logging.getLogger(__name__)
-
-
-class _Stat:
-    def __init__(self, size: int, mtime_ns: int) -> None:
-        self.st_size = size
-        self.st_mtime_ns = mtime_ns
 
 
 class BucketShelf:
@@ -68,7 +62,7 @@ class BucketShelf:
         from .scan import facts_of
 
         facts = facts_of(form.digests, str(form.temp_path), parsed.packagetype, metadata)
-        st = _Stat(form.size, time.time_ns())
+        st = SizeAndTime(form.size, time.time_ns())
         entry = self.source.describer.entry(st, facts, parsed)  # type: ignore[arg-type]
         record = Record(key, entry, stat.version)
         store_facts(self.storage, record, facts.metadata)
