@@ -124,7 +124,7 @@ class DirectoryStorage:
             raise KeyExists(key, self.stat(key)) from None
         except OSError as exc:
             raise StoreUnavailable(f"cannot store {key}: {exc.strerror}") from exc
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         found = self.stat(key)
         assert found is not None
         return found
@@ -150,18 +150,8 @@ class DirectoryStorage:
                 if expect is not None and (current is None or current.version != expect):
                     raise VersionChanged(key)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".write-", suffix=".tmp")
-                try:
-                    with os.fdopen(fd, "wb") as fh:
-                        fh.write(data)
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                    os.chmod(temp, 0o644)
-                    os.replace(temp, target)
-                except BaseException:
-                    Path(temp).unlink(missing_ok=True)
-                    raise
-                _fsync_dir(target.parent)
+                write_atomically(target, data, prefix=".write-")
+                fsync_dir(target.parent)
         except OSError as exc:
             raise StoreUnavailable(f"cannot write {key}: {exc.strerror}") from exc
         found = self.stat(key)
@@ -182,7 +172,24 @@ class DirectoryStorage:
         return None
 
 
-def _fsync_dir(directory: Path) -> None:
+def write_atomically(path: Path, data: bytes, *, prefix: str) -> None:
+    """Replace ``path`` with ``data`` whole or not at all (a temp file beside it, synced,
+    renamed over it): a crash never leaves a half-written state file."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a new or renamed entry in ``directory`` durable (best effort)."""
     with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
         try:

@@ -34,6 +34,7 @@ from .errors import AlreadyExists, InvalidFilename, InvalidInput, MetadataError
 from .formparts import CHUNK, DIGEST_FIELDS, UploadForm, storage_error
 from .model import Project
 from .paths import PathUpdates
+from .storage_dir import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +271,7 @@ def _place(
             raise exists_error(form.filename, existing) from None
         except OSError as exc:
             raise storage_error(exc, "move the upload into place") from exc
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         dist = paths.upsert(root, relpath, known=(form.digests, metadata))
     log.info("stored %s (%d bytes)", relpath, form.size)
     return Outcome(dist, created=True)
@@ -296,16 +297,3 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import threading
 from pathlib import Path
+
+from .storage_dir import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +42,8 @@ def read_yanks(root: Path) -> dict[str, str]:
 def write_yanks(root: Path, yanks: dict[str, str]) -> None:
     path = yank_path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".yanked-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(dict(sorted(yanks.items())), fh, indent=1)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(dict(sorted(yanks.items())), indent=1) + "\n"
+    write_atomically(path, text.encode("utf-8"), prefix=".yanked-")
 
 
 class YankStore:
