@@ -120,6 +120,28 @@ def test_the_cache_is_bounded_and_purgeable(
     assert fake.hits[f"/files/{wheels[2].name}"] == 2
 
 
+def test_a_file_purged_right_after_a_download_is_fetched_again(
+    server_factory: ServerFactory, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """The server trusts a file it saw on disk for a second without looking again: a
+    purge inside that second must still not turn the next download into a 404."""
+    made = tmp_path / "made"
+    made.mkdir()
+    wheel = make_wheel(made, "fleeting", "1.0", payload=os.urandom(600_000))  # not in memory
+    fake.publish("fleeting", [(wheel, None, "2020-01-01T00:00:00Z")])
+    index = server_factory(tmp_path / "local", "--upstream", fake.index_url)
+    url = f"/packages/.upstream/fleeting/{wheel.name}"
+    for expected_hits in (1, 2, 3):
+        for _served_from_upstream_then_from_disk in range(2):
+            assert index.get(url).content == wheel.read_bytes()
+            assert fake.hits[f"/files/{wheel.name}"] == expected_hits
+        cached = list((index.work_dir / "cache").rglob(wheel.name))
+        assert len(cached) == 1
+        cached[0].unlink()  # what `dynopypi upstream purge` does, at once
+    assert index.get(url).content == wheel.read_bytes()
+    assert fake.hits[f"/files/{wheel.name}"] == 4
+
+
 def test_cached_core_metadata_counts_in_the_cache_and_goes_with_its_file(
     server_factory: ServerFactory, fake: FakeUpstream, tmp_path: Path
 ) -> None:

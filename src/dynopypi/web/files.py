@@ -35,6 +35,14 @@ class Chunks:
         self._stream.close()
 
 
+class Gone(Exception):
+    """A cached upstream file was not on disk when it was opened (purged meanwhile)."""
+
+    def __init__(self, dist: DistFile) -> None:
+        super().__init__(dist.relpath)
+        self.dist = dist
+
+
 class FileRoutes(Routes):
     def install(self, app: bottle.Bottle) -> None:
         app.route("/packages/", "GET", self.listing)
@@ -45,6 +53,17 @@ class FileRoutes(Routes):
         return self.shell.send(self.services.renderer.listing_page(self.services.index.snapshot))
 
     def download(self, path: str, as_of_ns: int | None = None) -> bottle.HTTPResponse:
+        try:
+            return self._download(path, as_of_ns)
+        except Gone as gone:  # a cached upstream file purged by another process: refetch
+            assert self.services.catalog.upstream is not None
+            self.services.catalog.upstream.files.forget(gone.dist)
+        try:
+            return self._download(path, as_of_ns)
+        except Gone:
+            raise NotFound(f"file {path!r} keeps disappearing from the upstream cache") from None
+
+    def _download(self, path: str, as_of_ns: int | None) -> bottle.HTTPResponse:
         self.shell.require(DOWNLOAD)
         catalog = self.services.catalog
         dist = catalog.file_at(path, as_of_ns)
@@ -67,11 +86,13 @@ class FileRoutes(Routes):
         plan = plan_download(dist, self.shell.request.headers, cache_control=settings.cache_control)
         if plan.length == 0:
             return bottle.HTTPResponse(status=plan.status, **plan.headers)
-        return bottle.HTTPResponse(
-            body=self._body(reader, dist, plan.status, plan.start, plan.length),
-            status=plan.status,
-            **plan.headers,
-        )
+        try:
+            body = self._body(reader, dist, plan.status, plan.start, plan.length)
+        except NotFound:
+            if catalog.is_upstream(dist):
+                raise Gone(dist) from None
+            raise
+        return bottle.HTTPResponse(body=body, status=plan.status, **plan.headers)
 
     def first_download(self, dist: DistFile) -> bottle.HTTPResponse | None:
         """An upstream file not cached yet: streamed while it is fetched (None: cached).
