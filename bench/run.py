@@ -1842,15 +1842,13 @@ def first_fetches(
     big: list[Path], out: FirstFetch, direct_port: int, proxy_port: int, relay_port: int | None
 ) -> None:
     """Per fresh wheel: straight from the upstream (its page cache warm, as for the cache's
-    fetch after it), through a bare relay if asked, then its first fetch through dynopypi."""
+    fetch after it), its first fetch through dynopypi, then through a bare relay if asked."""
     from dynopypi.dists import parse_filename
 
     for wheel in big:
         name = parse_filename(wheel.name).project
         size = wheel.stat().st_size
         out.direct_s.append(_timed_get(direct_port, f"/packages/{wheel.name}")[1])
-        if relay_port is not None:
-            out.relay_s.append(_timed_get(relay_port, f"/packages/{wheel.name}")[1])
         http_get(proxy_port, f"/simple/{name}/")
         time.sleep(0.2)  # the page fetch's work is over
         first_byte, whole, got = _timed_get(proxy_port, f"/packages/.upstream/{name}/{wheel.name}")
@@ -1858,7 +1856,10 @@ def first_fetches(
             raise RuntimeError(f"first fetch of {wheel.name}: {got} of {size} bytes")
         out.first_byte_s.append(first_byte)
         out.through_s.append(whole)
-        time.sleep(0.2)  # the committed file's other digests are computed
+        time.sleep(0.5)  # the committed file's other digests are computed
+        if relay_port is not None:  # after: nginx writes its own 50 MB temp file
+            out.relay_s.append(_timed_get(relay_port, f"/packages/{wheel.name}")[1])
+            time.sleep(0.2)
 
 
 def bench_upstream(
