@@ -70,17 +70,19 @@ the first poll), also shown to that poll's answer. Targets: dynopypi's median < 
 Upstream mode (--upstream): dynopypi over the corpus (plus 50 MB wheels in a second
 directory) is the upstream of a second dynopypi over an empty directory (``--upstream``).
 After one request warms the cache, wrk measures a project page and a download, local on the
-upstream vs cached through the second; ``pip install chain-00`` runs local vs through the warm
-cache. The first fetch of a 50 MB wheel is timed (first byte and last) against fetching it
-straight from the upstream, a fresh wheel per round (median of --first-rounds, default 5), over
-two links: raw loopback (about 2 GB/s here, where sha256 alone of 50 MB takes as long as the
-whole direct transfer; a bare nginx relay on the same path is timed beside it as the floor any
-proxy meets on this machine), and a 1 Gbit/s link (bench/link.py, a relay paced to 125 MB/s
-in front of the upstream, for the direct fetch and the cache alike; faster than PyPI's CDN).
-Targets: cached page >= 90% of a local page's req/s, cached download as fast as local
-(>= 95%), first fetch over the 1 Gbit/s link <= 1.2x the direct one with the first byte well
-before the last, pip through the warm cache <= 1.2x local; the loopback first fetch is
-reported against its floor, without a target.
+upstream vs cached through the second, then the download again through the shipped nginx
+site in front of each (apps with ``--x-accel-redirect``); ``pip install chain-00`` runs
+local vs through the warm cache. The first fetch of a 50 MB wheel is timed (first byte and
+last) against fetching it straight from the upstream, a fresh wheel per round (median of
+--first-rounds, default 5), over two links: raw loopback (about 2 GB/s here, where sha256
+alone of 50 MB takes as long as the whole direct transfer; a bare nginx relay on the same
+path is timed beside it as the floor any proxy meets on this machine), and a 1 Gbit/s link
+(bench/link.py, a relay paced to 125 MB/s in front of the upstream, for the direct fetch
+and the cache alike; faster than PyPI's CDN). Targets: cached page >= 90% of a local
+page's req/s, cached download as fast as local (>= 95%, app direct and through nginx),
+first fetch over the 1 Gbit/s link <= 1.2x the direct one with the first byte well before
+the last, pip through the warm cache <= 1.2x local; the loopback first fetch is reported
+against its floor, without a target.
 
 Only 127.0.0.1 is used; every server (and nginx) runs in its own process group and is killed
 at the end.
@@ -1838,6 +1840,29 @@ def start_relays(args: argparse.Namespace, work: Path, up_port: int) -> tuple[in
     return relay_port, link_port
 
 
+def start_site(
+    args: argparse.Namespace, work: Path, app_port: int, pkgdir: Path, cache_dir: Path | None
+) -> int:
+    """The shipped nginx site in front of one app (its own nginx: the site's zone and
+    upstream names are global); with ``cache_dir``, its upstream-files location reads
+    that app's upstream cache. Returns the site's port."""
+    prefix = work / f"site-{app_port}"
+    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    site = nginx_site_conf(NGINX_SITE.read_text(), port, app_port, pkgdir)
+    if cache_dir is not None:
+        if "/var/cache/dynopypi/" not in site:
+            raise RuntimeError(f"{NGINX_SITE} no longer aliases /var/cache/dynopypi/")
+        site = site.replace("/var/cache/dynopypi/", f"{cache_dir}/")
+    (prefix / "site.conf").write_text(site)
+    (prefix / "static.conf").write_text("")
+    conf = prefix / "nginx.conf"
+    conf.write_text(nginx_main_conf(prefix))
+    cmd = [args.nginx_exe, "-p", f"{prefix}/", "-c", str(conf), "-e", str(prefix / "error.log")]
+    wait_first_200(Proc(cmd, prefix / "nginx.log"), port, "/simple/", 30.0)
+    return port
+
+
 def first_fetches(
     big: list[Path], out: FirstFetch, direct_port: int, proxy_port: int, relay_port: int | None
 ) -> None:
@@ -1871,8 +1896,8 @@ def bench_upstream(
     res = UpstreamResult()
     work = size_dir / "upstream"
     shutil.rmtree(work, ignore_errors=True)
-    big_dir, empty, empty2 = work / "big", work / "empty", work / "empty2"
-    for d in (big_dir, empty, empty2):
+    big_dir, empty, empty2, empty3 = (work / d for d in ("big", "empty", "empty2", "empty3"))
+    for d in (big_dir, empty, empty2, empty3):
         d.mkdir(parents=True, exist_ok=True)
     rounds = args.first_rounds
     big = [
@@ -1900,15 +1925,31 @@ def bench_upstream(
             status, _, _ = http_get(px_port, path)
             if status != 200:
                 raise RuntimeError(f"proxy GET {path}: {status}")
+        # the same through the shipped nginx site: the apps answer X-Accel-Redirect
+        accel = ["-q", "--trusted-proxies", HOST, "--x-accel-redirect", "/_dynopypi_files/"]
+        upx_port, pxx_port = free_port(), free_port()
+        start("dynopypi", upx_port, corpus_dir / "packages", work / "c-upx",
+              work / "upstream-accel.log", accel)  # fmt: skip
+        start("dynopypi", pxx_port, empty3, work / "c-pxx", work / "proxy-accel.log",
+              [*accel, "--upstream", f"http://{HOST}:{up_port}/simple/"])  # fmt: skip
+        local_site = start_site(args, work, upx_port, corpus_dir / "packages", None)
+        cache_site = start_site(args, work, pxx_port, empty3, work / "c-pxx")
+        size = tgt.download_file.stat().st_size
+        for path in (tgt.project_path, cached_download):  # warm the cache through nginx
+            status, body, _ = http_get(cache_site, path)
+            if status != 200 or (path == cached_download and len(body) != size):
+                raise RuntimeError(f"nginx -> proxy GET {path}: {status}, {len(body)} bytes")
         log_file = work / "wrk.log"
         for label, port, path in (
             ("page local", up_port, tgt.project_path),
             ("page cached upstream", px_port, tgt.project_path),
             ("download local", up_port, tgt.download_path),
             ("download cached upstream", px_port, cached_download),
+            ("download local, nginx", local_site, tgt.download_path),
+            ("download cached upstream, nginx", cache_site, cached_download),
         ):
             res.wrk[label] = best_wrk(f"http://{HOST}:{port}{path}", args, None, log_file)
-            log(f"  {label:<28} {fmt_wrk(res.wrk[label])}")
+            log(f"  {label:<32} {fmt_wrk(res.wrk[label])}")
         for port, out in ((up_port, res.pip_local_s), (px_port, res.pip_cached_s)):
             probe = ServerResult("dynopypi", 0, 0)
             run_pip(port, 1, probe, work / "pip.log")  # the first run fills the cache
@@ -1935,6 +1976,7 @@ def upstream_targets(res: UpstreamResult) -> list[Check]:
 
     page = ratio(rps("page cached upstream"), rps("page local"))
     dl = ratio(rps("download cached upstream"), rps("download local"))
+    dl_nginx = ratio(rps("download cached upstream, nginx"), rps("download local, nginx"))
     link = ratio(res.link.median("through_s"), res.link.median("direct_s"))
     early = ratio(res.link.median("first_byte_s"), res.link.median("through_s"))
     loop = ratio(res.loopback.median("through_s"), res.loopback.median("direct_s"))
@@ -1946,6 +1988,8 @@ def upstream_targets(res: UpstreamResult) -> list[Check]:
               page >= 0.9 if page is not None else None),
         Check("cached upstream download / local download (req/s)", dl, ">= 0.95",
               dl >= 0.95 if dl is not None else None),
+        Check("the same through the shipped nginx site (req/s)", dl_nginx, ">= 0.95",
+              dl_nginx >= 0.95 if dl_nginx is not None else None),
         Check(f"first {BIG_FILE_MB} MB fetch through / direct, 1 Gbit/s (time)", link, "<= 1.2",
               link <= 1.2 if link is not None else None),
         Check("first byte / whole file, first fetch (time)", early, "< 1.0",
