@@ -39,7 +39,9 @@ MAX_METADATA = 16 * 1024 * 1024
 WAIT_FOR_LEADER = 600.0
 RECENT = 2.0  # seconds a used file is safe from eviction (nginx opens it after us)
 # seconds a file seen on disk is taken to be there without looking again: one stat per
-# download under load cost 15% of cached downloads/s (each syscall hands the GIL around)
+# download under load cost 15% of cached downloads/s (each syscall hands the GIL around).
+# A file purged by another process inside that second is found missing when it is opened
+# (or resolved for nginx) and fetched again (web/files.py).
 PRESENT_FOR = 1.0
 
 Stored = Callable[[DistFile], None]

@@ -212,6 +212,12 @@ def test_the_shipped_nginx_site_sends_cached_upstream_files(
         assert fake.hits[f"/files/{wheels['chain_c'].name}"] == 1
         check_ok(pip_install(proxy.base + "/simple/", tmp_path / "t2", "chain-a"), index, proxy)
         assert all(fake.hits[f"/files/{w.name}"] == 1 for w in wheels.values())
+        assert requests.get(proxy.base + path, timeout=30).status_code == 200  # seen on disk
+        (cache / "files" / path[10:]).unlink()  # and purged within the second it is trusted
+        purged = requests.get(proxy.base + path, timeout=30)
+        assert purged.status_code == 200, proxy.logs()  # fetched again, not nginx's 404
+        assert purged.content == wheels["chain_c"].read_bytes()
+        assert fake.hits[f"/files/{wheels['chain_c'].name}"] == 2
     finally:
         proxy.stop()
 

@@ -77,8 +77,16 @@ class FileRoutes(Routes):
                 return first
             dist = catalog.file_at(path, as_of_ns) or dist  # as stored: real size, digests
             catalog.touch(dist)
-        settings = self.services.settings
         reader = catalog.reader_for(dist)  # cached upstream files are on local disk
+        try:
+            return self._send(reader, dist)
+        except NotFound:
+            if catalog.is_upstream(dist):  # seen on disk less than a second ago, gone now
+                raise Gone(dist) from None
+            raise
+
+    def _send(self, reader: Reader, dist: DistFile) -> bottle.HTTPResponse:
+        settings = self.services.settings
         if settings.s3_presigned_downloads and not reader.local:  # in the bucket: it sends
             return self.presigned(dist)
         if settings.x_accel_redirect and reader.local:
@@ -86,12 +94,7 @@ class FileRoutes(Routes):
         plan = plan_download(dist, self.shell.request.headers, cache_control=settings.cache_control)
         if plan.length == 0:
             return bottle.HTTPResponse(status=plan.status, **plan.headers)
-        try:
-            body = self._body(reader, dist, plan.status, plan.start, plan.length)
-        except NotFound:
-            if catalog.is_upstream(dist):
-                raise Gone(dist) from None
-            raise
+        body = self._body(reader, dist, plan.status, plan.start, plan.length)
         return bottle.HTTPResponse(body=body, status=plan.status, **plan.headers)
 
     def first_download(self, dist: DistFile) -> bottle.HTTPResponse | None:
