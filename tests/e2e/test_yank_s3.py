@@ -9,6 +9,9 @@ or nothing when the command refused.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +27,7 @@ from support.bucket_server import (
 from support.clients import check_ok, pip_install
 from support.fakedist import make_sdist, make_wheel
 from support.helpers import poll_until
+from support.net import free_port
 from support.seaweed import S3Place, SeaweedFS
 
 from dynopypi.bucket_journal import Journal
@@ -206,3 +210,21 @@ def test_the_store_down_is_one_line_and_a_retry_works(
     result = bucket.cli("yank", "lib", "2.0", "--reason", "up again")
     assert result.returncode == 0, result.stdout + result.stderr
     assert bucket.entries_after(before) == [[Yanked(n, "up again") for n in bucket.release]]
+
+
+def test_without_boto3_it_is_one_line(tmp_path: Path) -> None:
+    """As ``run`` says it (the ``s3`` extra not installed): boto3 hidden by a module that
+    refuses to import, ahead of the real one on the path."""
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / "boto3.py").write_text("raise ImportError('boto3 is not installed here')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DYNOPYPI_"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(hidden), *filter(None, [env.get("PYTHONPATH")])])
+    result = subprocess.run(
+        [sys.executable, "-m", "dynopypi", "yank", "lib", "1.0", "--storage", "s3://b-b/p",
+         "--s3-endpoint", f"http://127.0.0.1:{free_port()}"],
+        capture_output=True, text=True, timeout=60, check=False, env=env,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    line = one_line_error(result)
+    assert "needs boto3" in line and "pip install 'dynopypi[s3]'" in line, line
