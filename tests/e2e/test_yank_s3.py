@@ -228,3 +228,17 @@ def test_without_boto3_it_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stdout + result.stderr
     line = one_line_error(result)
     assert "needs boto3" in line and "pip install 'dynopypi[s3]'" in line, line
+
+
+def test_the_bucket_can_come_from_the_replicas_config_file(bucket: Bucket, tmp_path: Path) -> None:
+    """``--config`` with the TOML file the replicas run with (as ``run`` reads it)."""
+    config = tmp_path / "dynopypi.toml"
+    config.write_text(
+        f'storage = "{bucket.url}"\ns3_endpoint = "{bucket.store.endpoint_url}"\n'
+        'host = "0.0.0.0"\nauthenticate = ["update"]\n'
+    )
+    before = bucket.seq()
+    result = dynopypi_command(bucket.store, "yank", "lib", "2.0", "--config", config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(result.stdout.splitlines()) == bucket.said("yanked")
+    assert bucket.entries_after(before) == [[Yanked(n, "") for n in bucket.release]]
