@@ -17,6 +17,7 @@ from .bucket_cache import BlobCache
 from .bucket_reader import BucketReader
 from .bucket_source import BucketSource
 from .bucket_writer import BucketReleases, BucketShelf
+from .cache import DigestCache
 from .config import Settings
 from .describe import Describer
 from .errors import ConfigError
@@ -60,6 +61,20 @@ def open_store(settings: Settings) -> S3Storage:
             "s3 extra (pip install 'dynopypi[s3]')"
         ) from None
     return S3Storage(bucket, prefix, endpoint_url=settings.s3_endpoint)
+
+
+def open_releases(settings: Settings) -> BucketReleases:
+    """The bucket's releases as a replica finds them at start (manifest, then journal), for
+    a change made from the command line (``dynopypi yank``): nothing served, no thread
+    started, nothing written under the cache directory. ``StoreUnavailable`` when the store
+    does not answer or the bucket is missing."""
+    store = open_store(settings)
+    store.check()  # a missing bucket is an error, not an empty index
+    index = Index((staging_dir(settings),))  # a name only: source 0 is the bucket
+    describer = Describer(settings.hash_algo)
+    source = BucketSource(store, index, describer)
+    source.load()
+    return BucketReleases(source, Reconciler(index, DigestCache(None), describer))
 
 
 def build_bucket(

@@ -110,7 +110,10 @@ class BucketReleases:
     def yank(
         self, name: str, version: str, filename: str | None, reason: str | None
     ) -> list[DistFile]:
+        """One journal entry for every file changed, so each replica shows the whole
+        release yanked (or not) at once; the web action and ``dynopypi yank`` both call
+        this."""
         files = yank_targets(self.files_of(name, version), name, version, filename, reason)
-        for dist in files:
-            self.source.journal.append(Yanked(dist.relpath, reason))
+        if files:
+            self.source.journal.append_many([Yanked(dist.relpath, reason) for dist in files])
         return files

@@ -13,7 +13,7 @@ from typing import Any
 from . import __version__
 from .cli_storage import storage_parser
 from .cli_upstream import upstream_flags, upstream_parser
-from .storage_config import storage_flags
+from .storage_config import storage_flags, where_flags
 
 _RUN_HELP = """\
 Serve one or more package directories as a PEP 503/691 index.
@@ -207,10 +207,11 @@ def _manage_parsers(sub: Any) -> None:
     for name, what in (("yank", "yank"), ("unyank", "un-yank")):
         y = sub.add_parser(
             name,
-            help=f"{what} a release (or one file) in the package directory (PEP 592)",
+            help=f"{what} a release (or one file) in the package directory or bucket (PEP 592)",
             description=f"{what.capitalize()} every file of PROJECT VERSION (or only --file). "
-            "The state is kept in PACKAGES_DIR/.dynopypi/yanked.json; a running server "
-            "shows the change within a second.",
+            "The state is kept in PACKAGES_DIR/.dynopypi/yanked.json, or with --storage in "
+            "the bucket's journal; a running server (every replica of a bucket) shows the "
+            "change within a second.",
         )
         y.set_defaults(parser=y)
         y.add_argument("project", metavar="PROJECT")
@@ -219,6 +220,11 @@ def _manage_parsers(sub: Any) -> None:
         if name == "yank":
             y.add_argument("--reason", default="", help="why (shown by pip)")
         _roots_flag(y)
+        where_flags(
+            y,
+            "the bucket the replicas serve (as for run) instead of the package directory; "
+            "credentials and region from AWS_* variables or ~/.aws",
+        )
     r = sub.add_parser(
         "reindex",
         help="drop the digest and metadata cache so the next start re-reads files",

@@ -1,8 +1,8 @@
 """The management commands: ``passwd``, ``yank``/``unyank`` and ``reindex``.
 
-They work on files (the htpasswd file, the yank state, the cache) without a server; a
-running server picks their changes up by itself. Each refusal is a ``ConfigError`` (or an
-exit status with one line), never a traceback.
+They work on files (the htpasswd file, the yank state, the cache), or for ``yank`` on a
+bucket's journal, without a server; a running server picks their changes up by itself.
+Each refusal is a ``ConfigError`` (or an exit status with one line), never a traceback.
 """
 
 from __future__ import annotations
@@ -11,9 +11,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .config import build_settings
+from .config import Settings, build_settings
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 
 def passwd(args: argparse.Namespace) -> int:
@@ -54,10 +58,18 @@ def _has_terminal() -> bool:
     return True
 
 
-def _release_files(args: argparse.Namespace, roots: tuple[Path, ...]) -> list[list[str]]:
-    """The file names of PROJECT VERSION in each package directory, read from disk."""
+def _version(text: str) -> Version:
+    """VERSION as typed; a ``ConfigError`` (usage, exit 2) before anything is read."""
     from packaging.version import InvalidVersion, Version
 
+    try:
+        return Version(text)
+    except InvalidVersion:
+        raise ConfigError(f"{text!r} is not a valid version") from None
+
+
+def _release_files(args: argparse.Namespace, roots: tuple[Path, ...]) -> list[list[str]]:
+    """The file names of PROJECT VERSION in each package directory, read from disk."""
     from .cache import DigestCache
     from .describe import Describer
     from .dists import normalize, parse_filename
@@ -65,10 +77,7 @@ def _release_files(args: argparse.Namespace, roots: tuple[Path, ...]) -> list[li
     from .index import Index
     from .reconcile import Reconciler
 
-    try:
-        version = Version(args.version)
-    except InvalidVersion:
-        raise ConfigError(f"{args.version!r} is not a valid version") from None
+    version = _version(args.version)
     disk = Reconciler(Index(roots), DigestCache(None), Describer(None))
     found: list[list[str]] = []
     for root in range(len(roots)):
@@ -94,7 +103,10 @@ def yank(args: argparse.Namespace) -> int:
     """Yank or un-yank a release (or ``--file``); say precisely what matched or why not."""
     from .yank import YankStore
 
-    settings = build_settings({"roots": args.roots}, config_file=args.config)
+    flags = {"roots": args.roots, "storage": args.storage, "s3_endpoint": args.s3_endpoint}
+    settings = build_settings(flags, config_file=args.config)
+    if settings.storage is not None:
+        return _yank_in_bucket(args, settings)
     release = _release_files(args, settings.roots)
     everything = sorted({name for names in release for name in names})
     where = ", ".join(map(str, settings.roots))
@@ -122,6 +134,35 @@ def yank(args: argparse.Namespace) -> int:
             store.update(root, names, reason)
             for filename in names:
                 print(f"{args.command}ed {settings.roots[root] / filename}")
+    return 0
+
+
+def _yank_in_bucket(args: argparse.Namespace, settings: Settings) -> int:
+    """``yank``/``unyank`` with ``--storage``: the bucket's state loaded as a replica loads
+    it, then the web action's own change (``BucketReleases.yank``: one journal entry), which
+    every replica follows within a second."""
+    from .bucket_build import open_releases
+    from .errors import Refused
+    from .storage_config import parse_s3_url
+
+    _version(args.version)  # a typo costs no round trip to the store
+    assert settings.storage is not None
+    bucket, prefix = parse_s3_url(settings.storage)
+    where = f"s3://{bucket}/{prefix + '/' if prefix else ''}"
+    reason = args.reason if args.command == "yank" else None
+    try:
+        releases = open_releases(settings)
+        if not releases.files_of(args.project, args.version):
+            endpoint = f" at {settings.s3_endpoint}" if settings.s3_endpoint else ""
+            return _fail(f"no files of {args.project} {args.version} in {where}{endpoint}")
+        changed = releases.yank(args.project, args.version, args.file, reason)
+    except Refused as exc:  # the store not answering; no such --file
+        return _fail(exc.message)
+    if not changed:
+        print(f"{args.project} {args.version}: nothing is yanked; nothing changed")
+        return 0
+    for dist in changed:
+        print(f"{args.command}ed {where}{dist.relpath}")
     return 0
 
 

@@ -92,18 +92,24 @@ STORAGE_CONVERTERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def storage_flags(p: argparse.ArgumentParser) -> None:
+def where_flags(p: argparse.ArgumentParser, storage_help: str) -> argparse._ArgumentGroup:
+    """``--storage`` and ``--s3-endpoint``: where the packages are, for ``run`` and for the
+    commands that change them in place (``yank``/``unyank``)."""
     g = p.add_argument_group("package storage (default: the package directories)")
-    g.add_argument(
-        "--storage",
-        metavar="s3://BUCKET/PREFIX",
-        help="keep packages in an S3-compatible bucket instead of directories (several "
-        "replicas may share it); credentials and region from AWS_* variables or ~/.aws",
-    )
+    g.add_argument("--storage", metavar="s3://BUCKET/PREFIX", help=storage_help)
     g.add_argument(
         "--s3-endpoint",
         metavar="URL",
         help="the S3 API's URL for stores other than AWS (SeaweedFS, MinIO, Ceph, Garage)",
+    )
+    return g
+
+
+def storage_flags(p: argparse.ArgumentParser) -> None:
+    g = where_flags(
+        p,
+        "keep packages in an S3-compatible bucket instead of directories (several "
+        "replicas may share it); credentials and region from AWS_* variables or ~/.aws",
     )
     g.add_argument(
         "--s3-presigned-downloads",

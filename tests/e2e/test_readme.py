@@ -36,10 +36,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.bucket_server import BucketServerFactory, fill_bucket
 from support.clients import NULL_KEYRING
 from support.fakedist import make_sdist, make_wheel
+from support.helpers import poll_until
 from support.net import free_port, healthy, wait_ready
 from support.processes import stop_process
+from support.seaweed import SeaweedFS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 REPO_BIN = Path(sys.executable).parent
@@ -195,6 +198,54 @@ def test_readme_use_and_upload_run_as_written(reader: Reader) -> None:
     assert "yanked foo-1.0" in said and "unyanked" in said, said
     assert "removed foo-1.0" in said, said
     assert not list(packages.glob("foo-*")), said  # uploaded, then removed by the last block
+
+
+def test_readme_yank_on_a_bucket_runs_as_written(seaweed: SeaweedFS, tmp_path: Path) -> None:
+    """The Several machines section's ``dynopypi yank``/``unyank`` block, one line at a
+    time, against a bucket served by a replica: the README's bucket and endpoint become a
+    fresh bucket (same prefix) of the test's SeaweedFS, its credentials come from the
+    environment (as the section's ``export`` gives them), ``dynopypi`` from this venv.
+    Every bucket yank the README shows elsewhere is one of these lines."""
+    text = README.read_text()
+    blocks = [b for b in sections(text, ("Several machines",)) if "dynopypi yank " in b]
+    assert len(blocks) == 1, "the Several machines section lost its yank block"
+    lines = [line for line in blocks[0].splitlines() if line.strip()]
+    assert [line.split()[1] for line in lines] == ["yank", "unyank"], lines
+    shown = {
+        line.strip()
+        for line in text.splitlines()
+        if line.strip().startswith(("dynopypi yank ", "dynopypi unyank ")) and "--storage" in line
+    }
+    assert shown <= set(lines), shown - set(lines)
+
+    url = f"s3://{seaweed.new_bucket('packages')}/pypi"
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    files = sorted([make_wheel(dist, "foo", "1.0").name, make_sdist(dist, "foo", "1.0").name])
+    fill_bucket(seaweed, dist, url)
+    factory = BucketServerFactory(tmp_path, seaweed)
+    try:
+        replica = factory.replica(url, "-P", ".", "-a", ".")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DYNOPYPI_"))}
+        env.update(seaweed.aws_env(), PATH=os.pathsep.join([str(REPO_BIN), env["PATH"]]))
+        for line, yanked in zip(lines, ("broken on Windows", False), strict=True):
+            command = line.replace("s3://packages/pypi", url)
+            command = command.replace("http://127.0.0.1:8333", seaweed.endpoint_url)
+            done = subprocess.run(
+                ["bash", "-e", "-c", command], capture_output=True, text=True, timeout=120,
+                check=False, env=env, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            assert done.returncode == 0, f"{command}\n{done.stdout}{done.stderr}"
+            verb = line.split()[1]
+            assert sorted(done.stdout.splitlines()) == [f"{verb}ed {url}/{n}" for n in files]
+
+            def state(want: object = yanked) -> bool:
+                _r, doc = replica.project_json("foo")
+                return [f.get("yanked", False) for f in doc["files"]] == [want] * len(files)
+
+            poll_until(state, timeout=3.0, message=f"the replica did not show {line!r}")
+    finally:
+        factory.close()
 
 
 def test_readme_names_what_an_operator_needs() -> None:

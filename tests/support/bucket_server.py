@@ -6,6 +6,9 @@ credentials reach it the way they reach a deployed server, through AWS's variabl
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,3 +61,27 @@ class BucketServerFactory(Factory[BucketServer]):
             store=self.store,
             storage=self.storage,
         )
+
+
+def dynopypi_command(store: SeaweedFS, *args: object) -> subprocess.CompletedProcess[str]:
+    """``python -m dynopypi ARGS`` as an operator runs it on a replica's machine: the
+    store's credentials in AWS's variables, no ``DYNOPYPI_*`` setting of the test runner's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DYNOPYPI_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "dynopypi", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        env={**env, **store.aws_env()},
+    )
+
+
+def fill_bucket(store: SeaweedFS, directory: Path, url: str) -> None:
+    """Put a package directory's files into the bucket at ``url`` with ``dynopypi storage
+    copy`` (records, metadata and journal entries, as the replicas expect them)."""
+    done = dynopypi_command(
+        store, "storage", "copy", directory, url, "--s3-endpoint", store.endpoint_url, "-q"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
