@@ -27,7 +27,8 @@ from .storage import Stat
 
 KEEP_ENTRIES = 100  # covered entries kept beyond the manifest's own number
 KEEP_SECONDS = 600.0  # default age before a covered entry may go (--s3-journal-keep)
-BATCH = 1000  # deletions per run: one page of a listing (S3 lists the oldest keys first)
+BATCH = 999  # deletions per run: they and the entry after them are one page of a listing
+# (1,000 keys; S3 lists keys in order, so the first page holds the oldest entries)
 
 
 @dataclass(frozen=True)
