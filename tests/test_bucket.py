@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from dynopypi import bucket_journal
 from dynopypi.bucket_journal import Journal
 from dynopypi.bucket_records import (
     MANIFEST,
@@ -99,12 +98,9 @@ def test_two_replicas_appending_at_once_lose_nothing(tmp_path: Path) -> None:
     assert storage.stat(log_key(80)) is not None and storage.stat(log_key(81)) is None
 
 
-def test_a_replica_starts_from_the_manifest_and_the_entries_after_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(bucket_journal, "COMPACT_EVERY", 5)
+def test_a_replica_starts_from_the_manifest_and_the_entries_after_it(tmp_path: Path) -> None:
     storage = DirectoryStorage(tmp_path)
-    writer = Journal(storage, lambda changes: None)
+    writer = Journal(storage, lambda changes: None, compact_every=5)
     for n in range(7):
         writer.append(Added(record(f"m{n}-1.0.tar.gz")))
     writer.append(Yanked("m1-1.0.tar.gz", "bad"))

@@ -81,7 +81,13 @@ def build_bucket(
     settings: Settings, index: Index, describer: Describer, reconciler: Reconciler
 ) -> BucketParts:
     store = open_store(settings)
-    source = BucketSource(store, index, describer, audit_interval=settings.s3_list_interval)
+    source = BucketSource(
+        store,
+        index,
+        describer,
+        audit_interval=settings.s3_list_interval,
+        journal_keep=settings.s3_journal_keep,
+    )
     return BucketParts(
         store,
         source,

@@ -231,6 +231,21 @@ class State:
             self.yanked[change.key] = change.reason
 
 
+def difference(old: State, new: State) -> list[Change]:
+    """The changes that turn ``old`` into ``new``: what a replica that missed pruned
+    journal entries tells its index after reloading the manifest (one per changed file)."""
+    changes: list[Change] = [
+        Added(record) for key, record in new.records.items() if old.records.get(key) != record
+    ]
+    changes += [Removed(key) for key in old.records.keys() - new.records.keys()]
+    changes += [
+        Yanked(key, new.yanked.get(key))
+        for key in old.yanked.keys() | new.yanked.keys()
+        if key in new.records and old.yanked.get(key) != new.yanked.get(key)
+    ]
+    return changes
+
+
 def encode_manifest(state: State) -> bytes:
     body = {
         "format": 1,

@@ -1,11 +1,14 @@
 """A bucket as the index's source: loaded from the manifest and journal, kept current by
 following the journal, checked against a listing now and then.
 
-The journal is how changes made through dynopypi travel; the listing (every
+The journal is how changes made through dynopypi travel (and, every few seconds, a check
+that it was not pruned under this replica's feet); the listing (every
 ``audit_interval`` seconds, in pages, in the background) is the safety net for objects put
 in the bucket some other way or left by a replica that died between storing a file and
 journaling it: those are adopted (from their facts record, or read once) and journaled, so
-every replica learns of them. The store being down stops nothing that memory can answer.
+every replica learns of them. A third thread prunes the journal after this replica writes
+a manifest (and once a minute while pruning is due), so deleting never delays a request
+or the following. The store being down stops nothing that memory can answer.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from .bucket_journal import Journal
+from .bucket_prune import KEEP_SECONDS
 from .bucket_records import (
     RECORD_LIMIT,
     Added,
@@ -38,6 +42,7 @@ from .storage import Stat, Storage, StoreUnavailable
 log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.2  # seconds between journal checks: changes show within a second
 ADOPT_AFTER_NS = 5 * 1_000_000_000  # a fresh upload may still be on its way to the journal
+PRUNE_INTERVAL = 60.0  # seconds between pruning runs besides those after a compaction
 
 
 @dataclass(frozen=True)
@@ -57,12 +62,13 @@ class BucketSource:
         describer: Describer,
         *,
         audit_interval: float = 60.0,
+        journal_keep: float = KEEP_SECONDS,
     ) -> None:
         self.storage = storage
         self.index = index
         self.describer = describer
         self.audit_interval = audit_interval
-        self.journal = Journal(storage, self._changed)
+        self.journal = Journal(storage, self._changed, keep_seconds=journal_keep)
         describer.yanked = lambda root, relpath: self.journal.state.yanked.get(relpath)
         self.problem: str | None = None  # why the store is not answering, if it is not
         self._stop = threading.Event()
@@ -115,13 +121,15 @@ class BucketSource:
         return len(dists)
 
     def start(self) -> None:
-        for target, name in ((self._follow, "follow"), (self._audit_loop, "audit")):
+        loops = ((self._follow, "follow"), (self._audit_loop, "audit"), (self._prune_loop, "prune"))
+        for target, name in loops:
             thread = threading.Thread(target=target, name=f"dynopypi-bucket-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
+        self.journal.prune_wanted.set()  # wakes the pruning thread
         for thread in self._threads:
             thread.join(timeout=5)
 
@@ -129,6 +137,7 @@ class BucketSource:
         while not self._stop.is_set():
             try:
                 self.journal.poll()
+                self.journal.catch_up()
                 if self.problem is not None:
                     log.warning("the package store answers again")
                 self.problem = None
@@ -155,6 +164,19 @@ class BucketSource:
                 log.exception("checking the bucket failed")
             if self._stop.wait(self.audit_interval or 3600.0):
                 return
+
+    def _prune_loop(self) -> None:
+        while not self._stop.is_set():
+            self.journal.prune_wanted.wait(PRUNE_INTERVAL)
+            self.journal.prune_wanted.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.journal.prune()
+            except StoreUnavailable:
+                pass  # the follower reports it; the next run deletes what this one did not
+            except Exception:
+                log.exception("pruning the bucket's journal failed")
 
     # ---- the safety net ----------------------------------------------------------------
     def audit(self) -> int:

@@ -75,6 +75,7 @@ class Settings:
     s3_presigned_downloads: bool = False
     s3_cache_max: int = 2 * 1024**3
     s3_list_interval: float = 600.0  # a listing of 60,000 objects costs ~3 s of CPU
+    s3_journal_keep: float = 600.0  # journal entries the manifest covers go at this age
 
     @property
     def primary_root(self) -> Path:

@@ -20,6 +20,7 @@ STORAGE_FLAGS = (
     "s3_presigned_downloads",
     "s3_cache_max",
     "s3_list_interval",
+    "s3_journal_keep",
 )
 
 
@@ -73,14 +74,17 @@ def _as_cache_max(value: Any) -> int:
     return size
 
 
-def _as_interval(value: Any) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"s3_list_interval: expected seconds, got {value!r}") from None
-    if seconds < 0:
-        raise ConfigError("s3_list_interval: seconds cannot be negative")
-    return seconds
+def _as_seconds(name: str) -> Callable[[Any], float]:
+    def convert(value: Any) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected seconds, got {value!r}") from None
+        if seconds < 0:
+            raise ConfigError(f"{name}: seconds cannot be negative")
+        return seconds
+
+    return convert
 
 
 STORAGE_CONVERTERS: dict[str, Callable[[Any], Any]] = {
@@ -88,7 +92,8 @@ STORAGE_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "s3_endpoint": _as_endpoint,
     "s3_presigned_downloads": as_bool("s3_presigned_downloads"),
     "s3_cache_max": _as_cache_max,
-    "s3_list_interval": _as_interval,
+    "s3_list_interval": _as_seconds("s3_list_interval"),
+    "s3_journal_keep": _as_seconds("s3_journal_keep"),
 }
 
 
@@ -129,4 +134,11 @@ def storage_flags(p: argparse.ArgumentParser) -> None:
         help="list the whole bucket this often to adopt objects put there without dynopypi "
         "(default: 600; 0: at start only); changes made through dynopypi travel in "
         "the bucket's journal within a second whatever this is",
+    )
+    g.add_argument(
+        "--s3-journal-keep",
+        metavar="SECONDS",
+        help="keep the bucket's journal entries at least this long after they are written "
+        "(default: 600); older ones the manifest covers are deleted, and a replica that "
+        "missed them (paused longer than this) reloads the manifest instead",
     )
