@@ -29,6 +29,7 @@ from support.ansible import (
     Run,
     build_wheel,
     playbook,
+    run,
     ssh_key,
     wait_for_ssh,
     write_config,
@@ -186,7 +187,7 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
     wheel = build_wheel(work)
     user, password = "alice", secrets.token_urlsafe(18)
     store = start_store(work)
-    ports = ("-p", "127.0.0.1::22", "-p", "127.0.0.1::80", "-p", "127.0.0.1::8180")
+    ports = [arg for port in (22, 80, 443, 8180) for arg in ("-p", f"127.0.0.1::{port}")]
     mount = ("-v", f"{key}.pub:/root/.ssh/authorized_keys:ro")
     with (
         store.container,
@@ -344,5 +345,48 @@ def test_role_templates_find_the_replicas_in_the_shipped_site() -> None:
     for text in (upstream, "proxy_next_upstream_tries 2;", "server_name _;", "listen 80;",
                  "listen [::]:80;"):  # fmt: skip
         assert text in site, text
+    # TLS: the replicas site's first server head is replaced by dynopypi-tls.conf's port 80
+    # server and its 443 server's head, down to the HSTS line
+    assert "server {\n    listen 80;\n    listen [::]:80;\n    server_name _;\n" in site
+    tls = (REPO / "nginx" / "dynopypi-tls.conf").read_text()
+    assert tls.startswith("#") and "\nserver {\n    listen 80;\n" in tls
+    assert "\n    add_header Strict-Transport-Security " in tls
     template = (REPO / "deploy/ansible/roles/dynopypi/templates/nginx-site.conf.j2").read_text()
     assert upstream.replace("\n", "\\n") in template.replace("'\n                 ~ '", "")
+
+
+def test_tls_on_every_replica_with_a_certificate_of_ours(replicas: Replicas) -> None:
+    """Runs last (it reconfigures both replicas): with certificate files, each replica's
+    nginx serves the replicas site over TLS and redirects plain HTTP; a run after that
+    changes nothing."""
+    cert, key = replicas.work / "localhost.crt", replicas.work / "localhost.key"
+    made = run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+         "-keyout", key, "-out", cert],
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    variables = json.loads((replicas.work / "vars.json").read_text())
+    variables.update(
+        dynopypi_server_name="localhost",
+        dynopypi_tls_certificate_src=str(cert),
+        dynopypi_tls_certificate_key_src=str(key),
+    )
+    (replicas.work / "vars.json").write_text(json.dumps(variables))
+    third = playbook(replicas.work, "--diff")
+    assert third.result.returncode == 0, third.output[-8000:]
+    fourth = playbook(replicas.work, "--diff")
+    for host in HOSTS:
+        assert fourth.recap(host)["changed"] == 0, fourth.output[-8000:]
+    for host in HOSTS:
+        box = replicas.boxes[host]
+        secure = run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", cert,
+                      "-u", f"{replicas.user}:{replicas.password}",
+                      f"https://localhost:{box.port(443)}/simple/dynopypi/"])  # fmt: skip
+        assert secure.stdout == "200", (host, secure.stdout, secure.stderr)
+        plain = run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                     f"http://127.0.0.1:{box.port(80)}/simple/"])  # fmt: skip
+        assert plain.stdout == "301", (host, plain.stdout)
+        site = replicas.sh(host, "cat /etc/nginx/conf.d/dynopypi.conf")
+        assert site.count("max_fails=2 fail_timeout=10s;") == 2
+        assert "ssl_certificate_key /etc/dynopypi/tls/localhost.key;" in site
