@@ -1,9 +1,10 @@
 """The deployment tests build images and start containers (minutes on a cold machine, and
 they need podman), so they run from their own make targets, which name them in
 ``DYNOPYPI_DEPLOY_TESTS``: ``make container-test`` (test_container.py, test_kubernetes.py)
-and ``make ansible-test`` (test_ansible.py). A plain ``pytest`` or ``make test`` does not
-collect them: they are neither run nor reported as skipped, and CI (.ci/run) runs both
-targets explicitly after ``make test``. Once requested, a missing tool is a failure.
+and ``make ansible-test`` (test_ansible.py, test_ansible_replicas.py). A plain ``pytest`` or
+``make test`` does not collect them: they are neither run nor reported as skipped, and CI
+(.ci/run) runs both targets explicitly after ``make test``. Once requested, a missing tool is
+a failure.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 
 SUITES = {
     "container": {"test_container.py", "test_kubernetes.py"},
-    "ansible": {"test_ansible.py"},
+    "ansible": {"test_ansible.py", "test_ansible_replicas.py"},
 }
 
 

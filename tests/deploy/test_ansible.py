@@ -11,38 +11,27 @@ sandboxing of the unit (mount and IPC namespaces) needs what a VM would have.
 from __future__ import annotations
 
 import json
-import os
-import re
 import secrets
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from support import clients
+from support.ansible import (
+    ANSIBLE_DIR,
+    Run,
+    ansible_env,
+    playbook,
+    run,
+    tool,
+    wait_for_ssh,
+    write_config,
+)
 from support.podman import REPO, Container, build, leftovers
 
 TARGET_IMAGE = "localhost/dynopypi-ansible-target:test"
-ANSIBLE_DIR = REPO / "deploy" / "ansible"
-BIN = Path(sys.executable).parent
-RECAP = re.compile(r"^target\s+:\s+(.*)$", re.MULTILINE)
-
-
-@dataclass
-class Run:
-    result: subprocess.CompletedProcess[str]
-
-    @property
-    def output(self) -> str:
-        return f"{self.result.stdout}\n{self.result.stderr}"
-
-    def recap(self) -> dict[str, int]:
-        match = RECAP.search(self.result.stdout)
-        assert match, self.output[-6000:]
-        return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
 
 
 @dataclass
@@ -67,52 +56,8 @@ class Target:
         return f"https://{who}localhost:{self.container.port(port)}{path}"
 
 
-def tool(name: str) -> str:
-    path = BIN / name
-    assert path.exists(), f"{name} is missing: pip install -e '.[deploy]'"
-    return str(path)
-
-
-def run(
-    args: list[str | Path],
-    *,
-    timeout: float = 600,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(a) for a in args], capture_output=True, text=True, timeout=timeout, check=False,
-        stdin=subprocess.DEVNULL, env=env, cwd=cwd,
-    )  # fmt: skip
-
-
-def ansible_env(work: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(
-        ANSIBLE_CONFIG=str(work / "ansible.cfg"),
-        ANSIBLE_HOME=str(work / "ansible-home"),
-        ANSIBLE_NOCOLOR="1",
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-    )
-    return env
-
-
-def playbook(work: Path) -> Run:
-    result = run(
-        [tool("ansible-playbook"), "-i", work / "inventory.ini", "-e", f"@{work / 'vars.json'}",
-         ANSIBLE_DIR / "site.yml"],
-        env=ansible_env(work), timeout=900,
-    )  # fmt: skip
-    return Run(result)
-
-
 def write_inventory(work: Path, ssh_port: int, key: Path) -> None:
-    (work / "ansible.cfg").write_text(
-        "[defaults]\nhost_key_checking = False\nstdout_callback = default\n"
-        "[ssh_connection]\npipelining = True\n"
-        "ssh_args = -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no "
-        "-o ControlMaster=auto -o ControlPersist=120s\n"
-    )
+    write_config(work)
     (work / "inventory.ini").write_text(
         "[dynopypi]\n"
         f"target ansible_host=127.0.0.1 ansible_port={ssh_port} ansible_user=root "
@@ -134,17 +79,6 @@ def generate_secrets(work: Path) -> tuple[Path, Path, Path]:
     built = run([sys.executable, "-m", "build", "--wheel", "--outdir", work / "dist", REPO])
     assert built.returncode == 0, built.stdout + built.stderr
     return key, cert, tls_key
-
-
-def wait_for_ssh(work: Path, container: Container) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        ping = run([tool("ansible"), "-i", work / "inventory.ini", "all", "-m", "ping"],
-                   env=ansible_env(work), timeout=120)  # fmt: skip
-        if ping.returncode == 0:
-            return
-        assert time.monotonic() < deadline, ping.stdout + ping.stderr + container.logs()
-        time.sleep(1)
 
 
 @pytest.fixture(scope="module")

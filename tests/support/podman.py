@@ -121,6 +121,11 @@ class Container:
         out = podman("port", self.name, str(container_port)).stdout.strip()
         return int(out.rsplit(":", 1)[1])
 
+    def address(self) -> str:
+        """Its address on podman's network, where the other containers reach it."""
+        template = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+        return podman("inspect", self.name, "--format", template).stdout.split()[0]
+
     def logs(self) -> str:
         result = podman("logs", self.name, check=False)
         return f"--- podman logs {self.name} ---\n{result.stdout}{result.stderr}"
