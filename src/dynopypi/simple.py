@@ -53,7 +53,6 @@ def project_dict(project: Project, hash_algo: str | None) -> dict[str, Any]:
                 "hashes": hashes,
                 "requires-python": dist.requires_python,
                 "core-metadata": metadata,
-                "dist-info-metadata": metadata,
                 "yanked": dist.yanked if dist.yanked else dist.is_yanked,
                 "size": dist.size,
                 "upload-time": rfc3339(dist.upload_time_ns),
