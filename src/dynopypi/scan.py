@@ -98,12 +98,7 @@ def walk(
     base_len = len(str(base)) + 1  # roots are absolute and normalized
     stack = [str(top)]
     while stack:
-        current = stack.pop()
-        try:
-            entries = list(os.scandir(current))
-        except OSError:
-            continue
-        for entry in entries:
+        for entry in _entries(stack.pop()):
             if is_ignored_name(entry.name):
                 continue
             try:
@@ -124,6 +119,17 @@ def walk(
                     yield relpath, st
                 else:
                     warn(repr(entry.path), "its path is not valid UTF-8")
+
+
+def _entries(directory: str) -> Iterator[os.DirEntry[str]]:
+    """A directory's entries one at a time, never as a list: each entry keeps its stat, and
+    60,000 of them at once were a 55 MB spike at every re-check (60 s) of a flat directory,
+    memory the process kept when requests allocated meanwhile (RSS 131 -> 164 MB)."""
+    try:
+        with os.scandir(directory) as entries:
+            yield from entries
+    except OSError:  # gone or unreadable: nothing (more) to list here
+        return
 
 
 def read_misses(
