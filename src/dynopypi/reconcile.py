@@ -104,7 +104,7 @@ class Reconciler:
         for root, key in enumerate(self.keys):
             base = key + os.sep  # plain strings: Path joins cost 5 us each
             added: list[DistFile] = []
-            for relpath, entry in self.cache.load(key).items():
+            for relpath, entry in self.cache.entries(key):
                 try:
                     st = os.lstat(base + relpath)
                 except OSError:
