@@ -50,7 +50,7 @@ def _traced() -> Iterator[Traced]:
 
 def test_a_walk_holds_one_directory_entry_at_a_time(tmp_path: Path) -> None:
     """Listing a directory first kept every entry and its stat alive: ~900 bytes per file,
-    a 55 MB spike at each 60 s re-check of 60,000 files."""
+    a ~45 MB spike at each 60 s re-check of 60,000 files."""
     root = _flat_dir(tmp_path / "packages")
     with _traced() as traced:
         count = sum(1 for _ in walk(root, root, str(root), lambda what, why: None))
