@@ -104,7 +104,7 @@ class Reconciler:
         for root, key in enumerate(self.keys):
             base = key + os.sep  # plain strings: Path joins cost 5 us each
             added: list[DistFile] = []
-            for relpath, entry in self.cache.load(key).items():
+            for relpath, entry in self.cache.entries(key):
                 try:
                     st = os.lstat(base + relpath)
                 except OSError:
@@ -206,8 +206,10 @@ class Reconciler:
         seen: set[str] = set()
         pending: list[Found] = []
         for relpath, st in self._walk(root, top):
-            seen.add(relpath)
             known = current.get(relpath)
+            # the indexed path, not the walk's copy: each copy then lives only for its step,
+            # not 60,000 of them (~5 MB) to the end of every re-check
+            seen.add(known.relpath if known is not None else relpath)
             if known is not None and (known.size, known.mtime_ns) == (st.st_size, st.st_mtime_ns):
                 continue
             entry = cached.get(relpath) if cached is not None else self.cache.get(key, relpath)

