@@ -23,8 +23,11 @@ from support.ansible import (
     ANSIBLE_DIR,
     Run,
     ansible_env,
+    build_wheel,
+    localhost_certificate,
     playbook,
     run,
+    ssh_key,
     tool,
     wait_for_ssh,
     write_config,
@@ -67,17 +70,9 @@ def write_inventory(work: Path, ssh_port: int, key: Path) -> None:
 
 def generate_secrets(work: Path) -> tuple[Path, Path, Path]:
     """An SSH key, a self-signed certificate for localhost, and dynopypi's wheel."""
-    key = work / "id_ed25519"
-    assert run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key]).returncode == 0
-    cert, tls_key = work / "localhost.crt", work / "localhost.key"
-    made = run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-         "-keyout", tls_key, "-out", cert],
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    built = run([sys.executable, "-m", "build", "--wheel", "--outdir", work / "dist", REPO])
-    assert built.returncode == 0, built.stdout + built.stderr
+    key = ssh_key(work)
+    cert, tls_key = localhost_certificate(work)
+    build_wheel(work)
     return key, cert, tls_key
 
 

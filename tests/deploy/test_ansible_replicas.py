@@ -28,6 +28,7 @@ from support import clients
 from support.ansible import (
     Run,
     build_wheel,
+    localhost_certificate,
     playbook,
     run,
     ssh_key,
@@ -359,13 +360,7 @@ def test_tls_on_every_replica_with_a_certificate_of_ours(replicas: Replicas) -> 
     """Runs last (it reconfigures both replicas): with certificate files, each replica's
     nginx serves the replicas site over TLS and redirects plain HTTP; a run after that
     changes nothing."""
-    cert, key = replicas.work / "localhost.crt", replicas.work / "localhost.key"
-    made = run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-         "-keyout", key, "-out", cert],
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
+    cert, key = localhost_certificate(replicas.work)
     variables = json.loads((replicas.work / "vars.json").read_text())
     variables.update(
         dynopypi_server_name="localhost",

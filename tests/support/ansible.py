@@ -92,6 +92,18 @@ def ssh_key(work: Path) -> Path:
     return key
 
 
+def localhost_certificate(work: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and its key, in work/."""
+    cert, key = work / "localhost.crt", work / "localhost.key"
+    made = run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+         "-keyout", key, "-out", cert],
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return cert, key
+
+
 def build_wheel(work: Path) -> Path:
     """dynopypi's wheel from this checkout, in work/dist."""
     built = run([sys.executable, "-m", "build", "--wheel", "--outdir", work / "dist", REPO])
