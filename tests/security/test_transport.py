@@ -182,28 +182,6 @@ def test_control_characters_never_reach_the_log_raw(anonymous_reads: DynoServer)
     assert "\x1b" not in log.replace("\\x1b", "")
 
 
-def test_a_flood_of_requests_writes_a_few_queue_lines_not_one_each(
-    server_factory: ServerFactory, tmp_path: Path
-) -> None:
-    """waitress warns on every request that finds no idle worker: 400 requests at a
-    one-thread server wrote hundreds of lines (a flood fills the disk through the log)."""
-    server = server_factory(tmp_path / "empty", "--threads", "1", "-q")
-
-    def hammer() -> None:
-        for _ in range(25):
-            assert server.get("/simple/").status_code == 200
-
-    workers = [threading.Thread(target=hammer) for _ in range(16)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    lines = [line for line in server.logs(200_000).splitlines() if "queue depth" in line]
-    assert 1 <= len(lines) <= 3, lines
-    assert "requests are waiting for a worker thread" in lines[0]
-    assert "--threads" in lines[0]
-
-
 def test_file_range_never_reads_past_its_end(tmp_path: Path) -> None:
     """The app's own range handling is bounded whatever the WSGI server does with it."""
     path = tmp_path / "f"
