@@ -9,26 +9,26 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from support.accounts import add_account
 from support.clients import check_ok, run_client
 from support.fakedist import make_wheel
 from support.helpers import poll_until
 from support.installs import chain, installed, pip_install, uv_install
-from support.server import ServerFactory
+from support.server import DynoServer, ServerFactory
 from support.upstream import Answer, FakeUpstream
 
 DAY = 86400
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeUpstream]:
-    upstream = FakeUpstream().start()
-    yield upstream
-    upstream.stop()
+def shadowed(index: DynoServer, upstream_url: str) -> str:
+    """What ``dynopypi upstream shadowed`` prints for this index's cache."""
+    result = run_client(
+        [sys.executable, "-m", "dynopypi", "upstream", "shadowed", "--cache-dir",
+         index.work_dir / "cache", "--upstream", upstream_url]
+    )  # fmt: skip
+    return result.stdout
 
 
 def test_pip_and_uv_install_a_public_chain_and_keep_working_when_upstream_stops(
@@ -116,11 +116,7 @@ def test_dependency_confusion_is_never_served(
     )
 
     def evidence() -> str:
-        result = run_client(
-            [sys.executable, "-m", "dynopypi", "upstream", "shadowed", "--cache-dir",
-             index.work_dir / "cache", "--upstream", upstream.index_url]
-        )  # fmt: skip
-        return result.stdout
+        return shadowed(index, upstream.index_url)
 
     poll_until(lambda: "acme-tool 99.0" in evidence(), timeout=20)
     assert "acme-tool 99.0 " + upstream.url("/packages/acme_tool-99.0-py3-none-any.whl") in (
@@ -148,11 +144,7 @@ def test_private_check_records_evidence_and_serves_nothing(
     assert set(index.listed_files("acme-tool") or {}) == {"acme_tool-1.0-py3-none-any.whl"}
 
     def evidence() -> str:
-        result = run_client(
-            [sys.executable, "-m", "dynopypi", "upstream", "shadowed", "--cache-dir",
-             index.work_dir / "cache", "--upstream", fake.index_url]
-        )  # fmt: skip
-        return result.stdout
+        return shadowed(index, fake.index_url)
 
     poll_until(lambda: "acme-secret 5.0" in evidence() and "acme-tool 7.0" in evidence(),
                timeout=20, message=lambda: evidence() + index.logs())  # fmt: skip

@@ -14,10 +14,8 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 import support.nginx as nh
 from support.clients import check_ok, run_client
@@ -28,13 +26,6 @@ from support.server import ServerFactory
 from support.upstream import FakeUpstream
 
 from dynopypi.upstream_store import upstream_dir
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeUpstream]:
-    upstream = FakeUpstream().start()
-    yield upstream
-    upstream.stop()
 
 
 def test_a_tampered_upstream_file_is_refused_and_not_cached(

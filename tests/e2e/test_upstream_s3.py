@@ -3,23 +3,14 @@ cache directory), whatever stores the private packages, and are served from ther
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 from support.bucket_server import BucketServerFactory
 from support.clients import check_ok
 from support.installs import chain, installed, pip_install
 from support.seaweed import SeaweedFS
 from support.upstream import FakeUpstream
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeUpstream]:
-    upstream = FakeUpstream().start()
-    yield upstream
-    upstream.stop()
 
 
 def test_cached_upstream_files_are_served_beside_a_bucket(

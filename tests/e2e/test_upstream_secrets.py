@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,13 +25,6 @@ from dynopypi.logsafe import SafeFormatter, redact
 from dynopypi.upstream_store import upstream_dir
 
 SECRET = "s3cret-Tok3n"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeUpstream]:
-    upstream = FakeUpstream().start()
-    yield upstream
-    upstream.stop()
 
 
 def dynopypi(*args: object) -> subprocess.CompletedProcess[str]:
