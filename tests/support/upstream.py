@@ -8,6 +8,7 @@ by path, so a test can assert how often dynopypi asked.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -29,6 +30,10 @@ class Answer:
     delay: float = 0.0  # seconds before the headers
     trickle: float = 0.0  # seconds between 64 KiB chunks of the body
     headers: dict[str, str] = field(default_factory=dict)
+    drip: float = 0.0  # seconds between single bytes of the body (a drip, not a stall)
+    head_drip: float = 0.0  # seconds between single bytes of the status line and headers
+    length: bool = True  # send Content-Length (False: the body ends when the socket closes)
+    stall_after: int | None = None  # send this many body bytes, then nothing (socket open)
 
 
 @dataclass
@@ -54,18 +59,38 @@ class FakeUpstream:
                 fake.auth[path] = self.headers.get("Authorization")
                 answer = fake.answers.get(path, Answer(b"not here\n", "text/plain", 404))
                 time.sleep(answer.delay)
-                try:
-                    self.send_response(answer.status)
-                    self.send_header("Content-Type", answer.content_type)
-                    self.send_header("Content-Length", str(len(answer.body)))
-                    for key, value in answer.headers.items():
-                        self.send_header(key, value)
-                    self.end_headers()
-                    for start in range(0, len(answer.body), 65536):
-                        self.wfile.write(answer.body[start : start + 65536])
-                        time.sleep(answer.trickle)
-                except OSError:
-                    pass  # dynopypi gave up on us: that is what some tests want
+                with contextlib.suppress(OSError):  # dynopypi gave up on us: some tests want it
+                    self._answer(answer)
+
+            def _answer(self, answer: Answer) -> None:
+                head = [f"HTTP/1.1 {answer.status} Answer", f"Content-Type: {answer.content_type}"]
+                if answer.length:
+                    head.append(f"Content-Length: {len(answer.body)}")
+                head += [f"{key}: {value}" for key, value in answer.headers.items()]
+                head.append("Connection: close")
+                raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+                self.close_connection = True
+                if answer.head_drip:
+                    for byte in raw:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(answer.head_drip)
+                else:
+                    self.wfile.write(raw)
+                body = answer.body
+                if answer.stall_after is not None:
+                    self.wfile.write(body[: answer.stall_after])
+                    self.wfile.flush()
+                    time.sleep(3600)  # the socket stays open, silent (a daemon thread)
+                if answer.drip:
+                    for byte in body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(answer.drip)
+                    return
+                for start in range(0, len(body), 65536):
+                    self.wfile.write(body[start : start + 65536])
+                    time.sleep(answer.trickle)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -75,6 +100,10 @@ class FakeUpstream:
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
+
+    def redirect(self, path: str, location: str, status: int = 302) -> None:
+        """Answer ``path`` with a redirect to ``location`` (any URL, any host)."""
+        self.answers[path] = Answer(b"", "text/plain", status, headers={"Location": location})
 
     def stop(self) -> None:
         if self._server is not None:
