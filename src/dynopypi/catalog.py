@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from .reader import Reader
 from .reconcile import Reconciler
 from .snapshot import Snapshot
 from .upstream import Lookup, Upstream
+from .upstream_download import Flight
 from .upstream_files import FileFetcher
 from .upstream_store import PREFIX
 from .views import Cooldown, UpstreamTimes, visible
@@ -111,10 +111,16 @@ class Catalog:
     def is_upstream(self, dist: DistFile) -> bool:
         return self.upstream is not None and dist.root == self.upstream.source.source
 
-    def first_download(self, dist: DistFile) -> Iterator[bytes] | None:
-        """An upstream file not cached yet: its bytes as they arrive (None: cached now)."""
+    def first_download(self, dist: DistFile) -> Flight | None:
+        """An upstream file not cached yet: its fetch, ready to be read along (None: it
+        is cached now). Raises 502/504 for a failed fetch, 503 while it is slow to start."""
         assert self.upstream is not None
-        return self.upstream.files.download(dist)
+        return self.upstream.files.follow(dist)
+
+    def settle(self, dist: DistFile) -> None:
+        """An upstream file for a Range request: cached and verified first (or 503)."""
+        assert self.upstream is not None
+        self.upstream.files.settle(dist)
 
     def reader_for(self, dist: DistFile) -> Reader:
         """Who reads a served file: the package store's reader, or for a cached upstream

@@ -22,6 +22,14 @@ def upstream_flags(p: argparse.ArgumentParser) -> None:
         "(repeatable, tried in order; credentials from the URL or ~/.netrc)",
     )
     g.add_argument(
+        "--upstream-files-host",
+        metavar="HOST",
+        action="append",
+        help="another host (HOST or HOST:PORT) that upstream files may be fetched from "
+        "(repeatable); only the --upstream hosts otherwise (files.pythonhosted.org is "
+        "implied for pypi.org). Links and redirects elsewhere are refused",
+    )
+    g.add_argument(
         "--upstream-ttl",
         metavar="SECONDS",
         help="use a cached upstream page this long before revalidating it (default: 600)",
@@ -90,6 +98,7 @@ UPSTREAM_FLAGS = (
     "min_age_exempt",
     "min_age_unknown",
     "upstream_cache_max",
+    "upstream_files_host",
 )
 
 

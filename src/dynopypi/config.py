@@ -69,6 +69,7 @@ class Settings:
     min_age_exempt: tuple[str, ...] = ()
     min_age_unknown: str = "exclude"
     upstream_cache_max: int | None = None
+    upstream_files_host: tuple[str, ...] = ()  # hosts upstream files may come from
     # an S3-compatible bucket instead of the package directories (storage_config)
     storage: str | None = None
     s3_endpoint: str | None = None

@@ -19,7 +19,8 @@ DynopypiError
       ├── StorageFull       the package storage has no room left
       └── UpstreamFailed    the upstream index could not answer (and nothing is cached)
            ├── BadGateway       it is down, refused, answered 5xx or sent bad data
-           └── GatewayTimeout   it did not answer in time
+           ├── GatewayTimeout   it did not answer in time
+           └── UpstreamBusy     it is being asked already: retry (``retry_after``)
 """
 
 from __future__ import annotations
@@ -97,3 +98,12 @@ class BadGateway(UpstreamFailed):
 
 class GatewayTimeout(UpstreamFailed):
     pass
+
+
+class UpstreamBusy(UpstreamFailed):
+    """Upstream is being asked already, by as many requests as may wait on it; nothing
+    is cached to answer with meanwhile. The client should retry after ``retry_after``."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -22,6 +22,10 @@ request in progress. The additions, installed on the server ``server.py`` builds
 - **A stalled reader cannot hold a worker.** Files (downloads, ranges) are sent from
   the event loop; a streamed body blocks its worker only until the client has taken
   nothing for ``send_timeout`` seconds, then the connection is closed.
+- **A body that is still arriving costs no worker.** A file object with ``pending()``
+  (an upstream file being fetched) is sent from the event loop like a file; while it
+  has nothing new, its channel is not polled for writing, and its source wakes the loop
+  (``environ[WAKE]``, the server's trigger) when more comes.
 - **At the connection limit, the idlest connection goes.** Instead of no longer
   accepting (which took /health away from everyone), the connections that are not being
   served by a worker and have been quiet longest are closed to make room.
@@ -48,6 +52,7 @@ log = logging.getLogger(__name__)
 
 Decide = Callable[[Mapping[str, str], str], "Refused | None"]
 REFUSED = "dynopypi.refused"  # environ key: the refusal decided before the body was read
+WAKE = "dynopypi.wake"  # environ key: wakes the event loop (upstream_tail reads it)
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,7 @@ class GuardedTask(WSGITask):  # type: ignore[misc]
             environ[REFUSED] = refusal
         if isinstance(self.request, GatedParser) and (sink := self.request.sink()) is not None:
             environ[STREAMED] = sink
+        environ[WAKE] = self.channel.server.pull_trigger  # a growing body has more to send
         return environ
 
 
@@ -169,6 +175,9 @@ class GuardedChannel(HTTPChannel):  # type: ignore[misc]
     task_class = GuardedTask
     request: GatedParser | None = None  # the request being received (waitress's name)
     connected: bool
+    will_close: bool
+    close_when_flushed: bool
+    outbufs: list[Any]
     decide: Decide  # these three are set on the subclass that ``guard_server`` makes
     limits: Limits
     stream: Stream | None
@@ -184,6 +193,22 @@ class GuardedChannel(HTTPChannel):  # type: ignore[misc]
         if request is not None and request.pending:
             return False
         return bool(super().readable())
+
+    def writable(self) -> bool:
+        """A body still arriving (a ``pending()`` file, e.g. an upstream file being
+        fetched) that has nothing to send now is not polled for writing: the loop would
+        spin. Its source pulls the trigger when more comes; a broken one closes."""
+        head = self.outbufs[0] if self.outbufs else None
+        pending = getattr(getattr(head, "file", None), "pending", None)
+        if pending is not None and not (self.will_close or self.close_when_flushed):
+            state = pending()
+            if state == "broken":
+                log.info("closing a download whose upstream fetch failed")
+                self.will_close = True
+                return True
+            if state == "wait":
+                return False
+        return bool(super().writable())
 
     def _flush_outbufs_below_high_watermark(self) -> None:
         """A worker writing a streamed body (a generator, not a file) waits here while the

@@ -18,25 +18,37 @@ the name), unless ``--private-check`` asks for the same background check for the
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from .dists import DistFile, NormalizedName
-from .errors import BadGateway, GatewayTimeout, InvalidFilename
+from .errors import BadGateway, GatewayTimeout, InvalidFilename, UpstreamBusy
 from .index import Index
 from .model import Project
 from .snapshot import hidden
-from .upstream_http import FetchFailed, Missing, NotModified, Origin, fetch_page, origin_of
+from .upstream_http import (
+    FetchFailed,
+    Missing,
+    NotModified,
+    Origin,
+    PageMemory,
+    fetch_page,
+    origin_of,
+)
 from .upstream_names import glob_matcher, remember, shadow_entry, upstream_dist
 from .upstream_page import ACCEPT, BadPage, parse_page
+from .upstream_reach import Reach
 from .upstream_store import CachedPage, UpstreamStore, now_ns, relpath_of
 from .views import UpstreamTimes
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_FAILURE = 30.0  # seconds a failed upstream is not asked again for one name
 LOCK_STRIPES = 256
+PAGE_BOUND = 3  # x --upstream-timeout: the longest a page fetch (all upstreams) may take
+SLOT_WAIT = 0.5  # seconds a request waits for a free upstream slot before a 503
 
 
 @dataclass(frozen=True)
@@ -57,12 +69,17 @@ class Upstream:
         private: Sequence[str] = (),
         merge: Sequence[str] = (),
         private_check: bool = False,
+        files_hosts: Sequence[str] = (),
+        slots: int = 6,
     ) -> None:
         self.index = index
         self.store = store
         self.origins = [origin_of(u) for u in urls]
+        self.reach = Reach([o.url for o in self.origins], files_hosts)
         self.ttl = ttl
         self.timeout = timeout
+        self.page_bound = timeout * PAGE_BOUND  # the longest one name's fetch may take
+        self.slots = threading.BoundedSemaphore(max(1, slots))
         self.source = len(index.roots)
         self._private = glob_matcher(private)
         self._private_check = private_check  # --private names: evidence only, if asked
@@ -121,23 +138,58 @@ class Upstream:
         if page is None and self._missing.get(name, 0) > time.monotonic():
             return Lookup(local)
         if self._failed.get(name, 0) > time.monotonic():
-            if page is None and local is None:
-                raise BadGateway(f"upstream failed for {name!r} moments ago; try again soon")
-            return Lookup(self.index.snapshot.project(name), stale=True)
-        with self._lock(name):
+            return self._stale(name, local, None)
+        return self._ask(name, local)
+
+    def _ask(self, name: NormalizedName, local: Project | None) -> Lookup:
+        """Ask upstream, in bounded time: at most ``slots`` requests wait on upstream at
+        once (the other workers stay free for local pages and /health), a request waits
+        for another's fetch of the same name no longer than that fetch may take, and
+        the fetch itself ends by its deadline, whatever upstream sends."""
+        if not self.slots.acquire(timeout=SLOT_WAIT):
+            return self._busy(name, local, "too many requests are waiting on the upstream")
+        try:
+            deadline = time.monotonic() + self.page_bound
+            lock = self._lock(name)
+            if not lock.acquire(timeout=self.page_bound):
+                return self._busy(name, local, f"{name!r} is still being fetched upstream")
             try:
-                self.refresh(name)
+                if self._failed.get(name, 0) > time.monotonic():  # it failed while we waited
+                    return self._stale(name, local, None)
+                self.refresh(name, deadline)
             except FetchFailed as exc:
                 remember(self._failed, name, min(self.ttl, RETRY_AFTER_FAILURE))
-                if self.pages.get(name) is None and local is None:
-                    kind = GatewayTimeout if exc.timeout else BadGateway
-                    raise kind(
-                        f"{name!r} is not cached here and the upstream index could not be "
-                        f"asked ({exc}); try again later"
-                    ) from None
-                log.warning("upstream failed, serving %s as cached: %s", name, exc)
-                return Lookup(self.index.snapshot.project(name), stale=True)
+                return self._stale(name, local, exc)
+            finally:
+                lock.release()
+        finally:
+            self.slots.release()
         return Lookup(self.index.snapshot.project(name))
+
+    def _stale(
+        self, name: NormalizedName, local: Project | None, exc: FetchFailed | None
+    ) -> Lookup:
+        """Upstream failed for ``name``: the cached page as it was, or a 502/504."""
+        if self.pages.get(name) is None and local is None:
+            if exc is None:
+                raise BadGateway(f"upstream failed for {name!r} moments ago; try again soon")
+            log.warning("upstream failed for %s: %s", name, exc)
+            kind = GatewayTimeout if exc.timeout else BadGateway
+            raise kind(
+                f"{name!r} is not cached here and the upstream index could not be asked "
+                f"({exc.public}); try again later"
+            ) from None
+        if exc is not None:
+            log.warning("upstream failed, serving %s as cached: %s", name, exc)
+        return Lookup(self.index.snapshot.project(name), stale=True)
+
+    def _busy(self, name: NormalizedName, local: Project | None, why: str) -> Lookup:
+        """No answer from upstream in time for this request: the cached page (stale), or
+        503 with Retry-After (the fetch goes on; the retry finds it done)."""
+        if self.pages.get(name) is not None or local is not None:
+            return Lookup(self.index.snapshot.project(name), stale=True)
+        wait = max(1, math.ceil(self.timeout))
+        raise UpstreamBusy(f"{why}; try again in {wait} s", retry_after=wait)
 
     def _lock(self, name: NormalizedName) -> threading.Lock:
         return self._locks[hash(name) % LOCK_STRIPES]
@@ -155,22 +207,27 @@ class Upstream:
             return  # busy: the next request for it will try
 
         def run() -> None:
+            lock = self._lock(name)
+            if not lock.acquire(timeout=self.page_bound):
+                self._background.release()
+                return
             try:
-                with self._lock(name):
-                    self.refresh(name)
+                self.refresh(name, time.monotonic() + self.page_bound)
             except FetchFailed as exc:
                 remember(self._failed, name, min(self.ttl, RETRY_AFTER_FAILURE))
                 log.info("upstream check of local name %s failed: %s", name, exc)
             except Exception:
                 log.exception("upstream check of local name %s failed", name)
             finally:
+                lock.release()
                 self._background.release()
 
         threading.Thread(target=run, name=f"upstream-check-{name}", daemon=True).start()
 
     # ---- fetching pages -------------------------------------------------------------
-    def refresh(self, name: NormalizedName) -> None:
-        """Fetch or revalidate ``name``'s page from the first upstream that has it."""
+    def refresh(self, name: NormalizedName, deadline: float) -> None:
+        """Fetch or revalidate ``name``'s page from the first upstream that has it, all
+        of them by ``deadline``."""
         page = self.pages.get(name)
         if page is not None and time.time() - page.fetched < self.ttl:
             return  # another thread did it while we waited
@@ -178,14 +235,18 @@ class Upstream:
         for origin in self.origins:
             mine = page is not None and page.origin == origin.url
             try:
-                fetched = fetch_page(
-                    origin,
-                    f"{origin.url}{name}/",
-                    ACCEPT,
-                    etag=page.etag if mine and page else None,
-                    last_modified=page.last_modified if mine and page else None,
-                    timeout=self.timeout,
-                )
+                with PageMemory(deadline) as memory:
+                    fetched = fetch_page(
+                        origin, self.reach, f"{origin.url}{name}/", ACCEPT,
+                        etag=page.etag if mine and page else None,
+                        last_modified=page.last_modified if mine and page else None,
+                        timeout=self.timeout, deadline=deadline, memory=memory,
+                    )  # fmt: skip
+                    parsed = parse_page(fetched.body, fetched.content_type, fetched.url, name)
+            except BadPage as exc:
+                failure = failure or FetchFailed(f"{origin.url}{name}/: {exc}")
+                log.warning("upstream page of %s refused: %s", name, exc)
+                continue
             except NotModified:
                 if page is None or not mine:  # 304 to an unconditional request: broken
                     failure = failure or FetchFailed(f"{origin.url}: 304 without validators")
@@ -202,12 +263,7 @@ class Upstream:
                 failure = failure or exc
                 continue
             self.reachable = True
-            try:
-                files, skipped = parse_page(fetched.body, fetched.content_type, fetched.url, name)
-            except BadPage as exc:
-                failure = failure or FetchFailed(f"{fetched.url}: {exc}")
-                log.warning("upstream page %s refused: %s", fetched.url, exc)
-                continue
+            files, skipped = parsed
             for reason in skipped[:20]:
                 log.warning("upstream page %s: skipping a file: %s", fetched.url, reason)
             seen = dict(page.first_seen) if page else {}

@@ -39,13 +39,20 @@ def build_upstream(
         index, store, settings.upstream,
         ttl=settings.upstream_ttl, timeout=settings.upstream_timeout,
         private=settings.private, merge=settings.merge, private_check=settings.private_check,
+        files_hosts=settings.upstream_files_host, slots=upstream_slots(settings.threads),
     )  # fmt: skip
     files = FileFetcher(
-        store, source.urls.get, source.stored,
+        store, source.urls.get, source.stored, source.reach, slots=source.slots,
         timeout=settings.upstream_timeout, cache_max=settings.upstream_cache_max,
         hash_algo=settings.hash_algo,
     )  # fmt: skip
     return UpstreamParts(source, files, reader)
+
+
+def upstream_slots(threads: int) -> int:
+    """How many workers may wait on upstream at once: all but two, which stay free for
+    local pages, downloads and /health whatever upstream does (one with few threads)."""
+    return max(1, threads - 2)
 
 
 def cooldown(settings: Settings) -> Cooldown:

@@ -10,6 +10,7 @@ from typing import Any
 from .converters import as_bool
 from .errors import ConfigError
 from .logsafe import redact
+from .upstream_reach import parse_host
 from .views import UNKNOWN_CHOICES, Exempt, parse_duration
 
 
@@ -70,6 +71,16 @@ def _as_unknown(value: Any) -> str:
     return text
 
 
+def _as_files_hosts(value: Any) -> tuple[str, ...]:
+    hosts = tuple(_as_list(value))
+    for host in hosts:
+        try:
+            parse_host(host)
+        except ValueError as exc:
+            raise ConfigError(f"upstream_files_host: {exc}") from None
+    return hosts
+
+
 def _as_optional_size(value: Any) -> int | None:
     text = str(value).strip().lower()
     return None if text in ("", "0", "none", "off") else _size(value)
@@ -107,4 +118,5 @@ UPSTREAM_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "min_age_exempt": _as_exempt,
     "min_age_unknown": _as_unknown,
     "upstream_cache_max": _as_optional_size,
+    "upstream_files_host": _as_files_hosts,
 }

@@ -1,14 +1,16 @@
-"""Upstream files: fetched on first request, streamed while stored, verified, then cached.
+"""Upstream files: fetched once on first request, verified, cached, and read along.
 
-The first request for a file opens the upstream download and streams it to its client
-while writing it to ``tmp/`` and hashing it. The last chunk is held back until the
-sha256 (and size) match what the upstream page promised: on a mismatch the response is
-cut short (the client sees a truncated body, never the whole wrong file), nothing is
-cached and the event is logged. A verified file is renamed into the cache and served
-from disk from then on.
+The first request for a file starts its fetch (``upstream_download``: a thread writes
+it to ``tmp/`` and hashes it, to the end, whoever reads along); that request and any
+other asking meanwhile read the growing file (``upstream_tail``), never its last chunk
+before the sha256 and size match the upstream page. A verified file is renamed into
+the cache and served from disk from then on; one that does not verify is cut short for
+its readers, never cached, and logged.
 
-Concurrent first requests for one file cause one upstream fetch: the first is the
-leader, the others wait for it and are served from disk (or lead a retry if it failed).
+Waiting on upstream is bounded: a request waits for the first bytes at most
+``--upstream-timeout`` (the one that started the fetch) or ``FOLLOW_WAIT`` (the others),
+at most ``slots`` requests wait at once, at most ``MAX_FLIGHTS`` files are fetched at
+once; past any of these the answer is 503 with Retry-After, and the fetch goes on.
 With ``--upstream-cache-max`` the least recently used files are evicted after each new
 file, never one being fetched or used in the last two seconds (an open file is safe
 anyway; the window covers nginx opening it after an X-Accel-Redirect).
@@ -19,24 +21,29 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 import os
 import queue
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from .dists import DistFile, pack_hashes
-from .errors import BadGateway, GatewayTimeout, NotFound
+from .errors import BadGateway, GatewayTimeout, NotFound, Refused, StorageFull, UpstreamBusy
 from .metadata import Hasher
-from .upstream_download import Body, Download
-from .upstream_http import FetchFailed, Missing, Origin, auth_for, open_url, read_bounded
+from .upstream_download import MAX_UNKNOWN_SIZE, Flight, Pump, State
+from .upstream_http import FetchFailed, Missing, Origin, open_url, read_bounded
+from .upstream_reach import Reach
 from .upstream_store import METADATA, UpstreamStore
 
 log = logging.getLogger(__name__)
 MAX_METADATA = 16 * 1024 * 1024
-WAIT_FOR_LEADER = 600.0
+OPEN_BOUND = 3  # x --upstream-timeout: connecting and the headers, redirects included
+FOLLOW_WAIT = 2.0  # seconds a request waits on a fetch another started (then 503)
+SLOT_WAIT = 0.5  # seconds a request waits for a free upstream slot (then 503)
+MAX_FLIGHTS = 32  # upstream files fetched at once
 RECENT = 2.0  # seconds a used file is safe from eviction (nginx opens it after us)
 # seconds a file seen on disk is taken to be there without looking again: one stat per
 # download under load cost 15% of cached downloads/s (each syscall hands the GIL around).
@@ -57,16 +64,12 @@ class Usage:
     seen: float = -PRESENT_FOR  # monotonic time the file was last seen on disk
 
 
-@dataclass
-class Flight:
-    done: threading.Event = field(default_factory=threading.Event)
-
-
-def _refused(exc: FetchFailed | Missing, what: str) -> Exception:
+def _refused(exc: FetchFailed | Missing, what: str) -> Refused:
+    """A client's answer: what failed in words a stranger may read (``exc.public``)."""
     if isinstance(exc, Missing):
         return NotFound(f"upstream no longer has {what}")
     kind = GatewayTimeout if exc.timeout else BadGateway
-    return kind(f"cannot fetch {what} from upstream: {exc}")
+    return kind(f"cannot fetch {what} from upstream ({exc.public}); try again later")
 
 
 class FileFetcher:
@@ -75,12 +78,16 @@ class FileFetcher:
         store: UpstreamStore,
         where: Callable[[str], tuple[Origin, str] | None],
         stored: Stored,
+        reach: Reach,
         *,
         timeout: float,
+        slots: threading.BoundedSemaphore | None = None,
         cache_max: int | None = None,
         hash_algo: str | None = "sha256",
     ) -> None:
         self.store = store
+        self.reach = reach
+        self.slots = slots or threading.BoundedSemaphore(6)
         self.where = where
         self.stored = stored
         self.timeout = timeout
@@ -136,63 +143,106 @@ class FileFetcher:
             self.cache_bytes += entry.size + entry.meta - before
 
     # ---- the first download -----------------------------------------------------------
-    def download(self, dist: DistFile) -> Iterator[bytes] | None:
-        """A stream of the file as it arrives, or None when it is on disk now."""
-        for _attempt in range(3):
-            if self.cached(dist):
-                return None
-            with self._guard:
-                flight = self._flights.get(dist.relpath)
-                leader = flight is None
-                if flight is None:
-                    flight = self._flights[dist.relpath] = Flight()
-            if leader:
-                return self._lead(dist, flight)
-            if not flight.done.wait(WAIT_FOR_LEADER):
-                raise GatewayTimeout(f"{dist.filename} is still being fetched; try again")
+    def follow(self, dist: DistFile, *, leader_wait: float | None = None) -> Flight | None:
+        """The file's flight, ready to be read along (its size known and its first bytes
+        in), or None when the file is cached now. Starts the fetch if nobody has.
+
+        The request waits for that in a bounded time: ``--upstream-timeout`` for the one
+        that started the fetch, ``FOLLOW_WAIT`` for the others (a stuck fetch costs its
+        followers a 503 with Retry-After quickly, not a worker each for minutes), and at
+        most ``slots`` requests wait at once. A failed fetch is raised (502/504) and
+        forgotten: the next request starts afresh."""
         if self.cached(dist):
             return None
-        raise BadGateway(f"{dist.filename} could not be fetched from upstream")
+        with self._waiting():
+            flight, leader = self._flight(dist)
+            wait = (self.timeout if leader_wait is None else leader_wait) if leader else FOLLOW_WAIT
+            if not flight.wait(flight.ready, wait):
+                raise self._busy(dist, "is still being fetched from upstream")
+            if flight.error is not None:
+                raise flight.error
+            if flight.state is State.DONE:
+                return None
+            return flight
 
-    def fetch(self, dist: DistFile) -> None:
-        """Fetch, verify and store a file with nobody reading it as it arrives (for a
-        Range request, answered from the cache once the whole file is verified)."""
-        body = self.download(dist)
-        if body is None:
+    def settle(self, dist: DistFile) -> None:
+        """Return once the whole file is cached and verified (a Range request is answered
+        from the cache only), within ``FOLLOW_WAIT``; else 503 with Retry-After while the
+        fetch goes on."""
+        if self.cached(dist):
             return
+        with self._waiting():
+            flight, _leader = self._flight(dist)
+            if not flight.wait(lambda: flight.state is not State.RUNNING, FOLLOW_WAIT):
+                raise self._busy(dist, "is being fetched from upstream; its ranges follow")
+            if flight.error is not None:
+                raise flight.error
+
+    def _busy(self, dist: DistFile, what: str) -> UpstreamBusy:
+        wait = max(1, math.ceil(min(self.timeout, 10.0)))
+        return UpstreamBusy(f"{dist.filename} {what}; try again in {wait} s", retry_after=wait)
+
+    @contextlib.contextmanager
+    def _waiting(self) -> Iterator[None]:
+        if not self.slots.acquire(timeout=SLOT_WAIT):
+            busy = "too many requests are waiting on the upstream; try again"
+            raise UpstreamBusy(busy, retry_after=1)
         try:
-            for _chunk in body:
-                pass
+            yield
         finally:
-            close = getattr(body, "close", None)
-            if close is not None:
-                close()
+            self.slots.release()
 
-    def land(self, dist: DistFile, flight: Flight) -> None:
+    def _flight(self, dist: DistFile) -> tuple[Flight, bool]:
+        """The running flight for ``dist``, or a new one (True: this request started it)."""
         with self._guard:
-            if self._flights.get(dist.relpath) is flight:
-                del self._flights[dist.relpath]
-        flight.done.set()
-
-    def _lead(self, dist: DistFile, flight: Flight) -> Iterator[bytes]:
-        """Open upstream and read ahead two chunks before any byte is sent, so failures to
-        connect (and small files that do not verify) are clean 502/504 answers."""
-        try:
+            flight = self._flights.get(dist.relpath)
+            if flight is not None:
+                return flight, False
+            if len(self._flights) >= MAX_FLIGHTS:
+                busy = f"{MAX_FLIGHTS} upstream files are being fetched already; try again"
+                raise UpstreamBusy(busy, retry_after=2)
             source = self.where(dist.relpath)
             if source is None:
                 raise NotFound(f"no upstream link for {dist.filename}")
-            origin, url = source
-            self.fetches += 1
             try:
-                response = open_url(url, auth_for(origin, url), {}, self.timeout)
-            except (FetchFailed, Missing) as exc:
-                raise _refused(exc, dist.filename) from None
-            download = Download(self, dist, flight, response)
-            first = download.prime()
-        except BaseException:
-            self.land(dist, flight)
-            raise
-        return Body(download.stream(first), download.abandon)
+                fd, tmp = self.store.staging()
+                read_fd = os.open(tmp, os.O_RDONLY)
+            except OSError as exc:
+                why = f"the upstream cache cannot stage {dist.filename}: {exc}"
+                raise StorageFull(why) from None
+            flight = self._flights[dist.relpath] = Flight(dist, str(tmp), read_fd)
+        self.fetches += 1
+        threading.Thread(
+            target=self._fetch, args=(flight, fd, *source), name="upstream-open", daemon=True
+        ).start()
+        return flight, True
+
+    def _fetch(self, flight: Flight, out: int, origin: Origin, url: str) -> None:
+        """The flight's thread: open upstream (bounded), then pump the body."""
+        try:
+            response = open_url(
+                url, origin, self.reach, {}, timeout=self.timeout,
+                deadline=time.monotonic() + self.timeout * OPEN_BOUND,
+            )  # fmt: skip
+        except (FetchFailed, Missing) as exc:
+            with contextlib.suppress(OSError):
+                os.close(out)
+                os.unlink(flight.tmp)
+            if isinstance(exc, FetchFailed):
+                log.warning("upstream file %s: %s", flight.dist.filename, exc)
+            flight.end(_refused(exc, flight.dist.filename))
+            self.land(flight)
+            return
+        limit = min(MAX_UNKNOWN_SIZE, self.cache_max or MAX_UNKNOWN_SIZE)
+        Pump(
+            flight, response, out, timeout=self.timeout, limit=limit,
+            commit=self.commit, landed=self.land,
+        ).run()  # fmt: skip
+
+    def land(self, flight: Flight) -> None:
+        with self._guard:
+            if self._flights.get(flight.dist.relpath) is flight:
+                del self._flights[flight.dist.relpath]
 
     def commit(self, dist: DistFile, tmp: str, size: int) -> None:
         """Keep a verified file; its other digests (md5, blake2b) follow off the request."""
@@ -270,10 +320,17 @@ class FileFetcher:
         if source is None:
             return None
         origin, url = source
+        deadline = time.monotonic() + self.timeout * OPEN_BOUND
         try:
-            response = open_url(url + ".metadata", auth_for(origin, url), {}, self.timeout)
-            raw = read_bounded(response, MAX_METADATA, time.monotonic() + self.timeout * 3, url)
+            with self._waiting():
+                where = url + ".metadata"
+                response = open_url(
+                    where, origin, self.reach, {}, timeout=self.timeout, deadline=deadline
+                )
+                raw = read_bounded(response, MAX_METADATA, url)
         except (FetchFailed, Missing) as exc:
+            if isinstance(exc, FetchFailed):
+                log.warning("upstream metadata of %s: %s", dist.filename, exc)
             raise _refused(exc, f"the metadata of {dist.filename}") from None
         if hashlib.sha256(raw).hexdigest() != expected:
             log.error("upstream metadata of %s does not match its sha256; refused", dist.filename)

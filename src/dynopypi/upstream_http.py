@@ -1,11 +1,21 @@
-"""Talking to an upstream index: one bounded HTTP GET at a time, with the standard library.
+"""Talking to an upstream index: one bounded HTTP GET at a time, on ``http.client``.
 
-Every request has a connect/read timeout and an overall deadline, so a slow upstream
-costs a request at most that long; a page is read up to a size cap; redirects are
-followed by urllib (at most 10, loops refused). Credentials come from the upstream URL
-(``https://user:token@host/simple/``) or ``~/.netrc``, and are sent as an "unredirected"
-header: urllib does not carry it to wherever a redirect points, and a link to another
-host gets only that host's own ``.netrc`` entry.
+Every exchange has three bounds, whatever the other end does:
+
+- a per-``recv`` timeout (``--upstream-timeout``): silence is a stall;
+- a **deadline** for the whole exchange, enforced by ``upstream_reaper`` (a drip of one
+  byte every few seconds, in the headers or the body, ends there);
+- a size cap for what is kept in memory (``MAX_PAGE``; pages over ``BIG_PAGE`` are read
+  and parsed one at a time, see ``PageMemory``).
+
+Where it connects is ``upstream_reach``'s decision, for the first URL and for every
+redirect (at most ``MAX_REDIRECTS``), on the address actually connected to. Credentials
+come from the upstream URL (``https://user:token@host/simple/``) or ``~/.netrc`` and go
+to the upstream's own host only; another host gets only its own ``.netrc`` entry.
+
+A failure carries two texts: the detail for the log (redacted) and ``public``, what a
+client may be told. Clients are strangers: they never learn an internal URL, an address
+or a network error from us.
 """
 
 from __future__ import annotations
@@ -15,27 +25,39 @@ import functools
 import http.client
 import netrc
 import socket
+import threading
 import time
-import urllib.error
-import urllib.request
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import quote, unquote, urldefrag, urljoin, urlsplit, urlunsplit
 
 from .logsafe import redact
+from .upstream_reach import Reach, Unreachable
+from .upstream_reaper import REAPER, Watch
 
 MAX_PAGE = 64 * 1024 * 1024  # a project page bigger than this is refused
+BIG_PAGE = 4 * 1024 * 1024  # pages over this are read and parsed one at a time
 CHUNK = 64 * 1024
+MAX_REDIRECTS = 5
+REDIRECTS = (301, 302, 303, 307, 308)
 USER_AGENT = "dynopypi (pull-through cache)"
+_SAFE_PATH = "/%:@!$&'()*+,;=~-._"
 
 
 class FetchFailed(Exception):
-    """The upstream could not answer: down, refused, 5xx, too slow (``timeout``), too big."""
+    """The upstream could not answer: down, refused, 5xx, too slow (``timeout``), too
+    big, or it pointed somewhere we do not go. ``public``: what a client may be told."""
 
-    def __init__(self, message: str, *, timeout: bool = False) -> None:
-        super().__init__(redact(message))  # it reaches logs and clients' error pages
+    def __init__(self, message: str, *, timeout: bool = False, public: str = "") -> None:
+        super().__init__(redact(message))  # it reaches logs
         self.timeout = timeout
+        self.public = public or (
+            "the upstream index did not answer in time"
+            if timeout
+            else "the upstream index could not be reached or sent a broken answer"
+        )
 
 
 class Missing(Exception):
@@ -43,6 +65,10 @@ class Missing(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(redact(message))
+
+
+class NotModified(Exception):
+    """The cached copy is still current (304)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,55 +143,185 @@ class Page:
     url: str  # after redirects: relative links resolve against it
 
 
+class Response:
+    """An open 2xx answer: its headers, and its body read in what arrives (``read1``)."""
+
+    def __init__(
+        self,
+        conn: http.client.HTTPConnection,
+        raw: http.client.HTTPResponse,
+        url: str,
+        watch: Watch,
+    ) -> None:
+        self._conn, self._raw, self.url, self._watch = conn, raw, url, watch
+        self.status = raw.status
+        self.headers = raw.headers
+
+    def geturl(self) -> str:
+        return self.url
+
+    def read1(self, size: int) -> bytes:
+        """What has arrived (up to ``size``); b"" only at the body's real end."""
+        try:
+            data = self._raw.read1(size)
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise self._failed(exc) from None
+        if self._watch.fired:  # the deadline cut the socket: whatever came is not all
+            raise self._failed(None)
+        if not data and self._raw.length:  # closed before Content-Length was reached
+            raise FetchFailed(f"{redact(self.url)}: the answer was cut short")
+        return data
+
+    def extend(self, deadline: float) -> None:
+        self._watch.move(deadline)
+
+    def _failed(self, exc: BaseException | None) -> FetchFailed:
+        if self._watch.fired or isinstance(exc, TimeoutError):
+            return FetchFailed(f"{redact(self.url)}: too slow", timeout=True)
+        return FetchFailed(f"{redact(self.url)}: {exc}")
+
+    def close(self) -> None:
+        self._watch.cancel()
+        self._raw.close()
+        self._conn.close()
+
+
 def open_url(
-    url: str, auth: str | None, headers: Mapping[str, str], timeout: float
-) -> http.client.HTTPResponse:
-    """GET ``url``; the open response (status 2xx). Raise Missing, FetchFailed, or
-    ``NotModified`` (a 304 to a conditional request)."""
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **headers})
-    if auth:
-        request.add_unredirected_header("Authorization", auth)
+    url: str,
+    origin: Origin,
+    reach: Reach,
+    headers: Mapping[str, str],
+    *,
+    timeout: float,
+    deadline: float,
+) -> Response:
+    """GET ``url``, following redirects that ``reach`` allows; the open 2xx response.
+    Raise ``Missing`` (404/410), ``NotModified`` (304) or ``FetchFailed``."""
+    for _hop in range(MAX_REDIRECTS + 1):
+        response = _exchange(url, auth_for(origin, url), reach, headers, timeout, deadline)
+        status = response.status
+        if 200 <= status < 300:
+            return response
+        location = response.headers.get("Location", "")
+        response.close()
+        if status in REDIRECTS and location:
+            url = urldefrag(urljoin(url, location.strip()))[0]
+            continue
+        if status == 304:
+            raise NotModified()
+        if status in (404, 410):
+            raise Missing(f"{url} answered {status}")
+        raise FetchFailed(
+            f"{url} answered {status} {response.reason_phrase}",
+            public=f"the upstream index answered {status}",
+        )
+    raise FetchFailed(f"{url}: more than {MAX_REDIRECTS} redirects")
+
+
+def _exchange(
+    url: str,
+    auth: str | None,
+    reach: Reach,
+    headers: Mapping[str, str],
+    timeout: float,
+    deadline: float,
+) -> _Answer:
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        if exc.code == 304:
-            raise NotModified() from None
-        if exc.code in (404, 410):
-            raise Missing(f"{url} answered {exc.code}") from None
-        raise FetchFailed(f"{url} answered {exc.code} {exc.reason}") from None
-    except TimeoutError as exc:
-        raise FetchFailed(f"{url}: no answer within {timeout:g}s", timeout=True) from exc
-    except urllib.error.URLError as exc:
-        slow = isinstance(exc.reason, (TimeoutError, socket.timeout))
-        raise FetchFailed(f"{url}: {exc.reason}", timeout=slow) from None
+        host, port = reach.check_url(url)
+        addresses = reach.addresses(host, port)
+    except Unreachable as exc:
+        raise FetchFailed(
+            f"{redact(url[:200])}: not fetched: {exc}",
+            public="the upstream index pointed to a place this index does not fetch from",
+        ) from None
+    parts = urlsplit(url)
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise FetchFailed(f"{redact(url)}: no time left", timeout=True)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = kind(host, port, timeout=min(timeout, left))
+    watches: list[Watch] = []
+
+    def connect(_address: Any, connect_timeout: Any, _source: Any = None) -> socket.socket:
+        failure: OSError = OSError(f"no address of {host} answered")
+        for address in addresses:
+            try:
+                sock = socket.create_connection((address, port), connect_timeout)
+            except OSError as exc:
+                failure = exc
+                continue
+            sock.settimeout(timeout)  # per recv, from here on
+            watches.append(REAPER.watch(sock, deadline))  # covers TLS and headers too
+            return sock
+        raise failure
+
+    conn._create_connection = connect  # type: ignore[attr-defined]  # vetted addresses only
+    target = quote(parts.path or "/", safe=_SAFE_PATH) + (f"?{parts.query}" if parts.query else "")
+    sent = {"User-Agent": USER_AGENT, **headers}
+    if auth:
+        sent["Authorization"] = auth
+    try:
+        conn.request("GET", target, headers=sent)
+        raw = conn.getresponse()
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise FetchFailed(f"{url}: {exc}") from None
-    return response  # type: ignore[no-any-return]
+        conn.close()
+        fired = any(w.fired for w in watches)
+        for watch in watches:
+            watch.cancel()
+        slow = fired or isinstance(exc, TimeoutError)
+        raise FetchFailed(f"{redact(url)}: {'too slow' if slow else exc}", timeout=slow) from None
+    return _Answer(conn, raw, url, watches[0])
 
 
-class NotModified(Exception):
-    """The cached copy is still current (304)."""
+class _Answer(Response):
+    @property
+    def reason_phrase(self) -> str:
+        return str(self._raw.reason)[:100]
+
+
+class PageMemory:
+    """Pages over ``BIG_PAGE`` are held (read, then parsed) one at a time: eight parallel
+    64 MiB pages would otherwise need eight times the memory of one."""
+
+    _big = threading.BoundedSemaphore(1)
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.holding = False
+
+    def grow(self, size: int, url: str) -> None:
+        if size <= BIG_PAGE or self.holding:
+            return
+        if not self._big.acquire(timeout=max(0.0, self.deadline - time.monotonic())):
+            raise FetchFailed(f"{url}: another big page is being read", timeout=True)
+        self.holding = True
+
+    def __enter__(self) -> PageMemory:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.holding:
+            self.holding = False
+            self._big.release()
 
 
 def read_bounded(
-    response: http.client.HTTPResponse,
+    response: Any,
     limit: int,
-    deadline: float,
     url: str,
     *,
     gzipped: bool = False,
+    memory: PageMemory | None = None,
 ) -> bytes:
     """The whole body (inflated when ``gzipped``), refusing more than ``limit`` bytes,
-    before or after inflating (a gzip bomb stops at the limit), or past ``deadline``."""
+    before or after inflating (a gzip bomb stops at the limit). Time is bounded by the
+    response's deadline; ``memory`` is told the size as it grows."""
     chunks: list[bytes] = []
     total = 0
     inflater = zlib.decompressobj(wbits=47) if gzipped else None
     try:
         while True:
-            if time.monotonic() > deadline:
-                raise FetchFailed(f"{url}: the page took too long", timeout=True)
-            data = response.read(CHUNK)
+            data = response.read1(CHUNK)
             if inflater is not None:
                 data = inflater.decompress(data, limit + 1 - total) if data else inflater.flush()
                 if inflater.unconsumed_tail:
@@ -175,40 +331,41 @@ def read_bounded(
             total += len(data)
             if total > limit:
                 raise FetchFailed(f"{url}: the page is over {limit} bytes")
+            if memory is not None:
+                memory.grow(total, url)
             chunks.append(data)
     except zlib.error as exc:
         raise FetchFailed(f"{url}: broken gzip: {exc}") from None
-    except TimeoutError:
-        raise FetchFailed(f"{url}: the page stalled", timeout=True) from None
-    except (OSError, http.client.HTTPException) as exc:
-        raise FetchFailed(f"{url}: {exc}") from None
     finally:
         response.close()
 
 
 def fetch_page(
     origin: Origin,
+    reach: Reach,
     url: str,
     accept: str,
     *,
     etag: str | None,
     last_modified: str | None,
     timeout: float,
+    deadline: float,
+    memory: PageMemory | None = None,
 ) -> Page:
-    """GET one page, conditionally when validators are known."""
+    """GET one page, conditionally when validators are known, by ``deadline``."""
     headers = {"Accept": accept, "Accept-Encoding": "gzip"}  # big pages shrink ten-fold
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    deadline = time.monotonic() + timeout * 3
-    response = open_url(url, auth_for(origin, url), headers, timeout)
-    final = response.geturl() or url
+    response = open_url(url, origin, reach, headers, timeout=timeout, deadline=deadline)
+    final = response.geturl()
     encoding = response.headers.get("Content-Encoding", "").strip().lower()
     if encoding not in ("", "identity", "gzip", "x-gzip"):
         response.close()
         raise FetchFailed(f"{url}: unexpected Content-Encoding {encoding[:40]!r}")
-    body = read_bounded(response, MAX_PAGE, deadline, url, gzipped=encoding in ("gzip", "x-gzip"))
+    gzipped = encoding in ("gzip", "x-gzip")
+    body = read_bounded(response, MAX_PAGE, url, gzipped=gzipped, memory=memory)
     return Page(
         body,
         response.headers.get("Content-Type", "text/html"),

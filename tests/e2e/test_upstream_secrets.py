@@ -121,7 +121,10 @@ def test_credentials_never_follow_to_another_host(
             b"", "text/html", 302, headers={"Location": elsewhere}
         )
         url = upstream.index_url.replace("http://", "http://me:secret@")
-        index = server_factory(tmp_path / "local", "--upstream", url)
+        index = server_factory(
+            tmp_path / "local", "--upstream", url,
+            "--upstream-files-host", f"127.0.0.1:{files_host.port}",
+        )  # fmt: skip
         assert index.get("/packages/.upstream/leak/leak-1.0-py3-none-any.whl").status_code == 200
         assert upstream.auth["/simple/leak/"] == "Basic bWU6c2VjcmV0"
         assert files_host.auth["/files/leak-1.0-py3-none-any.whl"] is None

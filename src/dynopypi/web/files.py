@@ -14,6 +14,7 @@ from ..identity import DOWNLOAD, LIST
 from ..model import Rendered
 from ..reader import SMALL_FILE, Reader
 from ..simple import quote_path
+from ..upstream_tail import WAKE, Tail, chunks
 from .shell import Routes
 
 
@@ -98,11 +99,13 @@ class FileRoutes(Routes):
         return bottle.HTTPResponse(body=body, status=plan.status, **plan.headers)
 
     def first_download(self, dist: DistFile) -> bottle.HTTPResponse | None:
-        """An upstream file not cached yet: streamed while it is fetched (None: cached).
+        """An upstream file not cached yet: read along while it is fetched (None: cached).
 
-        A Range request (pip resuming a download, uv reading a wheel's metadata) waits
-        until the whole file is fetched and verified, then gets its range from the cache
-        like any cached file: a range of bytes that were never verified is never sent.
+        The body is a ``Tail`` of the growing file, sent from waitress's event loop (a
+        client that does not read holds no worker). A Range request (pip resuming a
+        download, uv reading a wheel's metadata) is answered from the cache once the
+        whole file is in and verified (or 503 with Retry-After while it is not): a range
+        of bytes that were never verified is never sent.
         """
         catalog = self.services.catalog
         assert catalog.upstream is not None
@@ -119,11 +122,17 @@ class FileRoutes(Routes):
         if request.method == "HEAD":
             return bottle.HTTPResponse(status=200, **headers)
         if request.headers.get("Range"):
-            catalog.upstream.files.fetch(dist)
+            catalog.settle(dist)
             return None
-        body = catalog.first_download(dist)
-        if body is None:
-            return None
+        flight = catalog.first_download(dist)
+        fd = flight.dup() if flight is not None else None
+        if flight is None or fd is None or flight.size is None:
+            return None  # cached meanwhile
+        headers["Content-Length"] = str(flight.size)
+        wake = request.environ.get(WAKE)
+        tail = Tail(flight, fd, wake)
+        stall = self.services.settings.upstream_timeout
+        body: Any = tail if wake is not None else chunks(tail, stall)
         return bottle.HTTPResponse(body=body, status=200, **headers)
 
     def _body(self, reader: Reader, dist: DistFile, status: int, start: int, length: int) -> Any:

@@ -29,6 +29,7 @@ from ..errors import (
     StorageFull,
     Throttled,
     TooLarge,
+    UpstreamBusy,
 )
 from ..files import not_modified
 from ..model import Rendered
@@ -53,6 +54,7 @@ STATUS: dict[type[Refused], int] = {
     StoreUnavailable: 503,
     BadGateway: 502,
     GatewayTimeout: 504,
+    UpstreamBusy: 503,
 }
 
 
@@ -84,7 +86,7 @@ def reason_phrase(message: str) -> str:
 def refusal_response(exc: Refused) -> bottle.HTTPResponse:
     """A domain refusal as a status code, the headers its kind needs, and the message."""
     code = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
-    wait = exc.retry_after if isinstance(exc, (Throttled, StoreUnavailable)) else 0
+    wait = exc.retry_after if isinstance(exc, (Throttled, StoreUnavailable, UpstreamBusy)) else 0
     return refusal(code, exc.message, wait)
 
 
