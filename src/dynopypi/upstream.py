@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_FAILURE = 30.0  # seconds a failed upstream is not asked again for one name
 LOCK_STRIPES = 256
 PAGE_BOUND = 3  # x --upstream-timeout: the longest a page fetch (all upstreams) may take
+MAX_HELD_FILES = 500_000  # upstream files kept in memory (~2 KB each, measured)
 SLOT_WAIT = 0.5  # seconds a request waits for a free upstream slot before a 503
 
 
@@ -94,6 +95,8 @@ class Upstream:
         self._background = threading.BoundedSemaphore(2)
         self._shadowed: set[tuple[str, str]] = set()
         self.reachable: bool | None = None  # last answer from upstream, None: not asked
+        self.held = 0  # upstream files in memory (bounded by MAX_HELD_FILES)
+        self._held_lock = threading.RLock()
 
     # ---- the merge rule's questions -------------------------------------------------
     def is_private(self, name: NormalizedName) -> bool:
@@ -112,8 +115,13 @@ class Upstream:
         for entry in self.store.shadowed():
             self._shadowed.add((str(entry.get("name")), str(entry.get("filename"))))
         added: list[DistFile] = []
-        for page in self.store.load_pages():
+        pages = sorted(self.store.load_pages(), key=lambda p: p.fetched, reverse=True)
+        for page in pages:  # the most recently fetched first, while they fit
+            if self.held + len(page.files) > MAX_HELD_FILES:
+                self.store.drop_page(page.name)
+                continue
             self.pages[page.name] = page
+            self.held += len(page.files)
             added += self._remember(page)
         self.index.change(added)
         log.info(
@@ -288,9 +296,30 @@ class Upstream:
         self.index.change(added, [r for r in removed if r not in keep], source=self.source)
         self.store.save_page(page)
         self._note_shadowed(page.name)
+        self._make_room(page, len(page.files) - len(old.files if old else ()))
+
+    def _make_room(self, page: CachedPage, grown: int) -> None:
+        """Keep at most ``MAX_HELD_FILES`` upstream files in memory: a hostile upstream
+        that lists 100,000 files under every name it is asked for would otherwise grow
+        the process by ~200 MB a name. The pages fetched longest ago go first (from
+        memory and disk: the next request for them fetches them again)."""
+        with self._held_lock:
+            self.held += grown
+            while self.held > MAX_HELD_FILES and len(self.pages) > 1:
+                oldest = min(
+                    (p for p in list(self.pages.values()) if p is not page),
+                    key=lambda p: p.fetched,
+                )
+                log.warning(
+                    "upstream cache over %d files in memory: dropping %s (fetched again "
+                    "when asked for)", MAX_HELD_FILES, oldest.name,
+                )  # fmt: skip
+                self._uninstall(oldest)
 
     def _uninstall(self, page: CachedPage) -> None:
-        self.pages.pop(page.name, None)
+        with self._held_lock:
+            if self.pages.pop(page.name, None) is not None:
+                self.held -= len(page.files)
         removed = [relpath_of(page.name, f.filename) for f in page.files]
         self.index.change((), removed, source=self.source)
         self.store.drop_page(page.name)

@@ -52,6 +52,8 @@ FLAGS = {
     "--max-upload-size": "max_upload_size",
     "--trusted-proxies": "trusted_proxies",
     "--x-accel-redirect": "x_accel_redirect",
+    "--upstream": "upstream",
+    "--upstream-timeout": "upstream_timeout",
 }
 SWITCHES = {"-o": "overwrite", "--overwrite": "overwrite"}
 

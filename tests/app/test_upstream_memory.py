@@ -1,0 +1,41 @@
+"""What a hostile upstream can make the process hold (issue 18, finding 8): at most
+``MAX_HELD_FILES`` upstream files in memory, the pages fetched longest ago dropped first
+and fetched again when asked for. In-process, with the bound set low."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.fakedist import make_wheel
+from support.inproc import AppFactory
+from support.upstream import FakeUpstream
+
+import dynopypi.upstream
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeUpstream]:
+    fake = FakeUpstream().start()
+    yield fake
+    fake.stop()
+
+
+def test_upstream_files_in_memory_are_bounded(
+    app_factory: AppFactory, upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dynopypi.upstream, "MAX_HELD_FILES", 8)
+    made = tmp_path / "made"
+    made.mkdir()
+    for name in ("one", "two", "three"):
+        wheels = [make_wheel(made, name, f"{v}.0") for v in range(1, 5)]
+        upstream.publish(name, [(w, None, "2020-01-01T00:00:00Z") for w in wheels])
+    (tmp_path / "local").mkdir()
+    index = app_factory(tmp_path / "local", "--upstream", upstream.index_url)
+    for name in ("one", "two", "three"):
+        assert len(index.listed_files(name) or {}) == 4
+    assert upstream.hits["/simple/one/"] == 1
+    assert index.get("/ready").json()["upstream"]["cached_projects"] == 2  # "one" went
+    assert len(index.listed_files("one") or {}) == 4  # asked again: fetched again
+    assert upstream.hits["/simple/one/"] == 2
