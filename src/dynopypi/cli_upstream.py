@@ -53,7 +53,8 @@ def upstream_flags(p: argparse.ArgumentParser) -> None:
         "--merge",
         metavar="GLOB",
         action="append",
-        help="names whose local files may sit beside upstream's (repeatable; e.g. a patched fork)",
+        help="names whose local files may sit beside upstream's (repeatable; e.g. a patched "
+        "fork): a version with a local file is served from local files only",
     )
     g.add_argument(
         "--min-age",
@@ -98,8 +99,8 @@ def upstream_parser(sub: Any, roots_flag: Callable[[argparse.ArgumentParser], No
     commands = u.add_subparsers(dest="upstream_command", metavar="ACTION", required=True)
     shadowed = commands.add_parser(
         "shadowed",
-        help="upstream releases hidden because their name is private here (evidence of "
-        "dependency-confusion attempts)",
+        help="upstream releases hidden because their name is private here, or (--merge) "
+        "because a local file has their version (evidence of dependency-confusion attempts)",
     )
     purge = commands.add_parser("purge", help="remove cached upstream pages and files")
     purge.add_argument("name", nargs="?", metavar="NAME", help="only this project")
@@ -126,7 +127,7 @@ def run_upstream(args: argparse.Namespace) -> int:
         for entry in store.shadowed():
             print(
                 f"{entry.get('name')} {entry.get('version')} {redact(str(entry.get('url')))} "
-                f"first seen {_when(entry.get('first_seen'))}"
+                f"first seen {_when(entry.get('first_seen'))} ({entry.get('rule', '?')})"
             )
         return 0
     try:

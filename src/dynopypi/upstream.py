@@ -29,7 +29,7 @@ from .index import Index
 from .model import Project
 from .snapshot import hidden
 from .upstream_http import FetchFailed, Missing, NotModified, Origin, fetch_page, origin_of
-from .upstream_names import glob_matcher, remember, shadow_entry, upstream_dist
+from .upstream_names import glob_matcher, remember, shadow_entry, shadow_rule, upstream_dist
 from .upstream_page import ACCEPT, BadPage, parse_page
 from .upstream_store import CachedPage, UpstreamStore, now_ns, relpath_of
 from .views import UpstreamTimes
@@ -264,17 +264,18 @@ class Upstream:
         return out
 
     def _note_shadowed(self, name: NormalizedName) -> None:
-        """Log once, and keep, every upstream file the private-first rule hides."""
+        """Log once, and keep, every upstream file the private-first rule hides: under a
+        private name, or (``--merge``) of the same release as a local fork."""
         project = self.index.snapshot.project(name)
         found = hidden(self.index.layers(name), project.files if project else (), self.source)
         fresh = [d for d in found if (str(name), d.filename) not in self._shadowed]
-        rule = "private" if self.is_private(name) else "private-first"
+        rule = shadow_rule(self.is_private(name), self.may_merge(name))
         entries = [shadow_entry(d, self.urls, self.times, rule) for d in fresh]
         for entry in entries:
             self._shadowed.add((entry["name"], entry["filename"]))
             log.warning(
-                "upstream publishes %s %s (%s) under a private name; not served",
-                entry["name"], entry["version"], entry["url"],
+                "upstream publishes %s %s (%s), hidden here (%s); not served",
+                entry["name"], entry["version"], entry["url"], rule,
             )  # fmt: skip
         self.store.record_shadowed(entries)
 

@@ -57,13 +57,22 @@ def upstream_dist(page: CachedPage, item: UpstreamFile, source: int) -> DistFile
     )
 
 
+def shadow_rule(private: bool, merge: bool) -> str:
+    """Why an upstream file is hidden, as the evidence log names it: a ``--private`` name,
+    a name with local files (``private-first``), or, for a ``--merge`` name, a release
+    that has a local file (the fork wins)."""
+    if private:
+        return "private"
+    return "merge-same-version" if merge else "private-first"
+
+
 def shadow_entry(
     dist: DistFile,
     urls: Mapping[str, tuple[Origin, str]],
     times: Mapping[str, UpstreamTimes],
     rule: str,
 ) -> dict[str, Any]:
-    """One line of the evidence log: an upstream file hidden under a private name."""
+    """One line of the evidence log: an upstream file the merge rule hides (``rule``)."""
     seen = times.get(dist.relpath)
     return {
         "name": str(dist.project),
