@@ -87,6 +87,16 @@ def test_cooldown_and_as_of() -> None:
     # as of 10 days ago: upstream time, else first seen; local files by their own time
     assert names(Cooldown(), NOW - 10 * DAY) == ["old.whl", "vague.whl", "local.whl"]
 
+    # a fetch a day ago did not list them: they are a day old at most, whatever upstream says
+    times["old.whl"] = UpstreamTimes(NOW - 30 * DAY, NOW - 2 * DAY, NOW - DAY)
+    times["vague.whl"] = UpstreamTimes(None, NOW - 20 * DAY, NOW - DAY)
+    for cooldown in (Cooldown(week), Cooldown(week, unknown="include"),
+                     Cooldown(week, unknown="first-seen")):  # fmt: skip
+        assert names(cooldown) == ["local.whl"], cooldown
+    assert names(Cooldown(), NOW - 10 * DAY) == ["local.whl"]
+    assert names(Cooldown(), NOW - DAY) == ["old.whl", "new.whl", "vague.whl", "local.whl"]
+    assert times["old.whl"].since_ns == times["vague.whl"].since_ns == NOW - DAY
+
 
 def layer(*files: DistFile) -> Layer:
     return {f.relpath: f for f in files}

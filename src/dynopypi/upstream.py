@@ -29,9 +29,16 @@ from .index import Index
 from .model import Project
 from .snapshot import hidden
 from .upstream_http import FetchFailed, Missing, NotModified, Origin, fetch_page, origin_of
-from .upstream_names import glob_matcher, remember, shadow_entry, shadow_rule, upstream_dist
+from .upstream_names import (
+    glob_matcher,
+    remember,
+    shadow_entry,
+    shadow_rule,
+    upstream_dist,
+    upstream_times,
+)
 from .upstream_page import ACCEPT, BadPage, parse_page
-from .upstream_store import CachedPage, UpstreamStore, now_ns, relpath_of
+from .upstream_store import CachedPage, UpstreamStore, not_before, now_ns, relpath_of
 from .views import UpstreamTimes
 
 log = logging.getLogger(__name__)
@@ -225,6 +232,7 @@ class Upstream:
         for item in page.files:
             page.first_seen.setdefault(item.filename, seen)
         old = self.pages.get(page.name)
+        page.not_before = not_before(old, page.files)  # new files: no older than `old`
         added = self._remember(page)
         keep = {d.relpath for d in added}
         removed = [relpath_of(page.name, f.filename) for f in (old.files if old else [])]
@@ -259,7 +267,7 @@ class Upstream:
                     dist = replace(dist, size=path.stat().st_size)
             if origin is not None:
                 self.urls[dist.relpath] = (origin, item.url)
-            self.times[dist.relpath] = UpstreamTimes(item.upload_ns, page.first_seen[item.filename])
+            self.times[dist.relpath] = upstream_times(page, item)
             out.append(dist)
         return out
 

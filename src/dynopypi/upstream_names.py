@@ -36,9 +36,20 @@ def upstream_rule(local_sources: int, private: Sequence[str], merge: Sequence[st
     )
 
 
+def upstream_times(page: CachedPage, item: UpstreamFile) -> UpstreamTimes:
+    """What this index knows of when ``item`` was published (``views.UpstreamTimes``)."""
+    return UpstreamTimes(
+        item.upload_ns,
+        page.first_seen.get(item.filename, 0),
+        page.not_before.get(item.filename, 0),
+    )
+
+
 def upstream_dist(page: CachedPage, item: UpstreamFile, source: int) -> DistFile:
+    """The served record of an upstream file; its upload time is ``upstream_times``'s,
+    so that a client filtering by upload time (uv's ``--exclude-newer``) is not fooled
+    either."""
     parsed = parse_filename(item.filename)
-    seen = page.first_seen.get(item.filename, 0)
     return DistFile(
         relpath=relpath_of(page.name, item.filename),
         root=source,
@@ -49,7 +60,7 @@ def upstream_dist(page: CachedPage, item: UpstreamFile, source: int) -> DistFile
         packagetype=parsed.packagetype,
         python_tag=parsed.python_tag,
         size=item.size or 0,
-        mtime_ns=item.upload_ns if item.upload_ns is not None else seen,
+        mtime_ns=upstream_times(page, item).since_ns,
         hashes=bytes.fromhex(item.sha256) + bytes(48),  # md5/blake2b known once fetched
         requires_python=item.requires_python,
         metadata_digest=bytes.fromhex(item.metadata_sha256) if item.metadata_sha256 else None,

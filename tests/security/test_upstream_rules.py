@@ -12,10 +12,13 @@ listing what the cooldown hides, and ``/_refusal`` answers that a browser may sn
 from __future__ import annotations
 
 import sys
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from support.clients import check_ok, run_client
 from support.fakedist import make_wheel
+from support.helpers import JSON_V1
 from support.installs import pip_install
 from support.server import DynoServer, ServerFactory
 from support.upstream import FakeUpstream
@@ -35,6 +38,15 @@ def shadowed(index: DynoServer, upstream_url: str) -> str:
 
 def renamed(path: Path, filename: str) -> Path:
     return path.rename(path.with_name(filename))
+
+
+def upload_times(index: DynoServer, path: str) -> dict[str, str]:
+    """{filename: upload-time} of a JSON project page (``{}``: a 404)."""
+    page = index.get(path, headers={"Accept": JSON_V1})
+    if page.status_code == 404:
+        return {}
+    assert page.status_code == 200, index.explain(page)
+    return {f["filename"]: f["upload-time"] for f in page.json()["files"]}
 
 
 # ---- #4: under --merge, a local release hides every upstream file of its version -------
@@ -79,3 +91,38 @@ def test_merge_never_lets_a_public_file_replace_the_local_fork_of_its_version(
     evidence = shadowed(index, fake.index_url)
     assert "forky 1.0 " in evidence and "spoony 1.0.0 " in evidence, evidence
     assert evidence.count("merge-same-version") == 3, evidence
+
+
+# ---- #5: a file that appeared on a later fetch is never older than the fetch before -------
+
+
+def test_a_new_file_claiming_an_old_upload_time_waits_out_the_cooldown(
+    server_factory: ServerFactory, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """``lately`` 1.0 is on the page when it is first fetched (its time is believed); 2.0
+    appears on the next fetch claiming 2000-01-01. It is no older than the fetch that did
+    not list it: the cooldown holds it back, and an "as of" view from before that fetch
+    does not show it (a second index without the cooldown, same upstream, same history)."""
+    made = tmp_path / "made"
+    made.mkdir()
+    first, late = make_wheel(made, "lately", "1.0"), make_wheel(made, "lately", "2.0")
+    fake.publish("lately", [(first, None, OLD)])
+    flags = ("--upstream", fake.index_url, "--upstream-ttl", "1")
+    cooled = server_factory(tmp_path / "l1", *flags, "--min-age", "1d")
+    plain = server_factory(tmp_path / "l2", *flags)
+    before = datetime.fromtimestamp(time.time() - 1, tz=timezone.utc)
+    for index in (cooled, plain):  # the first fetch: upstream's time is all there is
+        assert upload_times(index, "/simple/lately/") == {first.name: "2000-01-01T00:00:00.000000Z"}
+    fetched = time.time()
+
+    fake.publish("lately", [(first, None, OLD), (late, None, OLD)])
+    time.sleep(1.5)  # both pages expire (--upstream-ttl 1)
+    assert set(upload_times(cooled, "/simple/lately/")) == {first.name}
+    assert cooled.get(f"/packages/.upstream/lately/{late.name}").status_code == 404
+    shown = upload_times(plain, "/simple/lately/")
+    assert set(shown) == {first.name, late.name}
+    assert fake.hits["/simple/lately/"] == 4  # each index fetched the page twice
+    uploaded = datetime.fromisoformat(shown[late.name].replace("Z", "+00:00"))
+    assert before.timestamp() < uploaded.timestamp() <= fetched  # the first fetch, not 2000
+    as_of = f"/as-of/{before.strftime('%Y-%m-%dT%H:%M:%SZ')}/simple/lately/"
+    assert set(upload_times(plain, as_of)) == {first.name}
