@@ -113,7 +113,6 @@ def upstream_parser(sub: Any, roots_flag: Callable[[argparse.ArgumentParser], No
 
 def run_upstream(args: argparse.Namespace) -> int:
     """`dynopypi upstream shadowed|purge`: the operator's view of the upstream cache."""
-    from .logsafe import redact
     from .upstream_store import UpstreamStore, upstream_dir
 
     settings = build_settings(
@@ -125,10 +124,7 @@ def run_upstream(args: argparse.Namespace) -> int:
     store = UpstreamStore(upstream_dir(settings.cache_dir, settings.upstream))
     if args.upstream_command == "shadowed":
         for entry in store.shadowed():
-            print(
-                f"{entry.get('name')} {entry.get('version')} {redact(str(entry.get('url')))} "
-                f"first seen {_when(entry.get('first_seen'))} ({entry.get('rule', '?')})"
-            )
+            print(shadowed_line(entry))
         return 0
     try:
         removed = store.purge(args.name)
@@ -137,6 +133,20 @@ def run_upstream(args: argparse.Namespace) -> int:
     for path in removed:
         print(f"removed {path}")
     return 0
+
+
+_PLAIN_FIELDS = ("name", "version", "rule")
+
+
+def shadowed_line(entry: dict[str, Any]) -> str:
+    """One evidence entry as the operator reads it: every field came from the upstream
+    (or a hand-edited file), so control characters and terminal escapes are shown as
+    text (``logsafe.escape``, as in the log) and credentials as ``***``."""
+    from .logsafe import escape, redact
+
+    name, version, rule = (escape(entry.get(key, "?"), space=True) for key in _PLAIN_FIELDS)
+    url = escape(redact(str(entry.get("url", ""))), space=True)
+    return f"{name} {version} {url} first seen {_when(entry.get('first_seen'))} ({rule})"
 
 
 def _when(ns: object) -> str:

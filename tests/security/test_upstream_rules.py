@@ -11,6 +11,7 @@ listing what the cooldown hides, and ``/_refusal`` answers that a browser may sn
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from datetime import datetime, timezone
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from support.clients import check_ok, run_client
 from support.fakedist import make_wheel
-from support.helpers import JSON_V1
+from support.helpers import JSON_V1, poll_until
 from support.installs import pip_install
 from support.server import DynoServer, ServerFactory
 from support.upstream import FakeUpstream
@@ -126,3 +127,31 @@ def test_a_new_file_claiming_an_old_upload_time_waits_out_the_cooldown(
     assert before.timestamp() < uploaded.timestamp() <= fetched  # the first fetch, not 2000
     as_of = f"/as-of/{before.strftime('%Y-%m-%dT%H:%M:%SZ')}/simple/lately/"
     assert set(upload_times(plain, as_of)) == {first.name}
+
+
+# ---- #6: what upstream says reaches the operator's terminal escaped -------------------
+
+
+def test_upstream_shadowed_prints_what_upstream_said_escaped(
+    server_factory: ServerFactory, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """A squatter's link carries terminal escapes (colour, window title, bell, an 8-bit
+    CSI, a right-to-left override): ``dynopypi upstream shadowed`` shows them as text."""
+    made, local = tmp_path / "made", tmp_path / "local"
+    made.mkdir()
+    local.mkdir()
+    make_wheel(local, "inhouse", "1.0")
+    fake.publish("inhouse", [(make_wheel(made, "inhouse", "6.6"), None, OLD)])
+    page = fake.answers["/simple/inhouse/"]
+    hostile = "\x1b[2J\x1b]0;owned\x07\x9b31m\u202e"
+    doc = json.loads(page.body)
+    doc["files"][0]["url"] = f"/files/{hostile}inhouse-6.6-py3-none-any.whl"
+    page.body = json.dumps(doc).encode()
+    index = server_factory(local, "--upstream", fake.index_url, "--private-check")
+    assert set(index.listed_files("inhouse") or {}) == {"inhouse-1.0-py3-none-any.whl"}
+
+    poll_until(lambda: "inhouse 6.6" in shadowed(index, fake.index_url), timeout=20,
+               message=lambda: shadowed(index, fake.index_url) + index.logs())  # fmt: skip
+    printed = shadowed(index, fake.index_url)
+    assert not any(c in printed for c in "\x1b\x07\x9b\u202e"), repr(printed)
+    assert "/files/\\x1b[2J\\x1b]0;owned\\x07\\x9b31m\\u202einhouse-6.6" in printed, printed
