@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .config import build_settings
 from .errors import ConfigError
+from .logsafe import escape, redact
 
 
 def upstream_flags(p: argparse.ArgumentParser) -> None:
@@ -19,7 +20,9 @@ def upstream_flags(p: argparse.ArgumentParser) -> None:
         metavar="URL",
         action="append",
         help="simple index to pull public packages from, e.g. https://pypi.org/simple/ "
-        "(repeatable, tried in order; credentials from the URL or ~/.netrc)",
+        "(repeatable, tried in order; credentials from the URL or ~/.netrc). Credentials "
+        "given here are visible to every user of the machine (ps): put the URL in "
+        "DYNOPYPI_UPSTREAM or the --config file, or the login in ~/.netrc",
     )
     g.add_argument(
         "--upstream-ttl",
@@ -36,7 +39,7 @@ def upstream_flags(p: argparse.ArgumentParser) -> None:
         metavar="GLOB",
         action="append",
         help="names never served from upstream, e.g. 'acme-*' (repeatable); a name with any "
-        "local file is private too. Names matching GLOB are not even looked up upstream, so "
+        "local file is private too. Private names are not even looked up upstream, so "
         "`dynopypi upstream shadowed` cannot learn that someone published them publicly, "
         "unless --private-check",
     )
@@ -44,10 +47,10 @@ def upstream_flags(p: argparse.ArgumentParser) -> None:
         "--private-check",
         action="store_const",
         const=True,
-        help="look names matching --private up upstream too, in the background (at most "
-        "once per --upstream-ttl a name, never served, never delaying a request), to record "
-        "who publishes them publicly; off by default: each lookup tells the upstream a "
-        "private name",
+        help="look private names (matching --private, or with local files) up upstream "
+        "too, in the background (at most once per --upstream-ttl a name, never served, never "
+        "delaying a request), to record who publishes them publicly; off by default: each "
+        "lookup tells the upstream a private name",
     )
     g.add_argument(
         "--merge",
@@ -92,6 +95,19 @@ UPSTREAM_FLAGS = (
     "min_age_unknown",
     "upstream_cache_max",
 )
+
+
+def credentials_warning(urls: Sequence[str] | None) -> str | None:
+    """The warning ``run`` prints when ``--upstream`` URLs given as flags carry credentials:
+    a command line is visible to every user of the machine (``ps``, /proc). It names the
+    alternatives, never the secret."""
+    if not any(redact(url) != url for url in urls or ()):
+        return None
+    return (
+        "dynopypi: warning: --upstream carries credentials on the command line, where every "
+        "user of this machine sees them (ps); give the URL in DYNOPYPI_UPSTREAM or the "
+        "--config file instead, or the login in ~/.netrc"
+    )
 
 
 def upstream_parser(sub: Any, roots_flag: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -142,8 +158,6 @@ def shadowed_line(entry: dict[str, Any]) -> str:
     """One evidence entry as the operator reads it: every field came from the upstream
     (or a hand-edited file), so control characters and terminal escapes are shown as
     text (``logsafe.escape``, as in the log) and credentials as ``***``."""
-    from .logsafe import escape, redact
-
     name, version, rule = (escape(entry.get(key, "?"), space=True) for key in _PLAIN_FIELDS)
     url = escape(redact(str(entry.get("url", ""))), space=True)
     return f"{name} {version} {url} first seen {_when(entry.get('first_seen'))} ({rule})"

@@ -9,10 +9,10 @@ answered from upstream, whatever this module fetched.
 
 When upstream is down or slow, a cached page is served stale (the route says so in a
 header) and an uncached name gets 502/504 after at most the timeouts; a local name never
-waits for upstream: names that are private because of local files are checked upstream
-only in the background, to collect evidence that someone published them publicly.
-Names matching ``--private`` are never looked up (the lookup itself would tell upstream
-the name), unless ``--private-check`` asks for the same background check for them.
+waits for upstream. Private names (``--private``, or with local files) are never looked
+up by default: the lookup itself would tell the public index an internal name.
+``--private-check`` trades that away for evidence: they are then checked upstream in the
+background, never on a request's path, to learn that someone published them publicly.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class Upstream:
         self.timeout = timeout
         self.source = len(index.roots)
         self._private = glob_matcher(private)
-        self._private_check = private_check  # --private names: evidence only, if asked
+        self._private_check = private_check  # private names: evidence only, if asked
         self._merge = glob_matcher(merge)
         self.pages: dict[NormalizedName, CachedPage] = {}
         self.urls: dict[str, tuple[Origin, str]] = {}  # relpath -> where it comes from
@@ -120,7 +120,8 @@ class Upstream:
                 self._check_later(name)
             return Lookup(local)
         if local is not None and self.has_local(name) and not self.may_merge(name):
-            self._check_later(name)
+            if self._private_check:
+                self._check_later(name)
             return Lookup(local)
         page = self.pages.get(name)
         if page is not None and time.time() - page.fetched < self.ttl:

@@ -155,3 +155,55 @@ def test_upstream_shadowed_prints_what_upstream_said_escaped(
     printed = shadowed(index, fake.index_url)
     assert not any(c in printed for c in "\x1b\x07\x9b\u202e"), repr(printed)
     assert "/files/\\x1b[2J\\x1b]0;owned\\x07\\x9b31m\\u202einhouse-6.6" in printed, printed
+
+
+# ---- #7: local names stay in the network unless asked; credentials off the command line --
+
+
+def test_a_name_private_by_its_local_files_is_looked_up_only_with_private_check(
+    server_factory: ServerFactory, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """By default a name with local files is never asked upstream (the lookup would tell
+    the public index an internal name); ``--private-check`` looks it up, in the background
+    (the slow upstream page does not delay the answer), for the evidence only."""
+    made, local = tmp_path / "made", tmp_path / "local"
+    made.mkdir()
+    local.mkdir()
+    make_wheel(local, "inhouse", "1.0")
+    fake.publish("inhouse", [(make_wheel(made, "inhouse", "6.6"), None, OLD)], delay=1)
+    ours = {"inhouse-1.0-py3-none-any.whl"}
+    quiet = server_factory(local, "--upstream", fake.index_url, "--upstream-ttl", "0")
+    for _ in range(3):
+        assert set(quiet.listed_files("inhouse") or {}) == ours
+    checking = server_factory(local, "--upstream", fake.index_url, "--private-check")
+    started = time.monotonic()
+    assert set(checking.listed_files("inhouse") or {}) == ours
+    assert time.monotonic() - started < 1  # not waiting for the upstream's second
+    poll_until(lambda: "inhouse 6.6" in shadowed(checking, fake.index_url), timeout=20)
+    assert fake.hits["/simple/inhouse/"] == 1  # the second index's check; the first: never
+    assert shadowed(quiet, fake.index_url) == ""
+
+
+SECRET = "s3cret-Tok3n"
+
+
+def test_credentials_on_the_command_line_are_warned_about_never_shown(
+    server_factory: ServerFactory, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """``ps`` shows every user the command line: ``run`` warns (one line, naming the
+    alternatives, without the secret) when --upstream carries credentials there, and not
+    when they come from the config file."""
+    url = fake.index_url.replace("http://", f"http://reader:{SECRET}@")
+    flagged = server_factory(tmp_path / "l1", "--upstream", url)
+    config = tmp_path / "dynopypi.toml"
+    config.write_text(f'[dynopypi]\nupstream = ["{url}"]\n')
+    configured = server_factory(tmp_path / "l2", "--config", str(config))
+    (warning,) = [
+        line for line in flagged.stderr_path.read_text().splitlines() if "warning" in line
+    ]
+    for alternative in ("DYNOPYPI_UPSTREAM", "--config", "~/.netrc", "ps"):
+        assert alternative in warning, warning
+    assert SECRET not in flagged.logs(1_000_000)
+    assert "warning" not in configured.stderr_path.read_text()
+    usage = run_client([sys.executable, "-m", "dynopypi", "run", "--help"])
+    assert "DYNOPYPI_UPSTREAM" in " ".join(usage.stdout.split()), usage.stdout
