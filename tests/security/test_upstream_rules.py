@@ -207,3 +207,38 @@ def test_credentials_on_the_command_line_are_warned_about_never_shown(
     assert "warning" not in configured.stderr_path.read_text()
     usage = run_client([sys.executable, "-m", "dynopypi", "run", "--help"])
     assert "DYNOPYPI_UPSTREAM" in " ".join(usage.stdout.split()), usage.stdout
+
+
+# ---- #8: /packages/ lists what the index serves; refusals are never sniffed -----------
+
+
+def test_the_file_listing_hides_what_the_cooldown_hides(
+    server_factory: ServerFactory, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    made, local = tmp_path / "made", tmp_path / "local"
+    made.mkdir()
+    local.mkdir()
+    make_wheel(local, "ours", "1.0")
+    aged, young = make_wheel(made, "cool", "1.0"), make_wheel(made, "cool", "2.0")
+    just_now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    fake.publish("cool", [(aged, None, OLD), (young, None, just_now)])
+    index = server_factory(local, "--upstream", fake.index_url, "--min-age", "1d")
+    assert set(index.listed_files("cool") or {}) == {aged.name}  # cached now, 2.0 held back
+    listing = index.get("/packages/")
+    assert listing.status_code == 200
+    assert "ours-1.0-py3-none-any.whl" in listing.text and aged.name in listing.text
+    assert young.name not in listing.text
+
+
+def test_refusals_passed_on_by_the_proxy_are_never_sniffed(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """``/_refusal`` echoes a message from a header as text/plain: a browser must not
+    sniff it into HTML (the same holds for the answer without a header)."""
+    index = server_factory(tmp_path / "local")
+    markup = "403 0 %3Chtml%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+    for headers in ({"X-Dynopypi-Refusal": markup}, {}):
+        answer = index.get("/_refusal", headers=headers)
+        assert answer.status_code == 403
+        assert answer.headers["Content-Type"].startswith("text/plain")
+        assert answer.headers.get("X-Content-Type-Options") == "nosniff", answer.headers
