@@ -97,8 +97,9 @@ class Catalog:
 
     def listing(self, snapshot: Snapshot) -> list[Project] | None:
         """/packages/: the projects with the files served now, the cooldown applied (the
-        listing must not hand out what the pages hold back); None when that is every file
-        of ``snapshot``, whose page is rendered once (the cooldown's changes with time)."""
+        listing must not hand out what the pages hold back). None when that is every file
+        of ``snapshot``: its page is rendered once per snapshot, while what the cooldown
+        hides changes with the clock, so a page that hides files is rendered per request."""
         if not self.cooldown.active:
             return None
         out, hidden = [], False

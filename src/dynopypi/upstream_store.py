@@ -63,7 +63,7 @@ class CachedPage:
     fetched: float  # wall-clock seconds
     files: list[UpstreamFile]
     first_seen: dict[str, int] = field(default_factory=dict)  # filename -> ns
-    # filename -> ns: a fetch (or 304) of this page then did not list the file (not_before)
+    # filename -> ns: files new since an earlier fetch (or 304), and when that was
     not_before: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
