@@ -12,8 +12,8 @@ import pytest
 
 from dynopypi.dists import normalize
 from dynopypi.upstream_http import FetchFailed, origin_of, read_bounded
-from dynopypi.upstream_page import BadPage, parse_page
-from dynopypi.upstream_store import upstream_dir
+from dynopypi.upstream_page import BadPage, UpstreamFile, parse_page
+from dynopypi.upstream_store import CachedPage, not_before, upstream_dir
 
 SHA = "ab" * 32
 PAGE = "https://up.example/simple/demo/"
@@ -118,9 +118,7 @@ def test_credentials_come_out_of_the_url() -> None:
 
 def test_gzipped_pages_are_inflated_and_a_gzip_bomb_is_refused() -> None:
     page = gzip.compress(b"x" * 1000)
-    assert read_bounded(io.BytesIO(page), 1000, "u", gzipped=True) == (
-        b"x" * 1000
-    )
+    assert read_bounded(io.BytesIO(page), 1000, "u", gzipped=True) == (b"x" * 1000)
     bomb = gzip.compress(b"\0" * 10_000_000)  # 10 kB that inflate to 10 MB
     with pytest.raises(FetchFailed, match="over 1000 bytes"):
         read_bounded(io.BytesIO(bomb), 1000, "u", gzipped=True)
@@ -132,3 +130,22 @@ def test_the_cache_is_keyed_without_credentials(tmp_path: Path) -> None:
     plain = upstream_dir(tmp_path, ["https://idx.example/simple"])
     assert upstream_dir(tmp_path, ["https://me:token@idx.example/simple/"]) == plain
     assert upstream_dir(tmp_path, ["https://other.example/simple/"]) != plain
+
+
+def test_files_new_on_a_page_are_no_older_than_the_fetch_that_missed_them() -> None:
+    def page(fetched: float, *names: str, known: dict[str, int] | None = None) -> CachedPage:
+        files = [UpstreamFile(n, f"{PAGE}{n}", SHA, upload_ns=0) for n in names]
+        return CachedPage(normalize("demo"), PAGE, PAGE, None, None, fetched, files,
+                          not_before=known or {})  # fmt: skip
+
+    now = page(300.0, "a", "b", "c").files
+    assert not_before(None, now) == {}  # a first fetch: nothing known, upstream believed
+    assert not_before(page(100.0, "a"), now) == {"b": 100 * 10**9, "c": 100 * 10**9}
+    assert not_before(page(200.0, "a", "b", known={"b": 100, "gone": 5}), now) == {
+        "b": 100, "c": 200 * 10**9
+    }  # fmt: skip
+    saved = page(200.0, "a", known={"a": 7})
+    assert CachedPage.from_json(json.loads(json.dumps(saved.to_json()))) == saved
+    older = saved.to_json()
+    del older["not_before"]  # a cache file written before not_before existed
+    assert CachedPage.from_json(older).not_before == {}

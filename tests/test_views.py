@@ -87,6 +87,16 @@ def test_cooldown_and_as_of() -> None:
     # as of 10 days ago: upstream time, else first seen; local files by their own time
     assert names(Cooldown(), NOW - 10 * DAY) == ["old.whl", "vague.whl", "local.whl"]
 
+    # a fetch a day ago did not list them: they are a day old at most, whatever upstream says
+    times["old.whl"] = UpstreamTimes(NOW - 30 * DAY, NOW - 2 * DAY, NOW - DAY)
+    times["vague.whl"] = UpstreamTimes(None, NOW - 20 * DAY, NOW - DAY)
+    for cooldown in (Cooldown(week), Cooldown(week, unknown="include"),
+                     Cooldown(week, unknown="first-seen")):  # fmt: skip
+        assert names(cooldown) == ["local.whl"], cooldown
+    assert names(Cooldown(), NOW - 10 * DAY) == ["local.whl"]
+    assert names(Cooldown(), NOW - DAY) == ["old.whl", "new.whl", "vague.whl", "local.whl"]
+    assert times["old.whl"].since_ns == times["vague.whl"].since_ns == NOW - DAY
+
 
 def layer(*files: DistFile) -> Layer:
     return {f.relpath: f for f in files}
@@ -94,20 +104,28 @@ def layer(*files: DistFile) -> Layer:
 
 @pytest.mark.parametrize(
     ("project", "local", "upstream", "served"),
-    [
+    [  # a file "<name>-<version>.whl" (the version only: the rule never reads file names)
         ("foo", [], ["u/foo-2.whl"], ["u/foo-2.whl"]),  # public name: upstream's
         ("foo", ["foo-1.whl"], ["u/foo-2.whl"], ["foo-1.whl"]),  # private-first
         ("acme-x", [], ["u/acme-x-2.whl"], []),  # --private acme-*
         ("fork", ["fork-1.whl"], ["u/fork-2.whl"], ["fork-1.whl", "u/fork-2.whl"]),  # --merge
         ("fork", ["x/fork-2.whl"], ["u/fork-2.whl"], ["x/fork-2.whl"]),  # same file: local
+        # --merge: a local release hides every upstream file of it, whatever its name
+        ("fork", ["fork-1.0.whl"], ["u/fork-1.whl", "u/fork-1.0.0.whl", "u/fork-1+x.whl",
+                                    "u/fork-1.post1.whl", "u/fork-1a1.whl"],
+         ["fork-1.0.whl", "u/fork-1.post1.whl", "u/fork-1a1.whl"]),
+        ("fork", ["fork-1+acme.whl"], ["u/fork-1.whl", "u/fork-1!1.whl"],
+         ["fork-1+acme.whl", "u/fork-1!1.whl"]),  # another epoch is another release
     ],
-)
+)  # fmt: skip
 def test_private_first(
     project: str, local: list[str], upstream: list[str], served: list[str]
 ) -> None:
+    def made(path: str, root: int) -> DistFile:
+        return dist(path, root, project, path.removesuffix(".whl").rsplit("-", 1)[1])
+
     rule = upstream_rule(1, ["Acme_*"], ["fork"])
-    layers = [layer(*(dist(p, 0, project) for p in local)),
-              layer(*(dist(p, 1, project) for p in upstream))]  # fmt: skip
+    layers = [layer(*(made(p, 0) for p in local)), layer(*(made(p, 1) for p in upstream))]
     chosen = rule(layers)
     assert sorted(d.relpath for d in chosen) == sorted(served)
     shadowed = {d.relpath for d in hidden(layers, chosen, 1)}

@@ -95,6 +95,21 @@ class Catalog:
             if visible(p.files, self.times_of, self.cooldown, as_of_ns)
         ]
 
+    def listing(self, snapshot: Snapshot) -> list[Project] | None:
+        """/packages/: the projects with the files served now, the cooldown applied (the
+        listing must not hand out what the pages hold back). None when that is every file
+        of ``snapshot``: its page is rendered once per snapshot, while what the cooldown
+        hides changes with the clock, so a page that hides files is rendered per request."""
+        if not self.cooldown.active:
+            return None
+        out, hidden = [], False
+        for project in snapshot.sorted_projects():
+            files = visible(project.files, self.times_of, self.cooldown)
+            hidden |= len(files) < len(project.files)
+            if files:
+                out.append(Project(project.name, project.display_name, files))
+        return out if hidden else None
+
     # ---- files ------------------------------------------------------------------------
     def file_at(self, path: str, as_of_ns: int | None = None) -> DistFile | None:
         dist = self.reconciler.file_at(path)

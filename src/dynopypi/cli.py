@@ -17,7 +17,7 @@ from typing import Any
 
 from . import cli_manage
 from .cli_args import build_parser
-from .cli_upstream import UPSTREAM_FLAGS, run_upstream
+from .cli_upstream import UPSTREAM_FLAGS, credentials_warning, run_upstream
 from .config import Settings, build_settings
 from .config_toml import to_toml
 from .errors import ConfigError, Refused
@@ -152,6 +152,9 @@ def _command(args: argparse.Namespace) -> int:
     if args.command == "check-config":
         print(to_toml(settings), end="")
         return 0
+    warning = credentials_warning(args.upstream)  # the flags only: not env, not --config
+    if warning is not None:
+        print(warning, file=sys.stderr)
     return _run(settings)
 
 

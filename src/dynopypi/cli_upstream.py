@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .config import build_settings
 from .errors import ConfigError
+from .logsafe import escape, redact
 
 
 def upstream_flags(p: argparse.ArgumentParser) -> None:
@@ -19,7 +20,9 @@ def upstream_flags(p: argparse.ArgumentParser) -> None:
         metavar="URL",
         action="append",
         help="simple index to pull public packages from, e.g. https://pypi.org/simple/ "
-        "(repeatable, tried in order; credentials from the URL or ~/.netrc)",
+        "(repeatable, tried in order; credentials from the URL or ~/.netrc). Credentials "
+        "given here are visible to every user of the machine (ps): put the URL in "
+        "DYNOPYPI_UPSTREAM or the --config file, or the login in ~/.netrc",
     )
     g.add_argument(
         "--upstream-files-host",
@@ -44,7 +47,7 @@ def upstream_flags(p: argparse.ArgumentParser) -> None:
         metavar="GLOB",
         action="append",
         help="names never served from upstream, e.g. 'acme-*' (repeatable); a name with any "
-        "local file is private too. Names matching GLOB are not even looked up upstream, so "
+        "local file is private too. Private names are not even looked up upstream, so "
         "`dynopypi upstream shadowed` cannot learn that someone published them publicly, "
         "unless --private-check",
     )
@@ -52,16 +55,17 @@ def upstream_flags(p: argparse.ArgumentParser) -> None:
         "--private-check",
         action="store_const",
         const=True,
-        help="look names matching --private up upstream too, in the background (at most "
-        "once per --upstream-ttl a name, never served, never delaying a request), to record "
-        "who publishes them publicly; off by default: each lookup tells the upstream a "
-        "private name",
+        help="look private names (matching --private, or with local files) up upstream "
+        "too, in the background (at most once per --upstream-ttl a name, never served, never "
+        "delaying a request), to record who publishes them publicly; off by default: each "
+        "lookup tells the upstream a private name",
     )
     g.add_argument(
         "--merge",
         metavar="GLOB",
         action="append",
-        help="names whose local files may sit beside upstream's (repeatable; e.g. a patched fork)",
+        help="names whose local files may sit beside upstream's (repeatable; e.g. a patched "
+        "fork): a version with a local file is served from local files only",
     )
     g.add_argument(
         "--min-age",
@@ -102,13 +106,26 @@ UPSTREAM_FLAGS = (
 )
 
 
+def credentials_warning(urls: Sequence[str] | None) -> str | None:
+    """The warning ``run`` prints when ``--upstream`` URLs given as flags carry credentials:
+    a command line is visible to every user of the machine (``ps``, /proc). It names the
+    alternatives, never the secret."""
+    if not any(redact(url) != url for url in urls or ()):
+        return None
+    return (
+        "dynopypi: warning: --upstream carries credentials on the command line, where every "
+        "user of this machine sees them (ps); give the URL in DYNOPYPI_UPSTREAM or the "
+        "--config file instead, or the login in ~/.netrc"
+    )
+
+
 def upstream_parser(sub: Any, roots_flag: Callable[[argparse.ArgumentParser], None]) -> None:
     u = sub.add_parser("upstream", help="the upstream cache: shadowed names, purge")
     commands = u.add_subparsers(dest="upstream_command", metavar="ACTION", required=True)
     shadowed = commands.add_parser(
         "shadowed",
-        help="upstream releases hidden because their name is private here (evidence of "
-        "dependency-confusion attempts)",
+        help="upstream releases hidden because their name is private here, or (--merge) "
+        "because a local file has their version (evidence of dependency-confusion attempts)",
     )
     purge = commands.add_parser("purge", help="remove cached upstream pages and files")
     purge.add_argument("name", nargs="?", metavar="NAME", help="only this project")
@@ -121,7 +138,6 @@ def upstream_parser(sub: Any, roots_flag: Callable[[argparse.ArgumentParser], No
 
 def run_upstream(args: argparse.Namespace) -> int:
     """`dynopypi upstream shadowed|purge`: the operator's view of the upstream cache."""
-    from .logsafe import redact
     from .upstream_store import UpstreamStore, upstream_dir
 
     settings = build_settings(
@@ -133,10 +149,7 @@ def run_upstream(args: argparse.Namespace) -> int:
     store = UpstreamStore(upstream_dir(settings.cache_dir, settings.upstream))
     if args.upstream_command == "shadowed":
         for entry in store.shadowed():
-            print(
-                f"{entry.get('name')} {entry.get('version')} {redact(str(entry.get('url')))} "
-                f"first seen {_when(entry.get('first_seen'))}"
-            )
+            print(shadowed_line(entry))
         return 0
     try:
         removed = store.purge(args.name)
@@ -145,6 +158,18 @@ def run_upstream(args: argparse.Namespace) -> int:
     for path in removed:
         print(f"removed {path}")
     return 0
+
+
+_PLAIN_FIELDS = ("name", "version", "rule")
+
+
+def shadowed_line(entry: dict[str, Any]) -> str:
+    """One evidence entry as the operator reads it: every field came from the upstream
+    (or a hand-edited file), so control characters and terminal escapes are shown as
+    text (``logsafe.escape``, as in the log) and credentials as ``***``."""
+    name, version, rule = (escape(entry.get(key, "?"), space=True) for key in _PLAIN_FIELDS)
+    url = escape(redact(str(entry.get("url", ""))), space=True)
+    return f"{name} {version} {url} first seen {_when(entry.get('first_seen'))} ({rule})"
 
 
 def _when(ns: object) -> str:

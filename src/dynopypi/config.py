@@ -63,7 +63,7 @@ class Settings:
     upstream_ttl: float = 600.0
     upstream_timeout: float = 10.0
     private: tuple[str, ...] = ()
-    private_check: bool = False  # look --private names up upstream, for evidence only
+    private_check: bool = False  # look private names up upstream, for evidence only
     merge: tuple[str, ...] = ()
     min_age: float = 0.0
     min_age_exempt: tuple[str, ...] = ()

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from packaging.utils import canonicalize_version
+
 from .dists import DistFile, NormalizedName
 from .model import Project
 
@@ -50,7 +52,9 @@ def private_first(
     source has a file of it, unless ``may_merge`` (``--merge`` globs: a patched fork
     beside the public releases). A private name is served from local files only,
     whatever the upstream publishes under it; other names get the local files plus the
-    upstream files of other file names (a local copy of a file shadows the upstream's).
+    upstream files of the releases that have no local file: a local release replaces the
+    upstream's whole release (``release_of``), not only the files of the same name, or a
+    build tag or a respelled version (``1.0-1``, ``1.0.0``) would beat the fork.
     """
 
     def rule(layers: Sequence[Layer]) -> list[DistFile]:
@@ -61,10 +65,21 @@ def private_first(
         name = next(iter(upstream.values())).project
         if is_private(name) or (local and not may_merge(name)):
             return local
-        names = {dist.filename for dist in local}
-        return local + [d for d in upstream.values() if d.filename not in names]
+        if not local:
+            return list(upstream.values())
+        forked = {release_of(dist) for dist in local}
+        return local + [d for d in upstream.values() if release_of(d) not in forked]
 
     return rule
+
+
+def release_of(dist: DistFile) -> tuple[str, str]:
+    """The release a file belongs to as installers match it: the normalized name and the
+    canonical public version, so ``1.0``, ``1.0.0`` and ``1.0+fork`` are one release
+    (``==1.0`` accepts all three, PEP 440, and pip then takes the highest). Every
+    ``DistFile`` has a PEP 440 version: a file name whose version is not one is never
+    indexed (``dists.parse_filename`` refuses it), so there is nothing else to compare."""
+    return dist.project, canonicalize_version(dist.version.public)
 
 
 def hidden(layers: Sequence[Layer], chosen: Sequence[DistFile], source: int) -> list[DistFile]:

@@ -9,10 +9,10 @@ answered from upstream, whatever this module fetched.
 
 When upstream is down or slow, a cached page is served stale (the route says so in a
 header) and an uncached name gets 502/504 after at most the timeouts; a local name never
-waits for upstream: names that are private because of local files are checked upstream
-only in the background, to collect evidence that someone published them publicly.
-Names matching ``--private`` are never looked up (the lookup itself would tell upstream
-the name), unless ``--private-check`` asks for the same background check for them.
+waits for upstream. Private names (``--private``, or with local files) are never looked
+up by default: the lookup itself would tell the public index an internal name.
+``--private-check`` trades that away for evidence: they are then checked upstream in the
+background, never on a request's path, to learn that someone published them publicly.
 """
 
 from __future__ import annotations
@@ -38,10 +38,17 @@ from .upstream_http import (
     fetch_page,
     origin_of,
 )
-from .upstream_names import glob_matcher, remember, shadow_entry, upstream_dist
+from .upstream_names import (
+    glob_matcher,
+    remember,
+    shadow_entry,
+    shadow_rule,
+    upstream_dist,
+    upstream_times,
+)
 from .upstream_page import ACCEPT, BadPage, parse_page
 from .upstream_reach import Reach
-from .upstream_store import CachedPage, UpstreamStore, now_ns, relpath_of
+from .upstream_store import CachedPage, UpstreamStore, not_before, now_ns, relpath_of
 from .views import UpstreamTimes
 
 log = logging.getLogger(__name__)
@@ -83,7 +90,7 @@ class Upstream:
         self.slots = threading.BoundedSemaphore(max(1, slots))
         self.source = len(index.roots)
         self._private = glob_matcher(private)
-        self._private_check = private_check  # --private names: evidence only, if asked
+        self._private_check = private_check  # private names: evidence only, if asked
         self._merge = glob_matcher(merge)
         self.pages: dict[NormalizedName, CachedPage] = {}
         self.urls: dict[str, tuple[Origin, str]] = {}  # relpath -> where it comes from
@@ -138,7 +145,8 @@ class Upstream:
                 self._check_later(name)
             return Lookup(local)
         if local is not None and self.has_local(name) and not self.may_merge(name):
-            self._check_later(name)
+            if self._private_check:
+                self._check_later(name)
             return Lookup(local)
         page = self.pages.get(name)
         if page is not None and time.time() - page.fetched < self.ttl:
@@ -289,6 +297,7 @@ class Upstream:
         for item in page.files:
             page.first_seen.setdefault(item.filename, seen)
         old = self.pages.get(page.name)
+        page.not_before = not_before(old, page.files)  # new files: no older than `old`
         added = self._remember(page)
         keep = {d.relpath for d in added}
         removed = [relpath_of(page.name, f.filename) for f in (old.files if old else [])]
@@ -344,22 +353,23 @@ class Upstream:
                     dist = replace(dist, size=path.stat().st_size)
             if origin is not None:
                 self.urls[dist.relpath] = (origin, item.url)
-            self.times[dist.relpath] = UpstreamTimes(item.upload_ns, page.first_seen[item.filename])
+            self.times[dist.relpath] = upstream_times(page, item)
             out.append(dist)
         return out
 
     def _note_shadowed(self, name: NormalizedName) -> None:
-        """Log once, and keep, every upstream file the private-first rule hides."""
+        """Log once, and keep, every upstream file the private-first rule hides: under a
+        private name, or (``--merge``) of the same release as a local fork."""
         project = self.index.snapshot.project(name)
         found = hidden(self.index.layers(name), project.files if project else (), self.source)
         fresh = [d for d in found if (str(name), d.filename) not in self._shadowed]
-        rule = "private" if self.is_private(name) else "private-first"
+        rule = shadow_rule(self.is_private(name), self.may_merge(name))
         entries = [shadow_entry(d, self.urls, self.times, rule) for d in fresh]
         for entry in entries:
             self._shadowed.add((entry["name"], entry["filename"]))
             log.warning(
-                "upstream publishes %s %s (%s) under a private name; not served",
-                entry["name"], entry["version"], entry["url"],
+                "upstream publishes %s %s (%s), hidden here (%s); not served",
+                entry["name"], entry["version"], entry["url"], rule,
             )  # fmt: skip
         self.store.record_shadowed(entries)
 

@@ -36,9 +36,20 @@ def upstream_rule(local_sources: int, private: Sequence[str], merge: Sequence[st
     )
 
 
+def upstream_times(page: CachedPage, item: UpstreamFile) -> UpstreamTimes:
+    """What this index knows of when ``item`` was published (``views.UpstreamTimes``)."""
+    return UpstreamTimes(
+        item.upload_ns,
+        page.first_seen.get(item.filename, 0),
+        page.not_before.get(item.filename, 0),
+    )
+
+
 def upstream_dist(page: CachedPage, item: UpstreamFile, source: int) -> DistFile:
+    """The served record of an upstream file; its upload time is ``upstream_times``'s,
+    so that a client filtering by upload time (uv's ``--exclude-newer``) is not fooled
+    either."""
     parsed = parse_filename(item.filename)
-    seen = page.first_seen.get(item.filename, 0)
     return DistFile(
         relpath=relpath_of(page.name, item.filename),
         root=source,
@@ -49,12 +60,21 @@ def upstream_dist(page: CachedPage, item: UpstreamFile, source: int) -> DistFile
         packagetype=parsed.packagetype,
         python_tag=parsed.python_tag,
         size=item.size or 0,
-        mtime_ns=item.upload_ns if item.upload_ns is not None else seen,
+        mtime_ns=upstream_times(page, item).since_ns,
         hashes=bytes.fromhex(item.sha256) + bytes(48),  # md5/blake2b known once fetched
         requires_python=item.requires_python,
         metadata_digest=bytes.fromhex(item.metadata_sha256) if item.metadata_sha256 else None,
         yanked=item.yanked,
     )
+
+
+def shadow_rule(private: bool, merge: bool) -> str:
+    """Why an upstream file is hidden, as the evidence log names it: a ``--private`` name,
+    a name with local files (``private-first``), or, for a ``--merge`` name, a release
+    that has a local file (the fork wins)."""
+    if private:
+        return "private"
+    return "merge-same-version" if merge else "private-first"
 
 
 def shadow_entry(
@@ -63,7 +83,7 @@ def shadow_entry(
     times: Mapping[str, UpstreamTimes],
     rule: str,
 ) -> dict[str, Any]:
-    """One line of the evidence log: an upstream file hidden under a private name."""
+    """One line of the evidence log: an upstream file the merge rule hides (``rule``)."""
     seen = times.get(dist.relpath)
     return {
         "name": str(dist.project),

@@ -4,7 +4,8 @@ Layout under ``<cache_dir>/upstream-<key>/`` (the key is a hash of the upstream 
 two configurations never share a cache):
 
 - ``pages/<name>.json``: what upstream last said about a project (its files, validators,
-  when it was fetched, when each file was first seen);
+  when it was fetched, when each file was first seen, and for a file that appeared on a
+  later fetch, when the fetch before did not list it: ``not_before``);
 - ``files/.upstream/<name>/<filename>`` (+ ``.metadata``): fetched files. The URL path of
   a cached file is ``.upstream/<name>/<filename>``; no package directory ever serves a
   dot-directory, so a cached file can never pass for a local one, and the private-first
@@ -62,6 +63,8 @@ class CachedPage:
     fetched: float  # wall-clock seconds
     files: list[UpstreamFile]
     first_seen: dict[str, int] = field(default_factory=dict)  # filename -> ns
+    # filename -> ns: files new since an earlier fetch (or 304), and when that was
+    not_before: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -80,7 +83,27 @@ class CachedPage:
             float(data["fetched"]),
             files,
             {str(k): int(v) for k, v in data.get("first_seen", {}).items()},
+            {str(k): int(v) for k, v in data.get("not_before", {}).items()},  # none before 18
         )
+
+
+def not_before(previous: CachedPage | None, files: Sequence[UpstreamFile]) -> dict[str, int]:
+    """For each of ``files`` (a page just fetched) that ``previous`` (its last fetch) did
+    not list, the time of that fetch: the file was uploaded after it, whatever upstream's
+    ``upload-time`` claims (a release "from 2000" first seen a minute ago is a minute
+    old). Files listed before keep what was known. On a page's first fetch nothing is
+    known, and upstream's times are believed."""
+    if previous is None:
+        return {}
+    listed = {item.filename for item in previous.files}
+    checked = int(previous.fetched * 1_000_000_000)
+    out = {}
+    for item in files:
+        if item.filename not in listed:
+            out[item.filename] = checked
+        elif item.filename in previous.not_before:
+            out[item.filename] = previous.not_before[item.filename]
+    return out
 
 
 class UpstreamStore:

@@ -7,7 +7,10 @@ of" view (``/as-of/<INSTANT>/simple/``) applies to every file: the index as it s
 
 An upstream file's time is upstream's ``upload-time``; where upstream gives none (HTML
 pages), the cooldown leaves it out (fail closed) unless told to include it or to use the
-time this index first saw it; an "as of" view uses that first-seen time.
+time this index first saw it; an "as of" view uses that first-seen time. Upstream's word
+is taken only as far as this index cannot know better: a file that a fetch of its page
+did not list was uploaded after that fetch, so its time is never older than it
+(``UpstreamTimes.not_before_ns``, see ``upstream_store.not_before``).
 """
 
 from __future__ import annotations
@@ -106,11 +109,25 @@ class Exempt:
 
 @dataclass(frozen=True, slots=True)
 class UpstreamTimes:
-    """An upstream file's two timestamps: upstream's upload time (None: not given), and
-    when this index first saw it."""
+    """An upstream file's timestamps: upstream's upload time (None: not given), when this
+    index first saw it, and when a fetch of its page did not list it yet (0: unknown, as
+    for every file of a page's first fetch)."""
 
     upload_ns: int | None
     first_seen_ns: int
+    not_before_ns: int = 0
+
+    @property
+    def uploaded_ns(self) -> int | None:
+        """Upstream's upload time, but never before the file could have been there."""
+        return None if self.upload_ns is None else max(self.upload_ns, self.not_before_ns)
+
+    @property
+    def since_ns(self) -> int:
+        """Since when the file counts as published (an "as of" view, the pages' upload
+        time): the upload time, else when this index first saw it."""
+        when = self.uploaded_ns
+        return max(self.first_seen_ns, self.not_before_ns) if when is None else when
 
 
 TimesOf = Callable[[DistFile], "UpstreamTimes | None"]  # None: a local file
@@ -131,13 +148,12 @@ class Cooldown:
             return True  # local files have no cooldown
         if any(spec.covers(dist) for spec in self.exempt):
             return True
-        when = times.upload_ns
+        when = times.uploaded_ns
         if when is None:
-            if self.unknown == "include":
-                return True
             if self.unknown == "exclude":
                 return False
-            when = times.first_seen_ns
+            # include: unless it is known to be young; first-seen: when it was first seen
+            when = times.not_before_ns if self.unknown == "include" else times.since_ns
         return when <= now_ns - int(self.min_age_s * NS)
 
 
@@ -156,9 +172,7 @@ def visible(
         if not cooldown.allows(dist, times, now):
             continue
         if as_of_ns is not None:
-            when = dist.upload_time_ns
-            if times is not None:
-                when = times.upload_ns if times.upload_ns is not None else times.first_seen_ns
+            when = dist.upload_time_ns if times is None else times.since_ns
             if when > as_of_ns:
                 continue
         out.append(dist)

@@ -106,6 +106,7 @@ def test_dependency_confusion_is_never_served(
     ):
         assert index.get(path).status_code == 404, path
     assert "/simple/acme-secret/" not in upstream.logs()  # a --private name never leaves
+    assert "/simple/acme-tool/" not in upstream.logs()  # nor a local one (no --private-check)
 
     # a public name is public until a local file appears: then only local files count
     assert set(index.listed_files("late") or {}) == {"late-3.0-py3-none-any.whl"}
@@ -115,8 +116,12 @@ def test_dependency_confusion_is_never_served(
         timeout=20,
     )
 
+    # --private-check: the local name is looked up in the background, for the evidence
+    checking = server_factory(local, "--upstream", upstream.index_url, "--private-check")
+    assert set(checking.listed_files("acme-tool") or {}) == {"acme_tool-1.0-py3-none-any.whl"}
+
     def evidence() -> str:
-        return shadowed(index, upstream.index_url)
+        return shadowed(checking, upstream.index_url)
 
     poll_until(lambda: "acme-tool 99.0" in evidence(), timeout=20)
     assert "acme-tool 99.0 " + upstream.url("/packages/acme_tool-99.0-py3-none-any.whl") in (
@@ -229,4 +234,4 @@ def test_upstream_timeouts_and_failures_never_hang_or_touch_local_names(
     started = time.monotonic()
     assert index.get("/simple/mine/").status_code == 200
     assert time.monotonic() - started < 1
-    assert fake.hits["/simple/mine/"] <= 1  # only the background evidence check
+    assert fake.hits["/simple/mine/"] == 0  # a local name never leaves (no --private-check)

@@ -91,7 +91,8 @@ def test_the_server_never_shows_upstream_credentials(
     make_wheel(local, "acme-tool", "1.0")  # private: the upstream releases are evidence
     cache = tmp_path / "cache"
     upstream = fake.index_url.replace("http://", f"http://reader:{SECRET}@")
-    index = server_factory(local, "--upstream", upstream, "--cache-dir", str(cache), "-v")
+    index = server_factory(local, "--upstream", upstream, "--cache-dir", str(cache), "-v",
+                           "--private-check")  # fmt: skip
     seen = [index.get("/simple/acme-tool/"), index.get("/simple/gone/"), index.get("/ready")]
     assert seen[1].status_code == 502
     for response in seen:

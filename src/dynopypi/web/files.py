@@ -1,4 +1,4 @@
-"""Package files: /packages/ (every file), downloads with ranges, PEP 658 .metadata."""
+"""Package files: /packages/ (every file served), downloads with ranges, PEP 658 .metadata."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from ..errors import NotFound
 from ..files import content_type_for, plan_download
 from ..identity import DOWNLOAD, LIST
 from ..model import Rendered
+from ..pages import render_listing
 from ..reader import SMALL_FILE, Reader
 from ..simple import quote_path
 from ..upstream_tail import WAKE, Tail, chunks
@@ -51,7 +52,11 @@ class FileRoutes(Routes):
 
     def listing(self) -> bottle.HTTPResponse:
         self.shell.require(LIST)
-        return self.shell.send(self.services.renderer.listing_page(self.services.index.snapshot))
+        snapshot = self.services.index.snapshot
+        served = self.services.catalog.listing(snapshot)
+        if served is None:  # every file: the page of this snapshot, rendered once
+            return self.shell.send(self.services.renderer.listing_page(snapshot))
+        return self.shell.send(render_listing(served))  # the cooldown's: for this moment
 
     def download(self, path: str, as_of_ns: int | None = None) -> bottle.HTTPResponse:
         try:

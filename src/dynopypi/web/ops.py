@@ -114,12 +114,16 @@ class OpsRoutes(Routes):
         answered it (status, reason phrase, body, challenge, Retry-After): nginx sends a
         refused upload here with the check's ``X-Dynopypi-Refusal``. Nothing is checked
         again (a failed login counts once) and nothing is granted: whatever the header
-        says, the caller only ever gets a 4xx describing a refusal."""
+        says, the caller only ever gets a 4xx describing a refusal, as plain text that a
+        browser must not sniff into a page (``X-Content-Type-Options: nosniff``)."""
         passed_on = decode(self.shell.request.headers.get(REFUSAL_HEADER))
         if passed_on is None:
-            return refusal(
+            answer = refusal(
                 403,
                 "refused, but the proxy in front of this index passed on no reason "
                 f"({REFUSAL_HEADER}); ask its operator",
             )
-        return refusal(passed_on.status, passed_on.message, passed_on.retry_after)
+        else:
+            answer = refusal(passed_on.status, passed_on.message, passed_on.retry_after)
+        answer.set_header("X-Content-Type-Options", "nosniff")  # text echoed from a header
+        return answer
