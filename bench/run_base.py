@@ -208,6 +208,45 @@ def run_pip(port: int, runs: int, res: ServerResult, logfile: Path) -> None:
             res.pip_s.append(took)
 
 
+def start_cold_warm(
+    name: str, pkgdir: Path, cache_dir: Path, logfile: Path, extra: list[str], res: ServerResult
+) -> tuple[Proc, int]:
+    """A cold start on the empty cache, stopped once complete, then a warm start on it."""
+    port = free_port()
+    proc, res.start_cold_s = start(name, port, pkgdir, cache_dir, logfile, extra)
+    try:
+        # a project page is complete when it answers; the whole index when /ready says so
+        # (dynopypi reads files behind a cold start: the warm start below then finds them
+        # all in the cache, as after any completed start)
+        res.cold_page_s = wait_first_200(proc, port, "/simple/chain-00/", START_TIMEOUT)
+        if name == "dynopypi":
+            res.cold_complete_s = wait_first_200(proc, port, "/ready", START_TIMEOUT)
+    finally:
+        proc.stop()
+    port = free_port()
+    proc, res.start_warm_s = start(name, port, pkgdir, cache_dir, logfile, extra)
+    return proc, port
+
+
+def run_loads(
+    port: int, tgt: Target, args: argparse.Namespace, wrk_log: Path, res: ServerResult
+) -> None:
+    """wrk on /simple/, one project page, spread project pages and one download."""
+    base = f"http://{HOST}:{port}"
+    loads: list[tuple[str, str, Path | None]] = [
+        ("simple", tgt.simple_path, None),
+        ("project", tgt.project_path, None),
+        ("spread", "/", tgt.spread_script),
+        ("download", tgt.download_path, None),
+    ]
+    for key, path, script in loads:
+        with suppress(OSError):
+            http_get(port, path if script is None else tgt.project_path, timeout=120)
+        w = best_wrk(base + path, args, script, wrk_log)
+        res.wrk[key] = w
+        log(f"  {LOAD_LABELS[key]:<22} {fmt_wrk(w)}")
+
+
 def bench_server(
     name: str, size_dir: Path, corpus_dir: Path, tgt: Target, args: argparse.Namespace
 ) -> ServerResult:
@@ -223,18 +262,8 @@ def bench_server(
     wrk_log = work / "wrk.log"
     proc: Proc | None = None
     try:
-        port = free_port()
         extra = shlex.split(args.dynopypi_args if name == "dynopypi" else args.pypiserver_args)
-        proc, res.start_cold_s = start(name, port, pkgdir, cache_dir, logfile, extra)
-        # a project page is complete when it answers; the whole index when /ready says so
-        # (dynopypi reads files behind a cold start: the warm start below then finds them
-        # all in the cache, as after any completed start)
-        res.cold_page_s = wait_first_200(proc, port, "/simple/chain-00/", START_TIMEOUT)
-        if name == "dynopypi":
-            res.cold_complete_s = wait_first_200(proc, port, "/ready", START_TIMEOUT)
-        proc.stop()
-        port = free_port()
-        proc, res.start_warm_s = start(name, port, pkgdir, cache_dir, logfile, extra)
+        proc, port = start_cold_warm(name, pkgdir, cache_dir, logfile, extra, res)
         complete = f", complete {res.cold_complete_s:.2f} s" if res.cold_complete_s else ""
         log(
             f"  start: cold {res.start_cold_s:.2f} s (first project page "
@@ -244,19 +273,7 @@ def bench_server(
         res.checks = run_checks(port, tgt)
         for problem in res.checks["problems"]:
             log(f"  CHECK: {problem}")
-        base = f"http://{HOST}:{port}"
-        loads: list[tuple[str, str, Path | None]] = [
-            ("simple", tgt.simple_path, None),
-            ("project", tgt.project_path, None),
-            ("spread", "/", tgt.spread_script),
-            ("download", tgt.download_path, None),
-        ]
-        for key, path, script in loads:
-            with suppress(OSError):
-                http_get(port, path if script is None else tgt.project_path, timeout=120)
-            w = best_wrk(base + path, args, script, wrk_log)
-            res.wrk[key] = w
-            log(f"  {LOAD_LABELS[key]:<22} {fmt_wrk(w)}")
+        run_loads(port, tgt, args, wrk_log, res)
         res.rss_mb = group_rss_kb(proc.pid) / 1024
         log(f"  RSS: {res.rss_idle_mb:.0f} MB idle, {res.rss_mb:.0f} MB after load")
         run_pip(port, args.pip_runs, res, work / "pip.log")

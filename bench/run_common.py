@@ -2,8 +2,8 @@
 
 Every server (and nginx) runs as a ``Proc`` in its own process group so that a stop, or the
 end of the run, kills it with all its children; RSS is summed over that group. Only
-127.0.0.1 is used. Importing this module also puts bench/ and tests/ on ``sys.path``
-(``corpus`` and ``support.fakedist``), as run.py did before it was split.
+127.0.0.1 is used. Importing this module puts bench/ and tests/ on ``sys.path`` (for
+``corpus`` and ``support.fakedist``): the other run_*.py modules import it first.
 """
 
 from __future__ import annotations
@@ -31,23 +31,11 @@ sys.path.append(str(REPO / "tests"))  # support.fakedist: test fixtures, not shi
 
 
 HOST = "127.0.0.1"
-
-
 WRK_TIMEOUT = "10s"
-
-
 START_TIMEOUT = 180.0
-
-
 VISIBLE_TIMEOUT = 30.0
-
-
 FILES_PER_PROJECT = 6
-
-
 NGINX_SITE = REPO / "nginx" / "dynopypi.conf"
-
-
 Json = dict[str, Any]
 
 

@@ -1,28 +1,26 @@
 """The nginx mode (``--nginx``): the shipped nginx site in front of dynopypi.
 
-nginx mode (--nginx), per corpus size: the SHIPPED nginx/dynopypi.conf, templated by text
-substitution into bench/out/run-*/f<N>/nginx/prefix/ (listen 80 -> 127.0.0.1:PORT, the
-[::]:80 listen dropped, 127.0.0.1:8180 -> the app's port, /var/lib/dynopypi/packages/ -> a
-hard-linked copy of the corpus), under a minimal nginx.conf (daemon off, 2 workers, temp paths
-in the prefix, access log off, error log at warn), in front of ``dynopypi run -q -P . -a .
---trusted-proxies 127.0.0.1 --x-accel-redirect /_dynopypi_files/``. The same nginx also
-serves a plain static server: the package files through ``location /packages/ { alias ...; }``
-and /simple/ and every project page as index.html files, rendered once from the app's own
-answers. wrk (same settings) then measures a download through nginx + X-Accel vs static nginx,
-and /simple/, one project page and spread project pages through nginx -> app vs the app direct
-vs static nginx, plus /simple/ and spread pages with ``Accept-Encoding: gzip, deflate`` (what
-pip sends; the shipped config compresses) through nginx vs the app direct. Correctness is
-checked once per mode (pages byte-equal to the app's answer, download sha256, a file in a
-sub-folder with a local version, Range, If-None-Match, the internal location not public,
-PEP 691 JSON, gzip). nginx's error.log warnings are counted and printed. Targets: download via
-nginx >= 80% of static nginx; every page via nginx >= the app direct (ratio >= 1.0).
-
+Per corpus size: the SHIPPED nginx/dynopypi.conf, templated by text substitution into
+bench/out/run-*/f<N>/nginx/prefix/ (listen 80 -> 127.0.0.1:PORT, the [::]:80 listen dropped,
+127.0.0.1:8180 -> the app's port, /var/lib/dynopypi/packages/ -> a hard-linked copy of the
+corpus), under a minimal nginx.conf (daemon off, 2 workers, temp paths in the prefix, access
+log off, error log at warn), in front of ``dynopypi run -q -P . -a . --trusted-proxies
+127.0.0.1 --x-accel-redirect /_dynopypi_files/``. The same nginx also serves a plain static
+server: the package files through ``location /packages/ { alias ...; }`` and /simple/ and every
+project page as index.html files, rendered once from the app's own answers. wrk (same settings)
+then measures a download through nginx + X-Accel vs static nginx, and /simple/, one project
+page and spread project pages through nginx -> app vs the app direct vs static nginx, plus
+/simple/ and spread pages with ``Accept-Encoding: gzip, deflate`` (what pip sends; the shipped
+config compresses) through nginx vs the app direct. Correctness is checked once per mode (pages
+byte-equal to the app's answer, download sha256, a file in a sub-folder with a local version,
+Range, If-None-Match, the internal location not public, PEP 691 JSON, gzip). nginx's error.log
+warnings are counted and printed. Targets: download via nginx >= 80% of static nginx; every
+page via nginx >= the app direct (ratio >= 1.0).
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import shutil
 import subprocess
 import time
@@ -38,13 +36,16 @@ from run_common import (
     START_TIMEOUT,
     Json,
     Proc,
-    _sha256,
     free_port,
     http_get,
     log,
     wait_first_200,
 )
+from run_nginx_checks import nginx_checks
 from run_nginx_site import (
+    GZIP_HEADERS,
+    NGINX_MODE_LABELS,
+    NGINX_MODES,
     nginx_log_summary,
     nginx_main_conf,
     nginx_site_conf,
@@ -57,22 +58,8 @@ from run_target import Target
 from run_wrk import WrkResult, best_wrk
 from support.fakedist import make_wheel
 
-NGINX_MODES = ("nginx", "direct", "static")
-
-
-NGINX_MODE_LABELS = {"nginx": "nginx->app", "direct": "app direct", "static": "static nginx"}
-
-
-# What pip and requests send; the shipped config compresses pages for them.
-GZIP_HEADERS = (("Accept-Encoding", "gzip, deflate"),)
-
-
 ACCEL_CHECK_DIR = "bench-sub"  # a file below a sub-folder, with a local version, via X-Accel
-
-
 ACCEL_CHECK_NAME = "bench-accel-check"
-
-
 ACCEL_CHECK_VERSION = "1.0+local.7"
 
 
@@ -114,93 +101,82 @@ class NginxResult:
         return value
 
 
-def nginx_checks(
-    ports: dict[str, int], tgt: Target, accel_relpath: str, accel_file: Path
-) -> tuple[dict[str, Any], list[str]]:
-    """Each mode once: pages byte-equal to the app's own answer, downloads by sha256."""
-    out: dict[str, Any] = {}
-    problems: list[str] = []
-    pages = list(
-        dict.fromkeys(
-            ["/simple/", tgt.project_path]
-            + [f"/simple/{p['normalized']}/" for p in tgt.check_projects[:10]]
-        )
+def start_app(
+    work: Path, pkgdir: Path, ports: dict[str, int], res: NginxResult, procs: list[Proc]
+) -> None:
+    """dynopypi behind nginx (X-Accel-Redirect), then the static pages from its answers."""
+    app_cmd = [
+        str(dynopypi_exe()), "run", "-q", "-p", str(ports["direct"]), "-i", HOST,
+        "--cache-dir", str(work / "cache"), "-P", ".", "-a", ".",
+        "--trusted-proxies", HOST, "--x-accel-redirect", "/_dynopypi_files/", str(pkgdir),
+    ]  # fmt: skip
+    app = Proc(app_cmd, work / "app.log")
+    procs.append(app)
+    res.app_start_s = wait_first_200(app, ports["direct"], "/simple/", START_TIMEOUT)
+    t0 = time.perf_counter()
+    res.static_pages = render_static_pages(ports["direct"], work / "static")
+    res.static_render_s = time.perf_counter() - t0
+    log(
+        f"  app (X-Accel) up in {res.app_start_s:.2f} s; {res.static_pages:,} static pages "
+        f"written in {res.static_render_s:.1f} s"
     )
-    compared = 0
-    for path in pages:
-        status, direct, _ = http_get(ports["direct"], path, timeout=120)
-        if status != 200:
-            problems.append(f"app direct {path}: status {status}")
-            continue
-        for mode in ("nginx", "static"):
-            status, body, _ = http_get(ports[mode], path, timeout=120)
-            compared += 1
-            if status != 200 or body != direct:
-                problems.append(
-                    f"{NGINX_MODE_LABELS[mode]} {path}: status {status}, {len(body)} bytes, "
-                    f"not the app's {len(direct)} bytes"
-                )
-    out["pages_compared"] = compared
 
-    json_accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
-    _, direct_json, dh = http_get(ports["direct"], tgt.project_path, headers=json_accept)
-    status, body, nh = http_get(ports["nginx"], tgt.project_path, headers=json_accept)
-    if status != 200 or body != direct_json or nh.get("content-type") != dh.get("content-type"):
-        problems.append(f"nginx->app PEP 691 JSON {tgt.project_path}: {status}, differs")
 
-    data = tgt.download_file.read_bytes()
-    want = _sha256(data)
-    for mode in ("nginx", "static"):
-        status, body, headers = http_get(ports[mode], tgt.download_path, timeout=60)
-        summary = (
-            f"{status}, {len(body)} bytes, {headers.get('content-type')}, "
-            f"sha256 {'ok' if _sha256(body) == want else 'WRONG'}"
-        )
-        out[f"download_{mode}"] = summary
-        if status != 200 or _sha256(body) != want:
-            problems.append(f"{NGINX_MODE_LABELS[mode]} {tgt.download_path}: {summary}")
-    status, body, headers = http_get(ports["direct"], tgt.download_path, timeout=60)
-    out["download_direct"] = (
-        f"{status}, {len(body)} bytes, X-Accel-Redirect: {headers.get('x-accel-redirect')}"
+def start_nginx(
+    args: argparse.Namespace,
+    work: Path,
+    pkgdir: Path,
+    ports: dict[str, int],
+    res: NginxResult,
+    procs: list[Proc],
+) -> None:
+    """One nginx with the shipped site (nginx->app) and the static reference."""
+    prefix, static_dir = work / "prefix", work / "static"
+    shipped = NGINX_SITE.read_text()
+    site = nginx_site_conf(shipped, ports["nginx"], ports["direct"], pkgdir)
+    (prefix / "site.conf").write_text(site)
+    (prefix / "static.conf").write_text(nginx_static_conf(ports["static"], static_dir, pkgdir))
+    conf = prefix / "nginx.conf"
+    conf.write_text(nginx_main_conf(prefix))
+    errlog = prefix / "error.log"
+    base_cmd = [args.nginx_exe, "-p", f"{prefix}/", "-c", str(conf), "-e", str(errlog)]
+    test = subprocess.run(
+        [*base_cmd, "-t"], capture_output=True, text=True, timeout=30, check=False
     )
-    if status != 200 or not headers.get("x-accel-redirect"):
-        problems.append(f"app direct {tgt.download_path}: {out['download_direct']}")
+    if test.returncode != 0:
+        raise RuntimeError(f"nginx -t failed:\n{test.stderr.strip()}")
+    ngx = Proc(base_cmd, work / "nginx.log")
+    procs.append(ngx)
+    res.nginx_start_s = wait_first_200(ngx, ports["nginx"], "/simple/", 30.0)
+    wait_first_200(ngx, ports["static"], "/simple/", 30.0)
+    log(f"  nginx (2 workers) up in {res.nginx_start_s:.2f} s: ports {ports}")
 
-    status, body, _ = http_get(ports["nginx"], f"/packages/{accel_relpath}", timeout=60)
-    ok = status == 200 and _sha256(body) == _sha256(accel_file.read_bytes())
-    out["download_subdir_local_version"] = f"{status}, sha256 {'ok' if ok else 'WRONG'}"
-    if not ok:
-        problems.append(f"nginx->app /packages/{accel_relpath}: {status}, {len(body)} bytes")
 
-    status, body, headers = http_get(
-        ports["nginx"], tgt.download_path, headers={"Range": "bytes=0-99"}
-    )
-    out["download_range"] = f"{status}, {len(body)} bytes"
-    if status != 206 or body != data[:100]:
-        problems.append(f"nginx->app Range bytes=0-99: {status}, {len(body)} bytes")
+def run_loads(
+    ports: dict[str, int], tgt: Target, args: argparse.Namespace, wrk_log: Path, res: NginxResult
+) -> None:
+    """wrk on every load of NGINX_LOADS, through each of its modes."""
+    paths = {"download": tgt.download_path, "simple": "/simple/", "project": tgt.project_path}
+    for key, load in NGINX_LOADS.items():
+        script = tgt.spread_script if load.path == "spread" else None
+        path = paths.get(load.path, "/")
+        headers = dict(load.headers)
+        for mode in load.modes:
+            port = ports[mode]
+            with suppress(OSError):  # warm up (and open nginx's upstream keepalive)
+                http_get(port, path if script is None else tgt.project_path, timeout=120)
+            w = best_wrk(f"http://{HOST}:{port}{path}", args, script, wrk_log, headers)
+            res.wrk.setdefault(key, {})[mode] = w
+            log(f"  {load.label:<21} {NGINX_MODE_LABELS[mode]:<12} {fmt_wrk(w)}")
 
-    internal = f"/_dynopypi_files/0/{tgt.download_file.name}"
-    status, _, _ = http_get(ports["nginx"], internal)
-    out["internal_location"] = status
-    if status != 404:
-        problems.append(f"nginx {internal} answered {status}: the internal location is public")
 
-    _, _, headers = http_get(ports["direct"], tgt.project_path)
-    etag = headers.get("etag", "")
-    status, _, _ = http_get(ports["nginx"], tgt.project_path, headers={"If-None-Match": etag})
-    out["conditional_get"] = status
-    if status != 304:
-        problems.append(f"nginx->app If-None-Match {etag}: {status}, not 304")
-
-    _, plain, _ = http_get(ports["direct"], "/simple/", timeout=120)
-    status, body, headers = http_get(
-        ports["nginx"], "/simple/", timeout=120, headers=dict(GZIP_HEADERS)
-    )
-    encoding = headers.get("content-encoding")
-    out["simple_gzip"] = f"{status}, {encoding}, {len(body)} of {len(plain)} bytes"
-    if status != 200 or (gzip.decompress(body) if encoding == "gzip" else body) != plain:
-        problems.append(f"nginx->app /simple/ with gzip: {out['simple_gzip']}, differs")
-    return out, problems
+def log_error_log(prefix: Path, res: NginxResult) -> None:
+    """nginx's error.log warnings and errors, counted by message."""
+    res.nginx_log = nginx_log_summary(prefix / "error.log")
+    for message, count in sorted(res.nginx_log.items(), key=lambda kv: -kv[1])[:6]:
+        log(f"  nginx error.log: {count:>6} x {message}")
+    if not res.nginx_log:
+        log("  nginx error.log: no warnings or errors")
 
 
 def bench_nginx(
@@ -225,39 +201,8 @@ def bench_nginx(
     wrk_log = work / "wrk.log"
     procs: list[Proc] = []
     try:
-        app_cmd = [
-            str(dynopypi_exe()), "run", "-q", "-p", str(ports["direct"]), "-i", HOST,
-            "--cache-dir", str(work / "cache"), "-P", ".", "-a", ".",
-            "--trusted-proxies", HOST, "--x-accel-redirect", "/_dynopypi_files/", str(pkgdir),
-        ]  # fmt: skip
-        app = Proc(app_cmd, work / "app.log")
-        procs.append(app)
-        res.app_start_s = wait_first_200(app, ports["direct"], "/simple/", START_TIMEOUT)
-        t0 = time.perf_counter()
-        res.static_pages = render_static_pages(ports["direct"], static_dir)
-        res.static_render_s = time.perf_counter() - t0
-        log(
-            f"  app (X-Accel) up in {res.app_start_s:.2f} s; {res.static_pages:,} static pages "
-            f"written in {res.static_render_s:.1f} s"
-        )
-        shipped = NGINX_SITE.read_text()
-        site = nginx_site_conf(shipped, ports["nginx"], ports["direct"], pkgdir)
-        (prefix / "site.conf").write_text(site)
-        (prefix / "static.conf").write_text(nginx_static_conf(ports["static"], static_dir, pkgdir))
-        conf = prefix / "nginx.conf"
-        conf.write_text(nginx_main_conf(prefix))
-        errlog = prefix / "error.log"
-        base_cmd = [args.nginx_exe, "-p", f"{prefix}/", "-c", str(conf), "-e", str(errlog)]
-        test = subprocess.run(
-            [*base_cmd, "-t"], capture_output=True, text=True, timeout=30, check=False
-        )
-        if test.returncode != 0:
-            raise RuntimeError(f"nginx -t failed:\n{test.stderr.strip()}")
-        ngx = Proc(base_cmd, work / "nginx.log")
-        procs.append(ngx)
-        res.nginx_start_s = wait_first_200(ngx, ports["nginx"], "/simple/", 30.0)
-        wait_first_200(ngx, ports["static"], "/simple/", 30.0)
-        log(f"  nginx (2 workers) up in {res.nginx_start_s:.2f} s: ports {ports}")
+        start_app(work, pkgdir, ports, res, procs)
+        start_nginx(args, work, pkgdir, ports, res, procs)
 
         res.checks, res.problems = nginx_checks(ports, tgt, accel_relpath, accel_file)
         log(
@@ -268,18 +213,7 @@ def bench_nginx(
         for problem in res.problems:
             log(f"  CHECK: {problem}")
 
-        paths = {"download": tgt.download_path, "simple": "/simple/", "project": tgt.project_path}
-        for key, load in NGINX_LOADS.items():
-            script = tgt.spread_script if load.path == "spread" else None
-            path = paths.get(load.path, "/")
-            headers = dict(load.headers)
-            for mode in load.modes:
-                port = ports[mode]
-                with suppress(OSError):  # warm up (and open nginx's upstream keepalive)
-                    http_get(port, path if script is None else tgt.project_path, timeout=120)
-                w = best_wrk(f"http://{HOST}:{port}{path}", args, script, wrk_log, headers)
-                res.wrk.setdefault(key, {})[mode] = w
-                log(f"  {load.label:<21} {NGINX_MODE_LABELS[mode]:<12} {fmt_wrk(w)}")
+        run_loads(ports, tgt, args, wrk_log, res)
         for proc in procs:
             if not proc.alive():
                 res.error = f"{proc.cmd[0]} died during the run:\n{proc.tail()}"
@@ -289,11 +223,7 @@ def bench_nginx(
     finally:
         for proc in reversed(procs):
             proc.stop()
-        res.nginx_log = nginx_log_summary(prefix / "error.log")
-        for message, count in sorted(res.nginx_log.items(), key=lambda kv: -kv[1])[:6]:
-            log(f"  nginx error.log: {count:>6} x {message}")
-        if not res.nginx_log:
-            log("  nginx error.log: no warnings or errors")
+        log_error_log(prefix, res)
         if not args.keep:
             shutil.rmtree(pkgdir, ignore_errors=True)
             shutil.rmtree(static_dir, ignore_errors=True)

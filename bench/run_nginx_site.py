@@ -14,6 +14,11 @@ from pathlib import Path
 
 from run_common import HOST, NGINX_SITE, _hrefs
 
+NGINX_MODES = ("nginx", "direct", "static")
+NGINX_MODE_LABELS = {"nginx": "nginx->app", "direct": "app direct", "static": "static nginx"}
+# What pip and requests send; the shipped config compresses pages for them.
+GZIP_HEADERS = (("Accept-Encoding", "gzip, deflate"),)
+
 
 def nginx_site_conf(shipped: str, port: int, app_port: int, pkgdir: Path) -> str:
     """The shipped site config with only its addresses and package path changed."""

@@ -20,17 +20,9 @@ from pathlib import Path
 from run_common import HOST, OUT, REPO, START_TIMEOUT, Proc, log, wait_first_200
 
 PYPISERVER_VENV = OUT / "pypiserver-venv"
-
-
 PIP_VENV = OUT / "pip-venv"
-
-
 PYPISERVER_REQS = ("pypiserver==2.4.2", "waitress", "watchdog<2.3", "passlib")
-
-
 SERVERS = ("pypiserver", "dynopypi")
-
-
 NGINX_FALLBACK = "/usr/sbin/nginx"
 
 

@@ -1,30 +1,28 @@
 """The upload mode (``--uploads``): twine and raw POST uploads, per server.
 
-upload`` runs in sequence (one wheel each, distinct names, ``--disable-progress-bar
---non-interactive``, the environment cleaned of PIP_*/UV_*/TWINE_* and keyring disabled), then N
-raw multipart POSTs with requests (legacy API fields and a ``content`` file part; even ones
-create a project, odd ones add a release to an existing corpus project). uploads/s is N over
-the summed twine wall times (process start included) and over the summed POST round trips.
-After each POST, /simple/<project>/ is polled every 2 ms from the moment the response arrived:
-"visible after response" is when the first poll that lists the file was sent (0 = visible on
-the first poll), also shown to that poll's answer. Targets: dynopypi's median < 20 ms (ideal 0,
-100% on the first poll), and dynopypi's uploads/s >= pypiserver's for both kinds.
-
+Per server: on a fresh hard-linked copy of the corpus, N ``twine upload`` runs in sequence (one
+wheel each, distinct names, ``--disable-progress-bar --non-interactive``, the environment
+cleaned of PIP_*/UV_*/TWINE_* and keyring disabled), then N raw multipart POSTs with requests
+(legacy API fields and a ``content`` file part; even ones create a project, odd ones add a
+release to an existing corpus project). uploads/s is N over the summed twine wall times
+(process start included) and over the summed POST round trips. After each POST,
+/simple/<project>/ is polled every 2 ms from the moment the response arrived: "visible after
+response" is when the first poll that lists the file was sent (0 = visible on the first poll),
+also shown to that poll's answer. Targets: dynopypi's median < 20 ms (ideal 0, 100% on the
+first poll), and dynopypi's uploads/s >= pypiserver's for both kinds.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +41,10 @@ from run_common import (
 )
 from run_report import err, fmt_num
 from run_servers import start
+from run_uploads_report import UploadResult, _median, percentile
 from support.fakedist import make_wheel
 
 POLL_INTERVAL = 0.002  # seconds between two polls of the project page
-
-
 UPLOAD_PAYLOAD = 2048  # bytes of data file in each uploaded wheel
 
 
@@ -57,55 +54,6 @@ class UploadItem:
     project: str  # normalized name: the page to poll is /simple/<project>/
     version: str
     existing: bool  # a new release of a project already in the corpus
-
-
-@dataclass
-class UploadResult:
-    server: str
-    files: int
-    count: int
-    start_s: float | None = None
-    twine_s: list[float] = field(default_factory=list)  # wall time of each twine process
-    twine_error: str | None = None
-    raw_post_ms: list[float] = field(default_factory=list)  # request sent -> response read
-    # response -> the first poll that listed the file: when it was sent / when it was answered
-    raw_visible_ms: list[float | None] = field(default_factory=list)
-    raw_visible_answered_ms: list[float | None] = field(default_factory=list)
-    raw_polls: list[int] = field(default_factory=list)
-    raw_existing: list[bool] = field(default_factory=list)  # per POST: existing project?
-    raw_error: str | None = None
-    problems: list[str] = field(default_factory=list)
-    error: str | None = None
-
-    def twine_rate(self) -> float | None:
-        total = sum(self.twine_s)
-        return len(self.twine_s) / total if self.twine_s and total > 0 else None
-
-    def raw_rate(self) -> float | None:
-        total = sum(self.raw_post_ms) / 1e3
-        return len(self.raw_post_ms) / total if self.raw_post_ms and total > 0 else None
-
-    def first_poll_pct(self) -> float | None:
-        if not self.raw_polls:
-            return None
-        return 100.0 * sum(1 for n, v in zip(self.raw_polls, self.raw_visible_ms, strict=True)
-                           if n == 1 and v is not None) / len(self.raw_polls)  # fmt: skip
-
-    def answered_p50(self, existing: bool) -> float | None:
-        values = [
-            v
-            for v, e in zip(self.raw_visible_answered_ms, self.raw_existing, strict=True)
-            if e == existing
-        ]
-        return percentile(values, 50)
-
-
-def percentile(values: Sequence[float | None], pct: float) -> float | None:
-    """Nearest-rank percentile; a sample that never became visible counts as infinite."""
-    if not values:
-        return None
-    ordered = sorted(math.inf if v is None else v for v in values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
 
 
 def twine_exe() -> Path:
@@ -251,6 +199,46 @@ def check_stored(pkgdir: Path, wheels: Sequence[Path]) -> list[str]:
     return problems
 
 
+def log_raw(res: UploadResult) -> None:
+    """The raw POSTs' rate and how soon each upload was listed after its response."""
+    first = res.first_poll_pct()
+    log(
+        f"  raw POST x{len(res.raw_post_ms)}: {fmt_num(res.raw_rate(), 1)} uploads/s, "
+        f"median {fmt_num(_median(res.raw_post_ms), 1)} ms per POST" + err(res.raw_error)
+    )
+    log(
+        f"  raw POST visible after the response: median "
+        f"{fmt_num(percentile(res.raw_visible_ms, 50), 2)} ms, p95 "
+        f"{fmt_num(percentile(res.raw_visible_ms, 95), 2)} ms; on the first poll: "
+        f"{fmt_num(first, 0)}%"
+    )
+    log(
+        f"  ... to the answer of that poll: median "
+        f"{fmt_num(percentile(res.raw_visible_answered_ms, 50), 1)} ms (new projects "
+        f"{fmt_num(res.answered_p50(False), 1)} ms, new releases of existing ones "
+        f"{fmt_num(res.answered_p50(True), 1)} ms)"
+    )
+
+
+def check_uploads(
+    port: int,
+    pkgdir: Path,
+    twine_wheels: list[Path],
+    raw_items: list[UploadItem],
+    res: UploadResult,
+) -> None:
+    """Every upload stored with its bytes; the last twine upload listed on its page."""
+    raw_wheels = [item.wheel for item in raw_items[: len(res.raw_post_ms)]]
+    stored = twine_wheels[: len(res.twine_s)] + raw_wheels
+    res.problems = check_stored(pkgdir, stored)
+    if res.twine_s:
+        last = twine_wheels[len(res.twine_s) - 1]
+        page = f"/simple/{last.name.split('-')[0].replace('_', '-')}/"
+        status, body, _ = http_get(port, page, timeout=120)
+        if status != 200 or last.name.encode() not in body:
+            res.problems.append(f"{page} does not list {last.name} (status {status})")
+
+
 def bench_uploads(
     name: str, size_dir: Path, corpus_dir: Path, args: argparse.Namespace
 ) -> UploadResult:
@@ -279,32 +267,8 @@ def bench_uploads(
             f"median {fmt_num(_median(res.twine_s, 1e3), 0)} ms per upload" + err(res.twine_error)
         )
         run_raw_uploads(port, raw_items, res, args.upload_budget)
-        first = res.first_poll_pct()
-        log(
-            f"  raw POST x{len(res.raw_post_ms)}: {fmt_num(res.raw_rate(), 1)} uploads/s, "
-            f"median {fmt_num(_median(res.raw_post_ms), 1)} ms per POST" + err(res.raw_error)
-        )
-        log(
-            f"  raw POST visible after the response: median "
-            f"{fmt_num(percentile(res.raw_visible_ms, 50), 2)} ms, p95 "
-            f"{fmt_num(percentile(res.raw_visible_ms, 95), 2)} ms; on the first poll: "
-            f"{fmt_num(first, 0)}%"
-        )
-        log(
-            f"  ... to the answer of that poll: median "
-            f"{fmt_num(percentile(res.raw_visible_answered_ms, 50), 1)} ms (new projects "
-            f"{fmt_num(res.answered_p50(False), 1)} ms, new releases of existing ones "
-            f"{fmt_num(res.answered_p50(True), 1)} ms)"
-        )
-        raw_wheels = [item.wheel for item in raw_items[: len(res.raw_post_ms)]]
-        stored = twine_wheels[: len(res.twine_s)] + raw_wheels
-        res.problems = check_stored(pkgdir, stored)
-        if res.twine_s:
-            last = twine_wheels[len(res.twine_s) - 1]
-            page = f"/simple/{last.name.split('-')[0].replace('_', '-')}/"
-            status, body, _ = http_get(port, page, timeout=120)
-            if status != 200 or last.name.encode() not in body:
-                res.problems.append(f"{page} does not list {last.name} (status {status})")
+        log_raw(res)
+        check_uploads(port, pkgdir, twine_wheels, raw_items, res)
         for problem in res.problems[:8]:
             log(f"  CHECK: {problem}")
         if not proc.alive():
@@ -318,7 +282,3 @@ def bench_uploads(
         if not args.keep:
             shutil.rmtree(pkgdir, ignore_errors=True)
     return res
-
-
-def _median(values: Sequence[float], scale: float = 1.0) -> float | None:
-    return statistics.median(values) * scale if values else None

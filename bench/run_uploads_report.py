@@ -1,4 +1,4 @@
-"""The upload mode's table and targets.
+"""The upload mode's results: what is recorded per server, its figures, table and targets.
 
 Targets: an upload visible on its project page within 20 ms of dynopypi's answer (ideally on
 the first poll), and dynopypi at least as many uploads/s as pypiserver for both kinds.
@@ -7,12 +7,65 @@ the first poll), and dynopypi at least as many uploads/s as pypiserver for both 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 
 from run_common import Json, log
 from run_report import Check, fmt_num, ratio
-from run_uploads import UploadResult, _median, percentile
+
+
+@dataclass
+class UploadResult:
+    server: str
+    files: int
+    count: int
+    start_s: float | None = None
+    twine_s: list[float] = field(default_factory=list)  # wall time of each twine process
+    twine_error: str | None = None
+    raw_post_ms: list[float] = field(default_factory=list)  # request sent -> response read
+    # response -> the first poll that listed the file: when it was sent / when it was answered
+    raw_visible_ms: list[float | None] = field(default_factory=list)
+    raw_visible_answered_ms: list[float | None] = field(default_factory=list)
+    raw_polls: list[int] = field(default_factory=list)
+    raw_existing: list[bool] = field(default_factory=list)  # per POST: existing project?
+    raw_error: str | None = None
+    problems: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def twine_rate(self) -> float | None:
+        total = sum(self.twine_s)
+        return len(self.twine_s) / total if self.twine_s and total > 0 else None
+
+    def raw_rate(self) -> float | None:
+        total = sum(self.raw_post_ms) / 1e3
+        return len(self.raw_post_ms) / total if self.raw_post_ms and total > 0 else None
+
+    def first_poll_pct(self) -> float | None:
+        if not self.raw_polls:
+            return None
+        return 100.0 * sum(1 for n, v in zip(self.raw_polls, self.raw_visible_ms, strict=True)
+                           if n == 1 and v is not None) / len(self.raw_polls)  # fmt: skip
+
+    def answered_p50(self, existing: bool) -> float | None:
+        values = [
+            v
+            for v, e in zip(self.raw_visible_answered_ms, self.raw_existing, strict=True)
+            if e == existing
+        ]
+        return percentile(values, 50)
+
+
+def percentile(values: Sequence[float | None], pct: float) -> float | None:
+    """Nearest-rank percentile; a sample that never became visible counts as infinite."""
+    if not values:
+        return None
+    ordered = sorted(math.inf if v is None else v for v in values)
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+def _median(values: Sequence[float], scale: float = 1.0) -> float | None:
+    return statistics.median(values) * scale if values else None
 
 
 @dataclass(frozen=True)

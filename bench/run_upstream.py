@@ -1,32 +1,28 @@
 """The upstream mode (``--upstream``): dynopypi as a pull-through cache of another dynopypi.
 
-directory) is the upstream of a second dynopypi over an empty directory (``--upstream``).
-After one request warms the cache, wrk measures a project page and a download, local on the
-upstream vs cached through the second, then the download again through the shipped nginx
-site in front of each (apps with ``--x-accel-redirect``); ``pip install chain-00`` runs
-local vs through the warm cache. The first fetch of a 50 MB wheel is timed (first byte and
-last) against fetching it straight from the upstream, a fresh wheel per round (median of
---first-rounds, default 5), over two links: raw loopback (about 2 GB/s here, where sha256
-alone of 50 MB takes as long as the whole direct transfer; a bare nginx relay on the same
-path is timed beside it as the floor any proxy meets on this machine), and a 1 Gbit/s link
-(bench/link.py, a relay paced to 125 MB/s in front of the upstream, for the direct fetch
-and the cache alike; faster than PyPI's CDN). Targets: cached page >= 90% of a local
-page's req/s, cached download as fast as local (>= 95%, app direct and through nginx),
-first fetch over the 1 Gbit/s link <= 1.2x the direct one with the first byte well before
-the last, pip through the warm cache <= 1.2x local; the loopback first fetch is reported
-against its floor, without a target.
-
+dynopypi over the corpus (plus 50 MB wheels in a second directory) is the upstream of a second
+dynopypi over an empty directory (``--upstream``). After one request warms the cache, wrk
+measures a project page and a download, local on the upstream vs cached through the second,
+then the download again through the shipped nginx site in front of each (apps with
+``--x-accel-redirect``); ``pip install chain-00`` runs local vs through the warm cache. The
+first fetch of a 50 MB wheel is timed (first byte and last) against fetching it straight from
+the upstream, a fresh wheel per round (median of --first-rounds, default 5), over two links:
+raw loopback (about 2 GB/s here, where sha256 alone of 50 MB takes as long as the whole direct
+transfer; a bare nginx relay on the same path is timed beside it as the floor any proxy meets
+on this machine), and a 1 Gbit/s link (bench/link.py, a relay paced to 125 MB/s in front of the
+upstream, for the direct fetch and the cache alike; faster than PyPI's CDN). Targets: cached
+page >= 90% of a local page's req/s, cached download as fast as local (>= 95%, app direct and
+through nginx), first fetch over the 1 Gbit/s link <= 1.2x the direct one with the first byte
+well before the last, pip through the warm cache <= 1.2x local; the loopback first fetch is
+reported against its floor, without a target.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import shutil
 import statistics
-import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,7 +30,6 @@ from run_base import ServerResult, run_pip
 from run_common import (
     HOST,
     NGINX_SITE,
-    REPO,
     START_TIMEOUT,
     Json,
     Proc,
@@ -47,39 +42,9 @@ from run_nginx_site import nginx_main_conf, nginx_site_conf
 from run_report import Check, fmt_wrk, ratio
 from run_servers import start
 from run_target import Target
+from run_upstream_fetch import BIG_FILE_MB, FirstFetch, first_fetches, start_relays
 from run_wrk import WrkResult, best_wrk
 from support.fakedist import make_wheel
-
-BIG_FILE_MB = 50
-
-
-LINK_RATE = 125_000_000  # bytes/s: a 1 Gbit/s link (bench/link.py)
-
-
-@dataclass
-class FirstFetch:
-    """First fetches of fresh 50 MB wheels over one link: seconds per round."""
-
-    direct_s: list[float] = field(default_factory=list)  # straight from the upstream
-    through_s: list[float] = field(default_factory=list)  # first fetch through dynopypi
-    first_byte_s: list[float] = field(default_factory=list)  # ... its first byte
-    relay_s: list[float] = field(default_factory=list)  # through a bare nginx relay
-
-    def median(self, kind: str) -> float | None:
-        values: list[float] = getattr(self, kind)
-        return statistics.median(values) if values else None
-
-    def show(self, label: str) -> str:
-        def ms(kind: str) -> str:
-            value = self.median(kind)
-            return "n/a" if value is None else f"{value * 1000:,.1f} ms"
-
-        relay = f", bare nginx relay {ms('relay_s')}" if self.relay_s else ""
-        return (
-            f"  first {BIG_FILE_MB} MB fetch, {label:<9} direct {ms('direct_s')}, through "
-            f"dynopypi {ms('through_s')} (first byte {ms('first_byte_s')}){relay}; "
-            f"median of {len(self.through_s)}"
-        )
 
 
 @dataclass
@@ -92,69 +57,6 @@ class UpstreamResult:
     pip_local_s: list[float] = field(default_factory=list)
     pip_cached_s: list[float] = field(default_factory=list)
     error: str | None = None
-
-
-def _timed_get(port: int, path: str) -> tuple[float, float, int]:
-    """(seconds to the first body byte, seconds to the last, bytes), streaming."""
-    t0 = time.perf_counter()
-    conn = http.client.HTTPConnection(HOST, port, timeout=300)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        first = resp.read(1)
-        t_first = time.perf_counter() - t0
-        total = len(first)
-        while chunk := resp.read(1 << 20):
-            total += len(chunk)
-        if resp.status != 200:
-            raise RuntimeError(f"GET {path}: {resp.status}")
-        return t_first, time.perf_counter() - t0, total
-    finally:
-        conn.close()
-
-
-def relay_nginx_conf(prefix: Path, up_port: int, relay_port: int) -> str:
-    """A bare nginx relay in front of the upstream: the floor any proxy meets here."""
-    temp = "\n".join(
-        f"    {kind}_temp_path {prefix}/tmp/{kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    return f"""\
-# Written by bench/run.py: the upstream mode's bare relay.
-daemon off;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{
-    worker_connections 256;
-}}
-http {{
-    access_log off;
-{temp}
-    server {{
-        listen {HOST}:{relay_port};
-        location / {{ proxy_pass http://{HOST}:{up_port}; }}
-    }}
-}}
-"""
-
-
-def start_relays(args: argparse.Namespace, work: Path, up_port: int) -> tuple[int, int]:
-    """(the bare nginx relay's port, the paced link's port), both in front of the upstream."""
-    prefix = work / "nginx"
-    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (prefix / "tmp" / kind).mkdir(parents=True, exist_ok=True)
-    relay_port, link_port = free_port(), free_port()
-    conf = prefix / "nginx.conf"
-    conf.write_text(relay_nginx_conf(prefix, up_port, relay_port))
-    cmd = [args.nginx_exe, "-p", f"{prefix}/", "-c", str(conf), "-e", str(prefix / "error.log")]
-    ngx = Proc(cmd, work / "nginx.log")
-    wait_first_200(ngx, relay_port, "/simple/", 30.0)
-    link_cmd = [sys.executable, str(REPO / "bench" / "link.py"), str(link_port), str(up_port),
-                str(LINK_RATE)]  # fmt: skip
-    link = Proc(link_cmd, work / "link.log")
-    wait_first_200(link, link_port, "/simple/", 30.0)
-    return relay_port, link_port
 
 
 def start_site(
@@ -180,36 +82,75 @@ def start_site(
     return port
 
 
-def first_fetches(
-    big: list[Path], out: FirstFetch, direct_port: int, proxy_port: int, relay_port: int | None
-) -> None:
-    """Per fresh wheel: straight from the upstream (its page cache warm, as for the cache's
-    fetch after it), its first fetch through dynopypi, then through a bare relay if asked."""
+def start_caches(
+    args: argparse.Namespace, work: Path, corpus_dir: Path, ports: tuple[int, int, int]
+) -> tuple[int, int]:
+    """The upstream, its relays, a cache over loopback and one over the paced link."""
+    up_port, px_port, px2_port = ports
+    up, _ = start("dynopypi", up_port, corpus_dir / "packages", work / "c-up",
+                  work / "upstream.log", ["-q", str(work / "big")])  # fmt: skip
+    wait_first_200(up, up_port, "/ready", START_TIMEOUT)
+    relay_port, link_port = start_relays(args, work, up_port)
+    extra = ["-q", "--upstream", f"http://{HOST}:{up_port}/simple/"]
+    start("dynopypi", px_port, work / "empty", work / "c-px", work / "proxy.log", extra)
+    extra2 = ["-q", "--upstream", f"http://{HOST}:{link_port}/simple/"]
+    start("dynopypi", px2_port, work / "empty2", work / "c-px2", work / "proxy2.log", extra2)
+    return relay_port, link_port
+
+
+def warm_cache(px_port: int, tgt: Target) -> str:
+    """The project page and the download through the cache once; the download's cached path."""
     from dynopypi.dists import parse_filename
 
-    for wheel in big:
-        name = parse_filename(wheel.name).project
-        size = wheel.stat().st_size
-        out.direct_s.append(_timed_get(direct_port, f"/packages/{wheel.name}")[1])
-        http_get(proxy_port, f"/simple/{name}/")
-        time.sleep(0.2)  # the page fetch's work is over
-        first_byte, whole, got = _timed_get(proxy_port, f"/packages/.upstream/{name}/{wheel.name}")
-        if got != size:
-            raise RuntimeError(f"first fetch of {wheel.name}: {got} of {size} bytes")
-        out.first_byte_s.append(first_byte)
-        out.through_s.append(whole)
-        time.sleep(0.5)  # the committed file's other digests are computed
-        if relay_port is not None:  # after: nginx writes its own 50 MB temp file
-            out.relay_s.append(_timed_get(relay_port, f"/packages/{wheel.name}")[1])
-            time.sleep(0.2)
+    name = parse_filename(tgt.download_file.name).project
+    cached_download = f"/packages/.upstream/{name}/{tgt.download_file.name}"
+    for path in (tgt.project_path, cached_download):  # warm the cache
+        status, _, _ = http_get(px_port, path)
+        if status != 200:
+            raise RuntimeError(f"proxy GET {path}: {status}")
+    return cached_download
+
+
+def start_sites(
+    args: argparse.Namespace, work: Path, corpus_dir: Path, up_port: int, tgt: Target,
+    cached_download: str,
+) -> tuple[int, int]:  # fmt: skip
+    """The shipped nginx site in front of a local app and of a cache, the cache warmed."""
+    empty3 = work / "empty3"
+    # the same through the shipped nginx site: the apps answer X-Accel-Redirect
+    accel = ["-q", "--trusted-proxies", HOST, "--x-accel-redirect", "/_dynopypi_files/"]
+    upx_port, pxx_port = free_port(), free_port()
+    start("dynopypi", upx_port, corpus_dir / "packages", work / "c-upx",
+          work / "upstream-accel.log", accel)  # fmt: skip
+    start("dynopypi", pxx_port, empty3, work / "c-pxx", work / "proxy-accel.log",
+          [*accel, "--upstream", f"http://{HOST}:{up_port}/simple/"])  # fmt: skip
+    local_site = start_site(args, work, upx_port, corpus_dir / "packages", None)
+    cache_site = start_site(args, work, pxx_port, empty3, work / "c-pxx")
+    size = tgt.download_file.stat().st_size
+    for path in (tgt.project_path, cached_download):  # warm the cache through nginx
+        status, body, _ = http_get(cache_site, path)
+        if status != 200 or (path == cached_download and len(body) != size):
+            raise RuntimeError(f"nginx -> proxy GET {path}: {status}, {len(body)} bytes")
+    return local_site, cache_site
+
+
+def run_pips(
+    args: argparse.Namespace, work: Path, up_port: int, px_port: int, res: UpstreamResult
+) -> None:
+    """pip install chain-00 local vs through the cache, each after a first run that fills it."""
+    for port, out in ((up_port, res.pip_local_s), (px_port, res.pip_cached_s)):
+        probe = ServerResult("dynopypi", 0, 0)
+        run_pip(port, 1, probe, work / "pip.log")  # the first run fills the cache
+        run_pip(port, args.pip_runs, probe, work / "pip.log")
+        if probe.pip_error:
+            raise RuntimeError(probe.pip_error)
+        out.extend(probe.pip_s[1:])
 
 
 def bench_upstream(
     size_dir: Path, corpus_dir: Path, tgt: Target, args: argparse.Namespace
 ) -> UpstreamResult:
     """Local pages/downloads of one dynopypi vs the same, cached, through a second one."""
-    from dynopypi.dists import parse_filename
-
     res = UpstreamResult()
     work = size_dir / "upstream"
     shutil.rmtree(work, ignore_errors=True)
@@ -224,38 +165,13 @@ def bench_upstream(
     ]
     up_port, px_port, px2_port = free_port(), free_port(), free_port()
     try:
-        up, _ = start("dynopypi", up_port, corpus_dir / "packages", work / "c-up",
-                      work / "upstream.log", ["-q", str(big_dir)])  # fmt: skip
-        wait_first_200(up, up_port, "/ready", START_TIMEOUT)
-        relay_port, link_port = start_relays(args, work, up_port)
-        extra = ["-q", "--upstream", f"http://{HOST}:{up_port}/simple/"]
-        start("dynopypi", px_port, empty, work / "c-px", work / "proxy.log", extra)
-        extra2 = ["-q", "--upstream", f"http://{HOST}:{link_port}/simple/"]
-        start("dynopypi", px2_port, empty2, work / "c-px2", work / "proxy2.log", extra2)
+        relay_port, link_port = start_caches(args, work, corpus_dir, (up_port, px_port, px2_port))
         first_fetches(big[:rounds], res.loopback, up_port, px_port, relay_port)
         log(res.loopback.show("loopback:"))
         first_fetches(big[rounds:], res.link, link_port, px2_port, None)
         log(res.link.show("1 Gbit/s:"))
-        name = parse_filename(tgt.download_file.name).project
-        cached_download = f"/packages/.upstream/{name}/{tgt.download_file.name}"
-        for path in (tgt.project_path, cached_download):  # warm the cache
-            status, _, _ = http_get(px_port, path)
-            if status != 200:
-                raise RuntimeError(f"proxy GET {path}: {status}")
-        # the same through the shipped nginx site: the apps answer X-Accel-Redirect
-        accel = ["-q", "--trusted-proxies", HOST, "--x-accel-redirect", "/_dynopypi_files/"]
-        upx_port, pxx_port = free_port(), free_port()
-        start("dynopypi", upx_port, corpus_dir / "packages", work / "c-upx",
-              work / "upstream-accel.log", accel)  # fmt: skip
-        start("dynopypi", pxx_port, empty3, work / "c-pxx", work / "proxy-accel.log",
-              [*accel, "--upstream", f"http://{HOST}:{up_port}/simple/"])  # fmt: skip
-        local_site = start_site(args, work, upx_port, corpus_dir / "packages", None)
-        cache_site = start_site(args, work, pxx_port, empty3, work / "c-pxx")
-        size = tgt.download_file.stat().st_size
-        for path in (tgt.project_path, cached_download):  # warm the cache through nginx
-            status, body, _ = http_get(cache_site, path)
-            if status != 200 or (path == cached_download and len(body) != size):
-                raise RuntimeError(f"nginx -> proxy GET {path}: {status}, {len(body)} bytes")
+        cached_download = warm_cache(px_port, tgt)
+        local_site, cache_site = start_sites(args, work, corpus_dir, up_port, tgt, cached_download)
         log_file = work / "wrk.log"
         for label, port, path in (
             ("page local", up_port, tgt.project_path),
@@ -267,13 +183,7 @@ def bench_upstream(
         ):
             res.wrk[label] = best_wrk(f"http://{HOST}:{port}{path}", args, None, log_file)
             log(f"  {label:<32} {fmt_wrk(res.wrk[label])}")
-        for port, out in ((up_port, res.pip_local_s), (px_port, res.pip_cached_s)):
-            probe = ServerResult("dynopypi", 0, 0)
-            run_pip(port, 1, probe, work / "pip.log")  # the first run fills the cache
-            run_pip(port, args.pip_runs, probe, work / "pip.log")
-            if probe.pip_error:
-                raise RuntimeError(probe.pip_error)
-            out.extend(probe.pip_s[1:])
+        run_pips(args, work, up_port, px_port, res)
     except (RuntimeError, OSError) as exc:
         res.error = str(exc)
     finally:
