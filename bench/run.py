@@ -39,9 +39,10 @@ upload->visible latency, and the wall time of ``pip install chain-00`` (20 wheel
 the dynopypi/pypiserver ratios with the targets (PASS/FAIL is informative only: the script
 exits 0 when the servers ran). Figures are saved to bench/out/results-<timestamp>.json.
 
-The modes live in their own modules beside this one: run_nginx.py (--nginx),
-run_uploads.py (--uploads) and run_upstream.py (--upstream) describe what they measure at
-their top; run_base.py and run_base_report.py hold the base comparison above. Shared:
+The modes live in modules beside this one, each saying at its top what it measures:
+run_base.py and run_base_report.py (the base comparison above), run_nginx.py (--nginx, with
+run_nginx_site.py and run_nginx_checks.py), run_uploads.py (--uploads, with
+run_uploads_report.py) and run_upstream.py (--upstream, with run_upstream_fetch.py). Shared:
 run_common.py (paths, server processes, HTTP), run_servers.py (installing and starting the
 servers and tools), run_wrk.py (wrk), run_target.py (what to request in a corpus) and
 run_report.py (formatting and target checks).
@@ -76,8 +77,8 @@ from run_servers import (
     versions,
 )
 from run_target import make_target
-from run_uploads import UploadResult, bench_uploads
-from run_uploads_report import upload_summary
+from run_uploads import bench_uploads
+from run_uploads_report import UploadResult, upload_summary
 from run_upstream import UpstreamResult, bench_upstream, upstream_summary
 
 

@@ -3,7 +3,7 @@
 Every server (and nginx) runs as a ``Proc`` in its own process group so that a stop, or the
 end of the run, kills it with all its children; RSS is summed over that group. Only
 127.0.0.1 is used. Importing this module puts bench/ and tests/ on ``sys.path`` (for
-``corpus`` and ``support.fakedist``): the other run_*.py modules import it first.
+``corpus`` and ``support.fakedist``); the other modules import it before ``support``.
 """
 
 from __future__ import annotations
