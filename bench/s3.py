@@ -38,7 +38,21 @@ sys.path.append(str(REPO / "tests"))
 sys.path.append(str(REPO / "src"))
 
 import corpus  # noqa: E402
-import run as core  # noqa: E402
+from run_common import (  # noqa: E402
+    FILES_PER_PROJECT,
+    HOST,
+    OUT,
+    Proc,
+    free_port,
+    http_post,
+    log,
+    multipart,
+    wait_first_200,
+    wait_visible,
+)
+from run_servers import dynopypi_exe, ensure_wrk, start  # noqa: E402
+from run_target import make_target  # noqa: E402
+from run_wrk import best_wrk  # noqa: E402
 from support.fakedist import make_wheel  # noqa: E402
 from support.seaweed import SeaweedFS  # noqa: E402
 
@@ -89,7 +103,7 @@ def load_bucket(store: S3Storage, packages: Path) -> tuple[int, float]:
 
 def s3_command(port: int, cache_dir: Path, storage: str, endpoint: str) -> list[str]:
     return [
-        str(core.dynopypi_exe()), "run", "-p", str(port), "-i", core.HOST, "-a", ".", "-P", ".",
+        str(dynopypi_exe()), "run", "-p", str(port), "-i", HOST, "-a", ".", "-P", ".",
         "--cache-dir", str(cache_dir), "--storage", storage, "--s3-endpoint", endpoint,
     ]  # fmt: skip
 
@@ -100,8 +114,8 @@ def upload(port: int, wheel: Path) -> int:
     fields = {":action": "file_upload", "name": name, "version": version,
               "filetype": "bdist_wheel", "pyversion": "py3",
               "sha256_digest": hashlib.sha256(data).hexdigest()}  # fmt: skip
-    body, ctype = core.multipart(list(fields.items()), "content", wheel.name, data)
-    status, _body = core.http_post(port, "/", body, ctype)
+    body, ctype = multipart(list(fields.items()), "content", wheel.name, data)
+    status, _body = http_post(port, "/", body, ctype)
     return status
 
 
@@ -118,15 +132,15 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--uploads", type=int, default=100)
     args = parser.parse_args()
-    core.ensure_wrk()
-    corpus_dir = corpus.ensure_corpus(args.files // core.FILES_PER_PROJECT, args.files)
-    target = core.make_target(corpus_dir, Path(tempfile.mkdtemp(prefix="s3bench-")))
+    ensure_wrk()
+    corpus_dir = corpus.ensure_corpus(args.files // FILES_PER_PROJECT, args.files)
+    target = make_target(corpus_dir, Path(tempfile.mkdtemp(prefix="s3bench-")))
     work = Path(tempfile.mkdtemp(prefix="dynopypi-s3bench-"))
     logfile = work / "bench.log"
     store = SeaweedFS(work / "seaweed")
     store.start()
     results: dict[str, Any] = {"files": args.files}
-    procs: list[core.Proc] = []
+    procs: list[Proc] = []
     try:
         os.environ.update(
             AWS_ACCESS_KEY_ID=store.access_key,
@@ -137,46 +151,46 @@ def main() -> int:
         storage = f"s3://{bucket}/packages"
         s3 = S3Storage(bucket, "packages", endpoint_url=store.endpoint_url)
         count, seconds = load_bucket(s3, corpus_dir / "packages")
-        core.log(f"loaded {count} objects and a manifest in {seconds:.1f} s")
+        log(f"loaded {count} objects and a manifest in {seconds:.1f} s")
         big = make_wheel(work, "bigdownload", "1.0", payload=os.urandom(1024 * 1024))
-        s3_port, dir_port, b_port = core.free_port(), core.free_port(), core.free_port()
-        a = core.Proc(s3_command(s3_port, work / "cache-a", storage, store.endpoint_url), logfile)
+        s3_port, dir_port, b_port = free_port(), free_port(), free_port()
+        a = Proc(s3_command(s3_port, work / "cache-a", storage, store.endpoint_url), logfile)
         procs.append(a)
-        results["start_s3_s"] = core.wait_first_200(a, s3_port, target.project_path, 120)
+        results["start_s3_s"] = wait_first_200(a, s3_port, target.project_path, 120)
         pkgdir = work / "packages"
         corpus.link_tree(corpus_dir / "packages", pkgdir)
-        d, _cold = core.start("dynopypi", dir_port, pkgdir, work / "cache-d", logfile, ())
+        d, _cold = start("dynopypi", dir_port, pkgdir, work / "cache-d", logfile, ())
         d.stop()  # the directory's warm start (digest cache filled), the usual restart
-        d, results["start_dir_warm_s"] = core.start(
+        d, results["start_dir_warm_s"] = start(
             "dynopypi", dir_port, pkgdir, work / "cache-d", logfile, ()
         )
         procs.append(d)
         assert upload(s3_port, big) == 200 and upload(dir_port, big) == 200
         for label, port in (("s3", s3_port), ("dir", dir_port)):
-            base = f"http://{core.HOST}:{port}"
-            page = core.best_wrk(base + target.project_path, args, None, logfile)
-            spread = core.best_wrk(base + "/", args, target.spread_script, logfile)
-            down = core.best_wrk(f"{base}/packages/{big.name}", args, None, logfile)
+            base = f"http://{HOST}:{port}"
+            page = best_wrk(base + target.project_path, args, None, logfile)
+            spread = best_wrk(base + "/", args, target.spread_script, logfile)
+            down = best_wrk(f"{base}/packages/{big.name}", args, None, logfile)
             results[f"page_rps_{label}"] = page.rps
             results[f"spread_rps_{label}"] = spread.rps
             results[f"download_rps_{label}"] = down.rps
-        n_port = core.free_port()
-        streamed = core.Proc(
+        n_port = free_port()
+        streamed = Proc(
             [*s3_command(n_port, work / "cache-n", storage, store.endpoint_url),
              "--s3-cache-max", "0"], logfile,
         )  # fmt: skip
         procs.append(streamed)
-        core.wait_first_200(streamed, n_port, target.project_path, 120)
-        results["download_rps_s3_streamed"] = core.best_wrk(
-            f"http://{core.HOST}:{n_port}/packages/{big.name}", args, None, logfile
+        wait_first_200(streamed, n_port, target.project_path, 120)
+        results["download_rps_s3_streamed"] = best_wrk(
+            f"http://{HOST}:{n_port}/packages/{big.name}", args, None, logfile
         ).rps
         streamed.stop()
         direct = s3.presigned_url(big.name, expires=3600)
         assert direct is not None
-        results["download_rps_seaweedfs_direct"] = core.best_wrk(direct, args, None, logfile).rps
-        b = core.Proc(s3_command(b_port, work / "cache-b", storage, store.endpoint_url), logfile)
+        results["download_rps_seaweedfs_direct"] = best_wrk(direct, args, None, logfile).rps
+        b = Proc(s3_command(b_port, work / "cache-b", storage, store.endpoint_url), logfile)
         procs.append(b)
-        core.wait_first_200(b, b_port, target.project_path, 120)
+        wait_first_200(b, b_port, target.project_path, 120)
         delays: list[float] = []
         wheels = work / "visible"
         wheels.mkdir()
@@ -184,7 +198,7 @@ def main() -> int:
             wheel = make_wheel(wheels, f"visible{n}", "1.0")
             assert upload(s3_port, wheel) == 200
             t0 = time.perf_counter()
-            seen = core.wait_visible(b_port, f"/simple/visible{n}/", wheel.name.encode(), t0, 10)
+            seen = wait_visible(b_port, f"/simple/visible{n}/", wheel.name.encode(), t0, 10)
             delays.append(seen if seen is not None else 10.0)
         results["visible_p50_s"] = percentile(delays, 50)
         results["visible_p99_s"] = percentile(delays, 99)
@@ -203,7 +217,7 @@ def main() -> int:
         results["download_rps_s3_streamed"], results["download_rps_seaweedfs_direct"]
     )
     print(json.dumps(results, indent=1))
-    out = core.OUT / f"s3-{args.files}.json"
+    out = OUT / f"s3-{args.files}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
     return 0
