@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from dynopypi.dists import normalize
-from dynopypi.upstream_http import FetchFailed, origin_of, read_bounded
+from dynopypi.upstream_http import FetchFailed, read_bounded
+from dynopypi.upstream_origin import origin_of
 from dynopypi.upstream_page import BadPage, UpstreamFile, parse_page
 from dynopypi.upstream_store import CachedPage, not_before, upstream_dir
 

@@ -33,10 +33,8 @@ from .upstream_http import (
     FetchFailed,
     Missing,
     NotModified,
-    Origin,
     PageMemory,
     fetch_page,
-    origin_of,
 )
 from .upstream_names import (
     glob_matcher,
@@ -46,6 +44,7 @@ from .upstream_names import (
     upstream_dist,
     upstream_times,
 )
+from .upstream_origin import Origin, origin_of
 from .upstream_page import ACCEPT, BadPage, parse_page
 from .upstream_reach import Reach
 from .upstream_store import CachedPage, UpstreamStore, not_before, now_ns, relpath_of

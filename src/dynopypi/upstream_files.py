@@ -34,7 +34,8 @@ from .dists import DistFile, pack_hashes
 from .errors import BadGateway, GatewayTimeout, NotFound, Refused, StorageFull, UpstreamBusy
 from .metadata import Hasher
 from .upstream_download import MAX_UNKNOWN_SIZE, Flight, Pump, State
-from .upstream_http import FetchFailed, Missing, Origin, open_url, read_bounded
+from .upstream_http import FetchFailed, Missing, open_url, read_bounded
+from .upstream_origin import Origin
 from .upstream_reach import Reach
 from .upstream_store import METADATA, UpstreamStore
 

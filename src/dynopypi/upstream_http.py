@@ -10,8 +10,8 @@ Every exchange has three bounds, whatever the other end does:
 
 Where it connects is ``upstream_reach``'s decision, for the first URL and for every
 redirect (at most ``MAX_REDIRECTS``), on the address actually connected to. Credentials
-come from the upstream URL (``https://user:token@host/simple/``) or ``~/.netrc`` and go
-to the upstream's own host only; another host gets only its own ``.netrc`` entry.
+come from ``upstream_origin`` and go to the upstream's own host only; another host gets
+only its own ``.netrc`` entry.
 
 A failure carries two texts: the detail for the log (redacted) and ``public``, what a
 client may be told. Clients are strangers: they never learn an internal URL, an address
@@ -20,10 +20,7 @@ or a network error from us.
 
 from __future__ import annotations
 
-import base64
-import functools
 import http.client
-import netrc
 import socket
 import threading
 import time
@@ -31,9 +28,10 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote, urldefrag, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, urldefrag, urljoin, urlsplit
 
 from .logsafe import redact
+from .upstream_origin import Origin, auth_for
 from .upstream_reach import Reach, Unreachable
 from .upstream_reaper import REAPER, Watch
 
@@ -69,69 +67,6 @@ class Missing(Exception):
 
 class NotModified(Exception):
     """The cached copy is still current (304)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """One ``--upstream``: its URL without credentials, and the Authorization to send."""
-
-    url: str  # ends with "/"
-    auth: str | None
-
-    @property
-    def netloc(self) -> str:
-        return urlsplit(self.url).netloc.lower()
-
-    @property
-    def label(self) -> str:
-        return self.url
-
-
-@functools.lru_cache(maxsize=256)
-def _netrc_auth(host: str) -> str | None:
-    """Read once per host (a changed ~/.netrc is seen after a restart)."""
-    try:
-        found = netrc.netrc().authenticators(host)
-    except (OSError, netrc.NetrcParseError):
-        return None
-    if not found:
-        return None
-    login, _account, password = found
-    return _basic(login or "", password or "")
-
-
-def _basic(user: str, password: str) -> str:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return f"Basic {token}"
-
-
-def clean_url(url: str) -> str:
-    """The upstream URL without credentials, ending in "/" (what is logged and keyed on)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = host if parts.port is None else f"{host}:{parts.port}"
-    if ":" in host:
-        netloc = f"[{host}]" + ("" if parts.port is None else f":{parts.port}")
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/", "", ""))
-
-
-def origin_of(url: str) -> Origin:
-    """Split credentials out of an upstream URL (or find them in ~/.netrc)."""
-    parts = urlsplit(url)
-    auth: str | None
-    if parts.username is not None:
-        auth = _basic(unquote(parts.username), unquote(parts.password or ""))
-    else:
-        auth = _netrc_auth(parts.hostname or "")
-    return Origin(clean_url(url), auth)
-
-
-def auth_for(origin: Origin, url: str) -> str | None:
-    """The origin's credentials on its own host only; elsewhere that host's .netrc entry."""
-    parts = urlsplit(url)
-    if parts.netloc.lower() == origin.netloc:
-        return origin.auth
-    return _netrc_auth(parts.hostname or "") if parts.hostname else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 from .dists import DistFile, NormalizedName, display_name_of, parse_filename
 from .snapshot import MergeRule, private_first
-from .upstream_http import Origin
+from .upstream_origin import Origin
 from .upstream_page import UpstreamFile
 from .upstream_store import CachedPage, relpath_of
 from .views import UpstreamTimes

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .dists import NormalizedName, is_valid_project_name, normalize
-from .upstream_http import clean_url
+from .upstream_origin import clean_url
 from .upstream_page import UpstreamFile
 
 log = logging.getLogger(__name__)
