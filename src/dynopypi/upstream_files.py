@@ -144,7 +144,7 @@ class FileFetcher:
             self.cache_bytes += entry.size + entry.meta - before
 
     # ---- the first download -----------------------------------------------------------
-    def follow(self, dist: DistFile, *, leader_wait: float | None = None) -> Flight | None:
+    def follow(self, dist: DistFile) -> Flight | None:
         """The file's flight, ready to be read along (its size known and its first bytes
         in), or None when the file is cached now. Starts the fetch if nobody has.
 
@@ -157,7 +157,7 @@ class FileFetcher:
             return None
         with self._waiting():
             flight, leader = self._flight(dist)
-            wait = (self.timeout if leader_wait is None else leader_wait) if leader else FOLLOW_WAIT
+            wait = self.timeout if leader else FOLLOW_WAIT
             if not flight.wait(flight.ready, wait):
                 raise self._busy(dist, "is still being fetched from upstream")
             if flight.error is not None:
@@ -207,10 +207,16 @@ class FileFetcher:
                 raise NotFound(f"no upstream link for {dist.filename}")
             try:
                 fd, tmp = self.store.staging()
-                read_fd = os.open(tmp, os.O_RDONLY)
             except OSError as exc:
                 why = f"the upstream cache cannot stage {dist.filename}: {exc}"
                 raise StorageFull(why) from None
+            try:
+                read_fd = os.open(tmp, os.O_RDONLY)
+            except OSError as exc:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise StorageFull(f"the upstream cache cannot read {tmp}: {exc}") from None
             flight = self._flights[dist.relpath] = Flight(dist, str(tmp), read_fd)
         self.fetches += 1
         threading.Thread(
@@ -225,13 +231,19 @@ class FileFetcher:
                 url, origin, self.reach, {}, timeout=self.timeout,
                 deadline=time.monotonic() + self.timeout * OPEN_BOUND,
             )  # fmt: skip
-        except (FetchFailed, Missing) as exc:
+        except Exception as exc:  # whatever it was, the flight must end (its waiters, a slot)
             with contextlib.suppress(OSError):
                 os.close(out)
+            with contextlib.suppress(OSError):
                 os.unlink(flight.tmp)
-            if isinstance(exc, FetchFailed):
-                log.warning("upstream file %s: %s", flight.dist.filename, exc)
-            flight.end(_refused(exc, flight.dist.filename))
+            if isinstance(exc, (FetchFailed, Missing)):
+                refusal = _refused(exc, flight.dist.filename)
+                if isinstance(exc, FetchFailed):
+                    log.warning("upstream file %s: %s", flight.dist.filename, exc)
+            else:
+                log.exception("opening %s upstream failed", flight.dist.filename)
+                refusal = BadGateway(f"cannot fetch {flight.dist.filename} from upstream")
+            flight.end(refusal)
             self.land(flight)
             return
         limit = min(MAX_UNKNOWN_SIZE, self.cache_max or MAX_UNKNOWN_SIZE)
