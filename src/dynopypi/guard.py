@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 Decide = Callable[[Mapping[str, str], str], "Refused | None"]
 REFUSED = "dynopypi.refused"  # environ key: the refusal decided before the body was read
-WAKE = "dynopypi.wake"  # environ key: wakes the event loop (upstream_tail reads it)
+WAKE = "dynopypi.wake"  # environ key: wakes the event loop (web/files.py hands it to a Tail)
 
 
 @dataclass(frozen=True)

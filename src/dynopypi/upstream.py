@@ -30,6 +30,8 @@ from .index import Index
 from .model import Project
 from .snapshot import hidden
 from .upstream_http import (
+    BOUND,
+    SLOT_WAIT,
     FetchFailed,
     Missing,
     NotModified,
@@ -53,9 +55,7 @@ from .views import UpstreamTimes
 log = logging.getLogger(__name__)
 RETRY_AFTER_FAILURE = 30.0  # seconds a failed upstream is not asked again for one name
 LOCK_STRIPES = 256
-PAGE_BOUND = 3  # x --upstream-timeout: the longest a page fetch (all upstreams) may take
 MAX_HELD_FILES = 500_000  # upstream files kept in memory (~2 KB each, measured)
-SLOT_WAIT = 0.5  # seconds a request waits for a free upstream slot before a 503
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class Upstream:
         self.reach = Reach([o.url for o in self.origins], files_hosts)
         self.ttl = ttl
         self.timeout = timeout
-        self.page_bound = timeout * PAGE_BOUND  # the longest one name's fetch may take
+        self.page_bound = timeout * BOUND  # the longest one name's fetch (all upstreams) may take
         self.slots = threading.BoundedSemaphore(max(1, slots))
         self.source = len(index.roots)
         self._private = glob_matcher(private)

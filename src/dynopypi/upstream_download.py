@@ -31,8 +31,8 @@ from collections.abc import Callable
 from enum import Enum
 
 from .dists import DistFile
-from .errors import BadGateway, GatewayTimeout, Refused, StorageFull
-from .upstream_http import FetchFailed, Response
+from .errors import BadGateway, GatewayTimeout, NotFound, Refused, StorageFull
+from .upstream_http import BOUND, FetchFailed, Missing, Response
 
 log = logging.getLogger(__name__)
 CHUNK = 256 * 1024  # one read from upstream (read1: what has arrived, up to this)
@@ -42,6 +42,14 @@ MAX_UNKNOWN_SIZE = 16 * 1024**3  # a file whose size nobody gave is cut off here
 READY = 2 * CHUNK  # a first asker's answer starts once this much is in (or the end)
 
 Commit = Callable[[DistFile, str, int], None]  # verified temp file -> the cache
+
+
+def refused(exc: FetchFailed | Missing, what: str) -> Refused:
+    """A client's answer: what failed, in words a stranger may read (``exc.public``)."""
+    if isinstance(exc, Missing):
+        return NotFound(f"upstream no longer has {what}")
+    kind = GatewayTimeout if exc.timeout else BadGateway
+    return kind(f"cannot fetch {what} from upstream ({exc.public}); try again later")
 
 
 class State(Enum):
@@ -148,7 +156,7 @@ class Pump:
             flight.size = int(length)
         self.limit = flight.size if flight.size is not None else limit
         self.sha = hashlib.sha256()  # the other digests are computed after the commit
-        response.extend(time.monotonic() + 3 * timeout + self.limit / MIN_RATE)
+        response.extend(time.monotonic() + BOUND * timeout + self.limit / MIN_RATE)
 
     def start(self) -> None:
         name = f"upstream-fetch-{self.flight.dist.filename[:40]}"
@@ -163,8 +171,7 @@ class Pump:
             error = exc
         except FetchFailed as exc:
             log.warning("upstream file %s: %s", self.flight.dist.filename, exc)
-            kind = GatewayTimeout if exc.timeout else BadGateway
-            error = kind(f"cannot fetch {self.flight.dist.filename} from upstream ({exc.public})")
+            error = refused(exc, self.flight.dist.filename)
         except Exception:  # never leave readers waiting on a dead pump
             log.exception("fetching %s from upstream failed", self.flight.dist.filename)
             error = BadGateway(f"fetching {self.flight.dist.filename} from upstream failed")

@@ -31,19 +31,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from .dists import DistFile, pack_hashes
-from .errors import BadGateway, GatewayTimeout, NotFound, Refused, StorageFull, UpstreamBusy
+from .errors import BadGateway, NotFound, StorageFull, UpstreamBusy
 from .metadata import Hasher
-from .upstream_download import MAX_UNKNOWN_SIZE, Flight, Pump, State
-from .upstream_http import FetchFailed, Missing, open_url, read_bounded
+from .upstream_download import MAX_UNKNOWN_SIZE, Flight, Pump, State, refused
+from .upstream_http import BOUND, SLOT_WAIT, FetchFailed, Missing, open_url, read_bounded
 from .upstream_origin import Origin
 from .upstream_reach import Reach
 from .upstream_store import METADATA, UpstreamStore
 
 log = logging.getLogger(__name__)
 MAX_METADATA = 16 * 1024 * 1024
-OPEN_BOUND = 3  # x --upstream-timeout: connecting and the headers, redirects included
 FOLLOW_WAIT = 2.0  # seconds a request waits on a fetch another started (then 503)
-SLOT_WAIT = 0.5  # seconds a request waits for a free upstream slot (then 503)
 MAX_FLIGHTS = 32  # upstream files fetched at once
 RECENT = 2.0  # seconds a used file is safe from eviction (nginx opens it after us)
 # seconds a file seen on disk is taken to be there without looking again: one stat per
@@ -63,14 +61,6 @@ class Usage:
     meta: int  # its .metadata
     used: float
     seen: float = -PRESENT_FOR  # monotonic time the file was last seen on disk
-
-
-def _refused(exc: FetchFailed | Missing, what: str) -> Refused:
-    """A client's answer: what failed in words a stranger may read (``exc.public``)."""
-    if isinstance(exc, Missing):
-        return NotFound(f"upstream no longer has {what}")
-    kind = GatewayTimeout if exc.timeout else BadGateway
-    return kind(f"cannot fetch {what} from upstream ({exc.public}); try again later")
 
 
 class FileFetcher:
@@ -96,7 +86,6 @@ class FileFetcher:
         self.hash_algo = hash_algo
         self._flights: dict[str, Flight] = {}
         self._guard = threading.Lock()
-        self.fetches = 0  # upstream file downloads started (tests, /ready)
         self._digests: queue.SimpleQueue[DistFile] = queue.SimpleQueue()
         self._digester: threading.Thread | None = None
         # relpath -> its bytes on disk (the file and its .metadata), last use; LRU first
@@ -218,7 +207,6 @@ class FileFetcher:
                     os.unlink(tmp)
                 raise StorageFull(f"the upstream cache cannot read {tmp}: {exc}") from None
             flight = self._flights[dist.relpath] = Flight(dist, str(tmp), read_fd)
-        self.fetches += 1
         threading.Thread(
             target=self._fetch, args=(flight, fd, *source), name="upstream-open", daemon=True
         ).start()
@@ -229,7 +217,7 @@ class FileFetcher:
         try:
             response = open_url(
                 url, origin, self.reach, {}, timeout=self.timeout,
-                deadline=time.monotonic() + self.timeout * OPEN_BOUND,
+                deadline=time.monotonic() + self.timeout * BOUND,
             )  # fmt: skip
         except Exception as exc:  # whatever it was, the flight must end (its waiters, a slot)
             with contextlib.suppress(OSError):
@@ -237,7 +225,7 @@ class FileFetcher:
             with contextlib.suppress(OSError):
                 os.unlink(flight.tmp)
             if isinstance(exc, (FetchFailed, Missing)):
-                refusal = _refused(exc, flight.dist.filename)
+                refusal = refused(exc, flight.dist.filename)
                 if isinstance(exc, FetchFailed):
                     log.warning("upstream file %s: %s", flight.dist.filename, exc)
             else:
@@ -333,7 +321,7 @@ class FileFetcher:
         if source is None:
             return None
         origin, url = source
-        deadline = time.monotonic() + self.timeout * OPEN_BOUND
+        deadline = time.monotonic() + self.timeout * BOUND
         try:
             with self._waiting():
                 where = url + ".metadata"
@@ -344,7 +332,7 @@ class FileFetcher:
         except (FetchFailed, Missing) as exc:
             if isinstance(exc, FetchFailed):
                 log.warning("upstream metadata of %s: %s", dist.filename, exc)
-            raise _refused(exc, f"the metadata of {dist.filename}") from None
+            raise refused(exc, f"the metadata of {dist.filename}") from None
         if hashlib.sha256(raw).hexdigest() != expected:
             log.error("upstream metadata of %s does not match its sha256; refused", dist.filename)
             raise BadGateway(f"upstream sent metadata for {dist.filename} that does not verify")

@@ -37,6 +37,8 @@ from .upstream_reaper import REAPER, Watch
 
 MAX_PAGE = 64 * 1024 * 1024  # a project page bigger than this is refused
 BIG_PAGE = 4 * 1024 * 1024  # pages over this are read and parsed one at a time
+BOUND = 3  # x --upstream-timeout: an exchange's deadline (connect, redirects, headers, page)
+SLOT_WAIT = 0.5  # seconds a request waits for a free upstream slot before a 503
 CHUNK = 64 * 1024
 MAX_REDIRECTS = 5
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -107,18 +109,27 @@ class Response:
             raise FetchFailed(f"{redact(self.url)}: the answer was cut short")
         return data
 
+    @property
+    def reason_phrase(self) -> str:
+        return str(self._raw.reason)[:100]
+
     def extend(self, deadline: float) -> None:
         self._watch.move(deadline)
 
     def _failed(self, exc: BaseException | None) -> FetchFailed:
-        if self._watch.fired or isinstance(exc, TimeoutError):
-            return FetchFailed(f"{redact(self.url)}: too slow", timeout=True)
-        return FetchFailed(f"{redact(self.url)}: {exc}")
+        return _failure(self.url, exc, self._watch.fired)
 
     def close(self) -> None:
         self._watch.cancel()
         self._raw.close()
         self._conn.close()
+
+
+def _failure(url: str, exc: BaseException | None, fired: bool) -> FetchFailed:
+    """A broken exchange: too slow (the deadline cut it, or a read timed out) or not."""
+    if fired or isinstance(exc, TimeoutError):
+        return FetchFailed(f"{redact(url)}: too slow", timeout=True)
+    return FetchFailed(f"{redact(url)}: {exc}")
 
 
 def open_url(
@@ -160,7 +171,7 @@ def _exchange(
     headers: Mapping[str, str],
     timeout: float,
     deadline: float,
-) -> _Answer:
+) -> Response:
     try:
         host, port = reach.check_url(url)
         addresses = reach.addresses(host, port)
@@ -203,15 +214,8 @@ def _exchange(
         fired = any(w.fired for w in watches)
         for watch in watches:
             watch.cancel()
-        slow = fired or isinstance(exc, TimeoutError)
-        raise FetchFailed(f"{redact(url)}: {'too slow' if slow else exc}", timeout=slow) from None
-    return _Answer(conn, raw, url, watches[0])
-
-
-class _Answer(Response):
-    @property
-    def reason_phrase(self) -> str:
-        return str(self._raw.reason)[:100]
+        raise _failure(url, exc, fired) from None
+    return Response(conn, raw, url, watches[0])
 
 
 class PageMemory:

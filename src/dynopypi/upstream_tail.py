@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterator
 
 from .upstream_download import Flight, State
 
-WAKE = "dynopypi.wake"  # environ key: the event loop's trigger (guard.GuardedTask sets it)
-
 
 class Tail:
     """Read-only, seekable view of ``flight``'s file; its length is the promised size."""

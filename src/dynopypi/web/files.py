@@ -10,12 +10,13 @@ import bottle
 from ..dists import DistFile
 from ..errors import NotFound
 from ..files import content_type_for, plan_download
+from ..guard import WAKE
 from ..identity import DOWNLOAD, LIST
 from ..model import Rendered
 from ..pages import render_listing
 from ..reader import SMALL_FILE, Reader
 from ..simple import quote_path
-from ..upstream_tail import WAKE, Tail, chunks
+from ..upstream_tail import Tail, chunks
 from .shell import Routes
 
 
