@@ -1,9 +1,11 @@
-"""What a hostile upstream can make the process hold (issue 18, finding 8): at most
-``MAX_HELD_FILES`` upstream files in memory, the pages fetched longest ago dropped first
-and fetched again when asked for. In-process, with the bound set low."""
+"""The upstream source in process (issue 18): what a hostile upstream can make the process
+hold (at most ``MAX_HELD_FILES`` upstream files in memory, set low here; the pages fetched
+longest ago dropped first and fetched again when asked for), and a first download served
+without waitress's event loop."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,3 +41,19 @@ def test_upstream_files_in_memory_are_bounded(
     assert index.get("/ready").json()["upstream"]["cached_projects"] == 2  # "one" went
     assert len(index.listed_files("one") or {}) == 4  # asked again: fetched again
     assert upstream.hits["/simple/one/"] == 2
+
+
+def test_a_first_download_outside_waitress_streams_from_the_worker(
+    app_factory: AppFactory, upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """No event loop to hand the growing file to (another WSGI server, these in-process
+    tests): ``upstream_tail.chunks`` sends the same verified bytes from the worker."""
+    made = tmp_path / "made"
+    made.mkdir()
+    wheel = make_wheel(made, "streamed", "1.0", payload=os.urandom(3_000_000))
+    upstream.publish("streamed", [(wheel, None, "2020-01-01T00:00:00Z")], trickle=0.01)
+    (tmp_path / "local").mkdir()
+    index = app_factory(tmp_path / "local", "--upstream", upstream.index_url)
+    got = index.get(f"/packages/.upstream/streamed/{wheel.name}")
+    assert got.status_code == 200 and got.content == wheel.read_bytes()
+    assert upstream.hits[f"/files/{wheel.name}"] == 1

@@ -136,7 +136,12 @@ def test_sigterm_stops_the_server_during_a_drip(
 # ---- finding 2: first downloads ----------------------------------------------------------
 
 
-def publish_big(upstream: FakeUpstream, made: Path, name: str, size: int, **answer: object) -> Path:
+def publish_big(
+    upstream: FakeUpstream, tmp_path: Path, name: str, size: int, **answer: object
+) -> Path:
+    """Publish a wheel of ``size`` random bytes; ``answer``: how its file is served."""
+    made = tmp_path / "made"
+    made.mkdir(exist_ok=True)
     wheel = make_wheel(made, name, "1.0", payload=os.urandom(size))
     upstream.publish(name, [(wheel, None, "2020-01-01T00:00:00Z")])
     for key, value in answer.items():
@@ -149,9 +154,7 @@ def test_clients_that_never_read_first_downloads_hold_no_worker(
 ) -> None:
     """Eight clients ask for eight different 40 MB uncached files and never read: local
     pages stay fast, and every file is fetched once and cached anyway."""
-    made = tmp_path / "made"
-    made.mkdir()
-    wheels = [publish_big(hostile, made, f"big{i}", 40_000_000) for i in range(8)]
+    wheels = [publish_big(hostile, tmp_path, f"big{i}", 40_000_000) for i in range(8)]
     index = start(server_factory, tmp_path, hostile)
     for wheel in wheels:  # the pages first: only the files are under test here
         assert index.get(f"/simple/{wheel.name.split('-')[0]}/").status_code == 200
@@ -180,9 +183,7 @@ def test_clients_that_never_read_first_downloads_hold_no_worker(
 def test_a_dripping_file_is_abandoned_and_the_next_asker_starts_afresh(
     server_factory: ServerFactory, hostile: FakeUpstream, tmp_path: Path
 ) -> None:
-    made = tmp_path / "made"
-    made.mkdir()
-    wheel = publish_big(hostile, made, "dripfile", 2_000_000, drip=0.2)
+    wheel = publish_big(hostile, tmp_path, "dripfile", 2_000_000, drip=0.2)
     index = start(server_factory, tmp_path, hostile)
     url = index.url(f"/packages/.upstream/dripfile/{wheel.name}")
     assert index.get("/simple/dripfile/").status_code == 200
@@ -202,9 +203,7 @@ def test_a_dripping_file_is_abandoned_and_the_next_asker_starts_afresh(
 def test_a_file_that_stalls_midway_is_cut_short_and_never_cached(
     server_factory: ServerFactory, hostile: FakeUpstream, tmp_path: Path
 ) -> None:
-    made = tmp_path / "made"
-    made.mkdir()
-    wheel = publish_big(hostile, made, "stall", 3_000_000, stall_after=1_500_000)
+    wheel = publish_big(hostile, tmp_path, "stall", 3_000_000, stall_after=1_500_000)
     index = start(server_factory, tmp_path, hostile)
     url = index.url(f"/packages/.upstream/stall/{wheel.name}")
     started = time.perf_counter()
@@ -221,9 +220,7 @@ def test_a_file_that_stalls_midway_is_cut_short_and_never_cached(
 def test_a_range_on_an_uncached_slow_file_does_not_wait_for_it(
     server_factory: ServerFactory, hostile: FakeUpstream, tmp_path: Path
 ) -> None:
-    made = tmp_path / "made"
-    made.mkdir()
-    wheel = publish_big(hostile, made, "ranged", 8_000_000, trickle=0.05)  # ~6 s in all
+    wheel = publish_big(hostile, tmp_path, "ranged", 8_000_000, trickle=0.05)  # ~6 s in all
     index = start(server_factory, tmp_path, hostile, "--upstream-timeout", "5")
     url = index.url(f"/packages/.upstream/ranged/{wheel.name}")
     with Probe(index.port, "/simple/ours/"), concurrent.futures.ThreadPoolExecutor(8) as pool:
