@@ -100,7 +100,7 @@ def start_caches(
 
 def warm_cache(px_port: int, tgt: Target) -> str:
     """The project page and the download through the cache once; the download's cached path."""
-    from dynopypi.dists import parse_filename
+    from dynopypi.dists.names import parse_filename
 
     name = parse_filename(tgt.download_file.name).project
     cached_download = f"/packages/.upstream/{name}/{tgt.download_file.name}"

@@ -117,7 +117,7 @@ def first_fetches(
 ) -> None:
     """Per fresh wheel: straight from the upstream (its page cache warm, as for the cache's
     fetch after it), its first fetch through dynopypi, then through a bare relay if asked."""
-    from dynopypi.dists import parse_filename
+    from dynopypi.dists.names import parse_filename
 
     for wheel in big:
         name = parse_filename(wheel.name).project

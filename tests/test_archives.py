@@ -14,14 +14,14 @@ from security import support_uploads as hostile
 from support.fakedist import core_metadata, make_sdist, make_wheel
 from support.uploads import MULTIPART, form_body, part
 
-from dynopypi import archives
-from dynopypi.distcheck import check_distribution
-from dynopypi.dists import file_key, parse_filename
+from dynopypi.dists import archives
+from dynopypi.dists.check import check_distribution
+from dynopypi.dists.names import file_key, parse_filename
+from dynopypi.edge.multipart import read_form, read_urlencoded
+from dynopypi.edge.parts import MAX_FORM_BYTES
 from dynopypi.errors import InvalidInput, MetadataError, TooLarge
-from dynopypi.form import read_form, read_urlencoded
-from dynopypi.formparts import MAX_FORM_BYTES
-from dynopypi.staging import open_temp, remove_stale_parts
-from dynopypi.upload import canonical_project
+from dynopypi.publish.staging import open_temp, remove_stale_parts
+from dynopypi.publish.upload import canonical_project
 
 
 def _check(tmp_path: Path, filename: str, data: bytes) -> bytes | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dynopypi.auth_request import (
+from dynopypi.edge.auth_request import (
     HEADER_LIMIT,
     MESSAGE_LIMIT,
     REFUSAL_HEADER,

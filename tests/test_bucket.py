@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from dynopypi.bucket_journal import Journal
-from dynopypi.bucket_records import (
+from dynopypi.store.bucket.journal import Journal
+from dynopypi.store.bucket.records import (
     MANIFEST,
     Added,
     BadRecord,
@@ -27,8 +27,8 @@ from dynopypi.bucket_records import (
     encode_manifest,
     log_key,
 )
-from dynopypi.cache import CacheEntry
-from dynopypi.storage_dir import DirectoryStorage
+from dynopypi.store.directory.digest_cache import CacheEntry
+from dynopypi.store.directory.storage import DirectoryStorage
 
 
 def record(key: str, size: int = 10) -> Record:

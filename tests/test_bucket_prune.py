@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from dynopypi.bucket_journal import Journal
-from dynopypi.bucket_prune import entry_seq, plan_pruning
-from dynopypi.bucket_records import (
+from dynopypi.store.base import Stat
+from dynopypi.store.bucket.journal import Journal
+from dynopypi.store.bucket.prune import entry_seq, plan_pruning
+from dynopypi.store.bucket.records import (
     MANIFEST,
     Added,
     Change,
@@ -23,9 +24,8 @@ from dynopypi.bucket_records import (
     log_key,
     meta_key,
 )
-from dynopypi.cache import CacheEntry
-from dynopypi.storage import Stat
-from dynopypi.storage_dir import DirectoryStorage
+from dynopypi.store.directory.digest_cache import CacheEntry
+from dynopypi.store.directory.storage import DirectoryStorage
 
 NOW = 2_000_000_000 * 10**9
 MINUTE = 60 * 10**9

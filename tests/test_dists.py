@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from packaging.version import Version
 
-from dynopypi.dists import normalize, parse_filename
+from dynopypi.dists.names import normalize, parse_filename
 from dynopypi.errors import InvalidFilename
 
 

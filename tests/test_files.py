@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from packaging.version import Version
 
-from dynopypi.dists import DistFile, normalize
-from dynopypi.files import content_type_for, etag_of, plan_download
+from dynopypi.dists.names import DistFile, normalize
+from dynopypi.web.ranges import content_type_for, etag_of, plan_download
 
 DIST = DistFile(
     relpath="foo-1.0.tar.gz",

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from support.uploads import MULTIPART, file_upload_fields, form_body, part
 
+from dynopypi.edge.multipart import FormParser, read_form
 from dynopypi.errors import InvalidInput, TooLarge
-from dynopypi.form import FormParser, read_form
 
 DATA = os.urandom(300_000)
 BODY = form_body(file_upload_fields("acme-1.0.tar.gz", DATA), ("acme-1.0.tar.gz", DATA))

@@ -7,9 +7,9 @@ import pytest
 from passlib.hash import apr_md5_crypt, bcrypt
 from support.accounts import write_fast_accounts
 
+from dynopypi.auth.htpasswd import PasswordBook
+from dynopypi.auth.password_hashes import MAX_PASSWORD_BYTES, Kind, check_hash, kind_of
 from dynopypi.errors import ConfigError
-from dynopypi.hashes import MAX_PASSWORD_BYTES, Kind, check_hash, kind_of
-from dynopypi.htpasswd import PasswordBook
 
 
 class Clock:

@@ -4,8 +4,7 @@ import base64
 
 import pytest
 
-from dynopypi.errors import NeedsAccount, Throttled
-from dynopypi.identity import (
+from dynopypi.auth.identity import (
     ANONYMOUS,
     MAX_AUTHORIZATION,
     BasicExtractor,
@@ -14,7 +13,8 @@ from dynopypi.identity import (
     parse_basic,
     split_authorization,
 )
-from dynopypi.throttle import Throttle
+from dynopypi.auth.throttle import Throttle
+from dynopypi.errors import NeedsAccount, Throttled
 
 
 def b64(raw: bytes) -> str:

@@ -12,17 +12,17 @@ from typing import Any
 import pytest
 from support.fakedist import make_sdist, make_wheel
 
-from dynopypi import scan
-from dynopypi.cache import DigestCache
-from dynopypi.describe import Describer
-from dynopypi.dists import DistFile, NormalizedName, normalize
-from dynopypi.index import Index
-from dynopypi.model import Project
-from dynopypi.paths import PathUpdates
-from dynopypi.reader import FileReader
-from dynopypi.reconcile import Reconciler
-from dynopypi.render import Renderer
-from dynopypi.scan import Facts
+from dynopypi.core.describe import Describer
+from dynopypi.core.index import Index
+from dynopypi.core.model import Project
+from dynopypi.dists.names import DistFile, NormalizedName, normalize
+from dynopypi.render.renderer import Renderer
+from dynopypi.store.directory import scan
+from dynopypi.store.directory.digest_cache import DigestCache
+from dynopypi.store.directory.reader import FileReader
+from dynopypi.store.directory.reconcile import Reconciler
+from dynopypi.store.directory.scan import Facts
+from dynopypi.store.directory.updates import PathUpdates
 
 
 class Disk:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dynopypi.memo import ByteLRU
+from dynopypi.core.memo import ByteLRU
 
 
 def test_hits_do_not_load_again_and_budget_evicts_oldest() -> None:

@@ -10,12 +10,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from dynopypi.cache import CacheEntry, DigestCache
-from dynopypi.describe import Describer
-from dynopypi.dists import DistFile
-from dynopypi.index import Index
-from dynopypi.reconcile import Reconciler
-from dynopypi.scan import walk
+from dynopypi.core.describe import Describer
+from dynopypi.core.index import Index
+from dynopypi.dists.names import DistFile
+from dynopypi.store.directory.digest_cache import CacheEntry, DigestCache
+from dynopypi.store.directory.reconcile import Reconciler
+from dynopypi.store.directory.scan import walk
 
 FILES = 3000
 

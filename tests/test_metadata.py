@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support.fakedist import make_sdist, make_wheel
 
-from dynopypi import archives, metadata
+from dynopypi.dists import archives, metadata
 from dynopypi.errors import MetadataError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dynopypi.errors import NoAcceptableFormat
-from dynopypi.negotiate import HTML_V1, JSON_V1, TEXT_HTML, accepts_gzip, choose_content_type
+from dynopypi.render.negotiate import HTML_V1, JSON_V1, TEXT_HTML, accepts_gzip, choose_content_type
 
 LATEST_JSON = "application/vnd.pypi.simple.latest+json"
 LATEST_HTML = "application/vnd.pypi.simple.latest+html"

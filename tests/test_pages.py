@@ -15,12 +15,12 @@ import pytest
 from packaging.version import Version
 
 from dynopypi import __version__
-from dynopypi.dists import DistFile, NormalizedName
-from dynopypi.model import Project
-from dynopypi.negotiate import HTML_V1, JSON_V1, TEXT_HTML
-from dynopypi.pages import render_listing, render_welcome
-from dynopypi.simple import render_index, render_project
-from dynopypi.templates import Markup, Template, escape, join
+from dynopypi.core.model import Project
+from dynopypi.dists.names import DistFile, NormalizedName
+from dynopypi.render.human import render_listing, render_welcome
+from dynopypi.render.negotiate import HTML_V1, JSON_V1, TEXT_HTML
+from dynopypi.render.simple import render_index, render_project
+from dynopypi.render.templates import Markup, Template, escape, join
 
 GOLDEN = Path(__file__).parent / "golden"
 VERSION_MARK = b"@VERSION@"

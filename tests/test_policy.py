@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from support.accounts import write_fast_accounts
 
+from dynopypi.auth.identity import ANONYMOUS, DOWNLOAD, LIST, UPDATE, Identity
+from dynopypi.auth.policy import Gate, Policy, build_gate, refusal
+from dynopypi.auth.rights import ALL_RIGHTS, READ_ONLY, Rights, parse_rights, rights_of
+from dynopypi.auth.throttle import Throttle
 from dynopypi.errors import ConfigError, Denied, NeedsAccount, Refused, Throttled
-from dynopypi.identity import ANONYMOUS, DOWNLOAD, LIST, UPDATE, Identity
-from dynopypi.policy import Gate, Policy, build_gate, refusal
-from dynopypi.rights import ALL_RIGHTS, READ_ONLY, Rights, parse_rights, rights_of
-from dynopypi.throttle import Throttle
 
 EVERYTHING = frozenset({LIST, DOWNLOAD, UPDATE})
 RULES = parse_rights(

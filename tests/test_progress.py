@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from dynopypi.progress import INTERVAL, progress_line, tracked
+from dynopypi.core.progress import INTERVAL, progress_line, tracked
 
 
 def test_progress_line_says_done_rate_and_time_left() -> None:
@@ -22,7 +22,7 @@ def test_tracked_logs_at_most_every_interval(caplog: pytest.LogCaptureFixture) -
         now[0] += 0.125  # every file takes an eighth of a second (exact in binary)
         return now[0]
 
-    caplog.set_level(logging.INFO, logger="dynopypi.progress")
+    caplog.set_level(logging.INFO, logger="dynopypi.core.progress")
     items = list(tracked(range(1000), 1000, "reading new files", clock=clock))
     assert items == list(range(1000))
     lines = [r.getMessage() for r in caplog.records]
@@ -33,6 +33,6 @@ def test_tracked_logs_at_most_every_interval(caplog: pytest.LogCaptureFixture) -
 
 
 def test_tracked_says_nothing_about_short_work(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="dynopypi.progress")
+    caplog.set_level(logging.INFO, logger="dynopypi.core.progress")
     assert list(tracked([1, 2, 3], 3, "reading new files")) == [1, 2, 3]
     assert caplog.records == []

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dynopypi.proxy import apply_forwarded, drop_unreadable_headers, parse_networks
+from dynopypi.edge.forwarded import apply_forwarded, drop_unreadable_headers, parse_networks
 
 TRUSTED = parse_networks(["127.0.0.1", "10.0.0.0/8"])
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dynopypi.dists import DistFile, NormalizedName, normalize, parse_version
-from dynopypi.snapshot import Layer, Snapshot, first_directory_wins, merged
+from dynopypi.core.snapshot import Layer, Snapshot, first_directory_wins, merged
+from dynopypi.dists.names import DistFile, NormalizedName, normalize, parse_version
 
 
 def dist(relpath: str, root: int = 0, version: str = "1.0", project: str = "foo") -> DistFile:

@@ -21,7 +21,7 @@ import pytest
 import requests
 from support.seaweed import S3Place, SeaweedFS
 
-from dynopypi.storage import (
+from dynopypi.store.base import (
     BadKey,
     KeyExists,
     Missing,
@@ -30,8 +30,8 @@ from dynopypi.storage import (
     StoreUnavailable,
     VersionChanged,
 )
-from dynopypi.storage_dir import DirectoryStorage
-from dynopypi.storage_s3 import S3Storage
+from dynopypi.store.bucket.s3 import S3Storage
+from dynopypi.store.directory.storage import DirectoryStorage
 
 T = TypeVar("T")
 RACERS = 8

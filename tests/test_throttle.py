@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from dynopypi.auth.throttle import Throttle, client_key
 from dynopypi.errors import Throttled
-from dynopypi.throttle import Throttle, client_key
 
 
 class Clock:

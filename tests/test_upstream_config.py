@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dynopypi.config import build_settings
 from dynopypi.errors import ConfigError
+from dynopypi.settings.config import build_settings
 
 
 def test_from_the_environment() -> None:

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from dynopypi.dists import normalize
-from dynopypi.upstream_http import FetchFailed, read_bounded
-from dynopypi.upstream_origin import origin_of
-from dynopypi.upstream_page import BadPage, UpstreamFile, parse_page
-from dynopypi.upstream_store import CachedPage, not_before, upstream_dir
+from dynopypi.dists.names import normalize
+from dynopypi.upstream.http import FetchFailed, read_bounded
+from dynopypi.upstream.origin import origin_of
+from dynopypi.upstream.page import BadPage, UpstreamFile, parse_page
+from dynopypi.upstream.store import CachedPage, not_before, upstream_dir
 
 SHA = "ab" * 32
 PAGE = "https://up.example/simple/demo/"

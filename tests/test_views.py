@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dynopypi.dists import DistFile, NormalizedName, normalize, parse_version
-from dynopypi.errors import ConfigError, InvalidInput
-from dynopypi.snapshot import Layer, hidden
-from dynopypi.upstream_names import upstream_rule
-from dynopypi.views import (
+from dynopypi.core.snapshot import Layer, hidden
+from dynopypi.core.visibility import (
     NS,
     Cooldown,
     Exempt,
@@ -17,6 +14,9 @@ from dynopypi.views import (
     parse_instant,
     visible,
 )
+from dynopypi.dists.names import DistFile, NormalizedName, normalize, parse_version
+from dynopypi.errors import ConfigError, InvalidInput
+from dynopypi.upstream.names import upstream_rule
 
 NOW = 1_800_000_000 * NS
 DAY = 86400 * NS

@@ -1,6 +1,6 @@
 import sys
 
-from .cli import main
+from dynopypi.cli.main import main
 
 if __name__ == "__main__":  # worker processes import this module again
     sys.exit(main())

@@ -11,17 +11,17 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from .dists import DistFile, NormalizedName, is_valid_project_name, normalize
-from .errors import Refused
-from .model import Project
-from .reader import Reader
-from .reconcile import Reconciler
-from .snapshot import Snapshot
-from .upstream import Lookup, Upstream
-from .upstream_download import Flight
-from .upstream_files import FileFetcher
-from .upstream_store import PREFIX
-from .views import Cooldown, UpstreamTimes, visible
+from dynopypi.core.model import Project
+from dynopypi.core.snapshot import Snapshot
+from dynopypi.core.visibility import Cooldown, UpstreamTimes, visible
+from dynopypi.dists.names import DistFile, NormalizedName, is_valid_project_name, normalize
+from dynopypi.errors import Refused
+from dynopypi.store.directory.reader import Reader
+from dynopypi.store.directory.reconcile import Reconciler
+from dynopypi.upstream.download import Flight
+from dynopypi.upstream.files import FileFetcher
+from dynopypi.upstream.source import Lookup, Upstream
+from dynopypi.upstream.store import PREFIX
 
 _VIEWS = 4096  # filtered projects kept (their pages are rendered once per change)
 

@@ -22,31 +22,32 @@ import waitress.server
 from waitress import wasyncore
 from waitress.channel import HTTPChannel
 
-from . import __version__, systemd
-from .auth_request import for_auth_request
-from .bucket_build import bucket_settings, build_bucket
-from .cache import DigestCache
-from .config import Settings
-from .describe import Describer
-from .gatekeeper import body_gate, refusals_first, upload_stream
-from .guard import Limits, guard_server
-from .hosts import checked_host
-from .logs import setup_logging
-from .logsafe import with_access_log
-from .paths import PathUpdates
-from .policy import build_gate
-from .proxy import parse_networks, trust_proxies
-from .reader import FileReader, Reader
-from .reconcile import Reconciler
-from .releases import ReleaseChanges, Releases
-from .render import Renderer
-from .services import Services
-from .upload import DirectoryShelf, Shelf
-from .upstream_build import build_catalog, build_index
-from .watcher import Watcher
-from .web import create_app
-from .web.shell import refusal_response
-from .yank import YankStore
+from dynopypi import __version__
+from dynopypi.auth.policy import build_gate
+from dynopypi.build import bucket_settings, build_bucket
+from dynopypi.build_upstream import build_catalog, build_index
+from dynopypi.core.describe import Describer
+from dynopypi.edge.auth_request import for_auth_request
+from dynopypi.edge.forwarded import parse_networks, trust_proxies
+from dynopypi.edge.gatekeeper import body_gate, refusals_first, upload_stream
+from dynopypi.edge.guard import Limits, guard_server
+from dynopypi.edge.hosts import checked_host
+from dynopypi.ops import systemd
+from dynopypi.ops.logs import setup_logging
+from dynopypi.ops.logsafe import with_access_log
+from dynopypi.publish.releases import ReleaseChanges, Releases
+from dynopypi.publish.upload import DirectoryShelf, Shelf
+from dynopypi.render.renderer import Renderer
+from dynopypi.services import Services
+from dynopypi.settings.config import Settings
+from dynopypi.store.directory.digest_cache import DigestCache
+from dynopypi.store.directory.reader import FileReader, Reader
+from dynopypi.store.directory.reconcile import Reconciler
+from dynopypi.store.directory.updates import PathUpdates
+from dynopypi.store.directory.watcher import Watcher
+from dynopypi.store.directory.yanks import YankStore
+from dynopypi.web import create_app
+from dynopypi.web.shell import refusal_response
 
 log = logging.getLogger(__name__)
 

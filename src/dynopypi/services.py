@@ -9,17 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .catalog import Catalog
-from .config import Settings
-from .index import Index
-from .paths import PathUpdates
-from .policy import Gate
-from .reader import Reader
-from .reconcile import Reconciler
-from .releases import ReleaseChanges
-from .render import Renderer
-from .storage import Storage
-from .upload import Shelf
+from dynopypi.auth.policy import Gate
+from dynopypi.catalog import Catalog
+from dynopypi.core.index import Index
+from dynopypi.publish.releases import ReleaseChanges
+from dynopypi.publish.upload import Shelf
+from dynopypi.render.renderer import Renderer
+from dynopypi.settings.config import Settings
+from dynopypi.store.base import Storage
+from dynopypi.store.directory.reader import Reader
+from dynopypi.store.directory.reconcile import Reconciler
+from dynopypi.store.directory.updates import PathUpdates
 
 
 @dataclass(frozen=True)

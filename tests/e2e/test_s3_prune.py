@@ -22,9 +22,9 @@ from support.helpers import poll_until
 from support.seaweed import S3Place, SeaweedFS
 from support.uploads import file_upload_fields
 
-from dynopypi.bucket_journal import COMPACT_EVERY
-from dynopypi.bucket_prune import KEEP_ENTRIES, entry_seq
-from dynopypi.bucket_records import MANIFEST, decode_manifest, facts_key, meta_key
+from dynopypi.store.bucket.journal import COMPACT_EVERY
+from dynopypi.store.bucket.prune import KEEP_ENTRIES, entry_seq
+from dynopypi.store.bucket.records import MANIFEST, decode_manifest, facts_key, meta_key
 
 OPEN = ("-P", ".", "-a", ".")
 PRUNING = ("--s3-journal-keep", "0")  # entries may go as soon as the manifest covers them

@@ -26,9 +26,9 @@ from support.helpers import poll_until
 from support.net import free_port
 from support.seaweed import SeaweedFS
 
-from dynopypi.bucket_journal import Journal
-from dynopypi.bucket_records import Added, Change, Yanked, decode_entry, facts_key, log_key
-from dynopypi.storage_s3 import S3Storage
+from dynopypi.store.bucket.journal import Journal
+from dynopypi.store.bucket.records import Added, Change, Yanked, decode_entry, facts_key, log_key
+from dynopypi.store.bucket.s3 import S3Storage
 
 OPEN = ("-P", ".", "-a", ".")
 

@@ -25,7 +25,7 @@ from support.installs import chain, installed, pip_install, uv_install
 from support.server import ServerFactory
 from support.upstream import FakeUpstream
 
-from dynopypi.upstream_store import upstream_dir
+from dynopypi.upstream.store import upstream_dir
 
 
 def test_a_tampered_upstream_file_is_refused_and_not_cached(

@@ -21,8 +21,8 @@ from support.helpers import poll_until
 from support.server import ServerFactory
 from support.upstream import JSON_V1, Answer, FakeUpstream
 
-from dynopypi.logsafe import SafeFormatter, redact
-from dynopypi.upstream_store import upstream_dir
+from dynopypi.ops.logsafe import SafeFormatter, redact
+from dynopypi.upstream.store import upstream_dir
 
 SECRET = "s3cret-Tok3n"
 

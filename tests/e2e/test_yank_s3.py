@@ -30,9 +30,9 @@ from support.helpers import poll_until
 from support.net import free_port
 from support.seaweed import S3Place, SeaweedFS
 
-from dynopypi.bucket_journal import Journal
-from dynopypi.bucket_records import Change, Yanked, decode_entry, log_key
-from dynopypi.storage_s3 import S3Storage
+from dynopypi.store.bucket.journal import Journal
+from dynopypi.store.bucket.records import Change, Yanked, decode_entry, log_key
+from dynopypi.store.bucket.s3 import S3Storage
 
 OPEN = ("-P", ".", "-a", ".")
 SHOWN_WITHIN = 3.0  # seconds: replicas follow the journal five times a second

@@ -22,9 +22,9 @@ from support.fakedist import make_wheel
 from support.server import DynoServer, ServerFactory
 from support.uploads import MULTIPART, part
 
-from dynopypi.files import FileRange
-from dynopypi.guard import Limits, guard_server
-from dynopypi.hosts import valid_host
+from dynopypi.edge.guard import Limits, guard_server
+from dynopypi.edge.hosts import valid_host
+from dynopypi.web.ranges import FileRange
 from security.support_transport import (
     attackers,
     basic,

@@ -35,7 +35,7 @@ from support.inproc import AppFactory
 from support.server import DynoServer, ServerFactory
 from support.uploads import MULTIPART, file_upload_fields, form_body, part, upload_fields
 
-from dynopypi import upload as upload_module
+from dynopypi.publish import upload as upload_module
 from security import support_uploads as hostile
 
 ALICE = ("alice", "alice-pw")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from dynopypi.upstream_reach import Reach, Unreachable, is_internal, parse_host
+from dynopypi.upstream.reach import Reach, Unreachable, is_internal, parse_host
 
 
 def test_internal_addresses_are_refused_unless_the_upstream_is_internal() -> None:

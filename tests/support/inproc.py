@@ -29,8 +29,8 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 
-from dynopypi.config import build_settings
 from dynopypi.server import Server
+from dynopypi.settings.config import build_settings
 from support.client import REQUEST_TIMEOUT, IndexClient, RawResponse
 from support.server import Factory
 

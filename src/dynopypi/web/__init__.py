@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import bottle
 
-from ..services import Services
-from .actions import ActionRoutes
-from .as_of import AsOfRoutes
-from .files import FileRoutes
-from .ops import OpsRoutes
-from .pypi import PypiRoutes
-from .shell import Shell, error_plugin, plain_error
-from .simple_api import SimpleRoutes
+from dynopypi.services import Services
+from dynopypi.web.actions import ActionRoutes
+from dynopypi.web.as_of import AsOfRoutes
+from dynopypi.web.files import FileRoutes
+from dynopypi.web.ops import OpsRoutes
+from dynopypi.web.pypi import PypiRoutes
+from dynopypi.web.shell import Shell, error_plugin, plain_error
+from dynopypi.web.simple_api import SimpleRoutes
 
 
 def create_app(services: Services) -> bottle.Bottle:

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import bottle
 
-from ..bodies import STREAMED
-from ..dists import NormalizedName
-from ..errors import InvalidInput
-from ..form import FormParser, read_form, read_urlencoded
-from ..formparts import UploadForm
-from ..identity import UPDATE
-from ..staging import remove_stale_parts
-from ..upload import accept_upload, canonical_project
-from .shell import Routes, text
+from dynopypi.auth.identity import UPDATE
+from dynopypi.dists.names import NormalizedName
+from dynopypi.edge.bodies import STREAMED
+from dynopypi.edge.multipart import FormParser, read_form, read_urlencoded
+from dynopypi.edge.parts import UploadForm
+from dynopypi.errors import InvalidInput
+from dynopypi.publish.staging import remove_stale_parts
+from dynopypi.publish.upload import accept_upload, canonical_project
+from dynopypi.web.shell import Routes, text
 
 _RELEASE_CHANGES = ("remove_pkg", "yank", "unyank")
 

@@ -12,13 +12,13 @@ import time
 
 import bottle
 
-from ..identity import LIST
-from ..model import Rendered
-from ..simple import render_index
-from ..views import parse_instant
-from .files import FileRoutes
-from .shell import Routes
-from .simple_api import SimpleRoutes
+from dynopypi.auth.identity import LIST
+from dynopypi.core.model import Rendered
+from dynopypi.core.visibility import parse_instant
+from dynopypi.render.simple import render_index
+from dynopypi.web.files import FileRoutes
+from dynopypi.web.shell import Routes
+from dynopypi.web.simple_api import SimpleRoutes
 
 
 class AsOfRoutes(Routes):

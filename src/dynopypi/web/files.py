@@ -7,17 +7,17 @@ from typing import Any, BinaryIO
 
 import bottle
 
-from ..dists import DistFile
-from ..errors import NotFound
-from ..files import content_type_for, plan_download
-from ..guard import WAKE
-from ..identity import DOWNLOAD, LIST
-from ..model import Rendered
-from ..pages import render_listing
-from ..reader import SMALL_FILE, Reader
-from ..simple import quote_path
-from ..upstream_tail import Tail, chunks
-from .shell import Routes
+from dynopypi.auth.identity import DOWNLOAD, LIST
+from dynopypi.core.model import Rendered
+from dynopypi.dists.names import DistFile
+from dynopypi.edge.guard import WAKE
+from dynopypi.errors import NotFound
+from dynopypi.render.human import render_listing
+from dynopypi.render.simple import quote_path
+from dynopypi.store.directory.reader import SMALL_FILE, Reader
+from dynopypi.upstream.tail import Tail, chunks
+from dynopypi.web.ranges import content_type_for, plan_download
+from dynopypi.web.shell import Routes
 
 
 class Chunks:

@@ -11,12 +11,12 @@ from typing import Any
 
 import bottle
 
-from ..auth_request import REFUSAL_HEADER, decode
-from ..errors import NotFound, Refused
-from ..identity import DOWNLOAD, LIST, UPDATE
-from ..index import Index
-from ..pages import render_welcome
-from .shell import Routes, refusal, text
+from dynopypi.auth.identity import DOWNLOAD, LIST, UPDATE
+from dynopypi.core.index import Index
+from dynopypi.edge.auth_request import REFUSAL_HEADER, decode
+from dynopypi.errors import NotFound, Refused
+from dynopypi.render.human import render_welcome
+from dynopypi.web.shell import Routes, refusal, text
 
 log = logging.getLogger(__name__)
 

@@ -7,13 +7,13 @@ import json
 import bottle
 from packaging.version import InvalidVersion, Version
 
-from ..dists import DistFile, normalize
-from ..errors import NotFound
-from ..identity import LIST
-from ..metadata import CoreMetadata, parse_metadata
-from ..model import Rendered
-from ..pypi_json import project_json
-from .shell import Routes
+from dynopypi.auth.identity import LIST
+from dynopypi.core.model import Rendered
+from dynopypi.dists.metadata import CoreMetadata, parse_metadata
+from dynopypi.dists.names import DistFile, normalize
+from dynopypi.errors import NotFound
+from dynopypi.render.pypi_json import project_json
+from dynopypi.web.shell import Routes
 
 
 class PypiRoutes(Routes):

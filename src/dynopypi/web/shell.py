@@ -15,8 +15,9 @@ from typing import Any
 
 import bottle
 
-from ..dists import NormalizedName, is_valid_project_name, normalize
-from ..errors import (
+from dynopypi.core.model import Rendered
+from dynopypi.dists.names import NormalizedName, is_valid_project_name, normalize
+from dynopypi.errors import (
     AlreadyExists,
     BadGateway,
     Denied,
@@ -31,11 +32,10 @@ from ..errors import (
     TooLarge,
     UpstreamBusy,
 )
-from ..files import not_modified
-from ..model import Rendered
-from ..negotiate import accepts_gzip, choose_content_type
-from ..services import Services
-from ..storage import StoreUnavailable
+from dynopypi.render.negotiate import accepts_gzip, choose_content_type
+from dynopypi.services import Services
+from dynopypi.store.base import StoreUnavailable
+from dynopypi.web.ranges import not_modified
 
 log = logging.getLogger(__name__)
 Handler = Callable[..., Any]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import bottle
 
-from ..dists import NormalizedName
-from ..errors import NotFound
-from ..identity import LIST
-from ..simple import render_project
-from .shell import Routes
+from dynopypi.auth.identity import LIST
+from dynopypi.dists.names import NormalizedName
+from dynopypi.errors import NotFound
+from dynopypi.render.simple import render_project
+from dynopypi.web.shell import Routes
 
 STALE_HEADER = "X-Dynopypi-Upstream"
 

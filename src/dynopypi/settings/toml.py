@@ -1,0 +1,62 @@
+"""Settings as TOML: reading the ``--config`` file, and printing settings (``check-config``)
+in the same form, so that what a person sees can be pasted into that file as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dynopypi.errors import ConfigError
+from dynopypi.ops.logsafe import redact
+
+if TYPE_CHECKING:
+    from dynopypi.settings.config import Settings
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {path} is not valid TOML: {exc}") from exc
+    section = data.get("dynopypi", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"config: {path}: [dynopypi] must be a table")
+    return {key.replace("-", "_"): value for key, value in section.items()}
+
+
+def toml_value(value: Any) -> str | None:
+    """One setting in TOML (None when it is unset: TOML has no null)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (tuple, list, frozenset, set)):
+        items = sorted(value) if isinstance(value, (frozenset, set)) else value
+        return "[" + ", ".join(str(toml_value(item)) for item in items) + "]"
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML basic string
+
+
+def to_toml(settings: Settings) -> str:
+    """The settings as a ``[dynopypi]`` table; unset ones as comments. Credentials in URLs
+    (``--upstream https://user:token@host/``) are printed as ``***``: keep them in the
+    file you wrote, or in ``~/.netrc``."""
+    lines = ["[dynopypi]"]
+    for item in fields(settings):
+        text = toml_value(getattr(settings, item.name))
+        line = f"# {item.name}: not set" if text is None else f"{item.name} = {text}"
+        lines.append(redact(line))
+    return "\n".join(lines) + "\n"

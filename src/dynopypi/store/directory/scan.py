@@ -1,0 +1,155 @@
+"""Reading the package directories: which files count, and what each one holds.
+
+Pure functions over the filesystem, kept apart from the index so the rules (what is
+ignored, which links are refused, what a file yields) read in one place, and so that
+worker processes import only this.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import stat
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import NamedTuple
+
+from dynopypi.core.progress import tracked
+from dynopypi.dists.metadata import file_digests, header_fields, read_metadata
+from dynopypi.dists.names import DIST_SUFFIXES, ParsedName
+from dynopypi.errors import MetadataError
+from dynopypi.store.directory.digest_cache import CacheEntry
+
+
+def is_ignored_name(name: str) -> bool:
+    """Dotfiles and dot-directories hold our own state and in-flight uploads."""
+    return name.startswith(".") or name.endswith((".part", ".tmp", "~"))
+
+
+log = logging.getLogger(__name__)
+PARALLEL_THRESHOLD = 500  # below this a process pool costs more than it saves
+
+
+class Facts(NamedTuple):
+    """What reading one file yields; computed in worker processes on a cold start."""
+
+    digests: dict[str, str] | None  # None: the file could not be read
+    metadata: bytes | None
+    requires_python: str | None
+    name: str | None
+    problem: str | None
+
+
+class Found(NamedTuple):
+    """A file seen on disk: where, its stat, its parsed name, and a valid cache entry if any."""
+
+    relpath: str
+    st: os.stat_result
+    parsed: ParsedName
+    entry: CacheEntry | None
+
+
+def read_facts(path: str, packagetype: str, hash_algo: str | None) -> Facts:
+    try:
+        with open(path, "rb") as fh:
+            digests = file_digests(fh, hash_algo)
+    except OSError as exc:
+        return Facts(None, None, None, None, str(exc))
+    return facts_of(digests, path, packagetype)
+
+
+def facts_of(
+    digests: dict[str, str], path: str, packagetype: str, metadata: bytes | None = None
+) -> Facts:
+    problem = None
+    if metadata is None and packagetype in ("bdist_wheel", "sdist"):
+        try:
+            metadata = read_metadata(Path(path), packagetype)
+        except MetadataError as exc:
+            problem = str(exc)
+    fields = header_fields(metadata, ("name", "requires-python")) if metadata else {}
+    return Facts(digests, metadata, fields.get("requires-python"), fields.get("name"), problem)
+
+
+def is_text(path: str) -> bool:
+    """Paths that are not UTF-8 (surrogate-escaped bytes) cannot become URLs; skip them."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def within(path: str, root_real: str) -> bool:
+    real = os.path.realpath(path)
+    return real == root_real or real.startswith(root_real + os.sep)
+
+
+def walk(
+    base: Path, top: Path, root_real: str, warn: Callable[[str, str], None]
+) -> Iterator[tuple[str, os.stat_result]]:
+    """(relpath below ``base``, stat) of every candidate file under ``top``.
+
+    Dotfiles and dot-directories are skipped, directory links are not followed, file
+    links that resolve outside the root and paths that are not UTF-8 are refused.
+    """
+    base_len = len(str(base)) + 1  # roots are absolute and normalized
+    stack = [str(top)]
+    while stack:
+        for entry in _entries(stack.pop()):
+            if is_ignored_name(entry.name):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                    continue
+                if not entry.name.lower().endswith(DIST_SUFFIXES):
+                    continue
+                if entry.is_symlink() and not within(entry.path, root_real):
+                    warn(entry.path, "symlink points outside the package directory")
+                    continue
+                st = entry.stat()
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                relpath = entry.path[base_len:]
+                if is_text(relpath):
+                    yield relpath, st
+                else:
+                    warn(repr(entry.path), "its path is not valid UTF-8")
+
+
+def _entries(directory: str) -> Iterator[os.DirEntry[str]]:
+    """A directory's entries one at a time, never as a list: each entry keeps its stat, and
+    60,000 of them at once were a ~45 MB spike at every re-check (every 60 s, so during
+    the bench's load) of a flat directory, which the process kept when requests allocated
+    meanwhile (RSS after the bench's load at 60,000 files: 161 -> 122 MB)."""
+    try:
+        with os.scandir(directory) as entries:
+            yield from entries
+    except OSError:  # gone or unreadable: nothing (more) to list here
+        return
+
+
+def read_misses(
+    base: Path, misses: Sequence[Found], hash_algo: str | None
+) -> Iterator[Facts] | None:
+    """Facts of a big batch of new files from worker processes, in order; None when the
+    batch is too small for a process pool to pay off (the caller reads them itself)."""
+    if len(misses) < PARALLEL_THRESHOLD or (os.cpu_count() or 1) < 2:
+        return None
+    log.info("reading %d new files in worker processes", len(misses))
+    paths = [str(base / found.relpath) for found in misses]
+    return read_many(paths, [found.parsed.packagetype for found in misses], hash_algo)
+
+
+def read_many(paths: list[str], kinds: list[str], hash_algo: str | None) -> Iterator[Facts]:
+    """``read_facts`` over many files on every core, results in order (a cold start over
+    tens of thousands of files is otherwise bound to one)."""
+    workers = min(4, os.cpu_count() or 1)
+    context = multiprocessing.get_context("forkserver")  # never fork a threaded process
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        results = pool.map(read_facts, paths, kinds, [hash_algo] * len(paths), chunksize=64)
+        yield from tracked(results, len(paths), "reading new files")
