@@ -27,6 +27,7 @@ from dynopypi.auth.policy import build_gate
 from dynopypi.build import bucket_settings, build_bucket
 from dynopypi.build_upstream import build_catalog, build_index
 from dynopypi.core.describe import Describer
+from dynopypi.edge.access_log import with_access_log
 from dynopypi.edge.auth_request import for_auth_request
 from dynopypi.edge.forwarded import parse_networks, trust_proxies
 from dynopypi.edge.gatekeeper import body_gate, refusals_first, upload_stream
@@ -34,7 +35,6 @@ from dynopypi.edge.guard import Limits, guard_server
 from dynopypi.edge.hosts import checked_host
 from dynopypi.ops import systemd
 from dynopypi.ops.logs import setup_logging
-from dynopypi.ops.logsafe import with_access_log
 from dynopypi.publish.releases import ReleaseChanges, Releases
 from dynopypi.publish.upload import DirectoryShelf, Shelf
 from dynopypi.render.renderer import Renderer
@@ -277,7 +277,7 @@ def raise_open_file_limit() -> None:
 def serve(settings: Settings) -> None:
     limit_malloc_arenas()
     raise_open_file_limit()
-    setup_logging(settings)
+    setup_logging(settings.verbosity, settings.log_file)
     server = Server(settings)
     log.debug("settings: %s", settings)
     try:

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from dynopypi import __version__
-from dynopypi.cli.storage import storage_parser
+from dynopypi.cli.storage import storage_flags, storage_parser, where_flags
 from dynopypi.cli.upstream import upstream_flags, upstream_parser
-from dynopypi.settings.storage import storage_flags, where_flags
 
 _RUN_HELP = """\
 Serve one or more package directories as a PEP 503/691 index.

@@ -1,4 +1,5 @@
-"""The command line's ``dynopypi storage copy SRC DST``: its parser, the progress line and
+"""The command line's package storage: the ``--storage``/``--s3-*`` flags of ``run`` and
+``yank``, and ``dynopypi storage copy SRC DST``: its parser, the progress line and
 the summary, and every failure a person can cause as one line (a bad URL, a missing
 directory, a store that does not answer, boto3 not installed), never a traceback.
 
@@ -209,3 +210,50 @@ def run_storage(args: argparse.Namespace) -> int:
 def _fail(message: str) -> int:
     print(f"dynopypi: error: {message}", file=sys.stderr)
     return 1
+
+
+def where_flags(p: argparse.ArgumentParser, storage_help: str) -> argparse._ArgumentGroup:
+    """``--storage`` and ``--s3-endpoint``: where the packages are, for ``run`` and for the
+    commands that change them in place (``yank``/``unyank``)."""
+    g = p.add_argument_group("package storage (default: the package directories)")
+    g.add_argument("--storage", metavar="s3://BUCKET/PREFIX", help=storage_help)
+    g.add_argument(
+        "--s3-endpoint",
+        metavar="URL",
+        help="the S3 API's URL for stores other than AWS (SeaweedFS, MinIO, Ceph, Garage)",
+    )
+    return g
+
+
+def storage_flags(p: argparse.ArgumentParser) -> None:
+    g = where_flags(
+        p,
+        "keep packages in an S3-compatible bucket instead of directories (several "
+        "replicas may share it); credentials and region from AWS_* variables or ~/.aws",
+    )
+    g.add_argument(
+        "--s3-presigned-downloads",
+        action="store_const",
+        const=True,
+        help="redirect downloads to short-lived pre-signed URLs (clients must reach the store)",
+    )
+    g.add_argument(
+        "--s3-cache-max",
+        metavar="SIZE",
+        help="keep local copies of downloaded packages up to this size, least recently "
+        "used evicted (default: 2G; 0: always stream from the store)",
+    )
+    g.add_argument(
+        "--s3-list-interval",
+        metavar="SECONDS",
+        help="list the whole bucket this often to adopt objects put there without dynopypi "
+        "(default: 600; 0: at start only); changes made through dynopypi travel in "
+        "the bucket's journal within a second whatever this is",
+    )
+    g.add_argument(
+        "--s3-journal-keep",
+        metavar="SECONDS",
+        help="keep the bucket's journal entries at least this long after they are written "
+        "(default: 600); older ones the manifest covers are deleted, and a replica that "
+        "missed them (paused longer than this) reloads the manifest instead",
+    )

@@ -11,18 +11,17 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import sys
+from pathlib import Path
 
 from dynopypi.ops.logsafe import SafeFormatter, access_log
-from dynopypi.settings.config import Settings
 
 
-def setup_logging(settings: Settings) -> None:
+def setup_logging(verbosity: int, log_file: Path | None) -> None:
     """-q drops the access log only (start, stop and warnings stay); -qq keeps warnings and
     errors; -v adds dynopypi's debug lines; -vv the libraries' as well."""
-    verbosity = settings.verbosity
     handler: logging.Handler
-    if settings.log_file is not None:
-        handler = logging.handlers.WatchedFileHandler(settings.log_file)  # logrotate-safe
+    if log_file is not None:
+        handler = logging.handlers.WatchedFileHandler(log_file)  # logrotate-safe
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

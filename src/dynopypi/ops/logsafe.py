@@ -1,4 +1,5 @@
-"""The access log, and log lines a client cannot forge: control characters are escaped.
+"""Log lines a client cannot forge (control characters escaped, URL credentials redacted),
+and the access log's logger (its lines are written by ``edge.access_log``).
 
 Request paths, user names and header values reach the log from strangers; a raw newline
 (``%0a`` in a path) would write a fake line, and terminal escapes would reach whoever
@@ -11,11 +12,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
-from collections.abc import Callable, Iterable
-from typing import Any
-
-from dynopypi.edge.forwarded import WSGIApp
 
 access_log = logging.getLogger("dynopypi.access")
 
@@ -69,37 +65,3 @@ class SafeFormatter(logging.Formatter):
                 char if char.isprintable() else escape(char) for char in message
             )
         return super().formatMessage(record)
-
-
-def with_access_log(app: WSGIApp) -> WSGIApp:
-    """One line per request: method, path, status, bytes, duration, user.
-
-    Every field a client chose is escaped (``logsafe.escape``): one request, one line.
-    """
-
-    def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if not access_log.isEnabledFor(logging.INFO):
-            return app(environ, start_response)
-        started = time.perf_counter()
-        seen: dict[str, str] = {}
-
-        def recording_start_response(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
-            seen["status"] = status.split(" ", 1)[0]
-            for key, value in headers:
-                if key.lower() == "content-length":
-                    seen["bytes"] = value
-            return start_response(status, headers, *exc)
-
-        result = app(environ, recording_start_response)
-        access_log.info(
-            "%s %s %s %s %.1fms %s",
-            escape(environ.get("REQUEST_METHOD"), space=True),
-            escape(environ.get("PATH_INFO"), space=True),
-            seen.get("status", "-"),
-            seen.get("bytes", "-"),
-            (time.perf_counter() - started) * 1000,
-            escape(environ.get("REMOTE_USER") or "-", space=True),
-        )
-        return result
-
-    return middleware

@@ -17,7 +17,7 @@ from typing import Any
 
 from dynopypi.auth.identity import ACTIONS
 from dynopypi.errors import ConfigError
-from dynopypi.settings.converters import as_bool
+from dynopypi.settings.converters import as_bool, as_float, as_int, as_size
 from dynopypi.settings.storage import STORAGE_CONVERTERS
 from dynopypi.settings.toml import load_toml
 from dynopypi.settings.upstream import UPSTREAM_CONVERTERS
@@ -82,32 +82,6 @@ class Settings:
     def primary_root(self) -> Path:
         """Uploads go here; the first package directory given."""
         return self.roots[0]
-
-
-def _as_int(name: str, minimum: int, maximum: int) -> Callable[[Any], int]:
-    def convert(value: Any) -> int:
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name}: expected a whole number, got {value!r}") from None
-        if not minimum <= number <= maximum:
-            raise ConfigError(f"{name}: {number} is outside {minimum}..{maximum}")
-        return number
-
-    return convert
-
-
-def _as_float(name: str, minimum: float) -> Callable[[Any], float]:
-    def convert(value: Any) -> float:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name}: expected a number, got {value!r}") from None
-        if number < minimum:
-            raise ConfigError(f"{name}: {number} is below {minimum}")
-        return number
-
-    return convert
 
 
 def _as_path(value: Any) -> Path:
@@ -186,38 +160,27 @@ def _as_accel_prefix(value: Any) -> str | None:
 def _as_optional_seconds(value: Any) -> int | None:
     if value is None or str(value).strip() == "":
         return None
-    return _as_int("cache_control", 0, 10**9)(value)
-
-
-def _as_size(value: Any) -> int:
-    text = str(value).strip().upper()
-    scale = 1
-    for suffix, factor in (("K", 1024), ("M", 1024**2), ("G", 1024**3)):
-        if text.endswith((suffix, suffix + "B", suffix + "IB")):
-            text = text.rstrip("IB").rstrip(suffix)
-            scale = factor
-            break
-    return _as_int("max_upload_size", 1, 1 << 50)(text) * scale
+    return as_int("cache_control", 0, 10**9)(value)
 
 
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "roots": _as_roots,
     "host": str,
-    "port": _as_int("port", 0, 65535),
+    "port": as_int("port", 0, 65535),
     "hash_algo": _as_hash_algo,
     "welcome": _as_optional_path,
     "cache_control": _as_optional_seconds,
     "health_endpoint": _as_endpoint("health_endpoint"),
     "log_file": _as_optional_path,
-    "verbosity": _as_int("verbosity", -2, 3),
+    "verbosity": as_int("verbosity", -2, 3),
     "cache_dir": _as_path,
-    "rescan_interval": _as_float("rescan_interval", 0.0),
-    "threads": _as_int("threads", 1, 256),
+    "rescan_interval": as_float("rescan_interval", 0.0),
+    "threads": as_int("threads", 1, 256),
     "passwords": _as_optional_path,
     "rights": _as_optional_path,
     "authenticate": _as_actions,
     "overwrite": as_bool("overwrite"),
-    "max_upload_size": _as_size,
+    "max_upload_size": as_size,
     "trusted_proxies": _as_networks,
     "x_accel_redirect": _as_accel_prefix,
     "ready_endpoint": _as_endpoint("ready_endpoint"),

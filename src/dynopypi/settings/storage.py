@@ -1,12 +1,11 @@
 """Settings of the package storage (``--storage``, ``--s3-endpoint``,
-``--s3-presigned-downloads``) and their command-line flags, kept out of ``config`` and
-``cli_args`` so that those read short. Each converter raises ``ConfigError`` naming the
+``--s3-presigned-downloads``, ...): their names and converters (the flags themselves are
+in ``cli.storage``). Each converter raises ``ConfigError`` naming the
 setting; credentials never appear in a setting (they come from AWS's usual variables and
 files)."""
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -95,50 +94,3 @@ STORAGE_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "s3_list_interval": _as_seconds("s3_list_interval"),
     "s3_journal_keep": _as_seconds("s3_journal_keep"),
 }
-
-
-def where_flags(p: argparse.ArgumentParser, storage_help: str) -> argparse._ArgumentGroup:
-    """``--storage`` and ``--s3-endpoint``: where the packages are, for ``run`` and for the
-    commands that change them in place (``yank``/``unyank``)."""
-    g = p.add_argument_group("package storage (default: the package directories)")
-    g.add_argument("--storage", metavar="s3://BUCKET/PREFIX", help=storage_help)
-    g.add_argument(
-        "--s3-endpoint",
-        metavar="URL",
-        help="the S3 API's URL for stores other than AWS (SeaweedFS, MinIO, Ceph, Garage)",
-    )
-    return g
-
-
-def storage_flags(p: argparse.ArgumentParser) -> None:
-    g = where_flags(
-        p,
-        "keep packages in an S3-compatible bucket instead of directories (several "
-        "replicas may share it); credentials and region from AWS_* variables or ~/.aws",
-    )
-    g.add_argument(
-        "--s3-presigned-downloads",
-        action="store_const",
-        const=True,
-        help="redirect downloads to short-lived pre-signed URLs (clients must reach the store)",
-    )
-    g.add_argument(
-        "--s3-cache-max",
-        metavar="SIZE",
-        help="keep local copies of downloaded packages up to this size, least recently "
-        "used evicted (default: 2G; 0: always stream from the store)",
-    )
-    g.add_argument(
-        "--s3-list-interval",
-        metavar="SECONDS",
-        help="list the whole bucket this often to adopt objects put there without dynopypi "
-        "(default: 600; 0: at start only); changes made through dynopypi travel in "
-        "the bucket's journal within a second whatever this is",
-    )
-    g.add_argument(
-        "--s3-journal-keep",
-        metavar="SECONDS",
-        help="keep the bucket's journal entries at least this long after they are written "
-        "(default: 600); older ones the manifest covers are deleted, and a replica that "
-        "missed them (paused longer than this) reloads the manifest instead",
-    )

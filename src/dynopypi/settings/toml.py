@@ -14,7 +14,7 @@ from dynopypi.errors import ConfigError
 from dynopypi.ops.logsafe import redact
 
 if TYPE_CHECKING:
-    from dynopypi.settings.config import Settings
+    from _typeshed import DataclassInstance
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,7 +50,7 @@ def toml_value(value: Any) -> str | None:
     return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML basic string
 
 
-def to_toml(settings: Settings) -> str:
+def to_toml(settings: DataclassInstance) -> str:
     """The settings as a ``[dynopypi]`` table; unset ones as comments. Credentials in URLs
     (``--upstream https://user:token@host/``) are printed as ``***``: keep them in the
     file you wrote, or in ``~/.netrc``."""

@@ -10,7 +10,7 @@ from typing import Any
 from dynopypi.core.visibility import UNKNOWN_CHOICES, Exempt, parse_duration
 from dynopypi.errors import ConfigError
 from dynopypi.ops.logsafe import redact
-from dynopypi.settings.converters import as_bool
+from dynopypi.settings.converters import as_bool, as_float, as_size
 from dynopypi.upstream.reach import parse_host
 
 
@@ -87,32 +87,19 @@ def _as_optional_size(value: Any) -> int | None:
 
 
 def _size(value: Any) -> int:
-    from dynopypi.settings.config import _as_size  # one size syntax for every setting
-
     try:
-        return _as_size(value)
+        return as_size(value)
     except ConfigError:
         raise ConfigError(
             f"upstream_cache_max: {value!r} is not a size like 500M or 50G (or 0 for no bound)"
         ) from None
 
 
-def _positive(name: str, minimum: float) -> Callable[[Any], float]:
-    def convert(value: Any) -> float:
-        from dynopypi.settings.config import (
-            _as_float,  # one number syntax for every setting (config imports us)
-        )
-
-        return _as_float(name, minimum)(value)
-
-    return convert
-
-
 UPSTREAM_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "fallback_url": _as_url,
     "upstream": _as_upstreams,
-    "upstream_ttl": _positive("upstream_ttl", 0.0),
-    "upstream_timeout": _positive("upstream_timeout", 0.1),
+    "upstream_ttl": as_float("upstream_ttl", 0.0),
+    "upstream_timeout": as_float("upstream_timeout", 0.1),
     "private": _as_globs("private"),
     "private_check": as_bool("private_check"),
     "merge": _as_globs("merge"),
