@@ -57,10 +57,10 @@ from support.fakedist import make_wheel  # noqa: E402
 from support.seaweed import SeaweedFS  # noqa: E402
 
 from dynopypi.core.describe import Describer  # noqa: E402
+from dynopypi.dists.facts import read_facts  # noqa: E402
 from dynopypi.dists.names import parse_filename  # noqa: E402
 from dynopypi.store.bucket.records import MANIFEST, Record, State, encode_manifest  # noqa: E402
 from dynopypi.store.bucket.s3 import S3Storage  # noqa: E402
-from dynopypi.store.directory.scan import read_facts  # noqa: E402
 
 
 class _Stat:

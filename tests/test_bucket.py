@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from dynopypi.dists.facts import CacheEntry
 from dynopypi.store.bucket.journal import Journal
 from dynopypi.store.bucket.records import (
     MANIFEST,
@@ -27,7 +28,6 @@ from dynopypi.store.bucket.records import (
     encode_manifest,
     log_key,
 )
-from dynopypi.store.directory.digest_cache import CacheEntry
 from dynopypi.store.directory.storage import DirectoryStorage
 
 
@@ -69,7 +69,7 @@ def test_hostile_journal_entries_are_refused(raw: bytes) -> None:
 
 def test_a_manifest_that_expands_without_bound_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     bomb = gzip.compress(b"{" + b" " * 5_000_000 + b"}")
-    monkeypatch.setattr("dynopypi.bucket_records.MANIFEST_LIMIT", 100_000)
+    monkeypatch.setattr("dynopypi.store.bucket.records.MANIFEST_LIMIT", 100_000)
     with pytest.raises(BadRecord, match="limit"):
         decode_manifest(bomb)
     with pytest.raises(BadRecord):

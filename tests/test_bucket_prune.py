@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dynopypi.dists.facts import CacheEntry
 from dynopypi.store.base import Stat
 from dynopypi.store.bucket.journal import Journal
 from dynopypi.store.bucket.prune import entry_seq, plan_pruning
@@ -24,7 +25,6 @@ from dynopypi.store.bucket.records import (
     log_key,
     meta_key,
 )
-from dynopypi.store.directory.digest_cache import CacheEntry
 from dynopypi.store.directory.storage import DirectoryStorage
 
 NOW = 2_000_000_000 * 10**9

@@ -15,13 +15,13 @@ from support.fakedist import make_sdist, make_wheel
 from dynopypi.core.describe import Describer
 from dynopypi.core.index import Index
 from dynopypi.core.model import Project
+from dynopypi.dists.facts import Facts, read_facts
 from dynopypi.dists.names import DistFile, NormalizedName, normalize
 from dynopypi.render.renderer import Renderer
 from dynopypi.store.directory import scan
 from dynopypi.store.directory.digest_cache import DigestCache
 from dynopypi.store.directory.reader import FileReader
 from dynopypi.store.directory.reconcile import Reconciler
-from dynopypi.store.directory.scan import Facts
 from dynopypi.store.directory.updates import PathUpdates
 
 
@@ -90,8 +90,8 @@ def test_cache_avoids_rehashing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     def no_reading(*args: object) -> None:
         raise AssertionError("a warm start must not hash files again")
 
-    monkeypatch.setattr("dynopypi.scan.file_digests", no_reading)
-    monkeypatch.setattr("dynopypi.scan.read_metadata", no_reading)
+    monkeypatch.setattr("dynopypi.dists.facts.file_digests", no_reading)
+    monkeypatch.setattr("dynopypi.dists.facts.read_metadata", no_reading)
     second = _index(root, cache_file)
     files = second.project(normalize("foo")).files  # type: ignore[union-attr]
     assert files[0].digests == digest
@@ -197,7 +197,7 @@ def test_cold_start_reads_in_worker_processes(
     root.mkdir()
     wheels = [make_wheel(root, f"p{i}", "1.0", requires_python=">=3.9") for i in range(6)]
     sdist = make_sdist(root, "p0", "0.9")
-    monkeypatch.setattr("dynopypi.scan.PARALLEL_THRESHOLD", 2)
+    monkeypatch.setattr("dynopypi.store.directory.scan.PARALLEL_THRESHOLD", 2)
     index = _index(root)
     for path in [*wheels, sdist]:
         dist = index.file_at(path.name)
@@ -261,7 +261,7 @@ def test_cold_start_lists_every_project_and_completes_one_on_demand(
         "b": [make_wheel(root, "b", "1.0")],
         "c": [make_sdist(root, "c", "1.0")],
     }
-    monkeypatch.setattr("dynopypi.reconcile.PARALLEL_THRESHOLD", 1)
+    monkeypatch.setattr("dynopypi.store.directory.reconcile.PARALLEL_THRESHOLD", 1)
     release = threading.Event()
     real_read_many = scan.read_many
 
@@ -269,7 +269,7 @@ def test_cold_start_lists_every_project_and_completes_one_on_demand(
         assert release.wait(30)
         yield from real_read_many(*args)
 
-    monkeypatch.setattr("dynopypi.completion.read_many", held_read_many)
+    monkeypatch.setattr("dynopypi.store.directory.cold_start.read_many", held_read_many)
     disk = Disk((root,), None)
     assert disk.reconciler.start_cold()
     snapshot = disk.index.snapshot
@@ -297,14 +297,14 @@ def test_cold_start_lists_every_project_and_completes_one_on_demand(
 
 def _held_cold_start(root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Disk, threading.Event]:
     """A cold start whose background pass waits for the returned event."""
-    monkeypatch.setattr("dynopypi.reconcile.PARALLEL_THRESHOLD", 1)
+    monkeypatch.setattr("dynopypi.store.directory.reconcile.PARALLEL_THRESHOLD", 1)
     release = threading.Event()
 
     def held(*args: Any) -> Iterator[Facts]:
         assert release.wait(30)
         return iter(())
 
-    monkeypatch.setattr("dynopypi.completion.read_many", held)
+    monkeypatch.setattr("dynopypi.store.directory.cold_start.read_many", held)
     disk = Disk((root,), None)
     assert disk.reconciler.start_cold()
     return disk, release
@@ -333,13 +333,13 @@ def test_concurrent_requests_for_a_pending_project_all_find_it_complete(
     wheels = [make_wheel(root, "a", f"{v}.0") for v in range(1, 4)]
     make_wheel(root, "b", "1.0")
     disk, release = _held_cold_start(root, monkeypatch)
-    real_read_facts = scan.read_facts
+    real_read_facts = read_facts
 
     def slow_read_facts(*args: Any) -> Facts:
         time.sleep(0.05)  # the first reader is still reading when the others ask
         return real_read_facts(*args)
 
-    monkeypatch.setattr("dynopypi.reconcile.read_facts", slow_read_facts)
+    monkeypatch.setattr("dynopypi.store.directory.reconcile.read_facts", slow_read_facts)
     results: list[int | None] = []
 
     def ask() -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from dynopypi.core.describe import Describer
 from dynopypi.core.index import Index
+from dynopypi.dists.facts import CacheEntry
 from dynopypi.dists.names import DistFile
-from dynopypi.store.directory.digest_cache import CacheEntry, DigestCache
+from dynopypi.store.directory.digest_cache import DigestCache
 from dynopypi.store.directory.reconcile import Reconciler
 from dynopypi.store.directory.scan import walk
 

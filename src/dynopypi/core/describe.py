@@ -8,9 +8,9 @@ Requires-Python, tags) are shared through one intern table, and digests stay pac
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 
+from dynopypi.dists.facts import CacheEntry, Facts, Found, StatLike
 from dynopypi.dists.names import (
     PACKED,
     DistFile,
@@ -21,8 +21,6 @@ from dynopypi.dists.names import (
     pack_hashes,
     parse_version,
 )
-from dynopypi.store.directory.digest_cache import CacheEntry
-from dynopypi.store.directory.scan import Facts, Found
 
 YankLookup = Callable[[int, str], "str | None"]
 _PACKED_NAMES = tuple(name for name, _size in PACKED)
@@ -45,7 +43,7 @@ class Describer:
     def _intern(self, text: str) -> str:
         return self._strings.setdefault(text, text)
 
-    def valid(self, entry: CacheEntry | None, st: os.stat_result) -> bool:
+    def valid(self, entry: CacheEntry | None, st: StatLike) -> bool:
         """A cache entry still describes the file (same size and mtime, every hash there)."""
         return (
             entry is not None
@@ -63,7 +61,7 @@ class Describer:
             self._intern(entry.python_tag),
         )
 
-    def entry(self, st: os.stat_result, facts: Facts, parsed: ParsedName) -> CacheEntry:
+    def entry(self, st: StatLike, facts: Facts, parsed: ParsedName) -> CacheEntry:
         assert facts.digests is not None
         metadata_digest = (
             hashlib.sha256(facts.metadata).digest()

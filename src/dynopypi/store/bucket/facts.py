@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from dynopypi.core.describe import Describer
+from dynopypi.dists.facts import SizeAndTime, read_facts
 from dynopypi.dists.names import parse_filename
 from dynopypi.errors import InvalidFilename
 from dynopypi.store.base import KeyExists, Stat, Storage, VersionChanged
@@ -24,8 +25,6 @@ from dynopypi.store.bucket.records import (
     meta_key,
     record_to_json,
 )
-from dynopypi.store.bucket.source import SizeAndTime
-from dynopypi.store.directory.scan import read_facts
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +69,7 @@ def describe_object(storage: Storage, item: Stat, describer: Describer) -> Recor
         log.warning("ignoring %s in the bucket: %s", item.key, facts.problem)
         return None
     st = SizeAndTime(item.size, item.modified_ns)
-    entry = describer.entry(st, facts, parsed)  # type: ignore[arg-type]
+    entry = describer.entry(st, facts, parsed)
     record = Record(item.key, entry, item.version)
     store_facts(storage, record, facts.metadata)
     log.info("adopted %s (found by listing the bucket)", item.key)

@@ -22,8 +22,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from dynopypi.dists.facts import CacheEntry
 from dynopypi.store.base import STATE_PREFIX, BadKey, check_key
-from dynopypi.store.directory.digest_cache import CacheEntry
 
 FACTS = STATE_PREFIX + "facts/"
 META = STATE_PREFIX + "meta/"

@@ -16,11 +16,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
-from typing import cast
 
 from dynopypi.core.describe import Describer
 from dynopypi.core.index import Index
+from dynopypi.dists.facts import Found, SizeAndTime, is_ignored_name
 from dynopypi.dists.names import DistFile, ParsedName, parse_filename
 from dynopypi.errors import InvalidFilename
 from dynopypi.store.base import Stat, Storage, StoreUnavailable
@@ -37,21 +36,11 @@ from dynopypi.store.bucket.records import (
     is_package_key,
     record_from_json,
 )
-from dynopypi.store.directory.scan import Found, is_ignored_name
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.2  # seconds between journal checks: changes show within a second
 ADOPT_AFTER_NS = 5 * 1_000_000_000  # a fresh upload may still be on its way to the journal
 PRUNE_INTERVAL = 60.0  # seconds between pruning runs besides those after a compaction
-
-
-@dataclass(frozen=True)
-class SizeAndTime:
-    """The two fields of ``os.stat_result`` a DistFile is built from (an object has no
-    other stat): its size and its upload time."""
-
-    st_size: int
-    st_mtime_ns: int
 
 
 class BucketSource:
@@ -84,8 +73,8 @@ class BucketSource:
         return self._dist(record, parsed)
 
     def _dist(self, record: Record, parsed: ParsedName) -> DistFile:
-        st = cast("object", SizeAndTime(record.entry.size, record.entry.mtime_ns))
-        found = Found(record.key, st, parsed, record.entry)  # type: ignore[arg-type]
+        st = SizeAndTime(record.entry.size, record.entry.mtime_ns)
+        found = Found(record.key, st, parsed, record.entry)
         return self.describer.dist(0, found, record.entry)
 
     def _changed(self, changes: list[Change]) -> None:

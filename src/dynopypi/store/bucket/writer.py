@@ -13,6 +13,7 @@ import hmac
 import logging
 import time
 
+from dynopypi.dists.facts import SizeAndTime
 from dynopypi.dists.names import DistFile, ParsedName
 from dynopypi.edge.parts import UploadForm
 from dynopypi.errors import NotFound
@@ -21,7 +22,7 @@ from dynopypi.publish.upload import Outcome, exists_error, same_file
 from dynopypi.store.base import KeyExists, Stat
 from dynopypi.store.bucket.facts import store_facts
 from dynopypi.store.bucket.records import Added, Record, Removed, Yanked, facts_key, meta_key
-from dynopypi.store.bucket.source import BucketSource, SizeAndTime
+from dynopypi.store.bucket.source import BucketSource
 from dynopypi.store.directory.reconcile import Reconciler
 
 log = logging.getLogger(__name__)
@@ -59,11 +60,11 @@ class BucketShelf:
                 raise exists_error(form.filename, existing) from None
             else:
                 stat = self._replace(key, form, existing)
-        from dynopypi.store.directory.scan import facts_of
+        from dynopypi.dists.facts import facts_of
 
         facts = facts_of(form.digests, str(form.temp_path), parsed.packagetype, metadata)
         st = SizeAndTime(form.size, time.time_ns())
-        entry = self.source.describer.entry(st, facts, parsed)  # type: ignore[arg-type]
+        entry = self.source.describer.entry(st, facts, parsed)
         record = Record(key, entry, stat.version)
         store_facts(self.storage, record, facts.metadata)
         self.source.journal.append(Added(record))

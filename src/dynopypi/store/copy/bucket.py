@@ -18,11 +18,11 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO
 
 from dynopypi.core.describe import Describer
+from dynopypi.dists.facts import Facts, SizeAndTime, is_ignored_name
 from dynopypi.dists.names import DIST_SUFFIXES
 from dynopypi.store.base import KeyExists, Stat, StoreUnavailable
 from dynopypi.store.bucket.facts import store_facts
@@ -41,15 +41,8 @@ from dynopypi.store.bucket.records import (
 )
 from dynopypi.store.bucket.s3 import S3Storage
 from dynopypi.store.copy.sides import Conflict, Existing, Item, Placed, item_of, same, sha256_of
-from dynopypi.store.directory.scan import Facts, is_ignored_name
 
 FLUSH_EVERY = 0.3  # seconds: a copied file is in the bucket's journal within a second
-
-
-@dataclass(frozen=True)
-class _Stat:
-    st_size: int
-    st_mtime_ns: int
 
 
 class BucketSide:
@@ -191,7 +184,7 @@ class BucketSide:
                 raise StoreUnavailable(f"{item.key} vanished while being recorded") from None
             st = current
         size = os.stat(staged).st_size
-        entry = self.describer.entry(_Stat(size, item.mtime_ns), facts, item.parsed)  # type: ignore[arg-type]
+        entry = self.describer.entry(SizeAndTime(size, item.mtime_ns), facts, item.parsed)
         record = Record(item.key, entry, st.version)
         store_facts(self.storage, record, facts.metadata)
         self._journal(Added(record))

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO, Protocol
 
+from dynopypi.dists.facts import Facts, facts_of
 from dynopypi.dists.metadata import read_metadata
 from dynopypi.dists.names import ParsedName, parse_filename
 from dynopypi.errors import ConfigError, InvalidFilename, MetadataError
 from dynopypi.publish.staging import open_temp, remove_stale_parts
 from dynopypi.store.base import KeyExists, StoreUnavailable, is_key
-from dynopypi.store.directory.scan import Facts, facts_of, walk
+from dynopypi.store.directory.scan import walk
 from dynopypi.store.directory.storage import DirectoryStorage
 from dynopypi.store.directory.yanks import read_yanks, write_yanks
 

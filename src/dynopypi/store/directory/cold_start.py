@@ -17,9 +17,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+from dynopypi.dists.facts import CacheEntry, Facts, Found
 from dynopypi.dists.names import DistFile, NormalizedName, display_name_of
-from dynopypi.store.directory.digest_cache import CacheEntry
-from dynopypi.store.directory.scan import Facts, Found, read_many
+from dynopypi.store.directory.scan import read_many
 
 log = logging.getLogger(__name__)
 Group = list[tuple[int, Found]]  # one project's files: (root, found) in every source

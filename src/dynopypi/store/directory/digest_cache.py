@@ -13,7 +13,8 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+
+from dynopypi.dists.facts import CacheEntry
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +42,6 @@ _COLUMNS = (
     "size, mtime_ns, hashes, extra_hash, requires_python, metadata_digest, name, "
     "project, version, packagetype, python_tag"
 )
-
-
-class CacheEntry(NamedTuple):
-    """What a file costs to compute; valid while size and mtime_ns match."""
-
-    size: int
-    mtime_ns: int
-    hashes: bytes  # raw sha256 + md5 + blake2b_256 (see dists.pack_hashes)
-    extra_hash: str | None  # "algo:hex" for a --hash-algo outside those three
-    requires_python: str | None
-    metadata_digest: bytes | None  # sha256 of the PEP 658 file (wheels only)
-    name: str | None  # the project name as its metadata spells it
-    # the parsed file name, so a warm start does not parse 60,000 names again
-    project: str
-    version: str
-    packagetype: str
-    python_tag: str
 
 
 class DigestCache:

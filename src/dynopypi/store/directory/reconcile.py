@@ -19,18 +19,12 @@ from pathlib import Path
 from dynopypi.core.describe import Describer
 from dynopypi.core.index import Index
 from dynopypi.core.model import Project
+from dynopypi.dists.facts import CacheEntry, Facts, Found, read_facts
 from dynopypi.dists.names import DistFile, NormalizedName, ParsedName, parse_filename
 from dynopypi.errors import InvalidFilename
 from dynopypi.store.directory.cold_start import Completer, group
-from dynopypi.store.directory.digest_cache import CacheEntry, DigestCache
-from dynopypi.store.directory.scan import (
-    PARALLEL_THRESHOLD,
-    Facts,
-    Found,
-    read_facts,
-    read_misses,
-    walk,
-)
+from dynopypi.store.directory.digest_cache import DigestCache
+from dynopypi.store.directory.scan import PARALLEL_THRESHOLD, read_misses, walk
 
 log = logging.getLogger(__name__)
 Fresh = list[tuple[str, CacheEntry, "bytes | None"]]  # rows for the digest cache

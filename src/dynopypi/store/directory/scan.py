@@ -1,8 +1,8 @@
-"""Reading the package directories: which files count, and what each one holds.
+"""Walking the package directories: which files count, which links are refused, and
+reading many new files on every core (what one file yields is ``dists.facts``).
 
-Pure functions over the filesystem, kept apart from the index so the rules (what is
-ignored, which links are refused, what a file yields) read in one place, and so that
-worker processes import only this.
+Pure functions over the filesystem, kept apart from the index so the rules read in one
+place, and so that worker processes import only this.
 """
 
 from __future__ import annotations
@@ -14,63 +14,13 @@ import stat
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import NamedTuple
 
 from dynopypi.core.progress import tracked
-from dynopypi.dists.metadata import file_digests, header_fields, read_metadata
-from dynopypi.dists.names import DIST_SUFFIXES, ParsedName
-from dynopypi.errors import MetadataError
-from dynopypi.store.directory.digest_cache import CacheEntry
-
-
-def is_ignored_name(name: str) -> bool:
-    """Dotfiles and dot-directories hold our own state and in-flight uploads."""
-    return name.startswith(".") or name.endswith((".part", ".tmp", "~"))
-
+from dynopypi.dists.facts import Facts, Found, is_ignored_name, read_facts
+from dynopypi.dists.names import DIST_SUFFIXES
 
 log = logging.getLogger(__name__)
 PARALLEL_THRESHOLD = 500  # below this a process pool costs more than it saves
-
-
-class Facts(NamedTuple):
-    """What reading one file yields; computed in worker processes on a cold start."""
-
-    digests: dict[str, str] | None  # None: the file could not be read
-    metadata: bytes | None
-    requires_python: str | None
-    name: str | None
-    problem: str | None
-
-
-class Found(NamedTuple):
-    """A file seen on disk: where, its stat, its parsed name, and a valid cache entry if any."""
-
-    relpath: str
-    st: os.stat_result
-    parsed: ParsedName
-    entry: CacheEntry | None
-
-
-def read_facts(path: str, packagetype: str, hash_algo: str | None) -> Facts:
-    try:
-        with open(path, "rb") as fh:
-            digests = file_digests(fh, hash_algo)
-    except OSError as exc:
-        return Facts(None, None, None, None, str(exc))
-    return facts_of(digests, path, packagetype)
-
-
-def facts_of(
-    digests: dict[str, str], path: str, packagetype: str, metadata: bytes | None = None
-) -> Facts:
-    problem = None
-    if metadata is None and packagetype in ("bdist_wheel", "sdist"):
-        try:
-            metadata = read_metadata(Path(path), packagetype)
-        except MetadataError as exc:
-            problem = str(exc)
-    fields = header_fields(metadata, ("name", "requires-python")) if metadata else {}
-    return Facts(digests, metadata, fields.get("requires-python"), fields.get("name"), problem)
 
 
 def is_text(path: str) -> bool:

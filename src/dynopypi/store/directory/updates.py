@@ -13,9 +13,10 @@ import os
 import stat
 from pathlib import Path
 
+from dynopypi.dists.facts import Found, facts_of, is_ignored_name
 from dynopypi.dists.names import DIST_SUFFIXES, DistFile
 from dynopypi.store.directory.reconcile import Fresh, Reconciler
-from dynopypi.store.directory.scan import Found, facts_of, is_ignored_name, is_text, within
+from dynopypi.store.directory.scan import is_text, within
 
 log = logging.getLogger(__name__)
 
