@@ -11,7 +11,8 @@ from dynopypi.core.index import Index
 from dynopypi.core.snapshot import first_directory_wins
 from dynopypi.core.visibility import Cooldown, Exempt
 from dynopypi.settings.config import Settings
-from dynopypi.store.directory.reader import FileReader, Reader
+from dynopypi.store.base import Reader
+from dynopypi.store.directory.reader import FileReader
 from dynopypi.store.directory.reconcile import Reconciler
 from dynopypi.upstream.files import FileFetcher
 from dynopypi.upstream.names import upstream_rule

@@ -16,7 +16,7 @@ from dynopypi.core.snapshot import Snapshot
 from dynopypi.core.visibility import Cooldown, UpstreamTimes, visible
 from dynopypi.dists.names import DistFile, NormalizedName, is_valid_project_name, normalize
 from dynopypi.errors import Refused
-from dynopypi.store.directory.reader import Reader
+from dynopypi.store.base import Reader
 from dynopypi.store.directory.reconcile import Reconciler
 from dynopypi.upstream.download import Flight
 from dynopypi.upstream.files import FileFetcher

@@ -40,8 +40,9 @@ from dynopypi.publish.upload import DirectoryShelf, Shelf
 from dynopypi.render.renderer import Renderer
 from dynopypi.services import Services
 from dynopypi.settings.config import Settings
+from dynopypi.store.base import Reader
 from dynopypi.store.directory.digest_cache import DigestCache
-from dynopypi.store.directory.reader import FileReader, Reader
+from dynopypi.store.directory.reader import FileReader
 from dynopypi.store.directory.reconcile import Reconciler
 from dynopypi.store.directory.updates import PathUpdates
 from dynopypi.store.directory.watcher import Watcher

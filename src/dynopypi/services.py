@@ -16,8 +16,7 @@ from dynopypi.publish.releases import ReleaseChanges
 from dynopypi.publish.upload import Shelf
 from dynopypi.render.renderer import Renderer
 from dynopypi.settings.config import Settings
-from dynopypi.store.base import Storage
-from dynopypi.store.directory.reader import Reader
+from dynopypi.store.base import Reader, Storage
 from dynopypi.store.directory.reconcile import Reconciler
 from dynopypi.store.directory.updates import PathUpdates
 

@@ -24,7 +24,7 @@ from support.uploads import MULTIPART, part
 
 from dynopypi.edge.guard import Limits, guard_server
 from dynopypi.edge.hosts import valid_host
-from dynopypi.web.ranges import FileRange
+from dynopypi.store.base import FileRange
 from security.support_transport import (
     attackers,
     basic,

@@ -1,10 +1,11 @@
-"""The storage seam: where package files and the state beside them are kept.
+"""The storage seam: where package files and the state beside them are kept, and how a
+served file is read (``Reader``, ``FileRange``), whatever the store.
 
 Two real implementations share this contract and one test suite
-(``tests/test_storage_contract.py``): a package directory (``storage_dir``) and an
-S3-compatible bucket (``storage_s3``). Keys are relative posix paths (``sub/foo-1.0.tar.gz``,
-``.dynopypi/log/000000000001.json``); a key that could leave the storage (``..``, absolute,
-backslashes, NUL) is refused before any I/O.
+(``tests/test_storage_contract.py``): a package directory (``store.directory.storage``)
+and an S3-compatible bucket (``store.bucket.s3``). Keys are relative posix paths
+(``sub/foo-1.0.tar.gz``, ``.dynopypi/log/000000000001.json``); a key that could leave the
+storage (``..``, absolute, backslashes, NUL) is refused before any I/O.
 
 Writes are conditional, so several processes (replicas) can share one store without a lock
 service: ``put_if_absent`` and ``write(expect=None)`` succeed for exactly one writer of a
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from dynopypi.dists.names import DistFile
 from dynopypi.errors import Refused
 
 STATE_PREFIX = ".dynopypi/"  # dynopypi's own objects; never served as packages
@@ -134,3 +136,62 @@ def is_key(key: str) -> bool:
     except BadKey:
         return False
     return True
+
+
+class FileRange:
+    """The bytes ``[start, start + length)`` of an open file, as a file of their own.
+
+    Handed to the WSGI server as a file (waitress's ``wsgi.file_wrapper`` sends it from
+    its event loop, seeking and reading in place), so a range is sent like a whole file:
+    a client that never reads holds no worker thread. It can never read past its end,
+    whatever the server does with Content-Length.
+    """
+
+    def __init__(self, stream: BinaryIO, start: int, length: int) -> None:
+        self._stream = stream
+        self._start = start
+        self._end = start + length
+        stream.seek(start)
+
+    def read(self, size: int = -1) -> bytes:
+        left = self._end - self._stream.tell()
+        if left <= 0:
+            return b""
+        return self._stream.read(left if size < 0 else min(size, left))
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = (self._start, self._stream.tell(), self._end)[whence]
+        target = min(max(base + offset, self._start), self._end)
+        self._stream.seek(target)
+        return target - self._start
+
+    def tell(self) -> int:
+        return self._stream.tell() - self._start
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self) -> FileRange:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+SMALL_FILE = 256 * 1024  # files up to this size may be served from memory
+
+
+class Reader(Protocol):
+    """How routes read a served file, whatever the store (directory or bucket)."""
+
+    local: bool  # the bytes are on this machine, so nginx may send them
+
+    def open(self, dist: DistFile) -> BinaryIO | None: ...
+
+    def open_range(self, dist: DistFile, start: int, length: int | None) -> BinaryIO | None: ...
+
+    def real_relpath(self, dist: DistFile) -> str | None: ...
+
+    def small_file(self, dist: DistFile) -> bytes | None: ...
+
+    def metadata(self, dist: DistFile) -> bytes | None: ...

@@ -14,7 +14,7 @@ from dynopypi.edge.guard import WAKE
 from dynopypi.errors import NotFound
 from dynopypi.render.human import render_listing
 from dynopypi.render.simple import quote_path
-from dynopypi.store.directory.reader import SMALL_FILE, Reader
+from dynopypi.store.base import SMALL_FILE, Reader
 from dynopypi.upstream.tail import Tail, chunks
 from dynopypi.web.ranges import content_type_for, plan_download
 from dynopypi.web.shell import Routes

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
-from typing import BinaryIO
 
 from dynopypi.dists.names import DistFile
 
@@ -118,43 +117,3 @@ def not_modified(
         except (TypeError, ValueError, OverflowError):
             return False
     return False
-
-
-class FileRange:
-    """The bytes ``[start, start + length)`` of an open file, as a file of their own.
-
-    Handed to the WSGI server as a file (waitress's ``wsgi.file_wrapper`` sends it from
-    its event loop, seeking and reading in place), so a range is sent like a whole file:
-    a client that never reads holds no worker thread. It can never read past its end,
-    whatever the server does with Content-Length.
-    """
-
-    def __init__(self, stream: BinaryIO, start: int, length: int) -> None:
-        self._stream = stream
-        self._start = start
-        self._end = start + length
-        stream.seek(start)
-
-    def read(self, size: int = -1) -> bytes:
-        left = self._end - self._stream.tell()
-        if left <= 0:
-            return b""
-        return self._stream.read(left if size < 0 else min(size, left))
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = (self._start, self._stream.tell(), self._end)[whence]
-        target = min(max(base + offset, self._start), self._end)
-        self._stream.seek(target)
-        return target - self._start
-
-    def tell(self) -> int:
-        return self._stream.tell() - self._start
-
-    def close(self) -> None:
-        self._stream.close()
-
-    def __enter__(self) -> FileRange:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -24,8 +24,7 @@ from typing import BinaryIO
 
 from dynopypi.dists.names import DistFile
 from dynopypi.errors import BadGateway
-from dynopypi.store.base import StoreUnavailable
-from dynopypi.web.ranges import FileRange
+from dynopypi.store.base import FileRange, StoreUnavailable
 
 log = logging.getLogger(__name__)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)

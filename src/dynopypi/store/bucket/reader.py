@@ -15,10 +15,9 @@ from typing import BinaryIO
 from dynopypi.core.memo import ByteLRU
 from dynopypi.dists.names import DistFile
 from dynopypi.errors import BadGateway
-from dynopypi.store.base import Missing, Storage
+from dynopypi.store.base import SMALL_FILE, Missing, Storage
 from dynopypi.store.bucket.cache import BlobCache
 from dynopypi.store.bucket.records import METADATA_LIMIT, meta_key
-from dynopypi.store.directory.reader import SMALL_FILE
 
 log = logging.getLogger(__name__)
 

@@ -11,36 +11,19 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 from dynopypi.core.index import Index
 from dynopypi.core.memo import ByteLRU
 from dynopypi.dists.metadata import read_metadata
 from dynopypi.dists.names import DistFile
 from dynopypi.errors import MetadataError
+from dynopypi.store.base import SMALL_FILE, FileRange
 from dynopypi.store.directory.digest_cache import DigestCache
 from dynopypi.store.directory.scan import within
-from dynopypi.web.ranges import FileRange
 
 log = logging.getLogger(__name__)
-SMALL_FILE = 256 * 1024  # files up to this size may be served from memory
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-
-
-class Reader(Protocol):
-    """How routes read a served file, whatever the store (directory or bucket)."""
-
-    local: bool  # the bytes are on this machine, so nginx may send them
-
-    def open(self, dist: DistFile) -> BinaryIO | None: ...
-
-    def open_range(self, dist: DistFile, start: int, length: int | None) -> BinaryIO | None: ...
-
-    def real_relpath(self, dist: DistFile) -> str | None: ...
-
-    def small_file(self, dist: DistFile) -> bytes | None: ...
-
-    def metadata(self, dist: DistFile) -> bytes | None: ...
 
 
 class FileReader:

@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 from dynopypi.store.base import (
     STATE_PREFIX,
+    FileRange,
     KeyExists,
     Missing,
     Stat,
@@ -28,7 +29,6 @@ from dynopypi.store.base import (
     check_key,
     is_key,
 )
-from dynopypi.web.ranges import FileRange
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _LOCK_KEY = STATE_PREFIX + ".lock"  # the writers' lock file: not an object, never listed
