@@ -18,8 +18,9 @@ from typing import IO
 
 import multipart
 
-from dynopypi.edge.parts import CHUNK, KEPT_FIELDS, MAX_FIELDS, PartReader, UploadForm
+from dynopypi.edge.parts import MAX_FIELDS, PartReader
 from dynopypi.errors import InvalidInput, TooLarge
+from dynopypi.publish.form import CHUNK, KEPT_FIELDS, UploadForm
 
 COALESCE = 64 * 1024  # socket reads (8 KiB) are parsed in pieces of at least this size
 MAX_URLENCODED = 64 * 1024  # the non-upload actions: a few short fields

@@ -1,58 +1,28 @@
 """The parts of one multipart upload body as they arrive: where each one goes.
 
 The file part (``content``) is written and hashed into a staged temp file in the target
-directory (``staging``), so it can be linked into place without a copy; the fields
-``upload`` reads are kept in memory, small and strict UTF-8; every other field is
-counted against a total and dropped. ``form.FormParser`` drives this from the bytes.
+directory (``publish.staging``), so it can be linked into place without a copy; the fields
+the rules read are kept in memory, small and strict UTF-8, in a ``publish.form.UploadForm``;
+every other field is counted against a total and dropped. ``multipart.FormParser`` drives
+this from the bytes.
 """
 
 from __future__ import annotations
 
-import errno
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 import multipart
 
 from dynopypi.dists.metadata import Hasher
-from dynopypi.errors import InvalidInput, Refused, StorageFull, TooLarge
+from dynopypi.errors import InvalidInput, TooLarge
+from dynopypi.publish.form import KEPT_FIELDS, UploadForm, storage_error
 from dynopypi.publish.staging import open_temp
 
-CHUNK = 256 * 1024
 MAX_FIELD_BYTES = 64 * 1024  # one kept field (name, version, digests, yank reason...)
 MAX_FORM_BYTES = 8 * 1024 * 1024  # every non-file field together (twine sends the README)
 MAX_FIELDS = 500
-DIGEST_FIELDS = {"sha256_digest": "sha256", "md5_digest": "md5", "blake2_256_digest": "blake2b_256"}
-# the only fields anything reads; the rest (description, classifiers...) is counted, not kept
-KEPT_FIELDS = frozenset(
-    {":action", "name", "version", "filename", "reason", "filetype", "pyversion", *DIGEST_FIELDS}
-)
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-
-
-@dataclass
-class UploadForm:
-    fields: dict[str, str] = field(default_factory=dict)
-    filename: str | None = None
-    temp_path: Path | None = None
-    size: int = 0
-    digests: dict[str, str] = field(default_factory=dict)
-    lock_fd: int | None = None  # held while the temp file lives: see remove_stale_parts
-    form_bytes: int = 0
-
-    @property
-    def action(self) -> str:
-        return self.fields.get(":action", "")
-
-    def discard(self) -> None:
-        if self.temp_path is not None:
-            self.temp_path.unlink(missing_ok=True)
-            self.temp_path = None
-        if self.lock_fd is not None:
-            os.close(self.lock_fd)
-            self.lock_fd = None
 
 
 class PartReader:
@@ -164,11 +134,3 @@ def _close(out: IO[bytes]) -> None:
         out.close()
     except OSError as exc:
         raise storage_error(exc, "store the upload") from exc
-
-
-def storage_error(exc: OSError, what: str) -> Refused:
-    if exc.errno in _DISK_FULL:
-        return StorageFull(
-            f"the index's disk is full: could not {what}; nothing was stored, retry later"
-        )
-    raise exc

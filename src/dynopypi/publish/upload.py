@@ -31,8 +31,8 @@ from dynopypi.dists.names import (
     normalize,
     parse_filename,
 )
-from dynopypi.edge.parts import CHUNK, DIGEST_FIELDS, UploadForm, storage_error
 from dynopypi.errors import AlreadyExists, InvalidFilename, InvalidInput, MetadataError
+from dynopypi.publish.form import CHUNK, DIGEST_FIELDS, UploadForm, storage_error
 from dynopypi.store.directory.storage import fsync_dir
 from dynopypi.store.directory.updates import PathUpdates
 

@@ -15,8 +15,8 @@ from dynopypi.auth.identity import UPDATE
 from dynopypi.dists.names import NormalizedName
 from dynopypi.edge.bodies import STREAMED
 from dynopypi.edge.multipart import FormParser, read_form, read_urlencoded
-from dynopypi.edge.parts import UploadForm
 from dynopypi.errors import InvalidInput
+from dynopypi.publish.form import UploadForm
 from dynopypi.publish.staging import remove_stale_parts
 from dynopypi.publish.upload import accept_upload, canonical_project
 from dynopypi.web.shell import Routes, text

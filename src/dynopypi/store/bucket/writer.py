@@ -15,8 +15,8 @@ import time
 
 from dynopypi.dists.facts import SizeAndTime
 from dynopypi.dists.names import DistFile, ParsedName
-from dynopypi.edge.parts import UploadForm
 from dynopypi.errors import NotFound
+from dynopypi.publish.form import UploadForm
 from dynopypi.publish.releases import release_files, yank_targets
 from dynopypi.publish.upload import Outcome, exists_error, same_file
 from dynopypi.store.base import KeyExists, Stat
