@@ -11,13 +11,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from dynopypi.core.index import ProjectLookup
 from dynopypi.core.model import Project
 from dynopypi.core.snapshot import Snapshot
 from dynopypi.core.visibility import Cooldown, UpstreamTimes, visible
 from dynopypi.dists.names import DistFile, NormalizedName, is_valid_project_name, normalize
 from dynopypi.errors import Refused
 from dynopypi.store.base import Reader
-from dynopypi.store.directory.reconcile import Reconciler
 from dynopypi.upstream.download import Flight
 from dynopypi.upstream.files import FileFetcher
 from dynopypi.upstream.source import Lookup, Upstream
@@ -40,12 +40,12 @@ def _same(a: tuple[DistFile, ...], b: tuple[DistFile, ...]) -> bool:
 class Catalog:
     def __init__(
         self,
-        reconciler: Reconciler,
+        lookup: ProjectLookup,
         reader: Reader,
         upstream: UpstreamParts | None = None,
         cooldown: Cooldown | None = None,
     ) -> None:
-        self.reconciler = reconciler
+        self.lookup = lookup
         self.reader = reader
         self.upstream = upstream
         self.cooldown = cooldown or Cooldown()
@@ -59,7 +59,7 @@ class Catalog:
     # ---- pages ------------------------------------------------------------------------
     def page(self, name: NormalizedName, as_of_ns: int | None = None) -> Lookup:
         """The project as a page shows it (None: not here), and whether it is stale."""
-        local = self.reconciler.project(name)
+        local = self.lookup.project(name)
         found = self.upstream.source.lookup(name, local) if self.upstream else Lookup(local)
         return Lookup(self.view(found.project, as_of_ns), found.stale)
 
@@ -112,13 +112,13 @@ class Catalog:
 
     # ---- files ------------------------------------------------------------------------
     def file_at(self, path: str, as_of_ns: int | None = None) -> DistFile | None:
-        dist = self.reconciler.file_at(path)
+        dist = self.lookup.file_at(path)
         may_ask = self.upstream is not None and not path.endswith(".metadata")
         if dist is None and may_ask and path.startswith(PREFIX):
             name = path[len(PREFIX) :].split("/", 1)[0]
             if is_valid_project_name(name) and normalize(name) == name:
                 self.page(normalize(name))  # e.g. the page expired from this process
-                dist = self.reconciler.file_at(path)
+                dist = self.lookup.file_at(path)
         if dist is None or (as_of_ns is None and not self.cooldown.active):
             return dist
         return dist if visible((dist,), self.times_of, self.cooldown, as_of_ns) else None

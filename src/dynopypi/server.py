@@ -35,8 +35,8 @@ from dynopypi.edge.guard import Limits, guard_server
 from dynopypi.edge.hosts import checked_host
 from dynopypi.ops import systemd
 from dynopypi.ops.logs import setup_logging
-from dynopypi.publish.releases import ReleaseChanges, Releases
-from dynopypi.publish.upload import DirectoryShelf, Shelf
+from dynopypi.publish.releases import ReleaseChanges
+from dynopypi.publish.upload import Shelf
 from dynopypi.render.renderer import Renderer
 from dynopypi.services import Services
 from dynopypi.settings.config import Settings
@@ -44,6 +44,8 @@ from dynopypi.store.base import Reader
 from dynopypi.store.directory.digest_cache import DigestCache
 from dynopypi.store.directory.reader import FileReader
 from dynopypi.store.directory.reconcile import Reconciler
+from dynopypi.store.directory.releases import Releases
+from dynopypi.store.directory.shelf import DirectoryShelf
 from dynopypi.store.directory.updates import PathUpdates
 from dynopypi.store.directory.watcher import Watcher
 from dynopypi.store.directory.yanks import YankStore
@@ -95,8 +97,6 @@ class Server:
         services = Services(
             settings,
             self.index,
-            self.reconciler,
-            self.paths,
             reader,
             self.renderer,
             self.auth,

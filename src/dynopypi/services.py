@@ -17,16 +17,12 @@ from dynopypi.publish.upload import Shelf
 from dynopypi.render.renderer import Renderer
 from dynopypi.settings.config import Settings
 from dynopypi.store.base import Reader, Storage
-from dynopypi.store.directory.reconcile import Reconciler
-from dynopypi.store.directory.updates import PathUpdates
 
 
 @dataclass(frozen=True)
 class Services:
     settings: Settings
     index: Index
-    reconciler: Reconciler
-    paths: PathUpdates
     reader: Reader
     renderer: Renderer
     gate: Gate

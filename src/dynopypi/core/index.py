@@ -12,10 +12,22 @@ import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
+from dynopypi.core.model import Project
 from dynopypi.core.snapshot import Layer, MergeRule, Snapshot, first_directory_wins, holding, merged
 from dynopypi.core.sources import SourceFiles
 from dynopypi.dists.names import DistFile, NormalizedName
+
+
+class ProjectLookup(Protocol):
+    """How served projects and files are found by name: from the snapshot, a project still
+    being read on a cold start read first (the directory's ``Reconciler`` does that). What
+    the catalog, the publishing rules and the bucket's writer need, and no more."""
+
+    def project(self, name: NormalizedName) -> Project | None: ...
+
+    def file_at(self, url_path: str) -> DistFile | None: ...
 
 
 class Index:

@@ -12,11 +12,9 @@ from typing import Protocol
 
 from packaging.version import InvalidVersion, Version
 
+from dynopypi.core.index import ProjectLookup
 from dynopypi.dists.names import DistFile, normalize
 from dynopypi.errors import InvalidInput, NotFound
-from dynopypi.store.directory.reconcile import Reconciler
-from dynopypi.store.directory.updates import PathUpdates
-from dynopypi.store.directory.yanks import YankStore
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +29,13 @@ class ReleaseChanges(Protocol):
     ) -> list[DistFile]: ...
 
 
-def release_files(reconciler: Reconciler, name: str, version: str) -> list[DistFile]:
+def release_files(lookup: ProjectLookup, name: str, version: str) -> list[DistFile]:
     """The served files of one release (empty when there are none)."""
     try:
         wanted = Version(version)
     except InvalidVersion:
         raise InvalidInput(f"{version!r} is not a valid version") from None
-    project = reconciler.project(normalize(name))
+    project = lookup.project(normalize(name))
     return [f for f in project.files if f.version == wanted] if project else []
 
 
@@ -53,41 +51,3 @@ def yank_targets(
         names = ", ".join(sorted({f.filename for f in release}))
         raise NotFound(f"{name} {version} has no file {filename!r}; its files: {names}")
     return [f for f in files if f.is_yanked] if reason is None else files
-
-
-class Releases:
-    def __init__(self, paths: PathUpdates, yanks: YankStore) -> None:
-        self.paths = paths
-        self.reconciler = paths.reconciler
-        self.index = paths.reconciler.index
-        self.yanks = yanks
-
-    def files_of(self, name: str, version: str) -> list[DistFile]:
-        return release_files(self.reconciler, name, version)
-
-    def remove(self, name: str, version: str) -> list[DistFile]:
-        """Delete every copy of the release's files (in every package directory)."""
-        files = self.files_of(name, version)
-        if not files:
-            raise NotFound(f"no release {version!r} of {name!r}")
-        copies = [copy for f in files for copy in self.index.copies(f.relpath)]
-        for dist in copies:
-            self.index.path_of(dist).unlink(missing_ok=True)
-            self.paths.discard_tree(dist.root, dist.relpath)
-            log.info("removed %s", dist.relpath)
-        for root in sorted({f.root for f in copies if f.is_yanked}):
-            # a later upload under the same name must not inherit the yank
-            self.yanks.update(root, [f.filename for f in copies if f.root == root], None)
-        self.paths.reyank()
-        return files
-
-    def yank(
-        self, name: str, version: str, filename: str | None, reason: str | None
-    ) -> list[DistFile]:
-        """Yank (``reason`` a string, possibly empty) or un-yank (None) a release's files,
-        or only ``filename`` among them."""
-        files = yank_targets(self.files_of(name, version), name, version, filename, reason)
-        for root in sorted({f.root for f in files}):
-            self.yanks.update(root, [f.filename for f in files if f.root == root], reason)
-        self.paths.reyank()
-        return files

@@ -1,21 +1,18 @@
 """Accepting an upload of the legacy API that twine and uv publish speak.
 
-``form.read_form`` has already streamed the file to a hidden temp file; here
+The edge (``edge.multipart``) has already streamed the file to a hidden temp file; here
 ``accept_upload`` runs the named checks (filename, digests, metadata, overwrite rule) and
-only then links the file into place. Whatever goes wrong, the temp file is removed: a
-refused upload leaves nothing.
+only then asks the store's ``Shelf`` to put the file in place (``store.directory.shelf``,
+``store.bucket.writer``). Whatever goes wrong, the temp file is removed: a refused upload
+leaves nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
-import os
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from packaging.version import InvalidVersion, Version
@@ -32,9 +29,7 @@ from dynopypi.dists.names import (
     parse_filename,
 )
 from dynopypi.errors import AlreadyExists, InvalidFilename, InvalidInput, MetadataError
-from dynopypi.publish.form import CHUNK, DIGEST_FIELDS, UploadForm, storage_error
-from dynopypi.store.directory.storage import fsync_dir
-from dynopypi.store.directory.updates import PathUpdates
+from dynopypi.publish.form import DIGEST_FIELDS, UploadForm
 
 log = logging.getLogger(__name__)
 
@@ -117,21 +112,6 @@ def check_archive(form: UploadForm, parsed: ParsedName) -> bytes | None:
         raise InvalidInput(f"not a valid distribution: {message}; nothing was stored") from exc
 
 
-# ---- placing the file ------------------------------------------------------------------
-_place_lock = threading.Lock()
-
-
-def _same_bytes(path: Path, sha256: str) -> bool:
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(CHUNK):
-                digest.update(chunk)
-    except OSError:
-        return False
-    return hmac.compare_digest(digest.hexdigest(), sha256)
-
-
 @dataclass(frozen=True)
 class Outcome:
     dist: DistFile | None
@@ -148,23 +128,6 @@ class Shelf(Protocol):
     def place(
         self, form: UploadForm, parsed: ParsedName, metadata: bytes | None, *, overwrite: bool
     ) -> Outcome: ...
-
-
-class DirectoryShelf:
-    def __init__(self, paths: PathUpdates, root: int = 0) -> None:
-        self.paths = paths
-        self.root = root
-
-    def stored(self, filename: str, parsed: ParsedName) -> DistFile | None:
-        return same_file(self.paths.reconciler.project(parsed.project), filename)
-
-    def unchanged(self, dist: DistFile, sha256: str) -> bool:
-        return _indexed_match(self.paths, dist, sha256) is True
-
-    def place(
-        self, form: UploadForm, parsed: ParsedName, metadata: bytes | None, *, overwrite: bool
-    ) -> Outcome:
-        return _place(form, parsed, metadata, self.paths, self.root, overwrite=overwrite)
 
 
 def accept_upload(
@@ -206,77 +169,6 @@ def same_file(project: Project | None, filename: str) -> DistFile | None:
     return same[0] if same else None
 
 
-def _indexed_match(paths: PathUpdates, dist: DistFile, sha256: str) -> bool | None:
-    """Whether the stored file has these bytes, by the index's digest; None when the file
-    is no longer as indexed (then only reading it can tell)."""
-    try:
-        st = os.stat(paths.reconciler.index.path_of(dist))
-    except OSError:
-        return None
-    if (st.st_size, st.st_mtime_ns) != (dist.size, dist.mtime_ns):
-        return None
-    return hmac.compare_digest(dist.sha256, sha256)
-
-
-def _holds(paths: PathUpdates, existing: DistFile | None, target: Path, sha256: str) -> bool:
-    """``target`` has these bytes: from the index while the file is as indexed (a stream of
-    conflicting uploads must not re-hash a large stored file each time), else by reading."""
-    if existing is not None and paths.reconciler.index.path_of(existing) == target:
-        known = _indexed_match(paths, existing, sha256)
-        if known is not None:
-            return known
-    return _same_bytes(target, sha256)
-
-
-def _place(
-    form: UploadForm,
-    parsed: ParsedName,
-    metadata: bytes | None,
-    paths: PathUpdates,
-    root: int,
-    *,
-    overwrite: bool,
-) -> Outcome:
-    assert form.filename is not None and form.temp_path is not None
-    sha256 = form.digests["sha256"]
-    index = paths.reconciler.index
-    # one decision at a time, and the index updated before the next one looks at it
-    with _place_lock:
-        existing = same_file(paths.reconciler.project(parsed.project), form.filename)
-        relpath, target = form.filename, index.roots[root] / form.filename
-        if existing is not None:
-            relpath, root, target = existing.relpath, existing.root, index.path_of(existing)
-        if target.is_dir() and not target.is_symlink():
-            raise AlreadyExists(
-                f"File already exists: {form.filename!r} is taken by a directory in the "
-                "package directory; nothing was stored"
-            )
-        if target.is_symlink():
-            if not overwrite:
-                raise exists_error(form.filename, existing)
-        elif target.exists():
-            if _holds(paths, existing, target, sha256):
-                return Outcome(paths.upsert(root, relpath), created=False)
-            if not overwrite:
-                raise exists_error(form.filename, existing)
-        os.chmod(form.temp_path, 0o644 & ~_UMASK)
-        try:
-            if overwrite:
-                os.replace(form.temp_path, target)  # replaces a symlink, never writes through
-            else:
-                os.link(form.temp_path, target)  # fails if anything appeared meanwhile
-        except FileExistsError:
-            if _same_bytes(target, sha256):
-                return Outcome(paths.upsert(root, relpath), created=False)
-            raise exists_error(form.filename, existing) from None
-        except OSError as exc:
-            raise storage_error(exc, "move the upload into place") from exc
-        fsync_dir(target.parent)
-        dist = paths.upsert(root, relpath, known=(form.digests, metadata))
-    log.info("stored %s (%d bytes)", relpath, form.size)
-    return Outcome(dist, created=True)
-
-
 def exists_error(filename: str, existing: DistFile | None) -> AlreadyExists:
     same = (
         f" as {existing.filename!r} (the same project, version and tags)"
@@ -287,13 +179,3 @@ def exists_error(filename: str, existing: DistFile | None) -> AlreadyExists:
         f"File already exists: {filename!r} is in this index{same} with different content. "
         "Upload a new version instead (or start the server with --overwrite)."
     )
-
-
-def _read_umask() -> int:
-    """Read once at import, while single-threaded: os.umask can only be read by setting it."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()

@@ -13,6 +13,7 @@ import hmac
 import logging
 import time
 
+from dynopypi.core.index import ProjectLookup
 from dynopypi.dists.facts import SizeAndTime
 from dynopypi.dists.names import DistFile, ParsedName
 from dynopypi.errors import NotFound
@@ -23,19 +24,18 @@ from dynopypi.store.base import KeyExists, Stat
 from dynopypi.store.bucket.facts import store_facts
 from dynopypi.store.bucket.records import Added, Record, Removed, Yanked, facts_key, meta_key
 from dynopypi.store.bucket.source import BucketSource
-from dynopypi.store.directory.reconcile import Reconciler
 
 log = logging.getLogger(__name__)
 
 
 class BucketShelf:
-    def __init__(self, source: BucketSource, reconciler: Reconciler) -> None:
+    def __init__(self, source: BucketSource, lookup: ProjectLookup) -> None:
         self.source = source
         self.storage = source.storage
-        self.reconciler = reconciler
+        self.lookup = lookup
 
     def stored(self, filename: str, parsed: ParsedName) -> DistFile | None:
-        return same_file(self.reconciler.project(parsed.project), filename)
+        return same_file(self.lookup.project(parsed.project), filename)
 
     def unchanged(self, dist: DistFile, sha256: str) -> bool:
         return hmac.compare_digest(dist.sha256, sha256)
@@ -88,12 +88,12 @@ class BucketShelf:
 class BucketReleases:
     """``Releases`` for a bucket: the same rules, journaled."""
 
-    def __init__(self, source: BucketSource, reconciler: Reconciler) -> None:
+    def __init__(self, source: BucketSource, lookup: ProjectLookup) -> None:
         self.source = source
-        self.reconciler = reconciler
+        self.lookup = lookup
 
     def files_of(self, name: str, version: str) -> list[DistFile]:
-        return release_files(self.reconciler, name, version)
+        return release_files(self.lookup, name, version)
 
     def remove(self, name: str, version: str) -> list[DistFile]:
         files = self.files_of(name, version)
