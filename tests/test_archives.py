@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from security import support_uploads as hostile
+from support import hostile_archives as hostile
 from support.fakedist import core_metadata, make_sdist, make_wheel
 from support.uploads import MULTIPART, form_body, part
 

@@ -16,22 +16,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.accounts import passwd
-from support.fakedist import make_wheel
-from support.helpers import Helpers
-from support.net import fresh_address, request_from
-from support.nginx import Nginx
-from support.server import DynoServer, ServerFactory
-
-from security.support_auth import (
+from support.accounts import basic, passwd
+from support.auth_attacks import (
     ACCEL,
     apache_bcrypt,
-    basic,
     failed_login_medians,
     nginx_in_front,
     raw_get,
     write_apache_htpasswd,
 )
+from support.fakedist import make_wheel
+from support.helpers import Helpers
+from support.net import fresh_address, request_from
+from support.nginx import Nginx
+from support.server import DynoServer, ServerFactory
 
 LONG = "correct horse battery staple, " * 3  # 90 bytes: Apache's htpasswd kept 72
 ACCOUNTS = {

@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 from support import nginx as nh
-from support.accounts import add_account
+from support.accounts import add_account, basic
+from support.attackers import attackers, health_seconds, push_body
 from support.fakedist import make_wheel
 from support.server import DynoServer, ServerFactory
-
-from security.support_transport import attackers, basic, health_seconds, push_body
 
 ACCEL = ("--trusted-proxies", "127.0.0.1", "--x-accel-redirect", "/_dynopypi_files/")
 USER, PASSWORD = "uploader", "s3cret-Upload-pw"

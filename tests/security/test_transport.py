@@ -1,7 +1,7 @@
 """Transport attacks against a real server on a loopback port (issue 12 #1 #2 #3 #16).
 
 Each test starts ``python -m dynopypi run`` and attacks it with raw sockets
-(``support_transport``), then checks that other clients are still served.
+(``support.attackers``), then checks that other clients are still served.
 """
 
 from __future__ import annotations
@@ -17,7 +17,15 @@ from typing import Any
 
 import pytest
 import waitress.server
-from support.accounts import add_account
+from support.accounts import add_account, basic
+from support.attackers import (
+    attackers,
+    connect,
+    head_of,
+    health_seconds,
+    peer_closed,
+    push_body,
+)
 from support.fakedist import make_wheel
 from support.server import DynoServer, ServerFactory
 from support.uploads import MULTIPART, part
@@ -25,15 +33,6 @@ from support.uploads import MULTIPART, part
 from dynopypi.edge.guard import Limits, guard_server
 from dynopypi.edge.hosts import valid_host
 from dynopypi.store.base import FileRange
-from security.support_transport import (
-    attackers,
-    basic,
-    connect,
-    head_of,
-    health_seconds,
-    peer_closed,
-    push_body,
-)
 
 BIG = 40 * 1024 * 1024  # well past waitress's 16 MiB output high-water mark
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from support import hostile_archives as hostile
 from support import nginx as nh
 from support.accounts import write_fast_accounts
 from support.fakedist import core_metadata, make_sdist, make_wheel
@@ -36,7 +37,6 @@ from support.server import DynoServer, ServerFactory
 from support.uploads import MULTIPART, file_upload_fields, form_body, part, upload_fields
 
 from dynopypi.publish import upload as upload_module
-from security import support_uploads as hostile
 
 ALICE = ("alice", "alice-pw")
 BOB = ("bob", "bob-pw")  # may update only projects matching acme?

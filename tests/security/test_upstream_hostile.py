@@ -21,12 +21,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from support.attackers import connect, head_of, health_seconds
 from support.fakedist import make_wheel
 from support.helpers import poll_until
 from support.server import DynoServer, ServerFactory
 from support.upstream import Answer, FakeUpstream
-
-from security.support_transport import connect, head_of, health_seconds
 
 TIMEOUT = 1.0  # --upstream-timeout in these tests
 PAGE_BOUND = 3 * TIMEOUT + 0.5  # a page fetch's deadline, plus the wait for a slot

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -52,3 +53,8 @@ def delete_account(htpasswd: Path, user: str) -> None:
     """Remove an account from ``htpasswd``; fails the test if ``passwd --delete`` fails."""
     result = passwd(htpasswd, user, delete=True)
     assert result.returncode == 0, f"passwd --delete failed: {result.stdout}{result.stderr}"
+
+
+def basic(user: str, password: str) -> str:
+    """The ``Authorization`` header value of HTTP Basic for ``user`` and ``password``."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()

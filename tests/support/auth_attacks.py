@@ -7,7 +7,6 @@ unless the test is about the throttle, so the tests do not throttle each other.
 
 from __future__ import annotations
 
-import base64
 import http.client
 import statistics
 import time
@@ -17,15 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from passlib.hash import apr_md5_crypt, bcrypt
+
 from support import nginx as nh
+from support.accounts import basic
 from support.net import fresh_address
 
 TIMEOUT = 60.0
 ACCEL = ("--trusted-proxies", "127.0.0.1", "--x-accel-redirect", "/_dynopypi_files/")
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def apache_bcrypt(password: str, cost: int) -> str:

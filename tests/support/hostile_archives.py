@@ -1,6 +1,6 @@
-"""Hostile distributions for the upload tests: archive bombs and archives that lie, built
-byte by byte in well under a second (a bomb is a few compressed blocks repeated, never a
-compression of gigabytes)."""
+"""Hostile distributions for the upload tests (unit and security): archive bombs and
+archives that lie, built byte by byte in well under a second (a bomb is a few compressed
+blocks repeated, never a compression of gigabytes)."""
 
 from __future__ import annotations
 

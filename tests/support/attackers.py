@@ -6,7 +6,6 @@ would read responses, retry, or buffer). ``Attackers`` closes whatever it opened
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import resource
 import socket
@@ -40,10 +39,6 @@ def head_of(method: str, path: str, headers: dict[str, str] | None = None) -> by
     lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
     lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 @dataclass
