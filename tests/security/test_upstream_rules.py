@@ -17,9 +17,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from support.clients import check_ok, run_client
+from support.clients import JSON_V1, check_ok, run_client
 from support.fakedist import make_wheel
-from support.helpers import JSON_V1, poll_until
+from support.helpers import poll_until
 from support.installs import pip_install
 from support.server import DynoServer, ServerFactory
 from support.upstream import FakeUpstream

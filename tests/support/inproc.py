@@ -31,7 +31,7 @@ from requests.utils import get_encoding_from_headers
 
 from dynopypi.server import Server
 from dynopypi.settings.config import build_settings
-from support.client import REQUEST_TIMEOUT, IndexClient, RawResponse
+from support.clients import REQUEST_TIMEOUT, IndexClient, RawResponse
 from support.server import Factory
 
 BASE = "http://dynopypi.test"  # reserved TLD: a request that escaped the adapter fails fast

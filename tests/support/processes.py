@@ -1,4 +1,5 @@
-"""Stopping the servers the tests start, so that no process (or child of one) outlives a test."""
+"""Starting and stopping the processes the tests run: no process (or child of one) outlives
+a test, and none starts at all in a unit run (``make unit``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,29 @@ import subprocess
 from pathlib import Path
 
 GRACE = 10.0  # seconds a process gets to exit after the polite signal, then after SIGKILL
+UNIT_RUN = "DYNOPYPI_TESTS_UNIT"  # set by ``make unit``: pure and in-process tests only
+
+
+class ProcessInUnitRun(RuntimeError):
+    """A helper was asked to start a process while ``make unit`` runs."""
+
+
+def unit_run() -> bool:
+    """Whether this is a unit run (``DYNOPYPI_TESTS_UNIT`` set to anything but 0)."""
+    return os.environ.get(UNIT_RUN, "") not in ("", "0")
+
+
+def forbidden_in_unit_run(what: str) -> None:
+    """Raise at once in a unit run: every helper that starts a process (a dynopypi server,
+    nginx, SeaweedFS, a real client, openssl, podman) calls this first. The markers
+    (``process``, ``s3``, ``nginx``, ``podman``; tests/conftest.py) keep such tests out of a
+    unit run; a test that gets here is missing one, or belongs in tests/e2e."""
+    if unit_run():
+        raise ProcessInUnitRun(
+            f"{what} would start a process, and a unit run ({UNIT_RUN}=1, `make unit`) "
+            "starts none: give the test a fixture that marks it (tests/conftest.py, "
+            "PROCESS_FIXTURES) or move it to tests/e2e"
+        )
 
 
 def stop_process(

@@ -19,7 +19,7 @@ from typing import IO, Any, Generic, TypeVar
 import pytest
 import requests
 
-from support.client import REQUEST_TIMEOUT, IndexClient, RawResponse
+from support.clients import REQUEST_TIMEOUT, IndexClient, RawResponse
 from support.net import free_port, healthy, wait_ready
 from support.processes import port_was_taken, stop_process
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from support.client import IndexClient
+from support.clients import IndexClient
 from support.fakedist import make_wheel
 from support.helpers import Helpers
 
