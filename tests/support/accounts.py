@@ -29,7 +29,10 @@ def passwd(
     htpasswd: Path, user: str, password: str | None = None, *, delete: bool = False
 ) -> subprocess.CompletedProcess[str]:
     """``dynopypi passwd FILE USER --password-stdin`` (or ``--delete``), in UTF-8 whatever
-    the locale, so that non-ASCII names and passwords reach the file unchanged."""
+    the locale, so that non-ASCII names and passwords reach the file unchanged.
+
+    The one process a unit run allows (``support.processes.forbidden_in_unit_run``): a
+    one-shot command of the code under test, no server, no client, nothing listening."""
     args = [sys.executable, "-m", "dynopypi", "passwd", str(htpasswd), user]
     args += ["--delete"] if delete else ["--password-stdin"]
     return subprocess.run(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from support.podman import REPO, Container
+from support.processes import forbidden_in_unit_run
 
 ANSIBLE_DIR = REPO / "deploy" / "ansible"
 BIN = Path(sys.executable).parent
@@ -47,6 +48,7 @@ def run(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    forbidden_in_unit_run(f"{Path(str(args[0])).name} (deployment tests)")
     return subprocess.run(
         [str(a) for a in args], capture_output=True, text=True, timeout=timeout, check=False,
         stdin=subprocess.DEVNULL, env=env, cwd=cwd,

@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from support.processes import forbidden_in_unit_run
 from support.seaweed import SeaweedFS
 from support.server import DynoServer, Factory
 
@@ -66,6 +67,7 @@ class BucketServerFactory(Factory[BucketServer]):
 def dynopypi_command(store: SeaweedFS, *args: object) -> subprocess.CompletedProcess[str]:
     """``python -m dynopypi ARGS`` as an operator runs it on a replica's machine: the
     store's credentials in AWS's variables, no ``DYNOPYPI_*`` setting of the test runner's."""
+    forbidden_in_unit_run("python -m dynopypi (a command against a bucket)")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DYNOPYPI_"))}
     return subprocess.run(
         [sys.executable, "-m", "dynopypi", *map(str, args)],

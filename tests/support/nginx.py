@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from support.net import accepting, free_port, wait_ready
-from support.processes import port_was_taken, stop_process
+from support.processes import forbidden_in_unit_run, port_was_taken, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 HTTP_SITE = REPO / "nginx" / "dynopypi.conf"
@@ -40,7 +40,9 @@ STARTUP_TIMEOUT = 20.0
 
 
 def nginx_binary() -> str:
-    """nginx is a hard requirement of the suite (CI installs it): no skipping."""
+    """nginx is a hard requirement of the suite (CI installs it): no skipping. Every run of
+    nginx (``-t``, ``-V``, a server) finds it here, so a unit run refuses them all here."""
+    forbidden_in_unit_run("nginx")
     found = shutil.which("nginx") or "/usr/sbin/nginx"
     if not os.access(found, os.X_OK):
         raise RuntimeError("nginx is required for these tests (apt-get install nginx)")
@@ -69,6 +71,7 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
 
     It is its own CA, so clients trust it with ``--cert cert.pem`` / ``verify=cert.pem``.
     """
+    forbidden_in_unit_run("openssl (a TLS certificate)")
     directory.mkdir(parents=True, exist_ok=True)
     cert, key = directory / "cert.pem", directory / "key.pem"
     openssl = shutil.which("openssl")
@@ -95,6 +98,7 @@ def make_signed_certificate(directory: Path) -> tuple[Path, Path, Path]:
     self-signed one of ``make_certificate`` will not do; nginx gets cert and key, clients
     trust ca.pem.
     """
+    forbidden_in_unit_run("openssl (a CA and a certificate)")
     directory.mkdir(parents=True, exist_ok=True)
     ca, ca_key = directory / "ca.pem", directory / "ca-key.pem"
     cert, key, request = directory / "cert.pem", directory / "key.pem", directory / "cert.csr"

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
+from support.processes import forbidden_in_unit_run
+
 REPO = Path(__file__).resolve().parents[2]
 BASE_IMAGE = "localhost/dynopypi-base:bookworm"
 LABEL = "dynopypi-test"  # every test container carries it, with this session's id
@@ -23,6 +25,7 @@ SESSION = uuid.uuid4().hex[:12]
 
 
 def podman_path() -> str:
+    forbidden_in_unit_run("podman")
     path = shutil.which("podman")
     assert path, "podman is required: apt-get install -y podman runc debootstrap (see .ci/run)"
     return path
@@ -54,6 +57,7 @@ def explain(result: subprocess.CompletedProcess[str]) -> str:
 
 def ensure_base_image() -> None:
     """The debootstrapped Debian base (made once, then kept in podman's store)."""
+    forbidden_in_unit_run("debootstrap (the base image)")
     script = REPO / "deploy" / "container" / "base-image.sh"
     result = subprocess.run(
         [str(script), BASE_IMAGE], capture_output=True, text=True, timeout=900, check=False

@@ -35,7 +35,7 @@ import pytest
 from botocore.config import Config
 
 from support.net import wait_ready
-from support.processes import stop_process
+from support.processes import forbidden_in_unit_run, stop_process
 
 START_TIMEOUT = 60.0  # seconds; it is ready in about 1 s, but the machine is shared
 REGION = "us-east-1"
@@ -259,6 +259,7 @@ class SeaweedFS:
 
     def start(self) -> None:
         """Start (or restart over the same data and ports) and wait until S3 answers."""
+        forbidden_in_unit_run("SeaweedFS (weed mini)")
         if self.running:
             return
         (self.root / "data").mkdir(parents=True, exist_ok=True)

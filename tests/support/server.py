@@ -21,7 +21,7 @@ import requests
 
 from support.clients import REQUEST_TIMEOUT, IndexClient, RawResponse
 from support.net import free_port, healthy, wait_ready
-from support.processes import port_was_taken, stop_process
+from support.processes import forbidden_in_unit_run, port_was_taken, stop_process
 
 STARTUP_TIMEOUT = 60.0  # seconds; the machine is noisy and imports can be slow
 
@@ -83,6 +83,7 @@ class DynoServer(IndexClient):
     def start(self, *, same_port: bool = False) -> None:
         """Start on a free port, or with ``same_port`` where the last start listened (a
         restart that a proxy's configuration, naming the port, must find again)."""
+        forbidden_in_unit_run(f"{type(self).__name__} (python -m dynopypi run)")
         (self.work_dir / "cache").mkdir(parents=True, exist_ok=True)
         last_error: str = ""
         for _attempt in range(3):  # the free port can be stolen between bind and use
