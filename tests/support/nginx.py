@@ -9,7 +9,7 @@ so the tests check the files an operator installs. A substitution that no longer
 the shipped text fails loudly instead of silently testing something else.
 
 Used by ``tests/e2e/test_nginx.py`` and ``tests/e2e/test_replicas.py`` (nginx running) and
-``tests/test_deploy.py`` (``nginx -t``).
+``tests/deploy/test_shipped_files.py`` (``nginx -t``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The bucket's own records and journal, over the directory store (the same contract as
-S3's, tested in test_storage_contract): hostile records are refused, racing appends from
-two replicas never lose an entry, and a replica starts from the manifest."""
+S3's, tested in tests/unit/store/test_base.py): hostile records are refused, racing appends
+from two replicas never lose an entry, and a replica starts from the manifest."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from packaging.version import Version
 
-from dynopypi.dists.names import normalize, parse_filename
+from dynopypi.dists.names import file_key, normalize, parse_filename
 from dynopypi.errors import InvalidFilename
 
 
@@ -78,3 +78,21 @@ def test_parse_filename_rejects(filename: str) -> None:
 def test_python_tags() -> None:
     assert parse_filename("foo-1.0-py3.py2-none-any.whl").python_tag == "py2.py3"
     assert parse_filename("foo-1.0.tar.gz").python_tag == "source"
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "same"),
+    [
+        ("Acme_Bar-1.0-py3-none-any.whl", "acme_bar-1.0-py3-none-any.whl", True),
+        ("acme.bar-1.0.0-PY3-none-ANY.whl", "acme_bar-1.0-py3-none-any.whl", True),
+        ("acme_bar-1.0-py3.py2-none-any.whl", "acme_bar-1.0-py2.py3-none-any.whl", True),
+        ("acme_bar-1.0-py3-none-any.whl", "acme_bar-1.0-py2.py3-none-any.whl", False),
+        ("acme_bar-1.0-1-py3-none-any.whl", "acme_bar-1.0-py3-none-any.whl", False),
+        ("acme_bar-1.0-py3-none-any.whl", "acme_bar-1.0.post0-py3-none-any.whl", False),
+        ("Acme-Bar-1.0.tgz", "acme_bar-1.0.tar.gz", True),
+        ("acme_bar-1.0.zip", "acme_bar-1.0.tar.gz", False),
+        ("acme-1.0-py3.11.egg", "ACME-1.0-PY3.11.egg", True),
+    ],
+)
+def test_file_key(one: str, other: str, same: bool) -> None:
+    assert (file_key(one) == file_key(other)) is same

@@ -1,10 +1,10 @@
-"""The cooldown and "as of" filters, and the private-first merge rule, as tables."""
+"""The cooldown and "as of" filters, as tables (the private-first merge rule that decides
+between the local and the upstream layers is in tests/unit/upstream/test_names.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from dynopypi.core.snapshot import Layer, hidden
 from dynopypi.core.visibility import (
     NS,
     Cooldown,
@@ -14,9 +14,8 @@ from dynopypi.core.visibility import (
     parse_instant,
     visible,
 )
-from dynopypi.dists.names import DistFile, NormalizedName, normalize, parse_version
+from dynopypi.dists.names import DistFile, normalize, parse_version
 from dynopypi.errors import ConfigError, InvalidInput
-from dynopypi.upstream.names import upstream_rule
 
 NOW = 1_800_000_000 * NS
 DAY = 86400 * NS
@@ -96,38 +95,3 @@ def test_cooldown_and_as_of() -> None:
     assert names(Cooldown(), NOW - 10 * DAY) == ["local.whl"]
     assert names(Cooldown(), NOW - DAY) == ["old.whl", "new.whl", "vague.whl", "local.whl"]
     assert times["old.whl"].since_ns == times["vague.whl"].since_ns == NOW - DAY
-
-
-def layer(*files: DistFile) -> Layer:
-    return {f.relpath: f for f in files}
-
-
-@pytest.mark.parametrize(
-    ("project", "local", "upstream", "served"),
-    [  # a file "<name>-<version>.whl" (the version only: the rule never reads file names)
-        ("foo", [], ["u/foo-2.whl"], ["u/foo-2.whl"]),  # public name: upstream's
-        ("foo", ["foo-1.whl"], ["u/foo-2.whl"], ["foo-1.whl"]),  # private-first
-        ("acme-x", [], ["u/acme-x-2.whl"], []),  # --private acme-*
-        ("fork", ["fork-1.whl"], ["u/fork-2.whl"], ["fork-1.whl", "u/fork-2.whl"]),  # --merge
-        ("fork", ["x/fork-2.whl"], ["u/fork-2.whl"], ["x/fork-2.whl"]),  # same file: local
-        # --merge: a local release hides every upstream file of it, whatever its name
-        ("fork", ["fork-1.0.whl"], ["u/fork-1.whl", "u/fork-1.0.0.whl", "u/fork-1+x.whl",
-                                    "u/fork-1.post1.whl", "u/fork-1a1.whl"],
-         ["fork-1.0.whl", "u/fork-1.post1.whl", "u/fork-1a1.whl"]),
-        ("fork", ["fork-1+acme.whl"], ["u/fork-1.whl", "u/fork-1!1.whl"],
-         ["fork-1+acme.whl", "u/fork-1!1.whl"]),  # another epoch is another release
-    ],
-)  # fmt: skip
-def test_private_first(
-    project: str, local: list[str], upstream: list[str], served: list[str]
-) -> None:
-    def made(path: str, root: int) -> DistFile:
-        return dist(path, root, project, path.removesuffix(".whl").rsplit("-", 1)[1])
-
-    rule = upstream_rule(1, ["Acme_*"], ["fork"])
-    layers = [layer(*(made(p, 0) for p in local)), layer(*(made(p, 1) for p in upstream))]
-    chosen = rule(layers)
-    assert sorted(d.relpath for d in chosen) == sorted(served)
-    shadowed = {d.relpath for d in hidden(layers, chosen, 1)}
-    assert shadowed == set(upstream) - set(served)
-    assert NormalizedName(project) == normalize(project)

@@ -1,10 +1,10 @@
-"""One contract, two stores: every test here runs against the package directory and against
-an S3 bucket on a real SeaweedFS, and asserts what ``storage.Storage``'s docstrings promise.
+"""One contract, two stores: every test here asserts what ``store.base.Storage``'s docstrings
+promise. Here it runs against the package directory; tests/e2e/test_storage_s3.py collects
+the same tests again against an S3 bucket on a real SeaweedFS (with its own ``backend``).
 
 No in-memory twin stands in for either store: the races (put-if-absent, lost updates) run
 real threads against the real thing, so "exactly one wins" is a property of the store's own
-conditional operations, not of a lock in the test. The S3 store's failure modes (down,
-frozen, dying mid-stream) run against a SeaweedFS of the test's own.
+conditional operations, not of a lock in the test.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 import requests
-from support.seaweed import S3Place, SeaweedFS
+from support.seaweed import S3Place
 
 from dynopypi.store.base import (
     BadKey,
@@ -82,25 +82,14 @@ class Backend:
         )
 
 
-def s3_storage(place: S3Place, **config: Any) -> S3Storage:
-    return S3Storage(
-        place.bucket,
-        place.prefix,
-        endpoint_url=place.store.endpoint_url,
-        client=place.client(**config),
-    )
-
-
-@pytest.fixture(params=["directory", "s3"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+@pytest.fixture
+def backend(tmp_path: Path) -> Backend:
+    """The package directory (tests/e2e/test_storage_s3.py gives an S3 bucket instead)."""
     staging = tmp_path / "staging"
     staging.mkdir()
-    if request.param == "directory":
-        root = tmp_path / "packages"
-        root.mkdir()
-        return Backend("directory", DirectoryStorage(root), staging)
-    place: S3Place = request.getfixturevalue("s3_place")
-    return Backend("s3", s3_storage(place), staging, place)
+    root = tmp_path / "packages"
+    root.mkdir()
+    return Backend("directory", DirectoryStorage(root), staging)
 
 
 def race(count: int, work: Callable[[int], T]) -> list[T | BaseException]:
@@ -484,124 +473,3 @@ def test_check_and_describe(backend: Backend) -> None:
         assert backend.place.bucket in where and backend.place.store.endpoint_url in where
         assert backend.place.store.secret_key not in where
         assert backend.place.store.access_key not in where
-
-
-def test_check_refuses_a_directory_that_is_not_there(tmp_path: Path) -> None:
-    with pytest.raises(StoreUnavailable):
-        DirectoryStorage(tmp_path / "absent").check()
-
-
-# --------------------------------------------------------------------------- S3 store down
-
-
-def _every_operation(store: Storage, staged: Path, sha: str) -> dict[str, Callable[[], object]]:
-    return {
-        "check": store.check,
-        "list": lambda: list(store.list()),
-        "stat": lambda: store.stat("kept.whl"),
-        "open": lambda: store.open("kept.whl"),
-        "open range": lambda: store.open("kept.whl", 2, 3),
-        "read": lambda: store.read("state.json", 100),
-        "put_if_absent": lambda: store.put_if_absent("new.whl", staged, sha256=sha),
-        "write new": lambda: store.write("new.json", b"x", expect=None),
-        "write over": lambda: store.write("state.json", b"x", expect="v"),
-        "delete": lambda: store.delete("kept.whl"),
-    }
-
-
-def _assert_unavailable(operations: dict[str, Callable[[], object]]) -> None:
-    for name, call in operations.items():
-        with pytest.raises(StoreUnavailable) as info:
-            call()
-        assert info.value.retry_after > 0, name
-
-
-def test_a_store_that_is_down_is_unavailable_then_recovers(
-    seaweed_outage: SeaweedFS, tmp_path: Path
-) -> None:
-    place = seaweed_outage.place()
-    # down, requests are refused at once; back, the first ones may wait for the volumes
-    store = s3_storage(place, connect_timeout=1, read_timeout=5, retries={"total_max_attempts": 1})
-    staged = tmp_path / "staged"
-    staged.write_bytes(b"new bytes")
-    sha = hashlib.sha256(b"new bytes").hexdigest()
-    kept_path = tmp_path / "kept"
-    kept_path.write_bytes(b"kept bytes")
-    store.put_if_absent("kept.whl", kept_path, sha256=hashlib.sha256(b"kept bytes").hexdigest())
-    state = store.write("state.json", b"{}", expect=None)
-
-    seaweed_outage.kill()
-    _assert_unavailable(_every_operation(store, staged, sha))
-    assert store.presigned_url("kept.whl", expires=60) is not None  # signing is local
-
-    seaweed_outage.start()  # same data, same port: the same client recovers on its own
-    store.check()
-    assert content(store, "kept.whl") == b"kept bytes"
-    assert store.write("state.json", b"{ }", expect=state.version).size == 3
-    assert keys(store.list()) == ["kept.whl", "state.json"]
-
-
-def test_a_frozen_store_is_unavailable_within_the_timeout(
-    seaweed_outage: SeaweedFS, tmp_path: Path
-) -> None:
-    place = seaweed_outage.place()
-    store = s3_storage(place, connect_timeout=1, read_timeout=1, retries={"total_max_attempts": 1})
-    store.write("state.json", b"{}", expect=None)
-    seaweed_outage.pause()
-    try:
-        _assert_unavailable(
-            {
-                "check": store.check,
-                "stat": lambda: store.stat("state.json"),
-                "write": lambda: store.write("other.json", b"{}", expect=None),
-            }
-        )
-    finally:
-        seaweed_outage.resume()
-    assert store.read("state.json", 100) is not None
-
-
-def test_a_download_cut_by_the_store_is_unavailable_not_a_short_file(
-    seaweed_outage: SeaweedFS, tmp_path: Path
-) -> None:
-    place = seaweed_outage.place()
-    store = s3_storage(place, connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 1})
-    big = tmp_path / "big"
-    big.write_bytes(b"q" * 8 * 2**20)
-    store.put_if_absent("big.whl", big, sha256=hashlib.sha256(big.read_bytes()).hexdigest())
-    stream = store.open("big.whl")
-    try:
-        assert stream.read(10) == b"q" * 10
-        seaweed_outage.kill()
-        with pytest.raises(StoreUnavailable):
-            while stream.read(65536):
-                pass
-    finally:
-        stream.close()
-
-
-# --------------------------------------------------------------------------- S3 only
-
-
-def test_a_bucket_that_is_not_there_is_unavailable(s3_place: S3Place) -> None:
-    store = S3Storage(
-        "no-such-bucket-here", endpoint_url=s3_place.store.endpoint_url, client=s3_place.client()
-    )
-    with pytest.raises(StoreUnavailable):
-        store.check()
-    with pytest.raises(StoreUnavailable):
-        list(store.list())
-
-
-def test_abort_multipart_clears_only_this_prefix(s3_place: S3Place, seaweed: SeaweedFS) -> None:
-    client, bucket = s3_place.client(), s3_place.bucket
-    elsewhere = seaweed.place(bucket)  # another prefix in the same bucket
-    mine = client.create_multipart_upload(Bucket=bucket, Key=s3_place.prefix + "a.whl")
-    theirs = client.create_multipart_upload(Bucket=bucket, Key=elsewhere.prefix + "b.whl")
-    assert s3_storage(s3_place).abort_multipart() == 1
-    left = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
-    assert mine["UploadId"] not in {u["UploadId"] for u in left}
-    assert theirs["UploadId"] in {u["UploadId"] for u in left}
-    client.abort_multipart_upload(
-        Bucket=bucket, Key=elsewhere.prefix + "b.whl", UploadId=theirs["UploadId"]
-    )

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MAKE_VARIABLES = {"PREFIX", "SYSCONFDIR", "LOCALSTATEDIR", "NGINX_SITE_DIR", "DESTDIR", "VENV"}
 
 

@@ -1,7 +1,7 @@
 """Golden tests: every page, rendered from hostile fixtures, must stay byte for byte the same.
 
-The expected bytes in ``tests/golden/`` were produced once by the renderers as they were
-before the template refactor; a change to any page shows up here as a failing case. The
+The expected bytes in ``golden/`` (beside this file) were produced once by the renderers as
+they were before the template refactor; a change to any page shows up here as a failing case. The
 dynopypi version in the welcome page is stored as ``@VERSION@`` so a release does not
 invalidate the files.
 """

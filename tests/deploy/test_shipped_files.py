@@ -25,7 +25,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "dynopypi.service"
 SETTINGS = REPO / "systemd" / "dynopypi.toml"
 APP_VENV = "usr/share/venv/dynopypi"

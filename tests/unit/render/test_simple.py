@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_pages import dist, hostile_project, plain_project
 
 from dynopypi.core.model import Project
 from dynopypi.render.negotiate import HTML_V1, JSON_V1, TEXT_HTML
 from dynopypi.render.simple import project_dict, quote_path, render_index, render_project, rfc3339
+from unit.render.test_pages import dist, hostile_project, plain_project
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,11 @@
-"""Unit tables for the upload checks: archive budgets, what a valid distribution is, the
-canonical file key, form fields, and the temp-file sweep."""
+"""Unit tables for the upload checks: archive budgets and what a valid distribution is
+(the canonical file key is in test_names, form fields in tests/unit/edge/test_multipart,
+the project name in tests/unit/publish/test_upload, the temp-file sweep in
+tests/unit/publish/test_staging)."""
 
 from __future__ import annotations
 
 import io
-import os
 import tarfile
 import zipfile
 from pathlib import Path
@@ -12,16 +13,11 @@ from pathlib import Path
 import pytest
 from support import hostile_archives as hostile
 from support.fakedist import core_metadata, make_sdist, make_wheel
-from support.uploads import MULTIPART, form_body, part
 
 from dynopypi.dists import archives
 from dynopypi.dists.check import check_distribution
-from dynopypi.dists.names import file_key, parse_filename
-from dynopypi.edge.multipart import read_form, read_urlencoded
-from dynopypi.edge.parts import MAX_FORM_BYTES
-from dynopypi.errors import InvalidInput, MetadataError, TooLarge
-from dynopypi.publish.staging import open_temp, remove_stale_parts
-from dynopypi.publish.upload import canonical_project
+from dynopypi.dists.names import parse_filename
+from dynopypi.errors import MetadataError
 
 
 def _check(tmp_path: Path, filename: str, data: bytes) -> bytes | None:
@@ -146,95 +142,3 @@ def test_real_distributions_pass(tmp_path: Path) -> None:
     assert b"Name: real-thing" in (_check(tmp_path, wheel.name, wheel.read_bytes()) or b"")
     sdist = make_sdist(tmp_path, "real-thing", "2.0")
     assert b"Version: 2.0" in (_check(tmp_path, sdist.name, sdist.read_bytes()) or b"")
-
-
-@pytest.mark.parametrize(
-    ("one", "other", "same"),
-    [
-        ("Acme_Bar-1.0-py3-none-any.whl", "acme_bar-1.0-py3-none-any.whl", True),
-        ("acme.bar-1.0.0-PY3-none-ANY.whl", "acme_bar-1.0-py3-none-any.whl", True),
-        ("acme_bar-1.0-py3.py2-none-any.whl", "acme_bar-1.0-py2.py3-none-any.whl", True),
-        ("acme_bar-1.0-py3-none-any.whl", "acme_bar-1.0-py2.py3-none-any.whl", False),
-        ("acme_bar-1.0-1-py3-none-any.whl", "acme_bar-1.0-py3-none-any.whl", False),
-        ("acme_bar-1.0-py3-none-any.whl", "acme_bar-1.0.post0-py3-none-any.whl", False),
-        ("Acme-Bar-1.0.tgz", "acme_bar-1.0.tar.gz", True),
-        ("acme_bar-1.0.zip", "acme_bar-1.0.tar.gz", False),
-        ("acme-1.0-py3.11.egg", "ACME-1.0-PY3.11.egg", True),
-    ],
-)
-def test_file_key(one: str, other: str, same: bool) -> None:
-    assert (file_key(one) == file_key(other)) is same
-
-
-@pytest.mark.parametrize(
-    "name", ["acme ", " acme", "acme\x1f", "ac me", "acm\u0435", "", "-a", "a\n"]
-)
-def test_canonical_project_refuses(name: str) -> None:
-    with pytest.raises(InvalidInput, match="not a valid project name"):
-        canonical_project(name)
-
-
-def test_canonical_project() -> None:
-    assert canonical_project("Acme_Bar.x") == "acme-bar-x"
-
-
-def _read(body: bytes, tmp_path: Path) -> object:
-    """Read a form (the tests only look at what it refuses)."""
-    return read_form(io.BytesIO(body), MULTIPART, str(len(body)), tmp_path, max_size=10**9)
-
-
-def test_form_fields_total_is_bounded_and_unknown_fields_are_not_kept(tmp_path: Path) -> None:
-    body = form_body({"description": "x" * 1000, "name": "acme"})
-    form = read_form(io.BytesIO(body), MULTIPART, str(len(body)), tmp_path, max_size=10**9)
-    assert form.fields == {"name": "acme"} and form.form_bytes == 1004
-    big = b"".join(part(f"f{i}", b"\xff" * (MAX_FORM_BYTES // 3)) for i in range(4))
-    with pytest.raises(TooLarge, match="form fields"):
-        _read(big + form_body({}), tmp_path)
-    with pytest.raises(TooLarge, match="'name'"):
-        _read(form_body({"name": "a" * 70_000}), tmp_path)
-    with pytest.raises(InvalidInput, match="UTF-8"):
-        _read(part("version", b"\xff") + form_body({}), tmp_path)
-
-
-@pytest.mark.parametrize(
-    ("body", "problem"),
-    [
-        (b"name=%ff", "UTF-8"),
-        (b"name=\xff", "UTF-8"),
-        (b"&".join([b"a=b"] * 600), "fields"),
-    ],
-)
-def test_urlencoded_refusals(body: bytes, problem: str) -> None:
-    with pytest.raises(InvalidInput, match=problem):
-        read_urlencoded(io.BytesIO(body), str(len(body)))
-
-
-def test_urlencoded_keeps_known_fields() -> None:
-    body = b":action=yank&name=acme&version=1.0&reason=bad+build&other=x"
-    form = read_urlencoded(io.BytesIO(body), str(len(body)))
-    assert form.fields == {
-        ":action": "yank",
-        "name": "acme",
-        "version": "1.0",
-        "reason": "bad build",
-    }
-    with pytest.raises(TooLarge):
-        read_urlencoded(io.BytesIO(b""), str(1024 * 1024))
-
-
-def test_sweep_removes_only_unlocked_temp_files_of_ours(tmp_path: Path) -> None:
-    out, live, lock = open_temp(tmp_path)  # a live upload: locked
-    out.close()
-    (tmp_path / ".upload-deadbeef.part").write_bytes(b"dead")
-    others = [".upload-short.part", "x.part", ".upload-deadbeef.part.keep", "pkg-1.0.tar.gz"]
-    for name in others:
-        (tmp_path / name).write_bytes(b"")
-    (tmp_path / ".upload-symlinkx.part").symlink_to(tmp_path / "x.part")
-    (tmp_path / ".upload-dirdirdi.part").mkdir()
-    assert remove_stale_parts(tmp_path) == [".upload-deadbeef.part"]
-    assert live.exists()
-    os.close(lock)  # the upload ended without its file being removed (as if killed)
-    assert remove_stale_parts(tmp_path) == [live.name]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [*others, ".upload-symlinkx.part", ".upload-dirdirdi.part"]
-    )

@@ -1,6 +1,6 @@
 """``FormParser`` driven push-style, as the server drives it from the socket: any split of
 the body gives the same form, errors wait for ``finish``, and nothing is left on disk
-unless the form was handed over."""
+unless the form was handed over; the bounds on form fields, multipart and urlencoded."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from support.uploads import MULTIPART, file_upload_fields, form_body, part
 
-from dynopypi.edge.multipart import FormParser, read_form
+from dynopypi.edge.multipart import FormParser, read_form, read_urlencoded
+from dynopypi.edge.parts import MAX_FORM_BYTES
 from dynopypi.errors import InvalidInput, TooLarge
 
 DATA = os.urandom(300_000)
@@ -101,3 +102,47 @@ def test_abort_midway_removes_the_staged_file_and_finish_then_refuses(tmp_path: 
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(InvalidInput, match="interrupted"):
         p.finish()
+
+
+def _read(body: bytes, tmp_path: Path) -> object:
+    """Read a form (the tests only look at what it refuses)."""
+    return read_form(io.BytesIO(body), MULTIPART, str(len(body)), tmp_path, max_size=10**9)
+
+
+def test_form_fields_total_is_bounded_and_unknown_fields_are_not_kept(tmp_path: Path) -> None:
+    body = form_body({"description": "x" * 1000, "name": "acme"})
+    form = read_form(io.BytesIO(body), MULTIPART, str(len(body)), tmp_path, max_size=10**9)
+    assert form.fields == {"name": "acme"} and form.form_bytes == 1004
+    big = b"".join(part(f"f{i}", b"\xff" * (MAX_FORM_BYTES // 3)) for i in range(4))
+    with pytest.raises(TooLarge, match="form fields"):
+        _read(big + form_body({}), tmp_path)
+    with pytest.raises(TooLarge, match="'name'"):
+        _read(form_body({"name": "a" * 70_000}), tmp_path)
+    with pytest.raises(InvalidInput, match="UTF-8"):
+        _read(part("version", b"\xff") + form_body({}), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"name=%ff", "UTF-8"),
+        (b"name=\xff", "UTF-8"),
+        (b"&".join([b"a=b"] * 600), "fields"),
+    ],
+)
+def test_urlencoded_refusals(body: bytes, problem: str) -> None:
+    with pytest.raises(InvalidInput, match=problem):
+        read_urlencoded(io.BytesIO(body), str(len(body)))
+
+
+def test_urlencoded_keeps_known_fields() -> None:
+    body = b":action=yank&name=acme&version=1.0&reason=bad+build&other=x"
+    form = read_urlencoded(io.BytesIO(body), str(len(body)))
+    assert form.fields == {
+        ":action": "yank",
+        "name": "acme",
+        "version": "1.0",
+        "reason": "bad build",
+    }
+    with pytest.raises(TooLarge):
+        read_urlencoded(io.BytesIO(b""), str(1024 * 1024))
