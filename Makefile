@@ -51,8 +51,11 @@ format: $(BIN)/.installed ## apply ruff's fixes and formatting
 test: lint ## lint, then every test (unit and end-to-end with pip, uv, twine, nginx)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-unit: $(BIN)/.installed ## only the fast in-process tests
-	$(BIN)/pytest tests --ignore=tests/e2e $(PYTEST_ARGS)
+# No lint first, and nothing that starts a process (markers from tests/conftest.py); with
+# DYNOPYPI_TESTS_UNIT=1 every test helper that would start one (a server, nginx, SeaweedFS,
+# pip/uv/twine, podman) raises instead, so a test missing its marker fails here.
+unit: $(BIN)/.installed ## pure and in-process tests only: no server, nginx or SeaweedFS (< 90 s)
+	DYNOPYPI_TESTS_UNIT=1 $(BIN)/pytest -m "not process and not slow" $(PYTEST_ARGS)
 
 bench: $(BIN)/.installed ## benchmark against pypiserver on a generated corpus (BENCH_ARGS)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

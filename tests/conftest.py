@@ -1,5 +1,6 @@
 """Shared fixtures: dynopypi in this process (``tests/app``) or as a real subprocess
-(``tests/e2e``), the standard corpus, and helpers for assertions and real clients.
+(``tests/e2e``), the standard corpus, and helpers for assertions and real clients; and the
+markers, applied here at collection from what each test uses.
 
 The helpers and server classes live in ``tests/support`` (importable and typed); this file
 only wires them into fixtures.
@@ -8,15 +9,24 @@ only wires them into fixtures.
   same settings ``dynopypi run`` would use, reached over requests without a socket. For
   tests that only speak HTTP.
 - ``server_factory`` / ``module_server_factory`` / ``server``: ``python -m dynopypi run``
-  on a free loopback port. For real clients, signals, restarts, nginx, the CLI, and paths
-  that must reach waitress byte for byte.
+  on a free loopback port (``subprocess_server_factory`` and its module-scoped twin under
+  them; tests/app gives in-process servers under the same three names). For real clients,
+  signals, restarts, nginx, the CLI, and paths that must reach waitress byte for byte.
 - ``seaweed`` / ``s3_place`` / ``seaweed_outage``: a real S3 store (SeaweedFS on loopback)
   shared by the session, a fresh place in it per test, and one of a test's own to break.
+
+Markers (registered in pyproject.toml) are never written on a test by hand for what it
+starts: ``pytest_collection_modifyitems`` gives ``process``, ``s3`` and ``nginx`` from the
+fixtures a test uses (through any other fixture), the folder it is in and what its module
+imports, so ``make unit`` (``-m "not process"``) cannot miss one; and in a unit run every
+helper that starts a process raises (``support.processes.forbidden_in_unit_run``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 from support.corpus import Corpus, build_corpus
@@ -60,19 +70,36 @@ def app_server(module_app_factory: AppFactory, corpus: Corpus) -> AppServer:
 
 
 @pytest.fixture
-def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
-    """Per-test servers: ``server_factory(package_dir, *extra_args)``."""
+def subprocess_server_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ServerFactory]:
+    """Per-test servers: ``subprocess_server_factory(package_dir, *extra_args)``."""
     factory = ServerFactory(tmp_path_factory.mktemp("srv"))
     yield factory
     factory.close()
 
 
 @pytest.fixture(scope="module")
-def module_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+def module_subprocess_server_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ServerFactory]:
     """Servers shared by the tests of one module (for read-only package directories)."""
     factory = ServerFactory(tmp_path_factory.mktemp("modsrv"))
     yield factory
     factory.close()
+
+
+@pytest.fixture
+def server_factory(subprocess_server_factory: ServerFactory) -> ServerFactory:
+    """Per-test servers: ``server_factory(package_dir, *extra_args)`` (subprocesses here,
+    in-process ones in tests/app)."""
+    return subprocess_server_factory
+
+
+@pytest.fixture(scope="module")
+def module_server_factory(module_subprocess_server_factory: ServerFactory) -> ServerFactory:
+    """Servers shared by the tests of one module (subprocesses here, in-process in tests/app)."""
+    return module_subprocess_server_factory
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +143,7 @@ def seaweed_outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed
     store.kill()  # its data is thrown away: no need for the polite 2-4 s stop
 
 
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -137,3 +165,42 @@ def pytest_runtest_makereport(
         for store in list(LIVE_STORES):
             report.sections.append((store.label, store.log_tail()))
     return report
+
+
+# --------------------------------------------------------------------------- markers
+
+# what a test needs, from the fixtures it uses (directly or through other fixtures)
+PROCESS_FIXTURES = {
+    "subprocess_server_factory",  # python -m dynopypi run (server_factory, server, ...)
+    "module_subprocess_server_factory",
+    "seaweed",  # SeaweedFS (s3_place, replicas, ...)
+    "seaweed_outage",
+}
+S3_FIXTURES = {"seaweed", "seaweed_outage"}
+PROCESS_FOLDERS = {"e2e", "deploy"}  # real servers, clients, make install, podman: every test
+NGINX_MODULES = {"support.nginx"}  # a module that imports from these runs nginx
+
+
+def runs_nginx(module: ModuleType) -> bool:
+    """Whether a test module imports ``support.nginx`` or anything defined there."""
+    return any(
+        getattr(value, "__module__", None) in NGINX_MODULES
+        or getattr(value, "__name__", None) in NGINX_MODULES
+        for value in vars(module).values()
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test for what it starts, from what it uses (see the module docstring)."""
+    tests = Path(__file__).parent
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        folder = item.path.relative_to(tests).parts[0]
+        module = getattr(item, "module", None)
+        nginx = module is not None and runs_nginx(module)
+        if nginx:
+            item.add_marker(pytest.mark.nginx)
+        if used & S3_FIXTURES:
+            item.add_marker(pytest.mark.s3)
+        if used & PROCESS_FIXTURES or folder in PROCESS_FOLDERS or nginx:
+            item.add_marker(pytest.mark.process)

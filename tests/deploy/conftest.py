@@ -44,3 +44,13 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if wanted:  # a podman target: its suites only
         return True if collection_path.name not in wanted else None
     return True if collection_path.name in PODMAN_SUITES else None  # make test: the rest
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The podman suites are marked ``podman`` and ``slow`` (images, containers);
+    tests/conftest.py marks all of tests/deploy ``process``."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.parent == here and item.path.name in PODMAN_SUITES:
+            item.add_marker(pytest.mark.podman)
+            item.add_marker(pytest.mark.slow)

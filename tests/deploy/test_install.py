@@ -10,10 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 MAKE_VARIABLES = {"PREFIX", "SYSCONFDIR", "LOCALSTATEDIR", "NGINX_SITE_DIR", "DESTDIR", "VENV"}
 
 
+@pytest.mark.slow
 def test_a_destdir_install_works_once_moved_into_place(tmp_path: Path) -> None:
     stage, final = tmp_path / "stage", tmp_path / "final"
     env = {k: v for k, v in os.environ.items() if k not in MAKE_VARIABLES}

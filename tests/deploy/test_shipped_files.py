@@ -115,6 +115,7 @@ EXPECTED_MODES = {
 }
 
 
+@pytest.mark.slow
 def test_make_install_tree_and_modes(installed: Path) -> None:
     got = {rel: mode(installed / rel) for rel in EXPECTED_MODES if (installed / rel).exists()}
     assert got == EXPECTED_MODES
@@ -143,6 +144,7 @@ def staged(installed: Path) -> list[str | Path]:
     return [venv_bin / "python", venv_bin / "dynopypi"]
 
 
+@pytest.mark.slow
 def test_installed_binary_validates_the_shipped_settings(installed: Path, tmp_path: Path) -> None:
     binary = staged(installed)
     version = run([*binary, "--version"])
@@ -171,6 +173,7 @@ def test_installed_binary_validates_the_shipped_settings(installed: Path, tmp_pa
         assert absent[0] in missing.stderr, explain(missing)
 
 
+@pytest.mark.slow
 def test_second_make_install_keeps_the_operators_files(installed: Path) -> None:
     settings = installed / "etc/dynopypi/dynopypi.toml"
     htpasswd = installed / "etc/dynopypi/htpasswd"

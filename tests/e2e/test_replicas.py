@@ -106,6 +106,7 @@ def installed_chain(target: Path) -> list[str]:
     return sorted(p.name for p in target.glob("chain*") if p.is_dir() and "-" not in p.name)
 
 
+@pytest.mark.slow
 def test_pip_installs_a_deep_chain_while_a_replica_is_killed_and_restarted(
     stack: Stack, tmp_path: Path
 ) -> None:

@@ -118,6 +118,7 @@ def test_old_entries_go_and_a_new_replica_starts_from_what_is_left(
     assert files_of(c, "filler")[wheels[0].name]["yanked"] == f"churn {CHURN - 1}"
 
 
+@pytest.mark.slow
 def test_a_replica_paused_while_its_next_entries_were_pruned_catches_up(
     replicas: BucketServerFactory, seaweed: SeaweedFS, tmp_path: Path
 ) -> None:

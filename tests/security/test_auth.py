@@ -21,14 +21,13 @@ from support.auth_attacks import (
     ACCEL,
     apache_bcrypt,
     failed_login_medians,
-    nginx_in_front,
     raw_get,
     write_apache_htpasswd,
 )
 from support.fakedist import make_wheel
 from support.helpers import Helpers
 from support.net import fresh_address, request_from
-from support.nginx import Nginx
+from support.nginx import Nginx, nginx_in_front
 from support.server import DynoServer, ServerFactory
 
 LONG = "correct horse battery staple, " * 3  # 90 bytes: Apache's htpasswd kept 72

@@ -134,6 +134,7 @@ def test_account_may_still_send_a_body(accounts: DynoServer, tmp_path: Path) -> 
 # --------------------------------------------------------------------------- #3 slots
 
 
+@pytest.mark.slow
 def test_unfinished_heads_are_closed_and_health_stays_reachable(
     server_factory: ServerFactory, tmp_path: Path
 ) -> None:

@@ -1,5 +1,5 @@
 """Tools for the authentication attacks: htpasswd files as Apache writes them, raw
-requests with any header bytes from any loopback address, and nginx in front.
+requests with any header bytes from any loopback address (nginx in front: support.nginx).
 
 Every request that is meant to fail comes from an address of its own (``fresh_address``)
 unless the test is about the throttle, so the tests do not throttle each other.
@@ -10,14 +10,12 @@ from __future__ import annotations
 import http.client
 import statistics
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from passlib.hash import apr_md5_crypt, bcrypt
 
-from support import nginx as nh
 from support.accounts import basic
 from support.net import fresh_address
 
@@ -96,14 +94,3 @@ def failed_login_medians(port: int, path: str, users: list[str], rounds: int) ->
             assert answer.status == 401, (name, answer)
             times[user].append(answer.seconds)
     return {user: statistics.median(seconds) for user, seconds in times.items()}
-
-
-@contextmanager
-def nginx_in_front(prefix: Path, app_port: int, alias_dir: Path) -> Iterator[nh.Nginx]:
-    """The shipped ``nginx/dynopypi.conf`` in front of the app on ``app_port``."""
-    server = nh.site_nginx(prefix, nh.HTTP_SITE, app_port=app_port, alias_dir=alias_dir)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()

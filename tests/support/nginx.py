@@ -19,7 +19,8 @@ import re
 import shutil
 import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -423,3 +424,14 @@ def replicas_nginx(prefix: Path, app_ports: tuple[int, int]) -> Nginx:
         return template_replicas_site(REPLICAS_SITE, http_port=http_port, app_ports=app_ports)
 
     return Nginx(prefix=prefix, render=render)
+
+
+@contextmanager
+def nginx_in_front(prefix: Path, app_port: int, alias_dir: Path) -> Iterator[Nginx]:
+    """The shipped ``nginx/dynopypi.conf`` in front of the app on ``app_port``."""
+    server = site_nginx(prefix, HTTP_SITE, app_port=app_port, alias_dir=alias_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
