@@ -14,6 +14,7 @@ only wires them into fixtures.
   signals, restarts, nginx, the CLI, and paths that must reach waitress byte for byte.
 - ``seaweed`` / ``s3_place`` / ``seaweed_outage``: a real S3 store (SeaweedFS on loopback)
   shared by the session, a fresh place in it per test, and one of a test's own to break.
+- ``replicas``: dynopypi servers over one bucket of the session's SeaweedFS.
 
 Markers (registered in pyproject.toml) are never written on a test by hand for what it
 starts: ``pytest_collection_modifyitems`` gives ``process``, ``s3`` and ``nginx`` from the
@@ -29,11 +30,13 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from support.bucket_server import BucketServerFactory
 from support.corpus import Corpus, build_corpus
 from support.helpers import Helpers
 from support.inproc import AppFactory, AppServer
 from support.seaweed import LIVE_STORES, S3Place, SeaweedFS
 from support.server import LIVE, DynoServer, ServerFactory
+from support.upstream import FakeUpstream
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +145,26 @@ def seaweed_outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed
     yield store
     store.kill()  # its data is thrown away: no need for the polite 2-4 s stop
 
+
+@pytest.fixture
+def replicas(tmp_path: Path, seaweed: SeaweedFS) -> Iterator[BucketServerFactory]:
+    """dynopypi replicas over buckets of the session's SeaweedFS:
+    ``replicas.replica("s3://bucket/prefix", *run_flags)``, stopped after the test."""
+    factory = BucketServerFactory(tmp_path, seaweed)
+    yield factory
+    factory.close()
+
+
+# --------------------------------------------------------------------------- upstream
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeUpstream]:
+    """A small upstream index that says exactly what a test tells it to (``FakeUpstream``,
+    a thread of this process on loopback), started for one test."""
+    upstream = FakeUpstream().start()
+    yield upstream
+    upstream.stop()
 
 
 # --------------------------------------------------------------------------- helpers

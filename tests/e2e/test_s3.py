@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 from support.bucket_server import BucketServer, BucketServerFactory
 from support.clients import check_ok, pip_install, twine_upload
@@ -24,13 +22,6 @@ from support.uploads import file_upload_fields
 
 AUTH = ("anyone", "anything")  # replicas run with -P . -a . (no accounts)
 OPEN = ("-P", ".", "-a", ".")
-
-
-@pytest.fixture
-def replicas(tmp_path: Path, seaweed: SeaweedFS) -> Iterator[BucketServerFactory]:
-    factory = BucketServerFactory(tmp_path, seaweed)
-    yield factory
-    factory.close()
 
 
 def bucket_url(store: SeaweedFS) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,13 +29,6 @@ OPEN = ("-P", ".", "-a", ".")
 PRUNING = ("--s3-journal-keep", "0")  # entries may go as soon as the manifest covers them
 CHURN = COMPACT_EVERY + 100  # yanks: entries beyond a manifest, so some are pruned
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
-
-
-@pytest.fixture
-def replicas(tmp_path: Path, seaweed: SeaweedFS) -> Iterator[BucketServerFactory]:
-    factory = BucketServerFactory(tmp_path, seaweed)
-    yield factory
-    factory.close()
 
 
 def files_of(server: BucketServer, project: str) -> dict[str, dict[str, object]]:

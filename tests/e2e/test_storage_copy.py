@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,13 +30,6 @@ from dynopypi.store.bucket.records import Added, Change, Yanked, decode_entry, f
 from dynopypi.store.bucket.s3 import S3Storage
 
 OPEN = ("-P", ".", "-a", ".")
-
-
-@pytest.fixture
-def replicas(tmp_path: Path, seaweed: SeaweedFS) -> Iterator[BucketServerFactory]:
-    factory = BucketServerFactory(tmp_path, seaweed)
-    yield factory
-    factory.close()
 
 
 def copy_command(store: SeaweedFS, src: object, dst: object, *extra: str) -> list[str]:

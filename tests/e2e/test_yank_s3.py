@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +35,6 @@ from dynopypi.store.bucket.s3 import S3Storage
 
 OPEN = ("-P", ".", "-a", ".")
 SHOWN_WITHIN = 3.0  # seconds: replicas follow the journal five times a second
-
-
-@pytest.fixture
-def replicas(tmp_path: Path, seaweed: SeaweedFS) -> Iterator[BucketServerFactory]:
-    factory = BucketServerFactory(tmp_path, seaweed)
-    yield factory
-    factory.close()
 
 
 class Bucket:
