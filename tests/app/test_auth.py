@@ -24,6 +24,7 @@ from support.fakedist import make_wheel
 from support.helpers import Helpers
 from support.inproc import AppFactory, AppServer
 from support.net import fresh_address
+from support.uploads import upload
 
 ALICE = ("alice", "alice-pw-0001")
 BOB = ("bob", "bob-pw-0002")
@@ -39,18 +40,6 @@ def send(
     """A request from ``source`` (default: a fresh loopback address)."""
     kwargs.setdefault("timeout", 60)
     return server.from_address(source or fresh_address()).request(method, path, **kwargs)
-
-
-def upload(
-    server: AppServer, path: Path, auth: Any = None, *, source: str | None = None
-) -> requests.Response:
-    name, version = path.name.split("-")[:2]
-    fields = {":action": "file_upload", "name": name, "version": version}
-    with path.open("rb") as fh:
-        return send(
-            server, "POST", "/", data=fields, files={"content": (path.name, fh)}, auth=auth,
-            source=source,
-        )  # fmt: skip
 
 
 def may_update(server: AppServer, auth: Any, project: str = "probe-nothing") -> int:
@@ -89,7 +78,7 @@ def test_without_accounts_uploads_are_disabled(
     server = server_factory(site / "pkgs")  # no -P: default -a update, nobody may update
     wheel = make_wheel(tmp_path, "nope", "1.0")
     for auth in (None, ALICE):
-        r = upload(server, wheel, auth)
+        r = upload(server.from_address(fresh_address()), wheel, auth)
         assert r.status_code == 403, server.explain(r)
         assert "uploads are disabled" in r.text
     assert list((site / "pkgs").iterdir()) == []
@@ -101,7 +90,7 @@ def test_open_index_takes_anonymous_uploads(
 ) -> None:
     server = server_factory(site / "pkgs", "-P", ".", "-a", ".")
     wheel = make_wheel(tmp_path, "anon", "1.0")
-    r = upload(server, wheel)
+    r = upload(server.from_address(fresh_address()), wheel)
     assert r.status_code == 200, server.explain(r)
     assert server.listed_files("anon") == {wheel.name: helpers.sha256_file(wheel)}
 
@@ -114,7 +103,9 @@ def test_default_is_accounts_for_updates_only(
     assert server.get("/simple/").status_code == 200
     assert server.get("/simple/readable/").status_code == 200
     assert server.get(f"/packages/{wheel.name}").status_code == 200
-    assert_challenge(upload(server, make_wheel(tmp_path, "anon", "1.0")))
+    assert_challenge(
+        upload(server.from_address(fresh_address()), make_wheel(tmp_path, "anon", "1.0"))
+    )
     assert may_update(server, None) == 401
     assert may_update(server, ALICE) == 404  # allowed; there is just no such release
 
@@ -207,7 +198,7 @@ def test_rights_file_is_applied_and_reloaded_live(
     assert send(server, "GET", f"/packages/{wheel.name}", auth=CAROL).status_code == 200
     # an upload by an account without the right leaves nothing behind
     denied = make_wheel(tmp_path, "bobs", "1.0")
-    r = upload(server, denied, BOB)
+    r = upload(server.from_address(fresh_address()), denied, BOB)
     assert r.status_code == 403, server.explain(r)
     assert not (site / "pkgs" / denied.name).exists()
 

@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from support.fakedist import make_wheel
-from support.inproc import AppServer
-from support.uploads import file_upload_fields
+from support.uploads import upload
 
 
 @pytest.fixture
@@ -38,14 +36,6 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def _upload(server: AppServer, path: Path) -> requests.Response:
-    data = path.read_bytes()
-    fields = file_upload_fields(path.name, data)
-    return server.request(
-        "POST", "/", data=fields, files={"content": (path.name, data)}, timeout=60
-    )
-
-
 def _names(directory: Path) -> set[str]:
     return {p.name for p in directory.iterdir()}
 
@@ -61,13 +51,13 @@ def test_full_disk_is_507_leaves_nothing_and_a_retry_succeeds(
     filler.write_bytes(b"\0" * (3 * 2**20))  # leaves less than the wheel needs
     before = _names(packages)
 
-    r = _upload(server, wheel)
+    r = upload(server, wheel)
     assert r.status_code == 507, server.explain(r)
     assert "disk is full" in r.text and "retry" in r.text
     assert _names(packages) == before  # no file, no temp file
 
     filler.unlink()
-    r = _upload(server, wheel)
+    r = upload(server, wheel)
     assert r.status_code == 200, server.explain(r)
     assert (packages / wheel.name).read_bytes() == wheel.read_bytes()
     assert wheel.name in server.listed_files("big")
@@ -92,7 +82,7 @@ def test_zip_bomb_upload_is_refused_not_expanded(
     server = server_factory(packages, "-P", ".", "-a", ".")
     bomb = _bomb_wheel(tmp_path)
     assert bomb.stat().st_size < 200_000
-    r = _upload(server, bomb)
+    r = upload(server, bomb)
     assert r.status_code == 400, server.explain(r)
     assert "too large" in r.text
     assert _names(packages) == set()

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import requests
 from support.bucket_server import BucketServer, BucketServerFactory
-from support.clients import check_ok, pip_install, twine_upload
+from support.clients import check_ok, files_of, pip_install, twine_upload
 from support.fakedist import make_wheel
 from support.helpers import poll_until
 from support.seaweed import SeaweedFS
-from support.uploads import file_upload_fields
+from support.uploads import file_upload_fields, upload
 
 AUTH = ("anyone", "anything")  # replicas run with -P . -a . (no accounts)
 OPEN = ("-P", ".", "-a", ".")
@@ -26,25 +26,6 @@ OPEN = ("-P", ".", "-a", ".")
 
 def bucket_url(store: SeaweedFS) -> str:
     return f"s3://{store.new_bucket('idx')}/packages"
-
-
-def upload(server: BucketServer, path: Path) -> requests.Response:
-    data = path.read_bytes()
-    return server.request(
-        "POST",
-        "/",
-        data=file_upload_fields(path.name, data),
-        files={"content": (path.name, data)},
-    )
-
-
-def files_of(server: BucketServer, project: str) -> dict[str, dict[str, object]]:
-    response = server.request(
-        "GET", f"/simple/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
-    )
-    if response.status_code != 200:
-        return {}
-    return {f["filename"]: f for f in response.json()["files"]}
 
 
 def test_an_upload_through_one_replica_installs_through_the_other(

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 from support.bucket_server import BucketServer, BucketServerFactory
+from support.clients import files_of
 from support.fakedist import make_wheel
 from support.helpers import poll_until
 from support.seaweed import S3Place, SeaweedFS
-from support.uploads import file_upload_fields
+from support.uploads import upload
 
 from dynopypi.store.bucket.journal import COMPACT_EVERY
 from dynopypi.store.bucket.prune import KEEP_ENTRIES, entry_seq
@@ -29,21 +30,6 @@ OPEN = ("-P", ".", "-a", ".")
 PRUNING = ("--s3-journal-keep", "0")  # entries may go as soon as the manifest covers them
 CHURN = COMPACT_EVERY + 100  # yanks: entries beyond a manifest, so some are pruned
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
-
-
-def files_of(server: BucketServer, project: str) -> dict[str, dict[str, object]]:
-    response = server.request("GET", f"/simple/{project}/", headers={"Accept": JSON_V1})
-    if response.status_code != 200:
-        return {}
-    return {f["filename"]: f for f in response.json()["files"]}
-
-
-def upload(server: BucketServer, path: Path) -> None:
-    data = path.read_bytes()
-    answer = server.request(
-        "POST", "/", data=file_upload_fields(path.name, data), files={"content": (path.name, data)}
-    )
-    assert answer.status_code == 200, answer.text
 
 
 def action(server: BucketServer, what: str, name: str, reason: str = "") -> None:
@@ -81,7 +67,8 @@ def test_old_entries_go_and_a_new_replica_starts_from_what_is_left(
     a = replicas.replica(url, *OPEN, *PRUNING)
     wheels = [make_wheel(tmp_path, name, "1.0") for name in ("filler", "one", "two", "three")]
     for wheel in wheels:
-        upload(a, wheel)
+        uploaded = upload(a, wheel)
+        assert uploaded.status_code == 200, uploaded.text
     action(a, "yank", "two", "broken")
     packages = {place.prefix + w.name for w in wheels}
     state = {place.prefix + k(w.name) for w in wheels for k in (facts_key, meta_key)}
@@ -119,19 +106,22 @@ def test_a_replica_paused_while_its_next_entries_were_pruned_catches_up(
     b = replicas.replica(url, *OPEN)
     early, doomed, filler = (make_wheel(tmp_path, n, "1.0") for n in ("early", "doomed", "filler"))
     for wheel in (early, doomed, filler):
-        upload(a, wheel)
+        uploaded = upload(a, wheel)
+        assert uploaded.status_code == 200, uploaded.text
     poll_until(lambda: files_of(b, "filler"), message="B never followed A")
     assert b.proc is not None
     b.proc.send_signal(signal.SIGSTOP)
     try:
         position = journal(place)[-1]  # where B stopped: its next entry is the one after
         fresh = make_wheel(tmp_path, "fresh", "1.0")
-        upload(a, fresh)  # all three in entries that will be pruned
+        uploaded = upload(a, fresh)  # all three in entries that will be pruned
+        assert uploaded.status_code == 200, uploaded.text
         action(a, "remove_pkg", "doomed")
         action(a, "yank", "early", "broken")
         churn(a, CHURN)
         last = make_wheel(tmp_path, "last", "1.0")
-        upload(a, last)  # after the manifest
+        uploaded = upload(a, last)  # after the manifest
+        assert uploaded.status_code == 200, uploaded.text
         poll_until(
             lambda: journal(place)[0] > position + 1,
             timeout=30.0,
@@ -154,5 +144,6 @@ def test_a_replica_paused_while_its_next_entries_were_pruned_catches_up(
     assert took < 10.0
     # and B's own changes reach A: it appends after the entries it missed, not into the gap
     again = make_wheel(tmp_path, "again", "1.0")
-    upload(b, again)
+    uploaded = upload(b, again)
+    assert uploaded.status_code == 200, uploaded.text
     poll_until(lambda: files_of(a, "again"), timeout=5.0, message="A never saw B's upload")

@@ -18,8 +18,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from support.bucket_server import BucketServer, BucketServerFactory
-from support.clients import check_ok, pip_install
+from support.bucket_server import BucketServerFactory
+from support.clients import check_ok, files_of, pip_install
 from support.fakedist import make_sdist, make_wheel
 from support.helpers import poll_until
 from support.net import free_port
@@ -74,15 +74,6 @@ def journal_of(storage: S3Storage) -> list[Change]:
         assert found is not None
         entries += decode_entry(found[0])
     return entries
-
-
-def files_of(server: BucketServer, project: str) -> dict[str, dict[str, object]]:
-    response = server.request(
-        "GET", f"/simple/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
-    )
-    if response.status_code != 200:
-        return {}
-    return {f["filename"]: f for f in response.json()["files"]}
 
 
 def package_dir(root: Path) -> tuple[Path, list[Path]]:

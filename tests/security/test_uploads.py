@@ -34,7 +34,7 @@ from support.fakedist import core_metadata, make_sdist, make_wheel
 from support.fs import leftovers
 from support.inproc import AppFactory
 from support.server import DynoServer, ServerFactory
-from support.uploads import MULTIPART, file_upload_fields, form_body, part, upload_fields
+from support.uploads import MULTIPART, file_upload_fields, form_body, part, upload
 
 from dynopypi.publish import upload as upload_module
 
@@ -58,30 +58,6 @@ def server(module_server_factory: ServerFactory, site: Path) -> DynoServer:
     )
 
 
-def upload(
-    server: DynoServer,
-    filename: str,
-    data: bytes,
-    auth: tuple[str, str] = ALICE,
-    **fields: str | None,
-) -> requests.Response:
-    body = form_body(file_upload_fields_any(filename, data, **fields), (filename, data))
-    headers = {"Content-Type": MULTIPART}
-    return server.request("POST", "/", data=body, headers=headers, auth=auth, timeout=120)
-
-
-SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tar", ".zip", ".whl", ".egg")
-
-
-def file_upload_fields_any(filename: str, data: bytes, **fields: str | None) -> dict[str, str]:
-    """Twine's fields for any suffix (the name and version read off the file name)."""
-    stem = next(filename[: -len(s)] for s in SUFFIXES if filename.endswith(s))
-    name, version = stem.split("-")[:2]
-    base = upload_fields(name, version, data, wheel=filename.endswith(".whl"))
-    base.update({k: v for k, v in fields.items() if v is not None})
-    return base
-
-
 def stored(server: DynoServer) -> list[str]:
     return sorted(p.name for p in server.package_dir.iterdir())
 
@@ -103,7 +79,7 @@ def test_tar_bombs_are_refused_before_expanding(server: DynoServer, compression:
     data = hostile.tar_bomb(name, "1.0", compression, blocks * hostile.BLOCK)
     filename = f"{name}-1.0.tar.{compression}"
     started = time.monotonic()
-    r = upload(server, filename, data, filetype="sdist")
+    r = upload(server, (filename, data), ALICE, filetype="sdist")
     refused(r, 400, "archive bomb")
     assert time.monotonic() - started < 5
     assert filename not in stored(server)
@@ -116,21 +92,21 @@ def test_a_huge_pax_header_is_not_read_into_memory(server: DynoServer) -> None:
     head.pax_headers = {"comment": "x" * (8 * 1024 * 1024)}
     body = head.tobuf(format=tarfile.PAX_FORMAT)
     data = bz2.compress(body + b"\0" * 1024)
-    r = upload(server, f"{stem}.tar.bz2", data, filetype="sdist")
+    r = upload(server, (f"{stem}.tar.bz2", data), ALICE, filetype="sdist")
     refused(r, 400, "tar header")
 
 
 def test_egg_bomb_is_refused(server: DynoServer) -> None:
     data = hostile.zip_bomb(hostile.egg_members("eggbomb", "1.0"), 100 * hostile.BLOCK)
     assert len(data) < 64 * 1024
-    r = upload(server, "eggbomb-1.0-py3.11.egg", data, filetype="bdist_egg")
+    r = upload(server, ("eggbomb-1.0-py3.11.egg", data), ALICE, filetype="bdist_egg")
     refused(r, 400, "archive bomb")
     assert "eggbomb-1.0-py3.11.egg" not in stored(server)
 
 
 def test_wheel_with_too_many_entries_is_refused_before_parsing(server: DynoServer) -> None:
     data = hostile.many_entries_wheel("entries", "1.0", 100_000)
-    r = upload(server, "entries-1.0-py3-none-any.whl", data)
+    r = upload(server, ("entries-1.0-py3-none-any.whl", data), ALICE)
     refused(r, 400, "entries")
     assert "entries-1.0-py3-none-any.whl" not in stored(server)
 
@@ -169,16 +145,16 @@ def make_wheel_bytes(name: str, version: str, requires: Sequence[str] = ()) -> b
 def test_rights_are_checked_against_the_canonical_name(server: DynoServer, name: str) -> None:
     """bob may update acme? (acme1, acmeX...), not acme: a padded name field is no way in."""
     data = make_wheel_bytes("acme", "3.0")
-    r = upload(server, "acme-3.0-py3-none-any.whl", data, auth=BOB, name=name)
+    r = upload(server, ("acme-3.0-py3-none-any.whl", data), BOB, name=name)
     refused(r, 400, "not a valid project name")
     assert "acme-3.0-py3-none-any.whl" not in stored(server)
 
 
 def test_rights_still_allow_and_deny_by_the_file_name(server: DynoServer) -> None:
     data = make_wheel_bytes("acme", "3.0")
-    refused(upload(server, "acme-3.0-py3-none-any.whl", data, auth=BOB, name="acme"), 403)
+    refused(upload(server, ("acme-3.0-py3-none-any.whl", data), BOB, name="acme"), 403)
     ok = make_wheel_bytes("acme1", "3.0")
-    r = upload(server, "acme1-3.0-py3-none-any.whl", ok, auth=BOB, name="acme1")
+    r = upload(server, ("acme1-3.0-py3-none-any.whl", ok), BOB, name="acme1")
     assert r.status_code == 200, r.text
 
 
@@ -204,7 +180,7 @@ def test_urlencoded_content_type_with_a_multipart_body(server: DynoServer) -> No
 
 def test_non_ascii_digest_is_a_400(server: DynoServer) -> None:
     data = make_wheel_bytes("digest", "1.0")
-    r = upload(server, "digest-1.0-py3-none-any.whl", data, sha256_digest="é" * 64)
+    r = upload(server, ("digest-1.0-py3-none-any.whl", data), ALICE, sha256_digest="é" * 64)
     refused(r, 400, "sha256_digest")
 
 
@@ -233,7 +209,7 @@ def test_single_inserted_bytes_never_give_a_5xx(server: DynoServer) -> None:
 def test_name_variants_of_a_stored_file_are_the_same_file(server: DynoServer) -> None:
     first = make_wheel_bytes("acme-bar", "1.0")
     other = make_wheel_bytes("acme-bar", "1.0", requires=["evil"])
-    assert upload(server, "acme_bar-1.0-py3-none-any.whl", first, name="acme-bar").ok
+    assert upload(server, ("acme_bar-1.0-py3-none-any.whl", first), ALICE, name="acme-bar").ok
     for variant in (
         "Acme_Bar-1.0-py3-none-any.whl",
         "acme.bar-1.0-py3-none-any.whl",
@@ -241,9 +217,9 @@ def test_name_variants_of_a_stored_file_are_the_same_file(server: DynoServer) ->
         "acme_bar-1.0-PY3-none-any.whl",
     ):
         version = "1.0.0" if "1.0.0" in variant else "1.0"
-        r = upload(server, variant, other, name="acme-bar", version=version)
+        r = upload(server, (variant, other), ALICE, name="acme-bar", version=version)
         refused(r, 409, "File already exists", "acme_bar-1.0-py3-none-any.whl")
-        same = upload(server, variant, first, name="acme-bar", version=version)
+        same = upload(server, (variant, first), ALICE, name="acme-bar", version=version)
         assert same.status_code == 200 and "already stored" in same.text, same.text
     names = [n for n in stored(server) if n.lower().startswith("acme")]
     assert names.count("acme_bar-1.0-py3-none-any.whl") == 1
@@ -253,8 +229,8 @@ def test_name_variants_of_a_stored_file_are_the_same_file(server: DynoServer) ->
 def test_homoglyphs_in_file_names_are_refused(server: DynoServer) -> None:
     data = make_wheel_bytes("glyph", "1.0")
     for filename in ("glyph-1.0-py3-none-\u0430ny.whl", "glyph-1.0-py3-n\u043ene-any.whl"):
-        refused(upload(server, filename, data, name="glyph"), 400, "ASCII")
-    refused(upload(server, "glyph-1.0-py3-none-any.whl", data, name="glyp\u04bb"), 400)
+        refused(upload(server, (filename, data), ALICE, name="glyph"), 400, "ASCII")
+    refused(upload(server, ("glyph-1.0-py3-none-any.whl", data), ALICE, name="glyp\u04bb"), 400)
 
 
 # --------------------------------------------------------------------------- #14 validity
@@ -314,21 +290,25 @@ INVALID = {
 @pytest.mark.parametrize("case", sorted(INVALID))
 def test_wheels_must_be_valid(server: DynoServer, case: str) -> None:
     filename, members, word = INVALID[case]
-    r = upload(server, filename, _zip(members))
+    r = upload(server, (filename, _zip(members)), ALICE)
     refused(r, 400, word)
     assert filename not in stored(server)
 
 
 def test_content_must_be_the_type_the_name_says(server: DynoServer, tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path, "kind", "1.0").read_bytes()
-    refused(upload(server, "kind-1.0-py3.11.egg", wheel, filetype="bdist_egg"), 400, "EGG-INFO")
-    refused(upload(server, "kind-1.0.tar.gz", wheel, filetype="sdist"), 400, "compressed")
-    refused(upload(server, "kind-1.0.zip", wheel, filetype="sdist"), 400, "PKG-INFO")
+    refused(
+        upload(server, ("kind-1.0-py3.11.egg", wheel), ALICE, filetype="bdist_egg"), 400, "EGG-INFO"
+    )
+    refused(upload(server, ("kind-1.0.tar.gz", wheel), ALICE, filetype="sdist"), 400, "compressed")
+    refused(upload(server, ("kind-1.0.zip", wheel), ALICE, filetype="sdist"), 400, "PKG-INFO")
     sdist = make_sdist(tmp_path, "kind", "1.0").read_bytes()  # gzip inside
-    refused(upload(server, "kind-1.0.tar.bz2", sdist, filetype="sdist"), 400, "compressed")
-    refused(upload(server, "kind-1.0-py3-none-any.whl", sdist), 400, "zip")
+    refused(upload(server, ("kind-1.0.tar.bz2", sdist), ALICE, filetype="sdist"), 400, "compressed")
+    refused(upload(server, ("kind-1.0-py3-none-any.whl", sdist), ALICE), 400, "zip")
     egg = hostile.raw_zip(hostile.egg_members("kind", "1.0"))
-    assert upload(server, "kind-1.0-py3.11.egg", egg, filetype="bdist_egg").status_code == 200
+    assert (
+        upload(server, ("kind-1.0-py3.11.egg", egg), ALICE, filetype="bdist_egg").status_code == 200
+    )
     assert not [n for n in stored(server) if n.startswith("kind-") and not n.endswith(".egg")]
 
 
@@ -343,7 +323,7 @@ def test_sdists_with_links_out_or_devices_are_refused(server: DynoServer) -> Non
             odd = tarfile.TarInfo(f"{name}-1.0/odd")
             odd.type, odd.linkname = kind, "../../../etc/passwd"
             tf.addfile(odd)
-        r = upload(server, f"{name}-1.0.tar.gz", raw.getvalue(), filetype="sdist")
+        r = upload(server, (f"{name}-1.0.tar.gz", raw.getvalue()), ALICE, filetype="sdist")
         refused(r, 400, name)
         assert f"{name}-1.0.tar.gz" not in stored(server)
 
@@ -393,7 +373,7 @@ def test_temp_files_of_killed_uploads_are_removed_at_start(
 
 def _post_quietly(server: DynoServer, filename: str, data: bytes) -> None:
     with contextlib.suppress(requests.RequestException):  # the server is killed meanwhile
-        upload(server, filename, data, filetype="sdist")
+        upload(server, (filename, data), ALICE, filetype="sdist")
 
 
 # --------------------------------------------------------------------------- through nginx
@@ -427,14 +407,16 @@ def proxied(
 def test_attacks_through_nginx(proxied: DynoServer) -> None:
     """The same refusals when nginx is in front: 4xx from the app, never nginx's 5xx."""
     bomb = hostile.tar_bomb("viabomb", "1.0", "bz2", 100 * hostile.BLOCK)
-    refused(upload(proxied, "viabomb-1.0.tar.bz2", bomb, filetype="sdist"), 400, "archive bomb")
+    refused(
+        upload(proxied, ("viabomb-1.0.tar.bz2", bomb), ALICE, filetype="sdist"), 400, "archive bomb"
+    )
     acme = make_wheel_bytes("acme", "3.0")
-    r = upload(proxied, "acme-3.0-py3-none-any.whl", acme, auth=BOB, name="acme ")
+    r = upload(proxied, ("acme-3.0-py3-none-any.whl", acme), BOB, name="acme ")
     refused(r, 400, "not a valid project name")
     first = make_wheel_bytes("via-bar", "1.0")
-    assert upload(proxied, "via_bar-1.0-py3-none-any.whl", first, name="via-bar").ok
+    assert upload(proxied, ("via_bar-1.0-py3-none-any.whl", first), ALICE, name="via-bar").ok
     other = make_wheel_bytes("via-bar", "1.0", requires=["evil"])
-    r = upload(proxied, "Via_Bar-1.0-py3-none-any.whl", other, name="via-bar")
+    r = upload(proxied, ("Via_Bar-1.0-py3-none-any.whl", other), ALICE, name="via-bar")
     refused(r, 409, "File already exists")
     body = form_body(file_upload_fields("via_bar-1.0-py3-none-any.whl", first), ("x.whl", first))
     headers = {"Content-Type": "application/x-www-form-urlencoded"}

@@ -208,6 +208,15 @@ class IndexClient:
         return {canonicalize_name(p["name"]) for p in r.json()["projects"]}
 
 
+def files_of(server: IndexClient, project: str) -> dict[str, dict[str, Any]]:
+    """The files of the JSON project page by name, each as PEP 691 gives it (hashes,
+    yanked, ...); ``{}`` unless the page answers 200."""
+    response = server.request("GET", f"/simple/{project}/", headers={"Accept": JSON_V1})
+    if response.status_code != 200:
+        return {}
+    return {f["filename"]: f for f in response.json()["files"]}
+
+
 # --------------------------------------------------------------------------- real clients
 
 

@@ -1,12 +1,17 @@
 """Legacy upload API (``POST /`` with ``:action``) bodies built byte by byte, so that a test
-controls every byte the server sees (and can make exactly one thing wrong)."""
+controls every byte the server sees (and can make exactly one thing wrong); and ``upload``,
+which sends one as twine would."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
+import requests
 from packaging.utils import parse_sdist_filename, parse_wheel_filename
+
+from support.clients import IndexClient
 
 BOUNDARY = "dynopypi-upload-test-2f9c"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"  # Content-Type of these bodies
@@ -90,3 +95,32 @@ def _overridden(
     """``fields`` updated by ``overrides`` (in place, order kept), fields set to None dropped."""
     merged = {**fields, **overrides}
     return {k: v for k, v in merged.items() if v is not None}
+
+
+SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tar", ".zip", ".whl", ".egg")
+
+
+def twine_fields(filename: str, data: bytes, **fields: str | None) -> dict[str, str]:
+    """Twine's fields for a file of any suffix (the name and version read off the file name
+    as written, not normalized), ``fields`` overriding them (None leaves one as it was)."""
+    stem = next(filename[: -len(s)] for s in SUFFIXES if filename.endswith(s))
+    name, version = stem.split("-")[:2]
+    base = upload_fields(name, version, data, wheel=filename.endswith(".whl"))
+    base.update({k: v for k, v in fields.items() if v is not None})
+    return base
+
+
+def upload(
+    server: IndexClient,
+    file: Path | tuple[str, bytes],
+    auth: tuple[str, str] | None = None,
+    *,
+    timeout: float = 120.0,
+    **fields: str | None,
+) -> requests.Response:
+    """``POST /`` of ``file`` (a path, or a file name and its bytes) as ``auth``, with the
+    fields twine sends (``twine_fields``) in a body built byte by byte (``form_body``)."""
+    filename, data = (file.name, file.read_bytes()) if isinstance(file, Path) else file
+    body = form_body(twine_fields(filename, data, **fields), (filename, data))
+    headers = {"Content-Type": MULTIPART}
+    return server.request("POST", "/", data=body, headers=headers, auth=auth, timeout=timeout)
