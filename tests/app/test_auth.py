@@ -24,6 +24,7 @@ from support.fakedist import make_wheel
 from support.helpers import Helpers
 from support.inproc import AppFactory, AppServer
 from support.net import fresh_address
+from support.sites import Site
 from support.uploads import upload
 
 ALICE = ("alice", "alice-pw-0001")
@@ -63,32 +64,30 @@ def assert_challenge(response: requests.Response) -> None:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Path:
-    (tmp_path / "pkgs").mkdir()
-    add_account(tmp_path / "htpasswd", *ALICE)
-    return tmp_path
+def site(tmp_path: Path) -> Site:
+    return Site(tmp_path, [ALICE])
 
 
 # --------------------------------------------------------------------------- -P and -a
 
 
 def test_without_accounts_uploads_are_disabled(
-    server_factory: AppFactory, site: Path, tmp_path: Path
+    server_factory: AppFactory, site: Site, tmp_path: Path
 ) -> None:
-    server = server_factory(site / "pkgs")  # no -P: default -a update, nobody may update
+    server = server_factory(site.pkg)  # no -P: default -a update, nobody may update
     wheel = make_wheel(tmp_path, "nope", "1.0")
     for auth in (None, ALICE):
         r = upload(server.from_address(fresh_address()), wheel, auth)
         assert r.status_code == 403, server.explain(r)
         assert "uploads are disabled" in r.text
-    assert list((site / "pkgs").iterdir()) == []
+    assert list((site.pkg).iterdir()) == []
     assert server.get("/simple/").status_code == 200
 
 
 def test_open_index_takes_anonymous_uploads(
-    server_factory: AppFactory, site: Path, helpers: Helpers, tmp_path: Path
+    server_factory: AppFactory, site: Site, helpers: Helpers, tmp_path: Path
 ) -> None:
-    server = server_factory(site / "pkgs", "-P", ".", "-a", ".")
+    server = server_factory(site.pkg, "-P", ".", "-a", ".")
     wheel = make_wheel(tmp_path, "anon", "1.0")
     r = upload(server.from_address(fresh_address()), wheel)
     assert r.status_code == 200, server.explain(r)
@@ -96,10 +95,10 @@ def test_open_index_takes_anonymous_uploads(
 
 
 def test_default_is_accounts_for_updates_only(
-    server_factory: AppFactory, site: Path, tmp_path: Path
+    server_factory: AppFactory, site: Site, tmp_path: Path
 ) -> None:
-    wheel = make_wheel(site / "pkgs", "readable", "1.0")
-    server = server_factory(site / "pkgs", "-P", str(site / "htpasswd"))
+    wheel = make_wheel(site.pkg, "readable", "1.0")
+    server = server_factory(site.pkg, "-P", str(site.htpasswd))
     assert server.get("/simple/").status_code == 200
     assert server.get("/simple/readable/").status_code == 200
     assert server.get(f"/packages/{wheel.name}").status_code == 200
@@ -110,8 +109,8 @@ def test_default_is_accounts_for_updates_only(
     assert may_update(server, ALICE) == 404  # allowed; there is just no such release
 
 
-def test_malformed_credentials_get_a_challenge(server_factory: AppFactory, site: Path) -> None:
-    server = server_factory(site / "pkgs", "-P", str(site / "htpasswd"), "-a", "list,update")
+def test_malformed_credentials_get_a_challenge(server_factory: AppFactory, site: Site) -> None:
+    server = server_factory(site.pkg, "-P", str(site.htpasswd), "-a", "list,update")
     assert_challenge(send(server, "GET", "/simple/"))
     for header in (
         "Basic !!!not-base64!!!",
@@ -130,9 +129,9 @@ def test_malformed_credentials_get_a_challenge(server_factory: AppFactory, site:
     assert send(server, "GET", "/simple/", headers={"authorization": lower}).status_code == 200
 
 
-def test_non_ascii_credentials_in_utf8(server_factory: AppFactory, site: Path) -> None:
-    add_account(site / "htpasswd", "jürgen", "pässwörd-\u2603")
-    server = server_factory(site / "pkgs", "-P", str(site / "htpasswd"))
+def test_non_ascii_credentials_in_utf8(server_factory: AppFactory, site: Site) -> None:
+    add_account(site.htpasswd, "jürgen", "pässwörd-\u2603")
+    server = server_factory(site.pkg, "-P", str(site.htpasswd))
     utf8 = ("jürgen".encode(), "pässwörd-\u2603".encode())  # as RFC 7617's charset="UTF-8"
     assert may_update(server, utf8) == 404
     assert may_update(server, ("jürgen".encode(), b"p\xc3\xa4ssw\xc3\xb6rd")) == 401
@@ -142,10 +141,10 @@ def test_non_ascii_credentials_in_utf8(server_factory: AppFactory, site: Path) -
 
 
 def test_accounts_are_reloaded_live(
-    server_factory: AppFactory, site: Path, helpers: Helpers
+    server_factory: AppFactory, site: Site, helpers: Helpers
 ) -> None:
-    htpasswd = site / "htpasswd"
-    server = server_factory(site / "pkgs", "-P", str(htpasswd))
+    htpasswd = site.htpasswd
+    server = server_factory(site.pkg, "-P", str(htpasswd))
     assert may_update(server, BOB) == 401
 
     add_account(htpasswd, *BOB)
@@ -164,14 +163,14 @@ def test_accounts_are_reloaded_live(
 
 
 def test_rights_file_is_applied_and_reloaded_live(
-    server_factory: AppFactory, site: Path, helpers: Helpers, tmp_path: Path
+    server_factory: AppFactory, site: Site, helpers: Helpers, tmp_path: Path
 ) -> None:
-    htpasswd = site / "htpasswd"
+    htpasswd = site.htpasswd
     for account in (BOB, CAROL):
         add_account(htpasswd, *account)
     rights = Path(f"{htpasswd}.rights")
-    wheel = make_wheel(site / "pkgs", "shared", "1.0")
-    server = server_factory(site / "pkgs", "-P", str(htpasswd), "-a", "update,list,download")
+    wheel = make_wheel(site.pkg, "shared", "1.0")
+    server = server_factory(site.pkg, "-P", str(htpasswd), "-a", "update,list,download")
 
     # no rights file: every account may do everything
     for account in (ALICE, BOB, CAROL):
@@ -200,7 +199,7 @@ def test_rights_file_is_applied_and_reloaded_live(
     denied = make_wheel(tmp_path, "bobs", "1.0")
     r = upload(server.from_address(fresh_address()), denied, BOB)
     assert r.status_code == 403, server.explain(r)
-    assert not (site / "pkgs" / denied.name).exists()
+    assert not (site.pkg / denied.name).exists()
 
     # accounts the file does not name: read-only, unless a '*' line says otherwise
     add_account(htpasswd, "dave", "dave-pw")
@@ -233,9 +232,9 @@ def test_rights_file_is_applied_and_reloaded_live(
 
 
 def test_failed_logins_are_spaced_out_then_block_the_address(
-    server_factory: AppFactory, site: Path
+    server_factory: AppFactory, site: Site
 ) -> None:
-    server = server_factory(site / "pkgs", "-P", str(site / "htpasswd"))
+    server = server_factory(site.pkg, "-P", str(site.htpasswd))
     attacker = fresh_address()
     wrong = (ALICE[0], "guess")
 
@@ -288,9 +287,9 @@ def test_failed_logins_are_spaced_out_then_block_the_address(
 
 
 def test_unknown_user_costs_about_as_much_as_a_wrong_password(
-    server_factory: AppFactory, site: Path
+    server_factory: AppFactory, site: Site
 ) -> None:
-    server = server_factory(site / "pkgs", "-P", str(site / "htpasswd"))
+    server = server_factory(site.pkg, "-P", str(site.htpasswd))
 
     def timed(auth: Any) -> float:
         started = time.perf_counter()

@@ -22,7 +22,7 @@ READER = ("reader", "reader-secret-2")
 
 
 @pytest.fixture(scope="module")
-def site(
+def server(
     module_server_factory: ServerFactory, tmp_path_factory: pytest.TempPathFactory
 ) -> DynoServer:
     root = tmp_path_factory.mktemp("reasons")
@@ -45,7 +45,7 @@ def twine(server: DynoServer, wheel: Path, auth: tuple[str, str], tmp: Path) -> 
     return " ".join((result.stdout + result.stderr).split())  # rich wraps long lines
 
 
-def test_twine_prints_why_an_upload_conflicts(site: DynoServer, tmp_path: Path) -> None:
+def test_twine_prints_why_an_upload_conflicts(server: DynoServer, tmp_path: Path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
     first.mkdir()
     second.mkdir()
@@ -53,33 +53,33 @@ def test_twine_prints_why_an_upload_conflicts(site: DynoServer, tmp_path: Path) 
     wheel = make_wheel(second, "reason-conflict", "1.0", payload=b"other bytes")
     pypirc = tmp_path / "empty.pypirc"
     pypirc.write_text("")
-    ok = twine_upload(f"{site.base}/", ALICE, [first / wheel.name], config_file=pypirc)
+    ok = twine_upload(f"{server.base}/", ALICE, [first / wheel.name], config_file=pypirc)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    printed = twine(site, wheel, ALICE, tmp_path)
+    printed = twine(server, wheel, ALICE, tmp_path)
     assert "409" in printed and "File already exists" in printed, printed
 
 
-def test_twine_prints_why_a_login_or_right_is_refused(site: DynoServer, tmp_path: Path) -> None:
+def test_twine_prints_why_a_login_or_right_is_refused(server: DynoServer, tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path, "reason-denied", "1.0")
-    denied = twine(site, wheel, READER, tmp_path)
+    denied = twine(server, wheel, READER, tmp_path)
     assert "403" in denied and "may not update" in denied.lower().replace("'", ""), denied
-    wrong = twine(site, wheel, ("alice", "wrong"), tmp_path)
+    wrong = twine(server, wheel, ("alice", "wrong"), tmp_path)
     assert "401" in wrong and "wrong user name or password" in wrong, wrong
 
 
 @pytest.mark.parametrize("action", ["remove_pkg", "yank", "unyank"])
-def test_release_actions_carry_the_message_in_the_reason(site: DynoServer, action: str) -> None:
+def test_release_actions_carry_the_message_in_the_reason(server: DynoServer, action: str) -> None:
     fields = {":action": action, "name": "never-uploaded", "version": "1.0"}
-    response = site.request("POST", "/", data=fields, auth=ALICE)
+    response = server.request("POST", "/", data=fields, auth=ALICE)
     assert response.status_code == 404, response.text
     assert response.reason == response.text.strip(), (response.reason, response.text)
     assert "never-uploaded" in response.reason
 
 
-def test_hostile_text_in_a_message_cannot_break_the_status_line(site: DynoServer) -> None:
+def test_hostile_text_in_a_message_cannot_break_the_status_line(server: DynoServer) -> None:
     name = "evil\r\nX-Injected: 1 \u2603 " + "x" * 500
     fields = {":action": "yank", "name": name, "version": "1.0"}
-    response = site.request("POST", "/", data=fields, auth=ALICE)
+    response = server.request("POST", "/", data=fields, auth=ALICE)
     assert 400 <= response.status_code < 500, response.text
     assert "x-injected" not in {k.lower() for k in response.headers}
     assert "\u2603" in response.text or "evil" in response.text  # the body keeps the message

@@ -30,6 +30,7 @@ from support.fs import leftovers, tree
 from support.helpers import Helpers
 from support.net import fresh_address, request_from
 from support.server import DynoServer, ServerFactory
+from support.sites import Site
 from support.uploads import MULTIPART, file_upload_fields, form_body
 
 ALICE = ("alice", "alice-secret-1")
@@ -96,29 +97,19 @@ def post_form(
 # --------------------------------------------------------------------------- fixtures
 
 
-class Site:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.pkg = root / "pkgs"
-        self.pkg2 = root / "more-pkgs"
-        self.outside = root / "outside"
-        self.htpasswd = root / "htpasswd"
-        for d in (self.pkg, self.pkg2, self.outside):
-            d.mkdir()
-        for user, password in (ALICE, ACME, READER):
-            add_account(self.htpasswd, user, password)
-        Path(f"{self.htpasswd}.rights").write_text(RIGHTS)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
-    return Site(tmp_path_factory.mktemp("upload-site"))
+    """Accounts with rights, a second package directory (more-pkgs) and a place outside."""
+    site = Site(tmp_path_factory.mktemp("upload-site"), [ALICE, ACME, READER], RIGHTS)
+    for name in ("more-pkgs", "outside"):
+        (site.root / name).mkdir()
+    return site
 
 
 @pytest.fixture(scope="module")
 def server(module_server_factory: Any, site: Site) -> Any:
     """Two package directories (uploads go to the first), accounts with rights."""
-    return module_server_factory(site.pkg, str(site.pkg2), "-P", str(site.htpasswd))
+    return module_server_factory(site.pkg, str(site.root / "more-pkgs"), "-P", str(site.htpasswd))
 
 
 # --------------------------------------------------------------------------- real clients
@@ -142,7 +133,7 @@ def test_twine_uploads_are_listed_at_once_and_pip_installs_them(
         stored = site.pkg / dist.name
         assert stored.is_file() and not stored.is_symlink()
         assert stored.read_bytes() == dist.read_bytes()
-        assert not (site.pkg2 / dist.name).exists()
+        assert not ((site.root / "more-pkgs") / dist.name).exists()
     assert leftovers(site.pkg) == []
     # the wheel's core metadata (PEP 658) is served at once too
     r = server.get(f"/packages/{wheel.name}.metadata")
@@ -391,7 +382,7 @@ def test_upload_does_not_write_through_a_symlink(
 ) -> None:
     project = "victim-dangling" if dangling else "victim"
     sdist = make_sdist(tmp_path, project, "1.0")
-    outside = site.outside / f"{project}-target"
+    outside = (site.root / "outside") / f"{project}-target"
     if not dangling:
         outside.write_bytes(b"PRECIOUS, MUST NOT CHANGE\n")
     link = site.pkg / sdist.name
@@ -463,7 +454,7 @@ def test_remove_pkg_removes_the_release_from_every_package_dir(
     wheel = make_wheel(tmp_path / "a", "shadowed", "1.0")
     other = make_wheel(tmp_path / "b", "shadowed", "1.0", payload=b"second directory's copy")
     # the second directory's copy first, then the first's, which shadows it once indexed
-    for root, dist in ((site.pkg2, other), (site.pkg, wheel)):
+    for root, dist in (((site.root / "more-pkgs"), other), (site.pkg, wheel)):
         (root / dist.name).write_bytes(dist.read_bytes())
         expected = {dist.name: helpers.sha256_file(dist)}
 

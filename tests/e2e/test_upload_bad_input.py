@@ -27,6 +27,7 @@ from support.fakedist import core_metadata, make_sdist, make_wheel
 from support.fs import leftovers, tree
 from support.helpers import Helpers
 from support.server import DynoServer
+from support.sites import Site
 from support.uploads import BOUNDARY, MULTIPART, closing, form_body, part, upload_fields
 
 # --------------------------------------------------------------------------- helpers
@@ -78,21 +79,20 @@ def raw_post(server: DynoServer, head_lines: Sequence[bytes], body: bytes = b"")
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("bad-input")
-    (root / "pkgs").mkdir()
-    (root / "build").mkdir()
-    return root
+def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    site = Site(tmp_path_factory.mktemp("bad-input"))
+    (site.root / "build").mkdir()
+    return site
 
 
 @pytest.fixture(scope="module")
-def server(module_server_factory: Any, site: Path) -> Any:
-    return module_server_factory(site / "pkgs", "-P", ".", "-a", ".", "--max-upload-size", "1M")
+def server(module_server_factory: Any, site: Site) -> Any:
+    return module_server_factory(site.pkg, "-P", ".", "-a", ".", "--max-upload-size", "1M")
 
 
 @pytest.fixture
-def pkg(site: Path) -> Path:
-    return site / "pkgs"
+def pkg(site: Site) -> Path:
+    return site.pkg
 
 
 @pytest.fixture

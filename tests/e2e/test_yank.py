@@ -23,6 +23,7 @@ from support.clients import pip_install
 from support.fakedist import make_sdist, make_wheel
 from support.helpers import Helpers
 from support.server import DynoServer, ServerFactory
+from support.sites import Site
 
 ALICE = ("alice", "alice-yank-pw")
 READER = ("reader", "reader-yank-pw")
@@ -77,35 +78,31 @@ def yanked_json(pkg: Path) -> dict[str, str]:
 # --------------------------------------------------------------------------- fixtures
 
 
-class Site:
-    def __init__(self, root: Path) -> None:
-        self.pkg = root / "pkgs"
-        self.pkg.mkdir()
-        self.files: dict[str, list[str]] = {}
-        for project, version in [
-            ("cli-yank", "1.0"), ("cli-yank", "2.0"), ("one-file", "1.0"),
-            ("http-yank", "1.0"), ("http-yank", "1.1"), ("no-reason", "1.0"),
-            ("escaped", "1.0"), ("guarded", "1.0"), ("lib", "1.0"), ("lib", "2.0"),
-        ]:  # fmt: skip
-            names = [make_wheel(self.pkg, project, version).name]
-            if project != "lib":
-                names.append(make_sdist(self.pkg, project, version).name)
-            self.files.setdefault(f"{project}=={version}", []).extend(names)
-        self.htpasswd = root / "htpasswd"
-        add_account(self.htpasswd, *ALICE)
-        add_account(self.htpasswd, *READER)
-        Path(f"{self.htpasswd}.rights").write_text(
-            "alice  list,download,update\nreader list,download\n"
-        )
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
-    return Site(tmp_path_factory.mktemp("yank"))
+    rights = "alice  list,download,update\nreader list,download\n"
+    return Site(tmp_path_factory.mktemp("yank"), [ALICE, READER], rights)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def releases(site: Site) -> dict[str, list[str]]:
+    """The releases in the package directory (there for every test of the module, as the
+    server starts over them): ``project==version`` -> its file names."""
+    files: dict[str, list[str]] = {}
+    for project, version in [
+        ("cli-yank", "1.0"), ("cli-yank", "2.0"), ("one-file", "1.0"),
+        ("http-yank", "1.0"), ("http-yank", "1.1"), ("no-reason", "1.0"),
+        ("escaped", "1.0"), ("guarded", "1.0"), ("lib", "1.0"), ("lib", "2.0"),
+    ]:  # fmt: skip
+        names = [make_wheel(site.pkg, project, version).name]
+        if project != "lib":
+            names.append(make_sdist(site.pkg, project, version).name)
+        files.setdefault(f"{project}=={version}", []).extend(names)
+    return files
 
 
 @pytest.fixture(scope="module")
-def server(module_server_factory: Any, site: Site) -> Any:
+def server(module_server_factory: Any, site: Site, releases: dict[str, list[str]]) -> Any:
     return module_server_factory(site.pkg, "-P", str(site.htpasswd))
 
 
@@ -113,10 +110,10 @@ def server(module_server_factory: Any, site: Site) -> Any:
 
 
 def test_cli_yank_and_unyank_reach_the_running_server(
-    server: DynoServer, site: Site, helpers: Helpers
+    server: DynoServer, site: Site, releases: dict[str, list[str]], helpers: Helpers
 ) -> None:
-    yanked = site.files["cli-yank==1.0"]
-    kept = site.files["cli-yank==2.0"]
+    yanked = releases["cli-yank==1.0"]
+    kept = releases["cli-yank==2.0"]
     assert not (site.pkg / ".dynopypi").exists()  # the first yank creates the state dir
     result = dynopypi("yank", "cli-yank", "1.0", "--reason", "broken build", "-d", site.pkg)
     assert result.returncode == 0, result.stderr
@@ -141,8 +138,10 @@ def test_cli_yank_and_unyank_reach_the_running_server(
     )
 
 
-def test_cli_yank_one_file(server: DynoServer, site: Site, helpers: Helpers) -> None:
-    wheel, sdist = site.files["one-file==1.0"]
+def test_cli_yank_one_file(
+    server: DynoServer, site: Site, releases: dict[str, list[str]], helpers: Helpers
+) -> None:
+    wheel, sdist = releases["one-file==1.0"]
     result = dynopypi("yank", "one-file", "1.0", "--file", sdist, "-d", site.pkg)
     assert result.returncode == 0, result.stderr
     helpers.poll_until(
@@ -170,9 +169,11 @@ def test_cli_yank_errors(site: Site, args: list[str], code: int) -> None:
 
 
 @pytest.mark.parametrize("multipart", [False, True], ids=["urlencoded", "multipart"])
-def test_http_yank_and_unyank_show_at_once(server: DynoServer, site: Site, multipart: bool) -> None:
-    release = site.files["http-yank==1.0"]
-    other = site.files["http-yank==1.1"]
+def test_http_yank_and_unyank_show_at_once(
+    server: DynoServer, site: Site, releases: dict[str, list[str]], multipart: bool
+) -> None:
+    release = releases["http-yank==1.0"]
+    other = releases["http-yank==1.1"]
     fields = {":action": "yank", "name": "HTTP.Yank", "version": "1.0", "reason": "CVE-0000-1"}
     r = post_action(server, fields, multipart=multipart)
     assert r.status_code == 200, server.explain(r)
@@ -189,8 +190,10 @@ def test_http_yank_and_unyank_show_at_once(server: DynoServer, site: Site, multi
     assert not set(release) & set(yanked_json(site.pkg))
 
 
-def test_http_yank_one_file_without_a_reason(server: DynoServer, site: Site) -> None:
-    wheel, sdist = site.files["no-reason==1.0"]
+def test_http_yank_one_file_without_a_reason(
+    server: DynoServer, releases: dict[str, list[str]]
+) -> None:
+    wheel, sdist = releases["no-reason==1.0"]
     fields = {":action": "yank", "name": "no-reason", "version": "1.0", "filename": wheel}
     r = post_action(server, fields)
     assert r.status_code == 200, server.explain(r)
@@ -213,14 +216,16 @@ def test_http_yank_reason_is_escaped(server: DynoServer, site: Site) -> None:
     assert len(html.anchors) == 2
 
 
-def test_http_yank_needs_the_update_right(server: DynoServer, site: Site) -> None:
+def test_http_yank_needs_the_update_right(
+    server: DynoServer, site: Site, releases: dict[str, list[str]]
+) -> None:
     fields = {":action": "yank", "name": "guarded", "version": "1.0", "reason": "no"}
     before = yanked_json(site.pkg)
     for auth, status in ((None, 401), ((ALICE[0], "wrong"), 401), (READER, 403)):
         for action in ("yank", "unyank"):
             r = post_action(server, {**fields, ":action": action}, auth, fresh_address=True)
             assert r.status_code == status, (auth, server.explain(r))
-    assert yank_state(server, "guarded") == {n: (False, None) for n in site.files["guarded==1.0"]}
+    assert yank_state(server, "guarded") == {n: (False, None) for n in releases["guarded==1.0"]}
     for version, status in (("9.9", 404), ("not a version", 400)):
         r = post_action(server, {**fields, "version": version})
         assert r.status_code == status, server.explain(r)

@@ -29,6 +29,7 @@ from support.helpers import Helpers
 from support.net import fresh_address, request_from
 from support.nginx import Nginx, nginx_in_front
 from support.server import DynoServer, ServerFactory
+from support.sites import Site
 
 LONG = "correct horse battery staple, " * 3  # 90 bytes: Apache's htpasswd kept 72
 ACCOUNTS = {
@@ -45,24 +46,22 @@ EVERYTHING = ("-a", "update,list,download")
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("auth-site")
-    (root / "pkgs").mkdir()
-    make_wheel(root / "pkgs", "lib", "1.0")
-    write_apache_htpasswd(root / "htpasswd", ACCOUNTS)
-    (root / "htpasswd.rights").write_text(RIGHTS)
-    return root
+def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    site = Site(tmp_path_factory.mktemp("auth-site"), rights=RIGHTS)
+    make_wheel(site.pkg, "lib", "1.0")
+    write_apache_htpasswd(site.htpasswd, ACCOUNTS)
+    return site
 
 
 @pytest.fixture(scope="module")
-def app(module_server_factory: ServerFactory, site: Path) -> DynoServer:
+def app(module_server_factory: ServerFactory, site: Site) -> DynoServer:
     """Every action needs an account; nginx (127.0.0.1) is a trusted proxy."""
-    return module_server_factory(site / "pkgs", "-P", str(site / "htpasswd"), *EVERYTHING, *ACCEL)
+    return module_server_factory(site.pkg, "-P", str(site.htpasswd), *EVERYTHING, *ACCEL)
 
 
 @pytest.fixture(scope="module")
-def proxy(app: DynoServer, site: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
-    with nginx_in_front(tmp_path_factory.mktemp("nginx"), app.port, site / "pkgs") as nginx:
+def proxy(app: DynoServer, site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
+    with nginx_in_front(tmp_path_factory.mktemp("nginx"), app.port, site.pkg) as nginx:
         yield nginx
 
 
@@ -216,7 +215,7 @@ def test_a_forwarded_for_that_is_no_address_is_ignored(app: DynoServer) -> None:
 # --------------------------------------------------------------------------- #12 /ready
 
 
-def test_ready_tells_strangers_only_whether_it_is_ready(app: DynoServer, site: Path) -> None:
+def test_ready_tells_strangers_only_whether_it_is_ready(app: DynoServer, site: Site) -> None:
     for header in ({}, {"Authorization": basic("ghost", "x")}, {"Authorization": b"Basic \xe9"}):
         answer = raw_get(app.port, "/ready", header)
         assert answer.status == 200
@@ -225,7 +224,7 @@ def test_ready_tells_strangers_only_whether_it_is_ready(app: DynoServer, site: P
     answer = raw_get(app.port, "/ready", {"Authorization": basic("reader", "reader-pw")})
     state = json.loads(answer.body)
     assert (state["projects"], state["files"], state["warnings"]) == (1, 1, [])
-    assert state["writable"] == {str(site / "pkgs"): True}
+    assert state["writable"] == {str(site.pkg): True}
 
 
 def test_ready_details_stay_public_where_listing_is(

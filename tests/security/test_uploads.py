@@ -34,6 +34,7 @@ from support.fakedist import core_metadata, make_sdist, make_wheel
 from support.fs import leftovers
 from support.inproc import AppFactory
 from support.server import DynoServer, ServerFactory
+from support.sites import Site
 from support.uploads import MULTIPART, file_upload_fields, form_body, part, upload
 
 from dynopypi.publish import upload as upload_module
@@ -43,18 +44,19 @@ BOB = ("bob", "bob-pw")  # may update only projects matching acme?
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("uploads-site")
-    (root / "pkgs").mkdir()
-    write_fast_accounts(root / "htpasswd", dict([ALICE, BOB]))
-    (root / "rights").write_text("alice list,download,update *\nbob list,download,update acme?\n")
-    return root
+def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    site = Site(tmp_path_factory.mktemp("uploads-site"))
+    write_fast_accounts(site.htpasswd, dict([ALICE, BOB]))
+    (site.root / "rights").write_text(
+        "alice list,download,update *\nbob list,download,update acme?\n"
+    )
+    return site
 
 
 @pytest.fixture(scope="module")
-def server(module_server_factory: ServerFactory, site: Path) -> DynoServer:
+def server(module_server_factory: ServerFactory, site: Site) -> DynoServer:
     return module_server_factory(
-        site / "pkgs", "-P", str(site / "htpasswd"), "--rights", str(site / "rights")
+        site.pkg, "-P", str(site.htpasswd), "--rights", str(site.root / "rights")
     )
 
 
@@ -385,15 +387,16 @@ def proxied(
 ) -> Iterator[DynoServer]:
     """The shipped nginx site in front of an app run as the shipped config runs it; the
     returned client speaks to nginx (same package directory as the app)."""
-    site = tmp_path_factory.mktemp("uploads-nginx")
-    (site / "pkgs").mkdir()
-    write_fast_accounts(site / "htpasswd", dict([ALICE, BOB]))
-    (site / "rights").write_text("alice list,download,update *\nbob list,download,update acme?\n")
+    site = Site(tmp_path_factory.mktemp("uploads-nginx"))
+    write_fast_accounts(site.htpasswd, dict([ALICE, BOB]))
+    (site.root / "rights").write_text(
+        "alice list,download,update *\nbob list,download,update acme?\n"
+    )
     accel = ("--trusted-proxies", "127.0.0.1", "--x-accel-redirect", "/_dynopypi_files/")
-    args = ("-P", str(site / "htpasswd"), "--rights", str(site / "rights"), *accel)
-    app = module_server_factory(site / "pkgs", *args)
+    args = ("-P", str(site.htpasswd), "--rights", str(site.root / "rights"), *accel)
+    app = module_server_factory(site.pkg, *args)
     proxy = nh.site_nginx(
-        tmp_path_factory.mktemp("nginx"), nh.HTTP_SITE, app_port=app.port, alias_dir=site / "pkgs"
+        tmp_path_factory.mktemp("nginx"), nh.HTTP_SITE, app_port=app.port, alias_dir=site.pkg
     )
     proxy.start()
     front = copy.copy(app)

@@ -23,6 +23,7 @@ from support.accounts import write_fast_accounts
 from support.fakedist import make_sdist, make_wheel
 from support.fs import leftovers
 from support.inproc import AppFactory, AppServer
+from support.sites import Site
 from support.uploads import MULTIPART, file_upload_fields, form_body
 
 ALICE = ("alice", "alice-pw")
@@ -46,10 +47,9 @@ def originals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 def fuzz_server(
     module_app_factory: AppFactory, tmp_path_factory: pytest.TempPathFactory
 ) -> AppServer:
-    site = tmp_path_factory.mktemp("fuzz-site")
-    (site / "pkgs").mkdir()
-    write_fast_accounts(site / "htpasswd", dict([ALICE]))
-    return module_app_factory(site / "pkgs", "-P", str(site / "htpasswd"))
+    site = Site(tmp_path_factory.mktemp("fuzz-site"))
+    write_fast_accounts(site.htpasswd, dict([ALICE]))
+    return module_app_factory(site.pkg, "-P", str(site.htpasswd))
 
 
 def post(server: AppServer, body: bytes, content_type: str = MULTIPART) -> int:
