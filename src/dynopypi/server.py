@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import logging
 import signal
 import sys
@@ -23,10 +22,7 @@ from waitress import wasyncore
 from waitress.channel import HTTPChannel
 
 from dynopypi import __version__
-from dynopypi.auth.policy import build_gate
-from dynopypi.build import bucket_settings, build_bucket
-from dynopypi.build_upstream import build_catalog, build_index
-from dynopypi.core.describe import Describer
+from dynopypi.build import build_parts
 from dynopypi.edge.access_log import with_access_log
 from dynopypi.edge.auth_request import for_auth_request
 from dynopypi.edge.forwarded import parse_networks, trust_proxies
@@ -35,30 +31,12 @@ from dynopypi.edge.guard import Limits, guard_server
 from dynopypi.edge.hosts import checked_host
 from dynopypi.ops import systemd
 from dynopypi.ops.logs import setup_logging
-from dynopypi.publish.releases import ReleaseChanges
-from dynopypi.publish.upload import Shelf
-from dynopypi.render.renderer import Renderer
-from dynopypi.services import Services
 from dynopypi.settings.config import Settings
-from dynopypi.store.base import Reader
-from dynopypi.store.directory.digest_cache import DigestCache
-from dynopypi.store.directory.reader import FileReader
-from dynopypi.store.directory.reconcile import Reconciler
-from dynopypi.store.directory.releases import Releases
-from dynopypi.store.directory.shelf import DirectoryShelf
-from dynopypi.store.directory.updates import PathUpdates
 from dynopypi.store.directory.watcher import Watcher
-from dynopypi.store.directory.yanks import YankStore
 from dynopypi.web import create_app
 from dynopypi.web.shell import refusal_response
 
 log = logging.getLogger(__name__)
-
-
-def cache_path(settings: Settings) -> Path:
-    """One cache file per set of package directories, so two servers never share rows."""
-    key = "\0".join(str(r.resolve()) for r in settings.roots)
-    return settings.cache_dir / f"index-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sqlite3"
 
 
 class Server:
@@ -66,47 +44,17 @@ class Server:
 
     def __init__(self, settings: Settings) -> None:
         self.where = settings.storage or ", ".join(str(r) for r in settings.roots)
-        if settings.storage is not None:
-            settings = bucket_settings(settings)  # the bucket replaces the directories
-        self.settings = settings
-        for root in settings.roots:  # config refuses missing ones but the default
-            if not root.is_dir():
-                root.mkdir(parents=True, exist_ok=True)
-                log.warning("created the package directory %s (the default)", root)
-        self.cache = DigestCache(cache_path(settings))
-        self.yanks = YankStore(settings.roots)
-        self.index, self.upstream_store = build_index(settings)
-        describer = Describer(settings.hash_algo, self.yanks.lookup)
-        self.reconciler = Reconciler(self.index, self.cache, describer)
-        self.paths = PathUpdates(self.reconciler)
-        self.renderer = Renderer(settings.hash_algo)
-        self.auth = build_gate(settings.passwords, settings.authenticate, settings.rights)
+        parts = build_parts(settings)
+        self.settings = settings = parts.settings
+        self.cache, self.yanks, self.index = parts.cache, parts.yanks, parts.index
+        self.reconciler, self.paths, self.renderer = parts.reconciler, parts.paths, parts.renderer
+        self.auth, self.bucket, self.catalog = parts.gate, parts.bucket, parts.catalog
         self.watcher = Watcher(
             self.paths,
             rescan_interval=settings.rescan_interval,
             on_state_change=self._state_changed,
         )
-        self.bucket = None
-        reader: Reader = FileReader(self.index, self.cache)
-        releases: ReleaseChanges = Releases(self.paths, self.yanks)
-        shelf: Shelf = DirectoryShelf(self.paths)
-        if settings.storage is not None:
-            self.bucket = build_bucket(settings, self.index, describer, self.reconciler)
-            reader, releases, shelf = self.bucket.reader, self.bucket.releases, self.bucket.shelf
-        self.catalog = build_catalog(settings, self.reconciler, reader, self.upstream_store)
-        services = Services(
-            settings,
-            self.index,
-            reader,
-            self.renderer,
-            self.auth,
-            releases,
-            self.catalog,
-            shelf,
-            self.bucket.store if self.bucket else None,
-            self._store_problem,
-        )
-        app = refusals_first(create_app(services), refusal_response)
+        app = refusals_first(create_app(parts.services), refusal_response)
         self._networks = parse_networks(settings.trusted_proxies)
         self.app = trust_proxies(
             with_access_log(for_auth_request(checked_host(app))), self._networks
@@ -114,9 +62,6 @@ class Server:
         self._http: Any = None
         self._stopped = threading.Event()
         self._draining = threading.Event()
-
-    def _store_problem(self) -> str | None:
-        return self.bucket.source.problem if self.bucket is not None else None
 
     def load(self) -> None:
         """Start watching and load the index, without binding a socket: after this,
