@@ -8,6 +8,7 @@ from typing import Any, BinaryIO
 import bottle
 
 from dynopypi.auth.identity import DOWNLOAD, LIST
+from dynopypi.catalog import Delivery
 from dynopypi.core.model import Rendered
 from dynopypi.dists.names import DistFile
 from dynopypi.edge.guard import WAKE
@@ -38,14 +39,6 @@ class Chunks:
         self._stream.close()
 
 
-class Gone(Exception):
-    """A cached upstream file was not on disk when it was opened (purged meanwhile)."""
-
-    def __init__(self, dist: DistFile) -> None:
-        super().__init__(dist.relpath)
-        self.dist = dist
-
-
 class FileRoutes(Routes):
     def install(self, app: bottle.Bottle) -> None:
         app.route("/packages/", "GET", self.listing)
@@ -60,83 +53,57 @@ class FileRoutes(Routes):
         return self.shell.send(render_listing(served))  # the cooldown's: for this moment
 
     def download(self, path: str, as_of_ns: int | None = None) -> bottle.HTTPResponse:
-        try:
-            return self._download(path, as_of_ns)
-        except Gone as gone:  # a cached upstream file purged by another process: refetch
-            assert self.services.catalog.upstream is not None
-            self.services.catalog.upstream.files.forget(gone.dist)
-        try:
-            return self._download(path, as_of_ns)
-        except Gone:
-            raise NotFound(f"file {path!r} keeps disappearing from the upstream cache") from None
-
-    def _download(self, path: str, as_of_ns: int | None) -> bottle.HTTPResponse:
         self.shell.require(DOWNLOAD)
-        catalog = self.services.catalog
-        dist = catalog.file_at(path, as_of_ns)
-        if dist is None and path.endswith(".metadata"):
+        request = self.shell.request
+        sent = self.services.catalog.serve(
+            path,
+            as_of_ns,
+            self._send,
+            head=request.method == "HEAD",
+            ranged=bool(request.headers.get("Range")),
+        )
+        if sent is not None:
+            return sent
+        if path.endswith(".metadata"):
             return self.core_metadata(path.removesuffix(".metadata"), as_of_ns)
-        if dist is None:
-            raise NotFound(f"no file {path!r} in this index")
-        if catalog.is_upstream(dist):
-            first = self.first_download(dist)
-            if first is not None:
-                return first
-            dist = catalog.file_at(path, as_of_ns) or dist  # as stored: real size, digests
-            catalog.touch(dist)
-        reader = catalog.reader_for(dist)  # cached upstream files are on local disk
-        try:
-            return self._send(reader, dist)
-        except NotFound:
-            if catalog.is_upstream(dist):  # seen on disk less than a second ago, gone now
-                raise Gone(dist) from None
-            raise
+        raise NotFound(f"no file {path!r} in this index")
 
-    def _send(self, reader: Reader, dist: DistFile) -> bottle.HTTPResponse:
+    def _send(self, delivery: Delivery) -> bottle.HTTPResponse:
+        if delivery.flight is not None or delivery.uncached:
+            return self.first_download(delivery)
+        reader, dist = delivery.reader, delivery.dist
         settings = self.services.settings
         if settings.s3_presigned_downloads and not reader.local:  # in the bucket: it sends
             return self.presigned(dist)
         if settings.x_accel_redirect and reader.local:
-            return self.accel_redirect(dist, settings.x_accel_redirect)
+            return self.accel_redirect(delivery, settings.x_accel_redirect)
         plan = plan_download(dist, self.shell.request.headers, cache_control=settings.cache_control)
         if plan.length == 0:
             return bottle.HTTPResponse(status=plan.status, **plan.headers)
         body = self._body(reader, dist, plan.status, plan.start, plan.length)
         return bottle.HTTPResponse(body=body, status=plan.status, **plan.headers)
 
-    def first_download(self, dist: DistFile) -> bottle.HTTPResponse | None:
-        """An upstream file not cached yet: read along while it is fetched (None: cached).
+    def first_download(self, delivery: Delivery) -> bottle.HTTPResponse:
+        """An upstream file not cached yet, read along while it is fetched (a HEAD: only
+        its headers).
 
         The body is a ``Tail`` of the growing file, sent from waitress's event loop (a
-        client that does not read holds no worker). A Range request (pip resuming a
-        download, uv reading a wheel's metadata) is answered from the cache once the
-        whole file is in and verified (or 503 with Retry-After while it is not): a range
-        of bytes that were never verified is never sent.
+        client that does not read holds no worker).
         """
-        catalog = self.services.catalog
-        assert catalog.upstream is not None
-        if catalog.upstream.files.cached(dist):
-            return None
+        dist = delivery.dist
         headers = {
             "Content-Type": content_type_for(dist.filename),
-            "Accept-Ranges": "bytes",  # honoured, once the file is in (see above)
+            "Accept-Ranges": "bytes",  # honoured, once the file is in (Catalog.serve)
             **self.shell.cache_header,
         }
-        if dist.size:
-            headers["Content-Length"] = str(dist.size)
-        request = self.shell.request
-        if request.method == "HEAD":
+        if delivery.flight is None:
+            if dist.size:
+                headers["Content-Length"] = str(dist.size)
             return bottle.HTTPResponse(status=200, **headers)
-        if request.headers.get("Range"):
-            catalog.settle(dist)
-            return None
-        flight = catalog.first_download(dist)
-        fd = flight.dup() if flight is not None else None
-        if flight is None or fd is None or flight.size is None:
-            return None  # cached meanwhile
-        headers["Content-Length"] = str(flight.size)
-        wake = request.environ.get(WAKE)
-        tail = Tail(flight, fd, wake)
+        assert delivery.flight.size is not None
+        headers["Content-Length"] = str(delivery.flight.size)
+        wake = self.shell.request.environ.get(WAKE)
+        tail = Tail(delivery.flight, delivery.fd, wake)
         stall = self.services.settings.upstream_timeout
         body: Any = tail if wake is not None else chunks(tail, stall)
         return bottle.HTTPResponse(body=body, status=200, **headers)
@@ -166,7 +133,7 @@ class FileRoutes(Routes):
             raise NotFound(f"file {dist.relpath!r} cannot be handed out by its store")
         return bottle.HTTPResponse(status=302, Location=url, Cache_Control="no-store")
 
-    def accel_redirect(self, dist: DistFile, prefix: str) -> bottle.HTTPResponse:
+    def accel_redirect(self, delivery: Delivery, prefix: str) -> bottle.HTTPResponse:
         """nginx sends the bytes (and handles ranges and validators); we only decide.
 
         The target is the file's real path under its root, so nginx (which opens no
@@ -174,10 +141,11 @@ class FileRoutes(Routes):
         ``<prefix><number>/``; the upstream cache is ``<prefix>upstream-<key>/``, named
         after its directory, so one fixed nginx location serves any upstream setting.
         """
-        relpath = self.services.catalog.reader_for(dist).real_relpath(dist)
+        dist = delivery.dist
+        relpath = delivery.reader.real_relpath(dist)
         if relpath is None:
             raise NotFound(f"file {dist.relpath!r} is not in its package directory")
-        target = f"{prefix}{self.services.catalog.accel_dir(dist)}/{quote_path(relpath)}"
+        target = f"{prefix}{delivery.accel_dir}/{quote_path(relpath)}"
         headers = {"X-Accel-Redirect": target, "Content-Type": content_type_for(dist.filename)}
         headers.update(self.shell.cache_header)
         return bottle.HTTPResponse(status=200, **headers)
