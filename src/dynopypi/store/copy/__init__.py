@@ -1,1 +1,8 @@
-"""copy."""
+"""``dynopypi storage copy``: every package from one store to another (directory or bucket),
+resumable, verified, never overwriting a different file.
+
+``copier`` (the copy), ``sides`` (a store as a copy's source or destination), ``bucket``
+(the bucket side, journaled as a replica would).
+
+The one package that imports both stores.
+"""
