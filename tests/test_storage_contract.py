@@ -1,5 +1,5 @@
 """One contract, two stores: every test here runs against the package directory and against
-an S3 bucket on a real SeaweedFS, and asserts what ``storage.Storage``'s docstrings promise.
+an S3 bucket on a real SeaweedFS, and asserts what ``store.base.Storage``'s docstrings promise.
 
 No in-memory twin stands in for either store: the races (put-if-absent, lost updates) run
 real threads against the real thing, so "exactly one wins" is a property of the store's own

@@ -1,4 +1,5 @@
-"""Composition root: build the parts from Settings, run waitress, stop everything cleanly.
+"""The running service: the parts ``build`` made from Settings, served by waitress, stopped
+cleanly.
 
 Everything that starts a thread (the watcher, waitress's workers) is started and stopped
 here and nowhere else, so tests and the CLI share one lifecycle.
@@ -86,7 +87,7 @@ class Server:
             port=self.settings.port,
             threads=self.settings.threads,
             ident=f"dynopypi/{__version__}",
-            clear_untrusted_proxy_headers=False,  # proxy.py decides, per trusted_proxies
+            clear_untrusted_proxy_headers=False,  # edge.forwarded decides, per trusted_proxies
             max_request_body_size=self.settings.max_upload_size + 1024 * 1024,
             max_request_header_size=128 * 1024,  # waitress: 256 KiB per connection
             channel_timeout=120,  # idle keep-alive connections

@@ -1,4 +1,4 @@
-"""The parts the HTTP shell calls, built once by the composition root (``server.Server``).
+"""The parts the HTTP shell calls, built once from Settings (``build.build_parts``).
 
 One value instead of a long parameter list, so a route module takes what it needs and a
 test can build the whole app in-process from ``Settings``.

@@ -1,8 +1,8 @@
 """POST / : the legacy upload API (twine, uv publish) and its other actions.
 
 Strangers are refused before their body is read; the body is streamed to a temp file by
-``form`` (behind waitress, while it arrives: ``gatekeeper.upload_stream``); the core
-(``upload``, ``releases``) decides everything else. Rights are checked
+``edge.multipart`` (behind waitress, while it arrives: ``edge.gatekeeper.upload_stream``); the
+rules (``publish.upload``, ``publish.releases``) decides everything else. Rights are checked
 against the canonical project name the core derives (from the validated file name for an
 upload, from a strictly valid ``name`` field otherwise), never against the raw field.
 """

@@ -1,5 +1,5 @@
 """The ends of ``dynopypi storage copy`` (``Side``: where packages are read from and put),
-what they share, and the package directory end (the bucket end is ``copy_bucket``).
+what they share, and the package directory end (the bucket end is ``bucket``).
 
 The rules are the server's, so a copy lands exactly as an upload would: in a directory the
 file is linked into place from a locked temp file in the directory's top (never a partial
@@ -223,7 +223,7 @@ class DirSide:
 
 
 class Side(Protocol):
-    """What ``storage_copy`` needs of either end."""
+    """What ``copier`` needs of either end."""
 
     def describe(self) -> str: ...
     def where(self) -> str:
