@@ -27,7 +27,7 @@ from dynopypi.core.snapshot import first_directory_wins
 from dynopypi.core.visibility import Cooldown, Exempt
 from dynopypi.errors import ConfigError
 from dynopypi.publish.releases import ReleaseChanges
-from dynopypi.publish.upload import Shelf
+from dynopypi.publish.shelf import Shelf
 from dynopypi.render.renderer import Renderer
 from dynopypi.services import Services
 from dynopypi.settings.config import Settings

@@ -13,7 +13,7 @@ from dynopypi.auth.policy import Gate
 from dynopypi.catalog import Catalog
 from dynopypi.core.index import Index
 from dynopypi.publish.releases import ReleaseChanges
-from dynopypi.publish.upload import Shelf
+from dynopypi.publish.shelf import Shelf
 from dynopypi.render.renderer import Renderer
 from dynopypi.settings.config import Settings
 from dynopypi.store.base import Reader, Storage
