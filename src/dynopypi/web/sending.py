@@ -108,8 +108,9 @@ class Sender:
     def presigned(self, dist: DistFile) -> bottle.HTTPResponse:
         """--s3-presigned-downloads: the client fetches the bytes from the store itself
         (a short-lived URL); the app has only decided that it may."""
-        assert self.services.store is not None
-        url = self.services.store.presigned_url(dist.relpath, expires=300)
+        storage = self.services.store.storage
+        assert storage is not None
+        url = storage.presigned_url(dist.relpath, expires=300)
         if url is None:
             raise NotFound(f"file {dist.relpath!r} cannot be handed out by its store")
         return bottle.HTTPResponse(status=302, Location=url, Cache_Control="no-store")
