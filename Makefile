@@ -39,14 +39,15 @@ run: $(BIN)/.installed ## serve ./packages on http://127.0.0.1:8080/ (PACKAGES, 
 	mkdir -p $(PACKAGES)
 	$(BIN)/dynopypi run -i $(HOST) -p $(PORT) $(ARGS) $(PACKAGES)
 
-lint: $(BIN)/.installed ## ruff (lint and format check) and mypy --strict
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+lint: $(BIN)/.installed ## ruff (lint and format check), mypy --strict, the import layers (lint-imports)
+	$(BIN)/ruff check src tests bench docs
+	$(BIN)/ruff format --check src tests bench docs
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(BIN)/.installed ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench docs
+	$(BIN)/ruff format src tests bench docs
 
 test: lint ## lint, then every test (unit and end-to-end with pip, uv, twine, nginx)
 	$(BIN)/pytest $(PYTEST_ARGS)

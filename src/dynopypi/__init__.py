@@ -1,5 +1,22 @@
 """dynopypi: a private Python package index.
 
+The packages, lowest layer first; each imports only those before it, and packages on one
+line never import each other (``lint-imports`` checks it, with no cycles anywhere):
+
+- ``errors``: the domain's refusals, with no HTTP in them
+- ``dists``: distribution files (names, archives, metadata)
+- ``core``: the index model in memory
+- ``publish``, ``auth``, ``render``, ``ops``, ``store.base``: the rules, who may do what,
+  pages, logging, the storage contract
+- ``store.directory``, ``store.bucket``, ``upstream``: the two stores and the public cache
+- ``catalog``, ``edge``, ``store.copy``, ``settings``: what routes read (local and
+  upstream joined), the waitress edge, copying between stores, settings
+- ``services``: the parts the routes call
+- ``web``: the Bottle routes
+- ``build``: every part built from ``Settings``
+- ``server``: the running service (threads, waitress, signals)
+- ``cli``: the command line
+
 The version comes from the installed package's metadata (pyproject.toml), so
 ``dynopypi --version``, the ``Server`` header and the welcome page can never disagree
 with what pip installed.

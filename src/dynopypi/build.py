@@ -1,41 +1,150 @@
-"""Building the bucket parts from Settings (for the composition root, ``server``).
+"""Every part of the service built from Settings, in one place (for ``server``, the CLI's
+one-off commands and in-process tests).
 
-With ``--storage s3://...`` the bucket replaces the package directories: the index's one
-directory is a private staging directory under the cache directory (uploads are received
-there before they are stored), and the bucket source, reader, shelf and releases take the
-place of the directory's.
+The package directories give the index, its digest cache, the reconciler and the
+directory's shelf and releases. ``--storage s3://...`` replaces them with a bucket's: the
+index's one directory is then a private staging directory under the cache directory
+(uploads are received there before they are stored). ``--upstream`` adds the upstream
+cache as the index's last source and the fetchers behind the catalog; without it none of
+that exists and the ``first_directory_wins`` rule merges the directories, exactly as before.
+Nothing here starts a thread: ``server`` does.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from dynopypi.auth.policy import Gate, build_gate
+from dynopypi.catalog import Catalog, UpstreamParts
 from dynopypi.core.describe import Describer
-from dynopypi.core.index import Index
+from dynopypi.core.index import Index, ProjectLookup
+from dynopypi.core.snapshot import first_directory_wins
+from dynopypi.core.visibility import Cooldown, Exempt
 from dynopypi.errors import ConfigError
+from dynopypi.render.renderer import Renderer
+from dynopypi.services import Services
 from dynopypi.settings.config import Settings
 from dynopypi.settings.storage import parse_s3_url
+from dynopypi.store.base import Reader
 from dynopypi.store.bucket.cache import BlobCache
 from dynopypi.store.bucket.reader import BucketReader
 from dynopypi.store.bucket.s3 import S3Storage
 from dynopypi.store.bucket.source import BucketSource
-from dynopypi.store.bucket.writer import BucketReleases, BucketShelf
+from dynopypi.store.bucket.store import BucketStore
+from dynopypi.store.bucket.writer import BucketReleases
 from dynopypi.store.directory.digest_cache import DigestCache
+from dynopypi.store.directory.reader import FileReader
 from dynopypi.store.directory.reconcile import Reconciler
+from dynopypi.store.directory.store import DirectoryStore
+from dynopypi.store.directory.yanks import YankStore
+from dynopypi.upstream.files import FileFetcher
+from dynopypi.upstream.names import upstream_rule
+from dynopypi.upstream.source import Upstream
+from dynopypi.upstream.store import UpstreamStore, upstream_dir
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class BucketParts:
-    store: S3Storage
-    source: BucketSource
-    reader: BucketReader
-    shelf: BucketShelf
-    releases: BucketReleases
+class Parts:
+    """What ``server.Server`` runs: built once from Settings (those of a bucket: its staging
+    directory as the only root)."""
+
+    settings: Settings
+    cache: DigestCache
+    index: Index
+    store: DirectoryStore | BucketStore
+    renderer: Renderer
+    gate: Gate
+    catalog: Catalog
+    services: Services
 
 
+def build_parts(settings: Settings) -> Parts:
+    if settings.storage is not None:
+        settings = bucket_settings(settings)  # the bucket replaces the directories
+    for root in settings.roots:  # config refuses missing ones but the default
+        if not root.is_dir():
+            root.mkdir(parents=True, exist_ok=True)
+            log.warning("created the package directory %s (the default)", root)
+    cache = DigestCache(cache_path(settings))
+    yanks = YankStore(settings.roots)
+    index, upstream_store = build_index(settings)
+    describer = Describer(settings.hash_algo, yanks.lookup)
+    reconciler = Reconciler(index, cache, describer)
+    renderer = Renderer(settings.hash_algo)
+    gate = build_gate(settings.passwords, settings.authenticate, settings.rights)
+    store: DirectoryStore | BucketStore
+    if settings.storage is not None:
+        store = build_bucket(settings, index, describer, reconciler)
+    else:
+        store = DirectoryStore(reconciler, yanks, rescan=settings.rescan_interval)
+    catalog = build_catalog(settings, reconciler, store.reader, upstream_store)
+    services = Services(settings, index, renderer, gate, catalog, store)
+    return Parts(settings, cache, index, store, renderer, gate, catalog, services)
+
+
+def cache_path(settings: Settings) -> Path:
+    """One cache file per set of package directories, so two servers never share rows."""
+    key = "\0".join(str(r.resolve()) for r in settings.roots)
+    return settings.cache_dir / f"index-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sqlite3"
+
+
+# ---- the upstream parts (``--upstream``) ----------------------------------------------
+def build_index(settings: Settings) -> tuple[Index, UpstreamStore | None]:
+    """The index, with the upstream cache as its last source when there is an upstream."""
+    if not settings.upstream:
+        return Index(settings.roots, first_directory_wins), None
+    store = UpstreamStore(upstream_dir(settings.cache_dir, settings.upstream))
+    rule = upstream_rule(len(settings.roots), settings.private, settings.merge)
+    return Index(settings.roots, rule, upstream_root=store.files), store
+
+
+def build_upstream(
+    settings: Settings, index: Index, store: UpstreamStore | None, reader: Reader
+) -> UpstreamParts | None:
+    """``reader`` reads the cached files: the package directories' own (which covers the
+    cache directory as the index's last root), or a local one beside a bucket."""
+    if store is None:
+        return None
+    source = Upstream(
+        index, store, settings.upstream,
+        ttl=settings.upstream_ttl, timeout=settings.upstream_timeout,
+        private=settings.private, merge=settings.merge, private_check=settings.private_check,
+        files_hosts=settings.upstream_files_host, slots=upstream_slots(settings.threads),
+    )  # fmt: skip
+    files = FileFetcher(
+        store, source.urls.get, source.stored, source.reach, slots=source.slots,
+        timeout=settings.upstream_timeout, cache_max=settings.upstream_cache_max,
+        hash_algo=settings.hash_algo,
+    )  # fmt: skip
+    return UpstreamParts(source, files, reader)
+
+
+def upstream_slots(threads: int) -> int:
+    """How many workers may wait on upstream at once: all but two, which stay free for
+    local pages, downloads and /health whatever upstream does (one with few threads)."""
+    return max(1, threads - 2)
+
+
+def cooldown(settings: Settings) -> Cooldown:
+    exempt = tuple(Exempt.parse(spec) for spec in settings.min_age_exempt)
+    return Cooldown(settings.min_age, exempt, settings.min_age_unknown)
+
+
+def build_catalog(
+    settings: Settings, reconciler: Reconciler, reader: Reader, store: UpstreamStore | None
+) -> Catalog:
+    local = reader if reader.local else FileReader(reconciler.index, reconciler.cache)
+    upstream = build_upstream(settings, reconciler.index, store, local)
+    return Catalog(reconciler, reader, upstream, cooldown(settings))
+
+
+# ---- the bucket parts (``--storage s3://...``) ------------------------------------------
 def staging_dir(settings: Settings, kind: str = "staging") -> Path:
     """This bucket's own directory of ``kind`` under the cache directory."""
     assert settings.storage is not None
@@ -78,20 +187,15 @@ def open_releases(settings: Settings) -> BucketReleases:
 
 
 def build_bucket(
-    settings: Settings, index: Index, describer: Describer, reconciler: Reconciler
-) -> BucketParts:
-    store = open_store(settings)
+    settings: Settings, index: Index, describer: Describer, lookup: ProjectLookup
+) -> BucketStore:
+    storage = open_store(settings)
     source = BucketSource(
-        store,
+        storage,
         index,
         describer,
         audit_interval=settings.s3_list_interval,
         journal_keep=settings.s3_journal_keep,
     )
-    return BucketParts(
-        store,
-        source,
-        BucketReader(store, BlobCache(staging_dir(settings, "blobs"), settings.s3_cache_max)),
-        BucketShelf(source, reconciler),
-        BucketReleases(source, reconciler),
-    )
+    blobs = BlobCache(staging_dir(settings, "blobs"), settings.s3_cache_max)
+    return BucketStore(storage, source, BucketReader(storage, blobs), lookup)

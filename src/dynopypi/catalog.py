@@ -8,22 +8,40 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from dynopypi.core.index import ProjectLookup
 from dynopypi.core.model import Project
 from dynopypi.core.snapshot import Snapshot
 from dynopypi.core.visibility import Cooldown, UpstreamTimes, visible
 from dynopypi.dists.names import DistFile, NormalizedName, is_valid_project_name, normalize
-from dynopypi.errors import Refused
+from dynopypi.errors import NotFound, Refused
 from dynopypi.store.base import Reader
 from dynopypi.upstream.download import Flight
 from dynopypi.upstream.files import FileFetcher
 from dynopypi.upstream.source import Lookup, Upstream
 from dynopypi.upstream.store import PREFIX
 
+R = TypeVar("R")
 _VIEWS = 4096  # filtered projects kept (their pages are rendered once per change)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a download sends: ``dist`` read by ``reader`` (``accel_dir``: the directory
+    part of an X-Accel-Redirect target: a package directory's number, or the upstream
+    cache's directory name, which one nginx location aliases for any key); or, for an
+    upstream file not cached yet, the ``flight`` fetching it (``fd``: the reader's own
+    descriptor of its temp file), or nothing yet (``uncached``: a HEAD)."""
+
+    dist: DistFile
+    reader: Reader
+    accel_dir: str
+    flight: Flight | None = None
+    fd: int = -1
+    uncached: bool = False
 
 
 @dataclass
@@ -126,35 +144,62 @@ class Catalog:
     def is_upstream(self, dist: DistFile) -> bool:
         return self.upstream is not None and dist.root == self.upstream.source.source
 
-    def first_download(self, dist: DistFile) -> Flight | None:
-        """An upstream file not cached yet: its fetch, ready to be read along (None: it
-        is cached now). Raises 502/504 for a failed fetch, 503 while it is slow to start."""
+    def serve(
+        self,
+        path: str,
+        as_of_ns: int | None,
+        send: Callable[[Delivery], R],
+        *,
+        head: bool = False,
+        ranged: bool = False,
+    ) -> R | None:
+        """A download (None: no such file here): what to send, handed to ``send``.
+
+        A local file goes straight to ``send``. An upstream file not cached yet is fetched
+        and read along (``Delivery.flight``); a HEAD does not fetch it, and a Range request
+        waits for the whole verified file (or 503): a range of bytes never verified is
+        never sent. A cached upstream file that ``send`` finds gone from disk (purged by
+        another process since) is fetched again, once.
+        """
+        for attempt in (1, 2):
+            dist = self.file_at(path, as_of_ns)
+            if dist is None:
+                return None
+            if self.upstream is None or not self.is_upstream(dist):
+                return send(Delivery(dist, self.reader, str(dist.root)))
+            files = self.upstream.files
+            if not files.cached(dist):
+                if head:
+                    return send(Delivery(dist, self.upstream.reader, "", uncached=True))
+                fetching = self._fetching(dist, ranged)
+                if fetching is not None:
+                    return send(fetching)
+                dist = self.file_at(path, as_of_ns) or dist  # as stored: real size, digests
+            files.touch(dist)
+            try:
+                return send(Delivery(dist, self.upstream.reader, files.store.base.name))
+            except NotFound:  # seen on disk less than a second ago, gone now
+                if attempt == 2:
+                    raise NotFound(
+                        f"file {path!r} keeps disappearing from the upstream cache"
+                    ) from None
+                files.forget(dist)
+        raise AssertionError("unreachable")
+
+    def _fetching(self, dist: DistFile, ranged: bool) -> Delivery | None:
+        """An upstream file being fetched, to read along (None: it is cached now). Raises
+        502/504 for a failed fetch, 503 while it is slow to start (or, for a Range
+        request, until the whole file is in and verified)."""
         assert self.upstream is not None
-        return self.upstream.files.follow(dist)
-
-    def settle(self, dist: DistFile) -> None:
-        """An upstream file for a Range request: cached and verified first (or 503)."""
-        assert self.upstream is not None
-        self.upstream.files.settle(dist)
-
-    def reader_for(self, dist: DistFile) -> Reader:
-        """Who reads a served file: the package store's reader, or for a cached upstream
-        file the cache directory's (local even when the packages are in a bucket)."""
-        if self.upstream is not None and self.is_upstream(dist):
-            return self.upstream.reader
-        return self.reader
-
-    def accel_dir(self, dist: DistFile) -> str:
-        """The directory part of an X-Accel-Redirect target: a package directory's number,
-        or the upstream cache's directory name (``upstream-<key>``: the nginx site aliases
-        ``<cache-dir>/upstream-<key>/files/`` with one regex location for any key)."""
-        if self.upstream is not None and self.is_upstream(dist):
-            return self.upstream.files.store.base.name
-        return str(dist.root)
-
-    def touch(self, dist: DistFile) -> None:
-        if self.upstream is not None and self.is_upstream(dist):
-            self.upstream.files.touch(dist)
+        files = self.upstream.files
+        if ranged:
+            files.settle(dist)
+            return None
+        flight = files.follow(dist)
+        fd = flight.dup() if flight is not None else None
+        if flight is None or fd is None or flight.size is None:
+            return None  # cached meanwhile
+        return Delivery(dist, self.upstream.reader, "", flight=flight, fd=fd)
 
     def metadata(self, dist: DistFile) -> bytes | None:
         if self.is_upstream(dist):

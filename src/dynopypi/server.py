@@ -1,4 +1,5 @@
-"""Composition root: build the parts from Settings, run waitress, stop everything cleanly.
+"""The running service: the parts ``build`` made from Settings, served by waitress, stopped
+cleanly.
 
 Everything that starts a thread (the watcher, waitress's workers) is started and stopped
 here and nowhere else, so tests and the CLI share one lifecycle.
@@ -8,13 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import logging
 import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -23,10 +22,7 @@ from waitress import wasyncore
 from waitress.channel import HTTPChannel
 
 from dynopypi import __version__
-from dynopypi.auth.policy import build_gate
-from dynopypi.build import bucket_settings, build_bucket
-from dynopypi.build_upstream import build_catalog, build_index
-from dynopypi.core.describe import Describer
+from dynopypi.build import build_parts
 from dynopypi.edge.access_log import with_access_log
 from dynopypi.edge.auth_request import for_auth_request
 from dynopypi.edge.forwarded import parse_networks, trust_proxies
@@ -35,30 +31,11 @@ from dynopypi.edge.guard import Limits, guard_server
 from dynopypi.edge.hosts import checked_host
 from dynopypi.ops import systemd
 from dynopypi.ops.logs import setup_logging
-from dynopypi.publish.releases import ReleaseChanges
-from dynopypi.publish.upload import Shelf
-from dynopypi.render.renderer import Renderer
-from dynopypi.services import Services
 from dynopypi.settings.config import Settings
-from dynopypi.store.base import Reader
-from dynopypi.store.directory.digest_cache import DigestCache
-from dynopypi.store.directory.reader import FileReader
-from dynopypi.store.directory.reconcile import Reconciler
-from dynopypi.store.directory.releases import Releases
-from dynopypi.store.directory.shelf import DirectoryShelf
-from dynopypi.store.directory.updates import PathUpdates
-from dynopypi.store.directory.watcher import Watcher
-from dynopypi.store.directory.yanks import YankStore
 from dynopypi.web import create_app
 from dynopypi.web.shell import refusal_response
 
 log = logging.getLogger(__name__)
-
-
-def cache_path(settings: Settings) -> Path:
-    """One cache file per set of package directories, so two servers never share rows."""
-    key = "\0".join(str(r.resolve()) for r in settings.roots)
-    return settings.cache_dir / f"index-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sqlite3"
 
 
 class Server:
@@ -66,47 +43,11 @@ class Server:
 
     def __init__(self, settings: Settings) -> None:
         self.where = settings.storage or ", ".join(str(r) for r in settings.roots)
-        if settings.storage is not None:
-            settings = bucket_settings(settings)  # the bucket replaces the directories
-        self.settings = settings
-        for root in settings.roots:  # config refuses missing ones but the default
-            if not root.is_dir():
-                root.mkdir(parents=True, exist_ok=True)
-                log.warning("created the package directory %s (the default)", root)
-        self.cache = DigestCache(cache_path(settings))
-        self.yanks = YankStore(settings.roots)
-        self.index, self.upstream_store = build_index(settings)
-        describer = Describer(settings.hash_algo, self.yanks.lookup)
-        self.reconciler = Reconciler(self.index, self.cache, describer)
-        self.paths = PathUpdates(self.reconciler)
-        self.renderer = Renderer(settings.hash_algo)
-        self.auth = build_gate(settings.passwords, settings.authenticate, settings.rights)
-        self.watcher = Watcher(
-            self.paths,
-            rescan_interval=settings.rescan_interval,
-            on_state_change=self._state_changed,
-        )
-        self.bucket = None
-        reader: Reader = FileReader(self.index, self.cache)
-        releases: ReleaseChanges = Releases(self.paths, self.yanks)
-        shelf: Shelf = DirectoryShelf(self.paths)
-        if settings.storage is not None:
-            self.bucket = build_bucket(settings, self.index, describer, self.reconciler)
-            reader, releases, shelf = self.bucket.reader, self.bucket.releases, self.bucket.shelf
-        self.catalog = build_catalog(settings, self.reconciler, reader, self.upstream_store)
-        services = Services(
-            settings,
-            self.index,
-            reader,
-            self.renderer,
-            self.auth,
-            releases,
-            self.catalog,
-            shelf,
-            self.bucket.store if self.bucket else None,
-            self._store_problem,
-        )
-        app = refusals_first(create_app(services), refusal_response)
+        parts = build_parts(settings)
+        self.settings = settings = parts.settings
+        self.cache, self.index, self.store = parts.cache, parts.index, parts.store
+        self.renderer, self.auth, self.catalog = parts.renderer, parts.gate, parts.catalog
+        app = refusals_first(create_app(parts.services), refusal_response)
         self._networks = parse_networks(settings.trusted_proxies)
         self.app = trust_proxies(
             with_access_log(for_auth_request(checked_host(app))), self._networks
@@ -115,21 +56,10 @@ class Server:
         self._stopped = threading.Event()
         self._draining = threading.Event()
 
-    def _store_problem(self) -> str | None:
-        return self.bucket.source.problem if self.bucket is not None else None
-
     def load(self) -> None:
         """Start watching and load the index, without binding a socket: after this,
         ``self.app`` answers as the server will (in-process tests use it this way)."""
-        if self.bucket is not None:
-            self.bucket.store.abort_multipart()
-            self.bucket.source.load()
-            self.bucket.source.start()
-            self.catalog.load_upstream()
-            return
-        self.watcher.start()  # before the scan, so nothing copied in meanwhile is missed
-        if not self.reconciler.load_cached() and not self.reconciler.start_cold():
-            self.reconciler.sync()
+        self.store.load()
         self.catalog.load_upstream()  # cached public projects (upstream may be down)
 
     def start(self) -> None:
@@ -141,7 +71,7 @@ class Server:
             port=self.settings.port,
             threads=self.settings.threads,
             ident=f"dynopypi/{__version__}",
-            clear_untrusted_proxy_headers=False,  # proxy.py decides, per trusted_proxies
+            clear_untrusted_proxy_headers=False,  # edge.forwarded decides, per trusted_proxies
             max_request_body_size=self.settings.max_upload_size + 1024 * 1024,
             max_request_header_size=128 * 1024,  # waitress: 256 KiB per connection
             channel_timeout=120,  # idle keep-alive connections
@@ -161,31 +91,18 @@ class Server:
         return self._http.map if hasattr(self._http, "map") else self._http._map  # type: ignore[no-any-return]
 
     def _settle(self) -> None:
-        """After binding: check the disk against the cached snapshot, then render pages."""
+        """After binding: check the store against the loaded snapshot, then render pages."""
         try:
-            if self.bucket is not None:
-                self.index.verified.wait()  # the bucket's first listing
-                self.renderer.warm(self.index.snapshot)
-                return
-            self.reconciler.completer.done.wait()  # a cold start reads files first
-            if not self.index.verified.is_set():
-                changed = self.reconciler.sync()
-                log.info("package directories checked: %d files changed meanwhile", changed)
+            self.store.settle()
             self.renderer.warm(self.index.snapshot)
         except Exception:
-            log.exception("checking the package directories failed")
-
-    def _state_changed(self, root: int, path: Path) -> None:
-        """Something under <root>/.dynopypi/ changed: pick up yanks made by the CLI."""
-        if self.yanks.reload(root):
-            self.paths.reyank()
+            log.exception("checking the package store failed")
 
     def reload(self) -> None:
         """SIGHUP: re-read accounts, rights and yank state now."""
         systemd.reloading()
         self.auth.reload(force=True)
-        for root in range(len(self.settings.roots)):
-            self._state_changed(root, self.settings.roots[root])
+        self.store.reload()
         log.info("reloaded accounts, rights and yank state")
         systemd.notify("READY=1")
 
@@ -248,9 +165,7 @@ class Server:
         if self._http is not None:
             self._http.task_dispatcher.shutdown(timeout=5)
             wasyncore.close_all(self._http_map())
-        self.watcher.stop()
-        if self.bucket is not None:
-            self.bucket.source.stop()
+        self.store.stop()
         self.cache.close()
 
 

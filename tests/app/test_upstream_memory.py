@@ -47,7 +47,7 @@ def test_a_first_download_outside_waitress_streams_from_the_worker(
     app_factory: AppFactory, upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     """No event loop to hand the growing file to (another WSGI server, these in-process
-    tests): ``upstream_tail.chunks`` sends the same verified bytes from the worker."""
+    tests): ``upstream.tail.chunks`` sends the same verified bytes from the worker."""
     made = tmp_path / "made"
     made.mkdir()
     wheel = make_wheel(made, "streamed", "1.0", payload=os.urandom(3_000_000))

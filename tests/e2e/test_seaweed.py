@@ -1,6 +1,6 @@
 """What the S3 backend relies on, checked against the real SeaweedFS the tests start.
 
-``storage_s3`` maps the storage contract onto plain S3 requests; these tests pin down how
+``store.bucket.s3`` maps the storage contract onto plain S3 requests; these tests pin down how
 this store answers them (SeaweedFS 4.48 with boto3 1.44 when written), so a store or client
 upgrade that changes an answer fails here, by name, before it fails in the contract suite.
 They also check the fixture itself: loopback only, signed requests only.

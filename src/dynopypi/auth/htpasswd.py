@@ -6,7 +6,7 @@ user and password (keyed per process: the cache never holds anything that could 
 replayed or reversed). Changing the file forgets every remembered login, so a removed
 account or changed password stops working at once.
 
-Every check costs the same whoever the user (``hashes``): one hash per kind in the file,
+Every check costs the same whoever the user (``password_hashes``): one hash per kind in the file,
 so timing tells an attacker neither which user names exist nor which kind of hash an
 account has.
 

@@ -167,7 +167,7 @@ def _yank_in_bucket(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def reindex(args: argparse.Namespace) -> int:
-    from dynopypi.server import cache_path
+    from dynopypi.build import cache_path
 
     settings = build_settings(
         {"roots": args.roots, "cache_dir": args.cache_dir}, config_file=args.config

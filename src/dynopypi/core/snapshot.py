@@ -78,7 +78,7 @@ def release_of(dist: DistFile) -> tuple[str, str]:
     canonical public version, so ``1.0``, ``1.0.0`` and ``1.0+fork`` are one release
     (``==1.0`` accepts all three, PEP 440, and pip then takes the highest). Every
     ``DistFile`` has a PEP 440 version: a file name whose version is not one is never
-    indexed (``dists.parse_filename`` refuses it), so there is nothing else to compare."""
+    indexed (``dists.names.parse_filename`` refuses it), so there is nothing else to compare."""
     return dist.project, canonicalize_version(dist.version.public)
 
 

@@ -10,7 +10,7 @@ pages), the cooldown leaves it out (fail closed) unless told to include it or to
 time this index first saw it; an "as of" view uses that first-seen time. Upstream's word
 is taken only as far as this index cannot know better: a file that a fetch of its page
 did not list was uploaded after that fetch, so its time is never older than it
-(``UpstreamTimes.not_before_ns``, see ``upstream_store.not_before``).
+(``UpstreamTimes.not_before_ns``, see ``upstream.store.not_before``).
 """
 
 from __future__ import annotations

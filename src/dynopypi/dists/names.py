@@ -37,7 +37,7 @@ def normalize(name: str) -> NormalizedName:
 def is_valid_project_name(name: str) -> bool:
     """PEP 508's rule (fullmatch: ``$`` alone would accept "acme\\n"). Files already in a
     package directory are served under it as packaging reads them; uploads and form names
-    must also be ASCII (``upload.canonical_project``)."""
+    must also be ASCII (``publish.upload.canonical_project``)."""
     return bool(_VALID_NAME_RE.fullmatch(name))
 
 

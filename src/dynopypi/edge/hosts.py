@@ -1,7 +1,7 @@
 """The Host a URL may be built from: checked once, for every request, before any route.
 
 Bottle builds absolute URLs (the PyPI JSON API's file URLs, the welcome page) from
-``X-Forwarded-Host`` if present, else ``Host``, without checking either. ``proxy`` has
+``X-Forwarded-Host`` if present, else ``Host``, without checking either. ``forwarded`` has
 already applied what a trusted proxy vouched for; this middleware then removes every
 forwarding header (so nothing downstream reads one again) and refuses a request whose
 Host is not a host name, an IPv4 address or a bracketed IPv6 address with an optional

@@ -70,7 +70,7 @@ class Settings:
     min_age_unknown: str = "exclude"
     upstream_cache_max: int | None = None
     upstream_files_host: tuple[str, ...] = ()  # hosts upstream files may come from
-    # an S3-compatible bucket instead of the package directories (storage_config)
+    # an S3-compatible bucket instead of the package directories (settings.storage)
     storage: str | None = None
     s3_endpoint: str | None = None
     s3_presigned_downloads: bool = False
@@ -184,7 +184,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "trusted_proxies": _as_networks,
     "x_accel_redirect": _as_accel_prefix,
     "ready_endpoint": _as_endpoint("ready_endpoint"),
-    **UPSTREAM_CONVERTERS,  # fallback_url and the upstream block (upstream_config)
+    **UPSTREAM_CONVERTERS,  # fallback_url and the upstream block (settings.upstream)
     **STORAGE_CONVERTERS,
 }
 

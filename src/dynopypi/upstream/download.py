@@ -10,11 +10,11 @@ upstream does:
 - a drip: at least ``MIN_RATE`` bytes a second, measured over windows of
   ``--upstream-timeout`` seconds;
 - overall: ``3 x --upstream-timeout`` plus the promised size at ``MIN_RATE`` (the
-  socket is cut then, see ``upstream_reaper``);
+  socket is cut then, see ``reaper``);
 - size: what the page promised (or the response's Content-Length), else
   ``MAX_UNKNOWN_SIZE`` (or ``--upstream-cache-max`` when smaller): nothing more is kept.
 
-Readers (``upstream_tail``) read the temp file as it grows, through their own file
+Readers (``tail``) read the temp file as it grows, through their own file
 descriptor, and never the last ``HOLD`` bytes before the sha256 and size match what the
 page promised: a client never receives the whole of a file that does not verify.
 """

@@ -1,8 +1,8 @@
 """Upstream files: fetched once on first request, verified, cached, and read along.
 
-The first request for a file starts its fetch (``upstream_download``: a thread writes
+The first request for a file starts its fetch (``download``: a thread writes
 it to ``tmp/`` and hashes it, to the end, whoever reads along); that request and any
-other asking meanwhile read the growing file (``upstream_tail``), never its last chunk
+other asking meanwhile read the growing file (``tail``), never its last chunk
 before the sha256 and size match the upstream page. A verified file is renamed into
 the cache and served from disk from then on; one that does not verify is cut short for
 its readers, never cached, and logged.

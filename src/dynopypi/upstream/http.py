@@ -3,14 +3,14 @@
 Every exchange has three bounds, whatever the other end does:
 
 - a per-``recv`` timeout (``--upstream-timeout``): silence is a stall;
-- a **deadline** for the whole exchange, enforced by ``upstream_reaper`` (a drip of one
+- a **deadline** for the whole exchange, enforced by ``reaper`` (a drip of one
   byte every few seconds, in the headers or the body, ends there);
 - a size cap for what is kept in memory (``MAX_PAGE``; pages over ``BIG_PAGE`` are read
   and parsed one at a time, see ``PageMemory``).
 
-Where it connects is ``upstream_reach``'s decision, for the first URL and for every
+Where it connects is ``reach``'s decision, for the first URL and for every
 redirect (at most ``MAX_REDIRECTS``), on the address actually connected to. Credentials
-come from ``upstream_origin`` and go to the upstream's own host only; another host gets
+come from ``origin`` and go to the upstream's own host only; another host gets
 only its own ``.netrc`` entry.
 
 A failure carries two texts: the detail for the log (redacted) and ``public``, what a

@@ -37,7 +37,7 @@ def upstream_rule(local_sources: int, private: Sequence[str], merge: Sequence[st
 
 
 def upstream_times(page: CachedPage, item: UpstreamFile) -> UpstreamTimes:
-    """What this index knows of when ``item`` was published (``views.UpstreamTimes``)."""
+    """What this index knows of when ``item`` was published (``core.visibility.UpstreamTimes``)."""
     return UpstreamTimes(
         item.upload_ns,
         page.first_seen.get(item.filename, 0),

@@ -4,7 +4,7 @@ An upstream project page is fetched the first time a client asks for a name that
 private, kept for ``--upstream-ttl`` seconds, then revalidated with its ETag /
 Last-Modified. Its files become the last source of the index (``Index`` source number
 ``len(roots)``) and go through the same merge as local files; the merge rule
-(``snapshot.private_first``) decides what is served, so a private name can never be
+(``core.snapshot.private_first``) decides what is served, so a private name can never be
 answered from upstream, whatever this module fetched.
 
 When upstream is down or slow, a cached page is served stale (the route says so in a

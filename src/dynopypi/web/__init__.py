@@ -1,6 +1,16 @@
 """The HTTP shell: Bottle routes by area, each parsing the request, calling the core and
-turning results into responses. ``create_app`` builds a fresh app from the services;
-nothing here is global, so tests make as many apps as they like."""
+turning results into responses.
+
+``shell`` (what every route shares: authorization, refusals as responses, caching headers),
+``simple_api``, ``files`` (the download routes), ``sending`` and ``ranges`` (sending a
+file: conditional requests and byte ranges), ``pypi`` (the JSON API), ``as_of``,
+``actions`` (uploads, yank and removal) and ``ops`` (health, readiness). ``create_app``
+builds a fresh app from the ``Services``; nothing here is global, so tests make as many
+apps as they like.
+
+May import: everything below ``build`` and ``server``. The only package that imports
+``bottle`` (checked by ``lint-imports``).
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """POST / : the legacy upload API (twine, uv publish) and its other actions.
 
 Strangers are refused before their body is read; the body is streamed to a temp file by
-``form`` (behind waitress, while it arrives: ``gatekeeper.upload_stream``); the core
-(``upload``, ``releases``) decides everything else. Rights are checked
+``edge.multipart`` (behind waitress, while it arrives: ``edge.gatekeeper.upload_stream``); the
+rules (``publish.upload``, ``publish.releases``) decides everything else. Rights are checked
 against the canonical project name the core derives (from the validated file name for an
 upload, from a strictly valid ``name`` field otherwise), never against the raw field.
 """
@@ -66,7 +66,7 @@ class ActionRoutes(Routes):
             )
         project = canonical_project(form.fields.get("name", ""))
         self.shell.require(UPDATE, project)
-        releases = self.services.releases
+        releases = self.services.store.releases
         version = form.fields.get("version", "")
         if action == "remove_pkg":
             files = releases.remove(project, version)
@@ -82,7 +82,9 @@ class ActionRoutes(Routes):
             self.shell.require(UPDATE, project)
 
         overwrite = self.services.settings.overwrite
-        outcome = accept_upload(form, self.services.shelf, overwrite=overwrite, authorize=authorize)
+        outcome = accept_upload(
+            form, self.services.store.shelf, overwrite=overwrite, authorize=authorize
+        )
         filename = outcome.dist.filename if outcome.dist else form.filename
         if outcome.created:
             return text(200, f"stored {filename}")

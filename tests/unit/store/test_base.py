@@ -31,7 +31,7 @@ from dynopypi.store.base import (
     VersionChanged,
 )
 from dynopypi.store.bucket.s3 import S3Storage
-from dynopypi.store.directory.storage import DirectoryStorage
+from dynopypi.store.copy.directory import DirectoryStorage
 
 T = TypeVar("T")
 RACERS = 8
@@ -84,7 +84,7 @@ class Backend:
 
 @pytest.fixture
 def backend(tmp_path: Path) -> Backend:
-    """The package directory (tests/e2e/test_storage_s3.py gives an S3 bucket instead)."""
+    """A package directory (tests/e2e/test_storage_s3.py gives an S3 bucket instead)."""
     staging = tmp_path / "staging"
     staging.mkdir()
     root = tmp_path / "packages"

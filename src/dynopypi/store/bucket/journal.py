@@ -7,7 +7,7 @@ happens), a few times a second: every replica sees a change within a second with
 listing the bucket. The manifest, rewritten conditionally every ``COMPACT_EVERY`` entries,
 lets a starting replica skip the journal's past, and lets the past go: after compacting, a
 replica deletes the entries the manifest covers, oldest first, a page at a time, off the
-request path (``prune``; which ones in ``bucket_prune``).
+request path (``prune``; which ones in ``prune``).
 
 A replica that was paused or cut off from the store for longer than entries are kept may
 find its next entry gone: a missing entry looks like a quiet journal. So every few seconds
@@ -208,7 +208,7 @@ class Journal:
 
     def prune(self) -> int:
         """Delete up to a page of the entries the known manifest covers and that are old
-        enough (``bucket_prune``); how many. Runs off the request path, after a
+        enough (``prune``); how many. Runs off the request path, after a
         compaction and now and then; two replicas pruning at once delete some keys twice,
         which is harmless."""
         manifest_seq = self._manifest_seq

@@ -1,5 +1,5 @@
 """The ends of ``dynopypi storage copy`` (``Side``: where packages are read from and put),
-what they share, and the package directory end (the bucket end is ``copy_bucket``).
+what they share, and the package directory end (the bucket end is ``bucket``).
 
 The rules are the server's, so a copy lands exactly as an upload would: in a directory the
 file is linked into place from a locked temp file in the directory's top (never a partial
@@ -25,8 +25,8 @@ from dynopypi.dists.names import ParsedName, parse_filename
 from dynopypi.errors import ConfigError, InvalidFilename, MetadataError
 from dynopypi.publish.staging import open_temp, remove_stale_parts
 from dynopypi.store.base import KeyExists, StoreUnavailable, is_key
+from dynopypi.store.copy.directory import DirectoryStorage
 from dynopypi.store.directory.scan import walk
-from dynopypi.store.directory.storage import DirectoryStorage
 from dynopypi.store.directory.yanks import read_yanks, write_yanks
 
 CHUNK = 1024 * 1024
@@ -223,7 +223,7 @@ class DirSide:
 
 
 class Side(Protocol):
-    """What ``storage_copy`` needs of either end."""
+    """What ``copier`` needs of either end."""
 
     def describe(self) -> str: ...
     def where(self) -> str:

@@ -117,7 +117,7 @@ class Reconciler:
     # ---- cold start --------------------------------------------------------------------
     def start_cold(self) -> bool:
         """First scan with nothing indexed: serve what the cache has, list the rest as
-        pending and read it behind (see ``completion``). False when a plain ``sync`` is
+        pending and read it behind (see ``cold_start``). False when a plain ``sync`` is
         the better choice (something is indexed already)."""
         if any(source.by_path for source in self.index.sources) or not self.completer.done.is_set():
             return False

@@ -1,5 +1,5 @@
-"""What only the directory store does (the contract both stores keep is in
-tests/unit/store/test_base.py)."""
+"""What only ``DirectoryStorage`` (a package directory as one side of a copy) does; the
+contract it keeps with the bucket is in tests/unit/store/test_base.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dynopypi.store.base import StoreUnavailable
-from dynopypi.store.directory.storage import DirectoryStorage
+from dynopypi.store.copy.directory import DirectoryStorage
 
 
 def test_check_refuses_a_directory_that_is_not_there(tmp_path: Path) -> None:
