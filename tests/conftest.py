@@ -19,8 +19,10 @@ only wires them into fixtures.
 Markers (registered in pyproject.toml) are never written on a test by hand for what it
 starts: ``pytest_collection_modifyitems`` gives ``process``, ``s3`` and ``nginx`` from the
 fixtures a test uses (through any other fixture), the folder it is in and what its module
-imports, so ``make unit`` (``-m "not process"``) cannot miss one; and in a unit run every
-helper that starts a process raises (``support.processes.forbidden_in_unit_run``).
+imports (tests/deploy/conftest.py adds ``podman``), so ``make unit`` (``-m "not process and
+not slow"``) cannot miss one; and in a unit run every helper that starts a process raises
+(``support.processes.forbidden_in_unit_run``). Only ``slow`` is written by hand, on the
+few tests that take over 10 s.
 """
 
 from __future__ import annotations
@@ -218,7 +220,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     tests = Path(__file__).parent
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
-        folder = item.path.relative_to(tests).parts[0]
+        inside = item.path.is_relative_to(tests)
+        folder = item.path.relative_to(tests).parts[0] if inside else ""
         module = getattr(item, "module", None)
         nginx = module is not None and runs_nginx(module)
         if nginx:
