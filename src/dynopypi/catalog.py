@@ -72,7 +72,7 @@ class Catalog:
 
     def load_upstream(self) -> None:
         if self.upstream is not None:
-            self.upstream.source.load()
+            self.upstream.source.held.load()
 
     # ---- pages ------------------------------------------------------------------------
     def page(self, name: NormalizedName, as_of_ns: int | None = None) -> Lookup:
@@ -82,7 +82,7 @@ class Catalog:
         return Lookup(self.view(found.project, as_of_ns), found.stale)
 
     def times_of(self, dist: DistFile) -> UpstreamTimes | None:
-        return self.upstream.source.times_of(dist) if self.upstream else None
+        return self.upstream.source.held.times_of(dist) if self.upstream else None
 
     def view(self, project: Project | None, as_of_ns: int | None) -> Project | None:
         if project is None or (as_of_ns is None and not self.cooldown.active):
@@ -223,7 +223,7 @@ class Catalog:
         return {
             "urls": [o.url for o in source.origins],
             "reachable": source.reachable,
-            "cached_projects": len(source.pages),
+            "cached_projects": len(source.held.pages),
             "cache_bytes": files.cache_bytes,
             "cache_max": files.cache_max,
         }
