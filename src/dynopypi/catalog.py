@@ -168,14 +168,14 @@ class Catalog:
             if self.upstream is None or not self.is_upstream(dist):
                 return send(Delivery(dist, self.reader, str(dist.root)))
             files = self.upstream.files
-            if not files.cached(dist):
+            if not files.held.cached(dist):
                 if head:
                     return send(Delivery(dist, self.upstream.reader, "", uncached=True))
                 fetching = self._fetching(dist, ranged)
                 if fetching is not None:
                     return send(fetching)
                 dist = self.file_at(path, as_of_ns) or dist  # as stored: real size, digests
-            files.touch(dist)
+            files.held.touch(dist)
             try:
                 return send(Delivery(dist, self.upstream.reader, files.store.base.name))
             except NotFound:  # seen on disk less than a second ago, gone now
@@ -183,7 +183,7 @@ class Catalog:
                     raise NotFound(
                         f"file {path!r} keeps disappearing from the upstream cache"
                     ) from None
-                files.forget(dist)
+                files.held.forget(dist)
         raise AssertionError("unreachable")
 
     def _fetching(self, dist: DistFile, ranged: bool) -> Delivery | None:
@@ -224,6 +224,6 @@ class Catalog:
             "urls": [o.url for o in source.origins],
             "reachable": source.reachable,
             "cached_projects": len(source.held.pages),
-            "cache_bytes": files.cache_bytes,
+            "cache_bytes": files.held.cache_bytes,
             "cache_max": files.cache_max,
         }

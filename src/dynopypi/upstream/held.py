@@ -1,5 +1,5 @@
-"""What the upstream cache holds, and its bounds: the project pages kept in memory and the
-files they put in the index.
+"""What the upstream cache holds, and its bounds: the project pages kept in memory with
+the files they put in the index, and the fetched files kept on disk.
 
 A page fetched (or loaded from disk at start) is installed: its files become records of
 the index's last source (each with where it comes from and when it was published), the
@@ -7,14 +7,22 @@ files the merge rule hides under a private or ``--merge`` name go to the evidenc
 the page is saved to disk. At most ``MAX_HELD_FILES`` upstream files are held in memory:
 past that, the pages fetched longest ago are dropped (from memory and disk) and fetched
 again when asked for. When to ask upstream, and asking, is ``source``'s job.
+
+A file on disk is counted with its ``.metadata`` (bytes, last use). With
+``--upstream-cache-max`` the least recently used files are evicted after each new file,
+never one being fetched or used in the last two seconds (an open file is safe anyway; the
+window covers nginx opening it after an X-Accel-Redirect). Fetching them is ``files``'s.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Container, Sequence
+from dataclasses import dataclass, replace
 
 from dynopypi.core.index import Index
 from dynopypi.core.snapshot import hidden
@@ -23,10 +31,23 @@ from dynopypi.dists.names import DistFile, NormalizedName
 from dynopypi.errors import InvalidFilename
 from dynopypi.upstream.names import shadow_entry, shadow_rule, upstream_dist, upstream_times
 from dynopypi.upstream.origin import Origin
-from dynopypi.upstream.store import CachedPage, UpstreamStore, not_before, now_ns, relpath_of
+from dynopypi.upstream.store import (
+    METADATA,
+    CachedPage,
+    UpstreamStore,
+    not_before,
+    now_ns,
+    relpath_of,
+)
 
 log = logging.getLogger(__name__)
 MAX_HELD_FILES = 500_000  # upstream files kept in memory (~2 KB each, measured)
+RECENT = 2.0  # seconds a used file is safe from eviction (nginx opens it after us)
+# seconds a file seen on disk is taken to be there without looking again: one stat per
+# download under load cost 15% of cached downloads/s (each syscall hands the GIL around).
+# A file purged by another process inside that second is found missing when it is opened
+# (or resolved for nginx) and fetched again (``Catalog.serve``).
+PRESENT_FOR = 1.0
 
 
 class HeldPages:
@@ -171,3 +192,95 @@ class HeldPages:
 
     def times_of(self, dist: DistFile) -> UpstreamTimes | None:
         return self.times.get(dist.relpath) if dist.root == self.source else None
+
+
+@dataclass(slots=True)
+class Usage:
+    """What one cached upstream file costs on disk, and when it was last used."""
+
+    size: int  # the file (0 while only its core metadata is cached)
+    meta: int  # its .metadata
+    used: float
+    seen: float = -PRESENT_FOR  # monotonic time the file was last seen on disk
+
+
+class HeldFiles:
+    """The fetched files on disk: what each costs (the file and its ``.metadata``) and
+    when it was last used; past ``cache_max`` bytes, the least recently used are evicted."""
+
+    def __init__(
+        self,
+        store: UpstreamStore,
+        cache_max: int | None,
+        guard: threading.Lock,
+        fetching: Container[str],
+    ) -> None:
+        self.store = store
+        self.cache_max = cache_max
+        # the fetcher's lock, which guards ``fetching`` too: a file being fetched stays
+        self._guard = guard
+        self._fetching = fetching
+        # relpath -> its bytes on disk (the file and its .metadata), last use; LRU first
+        self._used: OrderedDict[str, Usage] = OrderedDict()
+        self.cache_bytes = 0
+        for relpath, size, meta, used in store.cached_files():
+            self._used[relpath] = Usage(size, meta, used)
+            self.cache_bytes += size + meta
+
+    def cached(self, dist: DistFile) -> bool:
+        """Is the file on disk? Looked at once a second at most per file, so a purge by
+        another process is noticed within a second (and ``forget`` makes it sooner)."""
+        entry = self._used.get(dist.relpath)
+        now = time.monotonic()
+        if entry is not None and entry.size and now - entry.seen < PRESENT_FOR:
+            return True
+        present = self.store.file_path(dist.relpath).is_file()
+        if entry is not None:
+            entry.seen = now if present else -PRESENT_FOR
+        return present
+
+    def forget(self, dist: DistFile) -> None:
+        """The file was found missing when it was opened: look on disk next time."""
+        entry = self._used.get(dist.relpath)
+        if entry is not None:
+            entry.seen = -PRESENT_FOR
+
+    def touch(self, dist: DistFile) -> None:
+        with self._guard:
+            entry = self._used.pop(dist.relpath, None)
+            if entry is not None:
+                entry.used = time.time()
+                self._used[dist.relpath] = entry
+
+    def account(self, relpath: str, *, size: int | None = None, meta: int | None = None) -> None:
+        """A file or its .metadata was stored: count it (replacing what was counted for it
+        before, e.g. fetched again after a purge) and mark the pair used now."""
+        with self._guard:
+            entry = self._used.pop(relpath, None) or Usage(0, 0, 0.0)
+            before = entry.size + entry.meta
+            entry.size = entry.size if size is None else size
+            entry.meta = entry.meta if meta is None else meta
+            entry.used = time.time()
+            self._used[relpath] = entry
+            self.cache_bytes += entry.size + entry.meta - before
+
+    def evict(self) -> None:
+        if self.cache_max is None:
+            return
+        now = time.time()
+        with self._guard:
+            victims = []
+            for relpath, entry in list(self._used.items()):
+                if self.cache_bytes <= self.cache_max:
+                    break
+                if now - entry.used < RECENT or relpath in self._fetching:
+                    continue
+                del self._used[relpath]
+                self.cache_bytes -= entry.size + entry.meta
+                victims.append(relpath)
+        for relpath in victims:
+            path = self.store.file_path(relpath)
+            for victim in (path, path.with_name(path.name + METADATA)):
+                with contextlib.suppress(OSError):
+                    victim.unlink()
+            log.info("evicted %s from the upstream cache", relpath)
