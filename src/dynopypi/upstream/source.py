@@ -30,18 +30,10 @@ from dynopypi.core.model import Project
 from dynopypi.dists.names import NormalizedName
 from dynopypi.errors import BadGateway, GatewayTimeout, UpstreamBusy
 from dynopypi.upstream.held import HeldPages
-from dynopypi.upstream.http import (
-    BOUND,
-    SLOT_WAIT,
-    FetchFailed,
-    Missing,
-    NotModified,
-    PageMemory,
-    fetch_page,
-)
+from dynopypi.upstream.http import BOUND, SLOT_WAIT, FetchFailed, Missing, NotModified, PageMemory
 from dynopypi.upstream.names import glob_matcher, remember
 from dynopypi.upstream.origin import origin_of
-from dynopypi.upstream.page import ACCEPT, BadPage, parse_page
+from dynopypi.upstream.page import ACCEPT, BadPage, fetch_page, parse_page
 from dynopypi.upstream.reach import Reach
 from dynopypi.upstream.store import CachedPage, UpstreamStore
 
