@@ -28,7 +28,7 @@ from dynopypi.store.bucket.records import (
     encode_manifest,
     log_key,
 )
-from dynopypi.store.directory.storage import DirectoryStorage
+from dynopypi.store.copy.directory import DirectoryStorage
 
 
 def record(key: str, size: int = 10) -> Record:

@@ -25,7 +25,7 @@ from dynopypi.store.bucket.records import (
     log_key,
     meta_key,
 )
-from dynopypi.store.directory.storage import DirectoryStorage
+from dynopypi.store.copy.directory import DirectoryStorage
 
 NOW = 2_000_000_000 * 10**9
 MINUTE = 60 * 10**9

@@ -31,7 +31,7 @@ from dynopypi.store.base import (
     VersionChanged,
 )
 from dynopypi.store.bucket.s3 import S3Storage
-from dynopypi.store.directory.storage import DirectoryStorage
+from dynopypi.store.copy.directory import DirectoryStorage
 
 T = TypeVar("T")
 RACERS = 8

@@ -15,19 +15,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from dynopypi.auth.policy import Gate, build_gate
 from dynopypi.catalog import Catalog, UpstreamParts
 from dynopypi.core.describe import Describer
-from dynopypi.core.index import Index
+from dynopypi.core.index import Index, ProjectLookup
 from dynopypi.core.snapshot import first_directory_wins
 from dynopypi.core.visibility import Cooldown, Exempt
 from dynopypi.errors import ConfigError
-from dynopypi.publish.releases import ReleaseChanges
-from dynopypi.publish.upload import Shelf
 from dynopypi.render.renderer import Renderer
 from dynopypi.services import Services
 from dynopypi.settings.config import Settings
@@ -37,13 +34,12 @@ from dynopypi.store.bucket.cache import BlobCache
 from dynopypi.store.bucket.reader import BucketReader
 from dynopypi.store.bucket.s3 import S3Storage
 from dynopypi.store.bucket.source import BucketSource
-from dynopypi.store.bucket.writer import BucketReleases, BucketShelf
+from dynopypi.store.bucket.store import BucketStore
+from dynopypi.store.bucket.writer import BucketReleases
 from dynopypi.store.directory.digest_cache import DigestCache
 from dynopypi.store.directory.reader import FileReader
 from dynopypi.store.directory.reconcile import Reconciler
-from dynopypi.store.directory.releases import Releases
-from dynopypi.store.directory.shelf import DirectoryShelf
-from dynopypi.store.directory.updates import PathUpdates
+from dynopypi.store.directory.store import DirectoryStore
 from dynopypi.store.directory.yanks import YankStore
 from dynopypi.upstream.files import FileFetcher
 from dynopypi.upstream.names import upstream_rule
@@ -60,13 +56,10 @@ class Parts:
 
     settings: Settings
     cache: DigestCache
-    yanks: YankStore
     index: Index
-    reconciler: Reconciler
-    paths: PathUpdates
+    store: DirectoryStore | BucketStore
     renderer: Renderer
     gate: Gate
-    bucket: BucketParts | None
     catalog: Catalog
     services: Services
 
@@ -83,32 +76,16 @@ def build_parts(settings: Settings) -> Parts:
     index, upstream_store = build_index(settings)
     describer = Describer(settings.hash_algo, yanks.lookup)
     reconciler = Reconciler(index, cache, describer)
-    paths = PathUpdates(reconciler)
     renderer = Renderer(settings.hash_algo)
     gate = build_gate(settings.passwords, settings.authenticate, settings.rights)
-    bucket = None
-    reader: Reader = FileReader(index, cache)
-    releases: ReleaseChanges = Releases(paths, yanks)
-    shelf: Shelf = DirectoryShelf(paths)
+    store: DirectoryStore | BucketStore
     if settings.storage is not None:
-        bucket = build_bucket(settings, index, describer, reconciler)
-        reader, releases, shelf = bucket.reader, bucket.releases, bucket.shelf
-    catalog = build_catalog(settings, reconciler, reader, upstream_store)
-    services = Services(
-        settings, index, reader, renderer, gate, releases, catalog, shelf,
-        bucket.store if bucket else None, _problem_of(bucket),
-    )  # fmt: skip
-    return Parts(
-        settings, cache, yanks, index, reconciler, paths, renderer, gate, bucket, catalog, services
-    )
-
-
-def _problem_of(bucket: BucketParts | None) -> Callable[[], str | None]:
-    """Why the store is not answering (for /health and 503s); never, for directories."""
-    if bucket is None:
-        return lambda: None
-    source = bucket.source
-    return lambda: source.problem
+        store = build_bucket(settings, index, describer, reconciler)
+    else:
+        store = DirectoryStore(reconciler, yanks, rescan=settings.rescan_interval)
+    catalog = build_catalog(settings, reconciler, store.reader, upstream_store)
+    services = Services(settings, index, renderer, gate, catalog, store)
+    return Parts(settings, cache, index, store, renderer, gate, catalog, services)
 
 
 def cache_path(settings: Settings) -> Path:
@@ -168,15 +145,6 @@ def build_catalog(
 
 
 # ---- the bucket parts (``--storage s3://...``) ------------------------------------------
-@dataclass(frozen=True)
-class BucketParts:
-    store: S3Storage
-    source: BucketSource
-    reader: BucketReader
-    shelf: BucketShelf
-    releases: BucketReleases
-
-
 def staging_dir(settings: Settings, kind: str = "staging") -> Path:
     """This bucket's own directory of ``kind`` under the cache directory."""
     assert settings.storage is not None
@@ -219,20 +187,15 @@ def open_releases(settings: Settings) -> BucketReleases:
 
 
 def build_bucket(
-    settings: Settings, index: Index, describer: Describer, reconciler: Reconciler
-) -> BucketParts:
-    store = open_store(settings)
+    settings: Settings, index: Index, describer: Describer, lookup: ProjectLookup
+) -> BucketStore:
+    storage = open_store(settings)
     source = BucketSource(
-        store,
+        storage,
         index,
         describer,
         audit_interval=settings.s3_list_interval,
         journal_keep=settings.s3_journal_keep,
     )
-    return BucketParts(
-        store,
-        source,
-        BucketReader(store, BlobCache(staging_dir(settings, "blobs"), settings.s3_cache_max)),
-        BucketShelf(source, reconciler),
-        BucketReleases(source, reconciler),
-    )
+    blobs = BlobCache(staging_dir(settings, "blobs"), settings.s3_cache_max)
+    return BucketStore(storage, source, BucketReader(storage, blobs), lookup)

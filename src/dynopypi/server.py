@@ -14,7 +14,6 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -33,7 +32,6 @@ from dynopypi.edge.hosts import checked_host
 from dynopypi.ops import systemd
 from dynopypi.ops.logs import setup_logging
 from dynopypi.settings.config import Settings
-from dynopypi.store.directory.watcher import Watcher
 from dynopypi.web import create_app
 from dynopypi.web.shell import refusal_response
 
@@ -47,14 +45,8 @@ class Server:
         self.where = settings.storage or ", ".join(str(r) for r in settings.roots)
         parts = build_parts(settings)
         self.settings = settings = parts.settings
-        self.cache, self.yanks, self.index = parts.cache, parts.yanks, parts.index
-        self.reconciler, self.paths, self.renderer = parts.reconciler, parts.paths, parts.renderer
-        self.auth, self.bucket, self.catalog = parts.gate, parts.bucket, parts.catalog
-        self.watcher = Watcher(
-            self.paths,
-            rescan_interval=settings.rescan_interval,
-            on_state_change=self._state_changed,
-        )
+        self.cache, self.index, self.store = parts.cache, parts.index, parts.store
+        self.renderer, self.auth, self.catalog = parts.renderer, parts.gate, parts.catalog
         app = refusals_first(create_app(parts.services), refusal_response)
         self._networks = parse_networks(settings.trusted_proxies)
         self.app = trust_proxies(
@@ -67,15 +59,7 @@ class Server:
     def load(self) -> None:
         """Start watching and load the index, without binding a socket: after this,
         ``self.app`` answers as the server will (in-process tests use it this way)."""
-        if self.bucket is not None:
-            self.bucket.store.abort_multipart()
-            self.bucket.source.load()
-            self.bucket.source.start()
-            self.catalog.load_upstream()
-            return
-        self.watcher.start()  # before the scan, so nothing copied in meanwhile is missed
-        if not self.reconciler.load_cached() and not self.reconciler.start_cold():
-            self.reconciler.sync()
+        self.store.load()
         self.catalog.load_upstream()  # cached public projects (upstream may be down)
 
     def start(self) -> None:
@@ -107,31 +91,18 @@ class Server:
         return self._http.map if hasattr(self._http, "map") else self._http._map  # type: ignore[no-any-return]
 
     def _settle(self) -> None:
-        """After binding: check the disk against the cached snapshot, then render pages."""
+        """After binding: check the store against the loaded snapshot, then render pages."""
         try:
-            if self.bucket is not None:
-                self.index.verified.wait()  # the bucket's first listing
-                self.renderer.warm(self.index.snapshot)
-                return
-            self.reconciler.completer.done.wait()  # a cold start reads files first
-            if not self.index.verified.is_set():
-                changed = self.reconciler.sync()
-                log.info("package directories checked: %d files changed meanwhile", changed)
+            self.store.settle()
             self.renderer.warm(self.index.snapshot)
         except Exception:
-            log.exception("checking the package directories failed")
-
-    def _state_changed(self, root: int, path: Path) -> None:
-        """Something under <root>/.dynopypi/ changed: pick up yanks made by the CLI."""
-        if self.yanks.reload(root):
-            self.paths.reyank()
+            log.exception("checking the package store failed")
 
     def reload(self) -> None:
         """SIGHUP: re-read accounts, rights and yank state now."""
         systemd.reloading()
         self.auth.reload(force=True)
-        for root in range(len(self.settings.roots)):
-            self._state_changed(root, self.settings.roots[root])
+        self.store.reload()
         log.info("reloaded accounts, rights and yank state")
         systemd.notify("READY=1")
 
@@ -194,9 +165,7 @@ class Server:
         if self._http is not None:
             self._http.task_dispatcher.shutdown(timeout=5)
             wasyncore.close_all(self._http_map())
-        self.watcher.stop()
-        if self.bucket is not None:
-            self.bucket.source.stop()
+        self.store.stop()
         self.cache.close()
 
 

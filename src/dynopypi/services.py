@@ -6,28 +6,51 @@ test can build the whole app in-process from ``Settings``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from dynopypi.auth.policy import Gate
 from dynopypi.catalog import Catalog
 from dynopypi.core.index import Index
 from dynopypi.publish.releases import ReleaseChanges
-from dynopypi.publish.upload import Shelf
+from dynopypi.publish.shelf import Shelf
 from dynopypi.render.renderer import Renderer
 from dynopypi.settings.config import Settings
 from dynopypi.store.base import Reader, Storage
+
+
+class PackageStore(Protocol):
+    """Where the packages are, as the server and the routes see it: the package directories
+    (``store.directory.store``) or a bucket (``store.bucket.store``) look alike from here."""
+
+    @property
+    def storage(self) -> Storage | None: ...  # one that hands out pre-signed URLs
+
+    @property
+    def reader(self) -> Reader: ...
+
+    @property
+    def shelf(self) -> Shelf: ...
+
+    @property
+    def releases(self) -> ReleaseChanges: ...
+
+    def load(self) -> None: ...
+
+    def settle(self) -> None: ...
+
+    def reload(self) -> None: ...
+
+    def problem(self) -> str | None: ...
+
+    def stop(self) -> None: ...
 
 
 @dataclass(frozen=True)
 class Services:
     settings: Settings
     index: Index
-    reader: Reader
     renderer: Renderer
     gate: Gate
-    releases: ReleaseChanges
     catalog: Catalog  # what pages and downloads read: local + upstream, with views
-    shelf: Shelf  # where uploads go
-    store: Storage | None = None  # a bucket (None: the package directories)
-    store_problem: Callable[[], str | None] = lambda: None  # why the store is not answering
+    store: PackageStore  # where uploads go, and what is wrong with it

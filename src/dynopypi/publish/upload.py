@@ -12,24 +12,20 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
 
 from packaging.version import InvalidVersion, Version
 
-from dynopypi.core.model import Project
 from dynopypi.dists.check import check_distribution
 from dynopypi.dists.names import (
-    DistFile,
     NormalizedName,
     ParsedName,
-    file_key,
     is_valid_project_name,
     normalize,
     parse_filename,
 )
-from dynopypi.errors import AlreadyExists, InvalidFilename, InvalidInput, MetadataError
+from dynopypi.errors import InvalidFilename, InvalidInput, MetadataError
 from dynopypi.publish.form import DIGEST_FIELDS, UploadForm
+from dynopypi.publish.shelf import Outcome, Shelf
 
 log = logging.getLogger(__name__)
 
@@ -112,24 +108,6 @@ def check_archive(form: UploadForm, parsed: ParsedName) -> bytes | None:
         raise InvalidInput(f"not a valid distribution: {message}; nothing was stored") from exc
 
 
-@dataclass(frozen=True)
-class Outcome:
-    dist: DistFile | None
-    created: bool  # False: an identical file was already there
-
-
-class Shelf(Protocol):
-    """Where accepted files go: the package directory (``DirectoryShelf``) or a bucket."""
-
-    def stored(self, filename: str, parsed: ParsedName) -> DistFile | None: ...
-
-    def unchanged(self, dist: DistFile, sha256: str) -> bool: ...
-
-    def place(
-        self, form: UploadForm, parsed: ParsedName, metadata: bytes | None, *, overwrite: bool
-    ) -> Outcome: ...
-
-
 def accept_upload(
     form: UploadForm,
     shelf: Shelf,
@@ -156,26 +134,3 @@ def accept_upload(
         return shelf.place(form, parsed, metadata, overwrite=overwrite)
     finally:
         form.discard()
-
-
-def same_file(project: Project | None, filename: str) -> DistFile | None:
-    """The indexed file that is the same file as ``filename`` to an installer (same name,
-    or a variant spelling of the same project, version and tags), if any."""
-    if project is None:
-        return None
-    key = file_key(filename)
-    same = [f for f in project.files if f.filename == filename or file_key(f.filename) == key]
-    same.sort(key=lambda f: (f.filename != filename, f.root, f.relpath))
-    return same[0] if same else None
-
-
-def exists_error(filename: str, existing: DistFile | None) -> AlreadyExists:
-    same = (
-        f" as {existing.filename!r} (the same project, version and tags)"
-        if existing is not None and existing.filename != filename
-        else ""
-    )
-    return AlreadyExists(
-        f"File already exists: {filename!r} is in this index{same} with different content. "
-        "Upload a new version instead (or start the server with --overwrite)."
-    )

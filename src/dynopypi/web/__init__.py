@@ -2,10 +2,11 @@
 turning results into responses.
 
 ``shell`` (what every route shares: authorization, refusals as responses, caching headers),
-``simple_api``, ``files`` and ``ranges`` (downloads, conditional requests and byte ranges),
-``pypi`` (the JSON API), ``as_of``, ``actions`` (uploads, yank and removal) and ``ops``
-(health, readiness). ``create_app`` builds a fresh app from the ``Services``; nothing here
-is global, so tests make as many apps as they like.
+``simple_api``, ``files`` (the download routes), ``sending`` and ``ranges`` (sending a
+file: conditional requests and byte ranges), ``pypi`` (the JSON API), ``as_of``,
+``actions`` (uploads, yank and removal) and ``ops`` (health, readiness). ``create_app``
+builds a fresh app from the ``Services``; nothing here is global, so tests make as many
+apps as they like.
 
 May import: everything below ``build`` and ``server``. The only package that imports
 ``bottle`` (checked by ``lint-imports``).

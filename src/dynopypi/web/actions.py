@@ -66,7 +66,7 @@ class ActionRoutes(Routes):
             )
         project = canonical_project(form.fields.get("name", ""))
         self.shell.require(UPDATE, project)
-        releases = self.services.releases
+        releases = self.services.store.releases
         version = form.fields.get("version", "")
         if action == "remove_pkg":
             files = releases.remove(project, version)
@@ -82,7 +82,9 @@ class ActionRoutes(Routes):
             self.shell.require(UPDATE, project)
 
         overwrite = self.services.settings.overwrite
-        outcome = accept_upload(form, self.services.shelf, overwrite=overwrite, authorize=authorize)
+        outcome = accept_upload(
+            form, self.services.store.shelf, overwrite=overwrite, authorize=authorize
+        )
         filename = outcome.dist.filename if outcome.dist else form.filename
         if outcome.created:
             return text(200, f"stored {filename}")

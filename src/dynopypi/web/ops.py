@@ -76,7 +76,7 @@ class OpsRoutes(Routes):
         """Ready or not for everybody (load balancers); what is in the index, where, and
         what is wrong with the account files only for those who may list it: counts and
         directory paths are nobody else's business."""
-        state = readiness(self.services.index, self.services.store_problem())
+        state = readiness(self.services.index, self.services.store.problem())
         status = 200 if state["status"] == "ready" else 503
         if self._may_list():
             upstream = self.services.catalog.state()

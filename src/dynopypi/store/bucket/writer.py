@@ -19,7 +19,7 @@ from dynopypi.dists.names import DistFile, ParsedName
 from dynopypi.errors import NotFound
 from dynopypi.publish.form import UploadForm
 from dynopypi.publish.releases import release_files, yank_targets
-from dynopypi.publish.upload import Outcome, exists_error, same_file
+from dynopypi.publish.shelf import Outcome, exists_error, same_file
 from dynopypi.store.base import KeyExists, Stat
 from dynopypi.store.bucket.facts import store_facts
 from dynopypi.store.bucket.records import Added, Record, Removed, Yanked, facts_key, meta_key

@@ -25,8 +25,8 @@ from dynopypi.dists.names import ParsedName, parse_filename
 from dynopypi.errors import ConfigError, InvalidFilename, MetadataError
 from dynopypi.publish.staging import open_temp, remove_stale_parts
 from dynopypi.store.base import KeyExists, StoreUnavailable, is_key
+from dynopypi.store.copy.directory import DirectoryStorage
 from dynopypi.store.directory.scan import walk
-from dynopypi.store.directory.storage import DirectoryStorage
 from dynopypi.store.directory.yanks import read_yanks, write_yanks
 
 CHUNK = 1024 * 1024

@@ -18,8 +18,8 @@ from pathlib import Path
 from dynopypi.dists.names import DistFile, ParsedName
 from dynopypi.errors import AlreadyExists
 from dynopypi.publish.form import CHUNK, UploadForm, storage_error
-from dynopypi.publish.upload import Outcome, exists_error, same_file
-from dynopypi.store.directory.storage import fsync_dir
+from dynopypi.publish.shelf import Outcome, exists_error, same_file
+from dynopypi.store.directory.durable import fsync_dir
 from dynopypi.store.directory.updates import PathUpdates
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import logging
 import threading
 from pathlib import Path
 
-from dynopypi.store.directory.storage import write_atomically
+from dynopypi.store.directory.durable import write_atomically
 
 log = logging.getLogger(__name__)
 

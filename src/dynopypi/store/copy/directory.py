@@ -1,9 +1,12 @@
-"""The storage contract over a package directory (the default store).
+"""The storage contract over a package directory: a copy's end (``dynopypi storage copy``)
+and the contract tests' reference store.
 
-Put-if-absent is a hard link of the staged file (it fails if anything appeared meanwhile);
-conditional writes of small state objects hold an advisory lock on ``.dynopypi/.lock`` while
-they compare versions, so a CLI and a server sharing the directory cannot lose each other's
-change. Links are never followed out of the directory.
+The server does not read its directories through this: it serves them from the index,
+kept current by the watcher (``store.directory``). Put-if-absent is a hard link of the
+staged file (it fails if anything appeared meanwhile); conditional writes of small state
+objects hold an advisory lock on ``.dynopypi/.lock`` while they compare versions, so a CLI
+and a server sharing the directory cannot lose each other's change. Links are never
+followed out of the directory.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import errno
 import fcntl
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -29,8 +31,11 @@ from dynopypi.store.base import (
     check_key,
     is_key,
 )
+from dynopypi.store.directory.durable import fsync_dir, write_atomically
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
 _LOCK_KEY = STATE_PREFIX + ".lock"  # the writers' lock file: not an object, never listed
 
 
@@ -170,29 +175,3 @@ class DirectoryStorage:
     def presigned_url(self, key: str, *, expires: int) -> str | None:
         check_key(key)
         return None
-
-
-def write_atomically(path: Path, data: bytes, *, prefix: str) -> None:
-    """Replace ``path`` with ``data`` whole or not at all (a temp file beside it, synced,
-    renamed over it): a crash never leaves a half-written state file."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a new or renamed entry in ``directory`` durable (best effort)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
