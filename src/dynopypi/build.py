@@ -118,7 +118,7 @@ def build_upstream(
         files_hosts=settings.upstream_files_host, slots=upstream_slots(settings.threads),
     )  # fmt: skip
     files = FileFetcher(
-        store, source.urls.get, source.stored, source.reach, slots=source.slots,
+        store, source.held.urls.get, source.held.stored, source.reach, slots=source.slots,
         timeout=settings.upstream_timeout, cache_max=settings.upstream_cache_max,
         hash_algo=settings.hash_algo,
     )  # fmt: skip

@@ -72,7 +72,7 @@ class Catalog:
 
     def load_upstream(self) -> None:
         if self.upstream is not None:
-            self.upstream.source.load()
+            self.upstream.source.held.load()
 
     # ---- pages ------------------------------------------------------------------------
     def page(self, name: NormalizedName, as_of_ns: int | None = None) -> Lookup:
@@ -82,7 +82,7 @@ class Catalog:
         return Lookup(self.view(found.project, as_of_ns), found.stale)
 
     def times_of(self, dist: DistFile) -> UpstreamTimes | None:
-        return self.upstream.source.times_of(dist) if self.upstream else None
+        return self.upstream.source.held.times_of(dist) if self.upstream else None
 
     def view(self, project: Project | None, as_of_ns: int | None) -> Project | None:
         if project is None or (as_of_ns is None and not self.cooldown.active):
@@ -168,14 +168,14 @@ class Catalog:
             if self.upstream is None or not self.is_upstream(dist):
                 return send(Delivery(dist, self.reader, str(dist.root)))
             files = self.upstream.files
-            if not files.cached(dist):
+            if not files.held.cached(dist):
                 if head:
                     return send(Delivery(dist, self.upstream.reader, "", uncached=True))
                 fetching = self._fetching(dist, ranged)
                 if fetching is not None:
                     return send(fetching)
                 dist = self.file_at(path, as_of_ns) or dist  # as stored: real size, digests
-            files.touch(dist)
+            files.held.touch(dist)
             try:
                 return send(Delivery(dist, self.upstream.reader, files.store.base.name))
             except NotFound:  # seen on disk less than a second ago, gone now
@@ -183,7 +183,7 @@ class Catalog:
                     raise NotFound(
                         f"file {path!r} keeps disappearing from the upstream cache"
                     ) from None
-                files.forget(dist)
+                files.held.forget(dist)
         raise AssertionError("unreachable")
 
     def _fetching(self, dist: DistFile, ranged: bool) -> Delivery | None:
@@ -223,7 +223,7 @@ class Catalog:
         return {
             "urls": [o.url for o in source.origins],
             "reachable": source.reachable,
-            "cached_projects": len(source.pages),
-            "cache_bytes": files.cache_bytes,
+            "cached_projects": len(source.held.pages),
+            "cache_bytes": files.held.cache_bytes,
             "cache_max": files.cache_max,
         }

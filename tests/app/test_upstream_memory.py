@@ -14,7 +14,7 @@ from support.fakedist import make_wheel
 from support.inproc import AppFactory
 from support.upstream import FakeUpstream
 
-import dynopypi.upstream.source
+import dynopypi.upstream.held
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def upstream() -> Iterator[FakeUpstream]:
 def test_upstream_files_in_memory_are_bounded(
     app_factory: AppFactory, upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dynopypi.upstream.source, "MAX_HELD_FILES", 8)
+    monkeypatch.setattr(dynopypi.upstream.held, "MAX_HELD_FILES", 8)
     made = tmp_path / "made"
     made.mkdir()
     for name in ("one", "two", "three"):

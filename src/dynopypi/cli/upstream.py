@@ -14,7 +14,19 @@ from dynopypi.settings.config import build_settings
 
 def upstream_flags(p: argparse.ArgumentParser) -> None:
     """Public packages through this index: the upstream pull-through cache and its guards."""
-    g = p.add_argument_group("public packages (upstream)")
+    g = p.add_argument_group("public packages (upstream)")  # one group, in --help's order
+    _source_flags(g)
+    _private_flags(g)
+    _cooldown_flags(g)
+    g.add_argument(
+        "--upstream-cache-max",
+        metavar="SIZE",
+        help="bound the cached upstream files, e.g. 50G (least recently used evicted)",
+    )
+
+
+def _source_flags(g: argparse._ArgumentGroup) -> None:
+    """Where public packages come from, and how long they are asked for and kept."""
     g.add_argument(
         "--upstream",
         metavar="URL",
@@ -42,6 +54,10 @@ def upstream_flags(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="connect/read timeout for upstream requests (default: 10)",
     )
+
+
+def _private_flags(g: argparse._ArgumentGroup) -> None:
+    """The dependency-confusion guards: which names never come from upstream."""
     g.add_argument(
         "--private",
         metavar="GLOB",
@@ -67,6 +83,10 @@ def upstream_flags(p: argparse.ArgumentParser) -> None:
         help="names whose local files may sit beside upstream's (repeatable; e.g. a patched "
         "fork): a version with a local file is served from local files only",
     )
+
+
+def _cooldown_flags(g: argparse._ArgumentGroup) -> None:
+    """The cooldown: how old an upstream file must be to be served."""
     g.add_argument(
         "--min-age",
         metavar="DURATION",
@@ -83,11 +103,6 @@ def upstream_flags(p: argparse.ArgumentParser) -> None:
         metavar="CHOICE",
         help="upstream files without an upload time: exclude (default), include, or "
         "first-seen (use when this index first saw them)",
-    )
-    g.add_argument(
-        "--upstream-cache-max",
-        metavar="SIZE",
-        help="bound the cached upstream files, e.g. 50G (least recently used evicted)",
     )
 
 

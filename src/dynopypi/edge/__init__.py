@@ -1,10 +1,11 @@
 """The waitress edge: what happens to a request before a route sees it, and around it.
 
 ``guard`` (waitress channels with limits: headers, bodies, slow clients, the wake-up of
-the event loop), ``bodies`` and ``gatekeeper`` (a body refused or streamed before it is
-read), ``multipart`` and ``parts`` (an upload's body to disk as it arrives), ``forwarded``
-(``X-Forwarded-*`` only from trusted proxies), ``hosts`` (the Host header),
-``auth_request`` (nginx's ``auth_request`` answer) and ``access_log``.
+the event loop), ``bodies`` (a body held until the app decides, then streamed or spooled)
+and ``gatekeeper`` (the app's side of that decision), ``multipart`` and ``parts`` (an
+upload's body to disk as it arrives), ``forwarded`` (``X-Forwarded-*`` only from trusted
+proxies), ``hosts`` (the Host header), ``auth_request`` (nginx's ``auth_request`` answer)
+and ``access_log``.
 
 May import: ``errors``, ``dists``, ``core``, ``publish``, ``auth``, ``ops``, ``render``,
 ``store.base``. With ``server``, the only package that imports ``waitress``.

@@ -5,11 +5,11 @@ app sees it, sends ``100 Continue`` to anyone, and only times out channels with 
 request in progress. The additions, installed on the server ``server.py`` builds:
 
 - **A body waits for the app's yes.** When a request head announcing a body is
-  complete, ``GatedParser`` stops the channel reading and a worker asks ``decide`` (the
-  app's gate: identity and policy for an upload). Refused: the answer is sent at once,
-  no ``100 Continue``, no body byte read beyond what came with the head, and the
-  connection closes. Allowed: reading resumes (and ``100 Continue`` is sent if asked).
-  Identity checks (bcrypt) run in a worker, never in the event loop.
+  complete, the parser (``bodies.GatedParser``) stops the channel reading and a worker
+  asks ``decide`` (the app's gate: identity and policy for an upload). Refused: the
+  answer is sent at once, no ``100 Continue``, no body byte read beyond what came with
+  the head, and the connection closes. Allowed: reading resumes (and ``100 Continue`` is
+  sent if asked). Identity checks (bcrypt) run in a worker, never in the event loop.
 - **An allowed body can go straight where it belongs.** ``stream`` (the app's, asked
   after ``decide``) may give a ``BodySink`` for the body: each piece is then pushed into
   it as it arrives, instead of into waitress's spool, and the app finds the sink under
@@ -41,11 +41,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from waitress.channel import HTTPChannel
-from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer
 from waitress.task import WSGITask
 
-from dynopypi.edge.bodies import STREAMED, BodySink, SinkBuffer, SpoolBuffer, Stream
+from dynopypi.edge.bodies import STREAMED, BodySink, GatedParser, Stream
 from dynopypi.errors import Refused
 
 log = logging.getLogger(__name__)
@@ -62,73 +61,6 @@ class Limits:
     evict_fraction: float = 0.02  # of the limit, closed at once when it is reached
     spool_dir: str | None = None  # where allowed bodies over 512 KiB wait (None: TMPDIR)
     send_timeout: float = 60.0  # a worker waits this long for a reader that takes nothing
-
-
-class GatedParser(HTTPRequestParser):  # type: ignore[misc]
-    """A request parser that holds a body until the channel's decision arrives."""
-
-    pending = False
-    refusal: Refused | None = None
-
-    def __init__(
-        self, adj: Any, on_head: Callable[[GatedParser], None], spool_dir: str | None = None
-    ) -> None:
-        super().__init__(adj)
-        self._spool_dir = spool_dir
-        self.started = time.monotonic()
-        self._on_head = on_head
-        self._held = b""
-        self._continue = False
-        self.expect_continue: bool = False
-
-    def received(self, data: bytes) -> int:
-        if self.pending:  # at most one recv() worth: the channel stops reading
-            self._held += data
-            return len(data)
-        had_head = self.headers_finished
-        consumed: int = super().received(data)
-        if (
-            not had_head
-            and self.headers_finished
-            and not self.completed
-            and self.body_rcv is not None
-        ):
-            self.pending = True
-            self._continue, self.expect_continue = self.expect_continue, False
-            self._on_head(self)
-        return consumed
-
-    def allow(self, sink: BodySink | None = None) -> bytes:
-        """Resume (into ``sink`` if given): the bytes held meanwhile, to be received now."""
-        self.pending = False
-        if sink is not None and self.body_rcv is not None:
-            self.body_rcv.buf = SinkBuffer(sink)
-        elif self._spool_dir is not None and self.body_rcv is not None:
-            self.body_rcv.buf = SpoolBuffer(self.adj.inbuf_overflow, self._spool_dir)
-        self.expect_continue = self._continue
-        held, self._held = self._held, b""
-        return held
-
-    def sink(self) -> BodySink | None:
-        buf = getattr(self.body_rcv, "buf", None)
-        return buf.sink if isinstance(buf, SinkBuffer) else None
-
-    def abort_body(self) -> None:
-        sink = self.sink()
-        if sink is not None:
-            sink.abort()
-
-    def refuse(self, refusal: Refused) -> None:
-        """Complete the request without its body; the connection closes after the answer."""
-        self.pending = False
-        self.refusal = refusal
-        self._held = b""
-        self.body_rcv = None
-        self.content_length = 0
-        self.chunked = False
-        self.headers["CONTENT_LENGTH"] = "0"
-        self.connection_close = True
-        self.completed = True
 
 
 class GuardedTask(WSGITask):  # type: ignore[misc]

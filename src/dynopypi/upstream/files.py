@@ -11,9 +11,7 @@ Waiting on upstream is bounded: a request waits for the first bytes at most
 ``--upstream-timeout`` (the one that started the fetch) or ``FOLLOW_WAIT`` (the others),
 at most ``slots`` requests wait at once, at most ``MAX_FLIGHTS`` files are fetched at
 once; past any of these the answer is 503 with Retry-After, and the fetch goes on.
-With ``--upstream-cache-max`` the least recently used files are evicted after each new
-file, never one being fetched or used in the last two seconds (an open file is safe
-anyway; the window covers nginx opening it after an X-Accel-Redirect).
+What the cached files cost, and which go past ``--upstream-cache-max``, is ``held``'s.
 """
 
 from __future__ import annotations
@@ -26,14 +24,14 @@ import os
 import queue
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from dynopypi.dists.metadata import Hasher
 from dynopypi.dists.names import DistFile, pack_hashes
 from dynopypi.errors import BadGateway, NotFound, StorageFull, UpstreamBusy
 from dynopypi.upstream.download import MAX_UNKNOWN_SIZE, Flight, Pump, State, refused
+from dynopypi.upstream.held import HeldFiles
 from dynopypi.upstream.http import BOUND, SLOT_WAIT, FetchFailed, Missing, open_url, read_bounded
 from dynopypi.upstream.origin import Origin
 from dynopypi.upstream.reach import Reach
@@ -43,24 +41,8 @@ log = logging.getLogger(__name__)
 MAX_METADATA = 16 * 1024 * 1024
 FOLLOW_WAIT = 2.0  # seconds a request waits on a fetch another started (then 503)
 MAX_FLIGHTS = 32  # upstream files fetched at once
-RECENT = 2.0  # seconds a used file is safe from eviction (nginx opens it after us)
-# seconds a file seen on disk is taken to be there without looking again: one stat per
-# download under load cost 15% of cached downloads/s (each syscall hands the GIL around).
-# A file purged by another process inside that second is found missing when it is opened
-# (or resolved for nginx) and fetched again (web/files.py).
-PRESENT_FOR = 1.0
 
 Stored = Callable[[DistFile], None]
-
-
-@dataclass(slots=True)
-class Usage:
-    """What one cached upstream file costs on disk, and when it was last used."""
-
-    size: int  # the file (0 while only its core metadata is cached)
-    meta: int  # its .metadata
-    used: float
-    seen: float = -PRESENT_FOR  # monotonic time the file was last seen on disk
 
 
 class FileFetcher:
@@ -88,49 +70,8 @@ class FileFetcher:
         self._guard = threading.Lock()
         self._digests: queue.SimpleQueue[DistFile] = queue.SimpleQueue()
         self._digester: threading.Thread | None = None
-        # relpath -> its bytes on disk (the file and its .metadata), last use; LRU first
-        self._used: OrderedDict[str, Usage] = OrderedDict()
-        self.cache_bytes = 0
-        for relpath, size, meta, used in store.cached_files():
-            self._used[relpath] = Usage(size, meta, used)
-            self.cache_bytes += size + meta
-
-    def cached(self, dist: DistFile) -> bool:
-        """Is the file on disk? Looked at once a second at most per file, so a purge by
-        another process is noticed within a second (and ``forget`` makes it sooner)."""
-        entry = self._used.get(dist.relpath)
-        now = time.monotonic()
-        if entry is not None and entry.size and now - entry.seen < PRESENT_FOR:
-            return True
-        present = self.store.file_path(dist.relpath).is_file()
-        if entry is not None:
-            entry.seen = now if present else -PRESENT_FOR
-        return present
-
-    def forget(self, dist: DistFile) -> None:
-        """The file was found missing when it was opened: look on disk next time."""
-        entry = self._used.get(dist.relpath)
-        if entry is not None:
-            entry.seen = -PRESENT_FOR
-
-    def touch(self, dist: DistFile) -> None:
-        with self._guard:
-            entry = self._used.pop(dist.relpath, None)
-            if entry is not None:
-                entry.used = time.time()
-                self._used[dist.relpath] = entry
-
-    def _account(self, relpath: str, *, size: int | None = None, meta: int | None = None) -> None:
-        """A file or its .metadata was stored: count it (replacing what was counted for it
-        before, e.g. fetched again after a purge) and mark the pair used now."""
-        with self._guard:
-            entry = self._used.pop(relpath, None) or Usage(0, 0, 0.0)
-            before = entry.size + entry.meta
-            entry.size = entry.size if size is None else size
-            entry.meta = entry.meta if meta is None else meta
-            entry.used = time.time()
-            self._used[relpath] = entry
-            self.cache_bytes += entry.size + entry.meta - before
+        # the files on disk: what they cost, when they were used, which go first
+        self.held = HeldFiles(store, cache_max, self._guard, self._flights)
 
     # ---- the first download -----------------------------------------------------------
     def follow(self, dist: DistFile) -> Flight | None:
@@ -142,7 +83,7 @@ class FileFetcher:
         followers a 503 with Retry-After quickly, not a worker each for minutes), and at
         most ``slots`` requests wait at once. A failed fetch is raised (502/504) and
         forgotten: the next request starts afresh."""
-        if self.cached(dist):
+        if self.held.cached(dist):
             return None
         with self._waiting():
             flight, leader = self._flight(dist)
@@ -159,7 +100,7 @@ class FileFetcher:
         """Return once the whole file is cached and verified (a Range request is answered
         from the cache only), within ``FOLLOW_WAIT``; else 503 with Retry-After while the
         fetch goes on."""
-        if self.cached(dist):
+        if self.held.cached(dist):
             return
         with self._waiting():
             flight, _leader = self._flight(dist)
@@ -251,7 +192,7 @@ class FileFetcher:
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, final)
         self.stored(replace(dist, size=size))
-        self._account(dist.relpath, size=size)
+        self.held.account(dist.relpath, size=size)
         self._digests.put(replace(dist, size=size))
         with self._guard:
             if self._digester is None:
@@ -259,7 +200,7 @@ class FileFetcher:
                     target=self._digest_all, name="upstream-digests", daemon=True
                 )
                 self._digester.start()
-        self._evict()
+        self.held.evict()
 
     def _digest_all(self) -> None:
         """One thread computes the other digests of every fetched file, one file at a
@@ -285,27 +226,6 @@ class FileFetcher:
         hashes, extra = pack_hashes(digests, self.hash_algo)
         self.stored(replace(dist, hashes=hashes, extra_hash=extra))
 
-    def _evict(self) -> None:
-        if self.cache_max is None:
-            return
-        now = time.time()
-        with self._guard:
-            victims = []
-            for relpath, entry in list(self._used.items()):
-                if self.cache_bytes <= self.cache_max:
-                    break
-                if now - entry.used < RECENT or relpath in self._flights:
-                    continue
-                del self._used[relpath]
-                self.cache_bytes -= entry.size + entry.meta
-                victims.append(relpath)
-        for relpath in victims:
-            path = self.store.file_path(relpath)
-            for victim in (path, path.with_name(path.name + METADATA)):
-                with contextlib.suppress(OSError):
-                    victim.unlink()
-            log.info("evicted %s from the upstream cache", relpath)
-
     # ---- core metadata (PEP 658) --------------------------------------------------------
     def metadata(self, dist: DistFile) -> bytes | None:
         """The file's core metadata, fetched once and verified against the page's hash."""
@@ -315,7 +235,7 @@ class FileFetcher:
         path = self.store.file_path(dist.relpath + METADATA)
         with contextlib.suppress(OSError):
             raw = path.read_bytes()
-            self.touch(dist)
+            self.held.touch(dist)
             return raw
         source = self.where(dist.relpath)
         if source is None:
@@ -341,6 +261,6 @@ class FileFetcher:
             fh.write(raw)
         path.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, path)
-        self._account(dist.relpath, meta=len(raw))
-        self._evict()
+        self.held.account(dist.relpath, meta=len(raw))
+        self.held.evict()
         return raw

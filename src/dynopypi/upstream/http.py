@@ -5,8 +5,8 @@ Every exchange has three bounds, whatever the other end does:
 - a per-``recv`` timeout (``--upstream-timeout``): silence is a stall;
 - a **deadline** for the whole exchange, enforced by ``reaper`` (a drip of one
   byte every few seconds, in the headers or the body, ends there);
-- a size cap for what is kept in memory (``MAX_PAGE``; pages over ``BIG_PAGE`` are read
-  and parsed one at a time, see ``PageMemory``).
+- a size cap for what is kept in memory (``read_bounded``'s limit, e.g. ``page.MAX_PAGE``;
+  pages over ``BIG_PAGE`` are read and parsed one at a time, see ``PageMemory``).
 
 Where it connects is ``reach``'s decision, for the first URL and for every
 redirect (at most ``MAX_REDIRECTS``), on the address actually connected to. Credentials
@@ -26,7 +26,6 @@ import threading
 import time
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urldefrag, urljoin, urlsplit
 
@@ -35,7 +34,6 @@ from dynopypi.upstream.origin import Origin, auth_for
 from dynopypi.upstream.reach import Reach, Unreachable
 from dynopypi.upstream.reaper import REAPER, Watch
 
-MAX_PAGE = 64 * 1024 * 1024  # a project page bigger than this is refused
 BIG_PAGE = 4 * 1024 * 1024  # pages over this are read and parsed one at a time
 BOUND = 3  # x --upstream-timeout: an exchange's deadline (connect, redirects, headers, page)
 SLOT_WAIT = 0.5  # seconds a request waits for a free upstream slot before a 503
@@ -69,15 +67,6 @@ class Missing(Exception):
 
 class NotModified(Exception):
     """The cached copy is still current (304)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    body: bytes
-    content_type: str
-    etag: str | None
-    last_modified: str | None
-    url: str  # after redirects: relative links resolve against it
 
 
 class Response:
@@ -277,38 +266,3 @@ def read_bounded(
         raise FetchFailed(f"{url}: broken gzip: {exc}") from None
     finally:
         response.close()
-
-
-def fetch_page(
-    origin: Origin,
-    reach: Reach,
-    url: str,
-    accept: str,
-    *,
-    etag: str | None,
-    last_modified: str | None,
-    timeout: float,
-    deadline: float,
-    memory: PageMemory | None = None,
-) -> Page:
-    """GET one page, conditionally when validators are known, by ``deadline``."""
-    headers = {"Accept": accept, "Accept-Encoding": "gzip"}  # big pages shrink ten-fold
-    if etag:
-        headers["If-None-Match"] = etag
-    if last_modified:
-        headers["If-Modified-Since"] = last_modified
-    response = open_url(url, origin, reach, headers, timeout=timeout, deadline=deadline)
-    final = response.geturl()
-    encoding = response.headers.get("Content-Encoding", "").strip().lower()
-    if encoding not in ("", "identity", "gzip", "x-gzip"):
-        response.close()
-        raise FetchFailed(f"{url}: unexpected Content-Encoding {encoding[:40]!r}")
-    gzipped = encoding in ("gzip", "x-gzip")
-    body = read_bounded(response, MAX_PAGE, url, gzipped=gzipped, memory=memory)
-    return Page(
-        body,
-        response.headers.get("Content-Type", "text/html"),
-        response.headers.get("ETag"),
-        response.headers.get("Last-Modified"),
-        final,
-    )

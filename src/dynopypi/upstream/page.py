@@ -1,10 +1,16 @@
-"""Reading an upstream project page (PEP 691 JSON, or PEP 503 HTML) into plain records.
+"""An upstream project page: fetched (``fetch_page``), then read into plain records
+(``parse_page``).
 
-Pure: bytes and the page's URL in, ``UpstreamFile`` records out. Everything an upstream
-says is untrusted, so each file is checked on its own and a bad one is skipped with a
-reason (the caller logs it) instead of spoiling the page: a file name that does not parse
-or belongs to another project, a link that is not http(s), a missing or malformed sha256
-(a file we cannot verify is never served), a size or time that makes no sense.
+Fetching asks for the page as this index reads it (``ACCEPT``, gzip, and conditionally:
+with the validators of the copy held, an unchanged page is a 304) in one exchange of
+``http``, and keeps at most ``MAX_PAGE`` bytes of it, inflated.
+
+Parsing (PEP 691 JSON, or PEP 503 HTML) is pure: bytes and the page's URL in,
+``UpstreamFile`` records out. Everything an upstream says is untrusted, so each file is
+checked on its own and a bad one is skipped with a reason (the caller logs it) instead of
+spoiling the page: a file name that does not parse or belongs to another project, a link
+that is not http(s), a missing or malformed sha256 (a file we cannot verify is never
+served), a size or time that makes no sense.
 """
 
 from __future__ import annotations
@@ -20,11 +26,15 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 from dynopypi.dists.names import NormalizedName, parse_filename
 from dynopypi.errors import InvalidFilename
 from dynopypi.ops.logsafe import redact
+from dynopypi.upstream.http import FetchFailed, PageMemory, open_url, read_bounded
+from dynopypi.upstream.origin import Origin
+from dynopypi.upstream.reach import Reach
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 ACCEPT = f"{JSON_V1}, application/vnd.pypi.simple.latest+json;q=0.9, text/html;q=0.1"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 MAX_FILES = 100_000  # one project; PyPI's biggest have a few tens of thousands
+MAX_PAGE = 64 * 1024 * 1024  # a project page bigger than this is refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +49,52 @@ class UpstreamFile:
     metadata_sha256: str | None = None  # PEP 658/714 core metadata, when it has a hash
 
 
+@dataclass(frozen=True, slots=True)
+class Page:
+    body: bytes
+    content_type: str
+    etag: str | None
+    last_modified: str | None
+    url: str  # after redirects: relative links resolve against it
+
+
 class BadPage(ValueError):
     """The page as a whole cannot be read (not JSON, not HTML, wrong shape)."""
+
+
+def fetch_page(
+    origin: Origin,
+    reach: Reach,
+    url: str,
+    accept: str,
+    *,
+    etag: str | None,
+    last_modified: str | None,
+    timeout: float,
+    deadline: float,
+    memory: PageMemory | None = None,
+) -> Page:
+    """GET one page, conditionally when validators are known, by ``deadline``."""
+    headers = {"Accept": accept, "Accept-Encoding": "gzip"}  # big pages shrink ten-fold
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    response = open_url(url, origin, reach, headers, timeout=timeout, deadline=deadline)
+    final = response.geturl()
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity", "gzip", "x-gzip"):
+        response.close()
+        raise FetchFailed(f"{url}: unexpected Content-Encoding {encoding[:40]!r}")
+    gzipped = encoding in ("gzip", "x-gzip")
+    body = read_bounded(response, MAX_PAGE, url, gzipped=gzipped, memory=memory)
+    return Page(
+        body,
+        response.headers.get("Content-Type", "text/html"),
+        response.headers.get("ETag"),
+        response.headers.get("Last-Modified"),
+        final,
+    )
 
 
 def parse_page(

@@ -5,7 +5,8 @@ private, kept for ``--upstream-ttl`` seconds, then revalidated with its ETag /
 Last-Modified. Its files become the last source of the index (``Index`` source number
 ``len(roots)``) and go through the same merge as local files; the merge rule
 (``core.snapshot.private_first``) decides what is served, so a private name can never be
-answered from upstream, whatever this module fetched.
+answered from upstream, whatever this module fetched. This module decides when to ask
+upstream and asks; the pages it gets are held, and put in the index, by ``held``.
 
 When upstream is down or slow, a cached page is served stale (the route says so in a
 header) and an uncached name gets 502/504 after at most the timeouts; a local name never
@@ -22,40 +23,23 @@ import math
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from dynopypi.core.index import Index
 from dynopypi.core.model import Project
-from dynopypi.core.snapshot import hidden
-from dynopypi.core.visibility import UpstreamTimes
-from dynopypi.dists.names import DistFile, NormalizedName
-from dynopypi.errors import BadGateway, GatewayTimeout, InvalidFilename, UpstreamBusy
-from dynopypi.upstream.http import (
-    BOUND,
-    SLOT_WAIT,
-    FetchFailed,
-    Missing,
-    NotModified,
-    PageMemory,
-    fetch_page,
-)
-from dynopypi.upstream.names import (
-    glob_matcher,
-    remember,
-    shadow_entry,
-    shadow_rule,
-    upstream_dist,
-    upstream_times,
-)
-from dynopypi.upstream.origin import Origin, origin_of
-from dynopypi.upstream.page import ACCEPT, BadPage, parse_page
+from dynopypi.dists.names import NormalizedName
+from dynopypi.errors import BadGateway, GatewayTimeout, UpstreamBusy
+from dynopypi.upstream.held import HeldPages
+from dynopypi.upstream.http import BOUND, SLOT_WAIT, FetchFailed, Missing, NotModified, PageMemory
+from dynopypi.upstream.names import glob_matcher, remember
+from dynopypi.upstream.origin import origin_of
+from dynopypi.upstream.page import ACCEPT, BadPage, fetch_page, parse_page
 from dynopypi.upstream.reach import Reach
-from dynopypi.upstream.store import CachedPage, UpstreamStore, not_before, now_ns, relpath_of
+from dynopypi.upstream.store import CachedPage, UpstreamStore
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_FAILURE = 30.0  # seconds a failed upstream is not asked again for one name
 LOCK_STRIPES = 256
-MAX_HELD_FILES = 500_000  # upstream files kept in memory (~2 KB each, measured)
 
 
 @dataclass(frozen=True)
@@ -91,18 +75,16 @@ class Upstream:
         self._private = glob_matcher(private)
         self._private_check = private_check  # private names: evidence only, if asked
         self._merge = glob_matcher(merge)
-        self.pages: dict[NormalizedName, CachedPage] = {}
-        self.urls: dict[str, tuple[Origin, str]] = {}  # relpath -> where it comes from
-        self.times: dict[str, UpstreamTimes] = {}
+        # the pages fetched, and what they put in the index
+        self.held = HeldPages(
+            index, store, self.origins, self.source, self.is_private, self.may_merge
+        )
         self._missing: dict[NormalizedName, float] = {}  # upstream said 404, until
         self._failed: dict[NormalizedName, float] = {}  # upstream failed, retry after
         # one fetch per name at a time; striped so that strangers' names cost no memory
         self._locks = tuple(threading.Lock() for _ in range(LOCK_STRIPES))
         self._background = threading.BoundedSemaphore(2)
-        self._shadowed: set[tuple[str, str]] = set()
         self.reachable: bool | None = None  # last answer from upstream, None: not asked
-        self.held = 0  # upstream files in memory (bounded by MAX_HELD_FILES)
-        self._held_lock = threading.RLock()
 
     # ---- the merge rule's questions -------------------------------------------------
     def is_private(self, name: NormalizedName) -> bool:
@@ -113,28 +95,6 @@ class Upstream:
 
     def has_local(self, name: NormalizedName) -> bool:
         return any(source.layer(name) for source in self.index.sources[: self.source])
-
-    # ---- start ----------------------------------------------------------------------
-    def load(self) -> int:
-        """Serve what was cached before the last stop (upstream may be down now)."""
-        self.store.create()
-        for entry in self.store.shadowed():
-            self._shadowed.add((str(entry.get("name")), str(entry.get("filename"))))
-        added: list[DistFile] = []
-        pages = sorted(self.store.load_pages(), key=lambda p: p.fetched, reverse=True)
-        for page in pages:  # the most recently fetched first, while they fit
-            if self.held + len(page.files) > MAX_HELD_FILES:
-                self.store.drop_page(page.name)
-                continue
-            self.pages[page.name] = page
-            self.held += len(page.files)
-            added += self._remember(page)
-        self.index.change(added)
-        log.info(
-            "upstream %s: %d cached projects; cached files in %s",
-            ", ".join(o.url for o in self.origins), len(self.pages), self.store.files,
-        )  # fmt: skip
-        return len(self.pages)
 
     # ---- lookups --------------------------------------------------------------------
     def lookup(self, name: NormalizedName, local: Project | None) -> Lookup:
@@ -147,7 +107,7 @@ class Upstream:
             if self._private_check:
                 self._check_later(name)
             return Lookup(local)
-        page = self.pages.get(name)
+        page = self.held.pages.get(name)
         if page is not None and time.time() - page.fetched < self.ttl:
             return Lookup(self.index.snapshot.project(name))
         if page is None and self._missing.get(name, 0) > time.monotonic():
@@ -185,7 +145,7 @@ class Upstream:
         self, name: NormalizedName, local: Project | None, exc: FetchFailed | None
     ) -> Lookup:
         """Upstream failed for ``name``: the cached page as it was, or a 502/504."""
-        if self.pages.get(name) is None and local is None:
+        if self.held.pages.get(name) is None and local is None:
             if exc is None:
                 raise BadGateway(f"upstream failed for {name!r} moments ago; try again soon")
             log.warning("upstream failed for %s: %s", name, exc)
@@ -201,7 +161,7 @@ class Upstream:
     def _busy(self, name: NormalizedName, local: Project | None, why: str) -> Lookup:
         """No answer from upstream in time for this request: the cached page (stale), or
         503 with Retry-After (the fetch goes on; the retry finds it done)."""
-        if self.pages.get(name) is not None or local is not None:
+        if self.held.pages.get(name) is not None or local is not None:
             return Lookup(self.index.snapshot.project(name), stale=True)
         wait = max(1, math.ceil(self.timeout))
         raise UpstreamBusy(f"{why}; try again in {wait} s", retry_after=wait)
@@ -211,7 +171,7 @@ class Upstream:
 
     def _check_later(self, name: NormalizedName) -> None:
         """A private name: look upstream in the background for evidence of squatting."""
-        page = self.pages.get(name)
+        page = self.held.pages.get(name)
         if page is not None and time.time() - page.fetched < self.ttl:
             return
         if self._failed.get(name, 0) > time.monotonic() or self._missing.get(name, 0) > (
@@ -243,7 +203,7 @@ class Upstream:
     def refresh(self, name: NormalizedName, deadline: float) -> None:
         """Fetch or revalidate ``name``'s page from the first upstream that has it, all
         of them by ``deadline``."""
-        page = self.pages.get(name)
+        page = self.held.pages.get(name)
         if page is not None and time.time() - page.fetched < self.ttl:
             return  # another thread did it while we waited
         failure: FetchFailed | None = None
@@ -283,106 +243,10 @@ class Upstream:
                 log.warning("upstream page %s: skipping a file: %s", fetched.url, reason)
             seen = dict(page.first_seen) if page else {}
             args = (fetched.url, fetched.etag, fetched.last_modified, time.time(), files, seen)
-            self._install(CachedPage(name, origin.url, *args))
+            self.held.install(CachedPage(name, origin.url, *args))
             return
         if failure is not None:
             raise failure
         remember(self._missing, name, self.ttl)
         if page is not None:  # gone upstream: so is our copy
-            self._uninstall(page)
-
-    def _install(self, page: CachedPage) -> None:
-        seen = now_ns()
-        for item in page.files:
-            page.first_seen.setdefault(item.filename, seen)
-        old = self.pages.get(page.name)
-        page.not_before = not_before(old, page.files)  # new files: no older than `old`
-        added = self._remember(page)
-        keep = {d.relpath for d in added}
-        removed = [relpath_of(page.name, f.filename) for f in (old.files if old else [])]
-        self.pages[page.name] = page
-        self.index.change(added, [r for r in removed if r not in keep], source=self.source)
-        self.store.save_page(page)
-        self._note_shadowed(page.name)
-        self._make_room(page, len(page.files) - len(old.files if old else ()))
-
-    def _make_room(self, page: CachedPage, grown: int) -> None:
-        """Keep at most ``MAX_HELD_FILES`` upstream files in memory: a hostile upstream
-        that lists 100,000 files under every name it is asked for would otherwise grow
-        the process by ~200 MB a name. The pages fetched longest ago go first (from
-        memory and disk: the next request for them fetches them again)."""
-        with self._held_lock:
-            self.held += grown
-            while self.held > MAX_HELD_FILES and len(self.pages) > 1:
-                oldest = min(
-                    (p for p in list(self.pages.values()) if p is not page),
-                    key=lambda p: p.fetched,
-                )
-                log.warning(
-                    "upstream cache over %d files in memory: dropping %s (fetched again "
-                    "when asked for)", MAX_HELD_FILES, oldest.name,
-                )  # fmt: skip
-                self._uninstall(oldest)
-
-    def _uninstall(self, page: CachedPage) -> None:
-        with self._held_lock:
-            if self.pages.pop(page.name, None) is not None:
-                self.held -= len(page.files)
-        removed = [relpath_of(page.name, f.filename) for f in page.files]
-        self.index.change((), removed, source=self.source)
-        self.store.drop_page(page.name)
-
-    def _remember(self, page: CachedPage) -> list[DistFile]:
-        origin = next((o for o in self.origins if o.url == page.origin), None)
-        out = []
-        for item in page.files:
-            try:
-                dist = upstream_dist(page, item, self.source)
-            except (InvalidFilename, ValueError) as exc:  # a cache file edited by hand
-                log.warning("ignoring cached upstream file %r: %s", item.filename, exc)
-                continue
-            known = self.index.sources[self.source].by_path.get(dist.relpath)
-            if known is not None and known.sha256 == dist.sha256:  # keep what a fetch learnt
-                dist = replace(
-                    dist, size=known.size, hashes=known.hashes, extra_hash=known.extra_hash
-                )
-            else:
-                path = self.store.file_path(dist.relpath)
-                if path.is_file():  # fetched before: its real size
-                    dist = replace(dist, size=path.stat().st_size)
-            if origin is not None:
-                self.urls[dist.relpath] = (origin, item.url)
-            self.times[dist.relpath] = upstream_times(page, item)
-            out.append(dist)
-        return out
-
-    def _note_shadowed(self, name: NormalizedName) -> None:
-        """Log once, and keep, every upstream file the private-first rule hides: under a
-        private name, or (``--merge``) of the same release as a local fork."""
-        project = self.index.snapshot.project(name)
-        found = hidden(self.index.layers(name), project.files if project else (), self.source)
-        fresh = [d for d in found if (str(name), d.filename) not in self._shadowed]
-        rule = shadow_rule(self.is_private(name), self.may_merge(name))
-        entries = [shadow_entry(d, self.urls, self.times, rule) for d in fresh]
-        for entry in entries:
-            self._shadowed.add((entry["name"], entry["filename"]))
-            log.warning(
-                "upstream publishes %s %s (%s), hidden here (%s); not served",
-                entry["name"], entry["version"], entry["url"], rule,
-            )  # fmt: skip
-        self.store.record_shadowed(entries)
-
-    def stored(self, fetched: DistFile) -> None:
-        """A file was fetched: its real size and digests go into the record as it is now
-        (the page may have been refreshed meanwhile: its yank state stays)."""
-        with self.index.lock:
-            current = self.index.sources[self.source].by_path.get(fetched.relpath)
-            if current is None or current.sha256 != fetched.sha256:
-                return
-            update = replace(
-                current, size=fetched.size, hashes=fetched.hashes, extra_hash=fetched.extra_hash
-            )
-            self.index.change([update])
-
-    def times_of(self, dist: DistFile) -> UpstreamTimes | None:
-        return self.times.get(dist.relpath) if dist.root == self.source else None
+            self.held.uninstall(page)

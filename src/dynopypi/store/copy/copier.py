@@ -148,6 +148,33 @@ def copy(
     started = clock()
     items, ignored = src.items()
     summary = Summary(len(items), sum(i.size for i in items), ignored=ignored)
+    _copy_files(src, dst, items, summary, jobs, on_result)
+    if summary.stopped is None:
+        try:
+            dst.finish()
+        except StoreUnavailable as exc:
+            summary.stopped = exc.message
+    if summary.stopped is None:
+        carried = {k: r for k, r in src.yanks(items).items() if k in summary.done_keys}
+        try:
+            summary.yanks = dst.add_yanks(carried)
+        except StoreUnavailable as exc:
+            summary.stopped = exc.message
+    summary.seconds = clock() - started
+    return summary
+
+
+def _copy_files(
+    src: Side,
+    dst: Side,
+    items: list[Item],
+    summary: Summary,
+    jobs: int,
+    on_result: Callable[[Result, Summary], None] | None,
+) -> None:
+    """Every item, ``jobs`` at a time, counted in ``summary``; a store that stops answering
+    stops the rest (``summary.stopped``). Interrupted, the objects being copied finish and
+    what is placed gets its journal entry."""
     lock = threading.Lock()
     stop = threading.Event()
 
@@ -184,16 +211,3 @@ def copy(
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
-    if summary.stopped is None:
-        try:
-            dst.finish()
-        except StoreUnavailable as exc:
-            summary.stopped = exc.message
-    if summary.stopped is None:
-        carried = {k: r for k, r in src.yanks(items).items() if k in summary.done_keys}
-        try:
-            summary.yanks = dst.add_yanks(carried)
-        except StoreUnavailable as exc:
-            summary.stopped = exc.message
-    summary.seconds = clock() - started
-    return summary
