@@ -8,7 +8,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parent.parent / "src" / "dynopypi"
+SRC = Path(__file__).resolve().parents[2] / "src" / "dynopypi"
 MODULE_LINES = 300
 FUNCTION_LINES = 60
 CLASS_LINES = 250
