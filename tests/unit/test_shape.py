@@ -63,6 +63,7 @@ def too_many(root: Path) -> list[str]:
 
 
 def test_modules_functions_and_classes_keep_their_limits() -> None:
+    assert (SRC / "__init__.py").is_file(), f"no package at {SRC}: the check would see nothing"
     over = too_long(SRC)
     assert not over, "over the shape limits (split along a seam):\n" + "\n".join(over)
 

@@ -2,8 +2,9 @@
 served file is read (``Reader``, ``FileRange``), whatever the store.
 
 Two real implementations share this contract and one test suite
-(``tests/test_storage_contract.py``): a package directory (``store.directory.storage``)
-and an S3-compatible bucket (``store.bucket.s3``). Keys are relative posix paths
+(``tests/unit/store/test_base.py``, run again on S3 by ``tests/e2e/test_storage_s3.py``): a
+package directory (``store.copy.directory``) and an S3-compatible bucket
+(``store.bucket.s3``). Keys are relative posix paths
 (``sub/foo-1.0.tar.gz``, ``.dynopypi/log/000000000001.json``); a key that could leave the
 storage (``..``, absolute, backslashes, NUL) is refused before any I/O.
 
