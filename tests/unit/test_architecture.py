@@ -16,5 +16,5 @@ def test_architecture_page_is_current() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert (ROOT / "docs/architecture.md").read_text(encoding="utf-8") == module.render(), (
-        "docs/architecture.md is stale: run python docs/architecture.py"
+        "docs/architecture.md is stale: run python3 docs/architecture.py"
     )
