@@ -78,7 +78,7 @@ class Server:
             cleanup_interval=2,  # how often head and body deadlines are checked
             connection_limit=1000,
         )
-        root = self.settings.roots[0]  # where uploads are stored (and other bodies wait)
+        root = self.settings.primary_root  # where uploads are stored (and other bodies wait)
         stream = upload_stream(root, self.settings.max_upload_size)
         for dispatcher in list(self._http_map().values()):
             if isinstance(dispatcher, waitress.server.BaseWSGIServer):

@@ -45,7 +45,7 @@ class ActionRoutes(Routes):
                 environ["wsgi.input"],
                 environ.get("CONTENT_TYPE"),
                 environ.get("CONTENT_LENGTH"),
-                self.services.index.roots[0],
+                self.services.settings.primary_root,
                 max_size=self.services.settings.max_upload_size,
             )
         try:
