@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from dynopypi.auth.identity import DOWNLOAD, LIST
 from dynopypi.auth.policy import Gate, build_gate
 from dynopypi.catalog import Catalog, UpstreamParts
 from dynopypi.core.describe import Describer
@@ -29,6 +30,8 @@ from dynopypi.render.renderer import Renderer
 from dynopypi.services import Services
 from dynopypi.settings.config import Settings
 from dynopypi.settings.storage import parse_s3_url
+from dynopypi.site.publisher import Publisher, Scope
+from dynopypi.site.tree import CLOSED, OPEN, SiteTree
 from dynopypi.store.base import Reader
 from dynopypi.store.bucket.cache import BlobCache
 from dynopypi.store.bucket.reader import BucketReader
@@ -62,6 +65,7 @@ class Parts:
     gate: Gate
     catalog: Catalog
     services: Services
+    publisher: Publisher | None = None  # --pages-dir: what nginx serves on its own
 
 
 def build_parts(settings: Settings) -> Parts:
@@ -85,7 +89,29 @@ def build_parts(settings: Settings) -> Parts:
         store = DirectoryStore(reconciler, yanks, rescan=settings.rescan_interval)
     catalog = build_catalog(settings, reconciler, store.reader, upstream_store)
     services = Services(settings, index, renderer, gate, catalog, store)
-    return Parts(settings, cache, index, store, renderer, gate, catalog, services)
+    publisher = build_publisher(settings, index, renderer, gate, catalog)
+    return Parts(settings, cache, index, store, renderer, gate, catalog, services, publisher)
+
+
+def build_publisher(
+    settings: Settings, index: Index, renderer: Renderer, gate: Gate, catalog: Catalog
+) -> Publisher | None:
+    """The pages and files published for nginx (``site``), as far as nginx can send them
+    exactly as the app would: from the snapshot alone, in the tree for anyone or for
+    accounts by the rights of a client without credentials."""
+    if settings.pages_dir is None:
+        return None
+    still = not catalog.cooldown.active
+
+    def tree(action: str) -> str:
+        return CLOSED if gate.needs_account(action) else OPEN
+
+    scope = Scope(
+        pages=tree(LIST) if still and not settings.upstream else None,
+        files=tree(DOWNLOAD) if still and settings.storage is None else None,
+        local_sources=len(settings.roots),
+    )
+    return Publisher(SiteTree(settings.pages_dir), renderer, scope, index.path_of, index.roots)
 
 
 def cache_path(settings: Settings) -> Path:
