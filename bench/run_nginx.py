@@ -101,6 +101,15 @@ class NginxResult:
         return value
 
 
+def pages_args(work: Path) -> list[str]:
+    """``--pages-dir`` when this dynopypi has it (a base from before it: none), so one
+    bench measures the old and the new side by side."""
+    help_text = subprocess.run(
+        [str(dynopypi_exe()), "run", "--help"], capture_output=True, text=True, check=False
+    ).stdout
+    return ["--pages-dir", str(work / "pages")] if "--pages-dir" in help_text else []
+
+
 def start_app(
     work: Path, pkgdir: Path, ports: dict[str, int], res: NginxResult, procs: list[Proc]
 ) -> None:
@@ -108,7 +117,8 @@ def start_app(
     app_cmd = [
         str(dynopypi_exe()), "run", "-q", "-p", str(ports["direct"]), "-i", HOST,
         "--cache-dir", str(work / "cache"), "-P", ".", "-a", ".",
-        "--trusted-proxies", HOST, "--x-accel-redirect", "/_dynopypi_files/", str(pkgdir),
+        "--trusted-proxies", HOST, "--x-accel-redirect", "/_dynopypi_files/",
+        *pages_args(work), str(pkgdir),
     ]  # fmt: skip
     app = Proc(app_cmd, work / "app.log")
     procs.append(app)
@@ -133,7 +143,7 @@ def start_nginx(
     """One nginx with the shipped site (nginx->app) and the static reference."""
     prefix, static_dir = work / "prefix", work / "static"
     shipped = NGINX_SITE.read_text()
-    site = nginx_site_conf(shipped, ports["nginx"], ports["direct"], pkgdir)
+    site = nginx_site_conf(shipped, ports["nginx"], ports["direct"], pkgdir, work)
     (prefix / "site.conf").write_text(site)
     (prefix / "static.conf").write_text(nginx_static_conf(ports["static"], static_dir, pkgdir))
     conf = prefix / "nginx.conf"
