@@ -1,0 +1,138 @@
+"""The published trees follow the index: pages and file links appear, change and go with
+each snapshot, only for what nginx may send (no link out of a root, nothing in a closed
+scope's tree for anyone), and a failure leaves an empty tree, never a stale one."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pytest
+from support.fakedist import make_wheel
+
+from dynopypi.core.describe import Describer
+from dynopypi.core.index import Index
+from dynopypi.render.renderer import Renderer
+from dynopypi.site.publisher import Publisher, Scope
+from dynopypi.site.tree import CLOSED, OPEN, SiteTree
+from dynopypi.store.directory.digest_cache import DigestCache
+from dynopypi.store.directory.reconcile import Reconciler
+
+
+class Site:
+    def __init__(self, tmp: Path, scope: Scope | None = None) -> None:
+        self.root = tmp / "packages"
+        self.root.mkdir(exist_ok=True)
+        self.pages = tmp / "pages"
+        self.index = Index((self.root,))
+        self.reconciler = Reconciler(self.index, DigestCache(None), Describer("sha256"))
+        scope = scope or Scope(OPEN, OPEN, 1)
+        self.publisher = Publisher(
+            SiteTree(self.pages), Renderer("sha256"), scope, self.index.path_of, self.index.roots
+        )
+
+    def start(self) -> Site:
+        self.publisher.attach(self.index)
+        self.reconciler.sync()
+        return self
+
+    def page(self, name: str, tree: str = OPEN) -> dict[str, object] | None:
+        path = self.pages / tree / "simple" / name / "index.json"
+        return json.loads(path.read_bytes()) if path.exists() else None
+
+
+def test_pages_and_links_follow_the_index(tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    wheel = make_wheel(site.root, "Foo.Bar", "1.0", payload=b"x" * 5000)
+    site.start()
+    page = site.page("foo-bar")
+    assert page is not None and [f["filename"] for f in page["files"]] == [wheel.name]  # type: ignore[index]
+    link = site.pages / OPEN / "packages" / wheel.name
+    assert os.path.samefile(link, wheel)
+    html = (site.pages / OPEN / "simple" / "index.html").read_text()
+    assert "Foo.Bar" in html
+
+    second = make_wheel(site.root, "foo-bar", "2.0")
+    site.reconciler.sync()
+    page = site.page("foo-bar")
+    assert page is not None and len(page["files"]) == 2  # type: ignore[arg-type]
+    assert (site.pages / OPEN / "packages" / second.name).exists()
+
+    wheel.unlink()
+    second.unlink()
+    site.reconciler.sync()
+    assert site.page("foo-bar") is None
+    assert not (site.pages / OPEN / "packages" / wheel.name).exists()
+    assert not (site.pages / OPEN / "simple" / "foo-bar").exists()
+    assert "Foo.Bar" not in (site.pages / OPEN / "simple" / "index.html").read_text()
+
+
+def test_a_gzip_copy_matches_its_page_and_goes_when_too_small(tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    for i in range(40):
+        make_wheel(site.root, "big", f"1.{i}")
+    site.start()
+    plain = site.pages / OPEN / "simple" / "big" / "index.json"
+    assert gzip.decompress(Path(f"{plain}.gz").read_bytes()) == plain.read_bytes()
+    for wheel in site.root.glob("big-1.[1-9]*"):
+        wheel.unlink()
+    site.reconciler.sync()
+    assert not Path(f"{plain}.gz").exists()
+    assert len(json.loads(plain.read_bytes())["files"]) == 1
+
+
+def test_a_link_out_of_the_root_is_not_published(tmp_path: Path) -> None:
+    outside = make_wheel(tmp_path, "outside", "1.0")
+    site = Site(tmp_path)
+    (site.root / "inside-1.0-py3-none-any.whl").symlink_to(outside)
+    site.start()
+    assert not (site.pages / OPEN / "packages" / "inside-1.0-py3-none-any.whl").exists()
+
+
+def test_closed_scope_publishes_nothing_for_anyone(tmp_path: Path) -> None:
+    site = Site(tmp_path, Scope(CLOSED, None, 1))
+    wheel = make_wheel(site.root, "secret", "1.0")
+    site.start()
+    assert site.page("secret") is None
+    assert site.page("secret", CLOSED) is not None
+    assert not list((site.pages / OPEN).iterdir())
+    assert not (site.pages / CLOSED / "packages" / wheel.name).exists()
+
+
+def test_a_new_start_removes_what_the_last_published(tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    wheel = make_wheel(site.root, "old", "1.0")
+    site.start()
+    wheel.unlink()  # removed while the server was down
+    again = Site(tmp_path).start()
+    assert again.page("old") is None
+    assert not (again.pages / OPEN / "packages" / wheel.name).exists()
+
+
+def test_a_failure_leaves_an_empty_tree(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    site = Site(tmp_path)
+    make_wheel(site.root, "first", "1.0")
+    site.start()
+    tree = site.publisher.tree
+
+    def full_disk(relpath: str, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    tree.write = full_disk  # type: ignore[method-assign]
+    make_wheel(site.root, "second", "1.0")
+    site.reconciler.sync()
+    assert not list((site.pages / OPEN).iterdir())
+    assert "cannot publish" in caplog.text
+    (site.root / "first-1.0-py3-none-any.whl").unlink()
+    site.reconciler.sync()  # no longer published: nothing comes back
+    assert not list((site.pages / OPEN).iterdir())
+
+
+@pytest.mark.parametrize("relpath", ["../x", "open/../../x", "other/x", "open//x", "open/./x"])
+def test_the_tree_refuses_paths_outside_it(tmp_path: Path, relpath: str) -> None:
+    tree = SiteTree(tmp_path / "pages")
+    tree.reset()
+    with pytest.raises(ValueError, match="not a path inside"):
+        tree.write(relpath, b"x")
