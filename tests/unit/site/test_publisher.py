@@ -8,6 +8,7 @@ import gzip
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.fakedist import make_wheel
@@ -38,7 +39,7 @@ class Site:
         self.reconciler.sync()
         return self
 
-    def page(self, name: str, tree: str = OPEN) -> dict[str, object] | None:
+    def page(self, name: str, tree: str = OPEN) -> dict[str, Any] | None:
         path = self.pages / tree / "simple" / name / "index.json"
         return json.loads(path.read_bytes()) if path.exists() else None
 
@@ -48,7 +49,7 @@ def test_pages_and_links_follow_the_index(tmp_path: Path) -> None:
     wheel = make_wheel(site.root, "Foo.Bar", "1.0", payload=b"x" * 5000)
     site.start()
     page = site.page("foo-bar")
-    assert page is not None and [f["filename"] for f in page["files"]] == [wheel.name]  # type: ignore[index]
+    assert page is not None and [f["filename"] for f in page["files"]] == [wheel.name]
     link = site.pages / OPEN / "packages" / wheel.name
     assert os.path.samefile(link, wheel)
     html = (site.pages / OPEN / "simple" / "index.html").read_text()
@@ -57,7 +58,7 @@ def test_pages_and_links_follow_the_index(tmp_path: Path) -> None:
     second = make_wheel(site.root, "foo-bar", "2.0")
     site.reconciler.sync()
     page = site.page("foo-bar")
-    assert page is not None and len(page["files"]) == 2  # type: ignore[arg-type]
+    assert page is not None and len(page["files"]) == 2
     assert (site.pages / OPEN / "packages" / second.name).exists()
 
     wheel.unlink()
