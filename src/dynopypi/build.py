@@ -30,7 +30,8 @@ from dynopypi.render.renderer import Renderer
 from dynopypi.services import Services
 from dynopypi.settings.config import Settings
 from dynopypi.settings.storage import parse_s3_url
-from dynopypi.site.publisher import Publisher, Scope
+from dynopypi.site.entries import Entries
+from dynopypi.site.publisher import Publisher
 from dynopypi.site.tree import CLOSED, OPEN, SiteTree
 from dynopypi.store.base import Reader
 from dynopypi.store.bucket.cache import BlobCache
@@ -106,12 +107,13 @@ def build_publisher(
     def tree(action: str) -> str:
         return CLOSED if gate.needs_account(action) else OPEN
 
-    scope = Scope(
-        pages=tree(LIST) if still and not settings.upstream else None,
-        files=tree(DOWNLOAD) if still and settings.storage is None else None,
-        local_sources=len(settings.roots),
+    where = (
+        tree(LIST) if still and not settings.upstream else None,
+        tree(DOWNLOAD) if still and settings.storage is None else None,
+        len(settings.roots),
     )
-    return Publisher(SiteTree(settings.pages_dir), renderer, scope, index.path_of, index.roots)
+    site = SiteTree(settings.pages_dir)
+    return Publisher(Entries(site, renderer, where, index.path_of, index.roots))
 
 
 def cache_path(settings: Settings) -> Path:

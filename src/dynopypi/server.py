@@ -169,6 +169,8 @@ class Server:
             self._http.task_dispatcher.shutdown(timeout=5)
             wasyncore.close_all(self._http_map())
         self.store.stop()
+        if self.publisher is not None:
+            self.publisher.stop()
         self.cache.close()
 
 

@@ -20,7 +20,7 @@ from support.fakedist import make_wheel
 from support.helpers import poll_until
 from support.server import DynoServer, ServerFactory
 
-PROJECTS, VERSIONS = 160, 5  # 800 files: read behind in worker processes (>= 500)
+PROJECTS, VERSIONS = 200, 5  # 1,000 files: read behind in worker processes (>= 500)
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 
 

@@ -16,28 +16,36 @@ from support.fakedist import make_wheel
 from dynopypi.core.describe import Describer
 from dynopypi.core.index import Index
 from dynopypi.render.renderer import Renderer
-from dynopypi.site.publisher import Publisher, Scope
+from dynopypi.site.entries import Entries
+from dynopypi.site.publisher import Publisher
 from dynopypi.site.tree import CLOSED, OPEN, SiteTree
 from dynopypi.store.directory.digest_cache import DigestCache
 from dynopypi.store.directory.reconcile import Reconciler
 
 
 class Site:
-    def __init__(self, tmp: Path, scope: Scope | None = None) -> None:
+    def __init__(
+        self, tmp: Path, where: tuple[str | None, str | None, int] = (OPEN, OPEN, 1)
+    ) -> None:
         self.root = tmp / "packages"
         self.root.mkdir(exist_ok=True)
         self.pages = tmp / "pages"
         self.index = Index((self.root,))
         self.reconciler = Reconciler(self.index, DigestCache(None), Describer("sha256"))
-        scope = scope or Scope(OPEN, OPEN, 1)
-        self.publisher = Publisher(
-            SiteTree(self.pages), Renderer("sha256"), scope, self.index.path_of, self.index.roots
+        entries = Entries(
+            SiteTree(self.pages), Renderer("sha256"), where, self.index.path_of, self.index.roots
         )
+        self.publisher = Publisher(entries)
 
     def start(self) -> Site:
         self.publisher.attach(self.index)
-        self.reconciler.sync()
+        self.sync()
         return self
+
+    def sync(self) -> None:
+        """The directory read again, and what a big change left behind written."""
+        self.reconciler.sync()
+        self.publisher.flush()
 
     def page(self, name: str, tree: str = OPEN) -> dict[str, Any] | None:
         path = self.pages / tree / "simple" / name / "index.json"
@@ -56,14 +64,14 @@ def test_pages_and_links_follow_the_index(tmp_path: Path) -> None:
     assert "Foo.Bar" in html
 
     second = make_wheel(site.root, "foo-bar", "2.0")
-    site.reconciler.sync()
+    site.sync()
     page = site.page("foo-bar")
     assert page is not None and len(page["files"]) == 2
     assert (site.pages / OPEN / "packages" / second.name).exists()
 
     wheel.unlink()
     second.unlink()
-    site.reconciler.sync()
+    site.sync()
     assert site.page("foo-bar") is None
     assert not (site.pages / OPEN / "packages" / wheel.name).exists()
     assert not (site.pages / OPEN / "simple" / "foo-bar").exists()
@@ -79,7 +87,7 @@ def test_a_gzip_copy_matches_its_page_and_goes_when_too_small(tmp_path: Path) ->
     assert gzip.decompress(Path(f"{plain}.gz").read_bytes()) == plain.read_bytes()
     for wheel in site.root.glob("big-1.[1-9]*"):
         wheel.unlink()
-    site.reconciler.sync()
+    site.sync()
     assert not Path(f"{plain}.gz").exists()
     assert len(json.loads(plain.read_bytes())["files"]) == 1
 
@@ -93,7 +101,7 @@ def test_a_link_out_of_the_root_is_not_published(tmp_path: Path) -> None:
 
 
 def test_closed_scope_publishes_nothing_for_anyone(tmp_path: Path) -> None:
-    site = Site(tmp_path, Scope(CLOSED, None, 1))
+    site = Site(tmp_path, (CLOSED, None, 1))
     wheel = make_wheel(site.root, "secret", "1.0")
     site.start()
     assert site.page("secret") is None
@@ -116,18 +124,18 @@ def test_a_failure_leaves_an_empty_tree(tmp_path: Path, caplog: pytest.LogCaptur
     site = Site(tmp_path)
     make_wheel(site.root, "first", "1.0")
     site.start()
-    tree = site.publisher.tree
+    tree = site.publisher.entries.tree
 
     def full_disk(relpath: str, data: bytes) -> None:
         raise OSError(28, "No space left on device")
 
     tree.write = full_disk  # type: ignore[method-assign]
     make_wheel(site.root, "second", "1.0")
-    site.reconciler.sync()
+    site.sync()
     assert not list((site.pages / OPEN).iterdir())
     assert "cannot publish" in caplog.text
     (site.root / "first-1.0-py3-none-any.whl").unlink()
-    site.reconciler.sync()  # no longer published: nothing comes back
+    site.sync()  # no longer published: nothing comes back
     assert not list((site.pages / OPEN).iterdir())
 
 
@@ -137,3 +145,19 @@ def test_the_tree_refuses_paths_outside_it(tmp_path: Path, relpath: str) -> None
     tree.reset()
     with pytest.raises(ValueError, match="not a path inside"):
         tree.write(relpath, b"x")
+
+
+def test_a_big_change_is_written_behind_and_its_removals_at_once(tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    wheels = [make_wheel(site.root, f"many{i:02d}", "1.0") for i in range(40)]
+    site.publisher.attach(site.index)
+    site.reconciler.sync()  # 40 projects at once: their pages come behind
+    for wheel in wheels[:20]:
+        wheel.unlink()
+    site.reconciler.sync()  # ... but their removal is done now
+    for wheel in wheels[:20]:
+        assert not (site.pages / OPEN / "packages" / wheel.name).exists()
+    site.publisher.flush()
+    assert site.page("many00") is None and site.page("many39") is not None
+    assert len(list((site.pages / OPEN / "packages").iterdir())) == 20
+    site.publisher.stop()
