@@ -95,6 +95,13 @@ class Entries:
                 self._write(f"{self.pages}/simple/{filename}", page)
             self.listing = snapshot.listing
 
+    def withdraw_index(self, snapshot: Snapshot) -> None:
+        """No ``/simple/`` in the trees while it is older than ``snapshot``'s."""
+        if self.pages and snapshot.listing != self.listing:
+            for _content_type, filename in FORMATS:
+                self.tree.remove(f"{self.pages}/simple/{filename}.gz")
+                self.tree.remove(f"{self.pages}/simple/{filename}")
+
     def _write(self, relpath: str, page: Rendered) -> None:
         """The gzip copy first, then the plain page: a client that takes gzip never gets
         an older page than one that does not; a page too small for a gzip copy loses it."""

@@ -88,6 +88,8 @@ class Publisher:
                     later.add(name)
             if at_once or not later:
                 self.entries.index_pages(after)
+            else:  # until written behind: the app's (never a list older than the pages)
+                self.entries.withdraw_index(after)
 
         self._locked(work)
         if later:
