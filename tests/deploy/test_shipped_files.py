@@ -161,6 +161,7 @@ def test_installed_binary_validates_the_shipped_settings(installed: Path, tmp_pa
     assert printed["port"] == 8180
     assert printed["host"] == "127.0.0.1"
     assert printed["x_accel_redirect"] == "/_dynopypi_files/"
+    assert printed["pages_dir"] == "/var/lib/dynopypi/pages"
     assert printed["trusted_proxies"] == ["127.0.0.1", "::1"]
     assert printed["overwrite"] is False
     assert "download" in printed["authenticate"] and "update" in printed["authenticate"]
@@ -293,6 +294,9 @@ def test_settings_agree_with_unit_and_nginx() -> None:
             assert location in text, (site, location)
             block = text[text.index(location) :].split("}", 1)[0]
             assert "internal;" in block and f"alias {root.rstrip('/')}/;" in block, block
+        # nginx sends what the app publishes in its pages directory, which it may write
+        assert text.count(f"root {settings['pages_dir']};") == 2, site
+    assert is_writable(settings["pages_dir"]), settings["pages_dir"]
 
 
 # --------------------------------------------------------------------------- nginx -t
