@@ -113,7 +113,8 @@ def build_publisher(
         len(settings.roots),
     )
     site = SiteTree(settings.pages_dir)
-    return Publisher(Entries(site, renderer, where, index.path_of, index.roots))
+    metadata = catalog.reader.metadata
+    return Publisher(Entries(site, renderer, where, index.path_of, index.roots, metadata))
 
 
 def cache_path(settings: Settings) -> Path:

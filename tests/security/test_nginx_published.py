@@ -153,6 +153,9 @@ def test_downloads_are_sent_by_nginx(open_stack: Stack) -> None:
             assert r.status_code == 200, open_stack.explain()
             assert r.content == (open_stack.root / REAL).read_bytes()
             assert r.headers["Content-Type"] == "application/zip"
+        metadata = session.get(open_stack.url(f"/packages/{REAL}.metadata"), timeout=30)
+        assert metadata.status_code == 200 and b"Name: real" in metadata.content
+        assert metadata.headers["Content-Type"] == "text/plain; charset=utf-8"
     assert f"/packages/{REAL}" not in open_stack.app_log()[before:]
     ranged = get(open_stack.url(f"/packages/{REAL}"), headers={"Range": "bytes=10-19"})
     assert (
@@ -185,6 +188,8 @@ def test_other_formats_are_the_apps(open_stack: Stack) -> None:
         "/packages/dbdump.tar.gz",  # not a distribution
         "/packages/linked-1.0-py3-none-any.whl",  # a link out of the root
         "/packages/sub/inside-1.0-py3-none-any.whl",  # a link inside it: served
+        "/packages/real-1.0-py3-none-any.whl.metadata",  # PEP 658
+        "/packages/.hidden-1.0-py3-none-any.whl.metadata",
         "/packages/REAL-1.0-py3-none-any.whl",  # name variants
         "/packages/real-1.0-py3-none-any.whl/",
         "/packages/%2Ehidden-1.0-py3-none-any.whl",

@@ -1,5 +1,6 @@
-"""What one project publishes in the trees: its pages and a link per file, kept as the
-project is now; and ``/simple/`` itself.
+"""What one project publishes in the trees: its pages, a link per file and each wheel's
+core metadata (PEP 658 ``<file>.metadata``, which pip fetches before the wheel), kept as
+the project is now; and ``/simple/`` itself.
 
 ``published`` remembers, per project, the files last linked (the project's own tuple, no
 copy), so a later change removes exactly the links of files the index no longer serves,
@@ -32,13 +33,16 @@ class Entries:
         where: tuple[str | None, str | None, int],
         path_of: Callable[[DistFile], Path],
         roots: Iterable[Path],
+        metadata: Callable[[DistFile], bytes | None] = lambda dist: None,
     ) -> None:
         """``where``: the tree of pages and of files (None: not published) and how many
-        sources are package directories (files of the others are never linked)."""
+        sources are package directories (files of the others are never linked);
+        ``metadata``: a file's core metadata as the app serves it (None: the app's)."""
         self.tree = tree
         self.renderer = renderer
         self.pages, self.files, self.local_sources = where
         self.path_of = path_of
+        self.metadata = metadata
         self._real_roots = tuple(os.path.realpath(r) for r in roots)
         self.published: dict[NormalizedName, tuple[DistFile, ...]] = {}
         self.listing = -1
@@ -75,6 +79,7 @@ class Entries:
         kept = {id(d) for d in project.files} if project is not None else set()
         dropped = [d for d in old if id(d) not in kept]
         for dist in dropped if self.files else ():
+            self.tree.remove(f"{self.files}/packages/{dist.relpath}.metadata")
             self.tree.remove(f"{self.files}/packages/{dist.relpath}")
         if dropped and self.pages:
             for _content_type, filename in FORMATS:
@@ -116,8 +121,10 @@ class Entries:
         real = self._real(dist)
         if real is None:
             self.tree.remove(relpath)
-        else:
-            self.tree.link(relpath, real)
+            return
+        if dist.metadata_sha256 and (raw := self.metadata(dist)) is not None:
+            self.tree.write(f"{relpath}.metadata", raw)
+        self.tree.link(relpath, real)
 
     def _real(self, dist: DistFile) -> Path | None:
         """The file with every link resolved, if it is a regular file inside its package

@@ -161,3 +161,15 @@ def test_a_big_change_is_written_behind_and_its_removals_at_once(tmp_path: Path)
     assert site.page("many00") is None and site.page("many39") is not None
     assert len(list((site.pages / OPEN / "packages").iterdir())) == 20
     site.publisher.stop()
+
+
+def test_core_metadata_is_published_and_withdrawn_with_its_wheel(tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    site.publisher.entries.metadata = lambda dist: f"Name: {dist.project}\n".encode()
+    wheel = make_wheel(site.root, "meta", "1.0")
+    site.start()
+    published = site.pages / OPEN / "packages" / f"{wheel.name}.metadata"
+    assert published.read_bytes() == b"Name: meta\n"
+    wheel.unlink()
+    site.sync()
+    assert not published.exists()
