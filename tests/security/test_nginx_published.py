@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,8 +21,9 @@ import pytest
 import requests
 from support import nginx as nh
 from support.accounts import add_account
+from support.clients import PIP, check_ok, uv_command
 from support.fakedist import make_wheel
-from support.helpers import poll_until
+from support.helpers import Helpers, poll_until
 from support.server import DynoServer, ServerFactory
 from support.uploads import MULTIPART, form_body, twine_fields
 
@@ -174,6 +176,27 @@ def test_other_formats_are_the_apps(open_stack: Stack) -> None:
         assert through.status_code == direct.status_code, open_stack.explain()
         assert through.content == direct.content
         assert through.headers.get("Content-Type") == direct.headers.get("Content-Type")
+
+
+@pytest.mark.parametrize("client", ["pip", "uv"])
+def test_an_install_is_all_nginx(
+    open_stack: Stack, client: str, tmp_path: Path, helpers: Helpers
+) -> None:
+    """pip and uv get pages, core metadata and wheels from nginx: the app sees none."""
+    before = len(open_stack.app_log())
+    index, target = open_stack.url("/simple/"), tmp_path / "target"
+    if client == "pip":
+        command = [*PIP, "install", "--no-cache-dir", "--target", target, "--index-url", index]
+    else:
+        command = [*uv_command(), "pip", "install", "--no-config", "--no-cache",
+                   "--python", sys.executable, "--target", target, "--index-url", index]  # fmt: skip
+    result = helpers.run_client(
+        [*command, "real"], extra_env={"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
+    )
+    check_ok(result, open_stack.nginx, open_stack.app)
+    assert (target / "real-1.0.dist-info").is_dir()
+    log = open_stack.app_log()[before:]
+    assert "GET /simple/" not in log and "GET /packages/" not in log, log
 
 
 # --------------------------------------------------------------------------- access rules
