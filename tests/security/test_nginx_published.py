@@ -186,10 +186,11 @@ def test_an_install_is_all_nginx(
     before = len(open_stack.app_log())
     index, target = open_stack.url("/simple/"), tmp_path / "target"
     if client == "pip":
-        command = [*PIP, "install", "--no-cache-dir", "--target", target, "--index-url", index]
+        command = [*PIP, "install", "--no-cache-dir"]
     else:
         command = [*uv_command(), "pip", "install", "--no-config", "--no-cache",
-                   "--python", sys.executable, "--target", target, "--index-url", index]  # fmt: skip
+                   "--python", sys.executable]  # fmt: skip
+    command += ["--target", target, "--index-url", index]
     result = helpers.run_client(
         [*command, "real"], extra_env={"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
     )
