@@ -190,7 +190,7 @@ def test_an_install_is_all_nginx(
     else:
         command = [*uv_command(), "pip", "install", "--no-config", "--no-cache",
                    "--python", sys.executable]  # fmt: skip
-    command += ["--target", target, "--index-url", index]
+    command += ["--target", str(target), "--index-url", index]
     result = helpers.run_client(
         [*command, "real"], extra_env={"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
     )
