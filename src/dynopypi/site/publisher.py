@@ -39,6 +39,7 @@ from dynopypi.site.entries import Entries
 log = logging.getLogger(__name__)
 
 AT_ONCE = 16  # projects a change may add in its writer's thread (an upload adds one)
+BATCH = 16  # projects written behind per turn of the lock (what a writer may wait for)
 
 
 class Publisher:
@@ -107,7 +108,7 @@ class Publisher:
                 if self._stopping:
                     return
                 count = len(self._behind)
-                batch = [self._behind.pop() for _ in range(min(64, count))]
+                batch = [self._behind.pop() for _ in range(min(BATCH, count))]
                 started = started or time.monotonic()
             self._locked(functools.partial(self._publish_now, batch))
             done += len(batch)
@@ -117,8 +118,7 @@ class Publisher:
                 started, done = 0.0, 0
 
     def flush(self) -> None:
-        """Write what is behind now, in the caller's thread (tests; a stop that must
-        leave whole trees)."""
+        """Write what is behind now, in the caller's thread (tests)."""
         with self._wake:
             batch, self._behind = list(self._behind), set()
         self._locked(functools.partial(self._publish_now, batch))
@@ -142,6 +142,10 @@ class Publisher:
             except (OSError, ValueError) as exc:
                 self._broken = True
                 log.error("pages: cannot publish (%s); nginx now asks the app for all", exc)
+            except Exception:  # a bug here must not fail the change (an upload) itself
+                self._broken = True
+                log.exception("pages: publishing failed; nginx now asks the app for all")
+            if self._broken:
                 try:
                     self.entries.reset()
                 except OSError:
