@@ -107,28 +107,32 @@ class Publisher:
                     self._wake.wait()
                 if self._stopping:
                     return
-                count = len(self._behind)
-                batch = [self._behind.pop() for _ in range(min(BATCH, count))]
                 started = started or time.monotonic()
-            self._locked(functools.partial(self._publish_now, batch))
-            done += len(batch)
-            if count == len(batch):  # nothing else behind: report the whole backlog
-                took = time.monotonic() - started
-                log.info("pages: %d projects published behind in %.1fs", done, took)
-                started, done = 0.0, 0
+            written: list[int] = []
+            self._locked(functools.partial(self._publish_behind, BATCH, written))
+            done += sum(written)
+            with self._wake:
+                if not self._behind and done:  # the backlog is written: say how long it took
+                    took = time.monotonic() - started
+                    log.info("pages: %d projects published behind in %.1fs", done, took)
+                    started, done = 0.0, 0
 
     def flush(self) -> None:
         """Write what is behind now, in the caller's thread (tests)."""
-        with self._wake:
-            batch, self._behind = list(self._behind), set()
-        self._locked(functools.partial(self._publish_now, batch))
+        self._locked(functools.partial(self._publish_behind, None, []))
 
-    def _publish_now(self, names: list[NormalizedName]) -> None:
+    def _publish_behind(self, limit: int | None, written: list[int]) -> None:
+        """Under the trees' lock: take up to ``limit`` projects from behind (so a batch
+        taken is always written before anyone else takes the lock) and write them."""
+        with self._wake:
+            count = len(self._behind) if limit is None else min(limit, len(self._behind))
+            names = [self._behind.pop() for _ in range(count)]
         assert self.index is not None
         snapshot = self.index.snapshot  # the newest: a later change is never undone
         for name in names:
             self.entries.publish(name, snapshot.projects.get(name))
         self.entries.index_pages(snapshot)
+        written.append(len(names))
 
     def _locked(self, work: Callable[[], None]) -> None:
         """``work`` under the trees' lock. A failure (a full disk) empties the trees,
