@@ -6,7 +6,9 @@ said yes). Entries are written under ``<pages_dir>/.tmp/`` and renamed into plac
 nginx sees the old entry or the new one, never a part, and never a temp file. A package
 file is published as a hard link: the inode the index describes, so a file swapped for a
 link afterwards is not followed, and one removed from the package directory is gone from
-the tree when the index drops it (its link is unlinked then).
+the tree when the index drops it (its link is unlinked then). Nothing in the trees is ever
+a symbolic link (a link is checked in the private temp directory before it is placed), so
+nginx needs no ``disable_symlinks`` there, which halved its download rate.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import errno
 import logging
 import os
 import shutil
+import stat
 import threading
 import time
 from pathlib import Path
@@ -84,6 +87,10 @@ class SiteTree:
         temp = self._temp_name()
         try:
             os.link(source, temp, follow_symlinks=False)
+            if not stat.S_ISREG(os.lstat(temp).st_mode):  # swapped for a link meanwhile
+                os.unlink(temp)
+                self.remove(relpath)
+                return False
         except OSError as exc:
             self.remove(relpath)
             if self._refused_links < 3:

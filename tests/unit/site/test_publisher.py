@@ -173,3 +173,15 @@ def test_core_metadata_is_published_and_withdrawn_with_its_wheel(tmp_path: Path)
     wheel.unlink()
     site.sync()
     assert not published.exists()
+
+
+def test_the_tree_never_holds_a_symbolic_link(tmp_path: Path) -> None:
+    """A file swapped for a link after the index resolved it: hard-linking the name links
+    the symlink itself, which is refused before it is placed."""
+    tree = SiteTree(tmp_path / "pages")
+    tree.reset()
+    (tmp_path / "secret").write_bytes(b"secret")
+    (tmp_path / "swapped").symlink_to(tmp_path / "secret")
+    assert not tree.link("open/packages/x-1.0-py3-none-any.whl", tmp_path / "swapped")
+    assert not list((tmp_path / "pages" / OPEN).iterdir())
+    assert not list((tmp_path / "pages" / ".tmp").iterdir())
