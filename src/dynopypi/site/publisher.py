@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dynopypi.core.index import Index
 from dynopypi.core.snapshot import Snapshot
 from dynopypi.dists.names import NormalizedName
+from dynopypi.ops.memory import hand_back
 from dynopypi.site.entries import Entries
 
 log = logging.getLogger(__name__)
@@ -112,10 +113,12 @@ class Publisher:
             self._locked(functools.partial(self._publish_behind, BATCH, written))
             done += sum(written)
             with self._wake:
-                if not self._behind and done:  # the backlog is written: say how long it took
-                    took = time.monotonic() - started
-                    log.info("pages: %d projects published behind in %.1fs", done, took)
-                    started, done = 0.0, 0
+                drained = not self._behind and done
+            if drained:  # the backlog is written: say how long it took, free its garbage
+                took = time.monotonic() - started
+                log.info("pages: %d projects published behind in %.1fs", done, took)
+                started, done = 0.0, 0
+                hand_back()
 
     def flush(self) -> None:
         """Write what is behind now, in the caller's thread (tests)."""
