@@ -39,7 +39,7 @@ class Site:
     issuer: IssuerServer
     publisher: str
 
-    def mint(self, token: object, base: str | None = None) -> requests.Response:
+    def mint(self, token: str | int, base: str | None = None) -> requests.Response:
         return requests.post(
             f"{base or self.app.base}/_/oidc/mint-token", json={"token": token}, timeout=30
         )
@@ -107,7 +107,7 @@ def test_uv_publishes_from_a_github_actions_job_through_nginx_tls(
 def test_refusals_are_in_pypis_shape_and_mint_nothing(site: Site) -> None:
     before = len(site.tokens())
     issuer = site.issuer.issuer
-    cases = {
+    cases: dict[str, str | int] = {
         "wrong aud": issuer.token("pypi"),
         "a claim differs": issuer.token(AUDIENCE, repository="acme/evil"),
         "expired": issuer.token(AUDIENCE, exp=1_600_000_000, iat=1_599_999_000, nbf=None),
