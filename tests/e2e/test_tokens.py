@@ -78,6 +78,28 @@ def test_twine_uv_and_pip_with_tokens(site: tuple[DynoServer, Path], tmp_path: P
                 assert token.split("-")[2].encode() not in path.read_bytes(), path
 
 
+def test_poetry_publishes_with_a_token(site: tuple[DynoServer, Path], tmp_path: Path) -> None:
+    server, pkg = site
+    token = create(pkg, "--user", "alice", "--project", "tok-poetry", "--action", "update")
+    project = tmp_path / "project"
+    (project / "dist").mkdir(parents=True)
+    (project / "pyproject.toml").write_text('[project]\nname = "tok-poetry"\nversion = "1.0"\n')
+    wheel = make_wheel(project / "dist", "tok-poetry", "1.0")
+    env = client_env({
+        "POETRY_CONFIG_DIR": str(tmp_path / "poetry-config"),
+        "POETRY_CACHE_DIR": str(tmp_path / "poetry-cache"),
+        "POETRY_REPOSITORIES_DYNOPYPI_URL": f"{server.base}/",
+        "POETRY_HTTP_BASIC_DYNOPYPI_USERNAME": "__token__",
+        "POETRY_HTTP_BASIC_DYNOPYPI_PASSWORD": token,
+    })  # fmt: skip
+    poetry = Path(sys.executable).parent / "poetry"
+    result = run_client(
+        [poetry, "publish", "-r", "dynopypi", "--no-interaction"], cwd=project, env=env
+    )
+    check_ok(result, server)
+    assert (pkg / wheel.name).read_bytes() == wheel.read_bytes()
+
+
 def test_scope_and_the_users_rights_bound_a_token(
     site: tuple[DynoServer, Path], tmp_path: Path
 ) -> None:
