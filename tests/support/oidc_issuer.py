@@ -39,6 +39,8 @@ class Issuer:
     )
     request_token: str = field(default_factory=lambda: secrets.token_hex(16))
     audiences: list[str] = field(default_factory=list)  # asked by the CI endpoint
+    overrides: dict[str, bytes] = field(default_factory=dict)  # a hostile issuer's answers
+    delay: float = 0.0  # seconds before each answer: a slow issuer
 
     def jwks(self) -> dict[str, Any]:
         keys = []
@@ -56,6 +58,7 @@ class Issuer:
         return {
             "/.well-known/openid-configuration": json.dumps(discovery).encode(),
             "/jwks": json.dumps(self.jwks()).encode(),
+            **self.overrides,
         }
 
     def claims(self, audience: str, **overrides: Any) -> dict[str, Any]:
@@ -93,7 +96,9 @@ class IssuerServer:
         handler = _handler(self)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.issuer.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     @property
@@ -112,6 +117,7 @@ def _handler(owner: IssuerServer) -> type[BaseHTTPRequestHandler]:
             owner.requests.append(self.path)
             parts = urlsplit(self.path)
             issuer = owner.issuer
+            time.sleep(issuer.delay)
             if parts.path == "/actions-token":
                 expected = f"bearer {issuer.request_token}"
                 if self.headers.get("Authorization", "").lower() != expected.lower():
@@ -126,11 +132,14 @@ def _handler(owner: IssuerServer) -> type[BaseHTTPRequestHandler]:
             self._send(200 if body else 404, body or b"{}")
 
         def _send(self, status: int, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:  # the client gave up (the slow-issuer test): nothing to say
+                pass
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
