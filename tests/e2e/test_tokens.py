@@ -146,3 +146,15 @@ def test_create_refuses_what_it_cannot_mean(site: tuple[DynoServer, Path]) -> No
         result = dynopypi("token", "create", "-d", pkg, "--user", "alice", *args)
         assert result.returncode == 2 and result.stdout == ""
         assert result.stderr.strip().splitlines()[-1].startswith("dynopypi"), result.stderr
+
+
+def test_guessing_tokens_is_throttled(server_factory: ServerFactory, tmp_path: Path) -> None:
+    """Its own server: the throttle it fills must not refuse the other tests' logins."""
+    pkg = tmp_path / "packages"
+    htpasswd = write_fast_accounts(tmp_path / "htpasswd", {"alice": "secret"})
+    server = server_factory(pkg, "-P", str(htpasswd), "-a", "update,list")
+    guesses = [f"dynopypi-{i:016x}-{'0' * 64}" for i in range(12)]
+    statuses = [server.get("/simple/", auth=("__token__", g)).status_code for g in guesses]
+    assert 401 in statuses and statuses[-1] == 429, statuses
+    last = server.get("/simple/", headers={"Authorization": f"Bearer {guesses[0]}"})
+    assert last.status_code == 429 and int(last.headers["Retry-After"]) >= 1
