@@ -151,6 +151,8 @@ def summary_line(summary: Summary) -> str:
         line += f", ignored {len(summary.ignored)} (not package files)"
     if summary.yanks:
         line += f", yanks carried {summary.yanks}"
+    if summary.state:
+        line += f", tokens and publishers carried {summary.state}"
     return f"{line}, {summary.seconds:.1f} s"
 
 

@@ -24,11 +24,11 @@ from urllib.parse import urlsplit
 
 from dynopypi.dists.names import is_valid_project_name, normalize
 from dynopypi.errors import ConfigError
-from dynopypi.store.base import STATE_PREFIX, KeyExists, Storage
+from dynopypi.store.base import PUBLISHERS_PREFIX, KeyExists, Storage
 
 log = logging.getLogger(__name__)
 
-PUBLISHERS = STATE_PREFIX + "publishers/"
+PUBLISHERS = PUBLISHERS_PREFIX
 MAX_RECORD = 64 * 1024
 FRESH = 1.0  # seconds a replica trusts its listing of publishers
 MAX_CLAIMS = 32

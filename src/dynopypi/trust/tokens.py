@@ -28,11 +28,11 @@ from dynopypi.auth.tokens import (
     new_token,
     record_from_json,
 )
-from dynopypi.store.base import STATE_PREFIX, KeyExists, Storage, VersionChanged
+from dynopypi.store.base import TOKENS_PREFIX, KeyExists, Storage, VersionChanged
 
 log = logging.getLogger(__name__)
 
-TOKENS = STATE_PREFIX + "tokens/"
+TOKENS = TOKENS_PREFIX
 FRESH = 0.5  # seconds a replica trusts what it read of a token
 USED_EVERY = 60.0  # seconds between two writes of one token's last use, per replica
 MAX_CACHED = 10_000
