@@ -9,6 +9,7 @@ directory or the logs."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -21,10 +22,11 @@ from support.fakedist import make_wheel
 from support.server import DynoServer, ServerFactory
 
 
-def dynopypi(*args: str | Path) -> subprocess.CompletedProcess[str]:
+def dynopypi(*args: str | Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dynopypi", *map(str, args)],
         capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+        env={**os.environ, **env},
     )  # fmt: skip
 
 
@@ -146,6 +148,9 @@ def test_create_refuses_what_it_cannot_mean(site: tuple[DynoServer, Path]) -> No
         result = dynopypi("token", "create", "-d", pkg, "--user", "alice", *args)
         assert result.returncode == 2 and result.stdout == ""
         assert result.stderr.strip().splitlines()[-1].startswith("dynopypi"), result.stderr
+    htpasswd = str(pkg.parent / "htpasswd")
+    typo = dynopypi("token", "create", "-d", pkg, "--user", "alcie", DYNOPYPI_PASSWORDS=htpasswd)
+    assert typo.returncode == 2 and "no account 'alcie'" in typo.stderr and typo.stdout == ""
 
 
 def test_guessing_tokens_is_throttled(server_factory: ServerFactory, tmp_path: Path) -> None:

@@ -120,11 +120,21 @@ def _publisher_parsers(sub: Any, where: Callable[[argparse.ArgumentParser], None
         where(p)
 
 
-def _trust(args: argparse.Namespace) -> Any:
+def _trust(args: argparse.Namespace, user: str | None = None) -> Any:
+    """The storage's tokens and publishers; with ``user``, a ``ConfigError`` first when
+    the settings name a password file that has no such account (a typo would otherwise
+    make a token that can never be used)."""
     from dynopypi.build import build_trust, state_storage
 
     flags = {"roots": args.roots, "storage": args.storage, "s3_endpoint": args.s3_endpoint}
     settings = build_settings(flags, config_file=args.config)
+    if user is not None and settings.passwords is not None:
+        from dynopypi.auth.htpasswd import read_htpasswd
+
+        if user not in read_htpasswd(settings.passwords):
+            raise ConfigError(
+                f"no account {user!r} in {settings.passwords}; add it with 'dynopypi passwd' first"
+            )
     storage = state_storage(settings)
     storage.check()
     return build_trust(settings, storage)
@@ -137,7 +147,7 @@ def run_token(args: argparse.Namespace) -> int:
         actions = frozenset(args.action or (LIST, DOWNLOAD, UPDATE))
         from dynopypi.auth.tokens import project_globs
 
-        trust = _trust(args)
+        trust = _trust(args, args.user)
         text, record = trust.tokens.create(
             args.user, projects=project_globs(projects), actions=actions,
             expires=None if expires is None else time.time() + expires,
