@@ -44,8 +44,7 @@ def test_pep_807_discovery(app: AppServer) -> None:
     assert app.get("/.well-known/pytp/" + "0" * 64).status_code == 404
 
 
-def test_tokens_need_no_body_gate_but_uploads_do(app: AppServer, tmp_path: Path) -> None:
-    """A Bearer token with the upload check of nginx's auth_request."""
-    assert (
-        app.get("/_authorize/update", headers={"Authorization": "Bearer nope"}).status_code == 401
-    )
+def test_nginx_upload_check_reads_bearer_tokens(app: AppServer) -> None:
+    """nginx's auth_request for uploads asks the same gate: a bad token is a 401."""
+    answer = app.get("/_authorize/update", headers={"Authorization": "Bearer nope"})
+    assert answer.status_code == 401 and "not a dynopypi API token" in answer.text
