@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dynopypi.dists.metadata import Hasher
 from dynopypi.store.base import Missing, StoreUnavailable
@@ -126,6 +126,7 @@ def _copy_one(src: Side, dst: Side, item: Item) -> Result:
                 f"its bytes (sha256 {digests['sha256'][:16]}…, {size} bytes) differ from "
                 f"the source's record (sha256 {item.sha256[:16]}…); refused, nothing written",
             )
+        item = replace(item, mtime_ns=src.upload_time(item))
         facts = staged_facts(digests, path, item)
         try:
             dst.place(item, path, facts)

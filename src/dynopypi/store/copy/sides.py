@@ -154,6 +154,9 @@ class DirSide:
         with self.open(item) as stream:
             return sha256_of(stream)
 
+    def upload_time(self, item: Item) -> int:
+        return item.mtime_ns
+
     def yanks(self, items: list[Item]) -> dict[str, str]:
         """The directory's yanks (by file name) as the keys they apply to."""
         by_name = read_yanks(self.root)
@@ -184,6 +187,7 @@ class DirSide:
         assert facts.digests is not None
         sha256 = facts.digests["sha256"]
         os.chmod(staged, 0o644 & ~_UMASK)  # what an upload gets
+        os.utime(staged, ns=(item.mtime_ns, item.mtime_ns))  # the upload time it had
         self._no_links_on_the_way(item.key)
         try:
             self.storage.put_if_absent(item.key, staged, sha256=sha256)
@@ -234,6 +238,10 @@ class Side(Protocol):
     def items(self) -> tuple[list[Item], list[str]]: ...
     def open(self, item: Item) -> BinaryIO: ...
     def sha256(self, item: Item) -> str: ...
+    def upload_time(self, item: Item) -> int:
+        """The time ``item`` was uploaded (ns), known once it was read."""
+        ...
+
     def yanks(self, items: list[Item]) -> dict[str, str]: ...
     def existing(self, key: str) -> Existing | None: ...
     def stage(self, item: Item) -> contextlib.AbstractContextManager[tuple[IO[bytes], Path]]: ...
