@@ -29,7 +29,7 @@ from dynopypi.upstream.download import MAX_UNKNOWN_SIZE, MIN_RATE
 from dynopypi.upstream.http import BOUND, FetchFailed, Missing, Response, open_url, read_bounded
 from dynopypi.upstream.origin import Origin, origin_of
 from dynopypi.upstream.page import ACCEPT, BadPage, UpstreamFile, fetch_page, parse_page
-from dynopypi.upstream.reach import Reach
+from dynopypi.upstream.reach import Reach, Unreachable, endpoint
 
 MAX_METADATA = 4 * 1024 * 1024  # a core metadata file bigger than this is refused
 MAX_PROJECTS = 1_000_000
@@ -48,6 +48,19 @@ class Listing:
     project: NormalizedName
     files: list[UpstreamFile]
     skipped: list[str]
+
+
+def failed(exc: FetchFailed | Missing) -> RemoteError:
+    """The failure in one line, with what to do when that is clear."""
+    text = str(exc)
+    if " answered 401" in text or " answered 403" in text:
+        text += (
+            "; give the index's credentials in ~/.netrc (machine HOST login USER password "
+            "PASSWORD) or in DYNOPYPI_SOURCE_USER and DYNOPYPI_SOURCE_PASSWORD"
+        )
+    elif ": not fetched: " in text:  # reach's words are the upstream cache's
+        text = text.split(": not fetched: ", 1)[0] + ": not the index's host (--allow-host)"
+    return RemoteError(text)
 
 
 def basic_auth(user: str, password: str) -> str:
@@ -136,7 +149,7 @@ class Remote:
                 deadline=self._deadline(),
             )
         except FetchFailed as exc:
-            raise RemoteError(str(exc)) from None
+            raise failed(exc) from None
         return page.body, page.content_type, page.url
 
     def projects(self) -> list[NormalizedName]:
@@ -165,6 +178,15 @@ class Remote:
             raise RemoteError(f"{urljoin(self.url, project)}/: {exc}") from None
         return Listing(project, files, skipped)
 
+    def reachable(self, url: str) -> str | None:
+        """None if ``url`` may be fetched, else why not (and what to do)."""
+        try:
+            self.reach.check_url(url)
+        except Unreachable:
+            host, port = endpoint(url)
+            return f"{url} is not on the index's host; allow it with --allow-host {host}:{port}"
+        return None
+
     def small(self, url: str, limit: int = MAX_METADATA) -> bytes:
         """A small file (core metadata), whole."""
         try:
@@ -173,7 +195,7 @@ class Remote:
             )
             return read_bounded(response, limit, url)
         except (FetchFailed, Missing) as exc:
-            raise RemoteError(str(exc)) from None
+            raise failed(exc) from None
 
     def open(self, url: str, size: int | None) -> Download:
         """A package file as a stream (``Download``)."""
@@ -188,7 +210,7 @@ class Remote:
                 deadline=started + BOUND * self.timeout + CHUNK / MIN_RATE,
             )
         except (FetchFailed, Missing) as exc:
-            raise RemoteError(str(exc)) from None
+            raise failed(exc) from None
         return Download(response, size, started, self.timeout)
 
 

@@ -87,6 +87,10 @@ class IndexSide:
                 if self._too_old(file):
                     self.older += 1
                     continue
+                unreachable = self.remote.reachable(file.url)
+                if unreachable is not None:
+                    self.problems.append(f"{listing.project}: {file.filename}: {unreachable}")
+                    continue
                 item = item_of(file.filename, file.size or 0, file.upload_ns or 0, file.sha256)
                 if isinstance(item, str):
                     self.problems.append(f"{listing.project}: {file.filename}: {item}")

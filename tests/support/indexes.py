@@ -1,0 +1,81 @@
+"""Other indexes as real subprocesses, to import from and compare with: pypiserver (PEP 503
+HTML behind an htpasswd) and devpi-server (PEP 691 JSON). Each is a ``DynoServer`` whose
+command is the other program's, so starting, the free port, logs in a failing test's
+report and stopping are the same as for dynopypi; ``python -m dynopypi`` commands
+(``storage copy``, ``compare``) run through ``dynopypi``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from support.processes import forbidden_in_unit_run
+from support.server import DynoServer, Factory
+
+
+@dataclass
+class PypiServer(DynoServer):
+    """``pypi-server run`` over a package directory; ``passwords``: every action
+    (list, download, update) needs an account of that htpasswd file."""
+
+    passwords: Path | None = None
+
+    @property
+    def label(self) -> str:
+        return f"pypiserver on port {self.port} ({self.package_dir})"
+
+    def command(self) -> list[str]:
+        auth = ["-a", "download,list,update", "-P", str(self.passwords)]
+        return [
+            sys.executable, "-m", "pypiserver", "run", "-p", str(self.port), "-i", "127.0.0.1",
+            "--disable-fallback", *(auth if self.passwords else ["-a", ".", "-P", "."]),
+            str(self.package_dir),
+        ]  # fmt: skip
+
+
+class PypiServerFactory(Factory[PypiServer]):
+    kind = "pypiserver"
+    passwords: Path | None = None
+
+    def make(self, package_dir: Path, work: Path, extra_args: tuple[str, ...]) -> PypiServer:
+        return PypiServer(package_dir=package_dir, work_dir=work, passwords=self.passwords)
+
+
+def devpi_available() -> bool:
+    return shutil.which("devpi-server", path=os.path.dirname(sys.executable)) is not None
+
+
+def dynopypi(
+    *args: object,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+    input_text: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m dynopypi ARGS`` as a person runs it: a clean environment (no
+    ``DYNOPYPI_*``, no ``AWS_*`` of the test run's, ``HOME`` as given or the real one),
+    plus ``env``; ``input_text`` on its standard input."""
+    forbidden_in_unit_run("python -m dynopypi")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DYNOPYPI_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "dynopypi", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        input=input_text,
+        stdin=subprocess.DEVNULL if input_text is None else None,
+        env={**base, **(env or {})},
+    )
+
+
+def last_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The summary line (stdout's last), after checking no traceback was printed."""
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines, result.stderr
+    return lines[-1]
