@@ -9,7 +9,6 @@ Last-Modified carries them), and a fake index for what honest ones never do.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -20,33 +19,11 @@ from pathlib import Path
 import pytest
 from support.fakedist import make_sdist, make_wheel
 from support.helpers import poll_until
-from support.indexes import PypiServerFactory, dynopypi, last_line
+from support.indexes import TIMES, YANKS, PypiServerFactory, S, dynopypi, fill, last_line
 from support.server import DynoServer, ServerFactory
 from support.upstream import FakeUpstream
 
-from dynopypi.store.directory.yanks import read_yanks, write_yanks
-
-S = 1_000_000_000
-TIMES = {  # each file's upload time (its mtime in the source directory), ns
-    "alpha-1.0-py3-none-any.whl": 1_600_000_000 * S + 123_456_000,
-    "alpha-1.0.tar.gz": 1_600_000_100 * S,
-    "alpha-2.0-py3-none-any.whl": 1_700_000_000 * S + 5_000,
-    "beta_pkg-0.1.tar.gz": 1_750_000_000 * S,
-}
-YANKS = {"alpha-2.0-py3-none-any.whl": "broken build", "beta_pkg-0.1.tar.gz": ""}
-
-
-def fill(root: Path, *, yanks: bool = True) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    make_wheel(root, "alpha", "1.0", requires_python=">=3.8")
-    make_sdist(root, "alpha", "1.0")
-    make_wheel(root, "alpha", "2.0", payload=b"x" * 200_000)
-    make_sdist(root, "beta_pkg", "0.1")
-    for name, ns in TIMES.items():
-        os.utime(root / name, ns=(ns, ns))
-    if yanks:
-        write_yanks(root, YANKS)
-    return root
+from dynopypi.store.directory.yanks import read_yanks
 
 
 @pytest.fixture(scope="module")

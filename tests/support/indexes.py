@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from dynopypi.store.directory.yanks import write_yanks
+from support.fakedist import make_sdist, make_wheel
 from support.processes import forbidden_in_unit_run
 from support.server import DynoServer, Factory
 
@@ -79,3 +81,28 @@ def last_line(result: subprocess.CompletedProcess[str]) -> str:
     lines = result.stdout.strip().splitlines()
     assert lines, result.stderr
     return lines[-1]
+
+
+# ---- a source to import: upload times (mtimes) and yanks, with and without a reason
+S = 1_000_000_000
+TIMES = {  # each file's upload time (its mtime in the source directory), ns
+    "alpha-1.0-py3-none-any.whl": 1_600_000_000 * S + 123_456_000,
+    "alpha-1.0.tar.gz": 1_600_000_100 * S,
+    "alpha-2.0-py3-none-any.whl": 1_700_000_000 * S + 5_000,
+    "beta_pkg-0.1.tar.gz": 1_750_000_000 * S,
+}
+YANKS = {"alpha-2.0-py3-none-any.whl": "broken build", "beta_pkg-0.1.tar.gz": ""}
+
+
+def fill(root: Path, *, yanks: bool = True) -> Path:
+    """Four files of two projects in ``root``, with ``TIMES`` and (``yanks``) ``YANKS``."""
+    root.mkdir(parents=True, exist_ok=True)
+    make_wheel(root, "alpha", "1.0", requires_python=">=3.8")
+    make_sdist(root, "alpha", "1.0")
+    make_wheel(root, "alpha", "2.0", payload=b"x" * 200_000)
+    make_sdist(root, "beta_pkg", "0.1")
+    for name, ns in TIMES.items():
+        os.utime(root / name, ns=(ns, ns))
+    if yanks:
+        write_yanks(root, YANKS)
+    return root
