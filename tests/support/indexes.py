@@ -7,14 +7,17 @@ report and stopping are the same as for dynopypi; ``python -m dynopypi`` command
 
 from __future__ import annotations
 
+import base64
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
+
 from dynopypi.store.directory.yanks import write_yanks
+from support.clients import twine_upload
 from support.fakedist import make_sdist, make_wheel
 from support.processes import forbidden_in_unit_run
 from support.server import DynoServer, Factory
@@ -48,8 +51,61 @@ class PypiServerFactory(Factory[PypiServer]):
         return PypiServer(package_dir=package_dir, work_dir=work, passwords=self.passwords)
 
 
-def devpi_available() -> bool:
-    return shutil.which("devpi-server", path=os.path.dirname(sys.executable)) is not None
+@dataclass
+class DevpiServer(DynoServer):
+    """``devpi-server`` (offline: it never asks PyPI) with one index, ``root/dev``, which
+    has no bases; ``upload`` puts files there with twine as root."""
+
+    HEALTH = "/+api"
+    PASSWORD = "devpi-root"
+
+    @property
+    def label(self) -> str:
+        return f"devpi-server on port {self.port}"
+
+    @property
+    def index_url(self) -> str:
+        return f"{self.base}/root/dev/+simple/"
+
+    def command(self) -> list[str]:
+        server = str(Path(sys.executable).parent / "devpi-server")
+        return [server, "--serverdir", str(self.work_dir / "devpi"), "--port", str(self.port),
+                "--host", "127.0.0.1", "--offline-mode"]  # fmt: skip
+
+    def start(self, *, same_port: bool = False) -> None:
+        if not (self.work_dir / "devpi").exists():
+            init = str(Path(sys.executable).parent / "devpi-init")
+            subprocess.run(
+                [init, "--serverdir", str(self.work_dir / "devpi"), "--root-passwd",
+                 self.PASSWORD], check=True, capture_output=True, timeout=120,
+            )  # fmt: skip
+        super().start(same_port=same_port)
+        login = requests.post(
+            f"{self.base}/+login",
+            json={"user": "root", "password": self.PASSWORD},
+            headers={"Accept": "application/json"},
+            timeout=30,
+        )
+        token = login.json()["result"]["password"]
+        auth = base64.b64encode(f"root:{token}".encode()).decode()
+        made = requests.put(
+            f"{self.base}/root/dev",
+            json={"bases": [], "volatile": True},
+            headers={"Accept": "application/json", "X-Devpi-Auth": auth},
+            timeout=30,
+        )
+        assert made.status_code in (200, 201), made.text
+
+    def upload(self, files: list[Path]) -> None:
+        done = twine_upload(f"{self.base}/root/dev/", ("root", self.PASSWORD), files)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+class DevpiFactory(Factory[DevpiServer]):
+    kind = "devpi"
+
+    def make(self, package_dir: Path, work: Path, extra_args: tuple[str, ...]) -> DevpiServer:
+        return DevpiServer(package_dir=package_dir, work_dir=work)
 
 
 def dynopypi(
