@@ -41,7 +41,8 @@ from run_servers import dynopypi_exe, server_command  # noqa: E402
 def serve(pkgdir: Path, work: Path, name: str) -> tuple[Proc, str]:
     """A dynopypi over ``pkgdir``, every file read (``/ready``); its simple URL."""
     port = free_port()
-    proc = Proc(server_command("dynopypi", port, pkgdir, work / f"{name}-cache"), work / f"{name}.log")
+    command = server_command("dynopypi", port, pkgdir, work / f"{name}-cache")
+    proc = Proc(command, work / f"{name}.log")
     try:
         wait_first_200(proc, port, "/ready", 600)
     except BaseException:

@@ -5,12 +5,12 @@ exactly what devpi says that a file's own metadata does not."""
 from __future__ import annotations
 
 import json
-from urllib.parse import urljoin
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 import requests
-from support.indexes import S, TIMES, DevpiFactory, dynopypi, fill, last_line
+from support.indexes import TIMES, DevpiFactory, S, dynopypi, fill, last_line
 from support.server import ServerFactory
 
 from dynopypi.migrate.remote import http_date_ns
@@ -49,7 +49,7 @@ def test_devpi_imported_into_a_directory_differs_only_where_devpi_says_more_or_l
         # devpi keeps requires-python per release: it says it of alpha 1.0's sdist too,
         # whose PKG-INFO does not, and dynopypi serves what a file's metadata says
         others = [d for d in report["differences"] if d["kind"] != "upload-time"]
-        assert others == [{"project": "alpha", "file": "alpha-1.0.tar.gz",
-                           "kind": "requires-python", "old": ">=3.8", "new": None}], others  # fmt: skip
+        expected = {"project": "alpha", "file": "alpha-1.0.tar.gz", "kind": "requires-python"}
+        assert others == [{**expected, "old": ">=3.8", "new": None}], others
     finally:
         factory.close()
