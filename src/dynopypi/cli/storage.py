@@ -137,6 +137,16 @@ class ProgressLine:
         self.stream.flush()
         self._shown = True
 
+    def pages(self, done: int, total: int) -> None:
+        """Before the copy: the index's project pages being read."""
+        now = time.monotonic()
+        if self.enabled and (done == total or now - self._last >= self.interval):
+            self._last = now
+            line = progress_line("reading pages", done, total, now - self.started, unit="pages")
+            self.stream.write("\r\x1b[K" + line)
+            self.stream.flush()
+            self._shown = True
+
     def clear(self) -> None:
         if self._shown:
             self.stream.write("\r\x1b[K")
@@ -191,6 +201,8 @@ def run_storage(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     progress = ProgressLine(sys.stderr, enabled=not args.quiet)
+    if isinstance(src, IndexSide):
+        src.on_page = progress.pages
     try:
         for side, role in ((src, "SRC"), (dst, "DST")):
             try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fnmatch
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, NoReturn, cast
@@ -56,6 +57,8 @@ class IndexSide:
         self.problems: list[str] = []  # refusals: the import fails after doing the rest
         self.unknown_times = 0  # files that got the time of the import
         self.older = 0  # files left out by ``since_ns``
+        self.on_page: Callable[[int, int], None] | None = None  # (pages read, of how many)
+        self._read = 0
         self._files: dict[str, UpstreamFile] = {}
         self._modified: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -106,6 +109,11 @@ class IndexSide:
             with self._lock:
                 self.problems.append(f"{project}: page not read: {exc}")
             return None
+        finally:
+            with self._lock:
+                self._read += 1
+                if self.on_page is not None:
+                    self.on_page(self._read, len(self.projects))
 
     def _too_old(self, file: UpstreamFile) -> bool:
         return (
