@@ -100,6 +100,13 @@ def test_pypiserver_behind_htpasswd_is_imported_with_netrc_and_lacks_only_what_i
         for name, ns in TIMES.items():  # from Last-Modified: to the second
             assert (dest / name).stat().st_mtime_ns == ns // S * S, name
 
+        in_url = old.index_url.replace("://", "://alice:s3cret@")
+        warned = dynopypi("storage", "copy", in_url, dest)
+        assert warned.returncode == 0, warned.stderr
+        assert last_line(warned).startswith("copied 0 (0 B), skipped 4")
+        assert "warning: SRC carries credentials on the command line" in warned.stderr
+        assert "s3cret" not in warned.stdout + warned.stderr
+
         imported = server_factory(dest)
         compared = dynopypi("compare", old.index_url, imported.index_url, "--json",
                             env={"DYNOPYPI_SOURCE_USER": "alice",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from dynopypi.core.visibility import parse_instant
 from dynopypi.errors import ConfigError, InvalidInput
+from dynopypi.ops.logsafe import redact
 
 if TYPE_CHECKING:
     from dynopypi.migrate.remote import Remote
@@ -116,9 +117,17 @@ def remote(url: str, args: argparse.Namespace, role: str, *, source: bool) -> Re
     if source and user:
         auth = basic_auth(user, os.environ.get("DYNOPYPI_SOURCE_PASSWORD", ""))
     try:
-        return Remote(url, allow_hosts=tuple(args.allow_host), timeout=args.timeout, auth=auth)
+        found = Remote(url, allow_hosts=tuple(args.allow_host), timeout=args.timeout, auth=auth)
     except ValueError as exc:
         raise ConfigError(f"{role}: {exc}") from None
+    if redact(url) != url:
+        print(
+            f"dynopypi: warning: {role} carries credentials on the command line, where every "
+            "user of this machine sees them (ps); put the login in ~/.netrc or in "
+            "DYNOPYPI_SOURCE_USER and DYNOPYPI_SOURCE_PASSWORD instead",
+            file=sys.stderr,
+        )
+    return found
 
 
 def index_side(args: argparse.Namespace) -> IndexSide:
