@@ -71,7 +71,7 @@ def test_a_file_of_another_project_on_a_page_is_refused(fake: FakeUpstream, tmp_
     fake.publish("victim", [(wheel, None, None), (sdist, None, None), (other, None, None)])
     assert fake.answers["/simple/victim/"] is not page
     _took, summary, stderr = _import(fake, tmp_path / "dest")
-    assert summary.startswith("copied 2 (") and "failed 0" in summary
+    assert summary.startswith("copied 2 (") and "failed 0, refused 1 (pages or links)" in summary
     assert "dynopypi: refused: victim: 'intruder-6.6-py3-none-any.whl' belongs to" in stderr
     assert not (tmp_path / "dest" / other.name).exists()
 
@@ -82,4 +82,4 @@ def test_a_slow_page_is_cut_at_its_deadline(fake: FakeUpstream, tmp_path: Path) 
     took, summary, stderr = _import(fake, tmp_path / "dest")
     assert took < 10, took  # 3 x --timeout, and the command's own start
     assert "dynopypi: refused: victim: page not read: " in stderr and "too slow" in stderr
-    assert summary.startswith("copied 0 (0 B)")
+    assert summary.startswith("copied 0 (0 B)") and "refused 1" in summary

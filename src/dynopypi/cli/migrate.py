@@ -149,8 +149,8 @@ def index_side(args: argparse.Namespace) -> IndexSide:
     )
 
 
-def index_report(side: IndexSide) -> bool:
-    """Say what the index side refused or did not know; False when anything was refused."""
+def index_report(side: IndexSide) -> int:
+    """Say what the index side refused or did not know; how many it refused."""
     for problem in side.problems:
         print(f"dynopypi: refused: {problem}", file=sys.stderr)
     notes = []
@@ -163,9 +163,7 @@ def index_report(side: IndexSide) -> bool:
         )
     for note in notes:
         print(f"dynopypi: {note}", file=sys.stderr)
-    if side.problems:
-        print(f"dynopypi: {len(side.problems)} refused (see above)", file=sys.stderr)
-    return not side.problems
+    return len(side.problems)
 
 
 def run_compare(args: argparse.Namespace) -> int:

@@ -163,13 +163,16 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def summary_line(summary: Summary) -> str:
+def summary_line(summary: Summary, *, refused: int = 0) -> str:
+    """``refused``: what an index source refused before the copy (pages, links)."""
     line = (
         f"copied {summary.copied} ({_size(summary.copied_bytes)}), skipped {summary.skipped} "
         f"(already there), conflicts {summary.conflicts}, failed {summary.failed}"
     )
     if summary.ignored:
         line += f", ignored {len(summary.ignored)} (not package files)"
+    if refused:
+        line += f", refused {refused} (pages or links)"
     if summary.yanks:
         line += f", yanks carried {summary.yanks}"
     return f"{line}, {summary.seconds:.1f} s"
@@ -231,9 +234,9 @@ def run_storage(args: argparse.Namespace) -> int:
               "finish: what is done stays done)", file=sys.stderr)  # fmt: skip
     for reason in summary.ignored:
         print(f"dynopypi: ignored {reason}", file=sys.stderr)
-    accepted = index_report(src) if isinstance(src, IndexSide) else True
-    print(summary_line(summary))
-    return 0 if summary.ok and accepted else 1
+    refused = index_report(src) if isinstance(src, IndexSide) else 0
+    print(summary_line(summary, refused=refused))
+    return 0 if summary.ok and not refused else 1
 
 
 def _fail(message: str) -> int:
