@@ -9,6 +9,7 @@ Only pages are fetched, never package files, so ten thousand projects take minut
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +75,7 @@ def compare_indexes(
     globs: tuple[str, ...] = (),
     jobs: int = 8,
     tolerance_ns: int = 2_000_000_000,
+    on_project: Callable[[int, int], None] | None = None,
 ) -> Report:
     """Compare every project either index lists; ``RemoteError`` if a project list
     cannot be read (nothing can be compared then)."""
@@ -85,7 +87,9 @@ def compare_indexes(
         return _page(old, old_names, name), _page(new, new_names, name)
 
     with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="dynopypi-compare") as pool:
-        for name, (a, b) in zip(names, pool.map(one, names), strict=True):
+        for done, (name, (a, b)) in enumerate(zip(names, pool.map(one, names), strict=True)):
+            if on_project is not None:
+                on_project(done + 1, len(names))
             if isinstance(a, str) or isinstance(b, str):
                 report.problems += [p for p in (a, b) if isinstance(p, str)]
                 continue
