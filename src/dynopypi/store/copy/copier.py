@@ -6,7 +6,8 @@ reported, never overwritten); otherwise the bytes are read into a staged temp fi
 hashing, checked against what the source's records say (a bucket object whose bytes differ
 from its facts record is refused, nothing is written), and put in place only if the key is
 still free. So a second run does nothing, and a run after an interruption does only the
-rest. Yank state travels after the files, for the files that are at the destination.
+rest. Each file keeps the upload time its source gives; yank state travels after the
+files, for the files that are at the destination.
 
 A store that stops answering stops the copy (every further object would fail the same
 way, each after its timeouts); what was done stays done.

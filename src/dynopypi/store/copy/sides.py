@@ -4,7 +4,8 @@ what they share, and the package directory end (the bucket end is ``bucket``).
 The rules are the server's, so a copy lands exactly as an upload would: in a directory the
 file is linked into place from a locked temp file in the directory's top (never a partial
 file under the final name; a killed copy leaves a ``.upload-*.part`` that the next copy or
-server start sweeps), with the mode uploads get; yanks merge into ``yanked.json``.
+server start sweeps), with the mode uploads get and the source's upload time as its mtime
+(where a directory keeps upload times); yanks merge into ``yanked.json``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class Item:
 
     key: str
     size: int
-    mtime_ns: int  # its upload time: the file's mtime, or the bucket record's
+    mtime_ns: int  # its upload time: the file's mtime, the bucket record's, an index page's
+    # (an index may tell it only with the download: ``Side.upload_time`` has the last word)
     sha256: str | None  # what the source's own records say its bytes hash to (None: none)
     parsed: ParsedName
 
