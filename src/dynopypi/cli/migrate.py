@@ -106,7 +106,7 @@ def _checked(args: argparse.Namespace) -> None:
     if not 1 <= args.jobs <= 64:
         raise ConfigError(f"--jobs: {args.jobs} is not between 1 and 64")
     if not 0 < args.timeout <= 3600:
-        raise ConfigError(f"--timeout: {args.timeout} is not between 0 and 3600 seconds")
+        raise ConfigError(f"--timeout: {args.timeout} must be more than 0 and at most 3600 seconds")
 
 
 def remote(url: str, args: argparse.Namespace, role: str, *, source: bool) -> Remote:
