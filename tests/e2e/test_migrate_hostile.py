@@ -1,6 +1,6 @@
 """A hostile index as the source of ``dynopypi storage copy``: each lie or stall is
 refused within its bound, reported in one line, and leaves nothing partial behind; what
-the source answered honestly is still imported (an honest file beside each attack).
+the source answered honestly is still imported (an honest file beside each attacked file).
 
 The source is ``FakeUpstream`` on loopback; ``--timeout 1`` makes the bounds short.
 """
