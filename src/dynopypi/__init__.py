@@ -11,6 +11,7 @@ line never import each other (``lint-imports`` checks it, with no cycles anywher
 - ``store.directory``, ``store.bucket``, ``upstream``: the two stores and the public cache
 - ``catalog``, ``edge``, ``store.copy``, ``settings``: what routes read (local and
   upstream joined), the waitress edge, copying between stores, settings
+- ``migrate``: moving in from another index (the import's source, the compare)
 - ``services``: the parts the routes call
 - ``web``: the Bottle routes
 - ``build``: every part built from ``Settings``

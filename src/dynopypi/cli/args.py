@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dynopypi import __version__
+from dynopypi.cli.migrate import compare_parser
 from dynopypi.cli.storage import storage_flags, storage_parser, where_flags
 from dynopypi.cli.upstream import upstream_flags, upstream_parser
 
@@ -246,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     _manage_parsers(sub)
     upstream_parser(sub, _roots_flag)
     storage_parser(sub)
+    compare_parser(sub)
     _run_parser(
         sub,
         "check-config",
