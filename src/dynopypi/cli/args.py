@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dynopypi import __version__
+from dynopypi.cli.migrate import compare_parser
 from dynopypi.cli.storage import storage_flags, storage_parser, where_flags
 from dynopypi.cli.trust import trust_parsers
 from dynopypi.cli.upstream import upstream_flags, upstream_parser
@@ -264,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     upstream_parser(sub, _roots_flag)
     trust_parsers(sub, _where_flags)
     storage_parser(sub)
+    compare_parser(sub)
     _run_parser(
         sub,
         "check-config",

@@ -146,6 +146,10 @@ def _command(args: argparse.Namespace) -> int:
             from dynopypi.cli.storage import run_storage
 
             return run_storage(args)
+        if args.command == "compare":
+            from dynopypi.cli.migrate import run_compare
+
+            return run_compare(args)
         settings = settings_from_args(args)
     except ConfigError as exc:
         print(f"dynopypi: error: {exc}", file=sys.stderr)

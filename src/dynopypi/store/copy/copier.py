@@ -6,9 +6,10 @@ reported, never overwritten); otherwise the bytes are read into a staged temp fi
 hashing, checked against what the source's records say (a bucket object whose bytes differ
 from its facts record is refused, nothing is written), and put in place only if the key is
 still free. So a second run does nothing, and a run after an interruption does only the
-rest. Yank state travels after the files, for the files that are at the destination;
-then the API tokens and trusted publishers (``CARRIED_STATE``: small records, digests
-only), each only where the destination has none by that key.
+rest. Each file keeps the upload time its source gives; yank state travels after the
+files, for the files that are at the destination; then the API tokens and trusted
+publishers (``CARRIED_STATE``: small records, digests only), each only where the
+destination has none by that key.
 
 A store that stops answering stops the copy (every further object would fail the same
 way, each after its timeouts); what was done stays done.
@@ -23,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dynopypi.dists.metadata import Hasher
 from dynopypi.store.base import CARRIED_STATE, KeyExists, Missing, Storage, StoreUnavailable
@@ -130,6 +131,7 @@ def _copy_one(src: Side, dst: Side, item: Item) -> Result:
                 f"its bytes (sha256 {digests['sha256'][:16]}…, {size} bytes) differ from "
                 f"the source's record (sha256 {item.sha256[:16]}…); refused, nothing written",
             )
+        item = replace(item, mtime_ns=src.upload_time(item))
         facts = staged_facts(digests, path, item)
         try:
             dst.place(item, path, facts)
@@ -162,7 +164,8 @@ def copy(
         carried = {k: r for k, r in src.yanks(items).items() if k in summary.done_keys}
         try:
             summary.yanks = dst.add_yanks(carried)
-            summary.state = carry_state(src.storage, dst.storage)
+            if src.storage is not None and dst.storage is not None:
+                summary.state = carry_state(src.storage, dst.storage)
         except StoreUnavailable as exc:
             summary.stopped = exc.message
     summary.seconds = clock() - started
