@@ -175,6 +175,8 @@ def summary_line(summary: Summary, *, refused: int = 0) -> str:
         line += f", refused {refused} (pages or links)"
     if summary.yanks:
         line += f", yanks carried {summary.yanks}"
+    if summary.state:
+        line += f", tokens and publishers carried {summary.state}"
     return f"{line}, {summary.seconds:.1f} s"
 
 

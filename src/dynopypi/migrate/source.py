@@ -41,6 +41,8 @@ def matching(names: list[NormalizedName], globs: tuple[str, ...]) -> list[Normal
 class IndexSide:
     """A PEP 503/691 index at a URL, read only."""
 
+    storage = None  # a remote index has no tokens or publishers to carry
+
     def __init__(
         self,
         remote: Remote,

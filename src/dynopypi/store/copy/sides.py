@@ -25,7 +25,7 @@ from dynopypi.dists.metadata import read_metadata
 from dynopypi.dists.names import ParsedName, parse_filename
 from dynopypi.errors import ConfigError, InvalidFilename, MetadataError
 from dynopypi.publish.staging import open_temp, remove_stale_parts
-from dynopypi.store.base import KeyExists, StoreUnavailable, is_key
+from dynopypi.store.base import KeyExists, Storage, StoreUnavailable, is_key
 from dynopypi.store.copy.directory import DirectoryStorage
 from dynopypi.store.directory.scan import walk
 from dynopypi.store.directory.yanks import read_yanks, write_yanks
@@ -230,6 +230,12 @@ class DirSide:
 
 class Side(Protocol):
     """What ``copier`` needs of either end."""
+
+    @property
+    def storage(self) -> Storage | None:
+        """Its objects, for the state records carried after the packages (None: an end
+        that has no such records, a remote index)."""
+        ...
 
     def describe(self) -> str: ...
     def where(self) -> str:
