@@ -13,6 +13,7 @@ import bottle
 
 from dynopypi.auth.identity import UPDATE
 from dynopypi.dists.names import NormalizedName
+from dynopypi.edge.access_log import WRITE_KEY
 from dynopypi.edge.bodies import STREAMED
 from dynopypi.edge.multipart import FormParser, read_form, read_urlencoded
 from dynopypi.errors import InvalidInput
@@ -64,20 +65,29 @@ class ActionRoutes(Routes):
                 f"unknown :action {action[:100]!r}; this index handles file_upload, "
                 "remove_pkg, yank and unyank"
             )
+        version = form.fields.get("version", "")
+        self.record(action, f"{form.fields.get('name', '')}=={version}")  # until files are known
         project = canonical_project(form.fields.get("name", ""))
         self.shell.require(UPDATE, project)
         releases = self.services.store.releases
-        version = form.fields.get("version", "")
         if action == "remove_pkg":
             files = releases.remove(project, version)
+            self.record(action, *(f.filename for f in files))
             return text(200, "removed " + ", ".join(f.filename for f in files))
         reason = form.fields.get("reason", "") if action == "yank" else None
         files = releases.yank(project, version, form.fields.get("filename"), reason)
+        self.record(action, *(f.filename for f in files))
         if not files:
             return text(200, f"{project} {version}: nothing is yanked; nothing changed")
         return text(200, f"{action}ed " + ", ".join(f.filename for f in files))
 
+    def record(self, action: str, *names: str) -> None:
+        """What this write did, for its access log line (``edge.access_log``)."""
+        self.shell.request.environ[WRITE_KEY] = (action, names)
+
     def upload(self, form: UploadForm) -> bottle.HTTPResponse:
+        self.record("upload", form.filename or "-")  # as the client named it, refused or not
+
         def authorize(project: NormalizedName) -> None:
             self.shell.require(UPDATE, project)
 
@@ -86,6 +96,7 @@ class ActionRoutes(Routes):
             form, self.services.store.shelf, overwrite=overwrite, authorize=authorize
         )
         filename = outcome.dist.filename if outcome.dist else form.filename
+        self.record("upload", filename or "-")
         if outcome.created:
             return text(200, f"stored {filename}")
         return text(200, f"{filename} is already stored with identical content")
