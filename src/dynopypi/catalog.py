@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from dynopypi.core.index import ProjectLookup
 from dynopypi.core.model import Project
 from dynopypi.core.snapshot import Snapshot
-from dynopypi.core.visibility import Cooldown, UpstreamTimes, visible
+from dynopypi.core.visibility import Cooldown, UpstreamTimes, split, visible
 from dynopypi.dists.names import DistFile, NormalizedName, is_valid_project_name, normalize
 from dynopypi.errors import NotFound, Refused
 from dynopypi.store.base import Reader
@@ -79,7 +79,9 @@ class Catalog:
         """The project as a page shows it (None: not here), and whether it is stale."""
         local = self.lookup.project(name)
         found = self.upstream.source.lookup(name, local) if self.upstream else Lookup(local)
-        return Lookup(self.view(found.project, as_of_ns), found.stale)
+        shown = self.view(found.project, as_of_ns)
+        held = shown.held if shown is not None else ()
+        return Lookup(shown if shown is None or shown.files else None, found.stale, held)
 
     def times_of(self, dist: DistFile) -> UpstreamTimes | None:
         return self.upstream.source.held.times_of(dist) if self.upstream else None
@@ -87,19 +89,19 @@ class Catalog:
     def view(self, project: Project | None, as_of_ns: int | None) -> Project | None:
         if project is None or (as_of_ns is None and not self.cooldown.active):
             return project
-        files = visible(project.files, self.times_of, self.cooldown, as_of_ns)
+        files, held = split(project.files, self.times_of, self.cooldown, as_of_ns)
         if len(files) == len(project.files):
             return project
-        if not files:
-            return None
+        if not files and not held:
+            return None  # (all held back: a page without files, for what it says of them)
         if as_of_ns is not None:  # a moment's view: rendered for this request only
-            return Project(project.name, project.display_name, files)
+            return Project(project.name, project.display_name, files, held)
         with self._lock:  # the cooldown view: kept while it is the same
             cached = self._views.get(project.name)
             if cached is not None and cached[0] is project and _same(cached[1].files, files):
                 self._views.move_to_end(project.name)
                 return cached[1]
-            derived = Project(project.name, project.display_name, files)
+            derived = Project(project.name, project.display_name, files, held)
             self._views[project.name] = (project, derived)
             while len(self._views) > _VIEWS:
                 self._views.popitem(last=False)
