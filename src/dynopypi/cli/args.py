@@ -24,13 +24,21 @@ file given with --config; flags win over the environment, which wins over the fi
 """
 
 
+_CHECK_HELP = """\
+Validate the settings run would use (the same options, DYNOPYPI_* variables and --config
+file) and print them as TOML that can be pasted into the --config file: paths absolute,
+durations and sizes as they are written (7d, 1G), credentials in URLs as ***. A wrong
+setting is one line naming it, and exit status 2.
+"""
+
+
 def _run_parser(sub: Any, name: str, summary: str) -> None:
     """``run`` and ``check-config`` take the same options: one validates what the other
     would serve with."""
     p = sub.add_parser(
         name,
         help=summary,
-        description=_RUN_HELP if name == "run" else f"{summary.capitalize()}.\n\n{_RUN_HELP}",
+        description=_RUN_HELP if name == "run" else _CHECK_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.set_defaults(parser=p)
