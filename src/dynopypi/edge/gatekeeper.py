@@ -19,17 +19,36 @@ from dynopypi.edge.bodies import BodySink, Stream
 from dynopypi.edge.forwarded import Network, WSGIApp, apply_forwarded
 from dynopypi.edge.guard import REFUSED, Decide
 from dynopypi.edge.multipart import FormParser, declared_length
-from dynopypi.errors import Refused
+from dynopypi.errors import NotServed, Refused
 
 log = logging.getLogger(__name__)
 
 
+XMLRPC_PATHS = frozenset({"/RPC2", "/pypi", "/pypi/"})  # where pip search and pypiserver met
+
+
+def xmlrpc_refusal(path: str, content_type: str) -> NotServed | None:
+    """A POST of XML-RPC (``pip search``, old tools): not an upload that needs an account,
+    an API this index does not serve, and the answer says so and what to use instead."""
+    if path not in XMLRPC_PATHS and not content_type.lower().startswith("text/xml"):
+        return None
+    return NotServed(
+        "XML-RPC search (pip search) is not served by this index (PyPI stopped serving it "
+        "in 2020): look projects up with the JSON API (/pypi/NAME/json), the simple "
+        "pages (/simple/) or the web UI (/)"
+    )
+
+
 def body_gate(gate: Gate, networks: tuple[Network, ...]) -> Decide:
     """The app's gate as ``decide``: every body is an upload (the only requests that
-    carry one), so it needs ``update``. ``headers`` are waitress's (``AUTHORIZATION``,
+    carry one), so it needs ``update``, except XML-RPC (``xmlrpc_refusal``), which is
+    refused for what it is. ``headers`` are waitress's (``AUTHORIZATION``,
     ``X_FORWARDED_FOR``); the client's address is found as the app finds it."""
 
-    def decide(headers: Mapping[str, str], peer: str) -> Refused | None:
+    def decide(headers: Mapping[str, str], peer: str, path: str) -> Refused | None:
+        not_served = xmlrpc_refusal(path, headers.get("CONTENT_TYPE", ""))
+        if not_served is not None:
+            return not_served
         environ: dict[str, Any] = {f"HTTP_{key}": value for key, value in headers.items()}
         environ["REMOTE_ADDR"] = peer
         apply_forwarded(environ, networks)

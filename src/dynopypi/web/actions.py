@@ -15,6 +15,7 @@ from dynopypi.auth.identity import UPDATE
 from dynopypi.dists.names import NormalizedName
 from dynopypi.edge.access_log import WRITE_KEY
 from dynopypi.edge.bodies import STREAMED
+from dynopypi.edge.gatekeeper import XMLRPC_PATHS, xmlrpc_refusal
 from dynopypi.edge.multipart import FormParser, read_form, read_urlencoded
 from dynopypi.errors import InvalidInput
 from dynopypi.publish.form import UploadForm
@@ -31,11 +32,21 @@ class ActionRoutes(Routes):
         for root in self.services.index.roots:
             remove_stale_parts(root)
         app.route("/", "POST", self.post)
+        for path in XMLRPC_PATHS:  # behind waitress the body gate answers first
+            app.route(path, "POST", self.xmlrpc)
+
+    def xmlrpc(self) -> bottle.HTTPResponse:
+        refusal = xmlrpc_refusal(self.shell.request.path, "")
+        assert refusal is not None
+        raise refusal
 
     def post(self) -> bottle.HTTPResponse:
-        self.shell.require(UPDATE)  # refuse strangers before reading a large body
         environ = self.shell.request.environ
         content_type = str(environ.get("CONTENT_TYPE", "")).lower()
+        not_served = xmlrpc_refusal("/", content_type)  # pip search -i http://host/
+        if not_served is not None:
+            raise not_served
+        self.shell.require(UPDATE)  # refuse strangers before reading a large body
         streamed = environ.get(STREAMED)
         if isinstance(streamed, FormParser):  # parsed as it arrived (server.py, guard)
             form = streamed.finish()

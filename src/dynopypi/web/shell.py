@@ -26,6 +26,7 @@ from dynopypi.errors import (
     NeedsAccount,
     NoAcceptableFormat,
     NotFound,
+    NotServed,
     Refused,
     StorageFull,
     Throttled,
@@ -46,6 +47,7 @@ STATUS: dict[type[Refused], int] = {
     NeedsAccount: 401,
     Denied: 403,
     NotFound: 404,
+    NotServed: 410,  # gone for good (PyPI dropped XML-RPC search in 2020)
     NoAcceptableFormat: 406,
     AlreadyExists: 409,
     TooLarge: 413,
