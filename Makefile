@@ -26,16 +26,23 @@ SERVICE_USER ?= dynopypi
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-# The venv is rebuilt only when pyproject.toml changes (sentinel file).
-$(BIN)/.installed: pyproject.toml
+# Two sentinels, each redone only when pyproject.toml changes: `make run` needs only the
+# server (.installed-run: dynopypi and its dependencies, and the venv's own pip for the
+# quickstart's `pip install`); the tests, lint and the benchmark need the test tools too
+# (.installed: pytest, mypy, ruff, twine, uv, boto3, SeaweedFS, ...: ~500 MB more).
+$(BIN)/.installed-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(BIN)/.installed: $(BIN)/.installed-run
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-venv: $(BIN)/.installed ## create the virtualenv with dynopypi and the test tools
+venv: $(BIN)/.installed ## create the virtualenv with dynopypi and the test tools (twine, uv, boto3, weed...)
 
-run: $(BIN)/.installed ## serve ./packages on http://127.0.0.1:8080/ (PACKAGES, HOST, PORT, ARGS)
+run: $(BIN)/.installed-run ## serve ./packages on http://127.0.0.1:8080/ (PACKAGES, HOST, PORT, ARGS); installs only the server
 	mkdir -p $(PACKAGES)
 	$(BIN)/dynopypi run -i $(HOST) -p $(PORT) $(ARGS) $(PACKAGES)
 
@@ -108,12 +115,14 @@ install: ## install system-wide: user, directories, venv, systemd unit, nginx si
 		echo "then: systemctl enable --now dynopypi && nginx -t && systemctl reload nginx"; \
 	fi
 
-publish-local: $(BIN)/.installed ## build dynopypi and upload it to a running index (HOST, PORT, TWINE_USERNAME, PS_LOCAL_PASSWD)
-	rm -rf dist
-	$(BIN)/python -m build --outdir dist .
+# built into a folder of its own: dist/ may hold the user's other builds, never deleted
+PUBLISH_DIR := build/publish-local
+publish-local: $(BIN)/.installed ## build dynopypi (into build/publish-local) and upload it to a running index (HOST, PORT, TWINE_USERNAME, PS_LOCAL_PASSWD)
+	rm -rf $(PUBLISH_DIR)
+	$(BIN)/python -m build --outdir $(PUBLISH_DIR) .
 	@# the password: TWINE_PASSWORD, else PS_LOCAL_PASSWD (the runbook's name for it)
 	TWINE_PASSWORD="$${TWINE_PASSWORD:-$${PS_LOCAL_PASSWD:-}}" \
-		$(BIN)/twine upload --non-interactive --repository-url http://$(HOST):$(PORT)/ dist/*
+		$(BIN)/twine upload --non-interactive --repository-url http://$(HOST):$(PORT)/ $(PUBLISH_DIR)/*
 
 # Deployment tests: real podman (images from a locally debootstrapped Debian base, made once
 # and kept in podman's store), an Ansible run over SSH. Not part of `make test`; CI runs them.
@@ -132,4 +141,4 @@ ansible-test: $(BIN)/.deploy-installed ## apply deploy/ansible over SSH to a sys
 		$(BIN)/pytest tests/deploy $(PYTEST_ARGS)
 
 clean: ## remove the venv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(PUBLISH_DIR)
