@@ -18,6 +18,10 @@ LOCALSTATEDIR ?= /var
 APP_VENV := $(PREFIX)/share/venv/dynopypi
 NGINX_SITE_DIR ?= $(SYSCONFDIR)/nginx/conf.d
 SERVICE_USER ?= dynopypi
+# The interpreter the service's venv is made from: the system's, not whichever python3 is
+# first on PATH (one under /root or /home is hidden from the service by ProtectHome=yes, one
+# under /tmp by PrivateTmp=yes). Another one: INSTALL_PYTHON=/opt/python3.12/bin/python3.
+INSTALL_PYTHON ?= $(if $(wildcard /usr/bin/python3),/usr/bin/python3,python3)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test unit lint format bench bench-s3 clean install publish-local container-test \
@@ -83,8 +87,9 @@ install: ## install system-wide: user, directories, venv, systemd unit, nginx si
 	install -d -m 0711 $(DESTDIR)$(LOCALSTATEDIR)/cache/dynopypi
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/systemd/system $(DESTDIR)$(NGINX_SITE_DIR)
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/dynopypi
+	@$(INSTALL_PYTHON) -c "$$CHECK_INSTALL_PYTHON" $(if $(DESTDIR),,$(SERVICE_USER))
 	rm -rf $(DESTDIR)$(APP_VENV)
-	$(PYTHON) -m venv $(DESTDIR)$(APP_VENV)
+	$(INSTALL_PYTHON) -m venv $(DESTDIR)$(APP_VENV)
 	$(DESTDIR)$(APP_VENV)/bin/python -m pip install --quiet --no-compile .
 	@# DESTDIR only stages the tree (for a package): what is in it must name the final paths
 	@set -e; if [ -n "$(DESTDIR)" ]; then \
@@ -117,6 +122,22 @@ install: ## install system-wide: user, directories, venv, systemd unit, nginx si
 
 # built into a folder of its own: dist/ may hold the user's other builds, never deleted
 PUBLISH_DIR := build/publish-local
+# make install: refuse an interpreter the service cannot run (see INSTALL_PYTHON), saying so
+define CHECK_INSTALL_PYTHON
+import os, subprocess, sys
+hidden = ("/root", "/home", "/run/user", "/tmp", "/var/tmp")  # ProtectHome=yes, PrivateTmp=yes
+used = {sys.executable, os.path.realpath(sys.executable), os.path.realpath(sys.base_prefix)}
+bad = sorted(p for p in used if any(p == h or p.startswith(h + "/") for h in hidden))
+if sys.version_info < (3, 10):
+    sys.exit(f"make install: {sys.executable} is Python {sys.version.split()[0]}; dynopypi needs 3.10 or later: give one with INSTALL_PYTHON=/path/to/python3")
+if bad:
+    sys.exit(f"make install: {sys.executable} lives in {bad[0]}, which the service cannot see (ProtectHome=yes, PrivateTmp=yes in dynopypi.service); use the system python3 (the default, /usr/bin/python3) or give one outside /root, /home and /tmp with INSTALL_PYTHON=/path/to/python3")
+if len(sys.argv) > 1 and os.geteuid() == 0 and subprocess.run(["runuser", "-u", sys.argv[1], "--", sys.executable, "-c", ""]).returncode:
+    sys.exit(f"make install: the service user {sys.argv[1]} cannot run {sys.executable}; give one it can run with INSTALL_PYTHON=/path/to/python3")
+print(f"make install: the service runs on {sys.executable} (Python {sys.version.split()[0]})")
+endef
+export CHECK_INSTALL_PYTHON
+
 publish-local: $(BIN)/.installed ## build dynopypi (into build/publish-local) and upload it to a running index (HOST, PORT, TWINE_USERNAME, PS_LOCAL_PASSWD)
 	rm -rf $(PUBLISH_DIR)
 	$(BIN)/python -m build --outdir $(PUBLISH_DIR) .
