@@ -149,3 +149,29 @@ def test_the_upstream_commands_read_the_servers_settings(
     assert "cool: 3 of 4 upstream files held back" in capsys.readouterr().out
     assert main(["upstream", "purge", "cool", "-d", str(cooled.package_dir)]) == 0
     assert "removed " in capsys.readouterr().out
+
+
+def test_as_of_a_duration_holds_back_upstream_files_only(
+    app_factory: AppFactory, upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """#11: ``/as-of/P4D/`` is the consumer's cooldown: the fresh public release waits, the
+    team's upload of a minute ago does not (as with --min-age); an instant is a frozen
+    view, where that upload did not exist yet."""
+    made, local = tmp_path / "made", tmp_path / "local"
+    made.mkdir()
+    local.mkdir()
+    upstream.publish("cool", [(make_wheel(made, "cool", "1.0"), None, ago(30)),
+                              (make_wheel(made, "cool", "2.1"), None, ago(1))])  # fmt: skip
+    make_wheel(local, "ours", "1.0")  # just now
+    index = app_factory(local, "--upstream", upstream.index_url)
+    assert set(index.listed_files("cool") or {}) == {"cool-1.0-py3-none-any.whl",
+                                                     "cool-2.1-py3-none-any.whl"}  # fmt: skip
+    cooled = index.get("/as-of/P4D/simple/cool/")
+    assert "cool-2.1" not in cooled.text and "cool-1.0-py3-none-any.whl" in cooled.text
+    ours = index.get("/as-of/P4D/simple/ours/")
+    assert ours.status_code == 200 and "ours-1.0-py3-none-any.whl" in ours.text
+    assert "ours/" in index.get("/as-of/P4D/simple/").text
+    got = index.get("/as-of/P4D/packages/ours-1.0-py3-none-any.whl")
+    assert got.status_code == 200
+    hour_ago = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
+    assert index.get(f"/as-of/{hour_ago}/simple/ours/").status_code == 404

@@ -3,7 +3,13 @@
 Both are filters over a project's files by upload time, applied when a page is served
 (time passes without the snapshot changing). The cooldown (``--min-age``) applies to
 upstream files only: a brand-new public release waits, a local one never does. An "as
-of" view (``/as-of/<INSTANT>/simple/``) applies to every file: the index as it stood then.
+of" view (``/as-of/<INSTANT>/simple/``) at an instant (``2026-10-01T00:00:00Z``) applies
+to every file: the index as it stood then, for a build that must be reproducible. One a
+duration back from now (``/as-of/P4D/``) is a cooldown the consumer chose: it moves with
+the clock, so it reproduces nothing; what it is for is keeping fresh public releases out
+(a hijacked account's release is usually found within days), and like ``--min-age`` it
+leaves the team's own files alone (``AsOf.local``): a private release uploaded a minute
+ago is there, as it is on the plain index.
 
 An upstream file's time is upstream's ``upload-time``; where upstream gives none (HTML
 pages), the cooldown leaves it out (fail closed) unless told to include it or to use the
@@ -84,6 +90,21 @@ def parse_instant(text: str, now_ns: int) -> int:
             "2026-10-01T00:00:00Z, or a duration back from now such as P7D"
         )
     return int(moment.timestamp()) * NS + moment.microsecond * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class AsOf:
+    """An "as of" view: the moment (ns); ``local``: whether local files are filtered too
+    (an instant), or only upstream's (a duration back from now: a consumer's cooldown)."""
+
+    ns: int
+    local: bool = True
+
+
+def parse_as_of(text: str, now_ns: int) -> AsOf:
+    """``/as-of/<INSTANT>/``: an instant filters every file, a duration (``P4D``) only
+    upstream files (see the module doc). Raise ``InvalidInput``."""
+    return AsOf(parse_instant(text, now_ns), local=text[:1].upper() != "P")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +191,7 @@ def split(
     files: Iterable[DistFile],
     times_of: TimesOf,
     cooldown: Cooldown,
-    as_of_ns: int | None = None,
+    as_of: AsOf | None = None,
     now_ns: int | None = None,
 ) -> tuple[tuple[DistFile, ...], tuple[Held, ...]]:
     """The files a page shows now (cooldown) or as of an instant (cooldown, then time),
@@ -183,9 +204,9 @@ def split(
             assert times is not None  # only upstream files are held back
             held.append(Held(dist.filename, dist.version, cooldown.until_ns(times)))
             continue
-        if as_of_ns is not None:
+        if as_of is not None and (times is not None or as_of.local):
             when = dist.upload_time_ns if times is None else times.since_ns
-            if when > as_of_ns:
+            if when > as_of.ns:
                 continue
         out.append(dist)
     return tuple(out), tuple(held)
@@ -195,11 +216,11 @@ def visible(
     files: Iterable[DistFile],
     times_of: TimesOf,
     cooldown: Cooldown,
-    as_of_ns: int | None = None,
+    as_of: AsOf | None = None,
     now_ns: int | None = None,
 ) -> tuple[DistFile, ...]:
     """The files a page shows now (cooldown) or as of an instant (cooldown, then time)."""
-    return split(files, times_of, cooldown, as_of_ns, now_ns)[0]
+    return split(files, times_of, cooldown, as_of, now_ns)[0]
 
 
 def format_duration(seconds: float) -> str:

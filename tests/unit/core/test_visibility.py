@@ -3,15 +3,19 @@ between the local and the upstream layers is in tests/unit/upstream/test_names.p
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from dynopypi.core.visibility import (
     NS,
+    AsOf,
     Cooldown,
     Exempt,
     UpstreamTimes,
     format_duration,
     held_summary,
+    parse_as_of,
     parse_duration,
     parse_instant,
     split,
@@ -78,7 +82,8 @@ def test_cooldown_and_as_of() -> None:
     files = (old, new, vague, local)
 
     def names(cooldown: Cooldown, as_of: int | None = None) -> list[str]:
-        return [d.relpath for d in visible(files, times_of, cooldown, as_of, NOW)]
+        view = None if as_of is None else AsOf(as_of)
+        return [d.relpath for d in visible(files, times_of, cooldown, view, NOW)]
 
     week = 7 * 86400
     assert names(Cooldown()) == ["old.whl", "new.whl", "vague.whl", "local.whl"]
@@ -136,3 +141,25 @@ def test_what_the_cooldown_holds_back_and_until_when() -> None:
     assert held_summary(many, cooldown).startswith(
         "5 files of 5.0, 4.0, 3.0 and 2 more versions inside the cooldown"
     )
+
+
+def test_a_duration_back_is_a_cooldown_that_leaves_local_files_alone() -> None:
+    """Issue 20 #11: ``/as-of/P4D/`` is a consumer's cooldown: like ``--min-age`` it holds
+    back fresh upstream files, not the team's upload of a minute ago; an instant
+    (``/as-of/2027-01-10T00:00:00Z/``) is a frozen view and holds back both."""
+    fresh_local = replace(dist("ours-2.0.whl", 0, "ours", "2.0"), mtime_ns=NOW - 60 * NS)
+    fresh_public = dist("up/foo-2.0.whl", 1, version="2.0")
+    times = {fresh_public.relpath: UpstreamTimes(NOW - DAY, NOW - DAY)}
+    files = (fresh_local, fresh_public)
+
+    def shown(text: str) -> list[str]:
+        view = parse_as_of(text, NOW)
+        return [
+            d.filename for d in visible(files, lambda d: times.get(d.relpath), Cooldown(), view)
+        ]
+
+    assert parse_as_of("P4D", NOW) == AsOf(NOW - 4 * 86400 * NS, local=False)
+    assert shown("P4D") == shown("p4d") == ["ours-2.0.whl"]
+    assert shown("PT1H") == ["ours-2.0.whl", "foo-2.0.whl"]  # the public one is a day old
+    assert shown("2027-01-10T00:00:00Z") == []  # a frozen view: the team's upload came later
+    assert parse_as_of("2027-01-10T00:00:00Z", NOW).local
