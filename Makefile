@@ -75,7 +75,7 @@ bench: $(BIN)/.installed ## benchmark against pypiserver on a generated corpus (
 bench-s3: $(BIN)/.installed ## benchmark the S3 bucket (a local SeaweedFS) against the directory (BENCH_ARGS)
 	$(BIN)/python bench/s3.py $(BENCH_ARGS)
 
-install: ## install system-wide: user, directories, venv, systemd unit, nginx site (DESTDIR, PREFIX)
+install: ## install system-wide: user, directories, venv (from /usr/bin/python3: INSTALL_PYTHON), systemd unit, nginx site (DESTDIR, PREFIX)
 	@set -e; root="$(DESTDIR)"; \
 	if [ -z "$$root" ] && ! id -u $(SERVICE_USER) >/dev/null 2>&1; then \
 		useradd --system --user-group --no-create-home --home-dir $(LOCALSTATEDIR)/lib/dynopypi \

@@ -149,7 +149,8 @@ def _service_flags(p: argparse.ArgumentParser) -> None:
         "--trusted-proxies",
         metavar="ADDRS",
         help="addresses/networks of reverse proxies whose X-Forwarded-For/-Proto/-Host/"
-        "-Prefix headers are honoured (e.g. 127.0.0.1); from others they are dropped",
+        "-Prefix headers are honoured (e.g. 127.0.0.1); from others they are dropped. The "
+        "access log and the login throttle then see the client's address, not the proxy's",
     )
     p.add_argument(
         "--x-accel-redirect",
@@ -177,7 +178,10 @@ def _service_flags(p: argparse.ArgumentParser) -> None:
         "--quiet",
         action="count",
         default=0,
-        help="less logging (-q: no access log; -qq: only warnings and errors)",
+        help="less logging (-q: no access log; -qq: only warnings and errors). An access "
+        "line reads: ADDRESS METHOD PATH STATUS BYTES DURATION ACCOUNT, the account being "
+        "'-' for none or 'tried:NAME' for a refused login, and for a POST / the write and "
+        "its files, e.g. 'upload=foo-1.0.tar.gz' or 'remove_pkg=foo-1.0.tar.gz,...'",
     )
 
 

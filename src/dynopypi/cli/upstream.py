@@ -97,7 +97,10 @@ def _cooldown_flags(g: argparse._ArgumentGroup) -> None:
     g.add_argument(
         "--min-age",
         metavar="DURATION",
-        help="cooldown: hide upstream files younger than this (7d, 12h, P7D; default: off)",
+        help="cooldown: hide upstream files younger than this (7d, 12h, P7D; default: off). "
+        "A project page says what it holds back in its X-Dynopypi-Held header (and in the "
+        "JSON page's meta._dynopypi-held); `dynopypi upstream held NAME` lists the files and "
+        "when each is served. Local files are never held back",
     )
     g.add_argument(
         "--min-age-exempt",
