@@ -24,7 +24,7 @@ from dynopypi.errors import NotServed, Refused
 log = logging.getLogger(__name__)
 
 
-XMLRPC_PATHS = frozenset({"/RPC2", "/pypi", "/pypi/"})  # where pip search and pypiserver met
+XMLRPC_PATHS = frozenset({"/RPC2"})  # pypiserver's XML-RPC endpoint; elsewhere: by text/xml
 
 
 def xmlrpc_refusal(path: str, content_type: str) -> NotServed | None:
