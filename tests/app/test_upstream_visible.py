@@ -73,6 +73,8 @@ def test_a_project_held_back_whole_is_a_404_that_says_why(cooled: AppServer) -> 
     assert "1 file of 0.1 inside the cooldown (--min-age 7d)" in page.text, page.text
     assert page.headers["X-Dynopypi-Held"].startswith("1 file of 0.1 inside the cooldown")
     assert cooled.get("/simple/never-heard-of/").headers.get("X-Dynopypi-Held") is None
+    document = cooled.get("/pypi/fresh/json")
+    assert document.status_code == 404 and "1 file of 0.1 inside the cooldown" in document.text
 
 
 def test_upstream_held_lists_the_files_and_when_they_are_served(
