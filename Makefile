@@ -24,7 +24,7 @@ SERVICE_USER ?= dynopypi
 INSTALL_PYTHON ?= $(if $(wildcard /usr/bin/python3),/usr/bin/python3,python3)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test unit lint format bench bench-s3 clean install publish-local container-test \
+.PHONY: help venv venv-run run test unit lint format bench bench-s3 clean install publish-local container-test \
 	ansible-test
 
 help: ## list the targets
@@ -45,6 +45,8 @@ $(BIN)/.installed: $(BIN)/.installed-run
 	touch $@
 
 venv: $(BIN)/.installed ## create the virtualenv with dynopypi and the test tools (twine, uv, boto3, weed...)
+
+venv-run: $(BIN)/.installed-run ## create the virtualenv with dynopypi only (what make run uses; e.g. for dynopypi passwd first)
 
 run: $(BIN)/.installed-run ## serve ./packages on http://127.0.0.1:8080/ (PACKAGES, HOST, PORT, ARGS); installs only the server
 	mkdir -p $(PACKAGES)

@@ -84,5 +84,6 @@ def test_make_run_installs_only_the_server(tmp_path: Path) -> None:
     run = dry_run("run", tmp_path / "venv")
     assert "pip install --quiet --disable-pip-version-check -e ." in run
     assert "[test]" not in run and "dynopypi run" in run
+    assert "[test]" not in dry_run("venv-run", tmp_path / "venv")
     for target in ("unit", "lint", "venv"):
         assert "-e '.[test]'" in dry_run(target, tmp_path / "venv"), target
