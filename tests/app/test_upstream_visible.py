@@ -5,6 +5,7 @@ line per name, versions sorted as versions."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,7 +51,10 @@ def cooled(app_factory: AppFactory, upstream: FakeUpstream, tmp_path: Path) -> A
     return app_factory(tmp_path / "local", "--upstream", upstream.index_url, "--min-age", "7d")
 
 
-def test_a_page_says_what_the_cooldown_holds_back(cooled: AppServer) -> None:
+def test_a_page_says_what_the_cooldown_holds_back(
+    cooled: AppServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="dynopypi.web.simple_api")  # as with -v
     page = cooled.get("/simple/cool/")
     assert page.status_code == 200 and set(cooled.listed_files("cool") or {}) == {
         "cool-1.0-py3-none-any.whl"
@@ -58,6 +62,7 @@ def test_a_page_says_what_the_cooldown_holds_back(cooled: AppServer) -> None:
     held = page.headers["X-Dynopypi-Held"]
     assert held.startswith("3 files of 2.1, 2.0 inside the cooldown (--min-age 7d); "), held
     assert "the first is served from 20" in held
+    assert f"cool: {held}" in caplog.messages
     doc = cooled.get("/simple/cool/", headers={"Accept": JSON_V1}).json()
     listed = {entry["filename"]: entry for entry in doc["meta"]["_dynopypi-held"]}
     assert set(listed) == {"cool-2.0-py3-none-any.whl", "cool-2.0.tar.gz",
