@@ -60,7 +60,11 @@ class NeedsAccount(Refused):
 
 
 class Denied(Refused):
-    pass
+    """``user``: the account that proved who it is but lacks the right (for the log)."""
+
+    def __init__(self, message: str, user: str | None = None) -> None:
+        super().__init__(message)
+        self.user = user
 
 
 class NotFound(Refused):

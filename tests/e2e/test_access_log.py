@@ -14,6 +14,7 @@ from support.fakedist import make_wheel
 from support.server import DynoServer, ServerFactory
 
 ALICE = ("alice", "alice-log-pw")
+BOB = ("bob", "bob-reads-only")
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +25,8 @@ def logged(
     work = tmp_path_factory.mktemp("access-log")
     (pkg := work / "packages").mkdir()
     add_account(work / "htpasswd", *ALICE)
+    add_account(work / "htpasswd", *BOB)
+    (work / "htpasswd.rights").write_text("alice list,download,update *\nbob list,download\n")
     return module_server_factory(
         pkg, "-P", str(work / "htpasswd"), "--trusted-proxies", "127.0.0.1/32"
     )
@@ -84,3 +87,12 @@ def test_a_refused_login_logs_the_name_tried_escaped(logged: DynoServer, tmp_pat
     assert f"{source} POST / 401 " in first and first.endswith(" tried:root"), first
     assert second.endswith(" tried:mal\\x20lory\\x0a"), second  # one field, one line
     assert "guess" not in logged.stderr_path.read_text()[mark:]  # never the password
+
+
+def test_a_proven_account_without_the_right_is_named(logged: DynoServer, tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "not-bobs", "1.0")
+    mark = len(logged.stderr_path.read_text())
+    denied = logged.request("POST", "/", auth=BOB, files={"content": (wheel.name, b"x")})
+    assert denied.status_code == 403
+    (line,) = lines_after(logged, mark)
+    assert " POST / 403 " in line and line.endswith(" bob"), line

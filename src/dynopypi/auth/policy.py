@@ -76,7 +76,9 @@ def refusal(policy: Policy, identity: Identity, action: str, project: str | None
             f"{action} on this index needs an account: send a user name and password"
         )
     target = f" project {normalize(project)!r}" if project and action == UPDATE else ""
-    return Denied(f"account {identity.user!r} may not {action}{target} on this index")
+    return Denied(
+        f"account {identity.user!r} may not {action}{target} on this index", identity.user
+    )
 
 
 class Reloadable(Protocol):

@@ -7,9 +7,9 @@ A line reads ``ADDRESS METHOD PATH STATUS BYTES DURATION ACCOUNT [WRITE]``:
 
 - ``ADDRESS`` is the client's, after ``--trusted-proxies`` (``edge.forwarded`` has already
   put the address a trusted proxy vouched for in ``REMOTE_ADDR``);
-- ``ACCOUNT`` is the proven account, ``-`` for none, or ``tried:NAME`` when the request was
-  refused (401, 403, 429) and carried Basic credentials: the name someone tried, so a
-  guesser shows up in the log (the password never does);
+- ``ACCOUNT`` is the proven account (also when it lacks the right: a 403), ``-`` for
+  none, or ``tried:NAME`` when a login was refused (401, 429) with Basic credentials: the
+  name someone tried, so a guesser shows up in the log (the password never does);
 - ``WRITE``, on ``POST /`` only, is what the route recorded in ``WRITE_KEY``: the action
   and the file names it stored, removed or yanked (``upload=NAME``, ``remove_pkg=A,B``).
 """

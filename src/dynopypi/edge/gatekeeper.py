@@ -19,7 +19,7 @@ from dynopypi.edge.bodies import BodySink, Stream
 from dynopypi.edge.forwarded import Network, WSGIApp, apply_forwarded
 from dynopypi.edge.guard import REFUSED, Decide
 from dynopypi.edge.multipart import FormParser, declared_length
-from dynopypi.errors import NotServed, Refused
+from dynopypi.errors import Denied, NotServed, Refused
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,8 @@ def refusals_first(app: WSGIApp, respond: Callable[[Refused], Any]) -> WSGIApp:
         refusal = environ.get(REFUSED)
         if refusal is None:
             return app(environ, start_response)
+        if isinstance(refusal, Denied) and refusal.user:  # the access log names the account
+            environ["REMOTE_USER"] = refusal.user
         response = respond(refusal)
         # -v: why a client got its 4xx, as the shell says it for refusals after the body
         log.debug(

@@ -160,9 +160,14 @@ class Shell:
         if not gate.needs_account(action):
             return
         environ = self.request.environ
-        identity = gate.authorize(
-            action, project, environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", "")
-        )
+        try:
+            identity = gate.authorize(
+                action, project, environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", "")
+            )
+        except Denied as exc:  # a proven account without the right: the log names it
+            if exc.user:
+                environ["REMOTE_USER"] = exc.user
+            raise
         if identity.user:
             environ["REMOTE_USER"] = identity.user
 
