@@ -7,13 +7,14 @@ downloads, PyPI JSON) answers from the same data with the same filters.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from dynopypi.core.index import ProjectLookup
-from dynopypi.core.model import Project
+from dynopypi.core.model import Held, Project
 from dynopypi.core.snapshot import Snapshot
 from dynopypi.core.visibility import AsOf, Cooldown, UpstreamTimes, split, visible
 from dynopypi.dists.names import DistFile, NormalizedName, is_valid_project_name, normalize
@@ -142,6 +143,15 @@ class Catalog:
         if dist is None or (as_of is None and not self.cooldown.active):
             return dist
         return dist if visible((dist,), self.times_of, self.cooldown, as_of) else None
+
+    def held_file(self, path: str) -> Held | None:
+        """The upstream file at ``path`` if the cooldown holds it back now (for a 404 that
+        says so, and until when)."""
+        dist = self.lookup.file_at(path)
+        times = self.times_of(dist) if dist is not None else None
+        if dist is None or times is None or self.cooldown.allows(dist, times, time.time_ns()):
+            return None
+        return Held(dist.filename, dist.version, self.cooldown.until_ns(times))
 
     def is_upstream(self, dist: DistFile) -> bool:
         return self.upstream is not None and dist.root == self.upstream.source.source

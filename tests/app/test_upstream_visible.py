@@ -70,6 +70,9 @@ def test_a_page_says_what_the_cooldown_holds_back(
     assert listed["cool-2.1-py3-none-any.whl"]["version"] == "2.1"
     assert listed["cool-2.1-py3-none-any.whl"]["served-from"].endswith("Z")
     assert [f["filename"] for f in doc["files"]] == ["cool-1.0-py3-none-any.whl"]
+    download = cooled.get("/packages/.upstream/cool/cool-2.1-py3-none-any.whl")
+    assert download.status_code == 404
+    assert "1 file of 2.1 inside the cooldown (--min-age 7d)" in download.text, download.text
 
 
 def test_a_project_held_back_whole_is_a_404_that_says_why(cooled: AppServer) -> None:

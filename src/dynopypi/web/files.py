@@ -10,7 +10,7 @@ import bottle
 
 from dynopypi.auth.identity import DOWNLOAD, LIST
 from dynopypi.core.model import Rendered
-from dynopypi.core.visibility import AsOf
+from dynopypi.core.visibility import AsOf, held_summary
 from dynopypi.errors import NotFound
 from dynopypi.render.human import render_listing
 from dynopypi.web.sending import Sender
@@ -48,6 +48,11 @@ class FileRoutes(Routes):
             return sent
         if path.endswith(".metadata"):
             return self.core_metadata(path.removesuffix(".metadata"), as_of)
+        held = self.services.catalog.held_file(path)
+        if held is not None:
+            raise NotFound(
+                f"file {path!r}: {held_summary((held,), self.services.catalog.cooldown)}"
+            )
         raise NotFound(f"no file {path!r} in this index")
 
     def core_metadata(self, path: str, as_of: AsOf | None = None) -> bottle.HTTPResponse:
