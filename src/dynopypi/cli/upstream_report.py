@@ -78,7 +78,7 @@ def shadowed_summary(entries: Iterable[dict[str, Any]]) -> list[str]:
     for name in sorted(by_name):
         found = by_name[name]
         versions = sorted({str(e.get("version", "?")) for e in found}, key=_version_key)
-        rules = sorted({str(e.get("rule", "?")) for e in found})
+        rules = sorted({escape(e.get("rule", "?"), space=True) for e in found})
         seen = [e["first_seen"] for e in found if isinstance(e.get("first_seen"), int)]
         shown = versions if len(versions) <= 5 else [versions[0], "...", *versions[-3:]]
         lines.append(
