@@ -54,8 +54,10 @@ FLAGS = {
     "--x-accel-redirect": "x_accel_redirect",
     "--upstream": "upstream",
     "--upstream-timeout": "upstream_timeout",
+    "--min-age": "min_age",
+    "--private": "private",
 }
-SWITCHES = {"-o": "overwrite", "--overwrite": "overwrite"}
+SWITCHES = {"-o": "overwrite", "--overwrite": "overwrite", "--private-check": "private_check"}
 
 
 def flags_from_args(package_dir: Path, extra_args: Iterable[str]) -> dict[str, Any]:
