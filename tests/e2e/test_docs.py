@@ -1,7 +1,7 @@
 """Every page of the documentation (docs/*.md) runs as written: one test per page with
 ``sh`` blocks, each a person following that page from the state the quickstart leaves (a
-server on ``./packages`` with ``-P ./htpasswd`` and PyPI as the upstream, an empty
-accounts file), in a fresh checkout of their own. What the reader is given and the only
+server on ``./packages`` with ``-P ./htpasswd`` and PyPI as the upstream, the account
+alice), in a fresh checkout of their own. What the reader is given and the only
 substitutions are in ``support/docs.py``. A new page needs nothing here: its blocks run
 once it is in docs/. Blocks that cannot run here (other machines, root, podman, secrets)
 are fenced ``console`` and are not run.
@@ -65,7 +65,8 @@ def reader(tmp_path: Path, public_index: str) -> Iterator[Reader]:
 
 @pytest.mark.parametrize("page", PAGES)
 def test_page_runs_as_written(page: str, reader: Reader) -> None:
-    if page != "install.md":  # the quickstart starts its own; every other page begins after it
+    if page != "install.md":  # the quickstart's own; every other page begins after it
+        reader.add_account()
         reader.serve(reader.substitute(QUICKSTART_SERVER))
     for block in sh_blocks((DOCS / page).read_text()):
         reader.follow(block)

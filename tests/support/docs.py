@@ -4,8 +4,9 @@ tests/e2e/test_readme.py: the commands in the docs cannot drift from the program
 Every fenced ``sh`` block of a page runs in order, in a fresh directory that plays the
 checkout. What the reader is given, and the only substitutions made:
 
-- ``PATH`` starts with a throwaway virtual environment's ``bin`` (``VIRTUAL_ENV``; where
-  ``pip install`` and ``uv pip install`` install), then this repository's venv ``bin``
+- ``PATH`` starts with a throwaway virtual environment's ``bin`` (``VIRTUAL_ENV``, and
+  ``PIP_PYTHON`` for this repository's pip: where ``pip install`` and ``uv pip install``
+  install), then this repository's venv ``bin``
   (``dynopypi``, ``twine``, ``uv``, ``weed``: what ``. .venv/bin/activate`` gives, so the
   checkout's ``.venv/bin/activate`` is an empty script).
 - ``HOME`` and ``XDG_CACHE_HOME`` are fresh (no ~/.pypirc, ~/.netrc, caches); ``PIP_*``,
@@ -32,6 +33,7 @@ checkout. What the reader is given, and the only substitutions made:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
@@ -138,6 +140,10 @@ def in_terminal(script: str, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
                 answered = len(output)
         else:
             pytest.fail(f"the commands did not finish:\n{script}\n{output.decode()}")
+        # the terminal closes as bash exits, a moment before bash can be waited for: wait,
+        # or stop_process would take a shell that is exiting for one still running
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
     finally:
         stop_process(proc)
         os.close(master)
@@ -167,7 +173,11 @@ class Reader:
         make_wheel(self.checkout / "dist", "foo", "1.0")
         make_sdist(self.checkout / "dist", "foo", "1.0")
         self.venv = tmp / "client-venv"
-        subprocess.run([sys.executable, "-m", "venv", self.venv], check=True, timeout=120)
+        # without pip of its own (ten times faster to make): this venv's pip installs into
+        # it, told so by PIP_PYTHON (pip's --python)
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--without-pip", self.venv], check=True, timeout=120
+        )
         self.public_index = public_index
         self.port = free_port()
         self.ports: dict[int, int] = {DOCS_PORT: self.port}
@@ -183,7 +193,8 @@ class Reader:
         env.update(
             HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), DYNOPYPI_PORT=str(self.port),
             PATH=os.pathsep.join([str(self.venv / "bin"), str(REPO_BIN), env.get("PATH", "")]),
-            VIRTUAL_ENV=str(self.venv), PIP_CONFIG_FILE=os.devnull, UV_NO_CONFIG="1",
+            VIRTUAL_ENV=str(self.venv), PIP_PYTHON=str(self.venv / "bin" / "python"),
+            PIP_CONFIG_FILE=os.devnull, UV_NO_CONFIG="1",
             PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONUNBUFFERED="1", TERM="dumb",
         )  # fmt: skip
         self.env = env
@@ -257,10 +268,15 @@ class Reader:
 
     # ---- the page
 
+    def add_account(self) -> None:
+        """alice, as the quickstart leaves her in ./htpasswd."""
+        self.run([f"printf '%s\\n' {shlex.quote(PASSWORD)} | dynopypi passwd ./htpasswd alice "
+                  "--password-stdin"])  # fmt: skip
+
     def run(self, script: list[str]) -> None:
         status, output = in_terminal("\n".join(script), self.checkout, self.env)
         self.transcript.append(output)
-        assert status == 0, f"{script}\n{output}\n{self.log.read_text()[-6000:]}"
+        assert status == 0, f"{script} -> {status}\n{output}\n{self.log.read_text()[-6000:]}"
 
     def follow(self, block: str) -> None:
         script: list[str] = []
