@@ -1,6 +1,7 @@
 """``make install DESTDIR=...`` stages a tree that a package can ship: nothing in it names
 the staging directory, so once copied to its final place (PREFIX) the console script runs
-as it is (its shebang names the final venv's python, bytecode the final source paths)."""
+as it is (its shebang names the final venv's python, bytecode the final source paths); the
+``dynopypi(1)`` man page, generated from the parser, is in ``PREFIX/share/man/man1``."""
 
 from __future__ import annotations
 
@@ -34,6 +35,11 @@ def test_a_destdir_install_works_once_moved_into_place(tmp_path: Path) -> None:
         if path.is_file() and not path.is_symlink() and str(stage).encode() in path.read_bytes()
     ]
     assert naming_stage == [], naming_stage
+    man = stage / str(final).lstrip("/") / "share/man/man1/dynopypi.1"
+    assert man.is_file(), "make install installs no dynopypi(1) man page"
+    page = man.read_text(encoding="utf-8")
+    assert page.startswith('.\\"') and ".TH" in page and "dynopypi run" in page, page[:300]
+    assert "\\-\\-upstream" in page, "the man page lacks options of run"  # from the parser
     shutil.copytree(stage / str(final).lstrip("/"), final, symlinks=True)  # the package manager
     shutil.rmtree(stage)
     script = final / "share/venv/dynopypi/bin/dynopypi"
