@@ -32,6 +32,7 @@ root_doc = "index"
 exclude_patterns = ["_build", "_generated", "*.py", "README.md"]
 
 myst_enable_extensions = ["deflist"]
+smartquotes = False  # command lines: --config must stay two hyphens, 'quotes' straight
 myst_heading_anchors = 3  # [text](page.md#a-heading) links are checked like page links
 
 # strict: `make docs` runs with -W -n, so a broken link, anchor or reference fails the build
