@@ -25,7 +25,9 @@ checkout. What the reader is given, and the only substitutions made:
   the background, replacing the one on its port, and the reader waits for its /health; a
   line starting with ``weed`` starts SeaweedFS likewise and waits for its S3 port. A
   trailing ``&`` on such a line is dropped.
-- ``export NAME=value ...`` lines also apply to the servers started after them.
+- One terminal: a shell variable set in one block (``TOKEN=$(...)``, ``read -rsp ...``) is
+  there in the next ones; ``export NAME=value ...`` lines also apply to the servers
+  started after them.
 - The other lines of a block run as one ``bash -e`` script in a pseudo-terminal, and the
   reader types alice's password at each password prompt (``dynopypi passwd``, twine,
   ``read -p``, curl), as a person would.
@@ -184,6 +186,7 @@ class Reader:
         self.weed_ports: dict[str, int] = {}
         self.servers: dict[int, subprocess.Popen[bytes]] = {}
         self.log = tmp / "servers.log"
+        self.shell_state = tmp / "shell-variables.sh"  # what one terminal would remember
         self.log.touch()
         home = tmp / "home"
         home.mkdir()
@@ -274,7 +277,16 @@ class Reader:
                   "--password-stdin"])  # fmt: skip
 
     def run(self, script: list[str]) -> None:
-        status, output = in_terminal("\n".join(script), self.checkout, self.env)
+        """Run ``script`` in the reader's shell: the variables earlier blocks set are there."""
+        state = shlex.quote(str(self.shell_state))
+        keep = ['__seen=" $(compgen -v | tr "\\n" " ") "', f"[ ! -f {state} ] || . {state}"]
+        keep_after = [
+            'for __v in $(compgen -v); do case "$__seen" in *" $__v "*) continue;; esac',
+            '  case $__v in __*|BASH*|PIPESTATUS|_) ;; *) declare -p "$__v";; esac',
+            f"done > {state}",
+        ]
+        whole = "\n".join([*keep, *script, *keep_after])
+        status, output = in_terminal(whole, self.checkout, self.env)
         self.transcript.append(output)
         assert status == 0, f"{script} -> {status}\n{output}\n{self.log.read_text()[-6000:]}"
 
