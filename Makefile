@@ -20,8 +20,8 @@ NGINX_SITE_DIR ?= $(SYSCONFDIR)/nginx/conf.d
 SERVICE_USER ?= dynopypi
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test unit lint format bench bench-s3 clean install publish-local container-test \
-	ansible-test ansible-target ansible-target-stop docs man
+.PHONY: help venv run test unit lint format bench bench-migrate bench-s3 clean install publish-local \
+	container-test ansible-test ansible-target ansible-target-stop docs man
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ man: $(BIN)/.docs-installed ## build the dynopypi(1) man page into build/docs/ma
 
 bench: $(BIN)/.installed ## benchmark against pypiserver on a generated corpus (BENCH_ARGS)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-migrate: $(BIN)/.installed ## import throughput of a 6,000-file corpus from a local dynopypi, rerun, compare (BENCH_ARGS)
+	$(BIN)/python bench/migrate.py $(BENCH_ARGS)
 
 bench-s3: $(BIN)/.installed ## benchmark the S3 bucket (a local SeaweedFS) against the directory (BENCH_ARGS)
 	$(BIN)/python bench/s3.py $(BENCH_ARGS)
