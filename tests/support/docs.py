@@ -234,12 +234,15 @@ class Reader:
     def make_run(self, line: str) -> str:
         """What ``make run ...`` runs, as make itself says (``make -n``)."""
         args = [*shlex.split(line)[2:], f"PORT={self.port}", "PACKAGES=./packages"]
+        # not the make that runs the tests (make test): its MAKEFLAGS would add -w's lines
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
         shown = subprocess.run(
-            ["make", "-s", "-n", "-C", str(REPO), "run", *args],
-            capture_output=True, text=True, timeout=60, check=True,
+            ["make", "-s", "-n", "--no-print-directory", "-C", str(REPO), "run", *args],
+            capture_output=True, text=True, timeout=60, check=True, env=env,
         )  # fmt: skip
-        last = shown.stdout.strip().splitlines()[-1]
-        command = last.split("/dynopypi run ", 1)
+        runs = [line for line in shown.stdout.splitlines() if "/dynopypi run " in line]
+        assert runs, f"make -n run shows no dynopypi run:\n{shown.stdout}"
+        command = runs[-1].split("/dynopypi run ", 1)
         assert len(command) == 2, f"make -n run shows no dynopypi run:\n{shown.stdout}"
         return "dynopypi run " + command[1]
 
