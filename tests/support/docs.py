@@ -10,8 +10,8 @@ checkout. What the reader is given, and the only substitutions made:
   (``dynopypi``, ``twine``, ``uv``, ``weed``: what ``. .venv/bin/activate`` gives, so the
   checkout's ``.venv/bin/activate`` is an empty script).
 - ``HOME`` and ``XDG_CACHE_HOME`` are fresh (no ~/.pypirc, ~/.netrc, caches); ``PIP_*``,
-  ``UV_*``, ``TWINE_*``, ``AWS_*`` and ``DYNOPYPI_*`` variables are dropped, pip and uv read
-  no config file, keyring is the null backend.
+  ``UV_*``, ``TWINE_*``, ``AWS_*``, ``DYNOPYPI_*`` and make's variables are dropped, pip
+  and uv read no config file, keyring is the null backend.
 - Ports: every command gets ``DYNOPYPI_PORT`` (a free port) and ``127.0.0.1:8080`` becomes
   ``127.0.0.1:<that port>``; every other port the page names (``127.0.0.1:8281``,
   ``-p 8281``, SeaweedFS's ``-s3.port=8333`` ...) becomes a free port of its own.
@@ -190,7 +190,7 @@ class Reader:
         self.log.touch()
         home = tmp / "home"
         home.mkdir()
-        dropped = ("PIP_", "UV_", "TWINE_", "DYNOPYPI_", "AWS_", "VIRTUAL_ENV")
+        dropped = ("PIP_", "UV_", "TWINE_", "DYNOPYPI_", "AWS_", "VIRTUAL_ENV", "MAKE", "MFLAGS")
         env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
         env.update(NULL_KEYRING)
         env.update(
