@@ -57,7 +57,8 @@ username = USER</pre>
 _RECENT = Template(
     """<section aria-labelledby="recent">
 <h2 id="recent">Recently uploaded</h2>
-<div class="table-wrap"><table class="list">
+<div class="table-wrap" tabindex="0" role="region" aria-labelledby="recent">\
+<table class="list">
 <thead><tr><th scope="col">Project</th><th scope="col">Version</th>\
 <th scope="col">Uploaded</th></tr></thead>
 <tbody>

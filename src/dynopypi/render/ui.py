@@ -65,7 +65,7 @@ _RELEASE = Template(
 </div>
 <section aria-labelledby="files">
 <h2 id="files">Files of {version}</h2>
-<div class="table-wrap"><table class="list">
+<div class="table-wrap" tabindex="0" role="region" aria-labelledby="files"><table class="list">
 <thead><tr><th scope="col">File</th><th scope="col">Size</th><th scope="col">Uploaded</th>\
 <th scope="col">SHA256</th></tr></thead>
 <tbody>
@@ -73,7 +73,8 @@ _RELEASE = Template(
 </section>
 <section aria-labelledby="history">
 <h2 id="history">Release history</h2>
-<div class="table-wrap"><table class="list">
+<div class="table-wrap" tabindex="0" role="region" aria-labelledby="history">\
+<table class="list">
 <thead><tr><th scope="col">Version</th><th scope="col">Uploaded</th><th scope="col">Notes</th>\
 </tr></thead>
 <tbody>
