@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from dynopypi.core.index import ProjectLookup
 from dynopypi.core.model import Project
 from dynopypi.core.snapshot import Snapshot
-from dynopypi.core.visibility import Cooldown, UpstreamTimes, visible
+from dynopypi.core.visibility import NS, Cooldown, UpstreamTimes, visible
 from dynopypi.dists.names import DistFile, NormalizedName, is_valid_project_name, normalize
 from dynopypi.errors import NotFound, Refused
 from dynopypi.store.base import Reader
@@ -80,6 +80,26 @@ class Catalog:
         local = self.lookup.project(name)
         found = self.upstream.source.lookup(name, local) if self.upstream else Lookup(local)
         return Lookup(self.view(found.project, as_of_ns), found.stale)
+
+    def held(self, name: NormalizedName) -> tuple[tuple[str, int | None], ...]:
+        """The versions of ``name`` whose files the cooldown holds back now (for the web
+        UI's note: versions and when they are released, None when upstream gave no upload
+        time; never the files), newest first."""
+        if self.upstream is None or not self.cooldown.active:
+            return ()
+        project = self.upstream.source.lookup(name, self.lookup.project(name)).project
+        if project is None:
+            return ()
+        shown = {id(d) for d in visible(project.files, self.times_of, self.cooldown)}
+        held: dict[str, int | None] = {}
+        for dist in sorted(project.files, key=lambda d: d.version, reverse=True):
+            if id(dist) in shown:
+                continue
+            times = self.times_of(dist)
+            when = times.uploaded_ns if times is not None else None
+            until = None if when is None else when + int(self.cooldown.min_age_s * NS)
+            held.setdefault(str(dist.version), until)
+        return tuple(held.items())
 
     def times_of(self, dist: DistFile) -> UpstreamTimes | None:
         return self.upstream.source.held.times_of(dist) if self.upstream else None

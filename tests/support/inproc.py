@@ -54,6 +54,7 @@ FLAGS = {
     "--x-accel-redirect": "x_accel_redirect",
     "--upstream": "upstream",
     "--upstream-timeout": "upstream_timeout",
+    "--min-age": "min_age",
 }
 SWITCHES = {"-o": "overwrite", "--overwrite": "overwrite"}
 

@@ -213,11 +213,30 @@ def _file_rows(files: Sequence[DistFile], root: str, known: Known) -> Markup:
     )
 
 
+def _held_note(held: Sequence[tuple[str, int | None]]) -> Markup:
+    """Releases the cooldown holds back: named, never linked (no file of them is served)."""
+    if not held:
+        return Markup()
+    pieces: list[str] = ["Held back by the cooldown (too new to be served yet): "]
+    for i, (version, until) in enumerate(held[:20]):
+        pieces += [", " if i else "", version]
+        if until:
+            pieces += [" (until ", when(until), ")"]
+    if len(held) > 20:
+        pieces.append(f" and {len(held) - 20} more")
+    return _MARKER.render(text=join(pieces))
+
+
 def render_release(
-    project: Project, version: Version | None, base_url: str, known: Known
+    project: Project,
+    version: Version | None,
+    base_url: str,
+    known: Known,
+    held: Sequence[tuple[str, int | None]] = (),
 ) -> bytes | None:
     """The project page (``version`` None: its latest release) or a version's page; None
-    when the project has no such version."""
+    when the project has no such version. ``held``: (version, released at) of the releases
+    the cooldown holds back (``Catalog.held``)."""
     chosen = latest_version(project) if version is None else version
     files = [f for f in project.files if f.version == chosen]
     if not files:
@@ -233,7 +252,8 @@ def render_release(
     markers = [
         _MARKER.render(text=f"This release is yanked: {files[0].yanked or 'no reason given'}.")
         if all(f.is_yanked for f in files)
-        else Markup()
+        else Markup(),
+        _held_note(held),
     ]
     body = _RELEASE.render(
         display=project.display_name,

@@ -70,8 +70,11 @@ class UiRoutes(Routes):
     def _release(self, project: Project, version: Version | None) -> bottle.HTTPResponse:
         base = self.shell.base_url()
         key = ("release", project.name, str(version), base)
+        held = self.services.catalog.held(project.name)
         page = self.services.renderer.ui.get(
-            key, project, lambda: render_release(project, version, base, self._known())
+            key,
+            (project, held),  # a page is kept while both are the same
+            lambda: render_release(project, version, base, self._known(), held),
         )
         if page is None:
             raise NotFound(f"project {project.name!r} has no release {version}")
