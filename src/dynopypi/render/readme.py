@@ -133,10 +133,10 @@ def render_description(source: str | None, content_type: str | None) -> Descript
     kind = _kind(content_type)
     try:
         rendered = _render(shown, kind, content_type)
+        body = sanitize(rendered) if rendered else _plain(shown)
     except Exception:  # a renderer's bug must not cost the page (it is hostile input)
         log.warning("could not render a %s description; shown as plain text", kind)
-        rendered = None
-    body = sanitize(rendered) if rendered else _plain(shown)
+        rendered, body = None, _plain(shown)
     if len(body) > MAX_HTML:  # e.g. a huge table: its text, cut to fit
         shown = shown[: MAX_HTML // 8]
         body, rendered, truncated = _plain(shown), None, True
