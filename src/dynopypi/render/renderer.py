@@ -28,6 +28,7 @@ from dynopypi.render.simple import render_index, render_project
 
 log = logging.getLogger(__name__)
 HTML = "text/html; charset=utf-8"
+SEARCH_REBUILD = 1.0  # seconds: the search index is built at most once per second
 UI_BUDGET = 64 * 1024 * 1024  # bytes of web UI pages kept (gzipped mostly: ~5,000 pages)
 
 
@@ -100,7 +101,8 @@ class Renderer:
         self._pages: dict[str, tuple[int, Rendered]] = {}
         self._lock = threading.Lock()  # one render of a big page at a time
         self.ui = UiPages(ui_budget)
-        self._search: tuple[int, SearchIndex] | None = None
+        self._search: tuple[int, SearchIndex, float] | None = None  # generation, index, built
+        self._search_lock = threading.Lock()
         self._summaries: SummaryCache | None = None
 
     def project_page(self, project: Project, content_type: str) -> Rendered:
@@ -119,20 +121,30 @@ class Renderer:
         )
 
     def search_index(self, snapshot: Snapshot, summary_of: Callable[[Project], str]) -> SearchIndex:
-        """The search index of this snapshot (built on the first search after a change)."""
+        """The search index, built again after a change of the snapshot, at most once per
+        ``SEARCH_REBUILD`` seconds and by one thread while the others use the previous one
+        (a cold start or a burst of uploads changes the snapshot many times a second). A
+        slightly old index is safe: the route shows each hit as the current snapshot has it
+        (a project gone since is left out), and finds a new project a moment later."""
         cached = self._search
-        if cached is not None and cached[0] == snapshot.generation:
+        if cached is not None and (
+            cached[0] == snapshot.generation or time.monotonic() - cached[2] < SEARCH_REBUILD
+        ):
             return cached[1]
-        with self._lock:
+        if not self._search_lock.acquire(blocking=cached is None):
+            assert cached is not None
+            return cached[1]  # being rebuilt: the previous one meanwhile
+        try:
             cached = self._search
             if cached is not None and cached[0] == snapshot.generation:
                 return cached[1]
             if self._summaries is None:
                 self._summaries = SummaryCache(summary_of)
             index = SearchIndex(self._summaries.summaries(snapshot.projects.values()))
-            if cached is None or cached[0] < snapshot.generation:
-                self._search = (snapshot.generation, index)
+            self._search = (snapshot.generation, index, time.monotonic())
             return index
+        finally:
+            self._search_lock.release()
 
     def _whole(self, key: str, stamp: int, render: Callable[[], Rendered]) -> Rendered:
         cached = self._pages.get(key)

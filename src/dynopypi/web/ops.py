@@ -79,10 +79,7 @@ class OpsRoutes(Routes):
 
         page = self.services.renderer.ui.get(("home", base), snapshot.generation, home)
         assert page is not None
-        response = self.shell.send(page)
-        for name, value in HEADERS.items():
-            response.set_header(name, value)
-        return response
+        return self.shell.send(page, HEADERS)
 
     def health(self) -> bottle.HTTPResponse:
         if not self.services.index.loaded:

@@ -24,7 +24,11 @@ from dynopypi.render.ui import Hit, Known, render_release, render_search
 from dynopypi.web.shell import Routes
 
 RESULTS = 50  # search results on a page
-STATIC_CACHE = "public, max-age=31536000, immutable"  # names change with their bytes
+# the names change with the bytes, so a copy never goes stale
+STATIC_HEADERS = {
+    "Cache-Control": "public, max-age=31536000, immutable",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 class UiRoutes(Routes):
@@ -122,17 +126,11 @@ class UiRoutes(Routes):
 
     # ---- responses ---------------------------------------------------------------------
     def send(self, page: Rendered) -> bottle.HTTPResponse:
-        response = self.shell.send(page)
-        for name, value in HEADERS.items():
-            response.set_header(name, value)
-        return response
+        return self.shell.send(page, HEADERS)
 
     def static(self, name: str) -> bottle.HTTPResponse:
         asset = assets().get(name)
         if asset is None:
             raise NotFound(f"no static file {name[:100]!r}")
         page = Rendered(asset.body, f'"{name}"', asset.content_type)
-        response = self.shell.send(page)
-        response.set_header("Cache-Control", STATIC_CACHE)
-        response.set_header("X-Content-Type-Options", "nosniff")
-        return response
+        return self.shell.send(page, STATIC_HEADERS)
