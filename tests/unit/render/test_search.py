@@ -76,7 +76,9 @@ def test_fast_at_10000_projects() -> None:
     started = time.perf_counter()
     for query in ("project-04242", "summary 42", "nothing-like-it", "proj"):
         built.search(query)
-    assert (time.perf_counter() - started) / 4 < 0.05  # ~10 ms on a busy 2-core machine
+    # ~5 ms each on a busy 2-core machine; the bound catches a quadratic turn, the bench
+    # measures the latency (bench/run_ui.py)
+    assert (time.perf_counter() - started) / 4 < 0.2
 
 
 def test_summaries_are_read_once_per_project_change() -> None:
