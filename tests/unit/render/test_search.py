@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from packaging.version import Version
 
 from dynopypi.core.model import Project
 from dynopypi.dists.names import DistFile, NormalizedName, normalize
-from dynopypi.render.search import SearchIndex, SummaryCache
+from dynopypi.render.search import SearchIndex, SummaryCache, _Field
 
 
 def project(display: str) -> Project:
@@ -96,3 +97,14 @@ def test_summaries_are_read_once_per_project_change() -> None:
     changed = [first[0], project("b")]  # b changed: a new object
     cache.summaries(changed)
     assert reads == ["a", "b", "b"]
+
+
+def test_rare_and_common_words_are_found_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rare words are found with str.find over a joined field, common ones value by value:
+    both ways give the same entries in the same order."""
+    queries = ["requests", "for", "http", "e", "flask session", "zope", "-", "x" * 30, "s r"]
+    found = {q: names(q) for q in queries}
+    monkeypatch.setattr(_Field, "MANY", -1)  # always value by value
+    assert {q: names(q) for q in queries} == found
+    monkeypatch.setattr(_Field, "MANY", 10**9)  # always str.find
+    assert {q: names(q) for q in queries} == found
