@@ -62,6 +62,15 @@ def pkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
         description=HOSTILE_README,
     )
     make_wheel(root, "big-readme", "1.0", description="word " * 700_000)  # 3.5 MB
+    make_wheel(
+        root,
+        "loud",
+        "1.0",
+        requires=[f"dep-{i}" for i in range(3_000)],
+        headers=[f"Classifier: Topic :: {i}" for i in range(5_000)]
+        + ["Summary-Extra: x", "License: " + "L" * 100_000]
+        + [f"Project-URL: {'label' * 1000}, https://example.com/{'p' * 5000}"],
+    )
     make_sdist(root, "other", "0.1")
     return root
 
@@ -158,6 +167,14 @@ def test_hostile_description_is_sanitized(ui: AppServer) -> None:
     assert "<script>window" not in r.text and "<img" not in r.text and "<style" not in r.text
     assert "javascript:" not in r.text and "click me" in r.text
     assert len(r.content) < 2 * 1024 * 1024
+
+
+def test_metadata_with_thousands_of_entries_is_bounded(ui: AppServer) -> None:
+    r = ui.get("/project/loud/")
+    assert r.status_code == 200, ui.explain(r)
+    assert r.text.count("Topic ::") == 200 and r.text.count("dep-") == 200
+    assert "L" * 201 not in r.text and "label" * 21 not in r.text
+    assert len(r.content) < 512 * 1024
 
 
 def test_a_huge_readme_is_cut_with_a_note(ui: AppServer) -> None:

@@ -56,7 +56,8 @@ def test_upstream_project_page(
     # and the project page says why it is missing
     assert "public_thing-2.0" not in page.text and 'href="../2.0/"' not in page.text
     assert "Held back by the cooldown" in page.text and "2.0 (until" in page.text
-    assert index.get("/project/public-thing/2.0/").status_code == 404
+    held = index.get("/project/public-thing/2.0/")
+    assert held.status_code == 404 and "held back by the cooldown" in held.text
     assert "public_thing-2.0" not in index.get("/search?q=public").text
     private = index.get("/project/private-thing/")
     assert private.status_code == 200 and "private" in private.text

@@ -81,6 +81,11 @@ class UiRoutes(Routes):
             lambda: render_release(project, version, base, self._known(), held),
         )
         if page is None:
+            if any(held_version == str(version) for held_version, _until in held):
+                raise NotFound(
+                    f"{project.name} {version} is held back by the cooldown (--min-age): "
+                    "it is too new to be served yet; its project page says until when"
+                )
             raise NotFound(f"project {project.name!r} has no release {version}")
         return self.send(page)
 
