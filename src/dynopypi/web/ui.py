@@ -58,7 +58,9 @@ class UiRoutes(Routes):
         self.shell.require(LIST)
         canonical = self.shell.valid_name(name)
         try:
-            parsed = Version(version[:100])
+            if len(version) > 100:
+                raise InvalidVersion(version)
+            parsed = Version(version)
         except InvalidVersion:
             raise NotFound(f"{version[:100]!r} is not a valid version") from None
         if canonical != name or str(parsed) != version:
