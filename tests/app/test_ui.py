@@ -71,6 +71,7 @@ def pkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
         + ["Summary-Extra: x", "License: " + "L" * 100_000]
         + [f"Project-URL: {'label' * 1000}, https://example.com/{'p' * 5000}"],
     )
+    make_wheel(root, "huge-readme", "1.0", description="word " * 2_200_000)  # 11 MB
     make_sdist(root, "other", "0.1")
     return root
 
@@ -170,6 +171,13 @@ def test_hostile_description_is_sanitized(ui: AppServer) -> None:
     assert "<script>window" not in r.text and "<img" not in r.text and "<style" not in r.text
     assert "javascript:" not in r.text and "click me" in r.text
     assert len(r.content) < 2 * 1024 * 1024
+
+
+def test_a_10_mb_readme_leaves_the_metadata_unread_and_says_so(ui: AppServer) -> None:
+    """Core metadata over 4 MB is not read (``dists.metadata``): the page still answers."""
+    r = ui.get("/project/huge-readme/")
+    assert r.status_code == 200, ui.explain(r)
+    assert "core metadata could not be read" in r.text and len(r.content) < 64 * 1024
 
 
 def test_metadata_with_thousands_of_entries_is_bounded(ui: AppServer) -> None:

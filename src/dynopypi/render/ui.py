@@ -96,6 +96,10 @@ _ITEM = Template("<li>{text}</li>\n")
 _LINK_ITEM = Template('<li><a href="{href}" rel="nofollow noopener noreferrer">{text}</a></li>\n')
 _MARKER = Template('<p class="note">{text}</p>\n')
 _NO_DESCRIPTION = Markup('<p class="muted">This release has no description.</p>\n')
+_NO_METADATA = Markup(
+    '<p class="muted">No description: this release\'s core metadata could not be read '
+    "(a file without it, or over the 4 MB this index reads).</p>\n"
+)
 _SEARCH = Template(
     """<h1>Search</h1>
 <p>{summary}</p>
@@ -266,7 +270,7 @@ def render_release(
                 snippet("uv", f"uv pip install --index-url {index} {project.display_name}{pin}"),
             ]
         ),
-        description=description.html or _NO_DESCRIPTION,
+        description=description.html or (_NO_DESCRIPTION if metadata else _NO_METADATA),
         facts=_facts(metadata, files, known),
         files=_file_rows(files, root, known),
         releases=_releases(project, chosen, up, known),
