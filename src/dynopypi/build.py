@@ -28,6 +28,7 @@ from dynopypi.errors import ConfigError
 from dynopypi.render.renderer import Renderer
 from dynopypi.services import Services
 from dynopypi.settings.config import Settings
+from dynopypi.settings.ldap import directory_config
 from dynopypi.settings.storage import parse_s3_url
 from dynopypi.store.base import Reader
 from dynopypi.store.bucket.cache import BlobCache
@@ -77,7 +78,10 @@ def build_parts(settings: Settings) -> Parts:
     describer = Describer(settings.hash_algo, yanks.lookup)
     reconciler = Reconciler(index, cache, describer)
     renderer = Renderer(settings.hash_algo)
-    gate = build_gate(settings.passwords, settings.authenticate, settings.rights)
+    gate = build_gate(
+        settings.passwords, settings.authenticate, settings.rights,
+        directory=directory_config(settings), shadow_local=settings.ldap_shadow_local,
+    )  # fmt: skip
     store: DirectoryStore | BucketStore
     if settings.storage is not None:
         store = build_bucket(settings, index, describer, reconciler)

@@ -20,8 +20,7 @@ from __future__ import annotations
 import base64
 import logging
 from dataclasses import dataclass
-from functools import partial
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from dynopypi.auth.password_hashes import MAX_PASSWORD_BYTES, checkable
 from dynopypi.auth.throttle import Throttle
@@ -39,10 +38,15 @@ MAX_AUTHORIZATION = 8 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """A proven user (and the scheme that proved it), or nobody (``ANONYMOUS``)."""
+    """A proven user (and the scheme that proved it), or nobody (``ANONYMOUS``).
+
+    ``groups``: the directory groups the user is in (LDAP), whose lines in the rights file
+    (``@group``) add to the user's own; none for htpasswd accounts.
+    """
 
     user: str | None = None
     scheme: str | None = None
+    groups: frozenset[str] = frozenset()
 
     @property
     def anonymous(self) -> bool:
@@ -67,6 +71,15 @@ class PasswordChecker(Protocol):
     """Anything that can tell whether a password is a user's (``htpasswd.PasswordBook``)."""
 
     def verify(self, user: str, password: str) -> bool: ...
+
+
+@runtime_checkable
+class AccountChecker(Protocol):
+    """A password checker that also knows the account's groups (``directory.Accounts``):
+    (the account's name as its source spells it, its groups) when the password is the
+    user's, else None."""
+
+    def check(self, user: str, password: str) -> tuple[str, frozenset[str]] | None: ...
 
 
 def split_authorization(header: str | None) -> tuple[str, str] | None:
@@ -115,9 +128,15 @@ class BasicExtractor:
 
     scheme = "basic"
 
-    def __init__(self, passwords: PasswordChecker, throttle: Throttle) -> None:
+    def __init__(self, passwords: PasswordChecker | AccountChecker, throttle: Throttle) -> None:
         self._passwords = passwords
         self._throttle = throttle
+
+    def _check(self, user: str, password: str) -> tuple[str, frozenset[str]] | None:
+        passwords = self._passwords
+        if isinstance(passwords, AccountChecker):
+            return passwords.check(user, password)
+        return (user, frozenset()) if passwords.verify(user, password) else None
 
     def extract(self, credentials: str, address: str) -> Identity:
         parsed = decode_basic(credentials)
@@ -135,11 +154,18 @@ class BasicExtractor:
                 f"wrong user name or password (passwords have at most {MAX_PASSWORD_BYTES} "
                 "bytes and no NUL)"
             )
-        verify = partial(self._passwords.verify, user, password)
+        found: list[tuple[str, frozenset[str]]] = []
+
+        def verify() -> bool:  # raising (the directory down) is no failed login
+            login = self._check(user, password)
+            found.extend(() if login is None else (login,))
+            return login is not None
+
         if not self._throttle.guard(address, verify, user):
             log.warning("failed login for %r from %s", user[:64], address)
             raise NeedsAccount("wrong user name or password")
-        return Identity(user, self.scheme)
+        name, groups = found[0]
+        return Identity(name, self.scheme, groups)
 
 
 def _refuse() -> bool:

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dynopypi.auth.htpasswd import PasswordBook, read_htpasswd
 from dynopypi.auth.identity import (
@@ -35,6 +35,9 @@ from dynopypi.auth.rights import (
 from dynopypi.auth.throttle import Throttle
 from dynopypi.dists.names import normalize
 from dynopypi.errors import ConfigError, Denied, NeedsAccount, Refused
+
+if TYPE_CHECKING:  # ldap3 is imported only when a directory is configured
+    from dynopypi.auth.directory import Accounts, DirectoryConfig
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ class Policy:
             return True
         if not self.accounts_configured or identity.user is None:
             return False
-        return rights_of(self.rights, identity.user).allows(action, project)
+        return rights_of(self.rights, identity.user, identity.groups).allows(action, project)
 
 
 def refusal(policy: Policy, identity: Identity, action: str, project: str | None) -> Refused:
@@ -169,18 +172,34 @@ def build_gate(
     rights_file: Path | None = None,
     *,
     throttle: Throttle | None = None,
+    directory: DirectoryConfig | None = None,
+    shadow_local: bool = False,
 ) -> Gate:
-    """The gate for a server's settings: Basic over htpasswd when there is a password file.
+    """The gate for a server's settings: Basic over htpasswd when there is a password file,
+    then over the LDAP directory when one is configured (``directory.Accounts``).
 
-    Without one (``-P .``) there are no extractors and no rights; the policy alone says
-    what happens to actions that need an account.
+    Without either (``-P .``) there are no extractors and no rights; the policy alone says
+    what happens to actions that need an account. With a directory the rights file must
+    exist (settings check it): thousands of directory accounts with every right would be
+    no default.
     """
-    if passwords is None:
+    if passwords is None and directory is None:
         return Gate(Policy(required, accounts_configured=False), {})
-    book = PasswordBook(passwords)
-    rights = RightsFile(rights_file or default_rights_path(passwords), required=bool(rights_file))
-    basic = BasicExtractor(book, throttle or Throttle())
-    return Gate(Policy(required), {basic.scheme: basic}, rights=rights, sources=(book,))
+    book = PasswordBook(passwords) if passwords is not None else None
+    rights_path = (rights_file or default_rights_path(passwords)) if passwords else rights_file
+    assert rights_path is not None  # settings refuse a directory without a rights file
+    rights = RightsFile(rights_path, required=bool(rights_file) or directory is not None)
+    sources: list[Reloadable] = [book] if book is not None else []
+    checker: PasswordBook | Accounts | None = book
+    if directory is not None:
+        from dynopypi.auth.directory import Accounts, Directory
+
+        ldap = Directory(directory)
+        checker = Accounts(book, ldap, shadow_local=shadow_local)
+        sources.append(ldap)
+    assert checker is not None
+    basic = BasicExtractor(checker, throttle or Throttle())
+    return Gate(Policy(required), {basic.scheme: basic}, rights=rights, sources=sources)
 
 
 def check_account_files(passwords: Path, rights: Path | None) -> None:

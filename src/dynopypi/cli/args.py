@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dynopypi import __version__
+from dynopypi.cli.ldap import ldap_flags
 from dynopypi.cli.storage import storage_flags, storage_parser, where_flags
 from dynopypi.cli.upstream import upstream_flags, upstream_parser
 
@@ -55,6 +56,7 @@ def _run_parser(sub: Any, name: str, summary: str) -> None:
     _service_flags(p)
     upstream_flags(p)
     storage_flags(p)
+    ldap_flags(p)
 
 
 def _account_flags(p: argparse.ArgumentParser) -> None:

@@ -20,6 +20,7 @@ from dynopypi.cli.args import build_parser
 from dynopypi.cli.upstream import UPSTREAM_FLAGS, credentials_warning, run_upstream
 from dynopypi.errors import ConfigError, Refused
 from dynopypi.settings.config import Settings, build_settings
+from dynopypi.settings.ldap import LDAP_FLAGS
 from dynopypi.settings.storage import STORAGE_FLAGS
 from dynopypi.settings.toml import to_toml
 
@@ -48,6 +49,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "ready_endpoint": args.ready_endpoint,
         **{key: getattr(args, key) for key in UPSTREAM_FLAGS},
         **{key: getattr(args, key) for key in STORAGE_FLAGS},
+        **{key: getattr(args, key) for key in LDAP_FLAGS},
     }
     if args.verbose or args.quiet:
         flags["verbosity"] = max(-2, min(3, args.verbose - args.quiet))

@@ -1,0 +1,300 @@
+"""Accounts and groups from an LDAP directory (OpenLDAP, Active Directory), and the chain
+that puts them behind the htpasswd accounts.
+
+Two ways to find a person's entry:
+
+- **bind** (``--ldap-user-dn 'uid={user},ou=people,dc=example,dc=org'``): the DN is the
+  template with the escaped name; the password is checked by binding as it.
+- **search** (``--ldap-search-base`` and ``--ldap-search-filter '(uid={user})'``, with a
+  service account ``--ldap-bind-dn``): the service account finds exactly one entry (none,
+  or more than one, is a failed login), then the password is checked by binding as it.
+  Active Directory: ``(sAMAccountName={user})`` or ``(userPrincipalName={user})``.
+
+Groups come from the entry's ``memberOf`` (OpenLDAP's memberof overlay, AD), or with
+``--ldap-group-base`` and ``--ldap-group-filter`` from a search for groups (``(member={dn})``
+for ``groupOfNames``, ``(memberUid={user})`` for ``posixGroup``); a group is named by the
+value of its DN's first part (``cn=py-publishers,...`` is ``@py-publishers`` in the rights
+file), or its ``cn``.
+
+A successful login is remembered for ``cache_ttl`` seconds under an HMAC of name and
+password (keyed per process, as in ``htpasswd``): pip sends credentials with every request,
+and a disabled account stops working at most ``cache_ttl`` seconds later.
+
+When the directory does not answer, a login is neither accepted nor refused:
+``DirectoryUnavailable`` (503 with ``Retry-After``), and for ``retry_after`` seconds every
+login that needs it is answered so at once, so a dead directory does not hold a worker per
+request for the whole timeout. ``problem`` says why (for ``/ready``); the first login (or
+``/ready``) after that time asks again, so recovery needs no restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import math
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import ldap3
+
+from dynopypi.auth.htpasswd import PasswordBook
+from dynopypi.auth.ldap_client import Endpoint, Pool, Rejected, Session, Unreachable, attribute
+from dynopypi.auth.ldap_escape import (
+    acceptable_name,
+    escape_dn_value,
+    escape_filter_value,
+    fill,
+    first_value,
+    naming_attribute,
+)
+from dynopypi.errors import DirectoryUnavailable
+
+log = logging.getLogger(__name__)
+
+NO_GROUPS: frozenset[str] = frozenset()
+Login = tuple[str, frozenset[str]]  # the name as the directory spells it, and its groups
+Entry = tuple[str, dict[str, list[str]]]  # a DN and its attributes
+
+
+@dataclass(frozen=True)
+class DirectoryConfig:
+    """How to find, check and group a person in the directory (see the module docstring)."""
+
+    endpoint: Endpoint
+    user_dn: str | None = None
+    bind_dn: str | None = None
+    bind_password: str = field(default="", repr=False)  # never in a repr, hence a log
+    search_base: str | None = None
+    search_filter: str = "(uid={user})"
+    group_base: str | None = None
+    group_filter: str | None = None
+    cache_ttl: float = 60.0
+
+
+class Directory:
+    """Checks passwords and finds groups in the directory; safe to call from many threads."""
+
+    def __init__(
+        self, config: DirectoryConfig, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.config = config
+        self._pool = Pool(config.endpoint)
+        self._clock = clock
+        self._key = secrets.token_bytes(32)
+        self._lock = threading.Lock()
+        self._probe_lock = threading.Lock()
+        self._remembered: dict[bytes, tuple[float, Login]] = {}
+        self._naming = naming_attribute(config.user_dn or config.search_filter)
+        self._down_until = 0.0
+        self.retry_after = max(1, math.ceil(config.endpoint.timeout))
+        self.problem: str | None = None
+
+    def authenticate(self, user: str, password: str) -> Login | None:
+        """(the name as the directory spells it, the groups) if ``password`` is ``user``'s,
+        else None; raises DirectoryUnavailable when the directory cannot tell."""
+        if not acceptable_name(user) or not password:
+            return None
+        token = self._token(user, password)
+        now = self._clock()
+        with self._lock:
+            hit = self._remembered.get(token)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+            down = self._down_until > now
+        if down:
+            raise self._unavailable()
+        try:
+            login = self._ask(user, password)
+        except Unreachable as exc:
+            self._went_down(str(exc))
+            raise self._unavailable() from None
+        self._came_back()
+        if login is not None:
+            self._remember(token, now + self.config.cache_ttl, login)
+        return login
+
+    def remembered(self, user: str, password: str) -> Login | None:
+        """A login proven less than ``cache_ttl`` seconds ago, else None (no question
+        asked: the chain tries this before any password hash)."""
+        token, now = self._token(user, password), self._clock()
+        with self._lock:
+            hit = self._remembered.get(token)
+        return hit[1] if hit is not None and hit[0] > now else None
+
+    def _token(self, user: str, password: str) -> bytes:
+        return hmac.new(self._key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
+
+    def reload(self, *, force: bool = False) -> bool:
+        """For ``/ready`` and the gate: once the wait after an outage is over, ask the
+        directory (one thread at a time) whether it answers again."""
+        if self.problem is None or self._down_until > self._clock():
+            return False
+        if not self._probe_lock.acquire(blocking=False):
+            return False
+        try:
+            with self._pool.connection() as session:
+                if self.config.bind_dn is None:
+                    session.ping()  # bind mode: a fresh connection that opens will do
+                else:
+                    self._service_bind(session)
+        except Unreachable as exc:
+            self._went_down(str(exc))
+            return False
+        finally:
+            self._probe_lock.release()
+        self._came_back()
+        return False
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # ---- the questions asked
+
+    def _ask(self, user: str, password: str) -> Login | None:
+        config = self.config
+        with self._pool.connection() as session:
+            try:
+                if config.user_dn is not None:
+                    dn = fill(config.user_dn, user=escape_dn_value(user))
+                    if not session.bind(dn, password):
+                        return None
+                    entry = self._read(session, dn, ["memberOf", self._naming])  # as the person
+                    if entry is None:
+                        return None
+                else:
+                    entry = self._find(session, user)
+                    if entry is None:
+                        return None
+                    dn = entry[0]
+                name = self._name_of(user, entry[1])
+                if name is None:
+                    return None
+                groups = self._groups(session, name, dn, attribute(entry[1], "memberOf"))
+                if config.user_dn is None and not session.bind(dn, password):
+                    return None  # search mode: the password is checked last, as the person
+                return name, groups
+            except Rejected as exc:
+                log.info("LDAP login for %r not sent: %s", user[:64], exc)
+                return None
+
+    def _read(self, session: Session, dn: str, attributes: list[str]) -> Entry | None:
+        entries = session.search(dn, "(objectClass=*)", attributes, scope=ldap3.BASE)
+        return entries[0] if entries else None
+
+    def _name_of(self, user: str, attributes: dict[str, list[str]]) -> str | None:
+        """The name as the directory has it. Directories compare names loosely (case,
+        spaces), so ``ALICE`` and `` alice`` bind as alice; the identity must still be
+        ``alice``, or her own line in the rights file (and the log) would miss her."""
+        values = attribute(attributes, self._naming)
+        if user in values:
+            return user
+        loose = [v for v in values if " ".join(v.split()).casefold() == user.strip().casefold()]
+        if len(loose) == 1:
+            return loose[0]
+        log.warning(
+            "LDAP entry for %r has no %s value like it: login refused", user[:64], self._naming
+        )
+        return None
+
+    def _service_bind(self, session: Session) -> None:
+        config = self.config
+        assert config.bind_dn is not None  # settings require it with a search base
+        if not session.bind(config.bind_dn, config.bind_password):
+            raise Unreachable(
+                f"the service account {config.bind_dn!r} could not bind: check "
+                "--ldap-bind-dn and --ldap-bind-password-file"
+            )
+
+    def _find(self, session: Session, user: str) -> Entry | None:
+        """The one entry the search filter finds for ``user`` (as the service account)."""
+        config = self.config
+        assert config.search_base is not None
+        self._service_bind(session)
+        flt = fill(config.search_filter, user=escape_filter_value(user))
+        entries = session.search(config.search_base, flt, ["memberOf", self._naming], limit=2)
+        if len(entries) != 1:
+            if entries:
+                log.warning("LDAP search %s found more than one entry: login refused", flt)
+            return None
+        return entries[0]
+
+    def _groups(self, session: Session, user: str, dn: str, member_of: list[str]) -> frozenset[str]:
+        config = self.config
+        if config.group_filter is not None and config.group_base is not None:
+            flt = fill(
+                config.group_filter, user=escape_filter_value(user), dn=escape_filter_value(dn)
+            )
+            found = session.search(config.group_base, flt, ["cn"])
+            names = [(attribute(a, "cn") or [first_value(d)])[0] for d, a in found]
+            return frozenset(n for n in names if n)
+        return frozenset(name for name in map(first_value, member_of) if name)
+
+    # ---- the cache and the outage state
+
+    def _remember(self, token: bytes, expiry: float, login: Login) -> None:
+        with self._lock:
+            if len(self._remembered) >= 1000:
+                now = self._clock()
+                self._remembered = {t: e for t, e in self._remembered.items() if e[0] > now}
+                if len(self._remembered) >= 1000:
+                    self._remembered.clear()
+            self._remembered[token] = (expiry, login)
+
+    def _went_down(self, reason: str) -> None:
+        with self._lock:
+            self._down_until = self._clock() + self.retry_after
+            first = self.problem is None
+            self.problem = f"ldap: the directory does not answer ({reason})"
+        (log.error if first else log.debug)("%s", self.problem)
+
+    def _came_back(self) -> None:
+        with self._lock:
+            was, self.problem, self._down_until = self.problem, None, 0.0
+        if was is not None:
+            log.warning("ldap: the directory answers again")
+
+    def _unavailable(self) -> DirectoryUnavailable:
+        return DirectoryUnavailable(
+            "the account directory (LDAP) does not answer, so this login can be neither "
+            f"accepted nor refused; try again in {self.retry_after} seconds",
+            retry_after=self.retry_after,
+        )
+
+
+class Accounts:
+    """The accounts a Basic login is checked against, in order: the htpasswd file first
+    (service accounts), then the directory for names the file does not have.
+
+    A name in the htpasswd file is the file's alone: a wrong password there is a failed
+    login, and the directory is not asked, so a directory account of the same name can
+    never sign in as a local service account, unless ``shadow_local`` (the operator's
+    ``--ldap-shadow-local``) lets the directory try too. Local accounts have no groups.
+    """
+
+    def __init__(
+        self, book: PasswordBook | None, directory: Directory, *, shadow_local: bool = False
+    ) -> None:
+        self._book = book
+        self._directory = directory
+        self._shadow_local = shadow_local
+
+    def check(self, user: str, password: str) -> Login | None:
+        book = self._book
+        directory_may = book is None or self._shadow_local or not book.has(user)
+        if directory_may:  # pip sends the login with every request: spare it a bcrypt hash
+            login = self._directory.remembered(user, password)
+            if login is not None:
+                return login
+        if book is not None:
+            if book.verify(user, password):  # the same work whoever the user
+                return user, NO_GROUPS
+            if book.has(user) and not self._shadow_local:
+                return None
+        return self._directory.authenticate(user, password)
+
+    def verify(self, user: str, password: str) -> bool:
+        return self.check(user, password) is not None

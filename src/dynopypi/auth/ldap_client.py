@@ -1,0 +1,263 @@
+"""Connections to the directory: opened over TLS when asked, reused, bounded, failed over.
+
+ldap3 (pure Python) speaks the protocol. This module owns what ldap3 leaves to its user:
+
+- **bounded**: at most ``max_connections`` connections exist at once; a login that finds
+  them all busy waits for one no longer than the timeout, then the directory counts as
+  unavailable (the worker is not held hostage by a slow directory).
+- **reused**: a connection goes back to an idle list after use and the next login binds on
+  it again (a bind replaces the connection's identity), saving a TCP and TLS handshake.
+  An idle connection the server has closed fails on first use; it is dropped and a fresh
+  one is opened, so a stale pool never looks like an outage.
+- **failed over**: fresh connections try each URL in order (``--ldap-url`` repeated); a
+  URL that refused or timed out is skipped until every other one fails too.
+- **timed out**: connecting and each reply are bounded by ``timeout`` seconds.
+- **TLS**: ``ldaps://`` URLs, or StartTLS on ``ldap://`` ones, verify the server's
+  certificate against ``--ldap-ca-file`` (or the system's CAs) and its name; a
+  certificate that fails is an unavailable directory, never a plain-text fallback.
+
+``Unreachable`` says the directory could not answer (the caller turns it into a 503);
+any answer it *did* give (a refused bind, an empty search) is returned as such.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ldap3
+from ldap3.core import exceptions as ldap_errors
+
+log = logging.getLogger(__name__)
+
+INVALID_CREDENTIALS = 49
+# the server says it cannot serve now: as good as no answer
+UNAVAILABLE_RESULTS = frozenset({1, 3, 11, 51, 52, 80})  # operationsError, timeLimit,
+# adminLimit, busy, unavailable, other
+# errors ldap3 raises before sending anything: the request itself is unusable (a name
+# that makes no valid DN, ...), which is a refused login, not an outage
+_REFUSED_LOCALLY = (
+    ldap_errors.LDAPInvalidDnError,
+    ldap_errors.LDAPInvalidFilterError,
+    ldap_errors.LDAPInvalidValueError,
+    ldap_errors.LDAPPasswordIsMandatoryError,
+    ldap_errors.LDAPUserNameIsMandatoryError,
+)
+
+
+class Unreachable(Exception):
+    """No URL of the directory answered (``str`` says what happened, for logs and /ready)."""
+
+
+class Rejected(Exception):
+    """ldap3 refused to send the request (a value it cannot encode): a failed login."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to connect: the URLs in order, TLS, and the time allowed."""
+
+    urls: tuple[str, ...]
+    start_tls: bool = False
+    ca_file: Path | None = None
+    timeout: float = 5.0
+    max_connections: int = 4
+
+
+class Pool:
+    """A bounded set of connections to the directory's URLs (see the module docstring)."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self._slots = threading.BoundedSemaphore(endpoint.max_connections)
+        self._lock = threading.Lock()
+        self._idle: list[Any] = []  # ldap3.Connection, open, ready for a bind
+        self._failed: dict[str, float] = {}  # URL -> when it last failed to connect
+        self._tls = ldap3.Tls(
+            ca_certs_file=str(endpoint.ca_file) if endpoint.ca_file else None,
+            validate=ssl.CERT_REQUIRED,
+            version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+
+    def _server(self, url: str) -> Any:
+        """A new ldap3 Server each time: one remembers a failed address for minutes, and
+        a directory that is back must be used at once."""
+        return ldap3.Server(
+            url,
+            use_ssl=url.lower().startswith("ldaps://"),
+            tls=self._tls,
+            connect_timeout=self.endpoint.timeout,
+            get_info=ldap3.NONE,
+        )
+
+    @contextmanager
+    def connection(self) -> Iterator[Session]:
+        """A session on one connection; raises Unreachable when none can be had in time."""
+        if not self._slots.acquire(timeout=self.endpoint.timeout):
+            raise Unreachable(
+                f"all {self.endpoint.max_connections} connections to the directory stayed "
+                f"busy for {self.endpoint.timeout:g} s"
+            )
+        try:
+            session = Session(self)
+            try:
+                yield session
+            finally:
+                session.release()
+        finally:
+            self._slots.release()
+
+    def take_idle(self) -> Any | None:
+        with self._lock:
+            return self._idle.pop() if self._idle else None
+
+    def give_back(self, conn: Any) -> None:
+        with self._lock:
+            if len(self._idle) < self.endpoint.max_connections:
+                self._idle.append(conn)
+                return
+        close(conn)
+
+    def open_fresh(self) -> Any:
+        """A new open connection to the first URL that answers (StartTLS done)."""
+        problems: list[str] = []
+        with self._lock:  # URLs that failed lately go last, so one dead URL costs little
+            order = sorted(self.endpoint.urls, key=lambda url: self._failed.get(url, 0.0))
+        for url in order:
+            server = self._server(url)
+            conn = ldap3.Connection(
+                server, receive_timeout=max(1, math.ceil(self.endpoint.timeout)), read_only=True,
+                raise_exceptions=False, auto_referrals=False,
+            )  # fmt: skip
+            try:
+                conn.open()
+                if self.endpoint.start_tls and not server.ssl and not conn.start_tls():
+                    raise ldap_errors.LDAPStartTLSError(f"StartTLS refused: {conn.result}")
+                with self._lock:
+                    self._failed.pop(url, None)
+                return conn
+            except Exception as exc:  # ldap3 raises more than its own (struct.error, ...)
+                close(conn)
+                with self._lock:
+                    self._failed[url] = time.monotonic()
+                problems.append(f"{url}: {describe(exc)}")
+        raise Unreachable("; ".join(problems) or "no --ldap-url")
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            close(conn)
+
+
+class Session:
+    """One borrowed connection. Each call binds or searches; a connection that fails is
+    replaced by a fresh one once (a server may close idle ones), then Unreachable."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._conn: Any | None = None
+
+    def bind(self, dn: str, password: str) -> bool:
+        """Whether ``dn`` with ``password`` binds; raises Unreachable, Rejected."""
+        if not password:  # an empty password is an anonymous bind that "succeeds"
+            raise Rejected("empty password")
+        ok = self._run(lambda conn: conn.rebind(user=dn, password=password))
+        return bool(ok)
+
+    def ping(self) -> None:
+        """Open a fresh connection (StartTLS included), or raise Unreachable."""
+        self._drop()
+        self._conn = self._pool.open_fresh()
+
+    def search(
+        self, base: str, flt: str, attributes: list[str], *, scope: str = ldap3.SUBTREE,
+        limit: int = 0,
+    ) -> list[tuple[str, dict[str, list[str]]]]:  # fmt: skip
+        """(dn, attributes) of the entries found; a missing base is an empty answer."""
+
+        def run(conn: Any) -> bool:
+            return bool(
+                conn.search(
+                    base,
+                    flt,
+                    search_scope=scope,
+                    attributes=attributes,
+                    size_limit=limit,
+                    time_limit=max(1, int(self._pool.endpoint.timeout)),
+                )
+            )
+
+        self._run(run)
+        conn = self._conn
+        assert conn is not None
+        return [
+            (str(entry["dn"]), {k: [str(v) for v in _values(vs)] for k, vs in
+                                entry.get("attributes", {}).items()})
+            for entry in conn.response or ()
+            if entry.get("type") == "searchResEntry"
+        ]  # fmt: skip
+
+    def _run(self, operation: Any) -> Any:
+        for attempt in range(2):
+            conn = self._conn or (self._pool.take_idle() if attempt == 0 else None)
+            fresh = conn is None
+            if conn is None:
+                conn = self._pool.open_fresh()  # raises Unreachable
+            self._conn = conn
+            try:
+                result = operation(conn)
+            except _REFUSED_LOCALLY as exc:
+                raise Rejected(describe(exc)) from None
+            except Exception as exc:  # whatever broke, the directory gave no answer
+                self._drop()
+                if fresh:
+                    raise Unreachable(describe(exc)) from None
+                continue  # a stale idle connection: once more on a fresh one
+            code = conn.result.get("result") if isinstance(conn.result, dict) else None
+            if code in UNAVAILABLE_RESULTS:
+                self._drop()
+                raise Unreachable(f"the directory answered {conn.result.get('description')}")
+            return result
+        raise Unreachable("the directory closed the connection twice")
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            close(self._conn)
+            self._conn = None
+
+    def release(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._pool.give_back(self._conn)
+        self._conn = None
+
+
+def attribute(attributes: dict[str, list[str]], name: str) -> list[str]:
+    """An attribute's values whatever case the server spelled its name in."""
+    wanted = name.lower()
+    return next((v for k, v in attributes.items() if k.lower() == wanted), [])
+
+
+def _values(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def close(conn: Any) -> None:
+    try:
+        conn.unbind()
+    except Exception:  # closing a broken connection: nothing more to learn
+        log.debug("closing an LDAP connection failed", exc_info=True)
+
+
+def describe(exc: BaseException) -> str:
+    """An ldap3 error as a short line (its repr can carry whole request objects)."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
