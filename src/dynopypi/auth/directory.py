@@ -1,5 +1,5 @@
-"""Accounts and groups from an LDAP directory (OpenLDAP, Active Directory), and the chain
-that puts them behind the htpasswd accounts.
+"""Accounts and groups from an LDAP directory (OpenLDAP, Active Directory); the chain that
+puts them behind the htpasswd accounts is ``policy.Accounts``.
 
 Two ways to find a person's entry:
 
@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 
 import ldap3
 
-from dynopypi.auth.htpasswd import PasswordBook
 from dynopypi.auth.ldap_client import Endpoint, Pool, Rejected, Session, Unreachable, attribute
 from dynopypi.auth.ldap_escape import (
     acceptable_name,
@@ -154,11 +153,19 @@ class Directory:
 
     # ---- the questions asked
 
-    def _ask(self, user: str, password: str) -> Login | None:
+    def lookup(self, user: str) -> Login | None:
+        """The name and groups of ``user`` as the service account finds them, with no
+        password (search mode only; ``check-config --explain``). Raises Unreachable."""
+        assert self.config.user_dn is None
+        return self._ask(user, None) if acceptable_name(user) else None
+
+    def _ask(self, user: str, password: str | None) -> Login | None:
+        """Bind mode: bind, then read the entry as the person. Search mode: find the entry
+        and its groups as the service account, then bind (unless ``lookup``)."""
         config = self.config
         with self._pool.connection() as session:
             try:
-                if config.user_dn is not None:
+                if config.user_dn is not None and password is not None:
                     dn = fill(config.user_dn, user=escape_dn_value(user))
                     if not session.bind(dn, password):
                         return None
@@ -174,7 +181,8 @@ class Directory:
                 if name is None:
                     return None
                 groups = self._groups(session, name, dn, attribute(entry[1], "memberOf"))
-                if config.user_dn is None and not session.bind(dn, password):
+                bound = password is None or config.user_dn is not None  # bind mode: done
+                if not (bound or session.bind(dn, password or "")):
                     return None  # search mode: the password is checked last, as the person
                 return name, groups
             except Rejected as exc:
@@ -263,38 +271,3 @@ class Directory:
             f"accepted nor refused; try again in {self.retry_after} seconds",
             retry_after=self.retry_after,
         )
-
-
-class Accounts:
-    """The accounts a Basic login is checked against, in order: the htpasswd file first
-    (service accounts), then the directory for names the file does not have.
-
-    A name in the htpasswd file is the file's alone: a wrong password there is a failed
-    login, and the directory is not asked, so a directory account of the same name can
-    never sign in as a local service account, unless ``shadow_local`` (the operator's
-    ``--ldap-shadow-local``) lets the directory try too. Local accounts have no groups.
-    """
-
-    def __init__(
-        self, book: PasswordBook | None, directory: Directory, *, shadow_local: bool = False
-    ) -> None:
-        self._book = book
-        self._directory = directory
-        self._shadow_local = shadow_local
-
-    def check(self, user: str, password: str) -> Login | None:
-        book = self._book
-        directory_may = book is None or self._shadow_local or not book.has(user)
-        if directory_may:  # pip sends the login with every request: spare it a bcrypt hash
-            login = self._directory.remembered(user, password)
-            if login is not None:
-                return login
-        if book is not None:
-            if book.verify(user, password):  # the same work whoever the user
-                return user, NO_GROUPS
-            if book.has(user) and not self._shadow_local:
-                return None
-        return self._directory.authenticate(user, password)
-
-    def verify(self, user: str, password: str) -> bool:
-        return self.check(user, password) is not None

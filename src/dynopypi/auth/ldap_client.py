@@ -28,7 +28,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,24 @@ class Endpoint:
     max_connections: int = 4
 
 
+class VerifiedTls(ldap3.Tls):  # type: ignore[misc]  # ldap3 has no type hints
+    """TLS the way the standard library verifies it: the CA file (or the system's CAs),
+    and the certificate's names against the host (``check_hostname``, IP addresses
+    included). ldap3's own name check calls ``ssl.match_hostname``, deprecated since
+    Python 3.7 and gone in 3.12, so the socket is wrapped here instead."""
+
+    def __init__(self, ca_file: Path | None) -> None:
+        super().__init__(validate=ssl.CERT_REQUIRED)
+        self.context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+
+    def wrap_socket(self, connection: Any, do_handshake: bool = False) -> None:
+        connection.socket = self.context.wrap_socket(
+            connection.socket,
+            server_hostname=connection.server.host,
+            do_handshake_on_connect=do_handshake,
+        )
+
+
 class Pool:
     """A bounded set of connections to the directory's URLs (see the module docstring)."""
 
@@ -81,11 +99,7 @@ class Pool:
         self._lock = threading.Lock()
         self._idle: list[Any] = []  # ldap3.Connection, open, ready for a bind
         self._failed: dict[str, float] = {}  # URL -> when it last failed to connect
-        self._tls = ldap3.Tls(
-            ca_certs_file=str(endpoint.ca_file) if endpoint.ca_file else None,
-            validate=ssl.CERT_REQUIRED,
-            version=ssl.PROTOCOL_TLS_CLIENT,
-        )
+        self._tls = VerifiedTls(endpoint.ca_file)
 
     def _server(self, url: str) -> Any:
         """A new ldap3 Server each time: one remembers a failed address for minutes, and
@@ -251,10 +265,16 @@ def _values(value: Any) -> list[Any]:
 
 
 def close(conn: Any) -> None:
+    """Unbind, and close the socket whatever state ldap3 left it in (a connection that
+    failed to open keeps its socket open otherwise)."""
     try:
         conn.unbind()
     except Exception:  # closing a broken connection: nothing more to learn
         log.debug("closing an LDAP connection failed", exc_info=True)
+    sock = getattr(conn, "socket", None)
+    if sock is not None:
+        with suppress(OSError):
+            sock.close()
 
 
 def describe(exc: BaseException) -> str:

@@ -37,7 +37,7 @@ from dynopypi.dists.names import normalize
 from dynopypi.errors import ConfigError, Denied, NeedsAccount, Refused
 
 if TYPE_CHECKING:  # ldap3 is imported only when a directory is configured
-    from dynopypi.auth.directory import Accounts, DirectoryConfig
+    from dynopypi.auth.directory import Directory, DirectoryConfig
 
 
 @dataclass(frozen=True)
@@ -166,6 +166,41 @@ class Gate:
         return extractor.extract(credentials, address)
 
 
+class Accounts:
+    """The accounts a Basic login is checked against, in order: the htpasswd file first
+    (service accounts), then the directory for names the file does not have.
+
+    A name in the htpasswd file is the file's alone: a wrong password there is a failed
+    login, and the directory is not asked, so a directory account of the same name can
+    never sign in as a local service account, unless ``shadow_local`` (the operator's
+    ``--ldap-shadow-local``) lets the directory try too. Local accounts have no groups.
+    """
+
+    def __init__(
+        self, book: PasswordBook | None, directory: Directory, *, shadow_local: bool = False
+    ) -> None:
+        self._book = book
+        self._directory = directory
+        self._shadow_local = shadow_local
+
+    def check(self, user: str, password: str) -> tuple[str, frozenset[str]] | None:
+        book = self._book
+        directory_may = book is None or self._shadow_local or not book.has(user)
+        if directory_may:  # pip sends the login with every request: spare it a bcrypt hash
+            login = self._directory.remembered(user, password)
+            if login is not None:
+                return login
+        if book is not None:
+            if book.verify(user, password):  # the same work whoever the user
+                return user, frozenset()
+            if book.has(user) and not self._shadow_local:
+                return None
+        return self._directory.authenticate(user, password)
+
+    def verify(self, user: str, password: str) -> bool:
+        return self.check(user, password) is not None
+
+
 def build_gate(
     passwords: Path | None,
     required: frozenset[str],
@@ -192,7 +227,7 @@ def build_gate(
     sources: list[Reloadable] = [book] if book is not None else []
     checker: PasswordBook | Accounts | None = book
     if directory is not None:
-        from dynopypi.auth.directory import Accounts, Directory
+        from dynopypi.auth.directory import Directory
 
         ldap = Directory(directory)
         checker = Accounts(book, ldap, shadow_local=shadow_local)
