@@ -15,17 +15,18 @@ Directory users (``support.slapd``): alice (py-publishers, readers), bob (reader
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
 from support.accounts import add_account
-from support.clients import check_ok, pip_install, twine_upload
+from support.clients import check_ok, pip_install, run_client, twine_upload
 from support.fakedist import make_wheel
 from support.net import fresh_address, request_from
 from support.server import DynoServer, ServerFactory
-from support.slapd import PEOPLE, Slapd, password_of
+from support.slapd import PEOPLE, Slapd, password_of, user_dn
 
 RIGHTS = """\
 ci-bot          list,download,update   *
@@ -168,3 +169,27 @@ def test_directory_down_is_503_and_back_works_without_restart(
     response = upload(server, ALICE, wheel2)
     assert response.status_code == 200, server.explain(response)
     assert server.get("/ready").json()["warnings"] == []
+
+
+def test_check_config_explains_where_each_right_comes_from(slapd: Slapd, tmp_path: Path) -> None:
+    htpasswd = accounts(tmp_path)
+    password_file = tmp_path / "bind-password"
+    password_file.write_text(password_of("svc-search") + "\n")
+    (tmp_path / "packages").mkdir()
+    base = [sys.executable, "-m", "dynopypi", "check-config", str(tmp_path / "packages"),
+            "-P", str(htpasswd), "--ldap-url", slapd.url, "--ldap-search-base", PEOPLE,
+            "--ldap-bind-dn", user_dn("svc-search"),
+            "--ldap-bind-password-file", str(password_file)]  # fmt: skip
+    result = run_client([*base, "--explain", "Alice"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "user 'alice': directory account; groups: py-publishers, readers",
+        f"rights from {tmp_path / 'htpasswd.rights'}:",
+        "  list      yes (from the * line)",
+        "  download  yes (from the * line)",
+        "  update    acme-* (from the @py-publishers line)",
+    ]
+    local = run_client([*base, "--explain", "ci-bot"]).stdout
+    assert "account in" in local and "update    * (from the ci-bot line)" in local
+    shown = run_client(base)
+    assert shown.returncode == 0 and "svc-search-pw" not in shown.stdout + shown.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dynopypi import __version__
-from dynopypi.cli.ldap import ldap_flags
+from dynopypi.cli.ldap import explain_flags, ldap_flags
 from dynopypi.cli.storage import storage_flags, storage_parser, where_flags
 from dynopypi.cli.upstream import upstream_flags, upstream_parser
 
@@ -57,6 +57,8 @@ def _run_parser(sub: Any, name: str, summary: str) -> None:
     upstream_flags(p)
     storage_flags(p)
     ldap_flags(p)
+    if name == "check-config":
+        explain_flags(p)
 
 
 def _account_flags(p: argparse.ArgumentParser) -> None:

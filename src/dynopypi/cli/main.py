@@ -113,6 +113,20 @@ def _run(settings: Settings) -> int:
     return 0
 
 
+def _check_config(args: argparse.Namespace, settings: Settings) -> int:
+    if args.explain is None:
+        print(to_toml(settings), end="")
+        return 0
+    from dynopypi.cli.ldap import explain
+
+    try:
+        print(explain(settings, args.explain, args.groups), end="")
+    except ConfigError as exc:
+        print(f"dynopypi: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
@@ -152,8 +166,7 @@ def _command(args: argparse.Namespace) -> int:
         print(f"dynopypi: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     if args.command == "check-config":
-        print(to_toml(settings), end="")
-        return 0
+        return _check_config(args, settings)
     warning = credentials_warning(args.upstream)  # the flags only: not env, not --config
     if warning is not None:
         print(warning, file=sys.stderr)
