@@ -69,7 +69,8 @@ def test_long_messages_are_cut_to_fit_the_header() -> None:
 @pytest.mark.parametrize(
     "value",
     [None, "", "200 0 fine", "500 0 boom", "502 0 gateway", "302 0 elsewhere", "4xx 0 x",
-     "401 x message", "401 0 two words", "401 0 a\r\nb", "401", "401 0", "1401 0 x", "401 1234567 x"],
+     "401 x message", "401 0 two words", "401 0 a\r\nb", "401", "401 0", "1401 0 x",
+     "401 1234567 x"],
 )  # fmt: skip
 def test_decode_takes_only_a_refusal(value: str | None) -> None:
     assert decode(value) is None
