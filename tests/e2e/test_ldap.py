@@ -26,7 +26,7 @@ from support.clients import check_ok, pip_install, run_client, twine_upload
 from support.fakedist import make_wheel
 from support.net import fresh_address, request_from
 from support.server import DynoServer, ServerFactory
-from support.slapd import PEOPLE, Slapd, password_of, user_dn
+from support.slapd import GROUPS, PEOPLE, Slapd, password_of, user_dn
 
 RIGHTS = """\
 ci-bot          list,download,update   *
@@ -193,3 +193,35 @@ def test_check_config_explains_where_each_right_comes_from(slapd: Slapd, tmp_pat
     assert "account in" in local and "update    * (from the ci-bot line)" in local
     shown = run_client(base)
     assert shown.returncode == 0 and "svc-search-pw" not in shown.stdout + shown.stderr
+
+
+def test_search_mode_over_ldaps_with_a_group_search(
+    server_factory: ServerFactory, slapd: Slapd, tmp_path: Path
+) -> None:
+    """Active Directory's shape: a service account searches, groups from a group search,
+    TLS with the test CA; settings from DYNOPYPI_* and the password from its file."""
+    (tmp_path / "rights").write_text("* list,download\n@posix-publishers update acme-*\n")
+    (tmp_path / "bind-password").write_text(password_of("svc-search") + "\n")
+    server = server_factory(
+        tmp_path / "packages", "-P", ".", "--rights", str(tmp_path / "rights"),
+        "--ldap-url", slapd.ldaps_url, "--ldap-ca-file", str(slapd.ca),
+        "--ldap-search-base", PEOPLE, "--ldap-search-filter", "(&(objectClass=person)(uid={user}))",
+        "--ldap-bind-dn", user_dn("svc-search"),
+        "--ldap-bind-password-file", str(tmp_path / "bind-password"),
+        "--ldap-group-base", GROUPS, "--ldap-group-filter", "(memberUid={user})",
+    )  # fmt: skip
+    wheel = make_wheel(tmp_path, "acme-search", "1.0")
+    assert upload(server, ALICE, wheel).status_code == 200, server.logs()
+    assert upload(server, CAROL, wheel).status_code == 403
+    assert password_of("svc-search") not in server.logs()
+
+
+def test_failed_directory_logins_count_toward_the_throttle(index: DynoServer) -> None:
+    address = fresh_address()
+    codes = [
+        request_from(
+            address, "GET", index.url("/simple/"), auth=("carol", f"guess-{n}")
+        ).status_code
+        for n in range(4)
+    ]
+    assert codes[:3] == [401, 401, 401] and codes[3] == 429, codes
