@@ -125,3 +125,10 @@ def test_lookup_finds_name_and_groups_without_a_password(search: Directory) -> N
     assert search.lookup("ALICE") == ("alice", MEMBERS)
     assert search.lookup("nobody") is None
     assert search.lookup("*") is None
+
+
+def test_a_group_base_alone_keeps_only_member_of_groups_below_it(slapd: Slapd) -> None:
+    for made in directory((slapd.url,), user_dn=BIND, group_base=GROUPS):
+        assert made.authenticate("alice", password_of("alice")) == ("alice", MEMBERS)
+    for made in directory((slapd.url,), user_dn=BIND, group_base=f"ou=elsewhere,{SUFFIX}"):
+        assert made.authenticate("alice", password_of("alice")) == ("alice", frozenset())

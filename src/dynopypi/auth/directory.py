@@ -14,7 +14,8 @@ Groups come from the entry's ``memberOf`` (OpenLDAP's memberof overlay, AD), or 
 ``--ldap-group-base`` and ``--ldap-group-filter`` from a search for groups (``(member={dn})``
 for ``groupOfNames``, ``(memberUid={user})`` for ``posixGroup``); a group is named by the
 value of its DN's first part (``cn=py-publishers,...`` is ``@py-publishers`` in the rights
-file), or its ``cn``.
+file), or its ``cn``. With ``--ldap-group-base`` alone, only ``memberOf`` groups below it
+count: where people may create groups, one named ``py-publishers`` elsewhere is no grant.
 
 A successful login is remembered for ``cache_ttl`` seconds under an HMAC of name and
 password (keyed per process, as in ``htpasswd``): pip sends credentials with every request,
@@ -48,6 +49,7 @@ from dynopypi.auth.ldap_escape import (
     escape_filter_value,
     fill,
     first_value,
+    is_under,
     naming_attribute,
 )
 from dynopypi.errors import DirectoryUnavailable
@@ -239,6 +241,8 @@ class Directory:
             found = session.search(config.group_base, flt, ["cn"])
             names = [(attribute(a, "cn") or [first_value(d)])[0] for d, a in found]
             return frozenset(n for n in names if n)
+        if config.group_base is not None:  # only groups below it count (see the docstring)
+            member_of = [dn for dn in member_of if is_under(dn, config.group_base)]
         return frozenset(name for name in map(first_value, member_of) if name)
 
     # ---- the cache and the outage state

@@ -129,14 +129,20 @@ class BasicExtractor:
     scheme = "basic"
 
     def __init__(self, passwords: PasswordChecker | AccountChecker, throttle: Throttle) -> None:
-        self._passwords = passwords
         self._throttle = throttle
+        # decided once: a runtime protocol check costs microseconds on every login
+        self._accounts: AccountChecker | None = None
+        self._passwords: PasswordChecker | None = None
+        if isinstance(passwords, AccountChecker):
+            self._accounts = passwords
+        else:
+            self._passwords = passwords
 
     def _check(self, user: str, password: str) -> tuple[str, frozenset[str]] | None:
-        passwords = self._passwords
-        if isinstance(passwords, AccountChecker):
-            return passwords.check(user, password)
-        return (user, frozenset()) if passwords.verify(user, password) else None
+        if self._accounts is not None:
+            return self._accounts.check(user, password)
+        assert self._passwords is not None
+        return (user, frozenset()) if self._passwords.verify(user, password) else None
 
     def extract(self, credentials: str, address: str) -> Identity:
         parsed = decode_basic(credentials)

@@ -88,6 +88,26 @@ def fill(template: str, **values: str) -> str:
     return "".join(out)
 
 
+def _parts(dn: str) -> list[tuple[str, str]] | None:
+    """A DN's parts as (type, value) in lower case, values unescaped; None if not a DN."""
+    from ldap3.utils.dn import parse_dn
+
+    try:
+        parsed = parse_dn(dn, escape=False, strip=True)
+    except Exception:  # ldap3 raises LDAPInvalidDnError, or worse on garbage
+        return None
+    return [(str(t).lower(), _unescape(str(v)).lower()) for t, v, _sep in parsed]
+
+
+def is_under(dn: str, base: str) -> bool:
+    """Whether ``dn`` is ``base`` or below it, compared part by part (case and the
+    spaces around separators do not matter)."""
+    parts, top = _parts(dn), _parts(base)
+    if not parts or not top or len(top) > len(parts):
+        return False
+    return parts[len(parts) - len(top) :] == top
+
+
 def first_value(dn: str) -> str:
     """The value of a DN's first RDN, unescaped: ``cn=py-publishers,ou=groups,...`` ->
     ``py-publishers``: how a group named by ``memberOf`` is called in the rights file."""

@@ -68,7 +68,8 @@ def _finding_flags(g: argparse._ArgumentGroup) -> None:
     g.add_argument(
         "--ldap-group-base",
         metavar="DN",
-        help="where groups are searched for (default: the user's memberOf attribute)",
+        help="where groups are; with --ldap-group-filter, searched there, else only the "
+        "user's memberOf groups below it count (default: every memberOf group)",
     )
     g.add_argument(
         "--ldap-group-filter",

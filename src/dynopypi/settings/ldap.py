@@ -155,10 +155,8 @@ def check_ldap(settings: Settings) -> None:
             "ldap_bind_dn: the search mode needs a service account: --ldap-bind-dn and "
             "--ldap-bind-password-file"
         )
-    if (s.ldap_group_base is None) != (s.ldap_group_filter is None):
-        raise ConfigError(
-            "ldap_group_filter: give --ldap-group-base and --ldap-group-filter together"
-        )
+    if s.ldap_group_filter is not None and s.ldap_group_base is None:
+        raise ConfigError("ldap_group_filter: give --ldap-group-base too (where to search)")
     if s.ldap_start_tls and any(u.lower().startswith("ldaps://") for u in s.ldap_url):
         raise ConfigError("ldap_start_tls: StartTLS is for ldap:// URLs; ldaps:// is TLS already")
     for name in ("ldap_ca_file", "ldap_bind_password_file"):

@@ -14,6 +14,7 @@ from dynopypi.auth.ldap_escape import (
     escape_filter_value,
     fill,
     first_value,
+    is_under,
     naming_attribute,
 )
 
@@ -77,3 +78,14 @@ def test_naming_attribute() -> None:
 )  # fmt: skip
 def test_acceptable_names(name: str, ok: bool) -> None:
     assert acceptable_name(name) is ok
+
+
+def test_is_under() -> None:
+    base = "ou=groups,dc=example,dc=org"
+    assert is_under("cn=py-publishers,ou=groups,dc=example,dc=org", base)
+    assert is_under("CN=py-publishers, OU=Groups,DC=Example,DC=org", base)
+    assert is_under(base, base)
+    assert not is_under("cn=py-publishers,ou=self-made,dc=example,dc=org", base)
+    assert not is_under("cn=x,ou=groups,dc=example,dc=org,dc=evil", base)
+    assert not is_under("cn=ou\\3dgroups\\2cdc\\3dexample\\2cdc\\3dorg", base)
+    assert not is_under("garbage", base) and not is_under("", base)

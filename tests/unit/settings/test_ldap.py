@@ -67,7 +67,7 @@ def test_search_mode_reads_the_password_file_and_never_shows_it(tmp_path: Path) 
      ({"ldap_url": ["ldap://a"], "ldap_search_base": "o=x"}, "service account"),
      ({"ldap_url": ["ldap://a"], "ldap_user_dn": "uid=alice,o=x"}, "{user}"),
      ({"ldap_url": ["ldap://a"], "ldap_user_dn": BIND, "ldap_group_filter": "(member={dn})"},
-      "together"),
+      "base too"),
      ({"ldap_url": ["ldap://a"], "ldap_user_dn": BIND, "ldap_group_base": "o=x",
        "ldap_group_filter": "(member={dn}"}, "not a filter"),
      ({"ldap_url": ["ldaps://a"], "ldap_user_dn": BIND, "ldap_start_tls": True}, "StartTLS"),
