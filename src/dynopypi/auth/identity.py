@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol, runtime_checkable
 
 from dynopypi.auth.password_hashes import MAX_PASSWORD_BYTES, checkable
@@ -34,6 +36,7 @@ ACTIONS = (LIST, DOWNLOAD, UPDATE)  # in the order messages name them
 # Real credentials are a few hundred bytes; anything this long is an attack or a bug,
 # and decoding it would only cost memory. Treated as unreadable credentials.
 MAX_AUTHORIZATION = 8 * 1024
+NO_GROUPS: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,12 +141,6 @@ class BasicExtractor:
         else:
             self._passwords = passwords
 
-    def _check(self, user: str, password: str) -> tuple[str, frozenset[str]] | None:
-        if self._accounts is not None:
-            return self._accounts.check(user, password)
-        assert self._passwords is not None
-        return (user, frozenset()) if self._passwords.verify(user, password) else None
-
     def extract(self, credentials: str, address: str) -> Identity:
         parsed = decode_basic(credentials)
         if parsed is None:
@@ -160,18 +157,24 @@ class BasicExtractor:
                 f"wrong user name or password (passwords have at most {MAX_PASSWORD_BYTES} "
                 "bytes and no NUL)"
             )
-        found: list[tuple[str, frozenset[str]]] = []
+        found = (user, NO_GROUPS)
+        accounts = self._accounts
+        verify: Callable[[], bool]
+        if accounts is None:  # htpasswd alone: its own name, no groups
+            assert self._passwords is not None
+            verify = partial(self._passwords.verify, user, password)
+        else:
 
-        def verify() -> bool:  # raising (the directory down) is no failed login
-            login = self._check(user, password)
-            found.extend(() if login is None else (login,))
-            return login is not None
+            def verify() -> bool:  # raising (the directory down) is no failed login
+                nonlocal found
+                login = accounts.check(user, password)
+                found = login or found
+                return login is not None
 
         if not self._throttle.guard(address, verify, user):
             log.warning("failed login for %r from %s", user[:64], address)
             raise NeedsAccount("wrong user name or password")
-        name, groups = found[0]
-        return Identity(name, self.scheme, groups)
+        return Identity(found[0], self.scheme, found[1])
 
 
 def _refuse() -> bool:

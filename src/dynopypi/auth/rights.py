@@ -88,7 +88,12 @@ def rights_of(rules: RightsTable | None, user: str, groups: frozenset[str] = fro
     """
     if rules is None:
         return ALL_RIGHTS
-    return union([rights for _source, rights in sources_of(rules, user, groups)])
+    own = None if user.startswith("@") else rules.get(user)  # "@x" is a group's line
+    mine = own or rules.get("*") or READ_ONLY
+    if not groups:  # every request with credentials comes here: no lists, no strings
+        return mine
+    lines = [rules[f"@{g}"] for g in sorted(groups) if f"@{g}" in rules]
+    return union([mine, *lines]) if lines else mine
 
 
 def sources_of(
