@@ -6,6 +6,7 @@ StartTLS and LDAPS with a test CA, fail-over across URLs, and hostile names.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from support.net import free_port
 from support.slapd import GROUPS, PEOPLE, SUFFIX, Slapd, password_of, user_dn
 
 from dynopypi.auth.directory import Directory, DirectoryConfig
-from dynopypi.auth.ldap_client import Endpoint
+from dynopypi.auth.ldap_client import Endpoint, Pool, Unreachable
 from dynopypi.errors import DirectoryUnavailable
 
 BIND = f"uid={{user}},{PEOPLE}"
@@ -132,3 +133,21 @@ def test_a_group_base_alone_keeps_only_member_of_groups_below_it(slapd: Slapd) -
         assert made.authenticate("alice", password_of("alice")) == ("alice", MEMBERS)
     for made in directory((slapd.url,), user_dn=BIND, group_base=f"ou=elsewhere,{SUFFIX}"):
         assert made.authenticate("alice", password_of("alice")) == ("alice", frozenset())
+
+
+def test_connections_are_bounded_and_reused(slapd: Slapd) -> None:
+    pool = Pool(Endpoint((slapd.url,), timeout=1, max_connections=2))
+    try:
+        with pool.connection() as first, pool.connection() as second:
+            assert first.bind(user_dn("alice"), password_of("alice"))
+            assert second.bind(user_dn("bob"), password_of("bob"))
+            started = time.monotonic()
+            with pytest.raises(Unreachable, match="busy"), pool.connection():
+                pass  # a third must wait, and gives up after the timeout
+            assert 0.9 < time.monotonic() - started < 3
+        with pool.connection() as again:  # an idle connection, bound again as someone else
+            assert again.bind(user_dn("carol"), password_of("carol"))
+            assert not again.bind(user_dn("carol"), "wrong")
+        assert len(pool._idle) == 2
+    finally:
+        pool.close()

@@ -54,6 +54,9 @@ FLAGS = {
     "--x-accel-redirect": "x_accel_redirect",
     "--upstream": "upstream",
     "--upstream-timeout": "upstream_timeout",
+    "--ldap-url": "ldap_url",
+    "--ldap-user-dn": "ldap_user_dn",
+    "--ldap-timeout": "ldap_timeout",
 }
 SWITCHES = {"-o": "overwrite", "--overwrite": "overwrite"}
 
