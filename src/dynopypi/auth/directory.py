@@ -57,6 +57,7 @@ from dynopypi.errors import DirectoryUnavailable
 log = logging.getLogger(__name__)
 
 NO_GROUPS: frozenset[str] = frozenset()
+MAX_GROUPS = 1000  # a group search's answer is bounded (memory per login)
 Login = tuple[str, frozenset[str]]  # the name as the directory spells it, and its groups
 Entry = tuple[str, dict[str, list[str]]]  # a DN and its attributes
 
@@ -193,6 +194,8 @@ class Directory:
 
     def _read(self, session: Session, dn: str, attributes: list[str]) -> Entry | None:
         entries = session.search(dn, "(objectClass=*)", attributes, scope=ldap3.BASE)
+        if not entries:  # bound, yet the entry cannot be read: an ACL, or an alias DN
+            log.warning("LDAP: %s bound but cannot read its own entry: login refused", dn)
         return entries[0] if entries else None
 
     def _name_of(self, user: str, attributes: dict[str, list[str]]) -> str | None:
@@ -238,7 +241,7 @@ class Directory:
             flt = fill(
                 config.group_filter, user=escape_filter_value(user), dn=escape_filter_value(dn)
             )
-            found = session.search(config.group_base, flt, ["cn"])
+            found = session.search(config.group_base, flt, ["cn"], limit=MAX_GROUPS)
             names = [(attribute(a, "cn") or [first_value(d)])[0] for d, a in found]
             return frozenset(n for n in names if n)
         if config.group_base is not None:  # only groups below it count (see the docstring)

@@ -5,7 +5,8 @@ table), so every rule can be tested in a table without files or a server. ``Gate
 what a decision needs at request time: re-reading changed files, picking the extractor
 for the Authorization scheme, and turning a "no" into the right domain error (no
 credentials: ``NeedsAccount``; the wrong account: ``Denied``). Headers such as
-WWW-Authenticate and Retry-After belong to the HTTP edge, not here.
+WWW-Authenticate and Retry-After belong to the HTTP edge, not here. ``build_gate`` puts
+the parts together, with ``Accounts`` when an LDAP directory backs the htpasswd file.
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ class Gate:
                 self._policy = replace(self._policy, rights=self._rights.rules)
 
     def problems(self) -> list[str]:
-        """Why the password or rights file in use is not the one on disk (for /ready)."""
+        """Why the password or rights file in use is not the one on disk, or the directory
+        does not answer (for /ready)."""
         sources: list[Reloadable] = [*self._sources]
         if self._rights is not None:
             sources.append(self._rights)

@@ -8,6 +8,7 @@ in no command line, environment, config file or ``check-config`` output.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -144,6 +145,14 @@ def check_ldap(settings: Settings) -> None:
         if others or s.ldap_start_tls or s.ldap_ca_file:
             raise ConfigError(f"{(others or ['ldap_start_tls'])[0]}: needs --ldap-url")
         return
+    if s.ldap_user_dn is not None and not re.match(
+        r"[A-Za-z][A-Za-z0-9-]*=\{user\},", s.ldap_user_dn
+    ):
+        raise ConfigError(
+            f"ldap_user_dn: {s.ldap_user_dn!r} must be a DN starting ATTRIBUTE={{user}}, (like "
+            "uid={user},ou=people,...); for Active Directory's user@domain use the search "
+            "mode with --ldap-search-filter '(userPrincipalName={user})'"
+        )
     if (s.ldap_user_dn is None) == (s.ldap_search_base is None):
         raise ConfigError(
             "ldap: give either --ldap-user-dn 'uid={user},ou=people,...' (bind) or "

@@ -74,6 +74,7 @@ def test_search_mode_reads_the_password_file_and_never_shows_it(tmp_path: Path) 
      ({"ldap_url": ["ldap://a"], "ldap_user_dn": BIND, "ldap_ca_file": "/nonexistent"},
       "ldap_ca_file"),
      ({"ldap_user_dn": BIND}, "needs --ldap-url"),
+     ({"ldap_url": ["ldap://a"], "ldap_user_dn": "{user}@corp.example.com"}, "userPrincipalName"),
      ({"ldap_url": ["ldap://a"], "ldap_user_dn": BIND, "ldap_timeout": "0"}, "ldap_timeout")],
 )  # fmt: skip
 def test_mistakes_are_one_line(tmp_path: Path, flags: dict[str, Any], message: str) -> None:
