@@ -22,6 +22,7 @@ any answer it *did* give (a refused bind, an empty search) is returned as such.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import ssl
@@ -32,16 +33,16 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import ldap3
 from ldap3.core import exceptions as ldap_errors
 
 log = logging.getLogger(__name__)
 
-INVALID_CREDENTIALS = 49
-# the server says it cannot serve now: as good as no answer
-UNAVAILABLE_RESULTS = frozenset({1, 3, 11, 51, 52, 80})  # operationsError, timeLimit,
-# adminLimit, busy, unavailable, other
+# the server says it cannot serve now (operationsError, timeLimitExceeded,
+# adminLimitExceeded, busy, unavailable, other): as good as no answer
+UNAVAILABLE_RESULTS = frozenset({1, 3, 11, 51, 52, 80})
 # errors ldap3 raises before sending anything: the request itself is unusable (a name
 # that makes no valid DN, ...), which is a refused login, not an outage
 _REFUSED_LOCALLY = (
@@ -100,6 +101,14 @@ class Pool:
         self._idle: list[Any] = []  # ldap3.Connection, open, ready for a bind
         self._failed: dict[str, float] = {}  # URL -> when it last failed to connect
         self._tls = VerifiedTls(endpoint.ca_file)
+        for url in endpoint.urls:
+            host = urlsplit(url).hostname or ""
+            if url.lower().startswith("ldap://") and not endpoint.start_tls and not _loopback(host):
+                log.warning(
+                    "%s without --ldap-start-tls: passwords cross the network in clear text; "
+                    "use ldaps:// or --ldap-start-tls",
+                    url,
+                )
 
     def _server(self, url: str) -> Any:
         """A new ldap3 Server each time: one remembers a failed address for minutes, and
@@ -197,20 +206,9 @@ class Session:
         limit: int = 0,
     ) -> list[tuple[str, dict[str, list[str]]]]:  # fmt: skip
         """(dn, attributes) of the entries found; a missing base is an empty answer."""
-
-        def run(conn: Any) -> bool:
-            return bool(
-                conn.search(
-                    base,
-                    flt,
-                    search_scope=scope,
-                    attributes=attributes,
-                    size_limit=limit,
-                    time_limit=max(1, int(self._pool.endpoint.timeout)),
-                )
-            )
-
-        self._run(run)
+        seconds = max(1, int(self._pool.endpoint.timeout))
+        options = {"search_scope": scope, "size_limit": limit, "time_limit": seconds}
+        self._run(lambda conn: conn.search(base, flt, attributes=attributes, **options))
         conn = self._conn
         assert conn is not None
         return [
@@ -252,6 +250,13 @@ class Session:
         if self._conn is not None and not self._conn.closed:
             self._pool.give_back(self._conn)
         self._conn = None
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def attribute(attributes: dict[str, list[str]], name: str) -> list[str]:
