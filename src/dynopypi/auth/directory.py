@@ -132,11 +132,15 @@ class Directory:
 
     def reload(self, *, force: bool = False) -> bool:
         """For ``/ready`` and the gate: once the wait after an outage is over, ask the
-        directory (one thread at a time) whether it answers again."""
+        directory whether it answers again, in a thread of its own (one at a time): a
+        request of an htpasswd account must not wait for a directory that may hang."""
         if self.problem is None or self._down_until > self._clock():
             return False
-        if not self._probe_lock.acquire(blocking=False):
-            return False
+        if self._probe_lock.acquire(blocking=False):
+            threading.Thread(target=self._probe, name="ldap-probe", daemon=True).start()
+        return False
+
+    def _probe(self) -> None:
         try:
             with self._pool.connection() as session:
                 if self.config.bind_dn is None:
@@ -145,11 +149,10 @@ class Directory:
                     self._service_bind(session)
         except Unreachable as exc:
             self._went_down(str(exc))
-            return False
+            return
         finally:
             self._probe_lock.release()
         self._came_back()
-        return False
 
     def close(self) -> None:
         self._pool.close()
