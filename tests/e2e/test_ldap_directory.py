@@ -151,3 +151,21 @@ def test_connections_are_bounded_and_reused(slapd: Slapd) -> None:
         assert len(pool._idle) == 2
     finally:
         pool.close()
+
+
+def test_a_directory_that_hangs_is_an_outage_within_the_timeout(slapd: Slapd) -> None:
+    for made in directory((slapd.url,), user_dn=BIND):
+        slapd.pause()
+        try:
+            started = time.monotonic()
+            with pytest.raises(DirectoryUnavailable):
+                made.authenticate("alice", password_of("alice"))
+            assert time.monotonic() - started < 4
+            started = time.monotonic()
+            with pytest.raises(DirectoryUnavailable):  # at once while Retry-After runs
+                made.authenticate("bob", password_of("bob"))
+            assert time.monotonic() - started < 0.5
+        finally:
+            slapd.resume()
+        time.sleep(2.1)
+        assert made.authenticate("alice", password_of("alice")) == ("alice", MEMBERS)

@@ -22,7 +22,9 @@ it (``stop``/``start`` again on the same ports) restore it before they end.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -145,6 +147,15 @@ class Slapd:
         if self.proc is not None:
             stop_process(self.proc)
             self.proc = None
+
+    def pause(self) -> None:
+        """SIGSTOP: connections are still accepted (by the kernel), nothing is answered."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
 
     def logs(self) -> str:
         try:
