@@ -17,9 +17,9 @@ def ldap_flags(p: argparse.ArgumentParser) -> None:
     """Sign-in with directory accounts, beside (after) the htpasswd ones."""
     g = p.add_argument_group(
         "directory accounts (LDAP, Active Directory)",
-        "Names not in the htpasswd file are checked against the directory; a name in it is "
-        "never (unless --ldap-shadow-local). Needs a rights file: @GROUP lines apply to the "
-        "members of a directory group.",
+        "Names not in the htpasswd file are checked against the directory; a name in it\n"
+        "is never (unless --ldap-shadow-local). Needs a rights file: @GROUP lines apply\n"
+        "to the members of a directory group.",
     )
     g.add_argument(
         "--ldap-url",

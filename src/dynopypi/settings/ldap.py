@@ -176,9 +176,10 @@ def check_ldap(settings: Settings) -> None:
         read_password(s.ldap_bind_password_file)
     rights = s.rights or (default_rights_path(s.passwords) if s.passwords else None)
     if rights is None or not rights.exists():
+        missing = f"{rights} does not exist" if rights else "give --rights FILE"
         raise ConfigError(
-            f"rights: LDAP sign-in needs a rights file ({rights or '--rights FILE'} does not "
-            "exist): without one every directory account could upload anything"
+            f"rights: LDAP sign-in needs a rights file ({missing}): without one every "
+            "directory account could upload anything"
         )
 
 
