@@ -15,7 +15,7 @@ from support.net import free_port
 from support.slapd import GROUPS, PEOPLE, SUFFIX, Slapd, password_of, user_dn
 
 from dynopypi.auth.directory import Directory, DirectoryConfig
-from dynopypi.auth.ldap_client import Endpoint, Pool, Unreachable
+from dynopypi.auth.ldap_client import MAX_IDLE, Endpoint, Pool, Unreachable
 from dynopypi.errors import DirectoryUnavailable
 
 BIND = f"uid={{user}},{PEOPLE}"
@@ -169,3 +169,16 @@ def test_a_directory_that_hangs_is_an_outage_within_the_timeout(slapd: Slapd) ->
             slapd.resume()
         time.sleep(2.1)
         assert made.authenticate("alice", password_of("alice")) == ("alice", MEMBERS)
+
+
+def test_a_connection_idle_too_long_is_not_reused(slapd: Slapd) -> None:
+    """A firewall may drop an idle connection without a word: binding on it would hang."""
+    pool = Pool(Endpoint((slapd.url,), timeout=1, max_connections=2))
+    try:
+        with pool.connection() as session:
+            assert session.bind(user_dn("alice"), password_of("alice"))
+        old, _since = pool._idle[0]
+        pool._idle[0] = (old, time.monotonic() - MAX_IDLE - 1)
+        assert pool.take_idle() is None and old.closed
+    finally:
+        pool.close()

@@ -5,10 +5,10 @@ ldap3 (pure Python) speaks the protocol. This module owns what ldap3 leaves to i
 - **bounded**: at most ``max_connections`` connections exist at once; a login that finds
   them all busy waits for one no longer than the timeout, then the directory counts as
   unavailable (the worker is not held hostage by a slow directory).
-- **reused**: a connection goes back to an idle list after use and the next login binds on
-  it again (a bind replaces the connection's identity), saving a TCP and TLS handshake.
-  An idle connection the server has closed fails on first use; it is dropped and a fresh
-  one is opened, so a stale pool never looks like an outage.
+- **reused**: a connection goes back to an idle list after use (for ``MAX_IDLE`` seconds)
+  and the next login binds on it again (a bind replaces its identity), saving a TCP and TLS
+  handshake. One the server has closed fails on first use and is replaced by a fresh one,
+  so a stale pool never looks like an outage.
 - **failed over**: fresh connections try each URL in order (``--ldap-url`` repeated); a
   URL that refused or timed out is skipped until every other one fails too.
 - **timed out**: connecting and each reply are bounded by ``timeout`` seconds.
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 # the server says it cannot serve now (operationsError, timeLimitExceeded,
 # adminLimitExceeded, busy, unavailable, other): as good as no answer
 UNAVAILABLE_RESULTS = frozenset({1, 3, 11, 51, 52, 80})
+MAX_IDLE = 60.0  # seconds an idle connection is kept for reuse
 # errors ldap3 raises before sending anything: the request itself is unusable (a name
 # that makes no valid DN, ...), which is a refused login, not an outage
 _REFUSED_LOCALLY = (
@@ -98,7 +99,7 @@ class Pool:
         self.endpoint = endpoint
         self._slots = threading.BoundedSemaphore(endpoint.max_connections)
         self._lock = threading.Lock()
-        self._idle: list[Any] = []  # ldap3.Connection, open, ready for a bind
+        self._idle: list[tuple[Any, float]] = []  # (open ldap3.Connection, since when)
         self._failed: dict[str, float] = {}  # URL -> when it last failed to connect
         self._tls = VerifiedTls(endpoint.ca_file)
         for url in endpoint.urls:
@@ -139,13 +140,22 @@ class Pool:
             self._slots.release()
 
     def take_idle(self) -> Any | None:
+        """The connection used last, if it was idle less than ``MAX_IDLE`` seconds (a
+        firewall may have dropped an older one silently: a bind on it would hang for the
+        whole timeout before the retry on a fresh one)."""
         with self._lock:
-            return self._idle.pop() if self._idle else None
+            now = time.monotonic()
+            stale = [conn for conn, since in self._idle if now - since > MAX_IDLE]
+            self._idle = [(conn, since) for conn, since in self._idle if now - since <= MAX_IDLE]
+            conn = self._idle.pop()[0] if self._idle else None
+        for old in stale:
+            close(old)
+        return conn
 
     def give_back(self, conn: Any) -> None:
         with self._lock:
             if len(self._idle) < self.endpoint.max_connections:
-                self._idle.append(conn)
+                self._idle.append((conn, time.monotonic()))
                 return
         close(conn)
 
@@ -177,7 +187,7 @@ class Pool:
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
-        for conn in idle:
+        for conn, _since in idle:
             close(conn)
 
 
