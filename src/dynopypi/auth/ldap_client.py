@@ -22,7 +22,6 @@ any answer it *did* give (a refused bind, an empty search) is returned as such.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 import ssl
@@ -33,7 +32,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import ldap3
 from ldap3.core import exceptions as ldap_errors
@@ -102,14 +100,6 @@ class Pool:
         self._idle: list[tuple[Any, float]] = []  # (open ldap3.Connection, since when)
         self._failed: dict[str, float] = {}  # URL -> when it last failed to connect
         self._tls = VerifiedTls(endpoint.ca_file)
-        for url in endpoint.urls:
-            host = urlsplit(url).hostname or ""
-            if url.lower().startswith("ldap://") and not endpoint.start_tls and not _loopback(host):
-                log.warning(
-                    "%s without --ldap-start-tls: passwords cross the network in clear text; "
-                    "use ldaps:// or --ldap-start-tls",
-                    url,
-                )
 
     def _server(self, url: str) -> Any:
         """A new ldap3 Server each time: one remembers a failed address for minutes, and
@@ -124,14 +114,16 @@ class Pool:
 
     @contextmanager
     def connection(self) -> Iterator[Session]:
-        """A session on one connection; raises Unreachable when none can be had in time."""
+        """A session on one connection, all of whose exchanges end within the timeout;
+        raises Unreachable when no connection can be had in time."""
+        deadline = time.monotonic() + self.endpoint.timeout
         if not self._slots.acquire(timeout=self.endpoint.timeout):
             raise Unreachable(
                 f"all {self.endpoint.max_connections} connections to the directory stayed "
                 f"busy for {self.endpoint.timeout:g} s"
             )
         try:
-            session = Session(self)
+            session = Session(self, deadline)
             try:
                 yield session
             finally:
@@ -195,8 +187,9 @@ class Session:
     """One borrowed connection. Each call binds or searches; a connection that fails is
     replaced by a fresh one once (a server may close idle ones), then Unreachable."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, deadline: float) -> None:
         self._pool = pool
+        self._deadline = deadline  # a slow directory answers each reply just in time
         self._conn: Any | None = None
 
     def bind(self, dn: str, password: str) -> bool:
@@ -235,7 +228,12 @@ class Session:
             if conn is None:
                 conn = self._pool.open_fresh()  # raises Unreachable
             self._conn = conn
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise Unreachable(f"no answer within {self._pool.endpoint.timeout:g} s")
             try:
+                if conn.socket is not None:
+                    conn.socket.settimeout(left)  # below ldap3's whole-second one
                 result = operation(conn)
             except _REFUSED_LOCALLY as exc:
                 raise Rejected(describe(exc)) from None
@@ -260,13 +258,6 @@ class Session:
         if self._conn is not None and not self._conn.closed:
             self._pool.give_back(self._conn)
         self._conn = None
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def attribute(attributes: dict[str, list[str]], name: str) -> list[str]:

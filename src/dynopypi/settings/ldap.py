@@ -8,10 +8,13 @@ in no command line, environment, config file or ``check-config`` output.
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
 from dynopypi.auth.rights import default_rights_path
 from dynopypi.errors import ConfigError
@@ -35,6 +38,7 @@ LDAP_FLAGS = (
     "ldap_cache_ttl",
     "ldap_shadow_local",
 )
+log = logging.getLogger(__name__)
 MAX_PASSWORD_FILE = 4096
 
 
@@ -197,6 +201,13 @@ def read_password(path: Path) -> str:
     return password
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def directory_config(settings: Settings) -> DirectoryConfig | None:
     """What the gate needs to ask the directory, or None without ``--ldap-url``."""
     s = settings
@@ -205,6 +216,14 @@ def directory_config(settings: Settings) -> DirectoryConfig | None:
     from dynopypi.auth.directory import DirectoryConfig
     from dynopypi.auth.ldap_client import Endpoint
 
+    for url in s.ldap_url:
+        host = urlsplit(url).hostname or ""
+        if url.lower().startswith("ldap://") and not s.ldap_start_tls and not _loopback(host):
+            log.warning(
+                "%s without --ldap-start-tls: passwords cross the network in clear text; "
+                "use ldaps:// or --ldap-start-tls",
+                url,
+            )
     endpoint = Endpoint(
         s.ldap_url, start_tls=s.ldap_start_tls, ca_file=s.ldap_ca_file, timeout=s.ldap_timeout,
         max_connections=max(1, min(8, s.threads)),

@@ -92,3 +92,17 @@ def test_a_directory_needs_a_rights_file(tmp_path: Path) -> None:
 def test_a_directory_alone_may_guard_reading(tmp_path: Path) -> None:
     s = settings(tmp_path, ldap_url=["ldap://a"], ldap_user_dn=BIND, authenticate="list,update")
     assert s.passwords is None and "list" in s.authenticate
+
+
+def test_plain_ldap_to_another_machine_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for url, warned in (("ldap://10.1.2.3", True), ("ldap://127.0.0.1:3389", False),
+                        ("ldaps://10.1.2.3", False), ("ldap://[::1]", False)):  # fmt: skip
+        caplog.clear()
+        directory_config(settings(tmp_path, ldap_url=[url], ldap_user_dn=BIND))
+        assert ("clear text" in caplog.text) is warned, url
+    caplog.clear()
+    s = settings(tmp_path, ldap_url=["ldap://10.1.2.3"], ldap_user_dn=BIND, ldap_start_tls=True)
+    directory_config(s)
+    assert "clear text" not in caplog.text
