@@ -20,7 +20,7 @@ NGINX_SITE_DIR ?= $(SYSCONFDIR)/nginx/conf.d
 SERVICE_USER ?= dynopypi
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test unit lint format bench bench-s3 clean install publish-local container-test \
+.PHONY: help venv run test unit lint format bench bench-migrate bench-s3 clean install publish-local container-test \
 	ansible-test
 
 help: ## list the targets
@@ -60,6 +60,9 @@ unit: $(BIN)/.installed ## pure and in-process tests only: no server, nginx or S
 
 bench: $(BIN)/.installed ## benchmark against pypiserver on a generated corpus (BENCH_ARGS)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-migrate: $(BIN)/.installed ## import throughput of a 6,000-file corpus from a local dynopypi, rerun, compare (BENCH_ARGS)
+	$(BIN)/python bench/migrate.py $(BENCH_ARGS)
 
 bench-s3: $(BIN)/.installed ## benchmark the S3 bucket (a local SeaweedFS) against the directory (BENCH_ARGS)
 	$(BIN)/python bench/s3.py $(BENCH_ARGS)

@@ -40,15 +40,35 @@ NO_GROUPS: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
+class Scope:
+    """What an API token may do, whoever its user is: the policy intersects it with the
+    user's rights at the time of use (a token never widens an account).
+
+    ``publisher`` and ``issuer`` are set on a token minted by trusted publishing: that
+    token's rights come from the publisher the operator configured, not from an account,
+    and the audit log names the publisher rather than a person.
+    """
+
+    token_id: str
+    projects: tuple[str, ...] = ("*",)  # normalized globs
+    actions: frozenset[str] = frozenset()
+    publisher: str | None = None
+    issuer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Identity:
     """A proven user (and the scheme that proved it), or nobody (``ANONYMOUS``).
 
+    ``scope`` is None for a password (the account's full rights) and the token's scope
+    when an API token proved the identity.
     ``groups``: the directory groups the user is in (LDAP), whose lines in the rights file
     (``@group``) add to the user's own; none for htpasswd accounts.
     """
 
     user: str | None = None
     scheme: str | None = None
+    scope: Scope | None = None
     groups: frozenset[str] = frozenset()
 
     @property
@@ -174,7 +194,7 @@ class BasicExtractor:
         if not self._throttle.guard(address, verify, user):
             log.warning("failed login for %r from %s", user[:64], address)
             raise NeedsAccount("wrong user name or password")
-        return Identity(found[0], self.scheme, found[1])
+        return Identity(found[0], self.scheme, groups=found[1])
 
 
 def _refuse() -> bool:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from dynopypi.auth.bearer import BearerExtractor, TokenBook, TokenCheck, TokenOrPassword
 from dynopypi.auth.htpasswd import PasswordBook, read_htpasswd
 from dynopypi.auth.identity import (
     ANONYMOUS,
@@ -27,6 +28,7 @@ from dynopypi.auth.identity import (
     split_authorization,
 )
 from dynopypi.auth.rights import (
+    Rights,
     RightsFile,
     RightsTable,
     default_rights_path,
@@ -63,6 +65,12 @@ class Policy:
             return True
         if not self.accounts_configured or identity.user is None:
             return False
+        scope = identity.scope
+        if scope is not None:
+            if not Rights(scope.actions, scope.projects).allows(action, project):
+                return False
+            if scope.publisher is not None:  # the operator's publisher entry is the grant
+                return True
         return rights_of(self.rights, identity.user, identity.groups).allows(action, project)
 
 
@@ -80,6 +88,13 @@ def refusal(policy: Policy, identity: Identity, action: str, project: str | None
             f"{action} on this index needs an account: send a user name and password"
         )
     target = f" project {normalize(project)!r}" if project and action == UPDATE else ""
+    scope = identity.scope
+    if scope is not None and not Rights(scope.actions, scope.projects).allows(action, project):
+        return Denied(
+            f"token {scope.token_id} may not {action}{target}: out of its scope (actions "
+            f"{','.join(sorted(scope.actions))}; projects {' '.join(scope.projects)}); "
+            "create a token with the rights this needs"
+        )
     return Denied(f"account {identity.user!r} may not {action}{target} on this index")
 
 
@@ -209,16 +224,20 @@ def build_gate(
     rights_file: Path | None = None,
     *,
     throttle: Throttle | None = None,
+    tokens: TokenBook | None = None,
     directory: DirectoryConfig | None = None,
     shadow_local: bool = False,
 ) -> Gate:
     """The gate for a server's settings: Basic over htpasswd when there is a password file,
-    then over the LDAP directory when one is configured (``directory.Accounts``).
+    then over the LDAP directory when one is configured (``Accounts``); and API tokens
+    (Bearer, or Basic as ``__token__``) when there is a ``tokens`` book.
 
-    Without either (``-P .``) there are no extractors and no rights; the policy alone says
-    what happens to actions that need an account. With a directory the rights file must
-    exist (settings check it): thousands of directory accounts with every right would be
-    no default.
+    Without a password file or a directory (``-P .``) there are no extractors and no
+    rights; the policy alone says what happens to actions that need an account. Tokens act
+    for htpasswd accounts (a token of a directory account could outlive its account: the
+    directory cannot be asked whether it still exists without a password). With a
+    directory the rights file must exist (settings check it): thousands of directory
+    accounts with every right would be no default.
     """
     if passwords is None and directory is None:
         return Gate(Policy(required, accounts_configured=False), {})
@@ -235,8 +254,19 @@ def build_gate(
         checker = Accounts(book, ldap, shadow_local=shadow_local)
         sources.append(ldap)
     assert checker is not None
-    basic = BasicExtractor(checker, throttle or Throttle())
-    return Gate(Policy(required), {basic.scheme: basic}, rights=rights, sources=sources)
+    throttle = throttle or Throttle()
+    basic: Extractor = BasicExtractor(checker, throttle)
+    extractors: dict[str, Extractor] = {"basic": basic}
+    if tokens is not None:
+        exists = book.has if book is not None else _no_account
+        check = TokenCheck(tokens, throttle, accounts=exists)
+        extractors = {"basic": TokenOrPassword(check, basic), "bearer": BearerExtractor(check)}
+    return Gate(Policy(required), extractors, rights=rights, sources=sources)
+
+
+def _no_account(user: str) -> bool:
+    """Without a password file no account can hold an API token (see ``build_gate``)."""
+    return False
 
 
 def check_account_files(passwords: Path, rights: Path | None) -> None:

@@ -12,7 +12,9 @@ from typing import Any
 
 from dynopypi import __version__
 from dynopypi.cli.ldap import explain_flags, ldap_flags
+from dynopypi.cli.migrate import compare_parser
 from dynopypi.cli.storage import storage_flags, storage_parser, where_flags
+from dynopypi.cli.trust import trust_parsers
 from dynopypi.cli.upstream import upstream_flags, upstream_parser
 
 _RUN_HELP = """\
@@ -87,6 +89,17 @@ def _account_flags(p: argparse.ArgumentParser) -> None:
         action="store_const",
         const=True,
         help="allow uploads to replace an existing file with different content",
+    )
+    p.add_argument(
+        "--oidc-audience",
+        metavar="NAME",
+        help="the audience trusted publishing expects in CI identity tokens (default: "
+        "dynopypi; give each index its own so a token for one is useless on another)",
+    )
+    p.add_argument(
+        "--oidc-token-ttl",
+        metavar="SECONDS",
+        help="lifetime of API tokens minted by trusted publishing, 900 to 21600 (default: 900)",
     )
 
 
@@ -192,6 +205,16 @@ def _roots_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", type=Path, help="TOML file with settings")
 
 
+def _where_flags(p: argparse.ArgumentParser) -> None:
+    """The storage a management command changes in place, found as ``yank`` finds it."""
+    _roots_flag(p)
+    where_flags(
+        p,
+        "the bucket the replicas serve (as for run) instead of the package directory; "
+        "credentials and region from AWS_* variables or ~/.aws",
+    )
+
+
 def _manage_parsers(sub: Any) -> None:
     pw = sub.add_parser(
         "passwd",
@@ -222,12 +245,7 @@ def _manage_parsers(sub: Any) -> None:
         y.add_argument("--file", metavar="FILENAME", help="only this file of the release")
         if name == "yank":
             y.add_argument("--reason", default="", help="why (shown by pip)")
-        _roots_flag(y)
-        where_flags(
-            y,
-            "the bucket the replicas serve (as for run) instead of the package directory; "
-            "credentials and region from AWS_* variables or ~/.aws",
-        )
+        _where_flags(y)
     r = sub.add_parser(
         "reindex",
         help="drop the digest and metadata cache so the next start re-reads files",
@@ -249,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     _run_parser(sub, "run", "serve package directories")
     _manage_parsers(sub)
     upstream_parser(sub, _roots_flag)
+    trust_parsers(sub, _where_flags)
     storage_parser(sub)
+    compare_parser(sub)
     _run_parser(
         sub,
         "check-config",

@@ -19,17 +19,31 @@ from dynopypi.edge.bodies import BodySink, Stream
 from dynopypi.edge.forwarded import Network, WSGIApp, apply_forwarded
 from dynopypi.edge.guard import REFUSED, Decide
 from dynopypi.edge.multipart import FormParser, declared_length
-from dynopypi.errors import Refused
+from dynopypi.errors import Refused, TooLarge
 
 log = logging.getLogger(__name__)
 
 
+MINT_PATH = "/_/oidc/mint-token"  # trusted publishing: the credential is in the body
+MAX_MINT_BODY = 64 * 1024  # {"token": JWT}: a few KiB
+
+
 def body_gate(gate: Gate, networks: tuple[Network, ...]) -> Decide:
     """The app's gate as ``decide``: every body is an upload (the only requests that
-    carry one), so it needs ``update``. ``headers`` are waitress's (``AUTHORIZATION``,
-    ``X_FORWARDED_FOR``); the client's address is found as the app finds it."""
+    carry one), so it needs ``update``; but for the trusted publishing exchange, whose
+    small JSON body *is* the credential (refused unless its declared length is small).
+    ``headers`` are waitress's (``AUTHORIZATION``, ``X_FORWARDED_FOR``); the client's
+    address is found as the app finds it."""
 
-    def decide(headers: Mapping[str, str], peer: str) -> Refused | None:
+    def decide(headers: Mapping[str, str], peer: str, path: str) -> Refused | None:
+        if path == MINT_PATH:
+            length = headers.get("CONTENT_LENGTH", "")
+            if length.isdigit() and int(length) <= MAX_MINT_BODY:
+                return None
+            return TooLarge(
+                f"the token exchange takes a JSON body of at most {MAX_MINT_BODY} bytes "
+                "with a Content-Length"
+            )
         environ: dict[str, Any] = {f"HTTP_{key}": value for key, value in headers.items()}
         environ["REMOTE_ADDR"] = peer
         apply_forwarded(environ, networks)

@@ -4,7 +4,8 @@ turning results into responses.
 ``shell`` (what every route shares: authorization, refusals as responses, caching headers),
 ``simple_api``, ``files`` (the download routes), ``sending`` and ``ranges`` (sending a
 file: conditional requests and byte ranges), ``pypi`` (the JSON API), ``as_of``,
-``actions`` (uploads, yank and removal) and ``ops`` (health, readiness). ``create_app``
+``actions`` (uploads, yank and removal), ``oidc`` (trusted publishing's exchange) and
+``ops`` (health, readiness). ``create_app``
 builds a fresh app from the ``Services``; nothing here is global, so tests make as many
 apps as they like.
 
@@ -20,6 +21,7 @@ from dynopypi.services import Services
 from dynopypi.web.actions import ActionRoutes
 from dynopypi.web.as_of import AsOfRoutes
 from dynopypi.web.files import FileRoutes
+from dynopypi.web.oidc import OidcRoutes
 from dynopypi.web.ops import OpsRoutes
 from dynopypi.web.pypi import PypiRoutes
 from dynopypi.web.shell import Shell, error_plugin, plain_error
@@ -33,7 +35,8 @@ def create_app(services: Services) -> bottle.Bottle:
     for code in (400, 404, 405, 500):
         app.error_handler[code] = plain_error
     shell = Shell(services)
-    for area in (OpsRoutes, SimpleRoutes, FileRoutes, PypiRoutes, ActionRoutes, AsOfRoutes):
+    for area in (OpsRoutes, SimpleRoutes, FileRoutes, PypiRoutes, ActionRoutes, AsOfRoutes,
+                 OidcRoutes):  # fmt: skip
         area(shell).install(app)
     return app
 

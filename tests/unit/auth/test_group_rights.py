@@ -49,7 +49,7 @@ def test_a_user_named_like_a_group_line_does_not_get_it() -> None:
 
 def test_the_policy_uses_the_identity_groups() -> None:
     policy = Policy(frozenset({UPDATE}), RULES)
-    member = Identity("dave", "basic", frozenset({"py-publishers"}))
+    member = Identity("dave", "basic", groups=frozenset({"py-publishers"}))
     assert policy.allows(member, UPDATE, "acme-x")
     assert not policy.allows(Identity("dave", "basic"), UPDATE, "acme-x")
 
