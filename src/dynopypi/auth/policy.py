@@ -95,7 +95,9 @@ def refusal(policy: Policy, identity: Identity, action: str, project: str | None
             f"{','.join(sorted(scope.actions))}; projects {' '.join(scope.projects)}); "
             "create a token with the rights this needs"
         )
-    return Denied(f"account {identity.user!r} may not {action}{target} on this index")
+    return Denied(
+        f"account {identity.user!r} may not {action}{target} on this index", identity.user
+    )
 
 
 class Reloadable(Protocol):

@@ -27,13 +27,22 @@ file given with --config; flags win over the environment, which wins over the fi
 """
 
 
+_CHECK_HELP = """\
+Validate the settings run would use (the same options, DYNOPYPI_* variables and --config
+file) and print them as TOML that can be pasted into the --config file: paths absolute,
+durations and sizes as they are written (7d, 1G), credentials in URLs as ***. A wrong
+setting is one line naming it, and exit status 2. With --explain USER it prints instead
+what USER may do and which line of the rights file grants each right.
+"""
+
+
 def _run_parser(sub: Any, name: str, summary: str) -> None:
     """``run`` and ``check-config`` take the same options: one validates what the other
     would serve with."""
     p = sub.add_parser(
         name,
         help=summary,
-        description=_RUN_HELP if name == "run" else f"{summary.capitalize()}.\n\n{_RUN_HELP}",
+        description=_RUN_HELP if name == "run" else _CHECK_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.set_defaults(parser=p)
@@ -158,7 +167,8 @@ def _service_flags(p: argparse.ArgumentParser) -> None:
         "--trusted-proxies",
         metavar="ADDRS",
         help="addresses/networks of reverse proxies whose X-Forwarded-For/-Proto/-Host/"
-        "-Prefix headers are honoured (e.g. 127.0.0.1); from others they are dropped",
+        "-Prefix headers are honoured (e.g. 127.0.0.1); from others they are dropped. The "
+        "access log and the login throttle then see the client's address, not the proxy's",
     )
     p.add_argument(
         "--x-accel-redirect",
@@ -186,7 +196,10 @@ def _service_flags(p: argparse.ArgumentParser) -> None:
         "--quiet",
         action="count",
         default=0,
-        help="less logging (-q: no access log; -qq: only warnings and errors)",
+        help="less logging (-q: no access log; -qq: only warnings and errors). An access "
+        "line reads: ADDRESS METHOD PATH STATUS BYTES DURATION ACCOUNT, the account being "
+        "'-' for none or 'tried:NAME' for a refused login, and for a POST / the write and "
+        "its files, e.g. 'upload=foo-1.0.tar.gz' or 'remove_pkg=foo-1.0.tar.gz,...'",
     )
 
 

@@ -87,7 +87,8 @@ class _Decision:
         sink: BodySink | None = None
         parser = self.parser
         try:
-            refusal = self.channel.decide(parser.headers, str(self.channel.addr[0]), parser.path)
+            peer = str(self.channel.addr[0])
+            refusal = self.channel.decide(parser.headers, peer, parser.path)
             stream = self.channel.stream
             if refusal is None and stream is not None:
                 sink = stream(parser.headers, parser.command, parser.path, parser.chunked)

@@ -14,6 +14,7 @@ import bottle
 from dynopypi.auth.identity import DOWNLOAD, LIST, UPDATE
 from dynopypi.core.index import Index
 from dynopypi.edge.auth_request import REFUSAL_HEADER, decode
+from dynopypi.edge.gatekeeper import xmlrpc_refusal
 from dynopypi.errors import NotFound, Refused
 from dynopypi.render.human import render_welcome
 from dynopypi.web.shell import Routes, refusal, text
@@ -103,9 +104,14 @@ class OpsRoutes(Routes):
         the method in X-Original-Method (GET / is the welcome page, open to all)."""
         if action not in (LIST, DOWNLOAD, UPDATE):
             raise NotFound(f"no authorization check for {action!r}")
-        method = self.shell.request.headers.get("X-Original-Method", "POST").upper()
+        headers = self.shell.request.headers
+        method = headers.get("X-Original-Method", "POST").upper()
         if action == UPDATE and method in ("GET", "HEAD"):
             return bottle.HTTPResponse(status=200)
+        if action == UPDATE:  # pip search posts XML-RPC to the index URL: say what it is
+            not_served = xmlrpc_refusal("/", headers.get("X-Original-Content-Type", ""))
+            if not_served is not None:
+                raise not_served
         self.shell.require(action)
         return bottle.HTTPResponse(status=200)
 

@@ -27,6 +27,7 @@ from dynopypi.errors import (
     NeedsAccount,
     NoAcceptableFormat,
     NotFound,
+    NotServed,
     Refused,
     StorageFull,
     Throttled,
@@ -47,6 +48,7 @@ STATUS: dict[type[Refused], int] = {
     NeedsAccount: 401,
     Denied: 403,
     NotFound: 404,
+    NotServed: 410,  # gone for good (PyPI dropped XML-RPC search in 2020)
     NoAcceptableFormat: 406,
     AlreadyExists: 409,
     TooLarge: 413,
@@ -161,9 +163,14 @@ class Shell:
         if not gate.needs_account(action):
             return
         environ = self.request.environ
-        identity = gate.authorize(
-            action, project, environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", "")
-        )
+        try:
+            identity = gate.authorize(
+                action, project, environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", "")
+            )
+        except Denied as exc:  # a proven account without the right: the log names it
+            if exc.user:
+                environ["REMOTE_USER"] = exc.user
+            raise
         if identity.user:
             environ["REMOTE_USER"] = identity.user
 
