@@ -180,7 +180,9 @@ class Directory:
                         return None
                 else:
                     entry = self._find(session, user)
-                    if entry is None:
+                    if entry is None:  # a bind all the same: as long as a wrong password
+                        if password is not None and config.search_base is not None:
+                            session.bind(f"cn=dynopypi-no-such-user,{config.search_base}", password)
                         return None
                     dn = entry[0]
                 name = self._name_of(user, entry[1])
