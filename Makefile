@@ -24,8 +24,8 @@ SERVICE_USER ?= dynopypi
 INSTALL_PYTHON ?= $(if $(wildcard /usr/bin/python3),/usr/bin/python3,python3)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv venv-run run test unit lint format bench bench-migrate bench-s3 clean install publish-local container-test \
-	ansible-test
+.PHONY: help venv venv-run run test unit lint format bench bench-migrate bench-s3 clean install \
+	publish-local container-test ansible-test ansible-target ansible-target-stop docs man
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -71,6 +71,25 @@ test: lint ## lint, then every test (unit and end-to-end with pip, uv, twine, ng
 unit: $(BIN)/.installed ## pure and in-process tests only: no server, nginx or SeaweedFS (< 90 s)
 	DYNOPYPI_TESTS_UNIT=1 $(BIN)/pytest -m "not process and not slow" $(PYTEST_ARGS)
 
+# The documentation (docs/): Sphinx + MyST, strict (-W: every warning fails, -n: every
+# reference must resolve, -E: every page re-read). The man page is the generated command-line
+# reference (docs/reference.md), built from the same parser. Nothing is fetched from the
+# network: internal links and anchors are checked by the build itself.
+DOCS_OUT ?= build/docs
+SPHINX   := $(BIN)/sphinx-build -E -q -W --keep-going -n
+MAN_PAGE := $(DOCS_OUT)/man/dynopypi.1
+$(BIN)/.docs-installed: pyproject.toml $(BIN)/.installed-run
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	touch $@
+
+docs: $(BIN)/.docs-installed ## build the documentation site strictly into build/docs/html, and the man page
+	$(SPHINX) -b html docs $(DOCS_OUT)/html
+	$(SPHINX) -b man docs $(DOCS_OUT)/man
+	@echo "docs: $(DOCS_OUT)/html/index.html, man page: $(MAN_PAGE)"
+
+man: $(BIN)/.docs-installed ## build the dynopypi(1) man page into build/docs/man
+	$(SPHINX) -b man docs $(DOCS_OUT)/man
+
 bench: $(BIN)/.installed ## benchmark against pypiserver on a generated corpus (BENCH_ARGS)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
@@ -80,7 +99,7 @@ bench-migrate: $(BIN)/.installed ## import throughput of a 6,000-file corpus fro
 bench-s3: $(BIN)/.installed ## benchmark the S3 bucket (a local SeaweedFS) against the directory (BENCH_ARGS)
 	$(BIN)/python bench/s3.py $(BENCH_ARGS)
 
-install: ## install system-wide: user, directories, venv (from /usr/bin/python3: INSTALL_PYTHON), systemd unit, nginx site (DESTDIR, PREFIX)
+install: man ## install system-wide: user, directories, venv (from /usr/bin/python3: INSTALL_PYTHON), systemd unit, nginx site, man page (DESTDIR, PREFIX)
 	@set -e; root="$(DESTDIR)"; \
 	if [ -z "$$root" ] && ! id -u $(SERVICE_USER) >/dev/null 2>&1; then \
 		useradd --system --user-group --no-create-home --home-dir $(LOCALSTATEDIR)/lib/dynopypi \
@@ -116,6 +135,8 @@ install: ## install system-wide: user, directories, venv (from /usr/bin/python3:
 		install -m 0644 nginx/dynopypi.conf $(DESTDIR)$(NGINX_SITE_DIR)/dynopypi.conf
 	install -m 0644 nginx/dynopypi.conf nginx/dynopypi-tls.conf nginx/dynopypi-replicas.conf \
 		$(DESTDIR)$(PREFIX)/share/dynopypi/
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0644 $(MAN_PAGE) $(DESTDIR)$(PREFIX)/share/man/man1/dynopypi.1
 	@set -e; if [ -z "$(DESTDIR)" ]; then \
 		chown root:$(SERVICE_USER) $(SYSCONFDIR)/dynopypi/dynopypi.toml $(SYSCONFDIR)/dynopypi/htpasswd; \
 		chown $(SERVICE_USER):$(SERVICE_USER) $(LOCALSTATEDIR)/lib/dynopypi $(LOCALSTATEDIR)/lib/dynopypi/packages \
@@ -165,6 +186,19 @@ container-test: $(BIN)/.deploy-installed ## build the container image and test i
 ansible-test: $(BIN)/.deploy-installed ## apply deploy/ansible over SSH to a systemd container, twice; ansible-lint
 	CONTAINERS_CONF=$(CONTAINERS_CONF) DYNOPYPI_DEPLOY_TESTS=ansible \
 		$(BIN)/pytest tests/deploy $(PYTEST_ARGS)
+
+# Try the Ansible role without a spare host: the Ansible test's target container (Debian,
+# systemd, sshd) on loopback ports of your choice, and an inventory for it.
+TARGET_DIR ?= build/ansible-target
+TARGET_SSH_PORT ?= 2222
+TARGET_HTTP_PORT ?= 8081
+TARGET_HTTPS_PORT ?= 8443
+ansible-target: ## start a throwaway host for deploy/ansible (TARGET_SSH_PORT, TARGET_HTTP_PORT, TARGET_HTTPS_PORT)
+	CONTAINERS_CONF=$(CONTAINERS_CONF) deploy/ansible/try-target.sh start $(TARGET_DIR) \
+		$(TARGET_SSH_PORT) $(TARGET_HTTP_PORT) $(TARGET_HTTPS_PORT)
+
+ansible-target-stop: ## remove the container of make ansible-target
+	CONTAINERS_CONF=$(CONTAINERS_CONF) deploy/ansible/try-target.sh stop
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(PUBLISH_DIR)

@@ -84,6 +84,17 @@ class Catalog:
         held = shown.held if shown is not None else ()
         return Lookup(shown if shown is None or shown.files else None, found.stale, held)
 
+    def held(self, name: NormalizedName) -> tuple[tuple[str, int | None], ...]:
+        """The versions of ``name`` whose files the cooldown holds back now (for the web
+        UI's note: versions and when they are released, None when upstream gave no upload
+        time; never the files), newest first: the page's own ``held``, by version."""
+        if self.upstream is None or not self.cooldown.active:
+            return ()
+        versions: dict[str, int | None] = {}
+        for held in sorted(self.page(name).held, key=lambda h: h.version, reverse=True):
+            versions.setdefault(str(held.version), held.until_ns)
+        return tuple(versions.items())
+
     def times_of(self, dist: DistFile) -> UpstreamTimes | None:
         return self.upstream.source.held.times_of(dist) if self.upstream else None
 

@@ -2,7 +2,8 @@
 the staging directory, so once copied to its final place (PREFIX) the console script runs
 as it is (its shebang names the final venv's python, bytecode the final source paths).
 The venv is made from the system's python3, never from whichever one is first on PATH,
-and an interpreter the service cannot see (under /root, /home or /tmp) is refused."""
+and an interpreter the service cannot see (under /root, /home or /tmp) is refused. The
+``dynopypi(1)`` man page, generated from the parser, is in ``PREFIX/share/man/man1``."""
 
 from __future__ import annotations
 
@@ -37,6 +38,11 @@ def test_a_destdir_install_works_once_moved_into_place(tmp_path: Path) -> None:
     assert naming_stage == [], naming_stage
     if Path("/usr/bin/python3").exists():  # the system's, whatever python3 PATH finds first
         assert "home = /usr/bin\n" in (staged_venv / "pyvenv.cfg").read_text()
+    man = stage / str(final).lstrip("/") / "share/man/man1/dynopypi.1"
+    assert man.is_file(), "make install installs no dynopypi(1) man page"
+    page = man.read_text(encoding="utf-8")
+    assert page.startswith('.\\"') and ".TH" in page and "dynopypi run" in page, page[:300]
+    assert "\\-\\-upstream" in page, "the man page lacks options of run"  # from the parser
     shutil.copytree(stage / str(final).lstrip("/"), final, symlinks=True)  # the package manager
     shutil.rmtree(stage)
     script = final / "share/venv/dynopypi/bin/dynopypi"

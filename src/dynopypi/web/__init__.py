@@ -4,8 +4,9 @@ turning results into responses.
 ``shell`` (what every route shares: authorization, refusals as responses, caching headers),
 ``simple_api``, ``files`` (the download routes), ``sending`` and ``ranges`` (sending a
 file: conditional requests and byte ranges), ``pypi`` (the JSON API), ``as_of``,
-``actions`` (uploads, yank and removal), ``oidc`` (trusted publishing's exchange) and
-``ops`` (health, readiness). ``create_app``
+``actions`` (uploads, yank and removal), ``oidc`` (trusted publishing's exchange),
+``ops`` (the home page, health, readiness) and ``ui`` (the web UI's project, version and
+search pages). ``create_app``
 builds a fresh app from the ``Services``; nothing here is global, so tests make as many
 apps as they like.
 
@@ -26,6 +27,7 @@ from dynopypi.web.ops import OpsRoutes
 from dynopypi.web.pypi import PypiRoutes
 from dynopypi.web.shell import Shell, error_plugin, plain_error
 from dynopypi.web.simple_api import SimpleRoutes
+from dynopypi.web.ui import UiRoutes
 
 
 def create_app(services: Services) -> bottle.Bottle:
@@ -36,7 +38,7 @@ def create_app(services: Services) -> bottle.Bottle:
         app.error_handler[code] = plain_error
     shell = Shell(services)
     for area in (OpsRoutes, SimpleRoutes, FileRoutes, PypiRoutes, ActionRoutes, AsOfRoutes,
-                 OidcRoutes):  # fmt: skip
+                 OidcRoutes, UiRoutes):  # fmt: skip
         area(shell).install(app)
     return app
 

@@ -137,16 +137,18 @@ class Shell:
             {"Cache-Control": f"public, max-age={seconds}"} if seconds is not None else {}
         )
 
-    def send(self, rendered: Rendered) -> bottle.HTTPResponse:
-        """A cached page, gzipped when the client accepts it, 304 when it has it."""
+    def send(self, rendered: Rendered, extra: dict[str, str] | None = None) -> bottle.HTTPResponse:
+        """A cached page, gzipped when the client accepts it, 304 when it has it;
+        ``extra``: more headers (the web UI's Content-Security-Policy...)."""
         headers = self.request.headers
-        body, etag = rendered.body, rendered.etag
-        out = {"Vary": "Accept", **self.cache_header}
+        out = {"Vary": "Accept", **self.cache_header, **(extra or {})}
+        if rendered.gzipped is not None and accepts_gzip(headers.get("Accept-Encoding")):
+            body, etag = rendered.gzipped, rendered.etag[:-1] + '-gzip"'
+            out["Content-Encoding"] = "gzip"
+        else:
+            body, etag = rendered.body, rendered.etag
         if rendered.gzipped is not None:
             out["Vary"] = "Accept, Accept-Encoding"
-            if accepts_gzip(headers.get("Accept-Encoding")):
-                body, etag = rendered.gzipped, etag[:-1] + '-gzip"'
-                out["Content-Encoding"] = "gzip"
         out["ETag"] = etag
         if not_modified(headers, etag):
             out.pop("Content-Encoding", None)
