@@ -18,6 +18,7 @@ DynopypiError
       ├── TooLarge          the request body is over the configured limit
       ├── Throttled         too many failed logins from this client (``retry_after``)
       ├── StorageFull       the package storage has no room left
+      ├── DirectoryUnavailable the account directory (LDAP) did not answer (``retry_after``)
       └── UpstreamFailed    the upstream index could not answer (and nothing is cached)
            ├── BadGateway       it is down, refused, answered 5xx or sent bad data
            ├── GatewayTimeout   it did not answer in time
@@ -95,6 +96,16 @@ class Throttled(Refused):
 
 class StorageFull(Refused):
     pass
+
+
+class DirectoryUnavailable(Refused):
+    """The account directory (LDAP) could not tell whether credentials are right: the
+    login is neither accepted nor refused, and the client should retry after
+    ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class UpstreamFailed(Refused):

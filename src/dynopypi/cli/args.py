@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dynopypi import __version__
+from dynopypi.cli.ldap import explain_flags, ldap_flags
 from dynopypi.cli.migrate import compare_parser
 from dynopypi.cli.storage import storage_flags, storage_parser, where_flags
 from dynopypi.cli.trust import trust_parsers
@@ -30,7 +31,8 @@ _CHECK_HELP = """\
 Validate the settings run would use (the same options, DYNOPYPI_* variables and --config
 file) and print them as TOML that can be pasted into the --config file: paths absolute,
 durations and sizes as they are written (7d, 1G), credentials in URLs as ***. A wrong
-setting is one line naming it, and exit status 2.
+setting is one line naming it, and exit status 2. With --explain USER it prints instead
+what USER may do and which line of the rights file grants each right.
 """
 
 
@@ -65,6 +67,9 @@ def _run_parser(sub: Any, name: str, summary: str) -> None:
     _service_flags(p)
     upstream_flags(p)
     storage_flags(p)
+    ldap_flags(p)
+    if name == "check-config":
+        explain_flags(p)
 
 
 def _account_flags(p: argparse.ArgumentParser) -> None:
