@@ -29,22 +29,29 @@ from dynopypi.errors import ConfigError
 from dynopypi.render.renderer import Renderer
 from dynopypi.services import Services
 from dynopypi.settings.config import Settings
+from dynopypi.settings.ldap import directory_config
 from dynopypi.settings.storage import parse_s3_url
 from dynopypi.site.entries import Entries
 from dynopypi.site.publisher import Publisher
 from dynopypi.site.tree import CLOSED, OPEN, SiteTree
-from dynopypi.store.base import Reader
+from dynopypi.store.base import Reader, Storage
 from dynopypi.store.bucket.cache import BlobCache
 from dynopypi.store.bucket.reader import BucketReader
 from dynopypi.store.bucket.s3 import S3Storage
 from dynopypi.store.bucket.source import BucketSource
 from dynopypi.store.bucket.store import BucketStore
 from dynopypi.store.bucket.writer import BucketReleases
+from dynopypi.store.copy.directory import DirectoryStorage
 from dynopypi.store.directory.digest_cache import DigestCache
 from dynopypi.store.directory.reader import FileReader
 from dynopypi.store.directory.reconcile import Reconciler
 from dynopypi.store.directory.store import DirectoryStore
 from dynopypi.store.directory.yanks import YankStore
+from dynopypi.trust.mint import Minter, Trust
+from dynopypi.trust.oidc_keys import IssuerKeys
+from dynopypi.trust.publishers import PublisherStore
+from dynopypi.trust.replay import Replays
+from dynopypi.trust.tokens import TokenStore
 from dynopypi.upstream.files import FileFetcher
 from dynopypi.upstream.names import upstream_rule
 from dynopypi.upstream.source import Upstream
@@ -82,14 +89,20 @@ def build_parts(settings: Settings) -> Parts:
     describer = Describer(settings.hash_algo, yanks.lookup)
     reconciler = Reconciler(index, cache, describer)
     renderer = Renderer(settings.hash_algo)
-    gate = build_gate(settings.passwords, settings.authenticate, settings.rights)
+    s3 = open_store(settings) if settings.storage is not None else None
+    state = s3 or state_storage(settings)
+    trust = build_trust(settings, state)
+    gate = build_gate(
+        settings.passwords, settings.authenticate, settings.rights, tokens=trust.tokens,
+        directory=directory_config(settings), shadow_local=settings.ldap_shadow_local,
+    )  # fmt: skip
     store: DirectoryStore | BucketStore
-    if settings.storage is not None:
-        store = build_bucket(settings, index, describer, reconciler)
+    if s3 is not None:
+        store = build_bucket(settings, s3, index, describer, reconciler)
     else:
         store = DirectoryStore(reconciler, yanks, rescan=settings.rescan_interval)
     catalog = build_catalog(settings, reconciler, store.reader, upstream_store)
-    services = Services(settings, index, renderer, gate, catalog, store)
+    services = Services(settings, index, renderer, gate, catalog, store, trust)
     publisher = build_publisher(settings, index, renderer, gate, catalog)
     return Parts(settings, cache, index, store, renderer, gate, catalog, services, publisher)
 
@@ -121,6 +134,26 @@ def cache_path(settings: Settings) -> Path:
     """One cache file per set of package directories, so two servers never share rows."""
     key = "\0".join(str(r.resolve()) for r in settings.roots)
     return settings.cache_dir / f"index-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sqlite3"
+
+
+# ---- API tokens and trusted publishing -------------------------------------------------
+def state_storage(settings: Settings) -> Storage:
+    """Where tokens and publishers are kept: in the bucket, or in the first package
+    directory (``.dynopypi/``), so a backup of the packages keeps them and every replica
+    of a bucket shares them. ``settings`` as given on the command line (not a bucket's
+    staging settings)."""
+    if settings.storage is not None:
+        return open_store(settings)
+    return DirectoryStorage(settings.primary_root)
+
+
+def build_trust(settings: Settings, storage: Storage) -> Trust:
+    tokens = TokenStore(storage)
+    publishers = PublisherStore(storage)
+    return Trust(tokens, publishers, Minter(
+        publishers, tokens, IssuerKeys(), Replays(storage),
+        audience=settings.oidc_audience, ttl=settings.oidc_token_ttl,
+    ))  # fmt: skip
 
 
 # ---- the upstream parts (``--upstream``) ----------------------------------------------
@@ -216,9 +249,12 @@ def open_releases(settings: Settings) -> BucketReleases:
 
 
 def build_bucket(
-    settings: Settings, index: Index, describer: Describer, lookup: ProjectLookup
+    settings: Settings,
+    storage: S3Storage,
+    index: Index,
+    describer: Describer,
+    lookup: ProjectLookup,
 ) -> BucketStore:
-    storage = open_store(settings)
     source = BucketSource(
         storage,
         index,

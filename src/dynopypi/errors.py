@@ -12,11 +12,13 @@ DynopypiError
       ├── NeedsAccount      the action needs credentials, none or wrong ones were sent
       ├── Denied            the account lacks the right
       ├── NotFound          no such project, release or file
+      ├── NotServed         an old protocol this index does not speak (XML-RPC search)
       ├── NoAcceptableFormat none of the formats the client accepts is served
       ├── AlreadyExists     a file of that name is stored with other content
       ├── TooLarge          the request body is over the configured limit
       ├── Throttled         too many failed logins from this client (``retry_after``)
       ├── StorageFull       the package storage has no room left
+      ├── DirectoryUnavailable the account directory (LDAP) did not answer (``retry_after``)
       └── UpstreamFailed    the upstream index could not answer (and nothing is cached)
            ├── BadGateway       it is down, refused, answered 5xx or sent bad data
            ├── GatewayTimeout   it did not answer in time
@@ -59,10 +61,18 @@ class NeedsAccount(Refused):
 
 
 class Denied(Refused):
-    pass
+    """``user``: the account that proved who it is but lacks the right (for the log)."""
+
+    def __init__(self, message: str, user: str | None = None) -> None:
+        super().__init__(message)
+        self.user = user
 
 
 class NotFound(Refused):
+    pass
+
+
+class NotServed(Refused):
     pass
 
 
@@ -86,6 +96,16 @@ class Throttled(Refused):
 
 class StorageFull(Refused):
     pass
+
+
+class DirectoryUnavailable(Refused):
+    """The account directory (LDAP) could not tell whether credentials are right: the
+    login is neither accepted nor refused, and the client should retry after
+    ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class UpstreamFailed(Refused):

@@ -17,6 +17,7 @@ from dynopypi.publish.shelf import Shelf
 from dynopypi.render.renderer import Renderer
 from dynopypi.settings.config import Settings
 from dynopypi.store.base import Reader, Storage
+from dynopypi.trust.mint import Trust
 
 
 class PackageStore(Protocol):
@@ -54,3 +55,4 @@ class Services:
     gate: Gate
     catalog: Catalog  # what pages and downloads read: local + upstream, with views
     store: PackageStore  # where uploads go, and what is wrong with it
+    trust: Trust | None = None  # API tokens and trusted publishing

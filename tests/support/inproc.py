@@ -54,8 +54,13 @@ FLAGS = {
     "--x-accel-redirect": "x_accel_redirect",
     "--upstream": "upstream",
     "--upstream-timeout": "upstream_timeout",
+    "--min-age": "min_age",
+    "--private": "private",
+    "--ldap-url": "ldap_url",
+    "--ldap-user-dn": "ldap_user_dn",
+    "--ldap-timeout": "ldap_timeout",
 }
-SWITCHES = {"-o": "overwrite", "--overwrite": "overwrite"}
+SWITCHES = {"-o": "overwrite", "--overwrite": "overwrite", "--private-check": "private_check"}
 
 
 def flags_from_args(package_dir: Path, extra_args: Iterable[str]) -> dict[str, Any]:

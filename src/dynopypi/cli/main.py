@@ -20,6 +20,7 @@ from dynopypi.cli.args import build_parser
 from dynopypi.cli.upstream import UPSTREAM_FLAGS, credentials_warning, run_upstream
 from dynopypi.errors import ConfigError, Refused
 from dynopypi.settings.config import Settings, build_settings
+from dynopypi.settings.ldap import LDAP_FLAGS
 from dynopypi.settings.storage import STORAGE_FLAGS
 from dynopypi.settings.toml import to_toml
 
@@ -33,6 +34,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "rights": args.rights,
         "authenticate": args.authenticate,
         "overwrite": args.overwrite,
+        "oidc_audience": args.oidc_audience,
+        "oidc_token_ttl": args.oidc_token_ttl,
         "fallback_url": args.fallback_url,
         "hash_algo": args.hash_algo,
         "welcome": args.welcome,
@@ -49,6 +52,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "ready_endpoint": args.ready_endpoint,
         **{key: getattr(args, key) for key in UPSTREAM_FLAGS},
         **{key: getattr(args, key) for key in STORAGE_FLAGS},
+        **{key: getattr(args, key) for key in LDAP_FLAGS},
     }
     if args.verbose or args.quiet:
         flags["verbosity"] = max(-2, min(3, args.verbose - args.quiet))
@@ -112,6 +116,20 @@ def _run(settings: Settings) -> int:
     return 0
 
 
+def _check_config(args: argparse.Namespace, settings: Settings) -> int:
+    if args.explain is None:
+        print(to_toml(settings), end="")
+        return 0
+    from dynopypi.cli.ldap import explain
+
+    try:
+        print(explain(settings, args.explain, args.groups), end="")
+    except ConfigError as exc:
+        print(f"dynopypi: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
@@ -139,10 +157,16 @@ def _command(args: argparse.Namespace) -> int:
             return cli_manage.reindex(args)
         if args.command == "upstream":
             return run_upstream(args)
+        if args.command in ("token", "publisher"):
+            return _trust_command(args)
         if args.command == "storage":
             from dynopypi.cli.storage import run_storage
 
             return run_storage(args)
+        if args.command == "compare":
+            from dynopypi.cli.migrate import run_compare
+
+            return run_compare(args)
         settings = settings_from_args(args)
     except ConfigError as exc:
         print(f"dynopypi: error: {exc}", file=sys.stderr)
@@ -151,12 +175,21 @@ def _command(args: argparse.Namespace) -> int:
         print(f"dynopypi: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     if args.command == "check-config":
-        print(to_toml(settings), end="")
-        return 0
+        return _check_config(args, settings)
     warning = credentials_warning(args.upstream)  # the flags only: not env, not --config
     if warning is not None:
         print(warning, file=sys.stderr)
     return _run(settings)
+
+
+def _trust_command(args: argparse.Namespace) -> int:
+    from dynopypi.cli.trust import run_publisher, run_token
+
+    try:
+        return run_token(args) if args.command == "token" else run_publisher(args)
+    except Refused as exc:  # the store not answering
+        print(f"dynopypi: error: {exc.message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

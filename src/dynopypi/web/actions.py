@@ -13,7 +13,9 @@ import bottle
 
 from dynopypi.auth.identity import UPDATE
 from dynopypi.dists.names import NormalizedName
+from dynopypi.edge.access_log import WRITE_KEY
 from dynopypi.edge.bodies import STREAMED
+from dynopypi.edge.gatekeeper import XMLRPC_PATHS, xmlrpc_refusal
 from dynopypi.edge.multipart import FormParser, read_form, read_urlencoded
 from dynopypi.errors import InvalidInput
 from dynopypi.publish.form import UploadForm
@@ -30,11 +32,21 @@ class ActionRoutes(Routes):
         for root in self.services.index.roots:
             remove_stale_parts(root)
         app.route("/", "POST", self.post)
+        for path in XMLRPC_PATHS:  # behind waitress the body gate answers first
+            app.route(path, "POST", self.xmlrpc)
+
+    def xmlrpc(self) -> bottle.HTTPResponse:
+        refusal = xmlrpc_refusal(self.shell.request.path, "")
+        assert refusal is not None
+        raise refusal
 
     def post(self) -> bottle.HTTPResponse:
-        self.shell.require(UPDATE)  # refuse strangers before reading a large body
         environ = self.shell.request.environ
         content_type = str(environ.get("CONTENT_TYPE", "")).lower()
+        not_served = xmlrpc_refusal("/", content_type)  # pip search -i http://host/
+        if not_served is not None:
+            raise not_served
+        self.shell.require(UPDATE)  # refuse strangers before reading a large body
         streamed = environ.get(STREAMED)
         if isinstance(streamed, FormParser):  # parsed as it arrived (server.py, guard)
             form = streamed.finish()
@@ -64,20 +76,29 @@ class ActionRoutes(Routes):
                 f"unknown :action {action[:100]!r}; this index handles file_upload, "
                 "remove_pkg, yank and unyank"
             )
+        version = form.fields.get("version", "")
+        self.record(action, f"{form.fields.get('name', '')}=={version}")  # until files are known
         project = canonical_project(form.fields.get("name", ""))
         self.shell.require(UPDATE, project)
         releases = self.services.store.releases
-        version = form.fields.get("version", "")
         if action == "remove_pkg":
             files = releases.remove(project, version)
+            self.record(action, *(f.filename for f in files))
             return text(200, "removed " + ", ".join(f.filename for f in files))
         reason = form.fields.get("reason", "") if action == "yank" else None
         files = releases.yank(project, version, form.fields.get("filename"), reason)
+        self.record(action, *(f.filename for f in files))
         if not files:
             return text(200, f"{project} {version}: nothing is yanked; nothing changed")
         return text(200, f"{action}ed " + ", ".join(f.filename for f in files))
 
+    def record(self, action: str, *names: str) -> None:
+        """What this write did, for its access log line (``edge.access_log``)."""
+        self.shell.request.environ[WRITE_KEY] = (action, names)
+
     def upload(self, form: UploadForm) -> bottle.HTTPResponse:
+        self.record("upload", form.filename or "-")  # as the client named it, refused or not
+
         def authorize(project: NormalizedName) -> None:
             self.shell.require(UPDATE, project)
 
@@ -86,6 +107,7 @@ class ActionRoutes(Routes):
             form, self.services.store.shelf, overwrite=overwrite, authorize=authorize
         )
         filename = outcome.dist.filename if outcome.dist else form.filename
+        self.record("upload", filename or "-")
         if outcome.created:
             return text(200, f"stored {filename}")
         return text(200, f"{filename} is already stored with identical content")

@@ -21,11 +21,13 @@ from dynopypi.errors import (
     AlreadyExists,
     BadGateway,
     Denied,
+    DirectoryUnavailable,
     GatewayTimeout,
     InvalidInput,
     NeedsAccount,
     NoAcceptableFormat,
     NotFound,
+    NotServed,
     Refused,
     StorageFull,
     Throttled,
@@ -46,6 +48,7 @@ STATUS: dict[type[Refused], int] = {
     NeedsAccount: 401,
     Denied: 403,
     NotFound: 404,
+    NotServed: 410,  # gone for good (PyPI dropped XML-RPC search in 2020)
     NoAcceptableFormat: 406,
     AlreadyExists: 409,
     TooLarge: 413,
@@ -55,6 +58,7 @@ STATUS: dict[type[Refused], int] = {
     BadGateway: 502,
     GatewayTimeout: 504,
     UpstreamBusy: 503,
+    DirectoryUnavailable: 503,
 }
 
 
@@ -86,7 +90,8 @@ def reason_phrase(message: str) -> str:
 def refusal_response(exc: Refused) -> bottle.HTTPResponse:
     """A domain refusal as a status code, the headers its kind needs, and the message."""
     code = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
-    wait = exc.retry_after if isinstance(exc, (Throttled, StoreUnavailable, UpstreamBusy)) else 0
+    waits = (Throttled, StoreUnavailable, UpstreamBusy, DirectoryUnavailable)
+    wait = exc.retry_after if isinstance(exc, waits) else 0
     return refusal(code, exc.message, wait)
 
 
@@ -132,16 +137,18 @@ class Shell:
             {"Cache-Control": f"public, max-age={seconds}"} if seconds is not None else {}
         )
 
-    def send(self, rendered: Rendered) -> bottle.HTTPResponse:
-        """A cached page, gzipped when the client accepts it, 304 when it has it."""
+    def send(self, rendered: Rendered, extra: dict[str, str] | None = None) -> bottle.HTTPResponse:
+        """A cached page, gzipped when the client accepts it, 304 when it has it;
+        ``extra``: more headers (the web UI's Content-Security-Policy...)."""
         headers = self.request.headers
-        body, etag = rendered.body, rendered.etag
-        out = {"Vary": "Accept", **self.cache_header}
+        out = {"Vary": "Accept", **self.cache_header, **(extra or {})}
+        if rendered.gzipped is not None and accepts_gzip(headers.get("Accept-Encoding")):
+            body, etag = rendered.gzipped, rendered.etag[:-1] + '-gzip"'
+            out["Content-Encoding"] = "gzip"
+        else:
+            body, etag = rendered.body, rendered.etag
         if rendered.gzipped is not None:
             out["Vary"] = "Accept, Accept-Encoding"
-            if accepts_gzip(headers.get("Accept-Encoding")):
-                body, etag = rendered.gzipped, etag[:-1] + '-gzip"'
-                out["Content-Encoding"] = "gzip"
         out["ETag"] = etag
         if not_modified(headers, etag):
             out.pop("Content-Encoding", None)
@@ -158,9 +165,14 @@ class Shell:
         if not gate.needs_account(action):
             return
         environ = self.request.environ
-        identity = gate.authorize(
-            action, project, environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", "")
-        )
+        try:
+            identity = gate.authorize(
+                action, project, environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", "")
+            )
+        except Denied as exc:  # a proven account without the right: the log names it
+            if exc.user:
+                environ["REMOTE_USER"] = exc.user
+            raise
         if identity.user:
             environ["REMOTE_USER"] = identity.user
 
