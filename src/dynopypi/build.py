@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from dynopypi.audit.trail import AuditTrail
 from dynopypi.auth.policy import Gate, build_gate
 from dynopypi.catalog import Catalog, UpstreamParts
 from dynopypi.core.describe import Describer
@@ -36,6 +37,7 @@ from dynopypi.store.bucket.s3 import S3Storage
 from dynopypi.store.bucket.source import BucketSource
 from dynopypi.store.bucket.store import BucketStore
 from dynopypi.store.bucket.writer import BucketReleases
+from dynopypi.store.copy.directory import DirectoryStorage
 from dynopypi.store.directory.digest_cache import DigestCache
 from dynopypi.store.directory.reader import FileReader
 from dynopypi.store.directory.reconcile import Reconciler
@@ -84,7 +86,8 @@ def build_parts(settings: Settings) -> Parts:
     else:
         store = DirectoryStore(reconciler, yanks, rescan=settings.rescan_interval)
     catalog = build_catalog(settings, reconciler, store.reader, upstream_store)
-    services = Services(settings, index, renderer, gate, catalog, store)
+    audit = AuditTrail(store.storage or DirectoryStorage(settings.primary_root))
+    services = Services(settings, index, renderer, gate, catalog, store, audit)
     return Parts(settings, cache, index, store, renderer, gate, catalog, services)
 
 
@@ -184,6 +187,14 @@ def open_releases(settings: Settings) -> BucketReleases:
     source = BucketSource(store, index, describer)
     source.load()
     return BucketReleases(source, Reconciler(index, DigestCache(None), describer))
+
+
+def open_audit(settings: Settings) -> AuditTrail:
+    """The audit trail of these settings' store, for the command line (``dynopypi audit``,
+    ``dynopypi yank``): the bucket's, or the first package directory's."""
+    if settings.storage is not None:
+        return AuditTrail(open_store(settings))
+    return AuditTrail(DirectoryStorage(settings.primary_root))
 
 
 def build_bucket(

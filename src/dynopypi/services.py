@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from dynopypi.audit.trail import AuditTrail
 from dynopypi.auth.policy import Gate
 from dynopypi.catalog import Catalog
 from dynopypi.core.index import Index
@@ -54,3 +55,4 @@ class Services:
     gate: Gate
     catalog: Catalog  # what pages and downloads read: local + upstream, with views
     store: PackageStore  # where uploads go, and what is wrong with it
+    audit: AuditTrail | None = None  # where every write is recorded (None: not recorded)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dynopypi import __version__
+from dynopypi.cli.audit import audit_parser
 from dynopypi.cli.storage import storage_flags, storage_parser, where_flags
 from dynopypi.cli.upstream import upstream_flags, upstream_parser
 
@@ -245,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     _run_parser(sub, "run", "serve package directories")
     _manage_parsers(sub)
     upstream_parser(sub, _roots_flag)
+    audit_parser(sub, _roots_flag)
     storage_parser(sub)
     _run_parser(
         sub,

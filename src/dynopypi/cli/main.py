@@ -138,6 +138,10 @@ def _command(args: argparse.Namespace) -> int:
             return cli_manage.reindex(args)
         if args.command == "upstream":
             return run_upstream(args)
+        if args.command == "audit":
+            from dynopypi.cli.audit import run_audit
+
+            return run_audit(args)
         if args.command == "storage":
             from dynopypi.cli.storage import run_storage
 

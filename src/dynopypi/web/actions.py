@@ -9,19 +9,36 @@ upload, from a strictly valid ``name`` field otherwise), never against the raw f
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
+
 import bottle
 
+from dynopypi.audit.records import OK, OVERWRITE, REFUSED, UNCHANGED, UPLOAD, Event, actor_of
 from dynopypi.auth.identity import UPDATE
-from dynopypi.dists.names import NormalizedName
+from dynopypi.dists.names import NormalizedName, parse_filename
 from dynopypi.edge.bodies import STREAMED
 from dynopypi.edge.multipart import FormParser, read_form, read_urlencoded
-from dynopypi.errors import InvalidInput
+from dynopypi.errors import InvalidFilename, InvalidInput, Refused
 from dynopypi.publish.form import UploadForm
 from dynopypi.publish.staging import remove_stale_parts
 from dynopypi.publish.upload import accept_upload, canonical_project
-from dynopypi.web.shell import Routes, text
+from dynopypi.web.shell import IDENTITY, Routes, text
 
-_RELEASE_CHANGES = ("remove_pkg", "yank", "unyank")
+log = logging.getLogger(__name__)
+_RELEASE_CHANGES = {"remove_pkg": "remove", "yank": "yank", "unyank": "unyank"}
+
+
+@dataclass
+class Attempt:
+    """What one POST tried, as the audit trail records it (filled in as it is learned)."""
+
+    action: str | None  # None: nothing to record (the register no-ops)
+    project: str = ""
+    version: str = ""
+    files: list[tuple[str, str]] = field(default_factory=list)
+    outcome: str = OK
+    extra: dict[str, str] = field(default_factory=dict)
 
 
 class ActionRoutes(Routes):
@@ -49,15 +66,45 @@ class ActionRoutes(Routes):
                 max_size=self.services.settings.max_upload_size,
             )
         try:
-            return self.act(form)
+            return self.audited(form)
         finally:
             form.discard()
 
-    def act(self, form: UploadForm) -> bottle.HTTPResponse:
+    def audited(self, form: UploadForm) -> bottle.HTTPResponse:
+        """``act``, and one audit record of what it did or why it was refused: every write
+        of the web API passes here once."""
+        attempt = Attempt(_RELEASE_CHANGES.get(form.action, form.action or "unknown"))
+        attempt.project = form.fields.get("name", "")
+        attempt.version = form.fields.get("version", "")
+        try:
+            response = self.act(form, attempt)
+        except Refused as exc:
+            self.record(attempt, REFUSED, exc.message)
+            raise
+        self.record(attempt, attempt.outcome, "")
+        return response
+
+    def record(self, attempt: Attempt, outcome: str, reason: str) -> None:
+        audit = self.services.audit
+        if audit is None or attempt.action is None:
+            return
+        environ = self.shell.request.environ
+        event = Event(
+            attempt.action, actor_of(environ.get(IDENTITY)), str(environ.get("REMOTE_ADDR", "")),
+            attempt.project, attempt.version, tuple(attempt.files), outcome, reason, attempt.extra,
+        )  # fmt: skip
+        try:
+            audit.append(event)
+        except (Refused, OSError) as exc:  # the change is made: say so, do not hide it
+            log.error("the audit trail could not record %s of %s: %s", event.action,
+                      event.project, exc)  # fmt: skip
+
+    def act(self, form: UploadForm, attempt: Attempt) -> bottle.HTTPResponse:
         action = form.action
         if action == "file_upload":
-            return self.upload(form)
+            return self.upload(form, attempt)
         if action in ("submit", "verify"):  # old clients register first; nothing to do
+            attempt.action = None
             return text(200, "ok")
         if action not in _RELEASE_CHANGES:
             raise InvalidInput(
@@ -65,27 +112,51 @@ class ActionRoutes(Routes):
                 "remove_pkg, yank and unyank"
             )
         project = canonical_project(form.fields.get("name", ""))
+        attempt.project = project
         self.shell.require(UPDATE, project)
         releases = self.services.store.releases
         version = form.fields.get("version", "")
         if action == "remove_pkg":
             files = releases.remove(project, version)
+            attempt.files = [(f.filename, f.sha256) for f in files]
             return text(200, "removed " + ", ".join(f.filename for f in files))
         reason = form.fields.get("reason", "") if action == "yank" else None
+        if reason is not None:
+            attempt.extra["yank_reason"] = reason
         files = releases.yank(project, version, form.fields.get("filename"), reason)
+        attempt.files = [(f.filename, f.sha256) for f in files]
         if not files:
+            attempt.outcome = UNCHANGED
             return text(200, f"{project} {version}: nothing is yanked; nothing changed")
         return text(200, f"{action}ed " + ", ".join(f.filename for f in files))
 
-    def upload(self, form: UploadForm) -> bottle.HTTPResponse:
+    def upload(self, form: UploadForm, attempt: Attempt) -> bottle.HTTPResponse:
         def authorize(project: NormalizedName) -> None:
+            attempt.project = project
             self.shell.require(UPDATE, project)
 
+        attempt.action = UPLOAD
+        attempt.files = [(form.filename or "", form.digests.get("sha256", ""))]
         overwrite = self.services.settings.overwrite
+        replacing = overwrite and self._stored(form.filename)
         outcome = accept_upload(
             form, self.services.store.shelf, overwrite=overwrite, authorize=authorize
         )
         filename = outcome.dist.filename if outcome.dist else form.filename
+        if outcome.dist is not None:
+            attempt.files = [(outcome.dist.filename, outcome.dist.sha256)]
+        if not outcome.created:
+            attempt.outcome = UNCHANGED
+        elif replacing:
+            attempt.action = OVERWRITE
         if outcome.created:
             return text(200, f"stored {filename}")
         return text(200, f"{filename} is already stored with identical content")
+
+    def _stored(self, filename: str | None) -> bool:
+        """Whether an upload of ``filename`` would replace a stored file."""
+        try:
+            parsed = parse_filename(filename or "")
+        except InvalidFilename:
+            return False
+        return self.services.store.shelf.stored(filename or "", parsed) is not None

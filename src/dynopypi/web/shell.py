@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[..., Any]
 BIG_BODY = 64 * 1024  # bodies this big go to waitress as a buffer, not copied per request
 REALM = "dynopypi"
+IDENTITY = "dynopypi.identity"  # the environ key of the request's proven Identity
 STATUS: dict[type[Refused], int] = {
     InvalidInput: 400,
     NeedsAccount: 401,
@@ -161,6 +162,7 @@ class Shell:
         identity = gate.authorize(
             action, project, environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", "")
         )
+        environ[IDENTITY] = identity  # who acted, for the audit trail
         if identity.user:
             environ["REMOTE_USER"] = identity.user
 
