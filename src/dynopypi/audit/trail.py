@@ -84,6 +84,18 @@ class AuditTrail:
         self._lock = threading.Lock()
         self._tail: Head | None = None  # the last record this process knows of
 
+    def record(self, event: Event) -> Head | None:
+        """``append`` for a change already made (what any writer calls: the web actions,
+        the CLI, token and publisher changes): a store that fails is logged as an error,
+        never raised, since the change cannot be taken back."""
+        try:
+            return self.append(event)
+        except (StoreUnavailable, OSError) as exc:
+            log.error(
+                "the audit trail could not record %s of %r: %s", event.action, event.project, exc
+            )
+            return None
+
     def append(self, event: Event) -> Head | None:
         """Record ``event`` after every record any writer made; the new head, or None when
         it was a refusal over the budget. ``StoreUnavailable`` when the store fails."""

@@ -1,8 +1,8 @@
 """The ``dynopypi`` command line: parsers, the commands, and one-line errors.
 
 ``main`` dispatches (``run``, ``check-config``, ``yank``, ``storage``, ``upstream``,
-``passwd``); ``args`` holds every ``run`` flag and its help; ``manage``, ``storage``,
-``upstream`` and ``passwd`` run the other commands.
+``audit``, ``passwd``); ``args`` holds every ``run`` flag and its help; ``manage``,
+``storage``, ``upstream``, ``audit`` and ``passwd`` run the other commands.
 
 The top layer: may import anything below it, and is the only package that imports
 ``argparse`` (checked by ``lint-imports``).

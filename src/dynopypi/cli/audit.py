@@ -158,6 +158,9 @@ def record_cli(settings: Settings, event: Event) -> None:
         user = "unknown"
     actor = {**actor_of(None, via="cli"), "user": user}
     try:
-        open_audit(settings).append(Event(**{**event.__dict__, "actor": actor}))
-    except (Refused, OSError) as exc:
+        trail = open_audit(settings)
+    except Refused as exc:
         print(f"dynopypi: warning: the audit trail could not record this: {exc}", file=sys.stderr)
+        return
+    if trail.record(Event(**{**event.__dict__, "actor": actor})) is None:
+        print("dynopypi: warning: the audit trail could not record this", file=sys.stderr)

@@ -9,7 +9,6 @@ upload, from a strictly valid ``name`` field otherwise), never against the raw f
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 import bottle
@@ -25,7 +24,6 @@ from dynopypi.publish.staging import remove_stale_parts
 from dynopypi.publish.upload import accept_upload, canonical_project
 from dynopypi.web.shell import IDENTITY, Routes, text
 
-log = logging.getLogger(__name__)
 _RELEASE_CHANGES = {"remove_pkg": "remove", "yank": "yank", "unyank": "unyank"}
 
 
@@ -93,11 +91,7 @@ class ActionRoutes(Routes):
             attempt.action, actor_of(environ.get(IDENTITY)), str(environ.get("REMOTE_ADDR", "")),
             attempt.project, attempt.version, tuple(attempt.files), outcome, reason, attempt.extra,
         )  # fmt: skip
-        try:
-            audit.append(event)
-        except (Refused, OSError) as exc:  # the change is made: say so, do not hide it
-            log.error("the audit trail could not record %s of %s: %s", event.action,
-                      event.project, exc)  # fmt: skip
+        audit.record(event)
 
     def act(self, form: UploadForm, attempt: Attempt) -> bottle.HTTPResponse:
         action = form.action

@@ -18,8 +18,15 @@ ALICE = actor_of(Identity("alice", "basic"))
 
 
 def event(n: int, outcome: str = "ok") -> Event:
-    return Event("upload", ALICE, "127.0.0.1", "acme", f"1.{n}", ((f"acme-1.{n}.tar.gz", "ab" * 32),),
-                 outcome)  # fmt: skip
+    return Event(
+        "upload",
+        ALICE,
+        "127.0.0.1",
+        "acme",
+        f"1.{n}",
+        ((f"acme-1.{n}.tar.gz", "ab" * 32),),
+        outcome,
+    )
 
 
 def filled(tmp_path: Path, count: int) -> tuple[AuditTrail, Path]:
@@ -49,8 +56,9 @@ def test_a_second_writer_continues_the_same_chain(tmp_path: Path) -> None:
     b = AuditTrail(DirectoryStorage(tmp_path))
     b.append(event(10))
     a.append(event(11))  # ``a`` still thinks record 2 is the last: it links after b's
-    threads = [threading.Thread(target=t.append, args=(event(20 + i),))
-               for i, t in enumerate((a, b) * 4)]  # fmt: skip
+    threads = [
+        threading.Thread(target=t.append, args=(event(20 + i),)) for i, t in enumerate((a, b) * 4)
+    ]
     for t in threads:
         t.start()
     for t in threads:
