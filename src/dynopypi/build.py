@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +26,10 @@ from dynopypi.catalog import Catalog, UpstreamParts
 from dynopypi.core.describe import Describer
 from dynopypi.core.index import Index, ProjectLookup
 from dynopypi.core.snapshot import first_directory_wins
+from dynopypi.core.usage import UsageMemo
 from dynopypi.core.visibility import Cooldown, Exempt
 from dynopypi.errors import ConfigError
+from dynopypi.ops.metrics import Metrics
 from dynopypi.render.renderer import Renderer
 from dynopypi.services import Services
 from dynopypi.settings.config import Settings
@@ -87,7 +91,9 @@ def build_parts(settings: Settings) -> Parts:
         store = DirectoryStore(reconciler, yanks, rescan=settings.rescan_interval)
     catalog = build_catalog(settings, reconciler, store.reader, upstream_store)
     audit = AuditTrail(store.storage or DirectoryStorage(settings.primary_root))
-    services = Services(settings, index, renderer, gate, catalog, store, audit)
+    usage = UsageMemo(len(settings.roots))
+    metrics = meter(index, usage, store, catalog) if settings.metrics else None
+    services = Services(settings, index, renderer, gate, catalog, store, audit, metrics, usage)
     return Parts(settings, cache, index, store, renderer, gate, catalog, services)
 
 
@@ -95,6 +101,56 @@ def cache_path(settings: Settings) -> Path:
     """One cache file per set of package directories, so two servers never share rows."""
     key = "\0".join(str(r.resolve()) for r in settings.roots)
     return settings.cache_dir / f"index-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sqlite3"
+
+
+def meter(
+    index: Index, usage: UsageMemo, store: DirectoryStore | BucketStore, catalog: Catalog
+) -> Metrics:
+    """The server's metrics, with what the parts keep read at scrape time."""
+    metrics = Metrics()
+    levels: list[tuple[str, str, Callable[[], float | None]]] = [
+        ("index_projects", "Projects in the index (local and upstream)",
+         lambda: len(index.snapshot.projects)),
+        ("index_files", "Files in the index's own stores", lambda: usage.of(index.snapshot).files),
+        ("index_bytes", "Bytes of the files in the index's own stores",
+         lambda: usage.of(index.snapshot).total),
+        ("store_problem", "1 while the package store does not answer",
+         lambda: float(store.problem() is not None)),
+    ]  # fmt: skip
+    totals: list[tuple[str, str, Callable[[], float | None]]] = []
+    if isinstance(store, BucketStore):
+        journal, blobs = store.source.journal, store.reader.cache
+        levels += [
+            ("journal_entry", "The bucket journal's entry this replica is at",
+             lambda: journal.state.seq),
+            ("journal_contact_age_seconds", "Seconds since the bucket last answered this "
+             "replica's journal poll (how far behind it may be)",
+             lambda: time.monotonic() - journal.last_contact if journal.last_contact else None),
+            ("blob_cache_bytes", "Bytes in the local copy of bucket files",
+             lambda: blobs.total if blobs is not None else None),
+        ]  # fmt: skip
+    upstream = catalog.upstream
+    if upstream is not None:
+        counts, held, files = upstream.source.counts, upstream.source.held, upstream.files.held
+        levels += [
+            ("upstream_cache_bytes", "Bytes of upstream files cached on disk",
+             lambda: files.cache_bytes),
+            ("upstream_pages_held", "Upstream project pages held in memory",
+             lambda: len(held.pages)),
+        ]  # fmt: skip
+        totals += [
+            ("upstream_page_hits", "Upstream pages answered from the cache", lambda: counts.hits),
+            ("upstream_page_fetches", "Upstream pages fetched or revalidated",
+             lambda: counts.misses),
+            ("upstream_fetch_errors", "Upstream page fetches that failed", lambda: counts.errors),
+            ("upstream_fetch_seconds", "Seconds spent fetching upstream pages",
+             lambda: counts.fetch_seconds),
+        ]  # fmt: skip
+    for name, text, read in levels:
+        metrics.read(f"dynopypi_{name}", text, read)
+    for name, text, read in totals:
+        metrics.read(f"dynopypi_{name}", text, read, counter=True)
+    return metrics
 
 
 # ---- the upstream parts (``--upstream``) ----------------------------------------------
@@ -115,16 +171,27 @@ def build_upstream(
     if store is None:
         return None
     source = Upstream(
-        index, store, settings.upstream,
-        ttl=settings.upstream_ttl, timeout=settings.upstream_timeout,
-        private=settings.private, merge=settings.merge, private_check=settings.private_check,
-        files_hosts=settings.upstream_files_host, slots=upstream_slots(settings.threads),
-    )  # fmt: skip
+        index,
+        store,
+        settings.upstream,
+        ttl=settings.upstream_ttl,
+        timeout=settings.upstream_timeout,
+        private=settings.private,
+        merge=settings.merge,
+        private_check=settings.private_check,
+        files_hosts=settings.upstream_files_host,
+        slots=upstream_slots(settings.threads),
+    )
     files = FileFetcher(
-        store, source.held.urls.get, source.held.stored, source.reach, slots=source.slots,
-        timeout=settings.upstream_timeout, cache_max=settings.upstream_cache_max,
+        store,
+        source.held.urls.get,
+        source.held.stored,
+        source.reach,
+        slots=source.slots,
+        timeout=settings.upstream_timeout,
+        cache_max=settings.upstream_cache_max,
         hash_algo=settings.hash_algo,
-    )  # fmt: skip
+    )
     return UpstreamParts(source, files, reader)
 
 

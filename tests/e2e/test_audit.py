@@ -61,8 +61,8 @@ def test_two_replicas_writing_at_once_make_one_chain(
     htpasswd = tmp_path / "htpasswd"
     add_account(htpasswd, *ALICE)
     url = f"s3://{s3_place.bucket}/{s3_place.prefix.rstrip('/')}"
-    a = replicas.replica(url, "-P", htpasswd)
-    b = replicas.replica(url, "-P", htpasswd)
+    a = replicas.replica(url, "-P", str(htpasswd))
+    b = replicas.replica(url, "-P", str(htpasswd))
     (tmp_path / "build").mkdir()
     wheels = [make_wheel(tmp_path / "build", "busy", f"1.{n}") for n in range(WRITES)]
     with concurrent.futures.ThreadPoolExecutor(WRITES) as pool:

@@ -12,6 +12,7 @@ from typing import Any
 
 from dynopypi import __version__
 from dynopypi.cli.audit import audit_parser
+from dynopypi.cli.operations import operations_flags
 from dynopypi.cli.storage import storage_flags, storage_parser, where_flags
 from dynopypi.cli.upstream import upstream_flags, upstream_parser
 
@@ -56,6 +57,7 @@ def _run_parser(sub: Any, name: str, summary: str) -> None:
     _service_flags(p)
     upstream_flags(p)
     storage_flags(p)
+    operations_flags(p)
 
 
 def _account_flags(p: argparse.ArgumentParser) -> None:

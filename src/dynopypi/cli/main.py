@@ -17,6 +17,7 @@ from typing import Any
 
 from dynopypi.cli import manage as cli_manage
 from dynopypi.cli.args import build_parser
+from dynopypi.cli.operations import OPERATIONS_FLAGS
 from dynopypi.cli.upstream import UPSTREAM_FLAGS, credentials_warning, run_upstream
 from dynopypi.errors import ConfigError, Refused
 from dynopypi.settings.config import Settings, build_settings
@@ -48,6 +49,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "ready_endpoint": args.ready_endpoint,
         **{key: getattr(args, key) for key in UPSTREAM_FLAGS},
         **{key: getattr(args, key) for key in STORAGE_FLAGS},
+        **{key: getattr(args, key) for key in OPERATIONS_FLAGS},
     }
     if args.verbose or args.quiet:
         flags["verbosity"] = max(-2, min(3, args.verbose - args.quiet))

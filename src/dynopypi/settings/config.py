@@ -18,6 +18,7 @@ from typing import Any
 from dynopypi.auth.identity import ACTIONS
 from dynopypi.errors import ConfigError
 from dynopypi.settings.converters import as_bool, as_float, as_int, as_size
+from dynopypi.settings.operations import OPERATIONS_CONVERTERS
 from dynopypi.settings.storage import STORAGE_CONVERTERS
 from dynopypi.settings.toml import load_toml
 from dynopypi.settings.upstream import UPSTREAM_CONVERTERS
@@ -77,6 +78,12 @@ class Settings:
     s3_cache_max: int = 2 * 1024**3
     s3_list_interval: float = 600.0  # a listing of 60,000 objects costs ~3 s of CPU
     s3_journal_keep: float = 600.0  # journal entries the manifest covers go at this age
+    # operations (settings.operations): metrics and quotas
+    metrics: bool = True  # /metrics for accounts (and on metrics_listen, for anyone there)
+    metrics_listen: str | None = None  # HOST:PORT of a listener that serves only /metrics
+    quota_project: int | None = None  # bytes one project may hold (None: no limit)
+    quota_total: int | None = None  # bytes the whole index may hold
+    quota_overrides: tuple[tuple[str, int], ...] = ()  # (glob, bytes; 0 = no limit)
 
     @property
     def primary_root(self) -> Path:
@@ -186,6 +193,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "ready_endpoint": _as_endpoint("ready_endpoint"),
     **UPSTREAM_CONVERTERS,  # fallback_url and the upstream block (settings.upstream)
     **STORAGE_CONVERTERS,
+    **OPERATIONS_CONVERTERS,
 }
 
 

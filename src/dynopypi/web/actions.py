@@ -13,7 +13,18 @@ from dataclasses import dataclass, field
 
 import bottle
 
-from dynopypi.audit.records import OK, OVERWRITE, REFUSED, UNCHANGED, UPLOAD, Event, actor_of
+from dynopypi.audit.records import (
+    OK,
+    OVERWRITE,
+    REFUSED,
+    REMOVE,
+    UNCHANGED,
+    UNYANK,
+    UPLOAD,
+    YANK,
+    Event,
+    actor_of,
+)
 from dynopypi.auth.identity import UPDATE
 from dynopypi.dists.names import NormalizedName, parse_filename
 from dynopypi.edge.bodies import STREAMED
@@ -24,7 +35,8 @@ from dynopypi.publish.staging import remove_stale_parts
 from dynopypi.publish.upload import accept_upload, canonical_project
 from dynopypi.web.shell import IDENTITY, Routes, text
 
-_RELEASE_CHANGES = {"remove_pkg": "remove", "yank": "yank", "unyank": "unyank"}
+_RELEASE_CHANGES = {"remove_pkg": REMOVE, "yank": YANK, "unyank": UNYANK}
+WRITES = (UPLOAD, OVERWRITE, REMOVE, YANK, UNYANK)  # the metric's labels: a fixed set
 
 
 @dataclass
@@ -83,8 +95,12 @@ class ActionRoutes(Routes):
         return response
 
     def record(self, attempt: Attempt, outcome: str, reason: str) -> None:
-        audit = self.services.audit
-        if audit is None or attempt.action is None:
+        audit, metrics = self.services.audit, self.services.metrics
+        if attempt.action is None:
+            return
+        if metrics is not None:
+            metrics.wrote(attempt.action if attempt.action in WRITES else "other", outcome)
+        if audit is None:
             return
         environ = self.shell.request.environ
         event = Event(
