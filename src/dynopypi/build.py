@@ -92,7 +92,7 @@ def build_parts(settings: Settings) -> Parts:
     catalog = build_catalog(settings, reconciler, store.reader, upstream_store)
     audit = AuditTrail(store.storage or DirectoryStorage(settings.primary_root))
     usage = UsageMemo(len(settings.roots))
-    metrics = meter(index, usage, store, catalog) if settings.metrics else None
+    metrics = meter(index, usage, store, catalog, settings) if settings.metrics else None
     services = Services(settings, index, renderer, gate, catalog, store, audit, metrics, usage)
     return Parts(settings, cache, index, store, renderer, gate, catalog, services)
 
@@ -104,7 +104,11 @@ def cache_path(settings: Settings) -> Path:
 
 
 def meter(
-    index: Index, usage: UsageMemo, store: DirectoryStore | BucketStore, catalog: Catalog
+    index: Index,
+    usage: UsageMemo,
+    store: DirectoryStore | BucketStore,
+    catalog: Catalog,
+    settings: Settings,
 ) -> Metrics:
     """The server's metrics, with what the parts keep read at scrape time."""
     metrics = Metrics()
@@ -118,6 +122,9 @@ def meter(
          lambda: float(store.problem() is not None)),
     ]  # fmt: skip
     totals: list[tuple[str, str, Callable[[], float | None]]] = []
+    if settings.quota_total is not None:
+        total = settings.quota_total
+        levels.append(("quota_total_bytes", "The index's --quota-total", lambda: total))
     if isinstance(store, BucketStore):
         journal, blobs = store.source.journal, store.reader.cache
         levels += [

@@ -17,6 +17,7 @@ DynopypiError
       ├── TooLarge          the request body is over the configured limit
       ├── Throttled         too many failed logins from this client (``retry_after``)
       ├── StorageFull       the package storage has no room left
+      │    └── OverQuota    an upload would pass a project's or the index's quota
       └── UpstreamFailed    the upstream index could not answer (and nothing is cached)
            ├── BadGateway       it is down, refused, answered 5xx or sent bad data
            ├── GatewayTimeout   it did not answer in time
@@ -86,6 +87,15 @@ class Throttled(Refused):
 
 class StorageFull(Refused):
     pass
+
+
+class OverQuota(StorageFull):
+    """507 like a full disk, but the operator's limit: ``used`` and ``allowed`` bytes."""
+
+    def __init__(self, message: str, *, used: int, allowed: int) -> None:
+        super().__init__(message)
+        self.used = used
+        self.allowed = allowed
 
 
 class UpstreamFailed(Refused):

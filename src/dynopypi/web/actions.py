@@ -31,8 +31,10 @@ from dynopypi.edge.bodies import STREAMED
 from dynopypi.edge.multipart import FormParser, read_form, read_urlencoded
 from dynopypi.errors import InvalidFilename, InvalidInput, Refused
 from dynopypi.publish.form import UploadForm
+from dynopypi.publish.quota import Limits, check_quota
 from dynopypi.publish.staging import remove_stale_parts
 from dynopypi.publish.upload import accept_upload, canonical_project
+from dynopypi.settings.operations import quota_for
 from dynopypi.web.shell import IDENTITY, Routes, text
 
 _RELEASE_CHANGES = {"remove_pkg": REMOVE, "yank": YANK, "unyank": UNYANK}
@@ -150,8 +152,9 @@ class ActionRoutes(Routes):
         overwrite = self.services.settings.overwrite
         replacing = overwrite and self._stored(form.filename)
         outcome = accept_upload(
-            form, self.services.store.shelf, overwrite=overwrite, authorize=authorize
-        )
+            form, self.services.store.shelf, overwrite=overwrite, authorize=authorize,
+            fits=self._fits,
+        )  # fmt: skip
         filename = outcome.dist.filename if outcome.dist else form.filename
         if outcome.dist is not None:
             attempt.files = [(outcome.dist.filename, outcome.dist.sha256)]
@@ -162,6 +165,20 @@ class ActionRoutes(Routes):
         if outcome.created:
             return text(200, f"stored {filename}")
         return text(200, f"{filename} is already stored with identical content")
+
+    def _fits(self, project: NormalizedName, adding: int) -> None:
+        """The quotas (``publish.quota``): ``OverQuota`` (507) unless ``adding`` fits."""
+        settings, usage = self.services.settings, self.services.usage
+        if usage is None or (
+            settings.quota_project is None
+            and settings.quota_total is None
+            and not settings.quota_overrides
+        ):
+            return
+        limit = quota_for(project, settings.quota_project, settings.quota_overrides)
+        used = usage.of(self.services.index.snapshot)
+        limits = Limits(limit, settings.quota_total)
+        check_quota(project, adding, used.projects.get(project, 0), used.total, limits)
 
     def _stored(self, filename: str | None) -> bool:
         """Whether an upload of ``filename`` would replace a stored file."""
