@@ -54,8 +54,11 @@ FLAGS = {
     "--x-accel-redirect": "x_accel_redirect",
     "--upstream": "upstream",
     "--upstream-timeout": "upstream_timeout",
+    "--quota-project": "quota_project",
+    "--quota-total": "quota_total",
 }
 SWITCHES = {"-o": "overwrite", "--overwrite": "overwrite"}
+OFF = {"--no-metrics": "metrics"}
 
 
 def flags_from_args(package_dir: Path, extra_args: Iterable[str]) -> dict[str, Any]:
@@ -68,6 +71,8 @@ def flags_from_args(package_dir: Path, extra_args: Iterable[str]) -> dict[str, A
             flags[FLAGS[arg]] = next(args)
         elif arg in SWITCHES:
             flags[SWITCHES[arg]] = True
+        elif arg in OFF:
+            flags[OFF[arg]] = False
         elif arg.startswith("-"):
             raise ValueError(f"in-process server: flag {arg!r} is not supported")
         else:
