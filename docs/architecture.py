@@ -20,7 +20,7 @@ PACKAGES = (
     "dists", "core", "publish", "auth", "render", "ops", "store", "store/directory",
     "store/bucket", "upstream", "audit", "store/copy", "edge", "settings", "web", "cli",
 )  # fmt: skip
-TOP_MODULES = ("errors", "catalog", "services", "build", "server")
+TOP_MODULES = ("errors", "catalog", "services", "metering", "build", "server")
 STALE = "docs/architecture.md is stale: run python3 docs/architecture.py"
 
 

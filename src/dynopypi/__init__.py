@@ -12,7 +12,7 @@ line never import each other (``lint-imports`` checks it, with no cycles anywher
   public cache, the audit trail
 - ``catalog``, ``edge``, ``store.copy``, ``settings``: what routes read (local and
   upstream joined), the waitress edge, copying between stores, settings
-- ``services``: the parts the routes call
+- ``services``, ``metering``: the parts the routes call, the metrics read from them
 - ``web``: the Bottle routes
 - ``build``: every part built from ``Settings``
 - ``server``: the running service (threads, waitress, signals)

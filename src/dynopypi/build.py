@@ -15,8 +15,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +27,8 @@ from dynopypi.core.snapshot import first_directory_wins
 from dynopypi.core.usage import UsageMemo
 from dynopypi.core.visibility import Cooldown, Exempt
 from dynopypi.errors import ConfigError
-from dynopypi.ops.metrics import Metrics
+from dynopypi.metering import meter
+from dynopypi.publish.releases import ReleaseChanges
 from dynopypi.render.renderer import Renderer
 from dynopypi.services import Services
 from dynopypi.settings.config import Settings
@@ -45,7 +44,9 @@ from dynopypi.store.copy.directory import DirectoryStorage
 from dynopypi.store.directory.digest_cache import DigestCache
 from dynopypi.store.directory.reader import FileReader
 from dynopypi.store.directory.reconcile import Reconciler
+from dynopypi.store.directory.releases import Releases
 from dynopypi.store.directory.store import DirectoryStore
+from dynopypi.store.directory.updates import PathUpdates
 from dynopypi.store.directory.yanks import YankStore
 from dynopypi.upstream.files import FileFetcher
 from dynopypi.upstream.names import upstream_rule
@@ -101,63 +102,6 @@ def cache_path(settings: Settings) -> Path:
     """One cache file per set of package directories, so two servers never share rows."""
     key = "\0".join(str(r.resolve()) for r in settings.roots)
     return settings.cache_dir / f"index-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sqlite3"
-
-
-def meter(
-    index: Index,
-    usage: UsageMemo,
-    store: DirectoryStore | BucketStore,
-    catalog: Catalog,
-    settings: Settings,
-) -> Metrics:
-    """The server's metrics, with what the parts keep read at scrape time."""
-    metrics = Metrics()
-    levels: list[tuple[str, str, Callable[[], float | None]]] = [
-        ("index_projects", "Projects in the index (local and upstream)",
-         lambda: len(index.snapshot.projects)),
-        ("index_files", "Files in the index's own stores", lambda: usage.of(index.snapshot).files),
-        ("index_bytes", "Bytes of the files in the index's own stores",
-         lambda: usage.of(index.snapshot).total),
-        ("store_problem", "1 while the package store does not answer",
-         lambda: float(store.problem() is not None)),
-    ]  # fmt: skip
-    totals: list[tuple[str, str, Callable[[], float | None]]] = []
-    if settings.quota_total is not None:
-        total = settings.quota_total
-        levels.append(("quota_total_bytes", "The index's --quota-total", lambda: total))
-    if isinstance(store, BucketStore):
-        journal, blobs = store.source.journal, store.reader.cache
-        levels += [
-            ("journal_entry", "The bucket journal's entry this replica is at",
-             lambda: journal.state.seq),
-            ("journal_contact_age_seconds", "Seconds since the bucket last answered this "
-             "replica's journal poll (how far behind it may be)",
-             lambda: time.monotonic() - journal.last_contact if journal.last_contact else None),
-            ("blob_cache_bytes", "Bytes in the local copy of bucket files",
-             lambda: blobs.total if blobs is not None else None),
-        ]  # fmt: skip
-    upstream = catalog.upstream
-    if upstream is not None:
-        counts, held, files = upstream.source.counts, upstream.source.held, upstream.files.held
-        levels += [
-            ("upstream_cache_bytes", "Bytes of upstream files cached on disk",
-             lambda: files.cache_bytes),
-            ("upstream_pages_held", "Upstream project pages held in memory",
-             lambda: len(held.pages)),
-        ]  # fmt: skip
-        totals += [
-            ("upstream_page_hits", "Upstream pages answered from the cache", lambda: counts.hits),
-            ("upstream_page_fetches", "Upstream pages fetched or revalidated",
-             lambda: counts.misses),
-            ("upstream_fetch_errors", "Upstream page fetches that failed", lambda: counts.errors),
-            ("upstream_fetch_seconds", "Seconds spent fetching upstream pages",
-             lambda: counts.fetch_seconds),
-        ]  # fmt: skip
-    for name, text, read in levels:
-        metrics.read(f"dynopypi_{name}", text, read)
-    for name, text, read in totals:
-        metrics.read(f"dynopypi_{name}", text, read, counter=True)
-    return metrics
 
 
 # ---- the upstream parts (``--upstream``) ----------------------------------------------
@@ -269,6 +213,22 @@ def open_audit(settings: Settings) -> AuditTrail:
     if settings.storage is not None:
         return AuditTrail(open_store(settings))
     return AuditTrail(DirectoryStorage(settings.primary_root))
+
+
+def open_for_changes(settings: Settings) -> tuple[Index, ReleaseChanges]:
+    """The store's index as a starting server finds it, and its releases, for a change
+    made from the command line (``dynopypi retention apply``): the same removal path as
+    the web's ``remove_pkg``, seen by a running server (every replica) within a second.
+    Nothing is served and no thread is started."""
+    if settings.storage is not None:
+        releases = open_releases(settings)
+        return releases.source.index, releases
+    yanks = YankStore(settings.roots)
+    index = Index(settings.roots)
+    describer = Describer(settings.hash_algo, yanks.lookup)
+    reconciler = Reconciler(index, DigestCache(cache_path(settings)), describer)
+    reconciler.sync()
+    return index, Releases(PathUpdates(reconciler), yanks)
 
 
 def build_bucket(

@@ -13,6 +13,7 @@ from typing import Any
 from dynopypi import __version__
 from dynopypi.cli.audit import audit_parser
 from dynopypi.cli.operations import operations_flags
+from dynopypi.cli.retention import retention_parsers
 from dynopypi.cli.storage import storage_flags, storage_parser, where_flags
 from dynopypi.cli.upstream import upstream_flags, upstream_parser
 
@@ -249,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     _manage_parsers(sub)
     upstream_parser(sub, _roots_flag)
     audit_parser(sub, _roots_flag)
+    retention_parsers(sub, _roots_flag)
     storage_parser(sub)
     _run_parser(
         sub,

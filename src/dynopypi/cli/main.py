@@ -144,6 +144,10 @@ def _command(args: argparse.Namespace) -> int:
             from dynopypi.cli.audit import run_audit
 
             return run_audit(args)
+        if args.command in ("retention", "usage"):
+            from dynopypi.cli.retention import run_retention
+
+            return run_retention(args)
         if args.command == "storage":
             from dynopypi.cli.storage import run_storage
 
