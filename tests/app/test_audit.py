@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import requests
 from support.accounts import write_fast_accounts
 from support.fakedist import make_sdist, make_wheel
+from support.helpers import poll_until
 from support.inproc import AppFactory, AppServer
 from support.uploads import MULTIPART, file_upload_fields, form_body
 
@@ -95,3 +97,29 @@ def test_each_write_makes_one_record_with_its_actor(
     assert found[5]["yank_reason"] == "bad"
     assert {f["name"] for f in found[8]["files"]} == {wheel.name, sdist.name}
     assert "bob" in found[4]["reason"]
+
+
+def test_accounts_and_rights_picked_up_are_recorded(
+    server_factory: AppFactory, tmp_path: Path
+) -> None:
+    pkg = tmp_path / "pkgs"
+    pkg.mkdir()
+    htpasswd = write_fast_accounts(tmp_path / "htpasswd", dict([ALICE]))
+    rights = tmp_path / "htpasswd.rights"
+    rights.write_text("alice list,download,update *\n")
+    srv = server_factory(pkg, "-P", str(htpasswd), "-a", "list,download,update")
+    assert srv.get("/simple/", auth=ALICE).ok
+    assert records(pkg) == []
+    write_fast_accounts(htpasswd, dict([ALICE, BOB]))
+    # alice's requests make the server look (a failed login of bob's would be throttled)
+    poll_until(lambda: srv.get("/simple/", auth=ALICE).ok and len(records(pkg)) == 1)
+    assert srv.get("/simple/", auth=BOB).ok
+    rights.write_text("alice list,download,update *\nbob list\n")
+    os.utime(rights, (0, 0))  # a new mtime the reloader cannot miss
+    poll_until(lambda: srv.get("/simple/", auth=ALICE).ok and len(records(pkg)) == 2)
+    assert srv.get(f"/packages/{'x' * 3}.whl", auth=BOB).status_code == 403  # list only
+    found = [(r["action"], r["actor"], r["file"]) for r in records(pkg)]
+    assert found == [
+        ("accounts-reloaded", {"via": "server"}, str(htpasswd)),
+        ("rights-reloaded", {"via": "server"}, str(rights)),
+    ]
