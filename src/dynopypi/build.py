@@ -21,7 +21,8 @@ from pathlib import Path
 
 from dynopypi.audit.records import Event
 from dynopypi.audit.trail import AuditTrail
-from dynopypi.auth.policy import Gate, build_gate, default_rights_path
+from dynopypi.auth.policy import Gate, build_gate
+from dynopypi.auth.rights import default_rights_path
 from dynopypi.catalog import Catalog, UpstreamParts
 from dynopypi.core.describe import Describer
 from dynopypi.core.index import Index, ProjectLookup
