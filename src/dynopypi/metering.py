@@ -36,6 +36,15 @@ def meter(
          lambda: float(store.problem() is not None)),
     ]  # fmt: skip
     totals: list[tuple[str, str, Callable[[], float | None]]] = []
+    if isinstance(store, DirectoryStore):
+        watcher = store.watcher
+        totals += [
+            ("watcher_paths_refreshed", "Paths re-read after filesystem events",
+             lambda: watcher.refreshed),
+            ("watcher_rescan_changes", "Changed files the periodic re-check found (events "
+             "the watcher missed)", lambda: watcher.rescanned),
+            ("watcher_errors", "Errors while refreshing the index", lambda: watcher.errors),
+        ]  # fmt: skip
     if settings.quota_total is not None:
         total = settings.quota_total
         levels.append(("quota_total_bytes", "The index's --quota-total", lambda: total))

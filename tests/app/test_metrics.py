@@ -61,6 +61,7 @@ def test_metrics_count_requests_writes_refusals_and_sizes(
     assert found[("dynopypi_index_bytes", ())] == wheel.stat().st_size
     assert found[("dynopypi_index_projects", ())] == 1
     assert found[("dynopypi_http_response_bytes_total", (("route", "page"),))] > 0
+    assert ("dynopypi_watcher_paths_refreshed_total", ()) in found
 
 
 def test_metrics_are_never_open_to_strangers(
