@@ -53,6 +53,7 @@ class Server:
         app = refusals_first(create_app(parts.services), refusal_response)
         self._networks = parse_networks(settings.trusted_proxies)
         self.metrics = parts.services.metrics
+        self.audit = parts.services.audit
         if self.metrics is not None:
             health = (settings.health_endpoint, settings.ready_endpoint)
             app = with_metrics(app, self.metrics, health)
@@ -73,6 +74,8 @@ class Server:
     def start(self) -> None:
         """Load the index, start watching, bind the socket (serving starts in ``run``)."""
         self.load()
+        if self.audit is not None:
+            self.audit.start()  # records written off the request path from now on
         self._http = waitress.server.create_server(
             self.app,
             host=self.settings.host,
@@ -194,6 +197,8 @@ class Server:
         if self._http is not None:
             self._http.task_dispatcher.shutdown(timeout=5)
             wasyncore.close_all(self._http_map())
+        if self.audit is not None:
+            self.audit.stop()  # what the last requests queued is written first
         self.store.stop()
         self.cache.close()
 

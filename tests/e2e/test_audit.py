@@ -14,6 +14,7 @@ from typing import Any
 from support.accounts import add_account
 from support.bucket_server import BucketServerFactory, dynopypi_command
 from support.fakedist import make_wheel
+from support.helpers import poll_until
 from support.seaweed import S3Place
 from support.uploads import upload
 
@@ -73,6 +74,12 @@ def test_two_replicas_writing_at_once_make_one_chain(
         return dynopypi_command(s3_place.store, "audit", *args, "--storage", url,
                                 "--s3-endpoint", s3_place.store.endpoint_url)  # fmt: skip
 
+    # each replica writes its records on its own thread, moments after answering
+    poll_until(
+        lambda: cli("verify").stdout.startswith(f"audit: {WRITES} records"),
+        timeout=10.0,
+        message=lambda: cli("verify").stdout + cli("verify").stderr,
+    )
     ok = cli("verify")
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith(f"audit: {WRITES} records, the chain is intact")

@@ -60,6 +60,7 @@ class Event:
     outcome: str = OK
     reason: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    at: float | None = None  # when it happened (seconds since the epoch); None: when written
 
 
 def _cut(text: str) -> str:
@@ -87,7 +88,9 @@ def bounded(event: Event) -> dict[str, Any]:
 
 def encode(event: Event, seq: int, prev: str, now: float) -> bytes:
     """The record's bytes: canonical JSON (sorted keys, no spaces), hashed as they are."""
-    stamp = datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds")
+    stamp = datetime.fromtimestamp(now if event.at is None else event.at, timezone.utc).isoformat(
+        timespec="milliseconds"
+    )
     record = {"seq": seq, "prev": prev, "time": stamp.replace("+00:00", "Z"), **bounded(event)}
     return json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
 

@@ -8,18 +8,23 @@ chain, never a fork. After each record the head (``head.json``: the last number 
 moved forward when it is behind, and logged: the server's log (journald) then holds anchors
 that an edit of the store cannot reach.
 
-Refused writes are recorded too, at most ``REFUSALS_PER_MINUTE`` a minute (with a burst):
-past that they are counted, and the next refusal recorded says how many were left out, so a
-flood of refused uploads cannot fill the disk. Every record is bounded (``records.bounded``).
+In the server, records are written by the trail's own thread (``start``/``stop``), in the
+order the writes happened, so no upload waits for the audit's round trips and fsyncs; the
+command line writes them at once. Refused writes are recorded too, at most
+``REFUSALS_PER_MINUTE`` a minute (with a burst): past that they are counted, and the next
+refusal recorded says how many were left out, so a flood of refused uploads cannot fill the
+disk. Every record is bounded (``records.bounded``).
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 from dynopypi.audit.records import (
     GENESIS,
@@ -39,6 +44,8 @@ PREFIX = STATE_PREFIX + "audit/"
 HEAD_KEY = PREFIX + "head.json"
 REFUSALS_PER_MINUTE = 10
 REFUSAL_BURST = 30
+QUEUE_LIMIT = 10_000  # records waiting for the writer thread
+QUEUE_WAIT = 5.0  # seconds a request waits for room before its record is given up
 _RECORD = re.compile(r"(\d{12})\.json")
 
 
@@ -83,30 +90,80 @@ class AuditTrail:
         self.budget = RefusalBudget(refusals_per_minute, REFUSAL_BURST, time.monotonic)
         self._lock = threading.Lock()
         self._tail: Head | None = None  # the last record this process knows of
+        self._queue: queue.Queue[Event | None] | None = None  # while start()ed
+        self._order = threading.Lock()
+        self._thread: threading.Thread | None = None
 
     def record(self, event: Event) -> Head | None:
-        """``append`` for a change already made (what any writer calls: the web actions,
-        the CLI, token and publisher changes): a store that fails is logged as an error,
-        never raised, since the change cannot be taken back."""
+        """Record a change already made (what every writer calls: the web actions, the CLI,
+        token and publisher changes). While ``start``ed (the server), it is queued and
+        written by the trail's thread, so no request waits for the store; otherwise (the
+        CLI) written now, and the new head returned. A store that fails is logged as an
+        error, never raised, since the change cannot be taken back."""
+        writer = self._queue
+        if writer is None:
+            admitted = self._admit(event)
+            return None if admitted is None else self._write_logged(admitted)
+        with self._order:  # stamped and queued in one step: the times are in order
+            admitted = self._admit(event)
+            if admitted is None:
+                return None
+            try:
+                writer.put(admitted, timeout=QUEUE_WAIT)
+            except queue.Full:
+                log.error("the audit trail is %d records behind: %s of %r not recorded",
+                          QUEUE_LIMIT, event.action, event.project)  # fmt: skip
+        return None
+
+    def append(self, event: Event) -> Head | None:
+        """Record ``event`` now, after every record any writer made; the new head, or None
+        when it was a refusal over the budget. ``StoreUnavailable`` when the store fails."""
+        admitted = self._admit(event)
+        return None if admitted is None else self._write(admitted)
+
+    def _admit(self, event: Event) -> Event | None:
+        """The event stamped with its time, or None for a refusal over the budget (the
+        next one admitted says how many were left out)."""
+        with self._lock:
+            extra = event.extra
+            if event.outcome == REFUSED:
+                if not self.budget.take():
+                    return None
+                if self.budget.dropped:
+                    extra = {**extra, "refusals_not_recorded": self.budget.dropped}
+                    self.budget.dropped = 0
+        return replace(event, extra=extra, at=event.at or self.clock())
+
+    # ---- the writer thread (the server's) ----------------------------------------------
+    def start(self) -> None:
+        self._queue = queue.Queue(QUEUE_LIMIT)
+        self._thread = threading.Thread(target=self._drain, name="dynopypi-audit", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write what is queued (for at most ``timeout`` seconds), then stop."""
+        if self._queue is None or self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self._queue = None
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while (event := self._queue.get()) is not None:
+            self._write_logged(event)
+
+    def _write_logged(self, event: Event) -> Head | None:
         try:
-            return self.append(event)
+            return self._write(event)
         except (StoreUnavailable, OSError) as exc:
             log.error(
                 "the audit trail could not record %s of %r: %s", event.action, event.project, exc
             )
             return None
 
-    def append(self, event: Event) -> Head | None:
-        """Record ``event`` after every record any writer made; the new head, or None when
-        it was a refusal over the budget. ``StoreUnavailable`` when the store fails."""
+    def _write(self, event: Event) -> Head:
         with self._lock:
-            if event.outcome == REFUSED:
-                if not self.budget.take():
-                    return None
-                if self.budget.dropped:
-                    extra = {**event.extra, "refusals_not_recorded": self.budget.dropped}
-                    event = Event(**{**event.__dict__, "extra": extra})
-                    self.budget.dropped = 0
             tail = self._tail or self._find_tail()
             while True:
                 data = encode(event, tail.seq + 1, tail.hash, self.clock())

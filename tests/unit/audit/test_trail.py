@@ -138,3 +138,25 @@ def test_client_text_is_bounded(tmp_path: Path, field: str) -> None:
     assert head is not None
     found = trail.storage.read(record_key(head.seq), 65536)
     assert found is not None and len(found[0]) < 2 * MAX_TEXT + 400
+
+
+def test_the_writer_thread_writes_every_record_in_order_before_it_stops(tmp_path: Path) -> None:
+    trail = AuditTrail(DirectoryStorage(tmp_path))
+    trail.start()
+    try:
+        threads = [
+            threading.Thread(
+                target=lambda n=n: [trail.record(event(10 * n + i)) for i in range(10)]
+            )
+            for n in range(4)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        trail.stop()
+    count, found = trail.verify()
+    assert (count, found) == (40, [])
+    times = [decode(raw)["time"] for _seq, raw in trail.stored()]  # type: ignore[index]
+    assert times == sorted(times)  # stamped when recorded, written in that order
