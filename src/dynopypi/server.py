@@ -29,7 +29,7 @@ from dynopypi.edge.forwarded import parse_networks, trust_proxies
 from dynopypi.edge.gatekeeper import body_gate, refusals_first, upload_stream
 from dynopypi.edge.guard import Limits, guard_server
 from dynopypi.edge.hosts import checked_host
-from dynopypi.edge.metered import metrics_app, with_metrics
+from dynopypi.edge.metered import metrics_app, observer
 from dynopypi.errors import ConfigError
 from dynopypi.ops import systemd
 from dynopypi.ops.logs import setup_logging
@@ -54,11 +54,10 @@ class Server:
         self._networks = parse_networks(settings.trusted_proxies)
         self.metrics = parts.services.metrics
         self.audit = parts.services.audit
-        if self.metrics is not None:
-            health = (settings.health_endpoint, settings.ready_endpoint)
-            app = with_metrics(app, self.metrics, health)
+        health = (settings.health_endpoint, settings.ready_endpoint)
+        observe = observer(self.metrics, health) if self.metrics is not None else None
         self.app = trust_proxies(
-            with_access_log(for_auth_request(checked_host(app))), self._networks
+            with_access_log(for_auth_request(checked_host(app)), observe), self._networks
         )
         self._http: Any = None
         self._metrics_http: Any = None  # --metrics-listen's listener

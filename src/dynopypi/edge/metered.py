@@ -1,5 +1,6 @@
-"""Every request counted for ``/metrics``: WSGI middleware beside the access log, and the
-small app that answers ``--metrics-listen``.
+"""Every request counted for ``/metrics`` (``observer``: called by the request middleware
+of ``access_log``, which times each request anyway, so counting adds no layer of its own),
+and the small app that answers ``--metrics-listen``.
 
 A request's route class is a handful of prefix tests on its path (``route_class``, pure),
 so the labels are a fixed, small set whatever paths clients send. Failed logins (credentials
@@ -9,7 +10,6 @@ from the status here, so ``auth`` knows nothing of metrics.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -45,7 +45,12 @@ def route_class(method: str, path: str, health: tuple[str, ...] = ()) -> str:
     return "other"
 
 
-def with_metrics(app: WSGIApp, metrics: Metrics, health: tuple[str, ...]) -> WSGIApp:
+Observer = Callable[[dict[str, Any], str, float, int], None]
+
+
+def observer(metrics: Metrics, health: tuple[str, ...]) -> Observer:
+    """What the request middleware (``access_log``) calls once per answered request:
+    (environ, status code, seconds, body bytes) counted, and nothing else done."""
     login_failures = Counter(
         "dynopypi_login_failures", "Requests whose credentials were refused (401 with an "
         "Authorization header)", registry=metrics.registry,
@@ -54,30 +59,17 @@ def with_metrics(app: WSGIApp, metrics: Metrics, health: tuple[str, ...]) -> WSG
         "dynopypi_throttled_requests", "Requests refused by the login throttle (429)",
         registry=metrics.registry,
     )  # fmt: skip
+    add = metrics.requests.add
 
-    def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        started = time.perf_counter()
-        seen: list[Any] = ["-", 0]
-
-        def recording(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
-            seen[0] = status[:3]
-            for key, value in headers:
-                if len(key) == 14 and key.lower() == "content-length" and value.isdigit():
-                    seen[1] = int(value)
-            return start_response(status, headers, *exc)
-
-        result = app(environ, recording)
-        status = seen[0]
-        path = environ.get("PATH_INFO", "")
-        route = route_class(environ.get("REQUEST_METHOD", ""), path, health)
-        metrics.request(route, status, time.perf_counter() - started, seen[1])
+    def observe(environ: dict[str, Any], status: str, seconds: float, size: int) -> None:
+        route = route_class(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""), health)
+        add(route, status, seconds, size)
         if status == "401" and environ.get("HTTP_AUTHORIZATION"):
             login_failures.inc()
         elif status == "429":
             throttled.inc()
-        return result
 
-    return middleware
+    return observe
 
 
 def metrics_app(metrics: Metrics) -> WSGIApp:
