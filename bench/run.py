@@ -9,6 +9,7 @@ Usage (``make bench`` runs ``$(VENV)/bin/python bench/run.py ARGS``):
     python bench/run.py --quick --nginx --uploads   # plus the nginx and upload modes (~2 min)
     python bench/run.py --quick --no-base --nginx   # the nginx mode alone
     python bench/run.py --quick --no-base --upstream   # the upstream (pull-through) mode alone
+    python bench/run.py --quick --no-base --ui   # the web UI mode alone
 
 Options:
     --projects N / --files M   corpus size (default 10000 / 60000)
@@ -29,7 +30,8 @@ Options:
     --upload-budget S          seconds per server and upload kind; stops early (default 120)
     --upstream                 also run the upstream mode (below; dynopypi only)
     --first-rounds K           upstream mode: first fetches of 50 MB per link (default 5)
-    --no-base                  skip the base comparison (only with --nginx/--uploads/--upstream)
+    --ui                       also run the web UI mode (below; dynopypi only)
+    --no-base                  skip the base comparison (with --nginx, --uploads, --upstream, --ui)
 
 What it prints, per server and corpus size: start time to the first 200 on /simple/ (cold and
 warm; dynopypi's cold start has an empty --cache-dir, its warm start reuses it), wrk
@@ -42,7 +44,8 @@ exits 0 when the servers ran). Figures are saved to bench/out/results-<timestamp
 The modes live in modules beside this one, each saying at its top what it measures:
 run_base.py and run_base_report.py (the base comparison above), run_nginx.py (--nginx, with
 run_nginx_site.py and run_nginx_checks.py), run_uploads.py (--uploads, with
-run_uploads_report.py) and run_upstream.py (--upstream, with run_upstream_fetch.py). Shared:
+run_uploads_report.py), run_upstream.py (--upstream, with run_upstream_fetch.py) and
+run_ui.py (--ui: the web UI's pages and search against the simple page). Shared:
 run_common.py (paths, server processes, HTTP), run_servers.py (installing and starting the
 servers and tools), run_wrk.py (wrk), run_target.py (what to request in a corpus) and
 run_report.py (formatting and target checks).
@@ -77,6 +80,7 @@ from run_servers import (
     versions,
 )
 from run_target import make_target
+from run_ui import UiResult, bench_ui, ui_summary
 from run_uploads import bench_uploads
 from run_uploads_report import UploadResult, upload_summary
 from run_upstream import UpstreamResult, bench_upstream, upstream_summary
@@ -90,6 +94,7 @@ class Results:
     nginx: dict[int, NginxResult] = field(default_factory=dict)
     uploads: dict[int, dict[str, UploadResult]] = field(default_factory=dict)
     upstream: dict[int, UpstreamResult] = field(default_factory=dict)
+    ui: dict[int, UiResult] = field(default_factory=dict)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -132,9 +137,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--first-rounds", type=int, default=5, help="upstream mode: first fetches per link (5)"
     )
+    parser.add_argument(
+        "--ui", action="store_true", help="also: the web UI's pages and search (dynopypi only)"
+    )
     args = parser.parse_args(argv)
-    if args.no_base and not (args.nginx or args.uploads or args.upstream):
-        parser.error("--no-base leaves nothing to run without --nginx, --uploads or --upstream")
+    if args.no_base and not (args.nginx or args.uploads or args.upstream or args.ui):
+        parser.error(
+            "--no-base leaves nothing to run without --nginx, --uploads, --upstream or --ui"
+        )
     if args.duration is None:
         args.duration = 3 if args.quick else 5
     sizes: list[tuple[int, int]]
@@ -162,6 +172,9 @@ def prepare(args: argparse.Namespace) -> None:
         raise SystemExit(f"{dynopypi_exe()} not found: install the project into the venv")
     ensure_pip_venv()
     args.nginx_exe = None
+    if args.ui and "dynopypi" not in args.servers:
+        log("--ui needs dynopypi: skipped with --only pypiserver")
+        args.ui = False
     if args.nginx and "dynopypi" not in args.servers:
         log("--nginx needs dynopypi: skipped with --only pypiserver")
         args.nginx = False
@@ -176,6 +189,7 @@ def announce(args: argparse.Namespace) -> None:
             ("nginx", args.nginx),
             ("uploads", args.uploads),
             ("upstream", args.upstream),
+            ("ui", args.ui),
         )
         if on
     ]
@@ -220,6 +234,10 @@ def run_sizes(args: argparse.Namespace, run_dir: Path, res: Results) -> bool:
                     log(f"\n== upstream: {files:,} files, {projects:,} projects ==")
                     res.upstream[files] = bench_upstream(size_dir, corpus_dir, tgt, args)
                     failed |= res.upstream[files].error is not None
+                if args.ui:
+                    log(f"\n== web UI: {files:,} files, {projects:,} projects ==")
+                    res.ui[files] = bench_ui(size_dir, corpus_dir, tgt, args)
+                    failed |= res.ui[files].error is not None
         finally:
             Proc.stop_all()
     return failed
@@ -252,6 +270,8 @@ def report(
             upload_summary(files, res.uploads[files], args.upload_count, entry)
         if files in res.upstream:
             upstream_summary(files, res.upstream[files], entry)
+        if files in res.ui:
+            ui_summary(files, res.ui[files], entry)
     if len(res.base) >= 2:
         flatness_summary(res.base, args.servers, summary)
     return summary

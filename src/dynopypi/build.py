@@ -36,7 +36,7 @@ from dynopypi.render.renderer import Renderer
 from dynopypi.services import Services
 from dynopypi.settings.config import Settings
 from dynopypi.settings.storage import parse_s3_url
-from dynopypi.store.base import Reader
+from dynopypi.store.base import Reader, Storage
 from dynopypi.store.bucket.cache import BlobCache
 from dynopypi.store.bucket.reader import BucketReader
 from dynopypi.store.bucket.s3 import S3Storage
@@ -51,6 +51,11 @@ from dynopypi.store.directory.releases import Releases
 from dynopypi.store.directory.store import DirectoryStore
 from dynopypi.store.directory.updates import PathUpdates
 from dynopypi.store.directory.yanks import YankStore
+from dynopypi.trust.mint import Minter, Trust
+from dynopypi.trust.oidc_keys import IssuerKeys
+from dynopypi.trust.publishers import PublisherStore
+from dynopypi.trust.replay import Replays
+from dynopypi.trust.tokens import TokenStore
 from dynopypi.upstream.files import FileFetcher
 from dynopypi.upstream.names import upstream_rule
 from dynopypi.upstream.source import Upstream
@@ -87,10 +92,15 @@ def build_parts(settings: Settings) -> Parts:
     describer = Describer(settings.hash_algo, yanks.lookup)
     reconciler = Reconciler(index, cache, describer)
     renderer = Renderer(settings.hash_algo)
-    gate = build_gate(settings.passwords, settings.authenticate, settings.rights)
+    s3 = open_store(settings) if settings.storage is not None else None
+    state = s3 or state_storage(settings)
+    trust = build_trust(settings, state)
+    gate = build_gate(
+        settings.passwords, settings.authenticate, settings.rights, tokens=trust.tokens
+    )
     store: DirectoryStore | BucketStore
-    if settings.storage is not None:
-        store = build_bucket(settings, index, describer, reconciler)
+    if s3 is not None:
+        store = build_bucket(settings, s3, index, describer, reconciler)
     else:
         store = DirectoryStore(reconciler, yanks, rescan=settings.rescan_interval)
     catalog = build_catalog(settings, reconciler, store.reader, upstream_store)
@@ -98,7 +108,9 @@ def build_parts(settings: Settings) -> Parts:
     gate.on_change = partial(record_reload, audit, settings)
     usage = UsageMemo(len(settings.roots))
     metrics = meter(index, usage, store, catalog, settings) if settings.metrics else None
-    services = Services(settings, index, renderer, gate, catalog, store, audit, metrics, usage)
+    services = Services(
+        settings, index, renderer, gate, catalog, store, trust, audit, metrics, usage
+    )
     return Parts(settings, cache, index, store, renderer, gate, catalog, services)
 
 
@@ -114,6 +126,26 @@ def cache_path(settings: Settings) -> Path:
     """One cache file per set of package directories, so two servers never share rows."""
     key = "\0".join(str(r.resolve()) for r in settings.roots)
     return settings.cache_dir / f"index-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sqlite3"
+
+
+# ---- API tokens and trusted publishing -------------------------------------------------
+def state_storage(settings: Settings) -> Storage:
+    """Where tokens and publishers are kept: in the bucket, or in the first package
+    directory (``.dynopypi/``), so a backup of the packages keeps them and every replica
+    of a bucket shares them. ``settings`` as given on the command line (not a bucket's
+    staging settings)."""
+    if settings.storage is not None:
+        return open_store(settings)
+    return DirectoryStorage(settings.primary_root)
+
+
+def build_trust(settings: Settings, storage: Storage) -> Trust:
+    tokens = TokenStore(storage)
+    publishers = PublisherStore(storage)
+    return Trust(tokens, publishers, Minter(
+        publishers, tokens, IssuerKeys(), Replays(storage),
+        audience=settings.oidc_audience, ttl=settings.oidc_token_ttl,
+    ))  # fmt: skip
 
 
 # ---- the upstream parts (``--upstream``) ----------------------------------------------
@@ -244,9 +276,12 @@ def open_for_changes(settings: Settings) -> tuple[Index, ReleaseChanges]:
 
 
 def build_bucket(
-    settings: Settings, index: Index, describer: Describer, lookup: ProjectLookup
+    settings: Settings,
+    storage: S3Storage,
+    index: Index,
+    describer: Describer,
+    lookup: ProjectLookup,
 ) -> BucketStore:
-    storage = open_store(settings)
     source = BucketSource(
         storage,
         index,

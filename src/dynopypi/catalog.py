@@ -7,15 +7,16 @@ downloads, PyPI JSON) answers from the same data with the same filters.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from dynopypi.core.index import ProjectLookup
-from dynopypi.core.model import Project
+from dynopypi.core.model import Held, Project
 from dynopypi.core.snapshot import Snapshot
-from dynopypi.core.visibility import Cooldown, UpstreamTimes, visible
+from dynopypi.core.visibility import AsOf, Cooldown, UpstreamTimes, split, visible
 from dynopypi.dists.names import DistFile, NormalizedName, is_valid_project_name, normalize
 from dynopypi.errors import NotFound, Refused
 from dynopypi.store.base import Reader
@@ -75,42 +76,55 @@ class Catalog:
             self.upstream.source.held.load()
 
     # ---- pages ------------------------------------------------------------------------
-    def page(self, name: NormalizedName, as_of_ns: int | None = None) -> Lookup:
+    def page(self, name: NormalizedName, as_of: AsOf | None = None) -> Lookup:
         """The project as a page shows it (None: not here), and whether it is stale."""
         local = self.lookup.project(name)
         found = self.upstream.source.lookup(name, local) if self.upstream else Lookup(local)
-        return Lookup(self.view(found.project, as_of_ns), found.stale)
+        shown = self.view(found.project, as_of)
+        held = shown.held if shown is not None else ()
+        return Lookup(shown if shown is None or shown.files else None, found.stale, held)
+
+    def held(self, name: NormalizedName) -> tuple[tuple[str, int | None], ...]:
+        """The versions of ``name`` whose files the cooldown holds back now (for the web
+        UI's note: versions and when they are released, None when upstream gave no upload
+        time; never the files), newest first: the page's own ``held``, by version."""
+        if self.upstream is None or not self.cooldown.active:
+            return ()
+        versions: dict[str, int | None] = {}
+        for held in sorted(self.page(name).held, key=lambda h: h.version, reverse=True):
+            versions.setdefault(str(held.version), held.until_ns)
+        return tuple(versions.items())
 
     def times_of(self, dist: DistFile) -> UpstreamTimes | None:
         return self.upstream.source.held.times_of(dist) if self.upstream else None
 
-    def view(self, project: Project | None, as_of_ns: int | None) -> Project | None:
-        if project is None or (as_of_ns is None and not self.cooldown.active):
+    def view(self, project: Project | None, as_of: AsOf | None) -> Project | None:
+        if project is None or (as_of is None and not self.cooldown.active):
             return project
-        files = visible(project.files, self.times_of, self.cooldown, as_of_ns)
+        files, held = split(project.files, self.times_of, self.cooldown, as_of)
         if len(files) == len(project.files):
             return project
-        if not files:
-            return None
-        if as_of_ns is not None:  # a moment's view: rendered for this request only
-            return Project(project.name, project.display_name, files)
+        if not files and not held:
+            return None  # (all held back: a page without files, for what it says of them)
+        if as_of is not None:  # a moment's view: rendered for this request only
+            return Project(project.name, project.display_name, files, held)
         with self._lock:  # the cooldown view: kept while it is the same
             cached = self._views.get(project.name)
             if cached is not None and cached[0] is project and _same(cached[1].files, files):
                 self._views.move_to_end(project.name)
                 return cached[1]
-            derived = Project(project.name, project.display_name, files)
+            derived = Project(project.name, project.display_name, files, held)
             self._views[project.name] = (project, derived)
             while len(self._views) > _VIEWS:
                 self._views.popitem(last=False)
             return derived
 
-    def listed(self, snapshot: Snapshot, as_of_ns: int) -> list[Project]:
+    def listed(self, snapshot: Snapshot, as_of: AsOf) -> list[Project]:
         """/as-of/<instant>/simple/: the projects that had a file then."""
         return [
             p
             for p in snapshot.sorted_projects()
-            if visible(p.files, self.times_of, self.cooldown, as_of_ns)
+            if visible(p.files, self.times_of, self.cooldown, as_of)
         ]
 
     def listing(self, snapshot: Snapshot) -> list[Project] | None:
@@ -129,7 +143,7 @@ class Catalog:
         return out if hidden else None
 
     # ---- files ------------------------------------------------------------------------
-    def file_at(self, path: str, as_of_ns: int | None = None) -> DistFile | None:
+    def file_at(self, path: str, as_of: AsOf | None = None) -> DistFile | None:
         dist = self.lookup.file_at(path)
         may_ask = self.upstream is not None and not path.endswith(".metadata")
         if dist is None and may_ask and path.startswith(PREFIX):
@@ -137,9 +151,18 @@ class Catalog:
             if is_valid_project_name(name) and normalize(name) == name:
                 self.page(normalize(name))  # e.g. the page expired from this process
                 dist = self.lookup.file_at(path)
-        if dist is None or (as_of_ns is None and not self.cooldown.active):
+        if dist is None or (as_of is None and not self.cooldown.active):
             return dist
-        return dist if visible((dist,), self.times_of, self.cooldown, as_of_ns) else None
+        return dist if visible((dist,), self.times_of, self.cooldown, as_of) else None
+
+    def held_file(self, path: str) -> Held | None:
+        """The upstream file at ``path`` if the cooldown holds it back now (for a 404 that
+        says so, and until when)."""
+        dist = self.lookup.file_at(path)
+        times = self.times_of(dist) if dist is not None else None
+        if dist is None or times is None or self.cooldown.allows(dist, times, time.time_ns()):
+            return None
+        return Held(dist.filename, dist.version, self.cooldown.until_ns(times))
 
     def is_upstream(self, dist: DistFile) -> bool:
         return self.upstream is not None and dist.root == self.upstream.source.source
@@ -147,7 +170,7 @@ class Catalog:
     def serve(
         self,
         path: str,
-        as_of_ns: int | None,
+        as_of: AsOf | None,
         send: Callable[[Delivery], R],
         *,
         head: bool = False,
@@ -162,7 +185,7 @@ class Catalog:
         another process since) is fetched again, once.
         """
         for attempt in (1, 2):
-            dist = self.file_at(path, as_of_ns)
+            dist = self.file_at(path, as_of)
             if dist is None:
                 return None
             if self.upstream is None or not self.is_upstream(dist):
@@ -174,7 +197,7 @@ class Catalog:
                 fetching = self._fetching(dist, ranged)
                 if fetching is not None:
                     return send(fetching)
-                dist = self.file_at(path, as_of_ns) or dist  # as stored: real size, digests
+                dist = self.file_at(path, as_of) or dist  # as stored: real size, digests
             files.held.touch(dist)
             try:
                 return send(Delivery(dist, self.upstream.reader, files.store.base.name))

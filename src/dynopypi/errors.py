@@ -12,6 +12,7 @@ DynopypiError
       ├── NeedsAccount      the action needs credentials, none or wrong ones were sent
       ├── Denied            the account lacks the right
       ├── NotFound          no such project, release or file
+      ├── NotServed         an old protocol this index does not speak (XML-RPC search)
       ├── NoAcceptableFormat none of the formats the client accepts is served
       ├── AlreadyExists     a file of that name is stored with other content
       ├── TooLarge          the request body is over the configured limit
@@ -60,10 +61,18 @@ class NeedsAccount(Refused):
 
 
 class Denied(Refused):
-    pass
+    """``user``: the account that proved who it is but lacks the right (for the log)."""
+
+    def __init__(self, message: str, user: str | None = None) -> None:
+        super().__init__(message)
+        self.user = user
 
 
 class NotFound(Refused):
+    pass
+
+
+class NotServed(Refused):
     pass
 
 

@@ -20,6 +20,7 @@ from dynopypi.publish.shelf import Shelf
 from dynopypi.render.renderer import Renderer
 from dynopypi.settings.config import Settings
 from dynopypi.store.base import Reader, Storage
+from dynopypi.trust.mint import Trust
 
 
 class PackageStore(Protocol):
@@ -57,6 +58,7 @@ class Services:
     gate: Gate
     catalog: Catalog  # what pages and downloads read: local + upstream, with views
     store: PackageStore  # where uploads go, and what is wrong with it
+    trust: Trust | None = None  # API tokens and trusted publishing
     audit: AuditTrail | None = None  # where every write is recorded (None: not recorded)
     metrics: Metrics | None = None  # None: --no-metrics
     usage: UsageMemo | None = None  # bytes per project, for quotas

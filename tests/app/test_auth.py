@@ -261,7 +261,7 @@ def test_failed_logins_are_spaced_out_then_block_the_address(
     r = send(server, "POST", "/", data={":action": "remove_pkg", "name": "p", "version": "1"},
              auth=ALICE, source=attacker)  # fmt: skip
     assert r.status_code == 429, server.explain(r)
-    assert r.headers["Retry-After"] == "1" and "wait 1 seconds" in r.text, r.headers
+    assert r.headers["Retry-After"] == "1" and "wait 1 second before" in r.text, r.headers
     time.sleep(1.1)
     # ...and one that waited works
     assert may_update_from(attacker, ALICE) == 404

@@ -6,8 +6,9 @@
   systemd-analyze and nginx, no podman, and run with the rest of ``make test``.
 - The podman suites, which build images and start containers (minutes on a cold machine):
   they run from their own make targets, which name them in ``DYNOPYPI_DEPLOY_TESTS``:
-  ``make container-test`` (test_container.py, test_kubernetes.py) and ``make ansible-test``
-  (test_ansible.py, test_ansible_replicas.py), and then only those. A plain ``pytest`` or
+  ``make container-test`` (test_container.py, test_container_accounts.py,
+  test_kubernetes.py) and ``make ansible-test`` (test_ansible.py, test_ansible_replicas.py),
+  and then only those. A plain ``pytest`` or
   ``make test`` does not collect them: they are neither run nor reported as skipped, and CI
   (.ci/run) runs both targets explicitly after ``make test``. Once requested, a missing tool
   is a failure.
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 
 SUITES = {
-    "container": {"test_container.py", "test_kubernetes.py"},
+    "container": {"test_container.py", "test_container_accounts.py", "test_kubernetes.py"},
     "ansible": {"test_ansible.py", "test_ansible_replicas.py"},
 }
 

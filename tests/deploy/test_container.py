@@ -125,9 +125,16 @@ def test_publish_local_round_trip(
     user, password, htpasswd = account
     with Container(image, *run_args(packages, htpasswd)) as container:
         port = wait_ready(container)
-        published = make_publish_local(port, user, password)
+        (REPO / "dist").mkdir(exist_ok=True)
+        theirs = REPO / "dist" / "someone-elses-build.txt"  # dist/ is the user's: kept
+        theirs.write_text("kept")
+        try:
+            published = make_publish_local(port, user, password)
+            assert theirs.read_text() == "kept"
+        finally:
+            theirs.unlink(missing_ok=True)
         assert published.returncode == 0, f"{published.stdout}\n{published.stderr}"
-        wheels = sorted((REPO / "dist").glob("dynopypi-*.whl"))
+        wheels = sorted((REPO / "build/publish-local").glob("dynopypi-*.whl"))
         assert len(wheels) == 1, wheels
         stored = packages / wheels[0].name
         assert stored.read_bytes() == wheels[0].read_bytes()  # `ls /tmp/packages`

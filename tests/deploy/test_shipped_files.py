@@ -63,7 +63,7 @@ def make_install(destdir: Path) -> subprocess.CompletedProcess[str]:
     # the Makefile's variables come from the command line only, not from whoever runs us
     env = {k: v for k, v in os.environ.items() if k not in MAKE_VARIABLES}
     return run(
-        [make, "-C", REPO, "install", f"DESTDIR={destdir}", f"PYTHON={sys.executable}"],
+        [make, "-C", REPO, "install", f"DESTDIR={destdir}"],  # the system python3 (INSTALL_PYTHON)
         timeout=MAKE_TIMEOUT,
         env=env,
     )

@@ -132,7 +132,7 @@ def test_check_config_prints_the_settings(pkg: Path, tmp_path: Path) -> None:
     settings = settings_printed(result.stdout)
     assert settings["port"] == 1234
     assert settings["hash_algo"] == "md5"
-    assert settings["max_upload_size"] == 2 * 2**20
+    assert settings["max_upload_size"] == "2M"  # as written
     assert settings["overwrite"] is True
     assert "passwords" not in settings and "# passwords: not set" in result.stdout
     assert settings["roots"] == [str(pkg)]

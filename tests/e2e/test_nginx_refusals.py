@@ -215,3 +215,17 @@ def test_the_refusal_answer_grants_nothing(
     assert "x-injected" not in {k.lower() for k in response.headers}
     assert len(response.reason) <= 200 and len(response.content) < 5000
     assert int(response.headers.get("Retry-After", "0")) <= 86400
+
+
+@pytest.mark.parametrize("path", ["/", "/RPC2"])
+def test_pip_search_through_nginx_is_told_xmlrpc_is_not_served(stack: Stack, path: str) -> None:
+    """Issue 20 #12: ``pip search -i`` posts XML-RPC to the index URL; nginx's upload check
+    (``auth_request``) answered it "update needs an account". The app's answer is a 410
+    that says what it is, whatever the login."""
+    answer = requests.post(
+        f"{stack.base}{path}", data=b"<?xml version='1.0'?><methodCall/>",
+        headers={"Content-Type": "text/xml"}, verify=stack.verify, timeout=60,
+    )  # fmt: skip
+    assert answer.status_code == 410, stack.explain(answer)
+    assert "XML-RPC search (pip search) is not served" in answer.text
+    assert "WWW-Authenticate" not in answer.headers

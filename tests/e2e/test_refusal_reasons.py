@@ -9,11 +9,12 @@ line (latin-1, one line, bounded), so client input echoed in a message cannot sp
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from support.accounts import add_account
-from support.clients import twine_upload
+from support.clients import run_client, twine_upload
 from support.fakedist import make_wheel
 from support.server import DynoServer, ServerFactory
 
@@ -85,3 +86,21 @@ def test_hostile_text_in_a_message_cannot_break_the_status_line(server: DynoServ
     assert "\u2603" in response.text or "evil" in response.text  # the body keeps the message
     assert len(response.reason) <= 200 and "\r" not in response.reason
     response.reason.encode("latin-1")
+
+
+@pytest.mark.parametrize("path", ["/RPC2", "/", "/simple/"])
+def test_pip_search_is_told_xmlrpc_is_not_served(server: DynoServer, path: str) -> None:
+    """Issue 20 #12: ``pip search`` (XML-RPC) got "update needs an account": it is not an
+    upload, and the answer says what it is and what to use instead, before any login."""
+    result = run_client(
+        [sys.executable, "-m", "pip", "search", "--isolated", "--index", server.url(path), "foo"]
+    )
+    printed = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert "410" in printed and "XML-RPC search (pip search) is not served" in printed, printed
+    assert "needs an account" not in printed
+    raw = server.request(
+        "POST", "/RPC2", data=b"<methodCall/>", headers={"Content-Type": "text/xml"}
+    )
+    assert raw.status_code == 410 and "/pypi/NAME/json" in raw.text
+    assert "WWW-Authenticate" not in raw.headers

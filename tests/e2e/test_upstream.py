@@ -23,10 +23,10 @@ DAY = 86400
 
 
 def shadowed(index: DynoServer, upstream_url: str) -> str:
-    """What ``dynopypi upstream shadowed`` prints for this index's cache."""
+    """What ``dynopypi upstream shadowed --files`` prints for this index's cache."""
     result = run_client(
         [sys.executable, "-m", "dynopypi", "upstream", "shadowed", "--cache-dir",
-         index.work_dir / "cache", "--upstream", upstream_url]
+         index.work_dir / "cache", "--upstream", upstream_url, "--files"]
     )  # fmt: skip
     return result.stdout
 

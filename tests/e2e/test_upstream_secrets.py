@@ -99,7 +99,9 @@ def test_the_server_never_shows_upstream_credentials(
         assert SECRET not in response.text
     evidence = upstream_dir(cache, [upstream]) / "shadowed.jsonl"
     poll_until(evidence.exists, timeout=30, message="no evidence recorded")  # in the background
-    shadowed = dynopypi("upstream", "shadowed", "--cache-dir", cache, "--upstream", upstream)
+    shadowed = dynopypi(
+        "upstream", "shadowed", "--files", "--cache-dir", cache, "--upstream", upstream
+    )
     assert shadowed.returncode == 0 and SECRET not in shadowed.stdout + shadowed.stderr
     assert "acme-tool 8.0" in shadowed.stdout
     index.stop()

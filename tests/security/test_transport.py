@@ -283,7 +283,7 @@ def test_streamed_body_frees_its_worker_from_a_stalled_reader() -> None:
         return (b"\0" * mib for _ in range(64))
 
     server = waitress.server.create_server(app, host="127.0.0.1", port=0, threads=2)
-    guard_server(server, lambda headers, peer: None, Limits(send_timeout=2.0))
+    guard_server(server, lambda headers, peer, path: None, Limits(send_timeout=2.0))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

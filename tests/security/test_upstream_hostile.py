@@ -4,7 +4,7 @@ The upstream is ``FakeUpstream`` on loopback, told to drip pages and files one b
 time, stall, redirect, or link to "internal" services (another loopback port). Under
 each attack, a probe asks ``/health`` and a local project page every quarter second:
 each must answer within 2 s throughout, and the attacked requests get an answer within
-the bounds the README states (derived from ``--upstream-timeout``, 1 s here).
+the bounds docs/security.md states (derived from ``--upstream-timeout``, 1 s here).
 """
 
 from __future__ import annotations

@@ -28,10 +28,10 @@ OLD = "2000-01-01T00:00:00Z"
 
 
 def shadowed(index: DynoServer, upstream_url: str) -> str:
-    """What ``dynopypi upstream shadowed`` prints for this index's cache."""
+    """What ``dynopypi upstream shadowed --files`` prints for this index's cache."""
     result = run_client(
         [sys.executable, "-m", "dynopypi", "upstream", "shadowed", "--cache-dir",
-         index.work_dir / "cache", "--upstream", upstream_url]
+         index.work_dir / "cache", "--upstream", upstream_url, "--files"]
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return result.stdout

@@ -32,7 +32,10 @@ def core_metadata(
     requires: Sequence[str] = (),
     requires_python: str | None = None,
     summary: str | None = None,
+    headers: Sequence[str] = (),
+    description: str = "",
 ) -> str:
+    """``headers`` are extra ``Key: value`` lines; ``description`` the body (PEP 566)."""
     lines = [
         "Metadata-Version: 2.1",
         f"Name: {name}",
@@ -44,7 +47,8 @@ def core_metadata(
     if requires_python:
         lines.append(f"Requires-Python: {requires_python}")
     lines.extend(f"Requires-Dist: {req}" for req in requires)
-    return "\n".join(lines) + "\n\n"
+    lines.extend(headers)
+    return "\n".join(lines) + "\n\n" + description
 
 
 def make_wheel(
@@ -56,9 +60,12 @@ def make_wheel(
     requires_python: str | None = None,
     payload: bytes = b"",
     filename_name: str | None = None,
+    headers: Sequence[str] = (),
+    description: str = "",
 ) -> Path:
     """Write ``{name}-{version}-py3-none-any.whl`` into ``directory`` and return its path.
 
+    ``headers`` and ``description`` go into its METADATA (see ``core_metadata``).
     ``payload`` is stored (uncompressed) as a data file, to make large wheels;
     ``filename_name`` overrides the name part of the file name (for mismatch tests).
     """
@@ -70,7 +77,12 @@ def make_wheel(
         (
             f"{dist_info}/METADATA",
             core_metadata(
-                name, version, requires=requires, requires_python=requires_python
+                name,
+                version,
+                requires=requires,
+                requires_python=requires_python,
+                headers=headers,
+                description=description,
             ).encode(),
         ),
         (

@@ -54,10 +54,12 @@ FLAGS = {
     "--x-accel-redirect": "x_accel_redirect",
     "--upstream": "upstream",
     "--upstream-timeout": "upstream_timeout",
+    "--min-age": "min_age",
+    "--private": "private",
     "--quota-project": "quota_project",
     "--quota-total": "quota_total",
 }
-SWITCHES = {"-o": "overwrite", "--overwrite": "overwrite"}
+SWITCHES = {"-o": "overwrite", "--overwrite": "overwrite", "--private-check": "private_check"}
 OFF = {"--no-metrics": "metrics"}
 
 

@@ -33,6 +33,7 @@ S = TypeVar("S", bound=IndexClient)
 class DynoServer(IndexClient):
     """A running ``python -m dynopypi run`` subprocess."""
 
+    HEALTH = "/health"  # the path that answers 200 once it serves
     package_dir: Path
     work_dir: Path
     extra_args: tuple[str, ...] = ()
@@ -104,7 +105,9 @@ class DynoServer(IndexClient):
                 env=env,
                 start_new_session=True,
             )
-            last_error = wait_ready(healthy(self.port), timeout=STARTUP_TIMEOUT, process=self.proc)
+            last_error = wait_ready(
+                healthy(self.port, self.HEALTH), timeout=STARTUP_TIMEOUT, process=self.proc
+            )
             if not last_error:
                 return
             self.stop()

@@ -42,6 +42,13 @@ def actor_of(identity: Identity | None, *, via: str | None = None) -> dict[str, 
         actor["user"] = identity.user
         if identity.scheme:
             actor["scheme"] = identity.scheme
+        scope = identity.scope
+        if scope is not None:  # an API token, or one trusted publishing minted
+            actor["token"] = scope.token_id
+            if scope.publisher:
+                actor["publisher"] = scope.publisher
+            if scope.issuer:
+                actor["issuer"] = scope.issuer
     if via:
         actor["via"] = via
     return actor

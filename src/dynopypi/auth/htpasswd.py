@@ -166,6 +166,11 @@ class PasswordBook:
             len(accounts), self.path, ", ".join(str(k) for k in kinds) or "none",
         )  # fmt: skip
 
+    def has(self, user: str) -> bool:
+        """Whether the file has this account (an API token dies with its account)."""
+        with self._lock:
+            return user in self._accounts
+
     def verify(self, user: str, password: str) -> bool:
         """Whether ``password`` is ``user``'s; costs one hash check per kind in the file
         (whoever the user) unless the login is remembered."""

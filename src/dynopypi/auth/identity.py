@@ -38,11 +38,33 @@ MAX_AUTHORIZATION = 8 * 1024
 
 
 @dataclass(frozen=True, slots=True)
+class Scope:
+    """What an API token may do, whoever its user is: the policy intersects it with the
+    user's rights at the time of use (a token never widens an account).
+
+    ``publisher`` and ``issuer`` are set on a token minted by trusted publishing: that
+    token's rights come from the publisher the operator configured, not from an account,
+    and the audit log names the publisher rather than a person.
+    """
+
+    token_id: str
+    projects: tuple[str, ...] = ("*",)  # normalized globs
+    actions: frozenset[str] = frozenset()
+    publisher: str | None = None
+    issuer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Identity:
-    """A proven user (and the scheme that proved it), or nobody (``ANONYMOUS``)."""
+    """A proven user (and the scheme that proved it), or nobody (``ANONYMOUS``).
+
+    ``scope`` is None for a password (the account's full rights) and the token's scope
+    when an API token proved the identity.
+    """
 
     user: str | None = None
     scheme: str | None = None
+    scope: Scope | None = None
 
     @property
     def anonymous(self) -> bool:

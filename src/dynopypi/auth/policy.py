@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
+from dynopypi.auth.bearer import BearerExtractor, TokenBook, TokenCheck, TokenOrPassword
 from dynopypi.auth.htpasswd import PasswordBook, read_htpasswd
 from dynopypi.auth.identity import (
     ANONYMOUS,
@@ -26,6 +27,7 @@ from dynopypi.auth.identity import (
     split_authorization,
 )
 from dynopypi.auth.rights import (
+    Rights,
     RightsFile,
     RightsTable,
     default_rights_path,
@@ -59,6 +61,12 @@ class Policy:
             return True
         if not self.accounts_configured or identity.user is None:
             return False
+        scope = identity.scope
+        if scope is not None:
+            if not Rights(scope.actions, scope.projects).allows(action, project):
+                return False
+            if scope.publisher is not None:  # the operator's publisher entry is the grant
+                return True
         return rights_of(self.rights, identity.user).allows(action, project)
 
 
@@ -76,7 +84,16 @@ def refusal(policy: Policy, identity: Identity, action: str, project: str | None
             f"{action} on this index needs an account: send a user name and password"
         )
     target = f" project {normalize(project)!r}" if project and action == UPDATE else ""
-    return Denied(f"account {identity.user!r} may not {action}{target} on this index")
+    scope = identity.scope
+    if scope is not None and not Rights(scope.actions, scope.projects).allows(action, project):
+        return Denied(
+            f"token {scope.token_id} may not {action}{target}: out of its scope (actions "
+            f"{','.join(sorted(scope.actions))}; projects {' '.join(scope.projects)}); "
+            "create a token with the rights this needs"
+        )
+    return Denied(
+        f"account {identity.user!r} may not {action}{target} on this index", identity.user
+    )
 
 
 class Reloadable(Protocol):
@@ -174,18 +191,26 @@ def build_gate(
     rights_file: Path | None = None,
     *,
     throttle: Throttle | None = None,
+    tokens: TokenBook | None = None,
 ) -> Gate:
-    """The gate for a server's settings: Basic over htpasswd when there is a password file.
+    """The gate for a server's settings: Basic over htpasswd when there is a password file,
+    and API tokens (Bearer, or Basic as ``__token__``) when there is a ``tokens`` book.
 
-    Without one (``-P .``) there are no extractors and no rights; the policy alone says
-    what happens to actions that need an account.
+    Without a password file (``-P .``) there are no extractors and no rights; the policy
+    alone says what happens to actions that need an account (tokens act for accounts, so
+    they need the accounts too).
     """
     if passwords is None:
         return Gate(Policy(required, accounts_configured=False), {})
     book = PasswordBook(passwords)
     rights = RightsFile(rights_file or default_rights_path(passwords), required=bool(rights_file))
-    basic = BasicExtractor(book, throttle or Throttle())
-    return Gate(Policy(required), {basic.scheme: basic}, rights=rights, sources=(book,))
+    throttle = throttle or Throttle()
+    basic: Extractor = BasicExtractor(book, throttle)
+    extractors: dict[str, Extractor] = {"basic": basic}
+    if tokens is not None:
+        check = TokenCheck(tokens, throttle, accounts=book.has)
+        extractors = {"basic": TokenOrPassword(check, basic), "bearer": BearerExtractor(check)}
+    return Gate(Policy(required), extractors, rights=rights, sources=(book,))
 
 
 def check_account_files(passwords: Path, rights: Path | None) -> None:

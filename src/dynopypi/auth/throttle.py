@@ -37,6 +37,11 @@ from dynopypi.errors import Throttled
 MAX_NAME = 128  # account names are counted by their first characters: bounded memory
 
 
+def seconds(count: int) -> str:
+    """``1 second``, ``5 seconds``: what a person is told to wait."""
+    return f"{count} second" if count == 1 else f"{count} seconds"
+
+
 def client_key(address: str) -> str:
     """The unit one client controls: an IPv4 address, or the /64 of an IPv6 address."""
     try:
@@ -142,7 +147,7 @@ class Throttle:
             oldest = failures[0] if failures else now - self.window
             retry = max(1, math.ceil(oldest + self.window - now))
             raise Throttled(
-                f"too many failed logins {key.origin}; try again in {retry} seconds",
+                f"too many failed logins {key.origin}; try again in {seconds(retry)}",
                 retry_after=retry,
             )
         if key.spaced and len(failures) >= self.slow_after:
@@ -151,8 +156,8 @@ class Throttle:
             if wait > 0:
                 retry = max(1, math.ceil(wait))
                 raise Throttled(
-                    f"{len(failures)} failed logins {key.origin}: wait {retry} "
-                    "seconds before the next try",
+                    f"{len(failures)} failed logins {key.origin}: wait {seconds(retry)} "
+                    "before the next try",
                     retry_after=retry,
                 )
 

@@ -2,7 +2,8 @@
 
 ``main`` dispatches (``run``, ``check-config``, ``yank``, ``storage``, ``upstream``,
 ``audit``, ``passwd``); ``args`` holds every ``run`` flag and its help; ``manage``,
-``storage``, ``upstream``, ``audit`` and ``passwd`` run the other commands.
+``storage``, ``upstream``, ``audit`` and ``passwd`` run the other commands;
+``upstream_report`` is what ``upstream shadowed`` and ``upstream held`` print.
 
 The top layer: may import anything below it, and is the only package that imports
 ``argparse`` (checked by ``lint-imports``).

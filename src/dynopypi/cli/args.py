@@ -12,9 +12,11 @@ from typing import Any
 
 from dynopypi import __version__
 from dynopypi.cli.audit import audit_parser
+from dynopypi.cli.migrate import compare_parser
 from dynopypi.cli.operations import operations_flags
 from dynopypi.cli.retention import retention_parsers
 from dynopypi.cli.storage import storage_flags, storage_parser, where_flags
+from dynopypi.cli.trust import trust_parsers
 from dynopypi.cli.upstream import upstream_flags, upstream_parser
 
 _RUN_HELP = """\
@@ -27,13 +29,21 @@ file given with --config; flags win over the environment, which wins over the fi
 """
 
 
+_CHECK_HELP = """\
+Validate the settings run would use (the same options, DYNOPYPI_* variables and --config
+file) and print them as TOML that can be pasted into the --config file: paths absolute,
+durations and sizes as they are written (7d, 1G), credentials in URLs as ***. A wrong
+setting is one line naming it, and exit status 2.
+"""
+
+
 def _run_parser(sub: Any, name: str, summary: str) -> None:
     """``run`` and ``check-config`` take the same options: one validates what the other
     would serve with."""
     p = sub.add_parser(
         name,
         help=summary,
-        description=_RUN_HELP if name == "run" else f"{summary.capitalize()}.\n\n{_RUN_HELP}",
+        description=_RUN_HELP if name == "run" else _CHECK_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.set_defaults(parser=p)
@@ -87,6 +97,17 @@ def _account_flags(p: argparse.ArgumentParser) -> None:
         action="store_const",
         const=True,
         help="allow uploads to replace an existing file with different content",
+    )
+    p.add_argument(
+        "--oidc-audience",
+        metavar="NAME",
+        help="the audience trusted publishing expects in CI identity tokens (default: "
+        "dynopypi; give each index its own so a token for one is useless on another)",
+    )
+    p.add_argument(
+        "--oidc-token-ttl",
+        metavar="SECONDS",
+        help="lifetime of API tokens minted by trusted publishing, 900 to 21600 (default: 900)",
     )
 
 
@@ -145,7 +166,8 @@ def _service_flags(p: argparse.ArgumentParser) -> None:
         "--trusted-proxies",
         metavar="ADDRS",
         help="addresses/networks of reverse proxies whose X-Forwarded-For/-Proto/-Host/"
-        "-Prefix headers are honoured (e.g. 127.0.0.1); from others they are dropped",
+        "-Prefix headers are honoured (e.g. 127.0.0.1); from others they are dropped. The "
+        "access log and the login throttle then see the client's address, not the proxy's",
     )
     p.add_argument(
         "--x-accel-redirect",
@@ -173,7 +195,10 @@ def _service_flags(p: argparse.ArgumentParser) -> None:
         "--quiet",
         action="count",
         default=0,
-        help="less logging (-q: no access log; -qq: only warnings and errors)",
+        help="less logging (-q: no access log; -qq: only warnings and errors). An access "
+        "line reads: ADDRESS METHOD PATH STATUS BYTES DURATION ACCOUNT, the account being "
+        "'-' for none or 'tried:NAME' for a refused login, and for a POST / the write and "
+        "its files, e.g. 'upload=foo-1.0.tar.gz' or 'remove_pkg=foo-1.0.tar.gz,...'",
     )
 
 
@@ -190,6 +215,16 @@ def _roots_flag(p: argparse.ArgumentParser) -> None:
     """The directories a management command works on, as ``run`` would find them."""
     p.add_argument("-d", "--dir", **_ROOTS_FLAG)
     p.add_argument("--config", metavar="FILE", type=Path, help="TOML file with settings")
+
+
+def _where_flags(p: argparse.ArgumentParser) -> None:
+    """The storage a management command changes in place, found as ``yank`` finds it."""
+    _roots_flag(p)
+    where_flags(
+        p,
+        "the bucket the replicas serve (as for run) instead of the package directory; "
+        "credentials and region from AWS_* variables or ~/.aws",
+    )
 
 
 def _manage_parsers(sub: Any) -> None:
@@ -222,12 +257,7 @@ def _manage_parsers(sub: Any) -> None:
         y.add_argument("--file", metavar="FILENAME", help="only this file of the release")
         if name == "yank":
             y.add_argument("--reason", default="", help="why (shown by pip)")
-        _roots_flag(y)
-        where_flags(
-            y,
-            "the bucket the replicas serve (as for run) instead of the package directory; "
-            "credentials and region from AWS_* variables or ~/.aws",
-        )
+        _where_flags(y)
     r = sub.add_parser(
         "reindex",
         help="drop the digest and metadata cache so the next start re-reads files",
@@ -249,9 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     _run_parser(sub, "run", "serve package directories")
     _manage_parsers(sub)
     upstream_parser(sub, _roots_flag)
+    trust_parsers(sub, _where_flags)
     audit_parser(sub, _roots_flag)
     retention_parsers(sub, _roots_flag)
     storage_parser(sub)
+    compare_parser(sub)
     _run_parser(
         sub,
         "check-config",

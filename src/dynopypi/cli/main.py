@@ -34,6 +34,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "rights": args.rights,
         "authenticate": args.authenticate,
         "overwrite": args.overwrite,
+        "oidc_audience": args.oidc_audience,
+        "oidc_token_ttl": args.oidc_token_ttl,
         "fallback_url": args.fallback_url,
         "hash_algo": args.hash_algo,
         "welcome": args.welcome,
@@ -140,6 +142,8 @@ def _command(args: argparse.Namespace) -> int:
             return cli_manage.reindex(args)
         if args.command == "upstream":
             return run_upstream(args)
+        if args.command in ("token", "publisher"):
+            return _trust_command(args)
         if args.command == "audit":
             from dynopypi.cli.audit import run_audit
 
@@ -152,6 +156,10 @@ def _command(args: argparse.Namespace) -> int:
             from dynopypi.cli.storage import run_storage
 
             return run_storage(args)
+        if args.command == "compare":
+            from dynopypi.cli.migrate import run_compare
+
+            return run_compare(args)
         settings = settings_from_args(args)
     except ConfigError as exc:
         print(f"dynopypi: error: {exc}", file=sys.stderr)
@@ -166,6 +174,16 @@ def _command(args: argparse.Namespace) -> int:
     if warning is not None:
         print(warning, file=sys.stderr)
     return _run(settings)
+
+
+def _trust_command(args: argparse.Namespace) -> int:
+    from dynopypi.cli.trust import run_publisher, run_token
+
+    try:
+        return run_token(args) if args.command == "token" else run_publisher(args)
+    except Refused as exc:  # the store not answering
+        print(f"dynopypi: error: {exc.message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from dynopypi.cli.migrate import copy_flags, index_report, index_side, is_index_url
 from dynopypi.core.progress import progress_line
 from dynopypi.errors import ConfigError
 from dynopypi.settings.storage import STORAGE_CONVERTERS, parse_s3_url
@@ -28,14 +29,18 @@ if TYPE_CHECKING:  # the command's modules load only when it runs, not for every
 
 _COPY_HELP = """\
 Copy every package from SRC to DST, each a package directory or s3://BUCKET/PREFIX
-(directory to bucket, bucket to directory, bucket to bucket).
+(directory to bucket, bucket to directory, bucket to bucket); SRC may also be any simple
+index's URL (Nexus, Artifactory, devpi, pypiserver, GitLab, another dynopypi: the import
+of an index, with each file's upload time and yank state).
 
 A package already at DST with the same sha256 is skipped, so a second run does nothing and
 a run after an interruption finishes the rest. Other bytes under the same name are a
 conflict: reported and kept, never overwritten. Every object's sha256 is checked: an
 object in a bucket whose bytes differ from its facts record is refused. In a bucket, each
 file gets its facts record, core metadata and a journal entry, so running servers show it
-within a second. Yanks travel too (merged into DST's, never undone).
+within a second. Yanks and upload times travel too (yanks merged into DST's, never undone).
+From an index, each file must match the sha256 of its page or it is refused; upload
+times come from the page (PEP 700), else the file's Last-Modified.
 S3 credentials and region come from the usual AWS variables or ~/.aws.
 """
 
@@ -46,12 +51,15 @@ def storage_parser(sub: Any) -> None:
     commands = s.add_subparsers(dest="storage_command", metavar="ACTION", required=True)
     c = commands.add_parser(
         "copy",
-        help="copy every package from SRC to DST (directory or s3://BUCKET/PREFIX)",
+        help="copy every package from SRC (directory, s3://BUCKET/PREFIX or an index URL) "
+        "to DST (directory or s3://BUCKET/PREFIX)",
         description=_COPY_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     c.set_defaults(parser=c)
-    c.add_argument("src", metavar="SRC", help="package directory or s3://BUCKET/PREFIX")
+    c.add_argument(
+        "src", metavar="SRC", help="package directory, s3://BUCKET/PREFIX or https://HOST/simple/"
+    )
     c.add_argument("dst", metavar="DST", help="package directory or s3://BUCKET/PREFIX")
     c.add_argument(
         "--s3-endpoint",
@@ -66,6 +74,7 @@ def storage_parser(sub: Any) -> None:
     )
     c.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     c.add_argument("-v", "--verbose", action="store_true", help="a line per copied package")
+    copy_flags(c)
 
 
 def _endpoint(value: str | None, role: str) -> str | None:
@@ -83,6 +92,8 @@ def open_side(text: str, endpoint: str | None, role: str) -> Side:
     from dynopypi.store.copy.bucket import BucketSide
     from dynopypi.store.copy.sides import DirSide
 
+    if is_index_url(text):
+        raise ConfigError(f"{role}: an index URL can only be copied from (SRC), not into")
     if "://" in text or text.startswith("s3:"):
         try:
             bucket, prefix = parse_s3_url(text)
@@ -126,6 +137,16 @@ class ProgressLine:
         self.stream.flush()
         self._shown = True
 
+    def pages(self, done: int, total: int) -> None:
+        """Before the copy: the index's project pages being read."""
+        now = time.monotonic()
+        if self.enabled and (done == total or now - self._last >= self.interval):
+            self._last = now
+            line = progress_line("reading pages", done, total, now - self.started, unit="pages")
+            self.stream.write("\r\x1b[K" + line)
+            self.stream.flush()
+            self._shown = True
+
     def clear(self) -> None:
         if self._shown:
             self.stream.write("\r\x1b[K")
@@ -142,20 +163,26 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def summary_line(summary: Summary) -> str:
+def summary_line(summary: Summary, *, refused: int = 0) -> str:
+    """``refused``: what an index source refused before the copy (pages, links)."""
     line = (
         f"copied {summary.copied} ({_size(summary.copied_bytes)}), skipped {summary.skipped} "
         f"(already there), conflicts {summary.conflicts}, failed {summary.failed}"
     )
     if summary.ignored:
         line += f", ignored {len(summary.ignored)} (not package files)"
+    if refused:
+        line += f", refused {refused} (pages or links)"
     if summary.yanks:
         line += f", yanks carried {summary.yanks}"
+    if summary.state:
+        line += f", tokens and publishers carried {summary.state}"
     return f"{line}, {summary.seconds:.1f} s"
 
 
 def run_storage(args: argparse.Namespace) -> int:
     """``dynopypi storage copy``: ConfigError for what the person typed (exit 2)."""
+    from dynopypi.migrate.source import IndexSide
     from dynopypi.store.base import StoreUnavailable
     from dynopypi.store.copy.bucket import BucketSide
     from dynopypi.store.copy.copier import COPIED, copy
@@ -163,7 +190,11 @@ def run_storage(args: argparse.Namespace) -> int:
     if args.jobs < 1 or args.jobs > 64:
         raise ConfigError(f"--jobs: {args.jobs} is not between 1 and 64")
     common = _endpoint(args.s3_endpoint or os.environ.get("DYNOPYPI_S3_ENDPOINT"), "--s3-endpoint")
-    src = open_side(args.src, _endpoint(args.src_endpoint, "--src-endpoint") or common, "SRC")
+    src = (
+        index_side(args)
+        if is_index_url(args.src)
+        else open_side(args.src, _endpoint(args.src_endpoint, "--src-endpoint") or common, "SRC")
+    )
     dst = open_side(args.dst, _endpoint(args.dst_endpoint, "--dst-endpoint") or common, "DST")
     here, there = src.where(), dst.where()
     if here.startswith(there) or there.startswith(here):
@@ -175,6 +206,8 @@ def run_storage(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     progress = ProgressLine(sys.stderr, enabled=not args.quiet)
+    if isinstance(src, IndexSide):
+        src.on_page = progress.pages
     try:
         for side, role in ((src, "SRC"), (dst, "DST")):
             try:
@@ -203,8 +236,9 @@ def run_storage(args: argparse.Namespace) -> int:
               "finish: what is done stays done)", file=sys.stderr)  # fmt: skip
     for reason in summary.ignored:
         print(f"dynopypi: ignored {reason}", file=sys.stderr)
-    print(summary_line(summary))
-    return 0 if summary.ok else 1
+    refused = index_report(src) if isinstance(src, IndexSide) else 0
+    print(summary_line(summary, refused=refused))
+    return 0 if summary.ok and not refused else 1
 
 
 def _fail(message: str) -> int:

@@ -1,16 +1,22 @@
 """The command line's public-packages block: ``run``'s upstream flags (one group) and the
-``dynopypi upstream`` command (shadowed names, purge)."""
+``dynopypi upstream`` command (shadowed names, held-back files, purge; what they print is
+``upstream_report``'s)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from dynopypi.dists.names import is_valid_project_name, normalize
 from dynopypi.errors import ConfigError
-from dynopypi.ops.logsafe import escape, redact
-from dynopypi.settings.config import build_settings
+from dynopypi.ops.logsafe import redact
+from dynopypi.settings.config import Settings, build_settings
+
+if TYPE_CHECKING:
+    from dynopypi.upstream.store import UpstreamStore
 
 
 def upstream_flags(p: argparse.ArgumentParser) -> None:
@@ -91,7 +97,10 @@ def _cooldown_flags(g: argparse._ArgumentGroup) -> None:
     g.add_argument(
         "--min-age",
         metavar="DURATION",
-        help="cooldown: hide upstream files younger than this (7d, 12h, P7D; default: off)",
+        help="cooldown: hide upstream files younger than this (7d, 12h, P7D; default: off). "
+        "A project page says what it holds back in its X-Dynopypi-Held header (and in the "
+        "JSON page's meta._dynopypi-held); `dynopypi upstream held NAME` lists the files and "
+        "when each is served. Local files are never held back",
     )
     g.add_argument(
         "--min-age-exempt",
@@ -135,18 +144,52 @@ def credentials_warning(urls: Sequence[str] | None) -> str | None:
     )
 
 
+_UPSTREAM_HELP = """\
+The upstream cache, as the server keeps it on disk: read with the server's own settings
+(--config FILE, DYNOPYPI_* variables, or the flags below as given to run), so it
+finds the same cache directory.
+"""
+
+
 def upstream_parser(sub: Any, roots_flag: Callable[[argparse.ArgumentParser], None]) -> None:
-    u = sub.add_parser("upstream", help="the upstream cache: shadowed names, purge")
+    u = sub.add_parser(
+        "upstream",
+        help="the upstream cache: shadowed names, held-back files, purge",
+        description=_UPSTREAM_HELP,
+    )
+    u.set_defaults(parser=u)
     commands = u.add_subparsers(dest="upstream_command", metavar="ACTION", required=True)
     shadowed = commands.add_parser(
         "shadowed",
         help="upstream releases hidden because their name is private here, or (--merge) "
         "because a local file has their version (evidence of dependency-confusion attempts)",
+        description="List the public projects whose upstream files are hidden here, one "
+        "line per name: how many files, which versions (oldest first), the newest, when "
+        "first seen, and the rule (private: a --private name; private-first: a name with "
+        "local files; merge-same-version: a --merge name's release that has a local "
+        "file). A name with local files is served from them only: add --merge NAME to "
+        "serve upstream's other versions beside them. " + _UPSTREAM_HELP,
     )
+    shadowed.add_argument(
+        "--files", action="store_true", help="one line per hidden file, with its URL"
+    )
+    held = commands.add_parser(
+        "held",
+        help="what the cooldown (--min-age) holds back of a project, and until when",
+        description="List the upstream files of PROJECT that the cooldown (--min-age) "
+        "does not serve yet, each with when it will be served, from the project's page "
+        "as last fetched (a running server's /simple/PROJECT/ page says the same in its "
+        "X-Dynopypi-Held header). " + _UPSTREAM_HELP,
+    )
+    held.add_argument("name", metavar="PROJECT", help="the project, e.g. requests")
     purge = commands.add_parser(
         "purge",
-        help="remove cached upstream pages and files: one project's, all, or by age and size "
-        "(--unused-for, --down-to)",
+        help="remove cached upstream pages and files: one project's, all, or by age and "
+        "size (--unused-for, --down-to)",
+        description="Remove the cached upstream page and files of NAME, or the whole "
+        "upstream cache, or the files not downloaded for a while (--unused-for) and the "
+        "least recently used down to a size (--down-to); they are fetched again when asked "
+        "for. " + _UPSTREAM_HELP,
     )
     purge.add_argument("name", nargs="?", metavar="NAME", help="only this project")
     purge.add_argument(
@@ -158,28 +201,30 @@ def upstream_parser(sub: Any, roots_flag: Callable[[argparse.ArgumentParser], No
     purge.add_argument(
         "--dry-run", action="store_true", help="with --unused-for/--down-to: only print"
     )
-    for q in (shadowed, purge):
+    for q in (shadowed, held, purge):
         q.set_defaults(parser=q)  # an unknown flag: this command's usage, not a traceback
         roots_flag(q)
         q.add_argument("--cache-dir", metavar="DIR", help="as for run")
         q.add_argument("--upstream", metavar="URL", action="append", help="as for run")
+        if q is held:
+            _cooldown_flags(q.add_argument_group("the cooldown (as for run)"))
 
 
 def run_upstream(args: argparse.Namespace) -> int:
-    """`dynopypi upstream shadowed|purge`: the operator's view of the upstream cache."""
+    """`dynopypi upstream shadowed|held|purge`: the operator's view of the upstream cache."""
     from dynopypi.upstream.store import UpstreamStore, upstream_dir
 
-    settings = build_settings(
-        {"roots": args.roots, "cache_dir": args.cache_dir, "upstream": args.upstream},
-        config_file=args.config,
-    )
+    flags = {"roots": args.roots, "cache_dir": args.cache_dir, "upstream": args.upstream}
+    if args.upstream_command == "held":
+        flags.update({key: getattr(args, key) for key in _COOLDOWN})
+    settings = build_settings(flags, config_file=args.config)
     if not settings.upstream:
         raise ConfigError("upstream: no --upstream URL given (nor in the environment or --config)")
     store = UpstreamStore(upstream_dir(settings.cache_dir, settings.upstream))
     if args.upstream_command == "shadowed":
-        for entry in store.shadowed():
-            print(shadowed_line(entry))
-        return 0
+        return _shadowed(store, files=args.files)
+    if args.upstream_command == "held":
+        return _held(store, args.name, settings)
     if args.unused_for is not None or args.down_to is not None:
         return _purge_by_rules(args, store)
     try:
@@ -220,19 +265,26 @@ def _purge_by_rules(args: argparse.Namespace, store: Any) -> int:
     return 0
 
 
-_PLAIN_FIELDS = ("name", "version", "rule")
+_COOLDOWN = ("min_age", "min_age_exempt", "min_age_unknown")
 
 
-def shadowed_line(entry: dict[str, Any]) -> str:
-    """One evidence entry as the operator reads it: every field came from the upstream
-    (or a hand-edited file), so control characters and terminal escapes are shown as
-    text (``logsafe.escape``, as in the log) and credentials as ``***``."""
-    name, version, rule = (escape(entry.get(key, "?"), space=True) for key in _PLAIN_FIELDS)
-    url = escape(redact(str(entry.get("url", ""))), space=True)
-    return f"{name} {version} {url} first seen {_when(entry.get('first_seen'))} ({rule})"
+def _shadowed(store: UpstreamStore, *, files: bool) -> int:
+    from dynopypi.cli.upstream_report import MERGE_HINT, shadowed_line, shadowed_summary
+
+    entries = store.shadowed()
+    for line in [shadowed_line(e) for e in entries] if files else shadowed_summary(entries):
+        print(line)
+    if entries and not files:
+        print(MERGE_HINT, file=sys.stderr)
+    return 0
 
 
-def _when(ns: object) -> str:
-    from dynopypi.render.simple import rfc3339
+def _held(store: UpstreamStore, name: str, settings: Settings) -> int:
+    from dynopypi.build import cooldown
+    from dynopypi.cli.upstream_report import held_lines
 
-    return rfc3339(ns) if isinstance(ns, int) else "?"
+    if not is_valid_project_name(name):
+        raise ConfigError(f"held: {name[:100]!r} is not a valid project name")
+    for line in held_lines(store, normalize(name), cooldown(settings), time.time_ns()):
+        print(line)
+    return 0

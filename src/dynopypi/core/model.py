@@ -11,6 +11,8 @@ import hashlib
 import zlib
 from dataclasses import dataclass, field
 
+from packaging.version import Version
+
 from dynopypi.dists.names import DistFile, NormalizedName
 
 GZIP_MIN = 1024  # smaller pages gain too little from compression
@@ -49,11 +51,22 @@ class Rendered:
         return cls(body if len(body) >= KEEP_PLAIN else None, etag, content_type, gzipped)
 
 
+@dataclass(frozen=True, slots=True)
+class Held:
+    """An upstream file a page holds back (the cooldown), and from when it is served
+    (``until_ns`` None: not while upstream gives no upload time)."""
+
+    filename: str
+    version: Version
+    until_ns: int | None
+
+
 @dataclass(eq=False)
 class Project:
     name: NormalizedName
     display_name: str
     files: tuple[DistFile, ...]
+    held: tuple[Held, ...] = ()  # what the cooldown hides of this project's files, if any
     renders: dict[str, Rendered] = field(default_factory=dict)
 
     @property

@@ -15,10 +15,10 @@ T = TypeVar("T")
 INTERVAL = 5.0  # seconds between two progress lines
 
 
-def progress_line(what: str, done: int, total: int, elapsed: float) -> str:
+def progress_line(what: str, done: int, total: int, elapsed: float, *, unit: str = "files") -> str:
     """``reading new files: 12000 of 60000 (20%), 2400 files/s, about 20s left``."""
     rate = done / elapsed if elapsed > 0 else 0.0
-    line = f"{what}: {done} of {total} ({100 * done // max(total, 1)}%), {rate:.0f} files/s"
+    line = f"{what}: {done} of {total} ({100 * done // max(total, 1)}%), {rate:.0f} {unit}/s"
     if rate > 0 and done < total:
         line += f", about {(total - done) / rate:.0f}s left"
     return line

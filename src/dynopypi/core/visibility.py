@@ -3,7 +3,13 @@
 Both are filters over a project's files by upload time, applied when a page is served
 (time passes without the snapshot changing). The cooldown (``--min-age``) applies to
 upstream files only: a brand-new public release waits, a local one never does. An "as
-of" view (``/as-of/<INSTANT>/simple/``) applies to every file: the index as it stood then.
+of" view (``/as-of/<INSTANT>/simple/``) at an instant (``2026-10-01T00:00:00Z``) applies
+to every file: the index as it stood then, for a build that must be reproducible. One a
+duration back from now (``/as-of/P4D/``) is a cooldown the consumer chose: it moves with
+the clock, so it reproduces nothing; what it is for is keeping fresh public releases out
+(a hijacked account's release is usually found within days), and like ``--min-age`` it
+leaves the team's own files alone (``AsOf.local``): a private release uploaded a minute
+ago is there, as it is on the plain index.
 
 An upstream file's time is upstream's ``upload-time``; where upstream gives none (HTML
 pages), the cooldown leaves it out (fail closed) unless told to include it or to use the
@@ -17,12 +23,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from packaging.version import InvalidVersion, Version
 
+from dynopypi.core.model import Held
 from dynopypi.dists.names import DistFile, NormalizedName, normalize
 from dynopypi.errors import ConfigError, InvalidInput
 
@@ -83,6 +90,21 @@ def parse_instant(text: str, now_ns: int) -> int:
             "2026-10-01T00:00:00Z, or a duration back from now such as P7D"
         )
     return int(moment.timestamp()) * NS + moment.microsecond * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class AsOf:
+    """An "as of" view: the moment (ns); ``local``: whether local files are filtered too
+    (an instant), or only upstream's (a duration back from now: a consumer's cooldown)."""
+
+    ns: int
+    local: bool = True
+
+
+def parse_as_of(text: str, now_ns: int) -> AsOf:
+    """``/as-of/<INSTANT>/``: an instant filters every file, a duration (``P4D``) only
+    upstream files (see the module doc). Raise ``InvalidInput``."""
+    return AsOf(parse_instant(text, now_ns), local=text[:1].upper() != "P")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,32 +170,86 @@ class Cooldown:
             return True  # local files have no cooldown
         if any(spec.covers(dist) for spec in self.exempt):
             return True
+        when = self._counted_from(times)
+        return when is not None and when <= now_ns - int(self.min_age_s * NS)
+
+    def _counted_from(self, times: UpstreamTimes) -> int | None:
+        """When the file's cooldown starts (None: never, an unknown time is excluded)."""
         when = times.uploaded_ns
-        if when is None:
-            if self.unknown == "exclude":
-                return False
+        if when is None and self.unknown != "exclude":
             # include: unless it is known to be young; first-seen: when it was first seen
             when = times.not_before_ns if self.unknown == "include" else times.since_ns
-        return when <= now_ns - int(self.min_age_s * NS)
+        return when
+
+    def until_ns(self, times: UpstreamTimes) -> int | None:
+        """When a held-back file is served (None: not while upstream gives no time)."""
+        when = self._counted_from(times)
+        return None if when is None else when + int(self.min_age_s * NS)
+
+
+def split(
+    files: Iterable[DistFile],
+    times_of: TimesOf,
+    cooldown: Cooldown,
+    as_of: AsOf | None = None,
+    now_ns: int | None = None,
+) -> tuple[tuple[DistFile, ...], tuple[Held, ...]]:
+    """The files a page shows now (cooldown) or as of an instant (cooldown, then time),
+    and those the cooldown holds back, with when each is served."""
+    now = time.time_ns() if now_ns is None else now_ns
+    out, held = [], []
+    for dist in files:
+        times = times_of(dist)
+        if not cooldown.allows(dist, times, now):
+            assert times is not None  # only upstream files are held back
+            held.append(Held(dist.filename, dist.version, cooldown.until_ns(times)))
+            continue
+        if as_of is not None and (times is not None or as_of.local):
+            when = dist.upload_time_ns if times is None else times.since_ns
+            if when > as_of.ns:
+                continue
+        out.append(dist)
+    return tuple(out), tuple(held)
 
 
 def visible(
     files: Iterable[DistFile],
     times_of: TimesOf,
     cooldown: Cooldown,
-    as_of_ns: int | None = None,
+    as_of: AsOf | None = None,
     now_ns: int | None = None,
 ) -> tuple[DistFile, ...]:
     """The files a page shows now (cooldown) or as of an instant (cooldown, then time)."""
-    now = time.time_ns() if now_ns is None else now_ns
-    out = []
-    for dist in files:
-        times = times_of(dist)
-        if not cooldown.allows(dist, times, now):
-            continue
-        if as_of_ns is not None:
-            when = dist.upload_time_ns if times is None else times.since_ns
-            if when > as_of_ns:
-                continue
-        out.append(dist)
-    return tuple(out)
+    return split(files, times_of, cooldown, as_of, now_ns)[0]
+
+
+def format_duration(seconds: float) -> str:
+    """``seconds`` as ``parse_duration`` reads it, in the largest whole unit up to days
+    (``7d``, ``12h``, ``90s``)."""
+    for unit in ("d", "h", "m"):
+        if seconds and seconds % _UNIT[unit] == 0:
+            return f"{int(seconds // _UNIT[unit])}{unit}"
+    return f"{seconds:g}s"
+
+
+def utc(ns: int) -> str:
+    """An instant to the second, RFC 3339 UTC (``2026-12-09T10:00:00Z``)."""
+    return datetime.fromtimestamp(ns // NS, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def held_summary(held: Sequence[Held], cooldown: Cooldown) -> str:
+    """One line on what the cooldown holds back of a page, for the person whose install
+    did not find a version (the ``X-Dynopypi-Held`` header, the debug log)."""
+    versions = sorted({h.version for h in held}, reverse=True)
+    named = ", ".join(str(v) for v in versions[:3])
+    if len(versions) > 3:
+        named += f" and {len(versions) - 3} more versions"
+    count = f"{len(held)} file{'s' if len(held) != 1 else ''}"
+    age = format_duration(cooldown.min_age_s)
+    text = f"{count} of {named} inside the cooldown (--min-age {age})"
+    known = [h.until_ns for h in held if h.until_ns is not None]
+    if known:
+        text += f"; the first is served from {utc(min(known))}"
+    if len(known) < len(held):
+        text += f"; {len(held) - len(known)} without an upload time (--min-age-unknown exclude)"
+    return text

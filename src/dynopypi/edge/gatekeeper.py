@@ -19,17 +19,50 @@ from dynopypi.edge.bodies import BodySink, Stream
 from dynopypi.edge.forwarded import Network, WSGIApp, apply_forwarded
 from dynopypi.edge.guard import REFUSED, Decide
 from dynopypi.edge.multipart import FormParser, declared_length
-from dynopypi.errors import Refused
+from dynopypi.errors import Denied, NotServed, Refused, TooLarge
 
 log = logging.getLogger(__name__)
 
 
+MINT_PATH = "/_/oidc/mint-token"  # trusted publishing: the credential is in the body
+MAX_MINT_BODY = 64 * 1024  # {"token": JWT}: a few KiB
+
+
+XMLRPC_PATHS = frozenset({"/RPC2"})  # pypiserver's XML-RPC endpoint; elsewhere: by text/xml
+
+
+def xmlrpc_refusal(path: str, content_type: str) -> NotServed | None:
+    """A POST of XML-RPC (``pip search``, old tools): not an upload that needs an account,
+    an API this index does not serve, and the answer says so and what to use instead."""
+    if path not in XMLRPC_PATHS and not content_type.lower().startswith("text/xml"):
+        return None
+    return NotServed(
+        "XML-RPC search (pip search) is not served by this index (PyPI stopped serving it "
+        "in 2020): look projects up with the JSON API (/pypi/NAME/json), the simple "
+        "pages (/simple/) or the web UI (/)"
+    )
+
+
 def body_gate(gate: Gate, networks: tuple[Network, ...]) -> Decide:
     """The app's gate as ``decide``: every body is an upload (the only requests that
-    carry one), so it needs ``update``. ``headers`` are waitress's (``AUTHORIZATION``,
-    ``X_FORWARDED_FOR``); the client's address is found as the app finds it."""
+    carry one), so it needs ``update``; except XML-RPC (``xmlrpc_refusal``), which is
+    refused for what it is, and the trusted publishing exchange, whose small JSON body
+    *is* the credential (refused unless its declared length is small). ``headers`` are
+    waitress's (``AUTHORIZATION``, ``X_FORWARDED_FOR``); the client's address is found as
+    the app finds it."""
 
-    def decide(headers: Mapping[str, str], peer: str) -> Refused | None:
+    def decide(headers: Mapping[str, str], peer: str, path: str) -> Refused | None:
+        not_served = xmlrpc_refusal(path, headers.get("CONTENT_TYPE", ""))
+        if not_served is not None:
+            return not_served
+        if path == MINT_PATH:
+            length = headers.get("CONTENT_LENGTH", "")
+            if length.isdigit() and int(length) <= MAX_MINT_BODY:
+                return None
+            return TooLarge(
+                f"the token exchange takes a JSON body of at most {MAX_MINT_BODY} bytes "
+                "with a Content-Length"
+            )
         environ: dict[str, Any] = {f"HTTP_{key}": value for key, value in headers.items()}
         environ["REMOTE_ADDR"] = peer
         apply_forwarded(environ, networks)
@@ -69,6 +102,8 @@ def refusals_first(app: WSGIApp, respond: Callable[[Refused], Any]) -> WSGIApp:
         refusal = environ.get(REFUSED)
         if refusal is None:
             return app(environ, start_response)
+        if isinstance(refusal, Denied) and refusal.user:  # the access log names the account
+            environ["REMOTE_USER"] = refusal.user
         response = respond(refusal)
         # -v: why a client got its 4xx, as the shell says it for refusals after the body
         log.debug(

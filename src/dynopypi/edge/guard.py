@@ -49,7 +49,7 @@ from dynopypi.errors import Refused
 
 log = logging.getLogger(__name__)
 
-Decide = Callable[[Mapping[str, str], str], "Refused | None"]
+Decide = Callable[[Mapping[str, str], str, str], "Refused | None"]  # headers, peer, path
 REFUSED = "dynopypi.refused"  # environ key: the refusal decided before the body was read
 WAKE = "dynopypi.wake"  # environ key: wakes the event loop (web/files.py hands it to a Tail)
 
@@ -87,7 +87,8 @@ class _Decision:
         sink: BodySink | None = None
         parser = self.parser
         try:
-            refusal = self.channel.decide(parser.headers, str(self.channel.addr[0]))
+            peer = str(self.channel.addr[0])
+            refusal = self.channel.decide(parser.headers, peer, parser.path)
             stream = self.channel.stream
             if refusal is None and stream is not None:
                 sink = stream(parser.headers, parser.command, parser.path, parser.chunked)

@@ -19,6 +19,7 @@ from dynopypi.render.negotiate import JSON_V1
 from dynopypi.render.templates import Markup, Template, escape, join
 
 API_VERSION = "1.1"
+HELD_KEY = "_dynopypi-held"  # meta: the upstream files the cooldown holds back
 
 
 def rfc3339(ns: int) -> str:
@@ -58,8 +59,18 @@ def project_dict(project: Project, hash_algo: str | None) -> dict[str, Any]:
                 "upload-time": rfc3339(dist.upload_time_ns),
             }
         )
+    meta: dict[str, Any] = {"api-version": API_VERSION}
+    if project.held:  # a key with "_" is the index's own (PEP 700); clients ignore it
+        meta[HELD_KEY] = [
+            {
+                "filename": h.filename,
+                "version": str(h.version),
+                "served-from": None if h.until_ns is None else rfc3339(h.until_ns),
+            }
+            for h in project.held
+        ]
     return {
-        "meta": {"api-version": API_VERSION},
+        "meta": meta,
         "name": project.name,
         "files": files,
         "versions": project.versions,

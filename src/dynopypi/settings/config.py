@@ -55,6 +55,9 @@ class Settings:
     authenticate: frozenset[str] = frozenset({"update"})
     overwrite: bool = False
     max_upload_size: int = 1024**3
+    # trusted publishing (OIDC identity tokens exchanged for short-lived API tokens)
+    oidc_audience: str = "dynopypi"
+    oidc_token_ttl: int = 900  # PEP 807: from 15 minutes to 6 hours
     # behind a reverse proxy
     trusted_proxies: tuple[str, ...] = ()
     x_accel_redirect: str | None = None  # e.g. "/_dynopypi_files/": nginx sends the bytes
@@ -170,6 +173,13 @@ def _as_optional_seconds(value: Any) -> int | None:
     return as_int("cache_control", 0, 10**9)(value)
 
 
+def _as_audience(value: Any) -> str:
+    text = str(value).strip()
+    if not text or len(text) > 200 or not text.isprintable():
+        raise ConfigError(f"oidc_audience: expected a short printable name, got {value!r}")
+    return text
+
+
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "roots": _as_roots,
     "host": str,
@@ -188,6 +198,8 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "authenticate": _as_actions,
     "overwrite": as_bool("overwrite"),
     "max_upload_size": as_size,
+    "oidc_audience": _as_audience,
+    "oidc_token_ttl": as_int("oidc_token_ttl", 900, 21600),
     "trusted_proxies": _as_networks,
     "x_accel_redirect": _as_accel_prefix,
     "ready_endpoint": _as_endpoint("ready_endpoint"),

@@ -59,3 +59,12 @@ def as_size(value: Any) -> int:
             scale = factor
             break
     return as_int("max_upload_size", 1, 1 << 50)(text) * scale
+
+
+def format_size(size: int) -> str:
+    """``size`` as ``as_size`` reads it, in the largest unit it is a whole number of
+    (``1G``, ``500M``), else in bytes."""
+    for suffix, factor in (("G", 1024**3), ("M", 1024**2), ("K", 1024)):
+        if size and size % factor == 0:
+            return f"{size // factor}{suffix}"
+    return str(size)

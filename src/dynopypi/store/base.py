@@ -26,6 +26,9 @@ from dynopypi.dists.names import DistFile
 from dynopypi.errors import Refused
 
 STATE_PREFIX = ".dynopypi/"  # dynopypi's own objects; never served as packages
+TOKENS_PREFIX = STATE_PREFIX + "tokens/"  # API token records (``trust.tokens``)
+PUBLISHERS_PREFIX = STATE_PREFIX + "publishers/"  # trusted publishers (``trust.publishers``)
+CARRIED_STATE = (TOKENS_PREFIX, PUBLISHERS_PREFIX)  # what ``storage copy`` takes along
 
 
 class StoreUnavailable(Refused):

@@ -163,19 +163,26 @@ class HeldPages:
         return out
 
     def _note_shadowed(self, name: NormalizedName) -> None:
-        """Log once, and keep, every upstream file the private-first rule hides: under a
-        private name, or (``--merge``) of the same release as a local fork."""
+        """Keep every upstream file the private-first rule hides (under a private name,
+        or, with ``--merge``, of the same release as a local fork), and log them once: one
+        line per name, however many files upstream lists (a public wheel copied into
+        the package directory hides hundreds)."""
         project = self.index.snapshot.project(name)
         found = hidden(self.index.layers(name), project.files if project else (), self.source)
         fresh = [d for d in found if (str(name), d.filename) not in self._shadowed]
+        if not fresh:
+            return
         rule = shadow_rule(self.is_private(name), self.may_merge(name))
         entries = [shadow_entry(d, self.urls, self.times, rule) for d in fresh]
         for entry in entries:
             self._shadowed.add((entry["name"], entry["filename"]))
-            log.warning(
-                "upstream publishes %s %s (%s), hidden here (%s); not served",
-                entry["name"], entry["version"], entry["url"], rule,
-            )  # fmt: skip
+        newest = max(d.version for d in fresh)
+        hint = "" if rule != "private-first" else f"; --merge {name} serves its other versions"
+        log.warning(
+            "upstream publishes %d file%s of %s (newest %s), hidden here (%s): not served; "
+            "'dynopypi upstream shadowed' lists them%s",
+            len(fresh), "" if len(fresh) == 1 else "s", name, newest, rule, hint,
+        )  # fmt: skip
         self.store.record_shadowed(entries)
 
     def stored(self, fetched: DistFile) -> None:

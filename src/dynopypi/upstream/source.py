@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dynopypi.core.index import Index
-from dynopypi.core.model import Project
+from dynopypi.core.model import Held, Project
 from dynopypi.dists.names import NormalizedName
 from dynopypi.errors import BadGateway, GatewayTimeout, UpstreamBusy
 from dynopypi.upstream.held import HeldPages
@@ -66,6 +66,7 @@ class Counts:
 class Lookup:
     project: Project | None
     stale: bool = False  # upstream could not be asked: a cached page served as it was
+    held: tuple[Held, ...] = ()  # files the cooldown holds back (``catalog.Catalog.page``)
 
 
 class Upstream:

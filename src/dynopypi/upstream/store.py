@@ -130,6 +130,13 @@ class UpstreamStore:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.warning("ignoring cached upstream page %s: %s", path, exc)
 
+    def load_page(self, name: NormalizedName) -> CachedPage | None:
+        """One project's cached page (None: not cached, or unreadable)."""
+        try:
+            return CachedPage.from_json(json.loads((self.pages / f"{name}.json").read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def save_page(self, page: CachedPage) -> None:
         """Best effort: a page that cannot be saved is still served from memory."""
         try:

@@ -27,7 +27,9 @@ from dynopypi.audit.records import (
 )
 from dynopypi.auth.identity import UPDATE
 from dynopypi.dists.names import NormalizedName, parse_filename
+from dynopypi.edge.access_log import WRITE_KEY
 from dynopypi.edge.bodies import STREAMED
+from dynopypi.edge.gatekeeper import XMLRPC_PATHS, xmlrpc_refusal
 from dynopypi.edge.multipart import FormParser, read_form, read_urlencoded
 from dynopypi.errors import InvalidFilename, InvalidInput, Refused
 from dynopypi.publish.form import UploadForm
@@ -51,6 +53,7 @@ class Attempt:
     files: list[tuple[str, str]] = field(default_factory=list)
     outcome: str = OK
     extra: dict[str, str] = field(default_factory=dict)
+    raw: str = ""  # the form's :action, as the access log names it
 
 
 class ActionRoutes(Routes):
@@ -59,11 +62,21 @@ class ActionRoutes(Routes):
         for root in self.services.index.roots:
             remove_stale_parts(root)
         app.route("/", "POST", self.post)
+        for path in XMLRPC_PATHS:  # behind waitress the body gate answers first
+            app.route(path, "POST", self.xmlrpc)
+
+    def xmlrpc(self) -> bottle.HTTPResponse:
+        refusal = xmlrpc_refusal(self.shell.request.path, "")
+        assert refusal is not None
+        raise refusal
 
     def post(self) -> bottle.HTTPResponse:
-        self.shell.require(UPDATE)  # refuse strangers before reading a large body
         environ = self.shell.request.environ
         content_type = str(environ.get("CONTENT_TYPE", "")).lower()
+        not_served = xmlrpc_refusal("/", content_type)  # pip search -i http://host/
+        if not_served is not None:
+            raise not_served
+        self.shell.require(UPDATE)  # refuse strangers before reading a large body
         streamed = environ.get(STREAMED)
         if isinstance(streamed, FormParser):  # parsed as it arrived (server.py, guard)
             form = streamed.finish()
@@ -86,6 +99,7 @@ class ActionRoutes(Routes):
         """``act``, and one audit record of what it did or why it was refused: every write
         of the web API passes here once."""
         attempt = Attempt(_RELEASE_CHANGES.get(form.action, form.action or "unknown"))
+        attempt.raw = form.action
         attempt.project = form.fields.get("name", "")
         attempt.version = form.fields.get("version", "")
         try:
@@ -97,6 +111,18 @@ class ActionRoutes(Routes):
         return response
 
     def record(self, attempt: Attempt, outcome: str, reason: str) -> None:
+        """What this write did or tried: for its access log line (``edge.access_log``:
+        the action and the file names), the metrics and the audit trail."""
+        if attempt.action is None:
+            return
+        names = tuple(name for name, _sha in attempt.files if name)
+        logged = "upload" if attempt.action in (UPLOAD, OVERWRITE) else attempt.raw
+        if not names and (outcome == REFUSED or logged == "upload"):  # before files were known
+            names = ("-",) if logged == "upload" else (f"{attempt.project}=={attempt.version}",)
+        self.shell.request.environ[WRITE_KEY] = (logged, names)
+        self._audit(attempt, outcome, reason)
+
+    def _audit(self, attempt: Attempt, outcome: str, reason: str) -> None:
         audit, metrics = self.services.audit, self.services.metrics
         if attempt.action is None:
             return
@@ -123,11 +149,11 @@ class ActionRoutes(Routes):
                 f"unknown :action {action[:100]!r}; this index handles file_upload, "
                 "remove_pkg, yank and unyank"
             )
+        version = form.fields.get("version", "")
         project = canonical_project(form.fields.get("name", ""))
         attempt.project = project
         self.shell.require(UPDATE, project)
         releases = self.services.store.releases
-        version = form.fields.get("version", "")
         if action == "remove_pkg":
             files = releases.remove(project, version)
             attempt.files = [(f.filename, f.sha256) for f in files]

@@ -1,7 +1,9 @@
 """ "As of" views: ``/as-of/<INSTANT>/simple/...`` and ``/as-of/<INSTANT>/packages/...``.
 
 The whole index (local and upstream files) as it stood at INSTANT, by upload time: a
-reproducible ``--index-url`` for a frozen build, or a cooldown chosen by the consumer.
+reproducible ``--index-url`` for a frozen build. A duration back from now (``P4D``) is a
+cooldown chosen by the consumer instead: it holds back upstream files younger than that
+and, like ``--min-age``, never the team's own (``core.visibility``).
 Pages link relatively (``../../packages/``), so their files are fetched under the same
 prefix and a file newer than the instant is not found there either.
 """
@@ -14,7 +16,7 @@ import bottle
 
 from dynopypi.auth.identity import LIST
 from dynopypi.core.model import Rendered
-from dynopypi.core.visibility import parse_instant
+from dynopypi.core.visibility import AsOf, parse_as_of
 from dynopypi.render.simple import render_index
 from dynopypi.web.files import FileRoutes
 from dynopypi.web.shell import Routes
@@ -32,8 +34,8 @@ class AsOfRoutes(Routes):
         self._files = FileRoutes(self.shell)
 
     @staticmethod
-    def _instant(text: str) -> int:
-        return parse_instant(text, time.time_ns())
+    def _instant(text: str) -> AsOf:
+        return parse_as_of(text, time.time_ns())
 
     def no_slash(self, instant: str) -> bottle.HTTPResponse:
         self._instant(instant)

@@ -10,6 +10,7 @@ import bottle
 
 from dynopypi.auth.identity import DOWNLOAD, LIST
 from dynopypi.core.model import Rendered
+from dynopypi.core.visibility import AsOf, held_summary
 from dynopypi.errors import NotFound
 from dynopypi.render.human import render_listing
 from dynopypi.web.sending import Sender
@@ -33,12 +34,12 @@ class FileRoutes(Routes):
             return self.shell.send(self.services.renderer.listing_page(snapshot))
         return self.shell.send(render_listing(served))  # the cooldown's: for this moment
 
-    def download(self, path: str, as_of_ns: int | None = None) -> bottle.HTTPResponse:
+    def download(self, path: str, as_of: AsOf | None = None) -> bottle.HTTPResponse:
         self.shell.require(DOWNLOAD)
         request = self.shell.request
         sent = self.services.catalog.serve(
             path,
-            as_of_ns,
+            as_of,
             self.sender.send,
             head=request.method == "HEAD",
             ranged=bool(request.headers.get("Range")),
@@ -46,12 +47,17 @@ class FileRoutes(Routes):
         if sent is not None:
             return sent
         if path.endswith(".metadata"):
-            return self.core_metadata(path.removesuffix(".metadata"), as_of_ns)
+            return self.core_metadata(path.removesuffix(".metadata"), as_of)
+        held = self.services.catalog.held_file(path)
+        if held is not None:
+            raise NotFound(
+                f"file {path!r}: {held_summary((held,), self.services.catalog.cooldown)}"
+            )
         raise NotFound(f"no file {path!r} in this index")
 
-    def core_metadata(self, path: str, as_of_ns: int | None = None) -> bottle.HTTPResponse:
+    def core_metadata(self, path: str, as_of: AsOf | None = None) -> bottle.HTTPResponse:
         catalog = self.services.catalog
-        dist = catalog.file_at(path, as_of_ns)
+        dist = catalog.file_at(path, as_of)
         raw = catalog.metadata(dist) if dist is not None and dist.metadata_sha256 else None
         if dist is None or raw is None:
             raise NotFound(f"no core metadata for {path!r}: only wheels in this index have it")

@@ -14,10 +14,12 @@ import bottle
 from dynopypi.auth.identity import DOWNLOAD, LIST, UPDATE
 from dynopypi.core.index import Index
 from dynopypi.edge.auth_request import REFUSAL_HEADER, decode
+from dynopypi.edge.gatekeeper import xmlrpc_refusal
 from dynopypi.edge.metered import METRICS_PATH
 from dynopypi.errors import Denied, NeedsAccount, NotFound, Refused
 from dynopypi.ops.metrics import CONTENT_TYPE
-from dynopypi.render.human import render_welcome
+from dynopypi.render.human import recent_releases, render_welcome
+from dynopypi.render.layout import HEADERS
 from dynopypi.web.shell import Routes, refusal, text
 
 log = logging.getLogger(__name__)
@@ -57,18 +59,31 @@ class OpsRoutes(Routes):
         app.route(METRICS_PATH, "GET", self.metrics)
 
     def welcome(self) -> bottle.HTTPResponse:
+        """The home page (kept per snapshot and index URL), or the operator's file."""
         snapshot = self.services.index.snapshot
         listable = not self.services.gate.needs_account(LIST)
         counts = (len(snapshot.projects), snapshot.file_count) if listable else None
         welcome = self.services.settings.welcome
-        try:
-            body = render_welcome(self.shell.base_url(), counts, welcome)
-        except (OSError, UnicodeDecodeError) as exc:  # gone or garbled since the start
-            log.error(
-                "cannot read the welcome file %s (%s); showing the built-in page", welcome, exc
+        base = self.shell.base_url()
+        if welcome is not None:
+            try:
+                body = render_welcome(base, counts, welcome)
+                return bottle.HTTPResponse(body=body, Content_Type="text/html; charset=utf-8")
+            except (OSError, UnicodeDecodeError) as exc:  # gone or garbled since the start
+                log.error(
+                    "cannot read the welcome file %s (%s); showing the built-in page", welcome, exc
+                )
+        catalog = self.services.catalog
+
+        def home() -> bytes:
+            recent = recent_releases(snapshot.files.values(), catalog.is_upstream)
+            return render_welcome(
+                base, counts, None, recent=recent, upstream=catalog.upstream is not None
             )
-            body = render_welcome(self.shell.base_url(), counts, None)
-        return bottle.HTTPResponse(body=body, Content_Type="text/html; charset=utf-8")
+
+        page = self.services.renderer.ui.get(("home", base), snapshot.generation, home)
+        assert page is not None
+        return self.shell.send(page, HEADERS)
 
     def health(self) -> bottle.HTTPResponse:
         if not self.services.index.loaded:
@@ -106,9 +121,14 @@ class OpsRoutes(Routes):
         the method in X-Original-Method (GET / is the welcome page, open to all)."""
         if action not in (LIST, DOWNLOAD, UPDATE):
             raise NotFound(f"no authorization check for {action!r}")
-        method = self.shell.request.headers.get("X-Original-Method", "POST").upper()
+        headers = self.shell.request.headers
+        method = headers.get("X-Original-Method", "POST").upper()
         if action == UPDATE and method in ("GET", "HEAD"):
             return bottle.HTTPResponse(status=200)
+        if action == UPDATE:  # pip search posts XML-RPC to the index URL: say what it is
+            not_served = xmlrpc_refusal("/", headers.get("X-Original-Content-Type", ""))
+            if not_served is not None:
+                raise not_served
         self.shell.require(action)
         return bottle.HTTPResponse(status=200)
 

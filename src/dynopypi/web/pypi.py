@@ -9,6 +9,7 @@ from packaging.version import InvalidVersion, Version
 
 from dynopypi.auth.identity import LIST
 from dynopypi.core.model import Rendered
+from dynopypi.core.visibility import held_summary
 from dynopypi.dists.metadata import CoreMetadata, parse_metadata
 from dynopypi.dists.names import DistFile, normalize
 from dynopypi.errors import NotFound
@@ -33,9 +34,14 @@ class PypiRoutes(Routes):
 
     def _document(self, name: str, version: Version | None) -> bottle.HTTPResponse:
         self.shell.require(LIST)
-        project = self.services.catalog.page(normalize(name)).project
+        catalog = self.services.catalog
+        found = catalog.page(normalize(name))
+        project = found.project
         if project is None:
-            raise NotFound(f"project {normalize(name)!r} is not in this index")
+            why = (
+                held_summary(found.held, catalog.cooldown) if found.held else "is not in this index"
+            )
+            raise NotFound(f"project {normalize(name)!r}{':' if found.held else ''} {why}")
         document = project_json(project, self.shell.base_url(), self._metadata, version)
         if document is None:
             raise NotFound(f"project {project.name!r} has no release {version}")

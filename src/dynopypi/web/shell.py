@@ -26,6 +26,7 @@ from dynopypi.errors import (
     NeedsAccount,
     NoAcceptableFormat,
     NotFound,
+    NotServed,
     Refused,
     StorageFull,
     Throttled,
@@ -48,6 +49,7 @@ STATUS: dict[type[Refused], int] = {
     NeedsAccount: 401,
     Denied: 403,
     NotFound: 404,
+    NotServed: 410,  # gone for good (PyPI dropped XML-RPC search in 2020)
     NoAcceptableFormat: 406,
     AlreadyExists: 409,
     TooLarge: 413,
@@ -141,16 +143,18 @@ class Shell:
             {"Cache-Control": f"public, max-age={seconds}"} if seconds is not None else {}
         )
 
-    def send(self, rendered: Rendered) -> bottle.HTTPResponse:
-        """A cached page, gzipped when the client accepts it, 304 when it has it."""
+    def send(self, rendered: Rendered, extra: dict[str, str] | None = None) -> bottle.HTTPResponse:
+        """A cached page, gzipped when the client accepts it, 304 when it has it;
+        ``extra``: more headers (the web UI's Content-Security-Policy...)."""
         headers = self.request.headers
-        body, etag = rendered.body, rendered.etag
-        out = {"Vary": "Accept", **self.cache_header}
+        out = {"Vary": "Accept", **self.cache_header, **(extra or {})}
+        if rendered.gzipped is not None and accepts_gzip(headers.get("Accept-Encoding")):
+            body, etag = rendered.gzipped, rendered.etag[:-1] + '-gzip"'
+            out["Content-Encoding"] = "gzip"
+        else:
+            body, etag = rendered.body, rendered.etag
         if rendered.gzipped is not None:
             out["Vary"] = "Accept, Accept-Encoding"
-            if accepts_gzip(headers.get("Accept-Encoding")):
-                body, etag = rendered.gzipped, etag[:-1] + '-gzip"'
-                out["Content-Encoding"] = "gzip"
         out["ETag"] = etag
         if not_modified(headers, etag):
             out.pop("Content-Encoding", None)
@@ -167,9 +171,14 @@ class Shell:
         if not gate.needs_account(action):
             return
         environ = self.request.environ
-        identity = gate.authorize(
-            action, project, environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", "")
-        )
+        try:
+            identity = gate.authorize(
+                action, project, environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", "")
+            )
+        except Denied as exc:  # a proven account without the right: the log names it
+            if exc.user:
+                environ["REMOTE_USER"] = exc.user
+            raise
         environ[IDENTITY] = identity  # who acted, for the audit trail
         if identity.user:
             environ["REMOTE_USER"] = identity.user

@@ -44,7 +44,7 @@ def test_after_three_failures_tries_must_be_spaced_out(failures: int, gap: float
     clock.now -= 10
     if gap:
         clock.now += gap - 0.5
-        with pytest.raises(Throttled, match="wait 1 seconds") as early:
+        with pytest.raises(Throttled, match="wait 1 second before") as early:
             throttle.guard("a", lambda: True)
         assert early.value.retry_after == 1
         clock.now += 0.5
@@ -212,3 +212,19 @@ def test_a_spray_of_addresses_does_not_erase_an_account_count() -> None:
         fail(throttle, f"10.3.{i // 256}.{i % 256}")
     assert throttle.tracked() <= 100
     assert throttle.account_failures("alice") == 5
+
+
+def test_the_wait_is_said_in_plain_english() -> None:
+    """The 429's text (issue 20): "wait 1 second", then "wait 2 seconds", never "1 seconds"."""
+    clock = Clock()
+    throttle = Throttle(clock=clock, block_after=100, window=1000)
+    said: list[str] = []
+    fail(throttle, "a", times=2)
+    for _ in range(2):
+        fail(throttle, "a")  # the 3rd failure, then the 4th
+        with pytest.raises(Throttled) as early:  # tried again at once
+            throttle.guard("a", lambda: True)
+        said.append(str(early.value))
+        clock.now += 10
+    assert said[0] == "3 failed logins from client a: wait 1 second before the next try", said
+    assert said[1] == "4 failed logins from client a: wait 2 seconds before the next try", said

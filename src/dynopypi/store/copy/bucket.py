@@ -124,6 +124,9 @@ class BucketSide:
         with self.open(item) as stream:
             return sha256_of(stream)
 
+    def upload_time(self, item: Item) -> int:
+        return item.mtime_ns
+
     def yanks(self, items: list[Item]) -> dict[str, str]:
         keys = {i.key for i in items}
         return {k: r for k, r in self.journal.state.yanked.items() if k in keys}

@@ -6,7 +6,10 @@ reported, never overwritten); otherwise the bytes are read into a staged temp fi
 hashing, checked against what the source's records say (a bucket object whose bytes differ
 from its facts record is refused, nothing is written), and put in place only if the key is
 still free. So a second run does nothing, and a run after an interruption does only the
-rest. Yank state travels after the files, for the files that are at the destination.
+rest. Each file keeps the upload time its source gives; yank state travels after the
+files, for the files that are at the destination; then the API tokens and trusted
+publishers (``CARRIED_STATE``: small records, digests only), each only where the
+destination has none by that key.
 
 A store that stops answering stops the copy (every further object would fail the same
 way, each after its timeouts); what was done stays done.
@@ -21,15 +24,16 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dynopypi.dists.metadata import Hasher
-from dynopypi.store.base import Missing, StoreUnavailable
+from dynopypi.store.base import CARRIED_STATE, KeyExists, Missing, Storage, StoreUnavailable
 from dynopypi.store.copy.sides import CHUNK, Conflict, Item, Placed, Side, same, staged_facts
 
 log = logging.getLogger(__name__)
 
 COPIED, SKIPPED, CONFLICT, FAILED = "copied", "skipped", "conflict", "failed"
+STATE_LIMIT = 64 * 1024  # a token or publisher record is a few hundred bytes
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class Summary:
     failed: int = 0
     ignored: list[str] = field(default_factory=list)
     yanks: int = 0
+    state: int = 0  # token and publisher records carried
     seconds: float = 0.0
     stopped: str | None = None  # why the copy stopped early (a store stopped answering)
     done_keys: set[str] = field(default_factory=set)  # at the destination, same bytes
@@ -126,6 +131,7 @@ def _copy_one(src: Side, dst: Side, item: Item) -> Result:
                 f"its bytes (sha256 {digests['sha256'][:16]}…, {size} bytes) differ from "
                 f"the source's record (sha256 {item.sha256[:16]}…); refused, nothing written",
             )
+        item = replace(item, mtime_ns=src.upload_time(item))
         facts = staged_facts(digests, path, item)
         try:
             dst.place(item, path, facts)
@@ -158,10 +164,28 @@ def copy(
         carried = {k: r for k, r in src.yanks(items).items() if k in summary.done_keys}
         try:
             summary.yanks = dst.add_yanks(carried)
+            if src.storage is not None and dst.storage is not None:
+                summary.state = carry_state(src.storage, dst.storage)
         except StoreUnavailable as exc:
             summary.stopped = exc.message
     summary.seconds = clock() - started
     return summary
+
+
+def carry_state(src: Storage, dst: Storage) -> int:
+    """Copy the records under ``CARRIED_STATE`` that the destination lacks; how many."""
+    carried = 0
+    for prefix in CARRIED_STATE:
+        for stat in src.list(prefix):
+            found = src.read(stat.key, STATE_LIMIT)
+            if found is None:
+                continue
+            try:
+                dst.write(stat.key, found[0], expect=None)
+            except KeyExists:
+                continue  # the destination's own record wins; a rerun changes nothing
+            carried += 1
+    return carried
 
 
 def _copy_files(

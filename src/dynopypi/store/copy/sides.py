@@ -4,7 +4,8 @@ what they share, and the package directory end (the bucket end is ``bucket``).
 The rules are the server's, so a copy lands exactly as an upload would: in a directory the
 file is linked into place from a locked temp file in the directory's top (never a partial
 file under the final name; a killed copy leaves a ``.upload-*.part`` that the next copy or
-server start sweeps), with the mode uploads get; yanks merge into ``yanked.json``.
+server start sweeps), with the mode uploads get and the source's upload time as its mtime
+(where a directory keeps upload times); yanks merge into ``yanked.json``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dynopypi.dists.metadata import read_metadata
 from dynopypi.dists.names import ParsedName, parse_filename
 from dynopypi.errors import ConfigError, InvalidFilename, MetadataError
 from dynopypi.publish.staging import open_temp, remove_stale_parts
-from dynopypi.store.base import KeyExists, StoreUnavailable, is_key
+from dynopypi.store.base import KeyExists, Storage, StoreUnavailable, is_key
 from dynopypi.store.copy.directory import DirectoryStorage
 from dynopypi.store.directory.scan import walk
 from dynopypi.store.directory.yanks import read_yanks, write_yanks
@@ -38,7 +39,8 @@ class Item:
 
     key: str
     size: int
-    mtime_ns: int  # its upload time: the file's mtime, or the bucket record's
+    mtime_ns: int  # its upload time: the file's mtime, the bucket record's, an index page's
+    # (an index may tell it only with the download: ``Side.upload_time`` has the last word)
     sha256: str | None  # what the source's own records say its bytes hash to (None: none)
     parsed: ParsedName
 
@@ -154,6 +156,9 @@ class DirSide:
         with self.open(item) as stream:
             return sha256_of(stream)
 
+    def upload_time(self, item: Item) -> int:
+        return item.mtime_ns
+
     def yanks(self, items: list[Item]) -> dict[str, str]:
         """The directory's yanks (by file name) as the keys they apply to."""
         by_name = read_yanks(self.root)
@@ -184,6 +189,7 @@ class DirSide:
         assert facts.digests is not None
         sha256 = facts.digests["sha256"]
         os.chmod(staged, 0o644 & ~_UMASK)  # what an upload gets
+        os.utime(staged, ns=(item.mtime_ns, item.mtime_ns))  # the upload time it had
         self._no_links_on_the_way(item.key)
         try:
             self.storage.put_if_absent(item.key, staged, sha256=sha256)
@@ -225,6 +231,12 @@ class DirSide:
 class Side(Protocol):
     """What ``copier`` needs of either end."""
 
+    @property
+    def storage(self) -> Storage | None:
+        """Its objects, for the state records carried after the packages (None: an end
+        that has no such records, a remote index)."""
+        ...
+
     def describe(self) -> str: ...
     def where(self) -> str:
         """Where its objects are, such that one place inside another starts with it."""
@@ -234,6 +246,10 @@ class Side(Protocol):
     def items(self) -> tuple[list[Item], list[str]]: ...
     def open(self, item: Item) -> BinaryIO: ...
     def sha256(self, item: Item) -> str: ...
+    def upload_time(self, item: Item) -> int:
+        """The time ``item`` was uploaded (ns), known once it was read."""
+        ...
+
     def yanks(self, items: list[Item]) -> dict[str, str]: ...
     def existing(self, key: str) -> Existing | None: ...
     def stage(self, item: Item) -> contextlib.AbstractContextManager[tuple[IO[bytes], Path]]: ...

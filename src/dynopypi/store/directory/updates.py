@@ -111,13 +111,14 @@ class PathUpdates:
             r.cache.forget(r.keys[root], gone)
 
     def reyank(self) -> None:
-        """Re-read yank state for every file (after a yank file changed)."""
+        """Re-read yank state for every file of the package directories (after a yank file
+        changed); the sources past them (the upstream cache) keep upstream's yanks."""
         r = self.reconciler
         lookup = r.describer.yanked
         with r.index.lock:  # no file may change between the comparison and the swap
             changed = [
                 dataclasses.replace(d, yanked=lookup(d.root, d.relpath))
-                for source in r.index.sources
+                for source in r.index.sources[: len(r.index.roots)]
                 for d in source.by_path.values()
                 if lookup(d.root, d.relpath) != d.yanked
             ]
