@@ -11,11 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from support.accounts import add_account
+from support.accounts import add_account, write_fast_accounts
 from support.bucket_server import BucketServerFactory, dynopypi_command
+from support.clients import check_ok, twine_upload
 from support.fakedist import make_wheel
 from support.helpers import poll_until
 from support.seaweed import S3Place
+from support.server import ServerFactory
 from support.uploads import upload
 
 ALICE = ("alice", "alice-audit-pw1")
@@ -115,3 +117,48 @@ def test_two_replicas_writing_at_once_make_one_chain(
     client.delete_object(Bucket=s3_place.bucket, Key=key(5))
     removed = cli("verify")
     assert removed.returncode == 1 and "record 5 missing (removed)" in removed.stderr
+
+
+def test_token_and_publisher_changes_are_recorded(tmp_path: Path) -> None:
+    pkg = tmp_path / "packages"
+    pkg.mkdir()
+    made = dynopypi("token", "create", "--user", "ci", "--project", "acme", "-d", pkg)
+    assert made.returncode == 0, made.stderr
+    token_id = made.stderr.split("created token ")[1].split()[0]
+    assert dynopypi("token", "revoke", token_id, "-d", pkg).returncode == 0
+    added = dynopypi("publisher", "add", "--project", "acme", "--issuer",
+                     "https://token.actions.githubusercontent.com",
+                     "--claim", "repository=org/acme", "-d", pkg)  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    shown = dynopypi("audit", "show", "-d", pkg, "--json").stdout.splitlines()
+    records = [json.loads(line) for line in shown]
+    assert [r["action"] for r in records] == ["token-create", "token-revoke", "publisher-add"]
+    assert records[0]["token"] == records[1]["token"] == token_id
+    assert records[0]["for_user"] == "ci" and records[0]["projects"] == ["acme"]
+    assert records[2]["project"] == "acme"
+    assert records[2]["claims"] == {"repository": "org/acme"}
+    assert all(r["actor"]["via"] == "cli" for r in records)
+    assert dynopypi("audit", "verify", "-d", pkg).returncode == 0
+
+
+def test_an_upload_with_a_token_names_the_token(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    pkg, build = tmp_path / "packages", tmp_path / "build"
+    pkg.mkdir()
+    build.mkdir()
+    htpasswd = write_fast_accounts(tmp_path / "htpasswd", {"alice": "alice-pw"})
+    server = server_factory(pkg, "-P", str(htpasswd))
+    made = dynopypi("token", "create", "--user", "alice", "-d", pkg)
+    token, token_id = made.stdout.strip(), made.stderr.split("created token ")[1].split()[0]
+    wheel = make_wheel(build, "tokened", "1.0")
+    check_ok(twine_upload(f"{server.base}/", ("__token__", token), [wheel]), server)
+
+    def uploads() -> list[dict[str, Any]]:
+        shown = dynopypi("audit", "show", "-d", pkg, "--json").stdout.splitlines()
+        return [r for r in map(json.loads, shown) if r["action"] == "upload"]
+
+    poll_until(uploads, message="no upload record")
+    actor = uploads()[0]["actor"]
+    assert actor["user"] == "alice" and actor["token"] == token_id
+    assert token not in (pkg / ".dynopypi" / "audit").joinpath("000000000002.json").read_text()
