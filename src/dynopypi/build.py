@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from dynopypi.audit.records import Event
+from dynopypi.audit.hooks import record_mint, record_reload
 from dynopypi.audit.trail import AuditTrail
 from dynopypi.auth.policy import Gate, build_gate
-from dynopypi.auth.rights import default_rights_path
 from dynopypi.catalog import Catalog, UpstreamParts
 from dynopypi.core.describe import Describer
 from dynopypi.core.index import Index, ProjectLookup
@@ -105,21 +104,14 @@ def build_parts(settings: Settings) -> Parts:
         store = DirectoryStore(reconciler, yanks, rescan=settings.rescan_interval)
     catalog = build_catalog(settings, reconciler, store.reader, upstream_store)
     audit = AuditTrail(store.storage or DirectoryStorage(settings.primary_root))
-    gate.on_change = partial(record_reload, audit, settings)
+    gate.on_change = partial(record_reload, audit, settings.passwords, settings.rights)
+    trust.minter.on_mint = partial(record_mint, audit)
     usage = UsageMemo(len(settings.roots))
     metrics = meter(index, usage, store, catalog, settings) if settings.metrics else None
     services = Services(
         settings, index, renderer, gate, catalog, store, trust, audit, metrics, usage
     )
     return Parts(settings, cache, index, store, renderer, gate, catalog, services)
-
-
-def record_reload(audit: AuditTrail, settings: Settings, what: str) -> None:
-    """The audit record of an accounts or rights file picked up after a change."""
-    path = settings.passwords if what == "accounts" else settings.rights
-    if what == "rights" and path is None and settings.passwords is not None:
-        path = default_rights_path(settings.passwords)
-    audit.record(Event(f"{what}-reloaded", {"via": "server"}, extra={"file": str(path)}))
 
 
 def cache_path(settings: Settings) -> Path:
