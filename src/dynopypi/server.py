@@ -22,6 +22,7 @@ from waitress import wasyncore
 from waitress.channel import HTTPChannel
 
 from dynopypi import __version__
+from dynopypi.audit.hooks import refused_upload
 from dynopypi.build import build_parts
 from dynopypi.edge.access_log import with_access_log
 from dynopypi.edge.auth_request import for_auth_request
@@ -30,7 +31,7 @@ from dynopypi.edge.gatekeeper import body_gate, refusals_first, upload_stream
 from dynopypi.edge.guard import Limits, guard_server
 from dynopypi.edge.hosts import checked_host
 from dynopypi.edge.metered import metrics_app, observer
-from dynopypi.errors import ConfigError
+from dynopypi.errors import ConfigError, Refused
 from dynopypi.ops import systemd
 from dynopypi.ops.logs import setup_logging
 from dynopypi.ops.metrics import Metrics
@@ -92,12 +93,18 @@ class Server:
         stream = upload_stream(root, self.settings.max_upload_size)
         for dispatcher in list(self._http_map().values()):
             if isinstance(dispatcher, waitress.server.BaseWSGIServer):
-                gate = body_gate(self.auth, self._networks)
+                gate = body_gate(self.auth, self._networks, self._refused_early)
                 guard_server(dispatcher, gate, Limits(spool_dir=str(root)), stream)
         threading.Thread(target=self._settle, name="dynopypi-settle", daemon=True).start()
         log.info("serving %s on http://%s:%s/", self.where, *self.address)
         if self.metrics is not None and self.settings.metrics_listen:
             self._serve_metrics(self.metrics, self.settings.metrics_listen)
+
+    def _refused_early(self, refusal: Refused, environ: dict[str, Any]) -> None:
+        """An upload refused before its body was read (a stranger, a wrong password, a
+        throttled address): its audit record, by the trail's refusal budget."""
+        if self.audit is not None:
+            self.audit.record(refused_upload(refusal.message, environ))
 
     def _serve_metrics(self, metrics: Metrics, listen: str) -> None:
         """``--metrics-listen``: /metrics alone, without accounts, on an address of its

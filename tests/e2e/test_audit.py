@@ -162,3 +162,27 @@ def test_an_upload_with_a_token_names_the_token(
     actor = uploads()[0]["actor"]
     assert actor["user"] == "alice" and actor["token"] == token_id
     assert token not in (pkg / ".dynopypi" / "audit").joinpath("000000000002.json").read_text()
+
+
+def test_uploads_refused_before_their_body_are_recorded(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    pkg = tmp_path / "packages"
+    pkg.mkdir()
+    htpasswd = write_fast_accounts(tmp_path / "htpasswd", {"alice": "alice-pw"})
+    server = server_factory(pkg, "-P", str(htpasswd))
+    wheel = make_wheel(tmp_path, "early", "1.0")
+    assert upload(server, wheel).status_code == 401  # a stranger
+    assert upload(server, wheel, ("mallory", "guess")).status_code == 401
+
+    def refused() -> list[dict[str, Any]]:
+        shown = dynopypi("audit", "show", "-d", pkg, "--json").stdout.splitlines()
+        return [r for r in map(json.loads, shown) if r["outcome"] == "refused"]
+
+    poll_until(lambda: len(refused()) == 2, message=lambda: f"{refused()}")
+    stranger, guesser = refused()
+    assert stranger["actor"] == {} and guesser["actor"] == {"tried": "mallory"}
+    assert stranger["address"] == guesser["address"] == "127.0.0.1"
+    assert "account" in stranger["reason"]
+    assert guesser["reason"] == "wrong user name or password"
+    assert "guess" not in (pkg / ".dynopypi" / "audit" / "000000000002.json").read_text()

@@ -108,8 +108,8 @@ class AuditTrail:
             admitted = self._admit(event)
             if admitted is None:
                 return None
-            try:
-                writer.put(admitted, timeout=QUEUE_WAIT)
+            try:  # a refusal never waits: it may come from waitress's event loop
+                writer.put(admitted, timeout=QUEUE_WAIT if admitted.outcome != REFUSED else 0)
             except queue.Full:
                 log.error("the audit trail is %d records behind: %s of %r not recorded",
                           QUEUE_LIMIT, event.action, event.project)  # fmt: skip
