@@ -38,6 +38,7 @@ from support.helpers import Helpers
 from support.inproc import AppFactory, AppServer
 from support.seaweed import LIVE_STORES, S3Place, SeaweedFS
 from support.server import LIVE, DynoServer, ServerFactory
+from support.slapd import Slapd, start_slapd
 from support.upstream import FakeUpstream
 
 
@@ -157,6 +158,19 @@ def replicas(tmp_path: Path, seaweed: SeaweedFS) -> Iterator[BucketServerFactory
     factory.close()
 
 
+# --------------------------------------------------------------------------- LDAP (slapd)
+
+
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
+    """One OpenLDAP slapd for the session (``support.slapd``: users, groups, a test CA),
+    started on first use in a quarter of a second. A test that stops it starts it again
+    (same ports, same data) before it ends; one that changes an entry restores it."""
+    directory = start_slapd(tmp_path_factory.mktemp("slapd"))
+    yield directory
+    directory.stop()
+
+
 # --------------------------------------------------------------------------- upstream
 
 
@@ -200,6 +214,7 @@ PROCESS_FIXTURES = {
     "module_subprocess_server_factory",
     "seaweed",  # SeaweedFS (s3_place, replicas, ...)
     "seaweed_outage",
+    "slapd",
 }
 S3_FIXTURES = {"seaweed", "seaweed_outage"}
 PROCESS_FOLDERS = {"e2e", "deploy"}  # real servers, clients, make install, podman: every test

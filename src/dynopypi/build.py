@@ -34,6 +34,7 @@ from dynopypi.publish.releases import ReleaseChanges
 from dynopypi.render.renderer import Renderer
 from dynopypi.services import Services
 from dynopypi.settings.config import Settings
+from dynopypi.settings.ldap import directory_config
 from dynopypi.settings.storage import parse_s3_url
 from dynopypi.store.base import Reader, Storage
 from dynopypi.store.bucket.cache import BlobCache
@@ -95,8 +96,9 @@ def build_parts(settings: Settings) -> Parts:
     state = s3 or state_storage(settings)
     trust = build_trust(settings, state)
     gate = build_gate(
-        settings.passwords, settings.authenticate, settings.rights, tokens=trust.tokens
-    )
+        settings.passwords, settings.authenticate, settings.rights, tokens=trust.tokens,
+        directory=directory_config(settings), shadow_local=settings.ldap_shadow_local,
+    )  # fmt: skip
     store: DirectoryStore | BucketStore
     if s3 is not None:
         store = build_bucket(settings, s3, index, describer, reconciler)

@@ -19,6 +19,7 @@ DynopypiError
       ├── Throttled         too many failed logins from this client (``retry_after``)
       ├── StorageFull       the package storage has no room left
       │    └── OverQuota    an upload would pass a project's or the index's quota
+      ├── DirectoryUnavailable the account directory (LDAP) did not answer (``retry_after``)
       └── UpstreamFailed    the upstream index could not answer (and nothing is cached)
            ├── BadGateway       it is down, refused, answered 5xx or sent bad data
            ├── GatewayTimeout   it did not answer in time
@@ -105,6 +106,16 @@ class OverQuota(StorageFull):
         super().__init__(message)
         self.used = used
         self.allowed = allowed
+
+
+class DirectoryUnavailable(Refused):
+    """The account directory (LDAP) could not tell whether credentials are right: the
+    login is neither accepted nor refused, and the client should retry after
+    ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class UpstreamFailed(Refused):

@@ -56,6 +56,9 @@ FLAGS = {
     "--upstream-timeout": "upstream_timeout",
     "--min-age": "min_age",
     "--private": "private",
+    "--ldap-url": "ldap_url",
+    "--ldap-user-dn": "ldap_user_dn",
+    "--ldap-timeout": "ldap_timeout",
     "--quota-project": "quota_project",
     "--quota-total": "quota_total",
 }

@@ -167,7 +167,8 @@ class PasswordBook:
         )  # fmt: skip
 
     def has(self, user: str) -> bool:
-        """Whether the file has this account (an API token dies with its account)."""
+        """Whether the file has this account (an API token dies with its account; the
+        directory chain never asks the directory about it)."""
         with self._lock:
             return user in self._accounts
 

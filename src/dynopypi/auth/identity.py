@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from dynopypi.auth.password_hashes import MAX_PASSWORD_BYTES, checkable
 from dynopypi.auth.throttle import Throttle
@@ -35,6 +36,7 @@ ACTIONS = (LIST, DOWNLOAD, UPDATE)  # in the order messages name them
 # Real credentials are a few hundred bytes; anything this long is an attack or a bug,
 # and decoding it would only cost memory. Treated as unreadable credentials.
 MAX_AUTHORIZATION = 8 * 1024
+NO_GROUPS: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +62,14 @@ class Identity:
 
     ``scope`` is None for a password (the account's full rights) and the token's scope
     when an API token proved the identity.
+    ``groups``: the directory groups the user is in (LDAP), whose lines in the rights file
+    (``@group``) add to the user's own; none for htpasswd accounts.
     """
 
     user: str | None = None
     scheme: str | None = None
     scope: Scope | None = None
+    groups: frozenset[str] = frozenset()
 
     @property
     def anonymous(self) -> bool:
@@ -89,6 +94,15 @@ class PasswordChecker(Protocol):
     """Anything that can tell whether a password is a user's (``htpasswd.PasswordBook``)."""
 
     def verify(self, user: str, password: str) -> bool: ...
+
+
+@runtime_checkable
+class AccountChecker(Protocol):
+    """A password checker that also knows the account's groups (``directory.Accounts``):
+    (the account's name as its source spells it, its groups) when the password is the
+    user's, else None."""
+
+    def check(self, user: str, password: str) -> tuple[str, frozenset[str]] | None: ...
 
 
 def split_authorization(header: str | None) -> tuple[str, str] | None:
@@ -137,9 +151,15 @@ class BasicExtractor:
 
     scheme = "basic"
 
-    def __init__(self, passwords: PasswordChecker, throttle: Throttle) -> None:
-        self._passwords = passwords
+    def __init__(self, passwords: PasswordChecker | AccountChecker, throttle: Throttle) -> None:
         self._throttle = throttle
+        # decided once: a runtime protocol check costs microseconds on every login
+        self._accounts: AccountChecker | None = None
+        self._passwords: PasswordChecker | None = None
+        if isinstance(passwords, AccountChecker):
+            self._accounts = passwords
+        else:
+            self._passwords = passwords
 
     def extract(self, credentials: str, address: str) -> Identity:
         parsed = decode_basic(credentials)
@@ -157,11 +177,24 @@ class BasicExtractor:
                 f"wrong user name or password (passwords have at most {MAX_PASSWORD_BYTES} "
                 "bytes and no NUL)"
             )
-        verify = partial(self._passwords.verify, user, password)
+        found = (user, NO_GROUPS)
+        accounts = self._accounts
+        verify: Callable[[], bool]
+        if accounts is None:  # htpasswd alone: its own name, no groups
+            assert self._passwords is not None
+            verify = partial(self._passwords.verify, user, password)
+        else:
+
+            def verify() -> bool:  # raising (the directory down) is no failed login
+                nonlocal found
+                login = accounts.check(user, password)
+                found = login or found
+                return login is not None
+
         if not self._throttle.guard(address, verify, user):
             log.warning("failed login for %r from %s", user[:64], address)
             raise NeedsAccount("wrong user name or password")
-        return Identity(user, self.scheme)
+        return Identity(found[0], self.scheme, groups=found[1])
 
 
 def _refuse() -> bool:

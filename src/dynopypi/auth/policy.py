@@ -5,7 +5,8 @@ table), so every rule can be tested in a table without files or a server. ``Gate
 what a decision needs at request time: re-reading changed files, picking the extractor
 for the Authorization scheme, and turning a "no" into the right domain error (no
 credentials: ``NeedsAccount``; the wrong account: ``Denied``). Headers such as
-WWW-Authenticate and Retry-After belong to the HTTP edge, not here.
+WWW-Authenticate and Retry-After belong to the HTTP edge, not here. ``build_gate`` puts
+the parts together, with ``Accounts`` when an LDAP directory backs the htpasswd file.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dynopypi.auth.bearer import BearerExtractor, TokenBook, TokenCheck, TokenOrPassword
 from dynopypi.auth.htpasswd import PasswordBook, read_htpasswd
@@ -37,6 +38,9 @@ from dynopypi.auth.rights import (
 from dynopypi.auth.throttle import Throttle
 from dynopypi.dists.names import normalize
 from dynopypi.errors import ConfigError, Denied, NeedsAccount, Refused
+
+if TYPE_CHECKING:  # ldap3 is imported only when a directory is configured
+    from dynopypi.auth.directory import Directory, DirectoryConfig
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ class Policy:
                 return False
             if scope.publisher is not None:  # the operator's publisher entry is the grant
                 return True
-        return rights_of(self.rights, identity.user).allows(action, project)
+        return rights_of(self.rights, identity.user, identity.groups).allows(action, project)
 
 
 def refusal(policy: Policy, identity: Identity, action: str, project: str | None) -> Refused:
@@ -147,7 +151,8 @@ class Gate:
                 self.on_change("rights")
 
     def problems(self) -> list[str]:
-        """Why the password or rights file in use is not the one on disk (for /ready)."""
+        """Why the password or rights file in use is not the one on disk, or the directory
+        does not answer (for /ready)."""
         sources: list[Reloadable] = [*self._sources]
         if self._rights is not None:
             sources.append(self._rights)
@@ -185,6 +190,41 @@ class Gate:
         return extractor.extract(credentials, address)
 
 
+class Accounts:
+    """The accounts a Basic login is checked against, in order: the htpasswd file first
+    (service accounts), then the directory for names the file does not have.
+
+    A name in the htpasswd file is the file's alone: a wrong password there is a failed
+    login, and the directory is not asked, so a directory account of the same name can
+    never sign in as a local service account, unless ``shadow_local`` (the operator's
+    ``--ldap-shadow-local``) lets the directory try too. Local accounts have no groups.
+    """
+
+    def __init__(
+        self, book: PasswordBook | None, directory: Directory, *, shadow_local: bool = False
+    ) -> None:
+        self._book = book
+        self._directory = directory
+        self._shadow_local = shadow_local
+
+    def check(self, user: str, password: str) -> tuple[str, frozenset[str]] | None:
+        book = self._book
+        directory_may = book is None or self._shadow_local or not book.has(user)
+        if directory_may:  # pip sends the login with every request: spare it a bcrypt hash
+            login = self._directory.remembered(user, password)
+            if login is not None:
+                return login
+        if book is not None:
+            if book.verify(user, password):  # the same work whoever the user
+                return user, frozenset()
+            if book.has(user) and not self._shadow_local:
+                return None
+        return self._directory.authenticate(user, password)
+
+    def verify(self, user: str, password: str) -> bool:
+        return self.check(user, password) is not None
+
+
 def build_gate(
     passwords: Path | None,
     required: frozenset[str],
@@ -192,25 +232,48 @@ def build_gate(
     *,
     throttle: Throttle | None = None,
     tokens: TokenBook | None = None,
+    directory: DirectoryConfig | None = None,
+    shadow_local: bool = False,
 ) -> Gate:
     """The gate for a server's settings: Basic over htpasswd when there is a password file,
-    and API tokens (Bearer, or Basic as ``__token__``) when there is a ``tokens`` book.
+    then over the LDAP directory when one is configured (``Accounts``); and API tokens
+    (Bearer, or Basic as ``__token__``) when there is a ``tokens`` book.
 
-    Without a password file (``-P .``) there are no extractors and no rights; the policy
-    alone says what happens to actions that need an account (tokens act for accounts, so
-    they need the accounts too).
+    Without a password file or a directory (``-P .``) there are no extractors and no
+    rights; the policy alone says what happens to actions that need an account. Tokens act
+    for htpasswd accounts (a token of a directory account could outlive its account: the
+    directory cannot be asked whether it still exists without a password). With a
+    directory the rights file must exist (settings check it): thousands of directory
+    accounts with every right would be no default.
     """
-    if passwords is None:
+    if passwords is None and directory is None:
         return Gate(Policy(required, accounts_configured=False), {})
-    book = PasswordBook(passwords)
-    rights = RightsFile(rights_file or default_rights_path(passwords), required=bool(rights_file))
+    book = PasswordBook(passwords) if passwords is not None else None
+    rights_path = (rights_file or default_rights_path(passwords)) if passwords else rights_file
+    assert rights_path is not None  # settings refuse a directory without a rights file
+    rights = RightsFile(rights_path, required=bool(rights_file) or directory is not None)
+    sources: list[Reloadable] = [book] if book is not None else []
+    checker: PasswordBook | Accounts | None = book
+    if directory is not None:
+        from dynopypi.auth.directory import Directory
+
+        ldap = Directory(directory)
+        checker = Accounts(book, ldap, shadow_local=shadow_local)
+        sources.append(ldap)
+    assert checker is not None
     throttle = throttle or Throttle()
-    basic: Extractor = BasicExtractor(book, throttle)
+    basic: Extractor = BasicExtractor(checker, throttle)
     extractors: dict[str, Extractor] = {"basic": basic}
     if tokens is not None:
-        check = TokenCheck(tokens, throttle, accounts=book.has)
+        exists = book.has if book is not None else _no_account
+        check = TokenCheck(tokens, throttle, accounts=exists)
         extractors = {"basic": TokenOrPassword(check, basic), "bearer": BearerExtractor(check)}
-    return Gate(Policy(required), extractors, rights=rights, sources=(book,))
+    return Gate(Policy(required), extractors, rights=rights, sources=sources)
+
+
+def _no_account(user: str) -> bool:
+    """Without a password file no account can hold an API token (see ``build_gate``)."""
+    return False
 
 
 def check_account_files(passwords: Path, rights: Path | None) -> None:

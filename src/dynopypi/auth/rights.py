@@ -7,10 +7,15 @@ The rights file (``<htpasswd>.rights`` unless given) narrows what each account m
     ci-bot      update                  acme-* tools
     reader      list,download
     *           list,download           # everyone not listed above
+    @py-publishers  update              acme-*  # every member of a directory group
 
 Without a rights file every account has every right (pypiserver's behaviour). With one,
 an account not listed and not covered by a ``*`` line may only list and download: adding
 a file should only ever take rights away from accounts nobody thought about.
+
+A ``@group`` line applies to every member of that directory (LDAP) group. A person's
+rights are the union of their own (their line; without one the ``*`` line; without that
+read-only, as above) and the lines of all their groups: a group line only ever adds.
 """
 
 from __future__ import annotations
@@ -75,14 +80,43 @@ def parse_rights(text: str, source: str = "rights file") -> dict[str, Rights]:
     return rules
 
 
-def rights_of(rules: RightsTable | None, user: str) -> Rights:
-    """An account's rights: its own line, else the ``*`` line, else read-only.
+def rights_of(rules: RightsTable | None, user: str, groups: frozenset[str] = frozenset()) -> Rights:
+    """An account's rights: its own line, else the ``*`` line, else read-only; joined
+    with the lines of its groups (``@group``).
 
     ``rules`` is None when there is no rights file: then every account may do everything.
     """
     if rules is None:
         return ALL_RIGHTS
-    return rules.get(user) or rules.get("*") or READ_ONLY
+    own = None if user.startswith("@") else rules.get(user)  # "@x" is a group's line
+    mine = own or rules.get("*") or READ_ONLY
+    if not groups:  # every request with credentials comes here: no lists, no strings
+        return mine
+    lines = [rules[f"@{g}"] for g in sorted(groups) if f"@{g}" in rules]
+    return union([mine, *lines]) if lines else mine
+
+
+def sources_of(
+    rules: RightsTable, user: str, groups: frozenset[str] = frozenset()
+) -> list[tuple[str, Rights]]:
+    """Where an account's rights come from, as (the line's name, its rights): its own line
+    (or ``*``, or ``(default)`` for read-only), then each of its groups' lines, by name.
+    ``check-config --explain`` prints these."""
+    mine = user in rules and not user.startswith("@")  # "@x" is a group's line, never a user's
+    own = user if mine else "*" if "*" in rules else None
+    found = [(own, rules[own]) if own is not None else ("(default)", READ_ONLY)]
+    found += [(f"@{g}", rules[f"@{g}"]) for g in sorted(groups) if f"@{g}" in rules]
+    return found
+
+
+def union(parts: list[Rights]) -> Rights:
+    """Rights that allow what any of ``parts`` allows. Globs limit 'update' only, so the
+    union's globs are those of the parts that grant 'update'."""
+    if len(parts) == 1:
+        return parts[0]
+    actions = frozenset().union(*(p.actions for p in parts))
+    globs = tuple(dict.fromkeys(g for p in parts if UPDATE in p.actions for g in p.projects))
+    return Rights(actions, globs or ("*",))
 
 
 def default_rights_path(passwords: Path) -> Path:

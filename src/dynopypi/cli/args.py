@@ -12,9 +12,9 @@ from typing import Any
 
 from dynopypi import __version__
 from dynopypi.cli.audit import audit_parser
+from dynopypi.cli.ldap import explain_flags, ldap_flags
 from dynopypi.cli.migrate import compare_parser
-from dynopypi.cli.operations import operations_flags
-from dynopypi.cli.retention import retention_parsers
+from dynopypi.cli.operations import operations_flags, retention_parsers
 from dynopypi.cli.storage import storage_flags, storage_parser, where_flags
 from dynopypi.cli.trust import trust_parsers
 from dynopypi.cli.upstream import upstream_flags, upstream_parser
@@ -33,7 +33,8 @@ _CHECK_HELP = """\
 Validate the settings run would use (the same options, DYNOPYPI_* variables and --config
 file) and print them as TOML that can be pasted into the --config file: paths absolute,
 durations and sizes as they are written (7d, 1G), credentials in URLs as ***. A wrong
-setting is one line naming it, and exit status 2.
+setting is one line naming it, and exit status 2. With --explain USER it prints instead
+what USER may do and which line of the rights file grants each right.
 """
 
 
@@ -69,6 +70,9 @@ def _run_parser(sub: Any, name: str, summary: str) -> None:
     upstream_flags(p)
     storage_flags(p)
     operations_flags(p)
+    ldap_flags(p)
+    if name == "check-config":
+        explain_flags(p)
 
 
 def _account_flags(p: argparse.ArgumentParser) -> None:

@@ -21,6 +21,7 @@ from dynopypi.cli.operations import OPERATIONS_FLAGS
 from dynopypi.cli.upstream import UPSTREAM_FLAGS, credentials_warning, run_upstream
 from dynopypi.errors import ConfigError, Refused
 from dynopypi.settings.config import Settings, build_settings
+from dynopypi.settings.ldap import LDAP_FLAGS
 from dynopypi.settings.storage import STORAGE_FLAGS
 from dynopypi.settings.toml import to_toml
 
@@ -51,6 +52,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "ready_endpoint": args.ready_endpoint,
         **{key: getattr(args, key) for key in UPSTREAM_FLAGS},
         **{key: getattr(args, key) for key in STORAGE_FLAGS},
+        **{key: getattr(args, key) for key in LDAP_FLAGS},
         **{key: getattr(args, key) for key in OPERATIONS_FLAGS},
     }
     if args.verbose or args.quiet:
@@ -115,6 +117,20 @@ def _run(settings: Settings) -> int:
     return 0
 
 
+def _check_config(args: argparse.Namespace, settings: Settings) -> int:
+    if args.explain is None:
+        print(to_toml(settings), end="")
+        return 0
+    from dynopypi.cli.ldap import explain
+
+    try:
+        print(explain(settings, args.explain, args.groups), end="")
+    except ConfigError as exc:
+        print(f"dynopypi: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
@@ -149,7 +165,7 @@ def _command(args: argparse.Namespace) -> int:
 
             return run_audit(args)
         if args.command in ("retention", "usage"):
-            from dynopypi.cli.retention import run_retention
+            from dynopypi.cli.operations import run_retention
 
             return run_retention(args)
         if args.command == "storage":
@@ -168,8 +184,7 @@ def _command(args: argparse.Namespace) -> int:
         print(f"dynopypi: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     if args.command == "check-config":
-        print(to_toml(settings), end="")
-        return 0
+        return _check_config(args, settings)
     warning = credentials_warning(args.upstream)  # the flags only: not env, not --config
     if warning is not None:
         print(warning, file=sys.stderr)

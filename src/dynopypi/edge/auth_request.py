@@ -10,8 +10,8 @@ header (``auth_request_set``) and sends the refused request to ``/_refusal``, wh
 exactly that refusal (``decode``; the route is in ``web/ops.py``) without looking at any
 credentials: a failed login is checked, and counted by the throttle, once.
 
-The header is harmless whoever sends it: ``/_refusal`` only ever answers a 4xx to the caller
-itself, with a bounded, sanitized message, and grants nothing.
+The header is harmless whoever sends it: ``/_refusal`` only ever answers a 4xx (or a 503)
+to the caller itself, with a bounded, sanitized message, and grants nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ AUTHORIZE = "/_authorize/"
 MESSAGE_LIMIT = 1000  # characters of a message passed on (auth refusals are one sentence)
 HEADER_LIMIT = 2000  # bytes of the header: it must fit nginx's proxy_buffer_size (4k)
 RETRY_LIMIT = 86400
-_FORMAT = re.compile(r"(4\d\d) (\d{1,6}) ([!-~]*)")
+_FORMAT = re.compile(r"(4\d\d|503) (\d{1,6}) ([!-~]*)")
+PASSED_ON = "503"  # the one 5xx a check passes on: the account directory did not answer
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def encode(refusal: Refusal) -> str:
 
 
 def decode(value: str | None) -> Refusal | None:
-    """The refusal ``encode`` wrote, or None for anything else (a 4xx status only)."""
+    """The refusal ``encode`` wrote, or None for anything else (a 4xx status, or 503)."""
     match = _FORMAT.fullmatch(value.strip()) if value else None
     if match is None:
         return None
@@ -73,7 +74,9 @@ def _refusal_of(status: str, headers: list[tuple[str, str]], body: bytes) -> Ref
 def for_auth_request(app: WSGIApp) -> WSGIApp:
     """Answers of ``/_authorize/...`` as auth_request can pass them on: a 4xx becomes 401
     (a missing or wrong login) or 403 (anything else: no right, throttled, a bad request)
-    with the real refusal in ``REFUSAL_HEADER``; 2xx and 5xx go out unchanged."""
+    with the real refusal in ``REFUSAL_HEADER``; so does a 503 (the LDAP directory did
+    not answer: the client must read 503 and Retry-After, not nginx's 500); 2xx and other
+    5xx go out unchanged."""
 
     def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if not str(environ.get("PATH_INFO", "")).startswith(AUTHORIZE):
@@ -94,7 +97,7 @@ def for_auth_request(app: WSGIApp) -> WSGIApp:
             if close is not None:
                 close()
         status, headers = seen["status"], list(seen["headers"])
-        if status.startswith("4"):
+        if status.startswith("4") or status[:3] == PASSED_ON:
             headers.append((REFUSAL_HEADER, encode(_refusal_of(status, headers, body))))
             if status[:3] != "401":
                 status = "403" + status[3:]

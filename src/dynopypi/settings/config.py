@@ -18,6 +18,7 @@ from typing import Any
 from dynopypi.auth.identity import ACTIONS
 from dynopypi.errors import ConfigError
 from dynopypi.settings.converters import as_bool, as_float, as_int, as_size
+from dynopypi.settings.ldap import LDAP_CONVERTERS, check_ldap
 from dynopypi.settings.operations import OPERATIONS_CONVERTERS
 from dynopypi.settings.storage import STORAGE_CONVERTERS
 from dynopypi.settings.toml import load_toml
@@ -81,6 +82,20 @@ class Settings:
     s3_cache_max: int = 2 * 1024**3
     s3_list_interval: float = 600.0  # a listing of 60,000 objects costs ~3 s of CPU
     s3_journal_keep: float = 600.0  # journal entries the manifest covers go at this age
+    # sign-in with an LDAP / Active Directory account (settings.ldap)
+    ldap_url: tuple[str, ...] = ()
+    ldap_start_tls: bool = False
+    ldap_ca_file: Path | None = None
+    ldap_user_dn: str | None = None  # bind mode: 'uid={user},ou=people,dc=example,dc=org'
+    ldap_bind_dn: str | None = None  # search mode: the service account...
+    ldap_bind_password_file: Path | None = None  # ...and the file with its password
+    ldap_search_base: str | None = None
+    ldap_search_filter: str = "(uid={user})"
+    ldap_group_base: str | None = None
+    ldap_group_filter: str | None = None  # e.g. '(member={dn})'; default: memberOf
+    ldap_timeout: float = 5.0
+    ldap_cache_ttl: float = 60.0
+    ldap_shadow_local: bool = False  # may a directory account sign in as an htpasswd name
     # operations (settings.operations): metrics and quotas
     metrics: bool = True  # /metrics for accounts (and on metrics_listen, for anyone there)
     metrics_listen: str | None = None  # HOST:PORT of a listener that serves only /metrics
@@ -205,6 +220,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "ready_endpoint": _as_endpoint("ready_endpoint"),
     **UPSTREAM_CONVERTERS,  # fallback_url and the upstream block (settings.upstream)
     **STORAGE_CONVERTERS,
+    **LDAP_CONVERTERS,
     **OPERATIONS_CONVERTERS,
 }
 
@@ -264,9 +280,10 @@ def _check(settings: Settings) -> None:
         from dynopypi.auth.policy import check_account_files  # passlib only when there are accounts
 
         check_account_files(settings.passwords, settings.rights)
+    check_ldap(settings)
     reading = settings.authenticate - {"update"}
-    if settings.passwords is None and reading:
+    if settings.passwords is None and not settings.ldap_url and reading:
         raise ConfigError(
             f"authenticate: {','.join(sorted(reading))} needs accounts; give -P/--passwords "
-            "HTPASSWD, or open the index explicitly with '-P . -a .'"
+            "HTPASSWD (or --ldap-url), or open the index explicitly with '-P . -a .'"
         )

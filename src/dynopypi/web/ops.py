@@ -159,8 +159,8 @@ class OpsRoutes(Routes):
         answered it (status, reason phrase, body, challenge, Retry-After): nginx sends a
         refused upload here with the check's ``X-Dynopypi-Refusal``. Nothing is checked
         again (a failed login counts once) and nothing is granted: whatever the header
-        says, the caller only ever gets a 4xx describing a refusal, as plain text that a
-        browser must not sniff into a page (``X-Content-Type-Options: nosniff``)."""
+        says, the caller only ever gets a 4xx (or 503) describing a refusal, as plain text
+        that a browser must not sniff into a page (``X-Content-Type-Options: nosniff``)."""
         passed_on = decode(self.shell.request.headers.get(REFUSAL_HEADER))
         if passed_on is None:
             answer = refusal(

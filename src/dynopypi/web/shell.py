@@ -21,6 +21,7 @@ from dynopypi.errors import (
     AlreadyExists,
     BadGateway,
     Denied,
+    DirectoryUnavailable,
     GatewayTimeout,
     InvalidInput,
     NeedsAccount,
@@ -59,6 +60,7 @@ STATUS: dict[type[Refused], int] = {
     BadGateway: 502,
     GatewayTimeout: 504,
     UpstreamBusy: 503,
+    DirectoryUnavailable: 503,
 }
 
 
@@ -90,7 +92,8 @@ def reason_phrase(message: str) -> str:
 def refusal_response(exc: Refused) -> bottle.HTTPResponse:
     """A domain refusal as a status code, the headers its kind needs, and the message."""
     code = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
-    wait = exc.retry_after if isinstance(exc, (Throttled, StoreUnavailable, UpstreamBusy)) else 0
+    waits = (Throttled, StoreUnavailable, UpstreamBusy, DirectoryUnavailable)
+    wait = exc.retry_after if isinstance(exc, waits) else 0
     return refusal(code, exc.message, wait)
 
 

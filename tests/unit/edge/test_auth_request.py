@@ -68,8 +68,9 @@ def test_long_messages_are_cut_to_fit_the_header() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [None, "", "200 0 fine", "500 0 boom", "302 0 elsewhere", "4xx 0 x", "401 x message",
-     "401 0 two words", "401 0 a\r\nb", "401", "401 0", "1401 0 x", "401 1234567 x"],
+    [None, "", "200 0 fine", "500 0 boom", "502 0 gateway", "302 0 elsewhere", "4xx 0 x",
+     "401 x message", "401 0 two words", "401 0 a\r\nb", "401", "401 0", "1401 0 x",
+     "401 1234567 x"],
 )  # fmt: skip
 def test_decode_takes_only_a_refusal(value: str | None) -> None:
     assert decode(value) is None
@@ -99,6 +100,13 @@ def test_a_missing_login_stays_401_with_its_challenge() -> None:
     assert status == "401 wrong user name or password"
     assert challenge in headers
     assert decode(header(headers, REFUSAL_HEADER)) == Refusal(401, 0, "wrong")
+
+
+def test_a_directory_outage_is_a_403_carrying_its_503() -> None:
+    message = b"the account directory (LDAP) does not answer; try again in 5 seconds\n"
+    status, headers, _ = run(("503 the account directory", [("Retry-After", "5")], message))
+    assert status == "403 the account directory"
+    assert decode(header(headers, REFUSAL_HEADER)) == Refusal(503, 5, message.decode().strip())
 
 
 def test_any_other_refusal_becomes_403_and_an_empty_body_keeps_the_reason() -> None:
