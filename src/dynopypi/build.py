@@ -16,24 +16,27 @@ import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from dynopypi.auth.identity import DOWNLOAD, LIST
+from dynopypi.audit.hooks import record_mint, record_reload
+from dynopypi.audit.trail import AuditTrail
 from dynopypi.auth.policy import Gate, build_gate
 from dynopypi.catalog import Catalog, UpstreamParts
 from dynopypi.core.describe import Describer
 from dynopypi.core.index import Index, ProjectLookup
 from dynopypi.core.snapshot import first_directory_wins
+from dynopypi.core.usage import UsageMemo
 from dynopypi.core.visibility import Cooldown, Exempt
 from dynopypi.errors import ConfigError
+from dynopypi.metering import meter
+from dynopypi.publish.releases import ReleaseChanges
 from dynopypi.render.renderer import Renderer
 from dynopypi.services import Services
 from dynopypi.settings.config import Settings
 from dynopypi.settings.ldap import directory_config
 from dynopypi.settings.storage import parse_s3_url
-from dynopypi.site.entries import Entries
-from dynopypi.site.publisher import Publisher
-from dynopypi.site.tree import CLOSED, OPEN, SiteTree
+from dynopypi.site.publisher import Publisher, publisher_for
 from dynopypi.store.base import Reader, Storage
 from dynopypi.store.bucket.cache import BlobCache
 from dynopypi.store.bucket.reader import BucketReader
@@ -45,7 +48,9 @@ from dynopypi.store.copy.directory import DirectoryStorage
 from dynopypi.store.directory.digest_cache import DigestCache
 from dynopypi.store.directory.reader import FileReader
 from dynopypi.store.directory.reconcile import Reconciler
+from dynopypi.store.directory.releases import Releases
 from dynopypi.store.directory.store import DirectoryStore
+from dynopypi.store.directory.updates import PathUpdates
 from dynopypi.store.directory.yanks import YankStore
 from dynopypi.trust.mint import Minter, Trust
 from dynopypi.trust.oidc_keys import IssuerKeys
@@ -102,32 +107,20 @@ def build_parts(settings: Settings) -> Parts:
     else:
         store = DirectoryStore(reconciler, yanks, rescan=settings.rescan_interval)
     catalog = build_catalog(settings, reconciler, store.reader, upstream_store)
-    services = Services(settings, index, renderer, gate, catalog, store, trust)
-    publisher = build_publisher(settings, index, renderer, gate, catalog)
-    return Parts(settings, cache, index, store, renderer, gate, catalog, services, publisher)
-
-
-def build_publisher(
-    settings: Settings, index: Index, renderer: Renderer, gate: Gate, catalog: Catalog
-) -> Publisher | None:
-    """The pages and files published for nginx (``site``), as far as nginx can send them
-    exactly as the app would: from the snapshot alone, in the tree for anyone or for
-    accounts by the rights of a client without credentials."""
-    if settings.pages_dir is None:
-        return None
-    still = not catalog.cooldown.active
-
-    def tree(action: str) -> str:
-        return CLOSED if gate.needs_account(action) else OPEN
-
-    where = (
-        tree(LIST) if still and not settings.upstream else None,
-        tree(DOWNLOAD) if still and settings.storage is None else None,
-        len(settings.roots),
+    audit = AuditTrail(store.storage or DirectoryStorage(settings.primary_root))
+    gate.on_change = partial(record_reload, audit, settings.passwords, settings.rights)
+    trust.minter.on_mint = partial(record_mint, audit)
+    usage = UsageMemo(len(settings.roots))
+    metrics = meter(index, usage, store, catalog, settings) if settings.metrics else None
+    services = Services(
+        settings, index, renderer, gate, catalog, store, trust, audit, metrics, usage
     )
-    site = SiteTree(settings.pages_dir)
-    metadata = catalog.reader.metadata
-    return Publisher(Entries(site, renderer, where, index.path_of, index.roots, metadata))
+    still = not catalog.cooldown.active  # what nginx may send: see site.publisher
+    publisher = None if settings.pages_dir is None else publisher_for(
+        settings.pages_dir, index, renderer, catalog.reader, gate.needs_account,
+        pages=still and not settings.upstream, files=still and not settings.storage,
+    )  # fmt: skip
+    return Parts(settings, cache, index, store, renderer, gate, catalog, services, publisher)
 
 
 def cache_path(settings: Settings) -> Path:
@@ -174,16 +167,27 @@ def build_upstream(
     if store is None:
         return None
     source = Upstream(
-        index, store, settings.upstream,
-        ttl=settings.upstream_ttl, timeout=settings.upstream_timeout,
-        private=settings.private, merge=settings.merge, private_check=settings.private_check,
-        files_hosts=settings.upstream_files_host, slots=upstream_slots(settings.threads),
-    )  # fmt: skip
+        index,
+        store,
+        settings.upstream,
+        ttl=settings.upstream_ttl,
+        timeout=settings.upstream_timeout,
+        private=settings.private,
+        merge=settings.merge,
+        private_check=settings.private_check,
+        files_hosts=settings.upstream_files_host,
+        slots=upstream_slots(settings.threads),
+    )
     files = FileFetcher(
-        store, source.held.urls.get, source.held.stored, source.reach, slots=source.slots,
-        timeout=settings.upstream_timeout, cache_max=settings.upstream_cache_max,
+        store,
+        source.held.urls.get,
+        source.held.stored,
+        source.reach,
+        slots=source.slots,
+        timeout=settings.upstream_timeout,
+        cache_max=settings.upstream_cache_max,
         hash_algo=settings.hash_algo,
-    )  # fmt: skip
+    )
     return UpstreamParts(source, files, reader)
 
 
@@ -246,6 +250,30 @@ def open_releases(settings: Settings) -> BucketReleases:
     source = BucketSource(store, index, describer)
     source.load()
     return BucketReleases(source, Reconciler(index, DigestCache(None), describer))
+
+
+def open_audit(settings: Settings) -> AuditTrail:
+    """The audit trail of these settings' store, for the command line (``dynopypi audit``,
+    ``dynopypi yank``): the bucket's, or the first package directory's."""
+    if settings.storage is not None:
+        return AuditTrail(open_store(settings))
+    return AuditTrail(DirectoryStorage(settings.primary_root))
+
+
+def open_for_changes(settings: Settings) -> tuple[Index, ReleaseChanges]:
+    """The store's index as a starting server finds it, and its releases, for a change
+    made from the command line (``dynopypi retention apply``): the same removal path as
+    the web's ``remove_pkg``, seen by a running server (every replica) within a second.
+    Nothing is served and no thread is started."""
+    if settings.storage is not None:
+        releases = open_releases(settings)
+        return releases.source.index, releases
+    yanks = YankStore(settings.roots)
+    index = Index(settings.roots)
+    describer = Describer(settings.hash_algo, yanks.lookup)
+    reconciler = Reconciler(index, DigestCache(cache_path(settings)), describer)
+    reconciler.sync()
+    return index, Releases(PathUpdates(reconciler), yanks)
 
 
 def build_bucket(

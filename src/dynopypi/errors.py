@@ -18,6 +18,7 @@ DynopypiError
       ├── TooLarge          the request body is over the configured limit
       ├── Throttled         too many failed logins from this client (``retry_after``)
       ├── StorageFull       the package storage has no room left
+      │    └── OverQuota    an upload would pass a project's or the index's quota
       ├── DirectoryUnavailable the account directory (LDAP) did not answer (``retry_after``)
       └── UpstreamFailed    the upstream index could not answer (and nothing is cached)
            ├── BadGateway       it is down, refused, answered 5xx or sent bad data
@@ -96,6 +97,15 @@ class Throttled(Refused):
 
 class StorageFull(Refused):
     pass
+
+
+class OverQuota(StorageFull):
+    """507 like a full disk, but the operator's limit: ``used`` and ``allowed`` bytes."""
+
+    def __init__(self, message: str, *, used: int, allowed: int) -> None:
+        super().__init__(message)
+        self.used = used
+        self.allowed = allowed
 
 
 class DirectoryUnavailable(Refused):

@@ -22,6 +22,7 @@ from waitress import wasyncore
 from waitress.channel import HTTPChannel
 
 from dynopypi import __version__
+from dynopypi.audit.hooks import refused_upload
 from dynopypi.build import build_parts
 from dynopypi.edge.access_log import with_access_log
 from dynopypi.edge.auth_request import for_auth_request
@@ -29,8 +30,11 @@ from dynopypi.edge.forwarded import parse_networks, trust_proxies
 from dynopypi.edge.gatekeeper import body_gate, refusals_first, upload_stream
 from dynopypi.edge.guard import Limits, guard_server
 from dynopypi.edge.hosts import checked_host
+from dynopypi.edge.metered import metrics_app, observer
+from dynopypi.errors import ConfigError, Refused
 from dynopypi.ops import systemd
 from dynopypi.ops.logs import setup_logging
+from dynopypi.ops.metrics import Metrics
 from dynopypi.settings.config import Settings
 from dynopypi.web import create_app
 from dynopypi.web.shell import refusal_response
@@ -50,10 +54,15 @@ class Server:
         self.publisher = parts.publisher
         app = refusals_first(create_app(parts.services), refusal_response)
         self._networks = parse_networks(settings.trusted_proxies)
+        self.metrics = parts.services.metrics
+        self.audit = parts.services.audit
+        health = (settings.health_endpoint, settings.ready_endpoint)
+        observe = observer(self.metrics, health) if self.metrics is not None else None
         self.app = trust_proxies(
-            with_access_log(for_auth_request(checked_host(app))), self._networks
+            with_access_log(for_auth_request(checked_host(app)), observe), self._networks
         )
         self._http: Any = None
+        self._metrics_http: Any = None  # --metrics-listen's listener
         self._stopped = threading.Event()
         self._draining = threading.Event()
 
@@ -68,6 +77,8 @@ class Server:
     def start(self) -> None:
         """Load the index, start watching, bind the socket (serving starts in ``run``)."""
         self.load()
+        if self.audit is not None:
+            self.audit.start()  # records written off the request path from now on
         self._http = waitress.server.create_server(
             self.app,
             host=self.settings.host,
@@ -85,10 +96,37 @@ class Server:
         stream = upload_stream(root, self.settings.max_upload_size)
         for dispatcher in list(self._http_map().values()):
             if isinstance(dispatcher, waitress.server.BaseWSGIServer):
-                gate = body_gate(self.auth, self._networks)
+                gate = body_gate(self.auth, self._networks, self._refused_early)
                 guard_server(dispatcher, gate, Limits(spool_dir=str(root)), stream)
         threading.Thread(target=self._settle, name="dynopypi-settle", daemon=True).start()
         log.info("serving %s on http://%s:%s/", self.where, *self.address)
+        if self.metrics is not None and self.settings.metrics_listen:
+            self._serve_metrics(self.metrics, self.settings.metrics_listen)
+
+    def _refused_early(self, refusal: Refused, environ: dict[str, Any]) -> None:
+        """An upload refused before its body was read (a stranger, a wrong password, a
+        throttled address): its audit record, by the trail's refusal budget."""
+        if self.audit is not None:
+            self.audit.record(refused_upload(refusal.message, environ))
+
+    def _serve_metrics(self, metrics: Metrics, listen: str) -> None:
+        """``--metrics-listen``: /metrics alone, without accounts, on an address of its
+        own, served by the same loop and workers (so it starts, drains and stops with the
+        rest, and its connections are bounded like every other)."""
+        host, _, port = listen.rpartition(":")
+        try:
+            self._metrics_http = waitress.server.create_server(
+                metrics_app(metrics), map=self._http_map(), _dispatcher=self._http.task_dispatcher,
+                host=host.strip("[]"), port=int(port), ident=f"dynopypi/{__version__}",
+                channel_timeout=30, max_request_body_size=0, max_request_header_size=16 * 1024,
+            )  # fmt: skip
+        except OSError as exc:
+            raise ConfigError(
+                f"metrics_listen: cannot listen on {listen}: {exc.strerror or exc}; choose "
+                "another address or port"
+            ) from None
+        where = self._metrics_http.effective_host, self._metrics_http.effective_port
+        log.info("serving /metrics on http://%s:%s/metrics", *where)
 
     def _http_map(self) -> dict[int, Any]:
         return self._http.map if hasattr(self._http, "map") else self._http._map  # type: ignore[no-any-return]
@@ -168,6 +206,8 @@ class Server:
         if self._http is not None:
             self._http.task_dispatcher.shutdown(timeout=5)
             wasyncore.close_all(self._http_map())
+        if self.audit is not None:
+            self.audit.stop()  # what the last requests queued is written first
         self.store.stop()
         if self.publisher is not None:
             self.publisher.stop()

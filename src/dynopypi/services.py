@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from dynopypi.audit.trail import AuditTrail
 from dynopypi.auth.policy import Gate
 from dynopypi.catalog import Catalog
 from dynopypi.core.index import Index
+from dynopypi.core.usage import UsageMemo
+from dynopypi.ops.metrics import Metrics
 from dynopypi.publish.releases import ReleaseChanges
 from dynopypi.publish.shelf import Shelf
 from dynopypi.render.renderer import Renderer
@@ -56,3 +59,6 @@ class Services:
     catalog: Catalog  # what pages and downloads read: local + upstream, with views
     store: PackageStore  # where uploads go, and what is wrong with it
     trust: Trust | None = None  # API tokens and trusted publishing
+    audit: AuditTrail | None = None  # where every write is recorded (None: not recorded)
+    metrics: Metrics | None = None  # None: --no-metrics
+    usage: UsageMemo | None = None  # bytes per project, for quotas

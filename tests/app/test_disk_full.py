@@ -85,7 +85,8 @@ def test_zip_bomb_upload_is_refused_not_expanded(
     r = upload(server, bomb)
     assert r.status_code == 400, server.explain(r)
     assert "too large" in r.text
-    assert _names(packages) == set()
+    assert _names(packages) == {".dynopypi"}  # only the audit trail's record of the refusal
+    assert {p.name for p in (packages / ".dynopypi").iterdir()} == {"audit", ".lock"}
     # dropped into the directory instead, it is served without metadata, never expanded
     (packages / bomb.name).write_bytes(bomb.read_bytes())
     helpers.poll_until(

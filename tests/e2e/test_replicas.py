@@ -99,7 +99,7 @@ def serving_since(server: BucketServer, offset: int) -> bool:
     start-up probe) after ``offset``."""
     with server.stderr_path.open("rb") as log:
         log.seek(offset)
-        return re.search(rb"dynopypi\.access: GET /(simple|packages)/", log.read()) is not None
+        return re.search(rb"dynopypi\.access: \S+ GET /(simple|packages)/", log.read()) is not None
 
 
 def installed_chain(target: Path) -> list[str]:

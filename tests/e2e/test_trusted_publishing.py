@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -23,6 +24,7 @@ from support import nginx as nh
 from support.accounts import write_fast_accounts
 from support.clients import check_ok, client_env, run_client, twine_upload, uv_command
 from support.fakedist import make_wheel
+from support.helpers import poll_until
 from support.oidc_issuer import REPOSITORY, IssuerServer
 from support.server import DynoServer, ServerFactory
 
@@ -148,3 +150,32 @@ def test_audience_discovery_and_body_bounds(site: Site) -> None:
     assert other.status_code == 404
     huge = requests.post(f"{site.app.base}/_/oidc/mint-token", data=b"x" * 100_000, timeout=30)
     assert huge.status_code == 413
+
+
+def test_a_minted_token_and_its_upload_are_audited(site: Site, tmp_path: Path) -> None:
+    minted = site.mint(site.issuer.issuer.token(AUDIENCE))
+    assert minted.status_code == 200, minted.text
+    token = minted.json()["token"]
+    wheel = make_wheel(tmp_path, "tp-demo", "7.0")
+    check_ok(twine_upload(f"{site.app.base}/", ("__token__", token), [wheel]), site.app)
+
+    def records() -> list[dict[str, Any]]:
+        shown = subprocess.run(
+            [sys.executable, "-m", "dynopypi", "audit", "show", "--json", "-d", site.packages],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout  # fmt: skip
+        assert token not in shown  # the token itself is never recorded
+        return [json.loads(line) for line in shown.splitlines()]
+
+    def upload() -> dict[str, Any] | None:
+        found = [r for r in records() if r["action"] == "upload" and r["version"] == "7.0"]
+        return found[0] if found else None
+
+    uploaded = poll_until(upload, message="no audit record of the upload")
+    assert uploaded is not None
+    assert uploaded["actor"]["publisher"] == site.publisher
+    assert uploaded["actor"]["issuer"] == site.issuer.issuer.url
+    mints = [r for r in records() if r["action"] == "token-mint"]
+    assert mints and mints[-1]["token"] == uploaded["actor"]["token"]
+    assert mints[-1]["actor"]["publisher"] == site.publisher
+    assert mints[-1]["project"] == "tp-demo"

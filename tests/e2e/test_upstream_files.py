@@ -111,6 +111,40 @@ def test_the_cache_is_bounded_and_purgeable(
     assert fake.hits[f"/files/{wheels[2].name}"] == 2
 
 
+def test_the_cache_age_and_size_rules_with_a_dry_run(
+    server_factory: ServerFactory, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    made = tmp_path / "made"
+    made.mkdir()
+    wheels = [make_wheel(made, "aged", f"{v}.0", payload=os.urandom(200_000)) for v in (1, 2, 3)]
+    fake.publish("aged", [(w, None, "2020-01-01T00:00:00Z") for w in wheels])
+    index = server_factory(tmp_path / "local", "--upstream", fake.index_url)
+    cached = index.work_dir / "cache"
+    for wheel in wheels:
+        assert index.get(f"/packages/.upstream/aged/{wheel.name}").ok
+        time.sleep(0.05)  # an order of last use
+
+    def purge(*rules: str) -> str:
+        result = run_client([sys.executable, "-m", "dynopypi", "upstream", "purge", *rules,
+                             "--cache-dir", cached, "--upstream", fake.index_url])  # fmt: skip
+        check_ok(result, index)
+        return result.stdout
+
+    def left() -> list[str]:
+        return sorted(p.name for p in cached.rglob("aged-*.whl"))
+
+    said = purge("--down-to", "450K", "--dry-run")
+    assert said.startswith(f"would remove .upstream/aged/{wheels[0].name}")
+    assert len(left()) == 3
+    assert f"removed .upstream/aged/{wheels[0].name}" in purge("--down-to", "450K")
+    assert left() == [wheels[1].name, wheels[2].name]
+    assert purge("--unused-for", "1h") == ""  # all used moments ago
+    purge("--unused-for", "0s")
+    assert left() == []
+    got = index.get(f"/packages/.upstream/aged/{wheels[2].name}")  # fetched again
+    assert got.content == wheels[2].read_bytes()
+
+
 def test_a_file_purged_right_after_a_download_is_fetched_again(
     server_factory: ServerFactory, fake: FakeUpstream, tmp_path: Path
 ) -> None:

@@ -425,7 +425,8 @@ def test_attacks_through_nginx(proxied: DynoServer) -> None:
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     r = proxied.request("POST", "/", data=body, headers=headers, auth=ALICE, timeout=30)
     assert 400 <= r.status_code < 500, r.text
-    assert sorted(p.name for p in proxied.package_dir.iterdir()) == ["via_bar-1.0-py3-none-any.whl"]
+    stored = sorted(p.name for p in proxied.package_dir.iterdir() if p.name != ".dynopypi")
+    assert stored == ["via_bar-1.0-py3-none-any.whl"]
 
 
 # --------------------------------------------------------------------------- in process

@@ -16,14 +16,21 @@ class Entry(NamedTuple):
     mtime_ns: int
 
 
-def tree(root: Path) -> dict[str, Entry]:
-    """Everything below ``root`` (dotfiles too, links not followed): relpath -> Entry."""
+AUDIT = (".dynopypi", ".dynopypi/.lock", ".dynopypi/audit")  # the trail: see ``tree``
+
+
+def tree(root: Path, *, audit: bool = False) -> dict[str, Entry]:
+    """Everything below ``root`` (dotfiles too, links not followed): relpath -> Entry.
+    The audit trail records refused writes too, so it is left out unless ``audit``."""
     found = {}
     for dirpath, dirnames, filenames in os.walk(root):
         for name in [*dirnames, *filenames]:
             path = Path(dirpath, name)
+            key = path.relative_to(root).as_posix()
+            if not audit and (key in AUDIT or key.startswith(".dynopypi/audit/")):
+                continue
             st = path.lstat()
-            found[path.relative_to(root).as_posix()] = Entry(st.st_size, st.st_ino, st.st_mtime_ns)
+            found[key] = Entry(st.st_size, st.st_ino, st.st_mtime_ns)
     return found
 
 

@@ -59,8 +59,11 @@ FLAGS = {
     "--ldap-url": "ldap_url",
     "--ldap-user-dn": "ldap_user_dn",
     "--ldap-timeout": "ldap_timeout",
+    "--quota-project": "quota_project",
+    "--quota-total": "quota_total",
 }
 SWITCHES = {"-o": "overwrite", "--overwrite": "overwrite", "--private-check": "private_check"}
+OFF = {"--no-metrics": "metrics"}
 
 
 def flags_from_args(package_dir: Path, extra_args: Iterable[str]) -> dict[str, Any]:
@@ -73,6 +76,8 @@ def flags_from_args(package_dir: Path, extra_args: Iterable[str]) -> dict[str, A
             flags[FLAGS[arg]] = next(args)
         elif arg in SWITCHES:
             flags[SWITCHES[arg]] = True
+        elif arg in OFF:
+            flags[OFF[arg]] = False
         elif arg.startswith("-"):
             raise ValueError(f"in-process server: flag {arg!r} is not supported")
         else:

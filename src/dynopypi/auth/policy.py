@@ -12,7 +12,7 @@ the parts together, with ``Accounts`` when an LDAP directory backs the htpasswd 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -129,6 +129,8 @@ class Gate:
         self._rights = rights
         self._sources = tuple(sources)
         self._lock = threading.Lock()
+        # told "accounts" or "rights" when a changed file is picked up (the audit trail)
+        self.on_change: Callable[[str], None] | None = None
 
     @property
     def policy(self) -> Policy:
@@ -139,11 +141,14 @@ class Gate:
 
     def reload(self, *, force: bool = False) -> None:
         """Re-read the password and rights files if they changed (or always, if forced)."""
-        for source in self._sources:
-            source.reload(force=force)
+        changed = [source.reload(force=force) for source in self._sources]
+        if any(changed) and self.on_change is not None:
+            self.on_change("accounts")
         if self._rights is not None and self._rights.reload(force=force):
             with self._lock:
                 self._policy = replace(self._policy, rights=self._rights.rules)
+            if self.on_change is not None:
+                self.on_change("rights")
 
     def problems(self) -> list[str]:
         """Why the password or rights file in use is not the one on disk, or the directory

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from dynopypi import __version__
+from dynopypi.cli.audit import audit_parser
 from dynopypi.cli.ldap import explain_flags, ldap_flags
 from dynopypi.cli.migrate import compare_parser
+from dynopypi.cli.operations import operations_flags, retention_parsers
 from dynopypi.cli.storage import storage_flags, storage_parser, where_flags
 from dynopypi.cli.trust import trust_parsers
 from dynopypi.cli.upstream import upstream_flags, upstream_parser
@@ -67,6 +69,7 @@ def _run_parser(sub: Any, name: str, summary: str) -> None:
     _service_flags(p)
     upstream_flags(p)
     storage_flags(p)
+    operations_flags(p)
     ldap_flags(p)
     if name == "check-config":
         explain_flags(p)
@@ -176,14 +179,9 @@ def _service_flags(p: argparse.ArgumentParser) -> None:
         help="behind nginx: answer downloads with X-Accel-Redirect to PREFIX<n>/<path> "
         "(n = package directory number) so nginx sends the bytes",
     )
-    p.add_argument(
-        "--pages-dir",
-        metavar="DIR",
-        type=Path,
-        help="behind nginx: publish pages and links to package files in DIR for nginx to "
-        "send itself (the shipped site's /var/lib/dynopypi/pages; on the package "
-        "directory's filesystem, so files can be hard-linked)",
-    )
+    p.add_argument("--pages-dir", metavar="DIR", type=Path,
+                   help="behind nginx: publish pages and links to package files in DIR "
+                   "for nginx to send itself (on the packages' filesystem)")  # fmt: skip
     p.add_argument("--ready-endpoint", metavar="PATH", help="readiness path (default: /ready)")
     p.add_argument("--config", metavar="FILE", type=Path, help="TOML file with settings")
     p.add_argument(
@@ -289,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     _manage_parsers(sub)
     upstream_parser(sub, _roots_flag)
     trust_parsers(sub, _where_flags)
+    audit_parser(sub, _roots_flag)
+    retention_parsers(sub, _roots_flag)
     storage_parser(sub)
     compare_parser(sub)
     _run_parser(

@@ -17,6 +17,7 @@ from typing import Any
 
 from dynopypi.cli import manage as cli_manage
 from dynopypi.cli.args import build_parser
+from dynopypi.cli.operations import OPERATIONS_FLAGS
 from dynopypi.cli.upstream import UPSTREAM_FLAGS, credentials_warning, run_upstream
 from dynopypi.errors import ConfigError, Refused
 from dynopypi.settings.config import Settings, build_settings
@@ -53,6 +54,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         **{key: getattr(args, key) for key in UPSTREAM_FLAGS},
         **{key: getattr(args, key) for key in STORAGE_FLAGS},
         **{key: getattr(args, key) for key in LDAP_FLAGS},
+        **{key: getattr(args, key) for key in OPERATIONS_FLAGS},
     }
     if args.verbose or args.quiet:
         flags["verbosity"] = max(-2, min(3, args.verbose - args.quiet))
@@ -159,6 +161,14 @@ def _command(args: argparse.Namespace) -> int:
             return run_upstream(args)
         if args.command in ("token", "publisher"):
             return _trust_command(args)
+        if args.command == "audit":
+            from dynopypi.cli.audit import run_audit
+
+            return run_audit(args)
+        if args.command in ("retention", "usage"):
+            from dynopypi.cli.operations import run_retention
+
+            return run_retention(args)
         if args.command == "storage":
             from dynopypi.cli.storage import run_storage
 

@@ -134,7 +134,19 @@ def yank(args: argparse.Namespace) -> int:
             store.update(root, names, reason)
             for filename in names:
                 print(f"{args.command}ed {settings.roots[root] / filename}")
+    _record(args, settings, sorted({n for names in release for n in names}))
     return 0
+
+
+def _record(args: argparse.Namespace, settings: Settings, filenames: list[str]) -> None:
+    from dynopypi.audit.records import Event
+    from dynopypi.cli.audit import record_cli
+
+    event = Event(
+        args.command, {}, "local", args.project, args.version, tuple((n, "") for n in filenames),
+        extra={"yank_reason": args.reason} if args.command == "yank" else {},
+    )  # fmt: skip
+    record_cli(settings, event)
 
 
 def _yank_in_bucket(args: argparse.Namespace, settings: Settings) -> int:
@@ -163,6 +175,7 @@ def _yank_in_bucket(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     for dist in changed:
         print(f"{args.command}ed {where}{dist.relpath}")
+    _record(args, settings, [dist.filename for dist in changed])
     return 0
 
 

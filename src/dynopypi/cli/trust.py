@@ -140,6 +140,17 @@ def _trust(args: argparse.Namespace, user: str | None = None) -> Any:
     return build_trust(settings, storage)
 
 
+def _audit(args: argparse.Namespace, action: str, **extra: Any) -> None:
+    """The audit record of a token or publisher change made here (``cli.audit``)."""
+    from dynopypi.audit.records import Event
+    from dynopypi.cli.audit import record_cli
+
+    flags = {"roots": args.roots, "storage": args.storage, "s3_endpoint": args.s3_endpoint}
+    settings = build_settings(flags, config_file=args.config)
+    project = str(extra.pop("project", ""))
+    record_cli(settings, Event(action, {}, "local", project, extra=extra))
+
+
 def run_token(args: argparse.Namespace) -> int:
     if args.token_command == "create":
         expires = parse_duration(args.expires)
@@ -155,6 +166,8 @@ def run_token(args: argparse.Namespace) -> int:
         )  # fmt: skip
         print(text)
         print(f"created token {record.id} for {args.user}", file=sys.stderr)
+        _audit(args, "token-create", token=record.id, for_user=args.user,
+               projects=list(projects), actions=sorted(actions))  # fmt: skip
         return 0
     trust = _trust(args)
     if args.token_command == "revoke":
@@ -163,6 +176,7 @@ def run_token(args: argparse.Namespace) -> int:
             print(f"dynopypi: error: no token {args.id!r}", file=sys.stderr)
             return 1
         print(f"revoked token {record.id} of {record.user}")
+        _audit(args, "token-revoke", token=record.id, for_user=record.user)
         return 0
     records = [r.public() for r in trust.tokens.records()]
     if args.json:
@@ -181,6 +195,8 @@ def run_publisher(args: argparse.Namespace) -> int:
     if args.publisher_command == "add":
         record = trust.publishers.add(args.project, args.issuer, claims)
         print(f"added publisher {record.id} for {record.project}")
+        _audit(args, "publisher-add", project=record.project, publisher=record.id,
+               issuer=args.issuer, claims=dict(claims))  # fmt: skip
         return 0
     if args.publisher_command == "remove":
         removed = trust.publishers.remove(args.id)
@@ -188,6 +204,7 @@ def run_publisher(args: argparse.Namespace) -> int:
             print(f"dynopypi: error: no publisher {args.id!r}", file=sys.stderr)
             return 1
         print(f"removed publisher {removed.id} of {removed.project}")
+        _audit(args, "publisher-remove", project=removed.project, publisher=removed.id)
         return 0
     records = [p.public() for p in trust.publishers.records()]
     if args.json:

@@ -184,11 +184,23 @@ def upstream_parser(sub: Any, roots_flag: Callable[[argparse.ArgumentParser], No
     held.add_argument("name", metavar="PROJECT", help="the project, e.g. requests")
     purge = commands.add_parser(
         "purge",
-        help="remove cached upstream pages and files",
+        help="remove cached upstream pages and files: one project's, all, or by age and "
+        "size (--unused-for, --down-to)",
         description="Remove the cached upstream page and files of NAME, or the whole "
-        "upstream cache; they are fetched again when asked for. " + _UPSTREAM_HELP,
+        "upstream cache, or the files not downloaded for a while (--unused-for) and the "
+        "least recently used down to a size (--down-to); they are fetched again when asked "
+        "for. " + _UPSTREAM_HELP,
     )
     purge.add_argument("name", nargs="?", metavar="NAME", help="only this project")
+    purge.add_argument(
+        "--unused-for", metavar="DURATION", help="only files not downloaded for this long (30d)"
+    )
+    purge.add_argument(
+        "--down-to", metavar="SIZE", help="least recently used files until this much is left"
+    )
+    purge.add_argument(
+        "--dry-run", action="store_true", help="with --unused-for/--down-to: only print"
+    )
     for q in (shadowed, held, purge):
         q.set_defaults(parser=q)  # an unknown flag: this command's usage, not a traceback
         roots_flag(q)
@@ -213,12 +225,43 @@ def run_upstream(args: argparse.Namespace) -> int:
         return _shadowed(store, files=args.files)
     if args.upstream_command == "held":
         return _held(store, args.name, settings)
+    if args.unused_for is not None or args.down_to is not None:
+        return _purge_by_rules(args, store)
     try:
         removed = store.purge(args.name)
     except ValueError as exc:
         raise ConfigError(f"purge: {exc}") from None
     for path in removed:
         print(f"removed {path}")
+    return 0
+
+
+def _purge_by_rules(args: argparse.Namespace, store: Any) -> int:
+    """The cache's age and size rules: files unused for a while, then the least recently
+    used down to a size (``upstream.store.stale_files``)."""
+    import time
+
+    from dynopypi.core.visibility import parse_duration
+    from dynopypi.settings.converters import as_size
+    from dynopypi.upstream.store import stale_files
+
+    if args.name is not None:
+        raise ConfigError("purge: give a project NAME or --unused-for/--down-to, not both")
+    try:
+        unused = None if args.unused_for is None else parse_duration(args.unused_for)
+    except ValueError as exc:
+        raise ConfigError(f"--unused-for: {exc}") from None
+    try:
+        down_to = None if args.down_to is None else as_size(args.down_to)
+    except ConfigError:
+        raise ConfigError(f"--down-to: {args.down_to!r} is not a size like 10G") from None
+    chosen = stale_files(store.cached_files(), time.time(), unused_for=unused, down_to=down_to)
+    for relpath, size in chosen:
+        if not args.dry_run:
+            store.remove_file(relpath)
+        print(f"{'would remove' if args.dry_run else 'removed'} {relpath} ({size} bytes)")
+    total = sum(size for _rel, size in chosen)
+    print(f"{len(chosen)} files, {total} bytes", file=sys.stderr)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The access log: one line per request, every field a client chose escaped (``ops.logsafe``).
+"""The access log: one line per request, every field a client chose escaped (``ops.logsafe``);
+the same middleware hands each request to the metrics (``metered.observer``).
 
 WSGI middleware, so it sits at the edge; the logger itself (``access_log``) and the escaping
 live in ``ops.logsafe``, so ``-q`` can silence it without importing the edge.
@@ -23,6 +24,7 @@ from typing import Any
 
 from dynopypi.auth.identity import parse_basic
 from dynopypi.edge.forwarded import WSGIApp
+from dynopypi.edge.metered import Observer
 from dynopypi.ops.logsafe import access_log, escape
 
 WRITE_KEY = "dynopypi.write"  # environ key: (action, file names) of a write, set by its route
@@ -52,27 +54,35 @@ def write_field(environ: dict[str, Any]) -> str:
     return f" {escape(action[:MAX_NAME], space=True)}={files}"
 
 
-def with_access_log(app: WSGIApp) -> WSGIApp:
-    """One line per request (see the module doc for its fields).
+def with_access_log(app: WSGIApp, observe: Observer | None = None) -> WSGIApp:
+    """One line per request (see the module doc for its fields); and each request handed
+    to ``observe`` (the metrics), timed once for both.
 
     Every field a client chose is escaped (``logsafe.escape``): one request, one line.
     """
 
     def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if not access_log.isEnabledFor(logging.INFO):
+        logging_on = access_log.isEnabledFor(logging.INFO)
+        if not logging_on and observe is None:
             return app(environ, start_response)
         started = time.perf_counter()
         seen: dict[str, str] = {}
 
         def recording_start_response(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
-            seen["status"] = status.split(" ", 1)[0]
+            seen["status"] = status[:3]
             for key, value in headers:
-                if key.lower() == "content-length":
+                if len(key) == 14 and key.lower() == "content-length":
                     seen["bytes"] = value
             return start_response(status, headers, *exc)
 
         result = app(environ, recording_start_response)
         status = seen.get("status", "-")
+        if observe is not None:
+            size = seen.get("bytes", "")
+            observe(environ, status, time.perf_counter() - started,
+                    int(size) if size.isdigit() else 0)  # fmt: skip
+        if not logging_on:
+            return result
         access_log.info(
             "%s %s %s %s %s %.1fms %s%s",
             environ.get("REMOTE_ADDR") or "-",  # a socket's peer or a checked address

@@ -43,13 +43,18 @@ def xmlrpc_refusal(path: str, content_type: str) -> NotServed | None:
     )
 
 
-def body_gate(gate: Gate, networks: tuple[Network, ...]) -> Decide:
+Refusal = Callable[[Refused, dict[str, Any]], None]
+
+
+def body_gate(
+    gate: Gate, networks: tuple[Network, ...], on_refused: Refusal | None = None
+) -> Decide:
     """The app's gate as ``decide``: every body is an upload (the only requests that
     carry one), so it needs ``update``; except XML-RPC (``xmlrpc_refusal``), which is
     refused for what it is, and the trusted publishing exchange, whose small JSON body
     *is* the credential (refused unless its declared length is small). ``headers`` are
     waitress's (``AUTHORIZATION``, ``X_FORWARDED_FOR``); the client's address is found as
-    the app finds it."""
+    the app finds it. ``on_refused`` hears of each upload refused here (the audit trail)."""
 
     def decide(headers: Mapping[str, str], peer: str, path: str) -> Refused | None:
         not_served = xmlrpc_refusal(path, headers.get("CONTENT_TYPE", ""))
@@ -69,6 +74,8 @@ def body_gate(gate: Gate, networks: tuple[Network, ...]) -> Decide:
         try:
             gate.authorize(UPDATE, None, headers.get("AUTHORIZATION"), environ["REMOTE_ADDR"])
         except Refused as exc:
+            if on_refused is not None:
+                on_refused(exc, environ)
             return exc
         return None
 

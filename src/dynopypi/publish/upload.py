@@ -114,12 +114,14 @@ def accept_upload(
     *,
     overwrite: bool,
     authorize: Callable[[NormalizedName], None],
+    fits: Callable[[NormalizedName, int], None] | None = None,
 ) -> Outcome:
     """Run every check, then put the file in place atomically and index it.
 
     The project is the file name's, once validated: ``authorize`` is asked about that name,
     and that is the name the file is stored under. The cheap checks come first; a re-upload
-    of a stored file is answered from its digest before any archive is opened.
+    of a stored file is answered from its digest before any archive is opened, and before
+    ``fits`` (the quotas) is asked whether the bytes it adds fit.
     """
     try:
         parsed = check_filename(form.filename)
@@ -130,6 +132,8 @@ def accept_upload(
         stored = shelf.stored(form.filename, parsed)
         if stored is not None and shelf.unchanged(stored, form.digests["sha256"]):
             return Outcome(stored, created=False)
+        if fits is not None and (stored is None or overwrite):  # else a conflict: 409
+            fits(parsed.project, form.size - (stored.size if stored is not None else 0))
         metadata = check_archive(form, parsed)
         return shelf.place(form, parsed, metadata, overwrite=overwrite)
     finally:

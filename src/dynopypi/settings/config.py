@@ -19,6 +19,7 @@ from dynopypi.auth.identity import ACTIONS
 from dynopypi.errors import ConfigError
 from dynopypi.settings.converters import as_bool, as_float, as_int, as_size
 from dynopypi.settings.ldap import LDAP_CONVERTERS, check_ldap
+from dynopypi.settings.operations import OPERATIONS_CONVERTERS
 from dynopypi.settings.storage import STORAGE_CONVERTERS
 from dynopypi.settings.toml import load_toml
 from dynopypi.settings.upstream import UPSTREAM_CONVERTERS
@@ -96,6 +97,12 @@ class Settings:
     ldap_timeout: float = 5.0
     ldap_cache_ttl: float = 60.0
     ldap_shadow_local: bool = False  # may a directory account sign in as an htpasswd name
+    # operations (settings.operations): metrics and quotas
+    metrics: bool = True  # /metrics for accounts (and on metrics_listen, for anyone there)
+    metrics_listen: str | None = None  # HOST:PORT of a listener that serves only /metrics
+    quota_project: int | None = None  # bytes one project may hold (None: no limit)
+    quota_total: int | None = None  # bytes the whole index may hold
+    quota_overrides: tuple[tuple[str, int], ...] = ()  # (glob, bytes; 0 = no limit)
 
     @property
     def primary_root(self) -> Path:
@@ -216,6 +223,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     **UPSTREAM_CONVERTERS,  # fallback_url and the upstream block (settings.upstream)
     **STORAGE_CONVERTERS,
     **LDAP_CONVERTERS,
+    **OPERATIONS_CONVERTERS,
 }
 
 

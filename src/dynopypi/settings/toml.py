@@ -40,6 +40,22 @@ def load_toml(path: Path) -> dict[str, Any]:
     return {key.replace("-", "_"): value for key, value in section.items()}
 
 
+def load_section(path: Path, name: str) -> dict[str, Any]:
+    """The ``[name]`` table of a TOML file (``[retention]``), keys with ``_``; empty when
+    there is none."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {path} is not valid TOML: {exc}") from exc
+    section = data.get(name, {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"config: {path}: [{name}] must be a table")
+    return {key.replace("-", "_"): value for key, value in section.items()}
+
+
 def toml_value(value: Any) -> str | None:
     """One setting in TOML (None when it is unset: TOML has no null). A path is shown
     absolute (what is pasted into /etc must not depend on where this ran); a whole

@@ -7,5 +7,5 @@ nginx answers from it what pip and uv ask for, at static speed, and everything e
 (other formats, accounts, names it does not have) goes to the app, which decides as
 before. Nothing here is needed for correctness: an empty tree only costs speed.
 
-May import: ``errors``, ``dists``, ``core``, ``render``, ``ops``.
+May import: ``errors``, ``dists``, ``core``, ``render``, ``ops``, ``auth``, ``store.base``.
 """

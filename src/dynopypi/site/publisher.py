@@ -30,12 +30,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+from dynopypi.auth.identity import DOWNLOAD, LIST
 from dynopypi.core.index import Index
 from dynopypi.core.snapshot import Snapshot
 from dynopypi.dists.names import NormalizedName
 from dynopypi.ops.memory import hand_back
+from dynopypi.render.renderer import Renderer
 from dynopypi.site.entries import Entries
+from dynopypi.site.tree import SiteTree, tree_for
+from dynopypi.store.base import Reader
 
 log = logging.getLogger(__name__)
 
@@ -157,3 +162,19 @@ class Publisher:
                     self.entries.reset()
                 except OSError:
                     log.exception("pages: cannot empty %s", self.entries.tree.root)
+
+
+def publisher_for(
+    root: Path, index: Index, renderer: Renderer, reader: Reader,
+    needs_account: Callable[[str], bool], *, pages: bool, files: bool,
+) -> Publisher:  # fmt: skip
+    """A publisher into ``root`` of ``index``'s pages (if ``pages``) and package files (if
+    ``files``), each in the tree for anyone or for accounts by what a client without
+    credentials may do (``needs_account``); core metadata read by ``reader``."""
+    trees = (
+        tree_for(needs_account(LIST)) if pages else None,
+        tree_for(needs_account(DOWNLOAD)) if files else None,
+        len(index.roots),
+    )
+    entries = Entries(SiteTree(root), renderer, trees, index.path_of, index.roots, reader.metadata)
+    return Publisher(entries)

@@ -27,6 +27,13 @@ log = logging.getLogger(__name__)
 
 OPEN, CLOSED = "open", "closed"  # for anyone; for accounts (see the shipped nginx site)
 TREES = (OPEN, CLOSED)
+
+
+def tree_for(needs_account: bool) -> str:
+    """The tree of what an action publishes: for anyone, or for accounts only."""
+    return CLOSED if needs_account else OPEN
+
+
 TEMP = ".tmp"
 
 

@@ -68,6 +68,8 @@ class Minter:
         self._ttl = ttl
         self._clock = clock
         self._swept = clock()
+        # told of each token minted (the audit trail): id, projects, publishers, issuer, subject
+        self.on_mint: Callable[[str, tuple[str, ...], str, str, str], None] | None = None
 
     def mint(self, body: bytes) -> dict[str, Any]:
         """``{"success": true, "token": ..., "expires": ...}`` or ``MintRefused``."""
@@ -108,6 +110,8 @@ class Minter:
             "minted token %s for %s (publisher %s, %s)",
             record.id, ", ".join(record.projects), ids, _subject(claims),
         )  # fmt: skip
+        if self.on_mint is not None:
+            self.on_mint(record.id, record.projects, ids, issuer, _subject(claims))
         self._sweep(now)
         return {"success": True, "token": text, "expires": expires}
 

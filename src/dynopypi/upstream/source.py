@@ -42,6 +42,26 @@ RETRY_AFTER_FAILURE = 30.0  # seconds a failed upstream is not asked again for o
 LOCK_STRIPES = 256
 
 
+class Counts:
+    """What the upstream did, for ``/metrics``: pages answered from the cache (hits),
+    fetched or revalidated (misses), fetches that failed, and the seconds spent fetching."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.hits = self.misses = self.errors = 0
+        self.fetch_seconds = 0.0
+
+    def hit(self) -> None:
+        with self._lock:
+            self.hits += 1
+
+    def fetched(self, seconds: float, *, failed: bool) -> None:
+        with self._lock:
+            self.misses += 1
+            self.errors += failed
+            self.fetch_seconds += seconds
+
+
 @dataclass(frozen=True)
 class Lookup:
     project: Project | None
@@ -86,6 +106,7 @@ class Upstream:
         self._locks = tuple(threading.Lock() for _ in range(LOCK_STRIPES))
         self._background = threading.BoundedSemaphore(2)
         self.reachable: bool | None = None  # last answer from upstream, None: not asked
+        self.counts = Counts()
 
     # ---- the merge rule's questions -------------------------------------------------
     def is_private(self, name: NormalizedName) -> bool:
@@ -110,6 +131,7 @@ class Upstream:
             return Lookup(local)
         page = self.held.pages.get(name)
         if page is not None and time.time() - page.fetched < self.ttl:
+            self.counts.hit()
             return Lookup(self.index.snapshot.project(name))
         if page is None and self._missing.get(name, 0) > time.monotonic():
             return Lookup(local)
@@ -129,11 +151,14 @@ class Upstream:
             lock = self._lock(name)
             if not lock.acquire(timeout=self.page_bound):
                 return self._busy(name, local, f"{name!r} is still being fetched upstream")
+            started = time.monotonic()
             try:
                 if self._failed.get(name, 0) > time.monotonic():  # it failed while we waited
                     return self._stale(name, local, None)
                 self.refresh(name, deadline)
+                self.counts.fetched(time.monotonic() - started, failed=False)
             except FetchFailed as exc:
+                self.counts.fetched(time.monotonic() - started, failed=True)
                 remember(self._failed, name, min(self.ttl, RETRY_AFTER_FAILURE))
                 return self._stale(name, local, exc)
             finally:

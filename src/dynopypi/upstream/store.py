@@ -200,6 +200,14 @@ class UpstreamStore:
                 removed.append(path)
         return removed
 
+    def remove_file(self, relpath: str) -> None:
+        """Remove one cached file and its ``.metadata`` (a running server notices within a
+        second and fetches it again when asked)."""
+        path = self.file_path(relpath)
+        for victim in (path, path.with_name(path.name + METADATA)):
+            with contextlib.suppress(FileNotFoundError):
+                victim.unlink()
+
     def _write_atomic(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -233,6 +241,28 @@ class UpstreamStore:
         out = [(rel, int(r[0]), int(r[1]), r[2]) for rel, r in found.items()]
         out.sort(key=lambda row: row[3])
         return out
+
+
+def stale_files(
+    cached: list[tuple[str, int, int, float]],
+    now: float,
+    *,
+    unused_for: float | None,
+    down_to: int | None,
+) -> list[tuple[str, int]]:
+    """(relpath, bytes) of the cached files to remove (pure): those not used for
+    ``unused_for`` seconds, then the least recently used until ``down_to`` bytes are left.
+    ``cached`` is ``UpstreamStore.cached_files()``: oldest use first."""
+    chosen: list[tuple[str, int]] = []
+    left = sum(size + meta for _rel, size, meta, _used in cached)
+    for relpath, size, meta, used in cached:
+        old = unused_for is not None and now - used > unused_for
+        over = down_to is not None and left > down_to
+        if not (old or over):
+            continue
+        chosen.append((relpath, size + meta))
+        left -= size + meta
+    return chosen
 
 
 def now_ns() -> int:

@@ -33,7 +33,7 @@ from dynopypi.web.ui import UiRoutes
 def create_app(services: Services) -> bottle.Bottle:
     app = bottle.Bottle()
     app.uninstall(True)  # no JSON or template plugins: every route builds its own response
-    app.install(error_plugin)
+    app.install(error_plugin(services.metrics))
     for code in (400, 404, 405, 500):
         app.error_handler[code] = plain_error
     shell = Shell(services)

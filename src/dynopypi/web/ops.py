@@ -15,7 +15,9 @@ from dynopypi.auth.identity import DOWNLOAD, LIST, UPDATE
 from dynopypi.core.index import Index
 from dynopypi.edge.auth_request import REFUSAL_HEADER, decode
 from dynopypi.edge.gatekeeper import xmlrpc_refusal
-from dynopypi.errors import NotFound, Refused
+from dynopypi.edge.metered import METRICS_PATH
+from dynopypi.errors import Denied, NeedsAccount, NotFound, Refused
+from dynopypi.ops.metrics import CONTENT_TYPE
 from dynopypi.render.human import recent_releases, render_welcome
 from dynopypi.render.layout import HEADERS
 from dynopypi.web.shell import Routes, refusal, text
@@ -54,6 +56,7 @@ class OpsRoutes(Routes):
         app.route(settings.ready_endpoint, "GET", self.ready)
         app.route("/_authorize/<action>", "GET", self.authorize)
         app.route("/_refusal", "GET", self.refused)
+        app.route(METRICS_PATH, "GET", self.metrics)
 
     def welcome(self) -> bottle.HTTPResponse:
         """The home page (kept per snapshot and index URL), or the operator's file."""
@@ -128,6 +131,28 @@ class OpsRoutes(Routes):
                 raise not_served
         self.shell.require(action)
         return bottle.HTTPResponse(status=200)
+
+    def metrics(self) -> bottle.HTTPResponse:
+        """The Prometheus metrics, for an account only, even on an open index: counts of
+        refusals and logins are no stranger's business (``--metrics-listen`` serves them
+        without accounts on an address of their own)."""
+        metrics, gate = self.services.metrics, self.services.gate
+        if metrics is None:
+            raise NotFound("metrics are off on this server (it was started with --no-metrics)")
+        if not gate.policy.accounts_configured:
+            raise Denied(
+                "/metrics needs an account and this server has none (-P .); serve metrics "
+                "on an address of their own with --metrics-listen HOST:PORT"
+            )
+        environ = self.shell.request.environ
+        gate.reload()
+        identity = gate.identify(environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", ""))
+        if identity.anonymous:
+            raise NeedsAccount(
+                "/metrics needs an account: give Prometheus basic_auth (any account of "
+                "-P/--passwords), or use --metrics-listen"
+            )
+        return bottle.HTTPResponse(body=metrics.exposition(), Content_Type=CONTENT_TYPE)
 
     def refused(self) -> bottle.HTTPResponse:
         """The refusal an auth check gave, answered to the client as the app would have

@@ -34,6 +34,7 @@ from dynopypi.errors import (
     TooLarge,
     UpstreamBusy,
 )
+from dynopypi.ops.metrics import Metrics
 from dynopypi.render.negotiate import accepts_gzip, choose_content_type
 from dynopypi.services import Services
 from dynopypi.store.base import StoreUnavailable
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[..., Any]
 BIG_BODY = 64 * 1024  # bodies this big go to waitress as a buffer, not copied per request
 REALM = "dynopypi"
+IDENTITY = "dynopypi.identity"  # the environ key of the request's proven Identity
 STATUS: dict[type[Refused], int] = {
     InvalidInput: 400,
     NeedsAccount: 401,
@@ -107,18 +109,25 @@ def refusal(code: int, message: str, retry_after: int = 0) -> bottle.HTTPRespons
     return text(f"{code} {reason}" if reason else code, message, headers)
 
 
-def error_plugin(callback: Handler) -> Handler:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return callback(*args, **kwargs)
-        except Refused as exc:
-            response = refusal_response(exc)
-            if log.isEnabledFor(logging.DEBUG):  # -v: why a client got its 4xx
-                request = bottle.request
-                log.debug("refused %s %s: %s", request.method, request.path, response.status)
-            return response
+def error_plugin(metrics: Metrics | None = None) -> Callable[[Handler], Handler]:
+    """The plugin that turns refusals into responses (and counts them by kind)."""
 
-    return wrapper
+    def plugin(callback: Handler) -> Handler:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return callback(*args, **kwargs)
+            except Refused as exc:
+                response = refusal_response(exc)
+                if metrics is not None:
+                    metrics.refused(type(exc).__name__)
+                if log.isEnabledFor(logging.DEBUG):  # -v: why a client got its 4xx
+                    request = bottle.request
+                    log.debug("refused %s %s: %s", request.method, request.path, response.status)
+                return response
+
+        return wrapper
+
+    return plugin
 
 
 def plain_error(error: bottle.HTTPError) -> str:
@@ -173,6 +182,7 @@ class Shell:
             if exc.user:
                 environ["REMOTE_USER"] = exc.user
             raise
+        environ[IDENTITY] = identity  # who acted, for the audit trail
         if identity.user:
             environ["REMOTE_USER"] = identity.user
 

@@ -92,6 +92,10 @@ class Watcher:
         self._stopping = False
         self._observer = Observer()
         self._worker = threading.Thread(target=self._run, name="dynopypi-watcher", daemon=True)
+        # for /metrics: written by the worker thread only
+        self.refreshed = 0  # paths refreshed after filesystem events
+        self.rescanned = 0  # files the periodic re-check found changed (missed events)
+        self.errors = 0
 
     def start(self) -> None:
         for root, path in enumerate(self.roots):
@@ -150,12 +154,15 @@ class Watcher:
             try:
                 if not due:
                     changed = self.paths.reconciler.sync()
+                    self.rescanned += changed
                     if changed:
                         log.info("periodic re-check found %d changed files", changed)
                     continue
                 for root, path in due:
                     self._refresh(root, Path(path))
+                    self.refreshed += 1
             except Exception:  # the watcher must outlive any one bad file
+                self.errors += 1
                 log.exception("error while refreshing the index")
 
     def _refresh(self, root: int, path: Path) -> None:
