@@ -9,13 +9,13 @@ log off, error log at warn), in front of ``dynopypi run -q -P . -a . --trusted-p
 server: the package files through ``location /packages/ { alias ...; }`` and /simple/ and every
 project page as index.html files, rendered once from the app's own answers. wrk (same settings)
 then measures a download through nginx + X-Accel vs static nginx, and /simple/, one project
-page and spread project pages through nginx -> app vs the app direct vs static nginx, plus
+page and spread project pages through the shipped site vs the app direct vs static nginx, plus
 /simple/ and spread pages with ``Accept-Encoding: gzip, deflate`` (what pip sends; the shipped
 config compresses) through nginx vs the app direct. Correctness is checked once per mode (pages
 byte-equal to the app's answer, download sha256, a file in a sub-folder with a local version,
 Range, If-None-Match, the internal location not public, PEP 691 JSON, gzip). nginx's error.log
-warnings are counted and printed. Targets: download via nginx >= 80% of static nginx; every
-page via nginx >= the app direct (ratio >= 1.0).
+warnings are counted and printed. Targets: download via the shipped site >= 80% of static
+nginx; every page via it >= 50% of static nginx and >= the app direct (ratio >= 1.0).
 """
 
 from __future__ import annotations
@@ -101,6 +101,15 @@ class NginxResult:
         return value
 
 
+def pages_args(work: Path) -> list[str]:
+    """``--pages-dir`` when this dynopypi has it (a base from before it: none), so one
+    bench measures the old and the new side by side."""
+    help_text = subprocess.run(
+        [str(dynopypi_exe()), "run", "--help"], capture_output=True, text=True, check=False
+    ).stdout
+    return ["--pages-dir", str(work / "pages")] if "--pages-dir" in help_text else []
+
+
 def start_app(
     work: Path, pkgdir: Path, ports: dict[str, int], res: NginxResult, procs: list[Proc]
 ) -> None:
@@ -108,7 +117,8 @@ def start_app(
     app_cmd = [
         str(dynopypi_exe()), "run", "-q", "-p", str(ports["direct"]), "-i", HOST,
         "--cache-dir", str(work / "cache"), "-P", ".", "-a", ".",
-        "--trusted-proxies", HOST, "--x-accel-redirect", "/_dynopypi_files/", str(pkgdir),
+        "--trusted-proxies", HOST, "--x-accel-redirect", "/_dynopypi_files/",
+        *pages_args(work), str(pkgdir),
     ]  # fmt: skip
     app = Proc(app_cmd, work / "app.log")
     procs.append(app)
@@ -133,7 +143,7 @@ def start_nginx(
     """One nginx with the shipped site (nginx->app) and the static reference."""
     prefix, static_dir = work / "prefix", work / "static"
     shipped = NGINX_SITE.read_text()
-    site = nginx_site_conf(shipped, ports["nginx"], ports["direct"], pkgdir)
+    site = nginx_site_conf(shipped, ports["nginx"], ports["direct"], pkgdir, work)
     (prefix / "site.conf").write_text(site)
     (prefix / "static.conf").write_text(nginx_static_conf(ports["static"], static_dir, pkgdir))
     conf = prefix / "nginx.conf"
@@ -236,19 +246,18 @@ def nginx_targets(res: NginxResult) -> list[Check]:
 
     checks = [
         chk(
-            "download req/s, nginx+X-Accel / static nginx",
+            "download req/s, shipped site / static nginx",
             ratio(res.get("download", "nginx"), res.get("download", "static")),
             0.8,
         )
     ]
     for key in ("simple", "project", "spread"):
-        checks.append(
-            chk(
-                f"{NGINX_LOADS[key].label} req/s, nginx->app / app direct",
-                ratio(res.get(key, "nginx"), res.get(key, "direct")),
-                1.0,
-            )
-        )
+        label = NGINX_LOADS[key].label
+        nginx = res.get(key, "nginx")
+        checks.append(chk(f"{label} req/s, shipped site / static nginx",
+                          ratio(nginx, res.get(key, "static")), 0.5))  # fmt: skip
+        checks.append(chk(f"{label} req/s, shipped site / app direct",
+                          ratio(nginx, res.get(key, "direct")), 1.0))  # fmt: skip
     return checks
 
 

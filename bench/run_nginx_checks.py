@@ -113,12 +113,13 @@ def protocol_checks(
     if status != 404:
         problems.append(f"nginx {internal} answered {status}: the internal location is public")
 
-    _, _, headers = http_get(ports["direct"], tgt.project_path)
+    # the ETag of the answer through nginx: the app's, or nginx's own for a page it sends
+    _, _, headers = http_get(ports["nginx"], tgt.project_path)
     etag = headers.get("etag", "")
     status, _, _ = http_get(ports["nginx"], tgt.project_path, headers={"If-None-Match": etag})
     out["conditional_get"] = status
     if status != 304:
-        problems.append(f"nginx->app If-None-Match {etag}: {status}, not 304")
+        problems.append(f"nginx If-None-Match {etag}: {status}, not 304")
 
     _, plain, _ = http_get(ports["direct"], "/simple/", timeout=120)
     status, body, headers = http_get(

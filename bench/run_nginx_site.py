@@ -20,13 +20,16 @@ NGINX_MODE_LABELS = {"nginx": "nginx->app", "direct": "app direct", "static": "s
 GZIP_HEADERS = (("Accept-Encoding", "gzip, deflate"),)
 
 
-def nginx_site_conf(shipped: str, port: int, app_port: int, pkgdir: Path) -> str:
-    """The shipped site config with only its addresses and package path changed."""
+def nginx_site_conf(shipped: str, port: int, app_port: int, pkgdir: Path, work: Path) -> str:
+    """The shipped site config with only its addresses and paths changed (the app's
+    pages directory: ``work/pages``; nginx's cache of account checks: ``work/auth-cache``)."""
     text, dropped = re.subn(r"(?m)^[ \t]*listen \[::\]:80;[ \t]*\n", "", shipped)
     subs = (
         ("listen 80;", f"listen {HOST}:{port};"),
         ("127.0.0.1:8180", f"{HOST}:{app_port}"),
         ("/var/lib/dynopypi/packages/", f"{pkgdir}/"),
+        ("/var/lib/dynopypi/pages", f"{work}/pages"),
+        ("/run/nginx-dynopypi-auth", f"{work}/auth-cache"),
     )
     missing = [old for old, _ in subs if old not in text]
     if dropped != 1 or missing:

@@ -18,8 +18,8 @@ PAGE = ROOT / "docs" / "architecture.md"
 # the packages in layer order, lowest first (pyproject's import-linter contract, upside down)
 PACKAGES = (
     "dists", "core", "publish", "auth", "render", "ops", "store", "store/directory",
-    "store/bucket", "upstream", "audit", "store/copy", "edge", "settings", "trust", "migrate",
-    "web", "cli",
+    "store/bucket", "upstream", "audit", "site", "store/copy", "edge", "settings", "trust",
+    "migrate", "web", "cli",
 )  # fmt: skip
 TOP_MODULES = ("errors", "catalog", "services", "metering", "build", "server")
 STALE = "docs/architecture.md is stale: run python3 docs/architecture.py"

@@ -8,8 +8,8 @@ line never import each other (``lint-imports`` checks it, with no cycles anywher
 - ``core``: the index model in memory
 - ``publish``, ``auth``, ``render``, ``ops``, ``store.base``: the rules, who may do what,
   pages, logging, the storage contract
-- ``store.directory``, ``store.bucket``, ``upstream``, ``audit``: the two stores, the
-  public cache, the audit trail
+- ``store.directory``, ``store.bucket``, ``upstream``, ``audit``, ``site``: the two stores,
+  the public cache, the audit trail, the pages and files published for nginx
 - ``catalog``, ``edge``, ``store.copy``, ``settings``, ``trust``: what routes read (local
   and upstream joined), the waitress edge, copying between stores, settings, API tokens
   and trusted publishing

@@ -36,6 +36,7 @@ from dynopypi.services import Services
 from dynopypi.settings.config import Settings
 from dynopypi.settings.ldap import directory_config
 from dynopypi.settings.storage import parse_s3_url
+from dynopypi.site.publisher import Publisher, publisher_for
 from dynopypi.store.base import Reader, Storage
 from dynopypi.store.bucket.cache import BlobCache
 from dynopypi.store.bucket.reader import BucketReader
@@ -77,6 +78,7 @@ class Parts:
     gate: Gate
     catalog: Catalog
     services: Services
+    publisher: Publisher | None = None  # --pages-dir: what nginx serves on its own
 
 
 def build_parts(settings: Settings) -> Parts:
@@ -113,7 +115,12 @@ def build_parts(settings: Settings) -> Parts:
     services = Services(
         settings, index, renderer, gate, catalog, store, trust, audit, metrics, usage
     )
-    return Parts(settings, cache, index, store, renderer, gate, catalog, services)
+    still = not catalog.cooldown.active  # what nginx may send: see site.publisher
+    publisher = None if settings.pages_dir is None else publisher_for(
+        settings.pages_dir, index, renderer, catalog.reader, gate.needs_account,
+        pages=still and not settings.upstream, files=still and not settings.storage,
+    )  # fmt: skip
+    return Parts(settings, cache, index, store, renderer, gate, catalog, services, publisher)
 
 
 def cache_path(settings: Settings) -> Path:

@@ -51,6 +51,7 @@ class Server:
         self.settings = settings = parts.settings
         self.cache, self.index, self.store = parts.cache, parts.index, parts.store
         self.renderer, self.auth, self.catalog = parts.renderer, parts.gate, parts.catalog
+        self.publisher = parts.publisher
         app = refusals_first(create_app(parts.services), refusal_response)
         self._networks = parse_networks(settings.trusted_proxies)
         self.metrics = parts.services.metrics
@@ -68,6 +69,8 @@ class Server:
     def load(self) -> None:
         """Start watching and load the index, without binding a socket: after this,
         ``self.app`` answers as the server will (in-process tests use it this way)."""
+        if self.publisher is not None:  # before the first snapshot: nothing stale served
+            self.publisher.attach(self.index)
         self.store.load()
         self.catalog.load_upstream()  # cached public projects (upstream may be down)
 
@@ -206,6 +209,8 @@ class Server:
         if self.audit is not None:
             self.audit.stop()  # what the last requests queued is written first
         self.store.stop()
+        if self.publisher is not None:
+            self.publisher.stop()
         self.cache.close()
 
 

@@ -161,6 +161,7 @@ def test_installed_binary_validates_the_shipped_settings(installed: Path, tmp_pa
     assert printed["port"] == 8180
     assert printed["host"] == "127.0.0.1"
     assert printed["x_accel_redirect"] == "/_dynopypi_files/"
+    assert printed["pages_dir"] == "/var/lib/dynopypi/pages"
     assert printed["trusted_proxies"] == ["127.0.0.1", "::1"]
     assert printed["overwrite"] is False
     assert "download" in printed["authenticate"] and "update" in printed["authenticate"]
@@ -293,6 +294,9 @@ def test_settings_agree_with_unit_and_nginx() -> None:
             assert location in text, (site, location)
             block = text[text.index(location) :].split("}", 1)[0]
             assert "internal;" in block and f"alias {root.rstrip('/')}/;" in block, block
+        # nginx sends what the app publishes in its pages directory, which it may write
+        assert text.count(f"root {settings['pages_dir']};") == 2, site
+    assert is_writable(settings["pages_dir"]), settings["pages_dir"]
 
 
 # --------------------------------------------------------------------------- nginx -t
@@ -362,9 +366,21 @@ def directives(site: Path) -> set[str]:
     return {" ".join(line.split()) for line in lines if line}
 
 
+def published(site: Path) -> set[str]:
+    """The directives between ``# ---- pages_dir: begin`` and ``end``: what nginx sends
+    from the app's pages directory, which is on the app's machine."""
+    parts = re.findall(
+        r"# ---- pages_dir: begin\n(.*?)# ---- pages_dir: end", site.read_text(), re.S
+    )
+    assert len(parts) == 2, f"{site.name}: the pages_dir markers are gone"
+    lines = (line.split("#", 1)[0].strip() for part in parts for line in part.splitlines())
+    return {" ".join(line.split()) for line in lines if line}
+
+
 def test_the_replicas_site_keeps_in_step_with_the_single_one() -> None:
     """Everything of dynopypi.conf but its one upstream server and its local files
-    locations is in dynopypi-replicas.conf too: limits, timeouts, headers, the upload check."""
+    locations is in dynopypi-replicas.conf too: limits, timeouts, headers, the upload check.
+    (The pages nginx sends itself are each replica's: its own nginx, the single site.)"""
     files_location = {
         "location /_dynopypi_files/0/ {", "alias /var/lib/dynopypi/packages/;",
         "disable_symlinks on;", "sendfile on;", "tcp_nopush on;",
@@ -372,7 +388,7 @@ def test_the_replicas_site_keeps_in_step_with_the_single_one() -> None:
         'location ~ "^/_dynopypi_files/(upstream-[0-9a-f]{16})/(\\.upstream/[^/]+/[^/]+)$" {',
         nh.SHIPPED_CACHE,
     }  # fmt: skip
-    missing = directives(nh.HTTP_SITE) - directives(nh.REPLICAS_SITE)
+    missing = directives(nh.HTTP_SITE) - directives(nh.REPLICAS_SITE) - published(nh.HTTP_SITE)
     assert missing <= {nh.SHIPPED_UPSTREAM, *files_location}, missing
     assert not files_location & directives(nh.REPLICAS_SITE), "a bucket has no local files"
 

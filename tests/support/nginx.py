@@ -36,6 +36,8 @@ REPLICAS_SITE = REPO / "nginx" / "dynopypi-replicas.conf"
 SHIPPED_UPSTREAM = "server 127.0.0.1:8180;"
 SHIPPED_PACKAGES = "/var/lib/dynopypi/packages/"
 SHIPPED_CACHE = "alias /var/cache/dynopypi/$1/files/$2;"
+SHIPPED_PAGES = "root /var/lib/dynopypi/pages;"  # the app's pages_dir
+SHIPPED_AUTH_CACHE = "proxy_cache_path /run/nginx-dynopypi-auth "
 SHIPPED_REPLICAS = ("10.0.0.11:8180", "10.0.0.12:8180")  # each a primary and a backup
 STARTUP_TIMEOUT = 20.0
 
@@ -233,10 +235,13 @@ def template_site(
     cert: tuple[Path, Path] | None = None,
     sub_path: str | None = None,
     cache_dir: Path | None = None,
+    pages_dir: Path | None = None,
+    auth_cache: Path | None = None,
 ) -> str:
     """The shipped site file with loopback ports, the app's port and test paths
-    (``cache_dir``: the app's ``--cache-dir``, for cached upstream files; by default a
-    directory next to ``alias_dir`` that nothing creates)."""
+    (``cache_dir``: the app's ``--cache-dir``, for cached upstream files; ``pages_dir``:
+    the app's ``--pages-dir``; by default directories next to ``alias_dir`` that nothing
+    creates; ``auth_cache``: where nginx keeps the app's answers to account checks)."""
     site = re.sub(r"^[ \t]*#.*\n", "", source.read_text(), flags=re.MULTILINE)  # comments
     site = _sub(r"^\s*listen \[::\]:\d+[^;\n]*;\n", "", site, count=site.count("listen [::]"))
     site = _replace(site, "listen 80;", f"listen 127.0.0.1:{http_port};")
@@ -250,10 +255,14 @@ def template_site(
     site = _replace(site, SHIPPED_PACKAGES, f"{str(alias_dir).rstrip('/')}/", count=1)
     cache = str(cache_dir or alias_dir.parent / "no-upstream-cache").rstrip("/")
     site = _replace(site, SHIPPED_CACHE, f"alias {cache}/$1/files/$2;", count=1)
+    pages = str(pages_dir or alias_dir.parent / "no-pages").rstrip("/")
+    site = _replace(site, SHIPPED_PAGES, f"root {pages};", count=2)
+    checks = auth_cache or alias_dir.parent / "nginx-auth-cache"
+    site = _replace(site, SHIPPED_AUTH_CACHE, f"proxy_cache_path {checks} ", count=1)
     if sub_path is not None:
         site = sub_path_site(site, sub_path)
     leftovers = ("8180", "/var/lib/dynopypi", "/var/cache", "/etc/letsencrypt", "listen 80")
-    for leftover in (*leftovers, "listen 443"):
+    for leftover in (*leftovers, "/run/", "listen 443"):
         if leftover in site:
             raise AssertionError(f"templated site still has {leftover!r}:\n{site}")
     return site
@@ -397,8 +406,10 @@ def site_nginx(
     cert: tuple[Path, Path] | None = None,
     sub_path: str | None = None,
     cache_dir: Path | None = None,
+    pages_dir: Path | None = None,
 ) -> Nginx:
-    """An nginx (not started yet) over ``source`` templated for the app on ``app_port``."""
+    """An nginx (not started yet) over ``source`` templated for the app on ``app_port``
+    (``pages_dir``: the app's ``--pages-dir``, which nginx then serves from)."""
     tls = source == TLS_SITE
 
     def render(http_port: int, https_port: int) -> str:
@@ -411,6 +422,8 @@ def site_nginx(
             cert=cert,
             sub_path=sub_path,
             cache_dir=cache_dir,
+            pages_dir=pages_dir,
+            auth_cache=prefix / "auth-cache",
         )
 
     return Nginx(prefix=prefix, render=render, tls=tls)

@@ -179,6 +179,9 @@ def _service_flags(p: argparse.ArgumentParser) -> None:
         help="behind nginx: answer downloads with X-Accel-Redirect to PREFIX<n>/<path> "
         "(n = package directory number) so nginx sends the bytes",
     )
+    p.add_argument("--pages-dir", metavar="DIR", type=Path,
+                   help="behind nginx: publish pages and links to package files in DIR "
+                   "for nginx to send itself (on the packages' filesystem)")  # fmt: skip
     p.add_argument("--ready-endpoint", metavar="PATH", help="readiness path (default: /ready)")
     p.add_argument("--config", metavar="FILE", type=Path, help="TOML file with settings")
     p.add_argument(

@@ -49,6 +49,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "threads": args.threads,
         "trusted_proxies": args.trusted_proxies,
         "x_accel_redirect": args.x_accel_redirect,
+        "pages_dir": args.pages_dir,
         "ready_endpoint": args.ready_endpoint,
         **{key: getattr(args, key) for key in UPSTREAM_FLAGS},
         **{key: getattr(args, key) for key in STORAGE_FLAGS},

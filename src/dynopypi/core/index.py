@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -18,6 +18,9 @@ from dynopypi.core.model import Project
 from dynopypi.core.snapshot import Layer, MergeRule, Snapshot, first_directory_wins, holding, merged
 from dynopypi.core.sources import SourceFiles
 from dynopypi.dists.names import DistFile, NormalizedName
+
+# told of every published change, under the writers' lock: (before, after, touched projects)
+Observer = Callable[[Snapshot, Snapshot, set[NormalizedName]], None]
 
 
 class ProjectLookup(Protocol):
@@ -49,6 +52,7 @@ class Index:
         self.lock = threading.RLock()  # writers only
         self.loaded = False  # serving (possibly from the cache snapshot)
         self.verified = threading.Event()  # a full scan of the disk has completed
+        self.observers: list[Observer] = []  # e.g. the pages published for nginx
 
     # ---- writers ---------------------------------------------------------------------
     def change(
@@ -71,13 +75,24 @@ class Index:
                 touched |= self.sources[source].drop(relpath)
             for dist in added:
                 touched |= self.sources[dist.root].put(dist)
-            self.snapshot = merged(self.snapshot, touched, self._layers, self.rule, settled=settled)
+            before = self.snapshot
+            self.snapshot = merged(before, touched, self._layers, self.rule, settled=settled)
+            self._tell(before, touched)
             return self.snapshot
 
     def hold(self, names: Mapping[NormalizedName, str]) -> None:
         """List projects whose files are still being read (see ``Snapshot.pending``)."""
         with self.lock:
-            self.snapshot = holding(self.snapshot, names)
+            before = self.snapshot
+            self.snapshot = holding(before, names)
+            self._tell(before, set())
+
+    def _tell(self, before: Snapshot, touched: set[NormalizedName]) -> None:
+        """Observers learn of a change before its writer returns (an upload's answer is
+        sent after its pages are published)."""
+        if self.snapshot is not before:
+            for observer in self.observers:
+                observer(before, self.snapshot, touched)
 
     def layers(self, name: NormalizedName) -> Sequence[Layer]:
         """Every source's files of ``name`` (writer-side state; for evidence, not serving)."""

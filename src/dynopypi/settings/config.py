@@ -62,6 +62,7 @@ class Settings:
     # behind a reverse proxy
     trusted_proxies: tuple[str, ...] = ()
     x_accel_redirect: str | None = None  # e.g. "/_dynopypi_files/": nginx sends the bytes
+    pages_dir: Path | None = None  # pages and file links published for nginx (site/)
     ready_endpoint: str = "/ready"
     # public packages through this index (upstream pull-through cache)
     upstream: tuple[str, ...] = ()
@@ -217,6 +218,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "oidc_token_ttl": as_int("oidc_token_ttl", 900, 21600),
     "trusted_proxies": _as_networks,
     "x_accel_redirect": _as_accel_prefix,
+    "pages_dir": _as_optional_path,
     "ready_endpoint": _as_endpoint("ready_endpoint"),
     **UPSTREAM_CONVERTERS,  # fallback_url and the upstream block (settings.upstream)
     **STORAGE_CONVERTERS,

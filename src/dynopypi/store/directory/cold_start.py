@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 
 from dynopypi.dists.facts import CacheEntry, Facts, Found
 from dynopypi.dists.names import DistFile, NormalizedName, display_name_of
+from dynopypi.ops.memory import hand_back
 from dynopypi.store.directory.scan import read_many
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,7 @@ class Completer:
             self.done.set()
             log.info("read every new file in %.2fs", time.monotonic() - started)
             on_done()
+            hand_back()  # the reading's peak: not kept for the server's life
 
     def _consume(
         self,

@@ -37,6 +37,9 @@ CREATE TABLE IF NOT EXISTS files (
     PRIMARY KEY (root, relpath)
 )
 """
+# one row: "complete" is "1" while the rows cover every file of the directories as last
+# checked, "0" while a cold start or a full check is reading (a kill then leaves a part)
+_STATE = "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 SCHEMA_VERSION = 4
 _COLUMNS = (
     "size, mtime_ns, hashes, extra_hash, requires_python, metadata_digest, name, "
@@ -69,11 +72,13 @@ class DigestCache:
                 db.execute("DROP TABLE IF EXISTS files")
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute(_SCHEMA)
+            db.execute(_STATE)
             return db
         except sqlite3.DatabaseError as exc:
             log.warning("cache %s unreadable (%s); starting an in-memory cache", target, exc)
             db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
             db.execute(_SCHEMA)
+            db.execute(_STATE)
             return db
 
     def load(self, root: str, prefix: str = "") -> dict[str, CacheEntry]:
@@ -153,6 +158,27 @@ class DigestCache:
                 self._db.executemany(
                     "DELETE FROM files WHERE root = ? AND relpath = ?",
                     [(root, r) for r in relpaths],
+                )
+            except sqlite3.Error as exc:
+                log.warning("could not update the cache (%s)", exc)
+
+    def complete(self) -> bool:
+        """Whether the rows covered every file when the directories were last checked
+        (False for a new cache, or one a reading was interrupted in: its projects may be
+        cached in part, so a start must not serve them from it alone)."""
+        with self._lock:
+            try:
+                row = self._db.execute("SELECT value FROM state WHERE key = 'complete'").fetchone()
+            except sqlite3.Error:
+                return False
+        return row is not None and row[0] == "1"
+
+    def set_complete(self, complete: bool) -> None:
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO state (key, value) VALUES ('complete', ?)",
+                    ("1" if complete else "0",),
                 )
             except sqlite3.Error as exc:
                 log.warning("could not update the cache (%s)", exc)

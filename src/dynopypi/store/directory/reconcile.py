@@ -91,8 +91,12 @@ class Reconciler:
         answers within a second whatever the corpus size, and never lists a file that was
         removed or rewritten while the server was down. ``sync`` runs next (in the
         background) and adds what appeared meanwhile, as it would a dropped file.
-        Returns how many files were loaded (0 with a cold cache: then sync first).
+        Returns how many files were loaded (0 with a cold cache: then sync first; also 0
+        when a reading was interrupted, as by a restart during a cold start: the cache may
+        hold a project in part, and the cold start's path publishes only whole ones).
         """
+        if not self.cache.complete():
+            return 0
         total = 0
         describer = self.describer
         for root, key in enumerate(self.keys):
@@ -133,6 +137,7 @@ class Reconciler:
             self.completer.finish_now(waiting)
             self._verified()
             return True
+        self.cache.set_complete(False)  # until every file is read (_verified)
         self.index.hold(Completer.pending_names(waiting))
         self.index.loaded = True
         log.info("listing %d projects; reading %d new files behind", len(waiting), misses)
@@ -154,6 +159,7 @@ class Reconciler:
         start the others were loaded from the cache, and the line says so (30,000 files
         "indexed in 0.00s" looked like a lie)."""
         snapshot = self.index.snapshot
+        self.cache.set_complete(True)
         self.index.loaded = True
         self.index.verified.set()
         count, projects = snapshot.file_count, len(snapshot.projects)
@@ -179,11 +185,16 @@ class Reconciler:
         self.completer.done.wait()  # never scan while a cold start is still reading
         started = time.monotonic()
         roots = range(len(self.keys)) if root is None else (root,)
+        full = root is None and top is None
+        if full:
+            self.cache.set_complete(False)  # a kill while it reads leaves a part
         changed = sum(
             self._sync_tree(r, self.index.roots[r] if top is None else top) for r in roots
         )
-        if root is None and top is None and not self.index.verified.is_set():
+        if full and not self.index.verified.is_set():
             self._verified(started, changed)
+        elif full:
+            self.cache.set_complete(True)
         return changed
 
     def _sync_tree(self, root: int, top: Path) -> int:

@@ -7,10 +7,12 @@ place, and so that worker processes import only this.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -100,6 +102,43 @@ def read_many(paths: list[str], kinds: list[str], hash_algo: str | None) -> Iter
     tens of thousands of files is otherwise bound to one)."""
     workers = min(4, os.cpu_count() or 1)
     context = multiprocessing.get_context("forkserver")  # never fork a threaded process
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with _HELPERS.used(), ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         results = pool.map(read_facts, paths, kinds, [hash_algo] * len(paths), chunksize=64)
         yield from tracked(results, len(paths), "reading new files")
+
+
+class _Helpers:
+    """multiprocessing's forkserver and resource tracker outlive the pools that started
+    them (25 MB for the server's life, measured at 60,000 files): the last pool to finish
+    stops them (the next pool starts them again)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pools = 0
+
+    @contextlib.contextmanager
+    def used(self) -> Iterator[None]:
+        with self._lock:
+            self._pools += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._pools -= 1
+                if self._pools == 0:
+                    stop_helpers()
+
+
+def stop_helpers() -> None:
+    """Stop the forkserver and the resource tracker if they run (their ``_stop`` is what
+    CPython's own tests use; where it is missing they stay, as before)."""
+    from multiprocessing import forkserver, resource_tracker
+
+    for helper in (forkserver._forkserver, resource_tracker._resource_tracker):
+        stop = getattr(helper, "_stop", None)
+        if stop is not None:
+            with contextlib.suppress(OSError, ChildProcessError):
+                stop()
+
+
+_HELPERS = _Helpers()
