@@ -287,7 +287,8 @@ def test_cold_start_lists_every_project_and_completes_one_on_demand(
 
     release.set()
     assert disk.reconciler.completer.done.wait(30)
-    assert disk.index.verified.is_set() and not disk.index.snapshot.pending
+    assert disk.index.verified.wait(30)  # set by the pass just after ``done``: wait, not peek
+    assert not disk.index.snapshot.pending
     for paths in wheels.values():
         for path in paths:
             dist = disk.file_at(path.name)
