@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
 from support.browser import (
     DESKTOP,
     PHONE,
@@ -129,6 +131,21 @@ def open_page(browser: WebDriver, site: DynoServer, path: str) -> None:
     assert browser.execute_script("return document.readyState") == "complete"
 
 
+def wait_for_url(browser: WebDriver, part: str) -> None:
+    """Wait until the browser is on a URL containing ``part``.
+
+    A key press or a click starts a navigation that WebDriver does not always wait for: the
+    next look at ``current_url`` or the page can still see the page before it.
+    """
+    try:
+        WebDriverWait(browser, 10).until(lambda driver: part in driver.current_url)
+    except TimeoutException:
+        raise AssertionError(f"{part!r} not in {browser.current_url!r} after 10 s") from None
+    WebDriverWait(browser, 10).until(
+        lambda driver: driver.execute_script("return document.readyState") == "complete"
+    )
+
+
 def text(browser: WebDriver) -> str:
     return str(browser.find_element(By.TAG_NAME, "main").text)
 
@@ -140,8 +157,9 @@ def test_a_person_finds_installs_and_downloads(
     assert "Recently uploaded" in text(browser)
     box = browser.find_element(By.ID, "q")
     box.send_keys("shiny thing", Keys.ENTER)
-    assert "/search?q=shiny+thing" in browser.current_url
+    wait_for_url(browser, "/search?q=shiny+thing")
     browser.find_element(By.LINK_TEXT, "Shiny_Thing").click()
+    wait_for_url(browser, "/project/shiny-thing/")
     assert browser.current_url == site.base + "/project/shiny-thing/"
     assert "A shiny library." in text(browser) and browser.title.startswith("Shiny_Thing")
 
@@ -158,6 +176,7 @@ def test_a_person_finds_installs_and_downloads(
 
     # an older version, then one of its files, which the browser downloads
     browser.find_element(By.LINK_TEXT, "0.9").click()
+    wait_for_url(browser, "/project/shiny-thing/0.9/")
     assert browser.current_url == site.base + "/project/shiny-thing/0.9/"
     link = browser.find_element(By.PARTIAL_LINK_TEXT, ".whl")
     filename = link.text
@@ -177,13 +196,15 @@ def test_everything_works_with_javascript_off(browser: WebDriver, site: DynoServ
     set_javascript(browser, False)
     open_page(browser, site, "/")
     browser.find_element(By.ID, "q").send_keys("shiny", Keys.ENTER)
+    wait_for_url(browser, "/search?q=shiny")
     browser.find_element(By.LINK_TEXT, "Shiny_Thing").click()
+    wait_for_url(browser, "/project/shiny-thing/")
     pre = browser.find_element(By.ID, "pip")
     assert pre.is_displayed() and "pip install" in pre.text
     button = browser.find_element(By.CSS_SELECTOR, "button[data-copy='pip']")
     assert not button.is_displayed()  # nothing that needs the script is shown without it
     browser.find_element(By.LINK_TEXT, "0.9").click()
-    assert browser.current_url.endswith("/project/shiny-thing/0.9/")
+    wait_for_url(browser, "/project/shiny-thing/0.9/")
 
 
 PAGES = {
@@ -227,7 +248,7 @@ def test_keyboard_reaches_the_search_box_and_the_skip_link(
         browser.switch_to.active_element.send_keys(Keys.TAB)
     assert browser.switch_to.active_element.get_attribute("id") == "q"
     browser.switch_to.active_element.send_keys("hostile", Keys.ENTER)
-    assert "/search?q=hostile" in browser.current_url
+    wait_for_url(browser, "/search?q=hostile")
 
 
 @pytest.mark.parametrize("path", ["/project/hostile/", "/project/hostile-rst/"])

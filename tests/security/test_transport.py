@@ -108,6 +108,29 @@ def test_stranger_body_is_refused_before_it_is_read(
     assert health_seconds(accounts.port) < 10
 
 
+@pytest.mark.parametrize("path", ["/", "/_/oidc/burn-token"])
+def test_a_refused_body_is_never_read_as_the_next_request(accounts: DynoServer, path: str) -> None:
+    """The body of a request refused before its body stays unread: the answer says
+    ``Connection: close`` and the connection closes, so a body that is itself a request
+    (smuggled in, or a real one behind a proxy's kept-alive connection) is never answered.
+    Once, nginx reused such a connection and the next client got a 400."""
+    smuggled = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    with connect(accounts.port) as sock:
+        sock.sendall(head_of("POST", path, {"Content-Length": str(len(smuggled) * 2)}))
+        sock.settimeout(10)
+        reply = sock.recv(65536)
+        assert reply.startswith(b"HTTP/1.1 401 "), reply
+        assert b"\r\nconnection: close\r\n" in reply.lower(), reply
+        with contextlib.suppress(OSError):  # the server may have closed already
+            sock.sendall(smuggled * 2)
+        rest = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                rest += chunk
+        assert b"HTTP/1.1" not in rest, rest  # nothing answered the body
+    assert health_seconds(accounts.port) < 10
+
+
 def test_stranger_body_on_any_path_is_refused(accounts: DynoServer) -> None:
     """Every body needs the upload right, whatever the method and path."""
     for path in ("/simple/", "/packages/x", "/nothing"):

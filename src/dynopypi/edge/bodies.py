@@ -145,7 +145,9 @@ class GatedParser(HTTPRequestParser):  # type: ignore[misc]
             sink.abort()
 
     def refuse(self, refusal: Refused) -> None:
-        """Complete the request without its body; the connection closes after the answer."""
+        """Complete the request without its body; the connection closes after the answer
+        (``guard.GuardedTask`` says ``Connection: close``: the unread body must never be
+        taken for the next request)."""
         self.pending = False
         self.refusal = refusal
         self._held = b""

@@ -64,6 +64,17 @@ class Limits:
 
 
 class GuardedTask(WSGITask):  # type: ignore[misc]
+    def build_response_header(self) -> bytes:
+        """A request refused before its body is answered with ``Connection: close``, and
+        the connection closes: its body was never read, so whatever follows on the socket
+        is that body, never a request. (waitress ignores the parser's ``connection_close``;
+        behind a proxy's kept-alive connection, a body read as the next request would
+        answer another client's request: a desync.)"""
+        if getattr(self.request, "refusal", None) is not None and not self.close_on_finish:
+            self.set_close_on_finish()
+        header: bytes = super().build_response_header()
+        return header
+
     def get_environment(self) -> dict[str, Any]:
         environ: dict[str, Any] = super().get_environment()
         refusal = getattr(self.request, "refusal", None)
