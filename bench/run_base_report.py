@@ -49,8 +49,19 @@ for _load in LOAD_LABELS:
     ]
 
 
+def _cold_get(load: str) -> Callable[[ServerResult], float | None]:
+    def get(r: ServerResult) -> float | None:
+        w = r.cold_wrk.get(load)
+        return w.rps if w is not None else None
+
+    return get
+
+
 FIGURES += [
+    Figure("cold_project_rps", "cold, reading: one page req/s", "/s", True, _cold_get("project")),
+    Figure("cold_spread_rps", "cold, reading: spread req/s", "/s", True, _cold_get("spread")),
     Figure("rss", "RSS after load", "MB", False, lambda r: r.rss_mb),
+    Figure("rss_cold", "RSS after cold start + load", "MB", False, lambda r: r.rss_cold_mb),
     Figure("drop", "dropped file visible (median)", "ms", False, lambda r: r.median("drop_ms")),
     Figure("upload", "upload visible (median)", "ms", False, lambda r: r.median("upload_ms")),
     Figure("pip", "pip install chain-00 (median)", "s", False, lambda r: r.median("pip_s")),
@@ -86,6 +97,12 @@ def targets_for_size(results: dict[str, ServerResult]) -> list[Check]:
     chk("dynopypi cold: first project page (s)", dget("cold_page"), "<= 2 s", lambda v: v <= 2)
     chk("dynopypi cold: index complete (s)", dget("cold_complete"), "<= 10 s", lambda v: v <= 10)
     chk("dynopypi RSS after load (MB)", dget("rss"), "< 150 MB", lambda v: v < 150)
+    chk("dynopypi RSS after a cold start and the load (MB)", dget("rss_cold"), "<= 150 MB",
+        lambda v: v <= 150)  # fmt: skip
+    for load in ("project", "spread"):
+        during = ratio(dget(f"cold_{load}_rps"), dget(f"{load}_rps"))
+        chk(f"dynopypi {LOAD_LABELS[load]} while a cold start reads, /steady", during,
+            ">= 0.8", lambda v: v >= 0.8)  # fmt: skip
     drops = [v for v in (dyn.drop_ms if dyn else []) if v is not None]
     worst = max(drops) if dyn and len(drops) == len(dyn.drop_ms) and drops else None
     chk("dynopypi dropped file visible, worst sample (ms)", worst, "< 1000 ms", lambda v: v < 1000)

@@ -138,13 +138,14 @@ def merged(
     ``settled`` projects are no longer pending."""
     pending = snapshot.pending
     done = {name for name in settled if name in pending}
-    if done:
-        pending = {n: d for n, d in pending.items() if n not in done}
+    if done:  # a C-level copy and a few deletions, not a Python pass over every pending
+        pending = dict(pending)  # name (each project a cold start completes is a change)
+        for name in done:
+            del pending[name]
     if not touched and not done:
         return snapshot
     projects = dict(snapshot.projects)
     files = dict(snapshot.files)
-    listing_changed = bool(done)
     for name in touched:
         old = projects.get(name)
         if old is not None:
@@ -153,14 +154,19 @@ def merged(
                     del files[dist.relpath]
         chosen = rule(layers_of(name))
         if not chosen:
-            listing_changed |= projects.pop(name, None) is not None
+            projects.pop(name, None)
             continue
         ordered = tuple(sorted(chosen, key=_file_order))
-        display = ordered[-1].display_name
-        listing_changed |= old is None or old.display_name != display
-        projects[name] = Project(name, display, ordered)
+        projects[name] = Project(name, ordered[-1].display_name, ordered)
         for dist in ordered:
             files[dist.relpath] = dist
+    # /simple/ shows (name, display name) of projects and pending ones: a pending project
+    # completed under the name it was listed by does not change it (nor its page, rendered
+    # again per listing change: 10,000 projects, once per project a cold start completes)
+    listing_changed = any(
+        _listed(snapshot.projects, snapshot.pending, name) != _listed(projects, pending, name)
+        for name in touched | done
+    )
     return Snapshot(
         snapshot.generation + 1,
         snapshot.listing + (1 if listing_changed else 0),
@@ -168,6 +174,16 @@ def merged(
         files,
         pending,
     )
+
+
+def _listed(
+    projects: Mapping[NormalizedName, Project],
+    pending: Mapping[NormalizedName, str],
+    name: NormalizedName,
+) -> str | None:
+    """The display name /simple/ lists ``name`` by (None: not listed)."""
+    project = projects.get(name)
+    return project.display_name if project is not None else pending.get(name)
 
 
 def holding(snapshot: Snapshot, names: Mapping[NormalizedName, str]) -> Snapshot:

@@ -357,6 +357,41 @@ def test_concurrent_requests_for_a_pending_project_all_find_it_complete(
     assert disk.reconciler.completer.done.wait(30)
 
 
+def test_a_pending_project_is_not_held_up_by_another_being_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each request completes its own project: one whose files are slow to read (or a
+    background batch being published) never makes a request for another project wait."""
+    root = tmp_path / "pkgs"
+    root.mkdir()
+    slow_wheel = make_wheel(root, "slow", "1.0")
+    make_wheel(root, "quick", "1.0")
+    disk, release = _held_cold_start(root, monkeypatch)
+    reading, finish = threading.Event(), threading.Event()
+    real_read_facts = read_facts
+
+    def held_read_facts(path: str, *args: Any) -> Facts:
+        if path.endswith(slow_wheel.name):
+            reading.set()
+            assert finish.wait(30)
+        return real_read_facts(path, *args)
+
+    monkeypatch.setattr("dynopypi.store.directory.reconcile.read_facts", held_read_facts)
+    slow = threading.Thread(target=disk.reconciler.project, args=(normalize("slow"),))
+    slow.start()
+    try:
+        assert reading.wait(30)
+        quick = disk.reconciler.project(normalize("quick"))  # while "slow" is being read
+        assert quick is not None and len(quick.files) == 1
+        assert normalize("slow") in disk.index.snapshot.pending  # never served in part
+    finally:
+        finish.set()
+        slow.join(30)
+    assert disk.project(normalize("slow")) is not None
+    release.set()
+    assert disk.reconciler.completer.done.wait(30)
+
+
 def test_a_strangers_url_during_a_cold_start_is_not_logged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

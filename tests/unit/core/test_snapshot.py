@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dynopypi.core.snapshot import Layer, Snapshot, first_directory_wins, merged
+from dynopypi.core.snapshot import Layer, Snapshot, first_directory_wins, holding, merged
 from dynopypi.dists.names import DistFile, NormalizedName, normalize, parse_version
 
 
@@ -76,3 +76,25 @@ def test_merged_replaces_projects_and_files_without_touching_the_old_snapshot() 
 def test_nothing_touched_is_the_same_snapshot() -> None:
     snapshot = Snapshot()
     assert merged(snapshot, set(), lambda n: []) is snapshot
+
+
+@pytest.mark.parametrize(
+    ("files", "listing_changes"),
+    [
+        (["Foo-1.0.whl"], False),  # completed under the name it was listed by
+        (["FOO-1.0.whl"], True),  # its files spell it otherwise: /simple/ shows that
+        ([], True),  # no file left (removed meanwhile): no longer listed
+    ],
+)
+def test_a_pending_project_completed_changes_the_listing_only_if_it_shows(
+    files: list[str], listing_changes: bool
+) -> None:
+    """/simple/ is rendered again per listing change (10,000 projects at a time); a cold
+    start completes projects one by one, most of them under the name they were listed by."""
+    name = normalize("foo")
+    waiting = holding(Snapshot(), {name: "Foo"})
+    sources = {name: [layer(*(dist(f, project=f.split("-")[0]) for f in files))]}
+    done = merged(waiting, {name}, lambda n: sources.get(n, [{}]), settled={name})
+    assert done.pending == {} and waiting.pending == {name: "Foo"}
+    assert (done.listing != waiting.listing) is listing_changes
+    assert [p.display_name for p in done.listed()] == [f.split("-")[0] for f in files]

@@ -58,8 +58,12 @@ class Completer:
         self._make = make
         self._describe = describe
         self._waiting: dict[NormalizedName, Group] = {}
+        # taken from _waiting, being read or published: set once published. Per project,
+        # so a request that completes one project never waits on another's (nor on a
+        # background batch): 32 clients asking for unread projects took 0.05x the steady
+        # rate when one lock serialized every completion (60,000 files).
+        self._taken: dict[NormalizedName, threading.Event] = {}
         self._lock = threading.Lock()
-        self._finishing = threading.Lock()  # held while a taken batch is being published
         self.done = threading.Event()
         self.done.set()
 
@@ -73,8 +77,7 @@ class Completer:
 
     def finish_now(self, groups: dict[NormalizedName, Group]) -> None:
         """Read and publish ``groups`` in the caller's thread (too few for a pool)."""
-        with self._finishing:
-            self._finish(groups, {})
+        self._finish(groups, {})
 
     def start(
         self,
@@ -103,11 +106,28 @@ class Completer:
         If another thread took it first, this waits until that thread has published it,
         so the caller always finds the project complete when this returns.
         """
-        self._take_and_finish([name], {})
+        if self._take_and_finish([name], {}):
+            return
+        with self._lock:
+            taken = self._taken.get(name)
+        if taken is not None:
+            taken.wait()
 
     def _take(self, names: list[NormalizedName]) -> dict[NormalizedName, Group]:
         with self._lock:
-            return {n: g for n in names if (g := self._waiting.pop(n, None)) is not None}
+            groups = {n: g for n in names if (g := self._waiting.pop(n, None)) is not None}
+            for name in groups:
+                self._taken[name] = threading.Event()
+            return groups
+
+    def _wait_taken(self) -> None:
+        """Until every project taken by any thread is published."""
+        while True:
+            with self._lock:
+                taken = next(iter(self._taken.values()), None)
+            if taken is None:
+                return
+            taken.wait()
 
     def _run(
         self,
@@ -134,6 +154,7 @@ class Completer:
             log.exception("reading the package directories failed")
         finally:
             self._take_and_finish(list(self._waiting), {})  # what the pool did not deliver
+            self._wait_taken()  # projects requests are still reading: complete means all
             self.done.set()
             log.info("read every new file in %.2fs", time.monotonic() - started)
             on_done()
@@ -163,20 +184,30 @@ class Completer:
 
     def _take_and_finish(
         self, names: list[NormalizedName], facts: dict[tuple[int, str], Facts]
-    ) -> None:
-        with self._finishing:
-            self._finish(self._take(names), facts)
+    ) -> bool:
+        """Publish those of ``names`` still waiting; False when none was (taken before)."""
+        groups = self._take(names)
+        if groups:
+            self._finish(groups, facts)
+        return bool(groups)
 
     def _finish(
         self, groups: dict[NormalizedName, Group], facts: dict[tuple[int, str], Facts]
     ) -> None:
-        files: list[DistFile] = []
-        rows: dict[int, Rows] = {}
-        for group in groups.values():
-            for root, found in group:
-                fact = facts.pop((root, found.relpath), None)
-                entry = found.entry or self._make(root, found, fact, rows.setdefault(root, []))
-                if entry is not None:
-                    files.append(self._describe(root, found, entry))
-        if groups:
-            self._publish(files, set(groups), rows)
+        try:
+            files: list[DistFile] = []
+            rows: dict[int, Rows] = {}
+            for group in groups.values():
+                for root, found in group:
+                    fact = facts.pop((root, found.relpath), None)
+                    entry = found.entry or self._make(root, found, fact, rows.setdefault(root, []))
+                    if entry is not None:
+                        files.append(self._describe(root, found, entry))
+            if groups:
+                self._publish(files, set(groups), rows)
+        finally:
+            with self._lock:
+                for name in groups:
+                    taken = self._taken.pop(name, None)
+                    if taken is not None:
+                        taken.set()
