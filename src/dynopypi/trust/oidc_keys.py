@@ -17,10 +17,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import jwt
+if TYPE_CHECKING:  # imported where keys are read (see oidc_verify)
+    import jwt
 
 from dynopypi.errors import ConfigError
 from dynopypi.trust.publishers import check_issuer
@@ -128,6 +129,8 @@ def _json(data: bytes) -> dict[str, Any]:
 def _keys(entries: object) -> dict[str, jwt.PyJWK]:
     """The usable signing keys of a JWKS by ``kid``: RSA and P-256 keys for signatures;
     anything else (encryption keys, other curves, broken entries) is skipped."""
+    import jwt  # here, not at the top: see the import there
+
     if not isinstance(entries, list):
         raise KeysUnavailable("the JWKS has no list of keys")
     keys: dict[str, jwt.PyJWK] = {}

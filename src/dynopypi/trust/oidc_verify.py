@@ -12,9 +12,10 @@ what makes a token single-use, ``replay``).
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import jwt
+if TYPE_CHECKING:  # imported where a token is checked: PyJWT and cryptography cost ~20 MB
+    import jwt  # of memory from the start, in every server, most of which never see one
 
 from dynopypi.trust.oidc_keys import KeysUnavailable
 
@@ -33,6 +34,8 @@ class KeySource(Protocol):
 
 def verify(token: str, audience: str, issuers: Collection[str], keys: KeySource) -> dict[str, Any]:
     """The token's claims once every check passed; ``InvalidIdentity`` otherwise."""
+    import jwt  # here, not at the top: see the import there
+
     if len(token) > MAX_TOKEN:
         raise InvalidIdentity(f"the identity token is over {MAX_TOKEN} bytes")
     try:

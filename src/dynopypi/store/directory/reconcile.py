@@ -19,7 +19,7 @@ from pathlib import Path
 from dynopypi.core.describe import Describer
 from dynopypi.core.index import Index
 from dynopypi.core.model import Project
-from dynopypi.dists.facts import CacheEntry, Facts, Found, read_facts
+from dynopypi.dists.facts import CacheEntry, Facts, Found, SizeAndTime, read_facts
 from dynopypi.dists.names import DistFile, NormalizedName, ParsedName, parse_filename
 from dynopypi.errors import InvalidFilename
 from dynopypi.store.directory.cold_start import Completer, group
@@ -69,7 +69,7 @@ class Reconciler:
             self._warned.add(what)
             log.warning("ignoring %s: %s", what, why)
 
-    def _walk(self, root: int, top: Path) -> Iterator[tuple[str, os.stat_result]]:
+    def _walk(self, root: int, top: Path) -> Iterator[tuple[str, SizeAndTime]]:
         return walk(self.index.roots[root], top, self.real[root], self.warn_once)
 
     def relpaths(self, root: int) -> list[str]:

@@ -18,7 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from dynopypi.core.progress import tracked
-from dynopypi.dists.facts import Facts, Found, is_ignored_name, read_facts
+from dynopypi.dists.facts import Facts, Found, SizeAndTime, is_ignored_name, read_facts
 from dynopypi.dists.names import DIST_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,8 @@ def within(path: str, root_real: str) -> bool:
 
 def walk(
     base: Path, top: Path, root_real: str, warn: Callable[[str, str], None]
-) -> Iterator[tuple[str, os.stat_result]]:
-    """(relpath below ``base``, stat) of every candidate file under ``top``.
+) -> Iterator[tuple[str, SizeAndTime]]:
+    """(relpath below ``base``, size and time) of every candidate file under ``top``.
 
     Dotfiles and dot-directories are skipped, directory links are not followed, file
     links that resolve outside the root and paths that are not UTF-8 are refused.
@@ -68,7 +68,7 @@ def walk(
             if stat.S_ISREG(st.st_mode):
                 relpath = entry.path[base_len:]
                 if is_text(relpath):
-                    yield relpath, st
+                    yield relpath, SizeAndTime(st.st_size, st.st_mtime_ns)
                 else:
                     warn(repr(entry.path), "its path is not valid UTF-8")
 
