@@ -52,7 +52,8 @@ from run_nginx_site import (
     nginx_static_conf,
     render_static_pages,
 )
-from run_report import Check, fmt_num, fmt_wrk, ratio
+from run_nginx_visible import Visible, upload_visible
+from run_report import Check, err, fmt_list, fmt_num, fmt_wrk, ratio
 from run_servers import dynopypi_exe
 from run_target import Target
 from run_wrk import WrkResult, best_wrk
@@ -93,6 +94,8 @@ class NginxResult:
     checks: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     nginx_log: dict[str, int] = field(default_factory=dict)
+    visible: Visible = field(default_factory=Visible)  # uploaded through nginx
+    visible_direct: Visible = field(default_factory=Visible)  # uploaded to the app
     error: str | None = None
 
     def get(self, load: str, mode: str, attr: str = "rps") -> float | None:
@@ -224,6 +227,16 @@ def bench_nginx(
             log(f"  CHECK: {problem}")
 
         run_loads(ports, tgt, args, wrk_log, res)
+        res.visible = upload_visible(ports["nginx"], tgt.upload_project, args.samples, "97.0")
+        res.visible_direct = upload_visible(
+            ports["nginx"], tgt.upload_project, args.samples, "96.0", post_port=ports["direct"]
+        )
+        for how, seen in (("through nginx", res.visible), ("to the app", res.visible_direct)):
+            log(
+                f"  upload {how}, visible through nginx: {fmt_list(seen.total_ms, 'ms', 1)} "
+                f"(after the answer: {fmt_list(seen.after_ms, 'ms', 1)}); the page from "
+                f"nginx {seen.by_nginx} times, from the app {seen.by_app}" + err(seen.error)
+            )
         for proc in procs:
             if not proc.alive():
                 res.error = f"{proc.cmd[0]} died during the run:\n{proc.tail()}"
@@ -251,6 +264,16 @@ def nginx_targets(res: NginxResult) -> list[Check]:
             0.8,
         )
     ]
+    median = res.visible.median("total_ms")
+    served = res.visible.by_nginx + res.visible.by_app
+    checks.append(
+        Check(
+            "upload visible through nginx, median (ms), every page from nginx",
+            median,
+            "<= 20 ms, 0 from the app",
+            None if median is None or not served else median <= 20 and not res.visible.by_app,
+        )
+    )
     for key in ("simple", "project", "spread"):
         label = NGINX_LOADS[key].label
         nginx = res.get(key, "nginx")
