@@ -405,3 +405,29 @@ def test_a_strangers_url_during_a_cold_start_is_not_logged(
     assert caplog.text == ""
     release.set()
     assert disk.reconciler.completer.done.wait(30)
+
+
+def test_a_recheck_that_reads_nothing_never_marks_the_cache_partial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop during the periodic re-check (every minute) must not make the next start read
+    everything again: the mark goes only while new files are being read."""
+    root = tmp_path / "pkgs"
+    root.mkdir()
+    make_wheel(root, "kept", "1.0")
+    disk = Disk((root,), tmp_path / "cache.sqlite")
+    disk.reconciler.sync()
+    assert disk.cache.complete()
+    marks: list[bool] = []
+    real_set = disk.cache.set_complete
+
+    def recorded(complete: bool) -> None:
+        marks.append(complete)
+        real_set(complete)
+
+    monkeypatch.setattr(disk.cache, "set_complete", recorded)
+    disk.reconciler.sync()  # nothing changed on disk
+    assert False not in marks and disk.cache.complete()
+    make_wheel(root, "added", "1.0")
+    disk.reconciler.sync()  # one new file to read: partial until it is
+    assert marks[-2:] == [False, True] and disk.cache.complete()

@@ -155,9 +155,11 @@ class Completer:
         finally:
             self._take_and_finish(list(self._waiting), {})  # what the pool did not deliver
             self._wait_taken()  # projects requests are still reading: complete means all
-            self.done.set()
             log.info("read every new file in %.2fs", time.monotonic() - started)
-            on_done()
+            try:
+                on_done()  # verified before done: a waiter on done finds it so (no re-check)
+            finally:
+                self.done.set()
             hand_back()  # the reading's peak: not kept for the server's life
 
     def _consume(

@@ -186,8 +186,6 @@ class Reconciler:
         started = time.monotonic()
         roots = range(len(self.keys)) if root is None else (root,)
         full = root is None and top is None
-        if full:
-            self.cache.set_complete(False)  # a kill while it reads leaves a part
         changed = sum(
             self._sync_tree(r, self.index.roots[r] if top is None else top) for r in roots
         )
@@ -202,6 +200,11 @@ class Reconciler:
         prefix = os.path.relpath(top, base).replace(os.sep, "/")
         prefix = "" if prefix == "." else prefix + "/"
         seen, pending = self._changed_files(root, top, prefix)
+        if any(f.entry is None for f in pending):
+            # a kill while these are read leaves a part (a full sync marks it whole again).
+            # Only then: a stop during the periodic re-check that found nothing new (every
+            # minute) must not make the next start read everything again.
+            self.cache.set_complete(False)
         found = self._describe_all(root, pending)
         unseen = [rel for rel in self.index.sources[root].under(prefix) if rel not in seen]
         # a file uploaded while the walk ran was indexed meanwhile but not seen: only
