@@ -21,6 +21,7 @@ nginx; every page via it >= 50% of static nginx and >= the app direct (ratio >= 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import time
@@ -90,6 +91,7 @@ class NginxResult:
     nginx_start_s: float | None = None
     static_pages: int = 0
     static_render_s: float | None = None
+    published_s: float | None = None  # from nginx up to every page and file published
     wrk: dict[str, dict[str, WrkResult]] = field(default_factory=dict)
     checks: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -133,6 +135,21 @@ def start_app(
         f"  app (X-Accel) up in {res.app_start_s:.2f} s; {res.static_pages:,} static pages "
         f"written in {res.static_render_s:.1f} s"
     )
+
+
+def wait_published(pages: Path, projects: int, download_path: str) -> float:
+    """Seconds until the app has published a page for every project and the download's
+    file (a start publishes behind: until then nginx asks the app, at the app's speed,
+    which is not what the loads are here to measure)."""
+    t0 = time.perf_counter()
+    simple, link = pages / "open" / "simple", pages / "open" / download_path.lstrip("/")
+    while True:
+        with suppress(OSError):
+            if link.exists() and sum(1 for e in os.scandir(simple) if e.is_dir()) >= projects:
+                return time.perf_counter() - t0
+        if time.perf_counter() - t0 > START_TIMEOUT:
+            raise RuntimeError(f"the app published no page for every project in {simple}")
+        time.sleep(0.5)
 
 
 def start_nginx(
@@ -216,6 +233,9 @@ def bench_nginx(
     try:
         start_app(work, pkgdir, ports, res, procs)
         start_nginx(args, work, pkgdir, ports, res, procs)
+        if pages_args(work):
+            res.published_s = wait_published(work / "pages", res.projects, tgt.download_path)
+            log(f"  every page and file published for nginx {res.published_s:.1f} s later")
 
         res.checks, res.problems = nginx_checks(ports, tgt, accel_relpath, accel_file)
         log(

@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import Counter
-
 from dynopypi.edge.forwarded import WSGIApp
 from dynopypi.ops.metrics import CONTENT_TYPE, Metrics
 
@@ -51,14 +49,13 @@ Observer = Callable[[dict[str, Any], str, float, int], None]
 def observer(metrics: Metrics, health: tuple[str, ...]) -> Observer:
     """What the request middleware (``access_log``) calls once per answered request:
     (environ, status code, seconds, body bytes) counted, and nothing else done."""
-    login_failures = Counter(
-        "dynopypi_login_failures", "Requests whose credentials were refused (401 with an "
-        "Authorization header)", registry=metrics.registry,
-    )  # fmt: skip
-    throttled = Counter(
-        "dynopypi_throttled_requests", "Requests refused by the login throttle (429)",
-        registry=metrics.registry,
-    )  # fmt: skip
+    login_failures = metrics.tally(
+        "dynopypi_login_failures",
+        "Requests whose credentials were refused (401 with an Authorization header)",
+    )
+    throttled = metrics.tally(
+        "dynopypi_throttled_requests", "Requests refused by the login throttle (429)"
+    )
     add = metrics.requests.add
 
     def observe(environ: dict[str, Any], status: str, seconds: float, size: int) -> None:

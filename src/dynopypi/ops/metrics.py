@@ -2,11 +2,15 @@
 per server, never the library's global one, so tests build as many servers as they like.
 
 Two kinds of numbers. Events are counted as they happen: requests by route class and
-status, their latency and bytes (``Requests``: plain numbers under one lock, about a
-microsecond on the page hot path, where prometheus-client's own instruments cost several),
-writes and refusals by kind (its counters: they are rare). Sizes and counters that other
-parts already keep (the index, the caches, the journal, the upstream's counts) are read
-only when Prometheus scrapes (``Readings``), so keeping them costs nothing between scrapes.
+status, their latency and bytes (``Requests``), writes, refusals, failed logins and
+throttled requests by kind (``Tally``): plain numbers under a lock, about a microsecond on
+the page hot path, where prometheus-client's own instruments cost several. Sizes and
+counters that other parts already keep (the index, the caches, the journal, the upstream's
+counts) are read only when Prometheus scrapes (``Readings``), so keeping them costs
+nothing between scrapes.
+
+prometheus-client itself is imported at the first scrape, which builds the registry over
+these collectors: a server that is never scraped does not carry it (13 MB of memory).
 """
 
 from __future__ import annotations
@@ -16,16 +20,11 @@ import itertools
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
-from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.exposition import generate_latest
-from prometheus_client.registry import Collector
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.registry import Collector, CollectorRegistry
 
 # latency buckets, seconds: pages are answered in well under a millisecond when rendered,
 # downloads and uploads take seconds; a dozen buckets keeps each series small
@@ -45,7 +44,16 @@ class Reading:
     counter: bool = False  # a running total (``_total``) rather than a level
 
 
-class Readings(Collector):
+class Collecting(Protocol):
+    """What the registry asks of each collector (prometheus-client's ``Collector``)."""
+
+    def collect(self) -> Iterator[Metric]: ...
+
+
+C = TypeVar("C", bound=Collecting)
+
+
+class Readings:
     """The numbers other parts keep, read when Prometheus scrapes."""
 
     def __init__(self) -> None:
@@ -55,6 +63,8 @@ class Readings(Collector):
         self._readings.append(reading)
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         for reading in self._readings:
             value = reading.read()
             if value is None:
@@ -63,7 +73,33 @@ class Readings(Collector):
             yield family(reading.name, reading.help, value=value)
 
 
-class Requests(Collector):
+class Tally:
+    """A counter by labels (``dynopypi_<name>_total``), counted as events happen."""
+
+    def __init__(self, name: str, help: str, labels: tuple[str, ...] = ()) -> None:
+        self.name, self.help, self.labels = name, help, labels
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, ...], int] = {} if labels else {(): 0}
+
+    def inc(self, *values: str) -> None:
+        with self._lock:
+            self._counts[values] = self._counts.get(values, 0) + 1
+
+    def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily
+
+        with self._lock:
+            counts = dict(self._counts)
+        if not self.labels:
+            yield CounterMetricFamily(self.name, self.help, value=counts[()])
+            return
+        family = CounterMetricFamily(self.name, self.help, labels=list(self.labels))
+        for values, count in sorted(counts.items()):
+            family.add_metric(list(values), count)
+        yield family
+
+
+class Requests:
     """Requests by route class and status, their latency and bytes: plain numbers under
     one lock on the hot path (about a microsecond a request), made into Prometheus'
     counters and histograms only when it scrapes."""
@@ -90,6 +126,8 @@ class Requests(Collector):
             self._bytes[route] += size
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
         with self._lock:
             counts, sent = dict(self._counts), dict(self._bytes)
             buckets = {route: list(b) for route, b in self._buckets.items()}
@@ -119,39 +157,48 @@ class Requests(Collector):
 
 
 class Metrics:
-    """Every instrument of one server, in its own registry."""
+    """Every instrument of one server; its registry is made at the first scrape."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.readings = Readings()
-        self.registry.register(self.readings)
-        self.requests = Requests()
-        self.registry.register(self.requests)
-        reg = self.registry
-        self.writes = Counter(
+        self._collectors: list[Collecting] = []
+        self._registry: CollectorRegistry | None = None
+        self._registry_lock = threading.Lock()
+        self.readings = self._add(Readings())
+        self.requests = self._add(Requests())
+        self.writes = self.tally(
             "dynopypi_writes",
-            "Writes (upload, overwrite, remove, yank, "
-            "unyank) by action and outcome (ok, unchanged, refused)",
-            ["action", "outcome"],
-            registry=reg,
+            "Writes (upload, overwrite, remove, yank, unyank) by action and outcome (ok, "
+            "unchanged, refused)",
+            "action",
+            "outcome",
         )
-        self.refusals = Counter(
+        self.refusals = self.tally(
             "dynopypi_refusals",
-            "Requests refused, by the kind of refusal "
-            "(NeedsAccount, Denied, AlreadyExists, StoreUnavailable, ...)",
-            ["kind"],
-            registry=reg,
+            "Requests refused, by the kind of refusal (NeedsAccount, Denied, AlreadyExists, "
+            "StoreUnavailable, ...)",
+            "kind",
         )
+
+    def tally(self, name: str, help: str, *labels: str) -> Tally:
+        """A new counter (``<name>_total``), in every scrape from now on."""
+        return self._add(Tally(name, help, labels))
+
+    def _add(self, collector: C) -> C:
+        with self._registry_lock:
+            self._collectors.append(collector)
+            if self._registry is not None:
+                self._registry.register(cast("Collector", collector))
+        return collector
 
     def request(self, route: str, status: str, seconds: float, size: int) -> None:
         """One answered request (the edge calls this for every request)."""
         self.requests.add(route, status, seconds, size)
 
     def refused(self, kind: str) -> None:
-        self.refusals.labels(kind).inc()
+        self.refusals.inc(kind)
 
     def wrote(self, action: str, outcome: str) -> None:
-        self.writes.labels(action, outcome).inc()
+        self.writes.inc(action, outcome)
 
     def read(
         self, name: str, help: str, read: Callable[[], float | None], *, counter: bool = False
@@ -159,4 +206,17 @@ class Metrics:
         self.readings.add(Reading(name, help, read, counter))
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        from prometheus_client.exposition import generate_latest
+
+        return generate_latest(self._registry_now())
+
+    def _registry_now(self) -> CollectorRegistry:
+        with self._registry_lock:
+            if self._registry is None:
+                from prometheus_client import CollectorRegistry
+
+                registry = CollectorRegistry(auto_describe=False)
+                for collector in self._collectors:
+                    registry.register(cast("Collector", collector))
+                self._registry = registry
+            return self._registry
