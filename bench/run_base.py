@@ -38,7 +38,7 @@ from run_common import (
     http_get,
     http_post,
     log,
-    multipart,
+    upload_form,
     wait_first_200,
     wait_visible,
 )
@@ -164,14 +164,7 @@ def measure_visible(
                     _ms_or_none(wait_visible(port, page, needle, t0, VISIBLE_TIMEOUT))
                 )
             else:
-                version = f"{version_base}.{i}"
-                fields = [
-                    (":action", "file_upload"), ("protocol_version", "1"),
-                    ("name", project), ("version", version), ("filetype", "bdist_wheel"),
-                    ("pyversion", "py3"), ("metadata_version", "2.1"),
-                    ("sha256_digest", hashlib.sha256(data).hexdigest()),
-                ]  # fmt: skip
-                body, ctype = multipart(fields, "content", wheel.name, data)
+                body, ctype = upload_form(project, f"{version_base}.{i}", wheel.name, data)
                 t0 = time.perf_counter()
                 try:
                     status, answer = http_post(port, "/", body, ctype)

@@ -184,6 +184,18 @@ def wait_visible(port: int, path: str, needle: bytes, t0: float, timeout: float)
         time.sleep(0.002)
 
 
+def upload_form(project: str, version: str, filename: str, data: bytes) -> tuple[bytes, str]:
+    """One wheel as the legacy upload API takes it (``:action=file_upload``): body and
+    Content-Type."""
+    fields = [
+        (":action", "file_upload"), ("protocol_version", "1"),
+        ("name", project), ("version", version), ("filetype", "bdist_wheel"),
+        ("pyversion", "py3"), ("metadata_version", "2.1"),
+        ("sha256_digest", hashlib.sha256(data).hexdigest()),
+    ]  # fmt: skip
+    return multipart(fields, "content", filename, data)
+
+
 def multipart(
     fields: Sequence[tuple[str, str]], file_field: str, filename: str, data: bytes
 ) -> tuple[bytes, str]:

@@ -9,7 +9,6 @@ answer to the first poll that listed the file (0 when the very first poll did).
 
 from __future__ import annotations
 
-import hashlib
 import re
 import statistics
 import tempfile
@@ -17,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from run_common import VISIBLE_TIMEOUT, http_get, http_post, multipart
+from run_common import VISIBLE_TIMEOUT, http_get, http_post, upload_form
 from support.fakedist import make_wheel
 
 PIP_ACCEPT = (
@@ -52,13 +51,7 @@ def upload_visible(
             version = f"{version_base}.{i}"
             wheel = make_wheel(Path(tmp), project, version, payload=b"x" * 2048)
             data = wheel.read_bytes()
-            fields = [
-                (":action", "file_upload"), ("protocol_version", "1"),
-                ("name", project), ("version", version), ("filetype", "bdist_wheel"),
-                ("pyversion", "py3"), ("metadata_version", "2.1"),
-                ("sha256_digest", hashlib.sha256(data).hexdigest()),
-            ]  # fmt: skip
-            body, ctype = multipart(fields, "content", wheel.name, data)
+            body, ctype = upload_form(project, version, wheel.name, data)
             t0 = time.perf_counter()
             try:
                 status, answer = http_post(post_port or port, "/", body, ctype)
