@@ -29,7 +29,7 @@ from dynopypi.core.snapshot import first_directory_wins
 from dynopypi.core.usage import UsageMemo
 from dynopypi.core.visibility import Cooldown, Exempt
 from dynopypi.errors import ConfigError
-from dynopypi.metering import meter
+from dynopypi.metering import meter, meter_pages
 from dynopypi.publish.releases import ReleaseChanges
 from dynopypi.render.renderer import Renderer
 from dynopypi.services import Services
@@ -120,6 +120,8 @@ def build_parts(settings: Settings) -> Parts:
         settings.pages_dir, index, renderer, catalog.reader, gate.needs_account,
         pages=still and not settings.upstream, files=still and not settings.storage,
     )  # fmt: skip
+    if metrics is not None and publisher is not None:
+        meter_pages(metrics, publisher)
     return Parts(settings, cache, index, store, renderer, gate, catalog, services, publisher)
 
 

@@ -13,6 +13,7 @@ from dynopypi.core.index import Index
 from dynopypi.core.usage import UsageMemo
 from dynopypi.ops.metrics import Metrics
 from dynopypi.settings.config import Settings
+from dynopypi.site.publisher import Publisher
 from dynopypi.store.bucket.store import BucketStore
 from dynopypi.store.directory.store import DirectoryStore
 
@@ -47,6 +48,23 @@ def meter(
     for name, text, read in totals + upstream_totals:
         metrics.read(f"dynopypi_{name}", text, read, counter=True)
     return metrics
+
+
+def meter_pages(metrics: Metrics, publisher: Publisher) -> None:
+    """What ``--pages-dir`` has yet to publish, and whether it stopped: while it is behind
+    or broken, nginx asks the app for those pages and files (correct, at the app's speed)."""
+    metrics.read(
+        "dynopypi_pages_behind",
+        "Projects whose pages and files nginx cannot send yet (written behind after a start "
+        "or a big change; nginx asks the app for them meanwhile)",
+        lambda: publisher.behind(),
+    )
+    metrics.read(
+        "dynopypi_pages_broken",
+        "1 when publishing for nginx stopped after a failure (a full disk): nginx asks the "
+        "app for everything until a restart",
+        lambda: float(publisher.broken),
+    )
 
 
 def store_readings(store: DirectoryStore | BucketStore) -> tuple[Readings, Readings]:

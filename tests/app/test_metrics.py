@@ -96,3 +96,24 @@ def test_quotas_refuse_with_507_saying_used_and_allowed(
     total = server_factory(pkg, "-P", str(htpasswd), "--quota-total", "1K")
     refused = upload(total, make_sdist(build, "more", "1.0"), ALICE)
     assert refused.status_code == 507 and "the index holds" in refused.text
+
+
+def test_publishing_for_nginx_is_metered(
+    server_factory: AppFactory, site: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """What nginx cannot send yet, and whether publishing stopped (then nginx asks the app
+    for everything, correctly but at the app's speed: an operator must see it)."""
+    pkg, build, htpasswd = site
+    pages = tmp_path / "pages"
+    srv = server_factory(pkg, "-P", str(htpasswd), "--pages-dir", str(pages))
+    assert upload(srv, make_wheel(build, "acme", "1.0"), ALICE).status_code == 200
+    found = scrape(srv)
+    assert found[("dynopypi_pages_behind", ())] == 0  # an upload's pages come before its answer
+    assert found[("dynopypi_pages_broken", ())] == 0
+    temp = pages / ".tmp"
+    for entry in temp.iterdir():
+        entry.unlink()
+    temp.rmdir()
+    temp.write_text("not a directory: every write of a page fails")
+    assert upload(srv, make_wheel(build, "acme", "2.0"), ALICE).status_code == 200
+    assert scrape(srv)[("dynopypi_pages_broken", ())] == 1

@@ -61,6 +61,7 @@ FLAGS = {
     "--ldap-timeout": "ldap_timeout",
     "--quota-project": "quota_project",
     "--quota-total": "quota_total",
+    "--pages-dir": "pages_dir",
 }
 SWITCHES = {"-o": "overwrite", "--overwrite": "overwrite", "--private-check": "private_check"}
 OFF = {"--no-metrics": "metrics"}

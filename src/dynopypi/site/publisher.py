@@ -73,6 +73,16 @@ class Publisher:
         log.info("pages: publishing in %s (pages: %s, files: %s)", where.tree.root,
                  where.pages or "none", where.files or "none")  # fmt: skip
 
+    def behind(self) -> int:
+        """Projects whose pages and links are still to be written (nginx asks the app)."""
+        with self._wake:
+            return len(self._behind)
+
+    @property
+    def broken(self) -> bool:
+        """Publishing stopped after a failure: nginx asks the app for everything."""
+        return self._broken
+
     def stop(self) -> None:
         with self._wake:
             self._stopping = True
