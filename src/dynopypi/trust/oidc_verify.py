@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, Protocol
 
-if TYPE_CHECKING:  # imported where a token is checked: PyJWT and cryptography cost ~20 MB
+if TYPE_CHECKING:  # imported where a token is checked: PyJWT and cryptography cost 9 MB
     import jwt  # of memory from the start, in every server, most of which never see one
 
 from dynopypi.trust.oidc_keys import KeysUnavailable
