@@ -14,7 +14,6 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from support.accounts import add_account
 from support.clients import PIP, check_ok, uv_command
 from support.fakedist import make_wheel
 from support.helpers import Helpers, poll_until
-from support.server import DynoServer, ServerFactory
+from support.server import ServerFactory
 from support.uploads import MULTIPART, form_body, twine_fields
 
 PIP_ACCEPT = (
@@ -41,15 +40,7 @@ SECRET = b"must never be served"
 REAL = "real-1.0-py3-none-any.whl"
 
 
-@dataclass
-class Stack:
-    root: Path
-    app: DynoServer
-    nginx: nh.Nginx
-
-    def url(self, path: str) -> str:
-        return f"{self.nginx.base}{path}"
-
+class Stack(nh.Stack):
     def app_log(self) -> str:
         return self.app.stderr_path.read_text()
 
@@ -93,14 +84,8 @@ def running(base: Path, factory: ServerFactory, *args: str) -> Iterator[Stack]:
         root, "-P", str(htpasswd), *args, "--trusted-proxies", "127.0.0.1",
         "--x-accel-redirect", "/_dynopypi_files/", "--pages-dir", str(pages),
     )  # fmt: skip
-    nginx = nh.site_nginx(
-        base / "nginx", nh.HTTP_SITE, app_port=app.port, alias_dir=root, pages_dir=pages
-    )
-    nginx.start()
-    try:
+    with nh.nginx_in_front(base / "nginx", app.port, root, pages_dir=pages) as nginx:
         yield Stack(root, app, nginx)
-    finally:
-        nginx.stop()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,22 +16,13 @@ from support import nginx as nh
 from support.accounts import add_account, basic
 from support.attackers import attackers, health_seconds, push_body
 from support.fakedist import make_wheel
-from support.server import DynoServer, ServerFactory
+from support.nginx import Stack
+from support.server import ServerFactory
 
 ACCEL = ("--trusted-proxies", "127.0.0.1", "--x-accel-redirect", "/_dynopypi_files/")
 USER, PASSWORD = "uploader", "s3cret-Upload-pw"
 READER = ("reader", "reader-secret-2")  # an account without the right to upload
 HUGE = 64 * 1024 * 1024
-
-
-@dataclass
-class Stack:
-    root: Path
-    app: DynoServer
-    nginx: nh.Nginx
-
-    def url(self, path: str) -> str:
-        return f"{self.nginx.base}{path}"
 
 
 def running_stack(base: Path, server_factory: ServerFactory) -> Iterator[Stack]:
@@ -52,12 +42,8 @@ def running_stack(base: Path, server_factory: ServerFactory) -> Iterator[Stack]:
     add_account(htpasswd, *READER)
     (base / "htpasswd.rights").write_text(f"{USER} list,download,update *\n{READER[0]} list\n")
     app = server_factory(root, "-P", str(htpasswd), "-a", "update", *ACCEL)
-    nginx = nh.site_nginx(base / "nginx", nh.HTTP_SITE, app_port=app.port, alias_dir=root)
-    nginx.start()
-    try:
+    with nh.nginx_in_front(base / "nginx", app.port, root) as nginx:
         yield Stack(root, app, nginx)
-    finally:
-        nginx.stop()
 
 
 @pytest.fixture(scope="module")

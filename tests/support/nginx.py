@@ -23,10 +23,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from support.net import accepting, free_port, wait_ready
 from support.processes import forbidden_in_unit_run, port_was_taken, stop_process
+
+if TYPE_CHECKING:
+    from support.server import DynoServer
 
 REPO = Path(__file__).resolve().parents[2]
 HTTP_SITE = REPO / "nginx" / "dynopypi.conf"
@@ -440,11 +443,28 @@ def replicas_nginx(prefix: Path, app_ports: tuple[int, int]) -> Nginx:
 
 
 @contextmanager
-def nginx_in_front(prefix: Path, app_port: int, alias_dir: Path) -> Iterator[Nginx]:
-    """The shipped ``nginx/dynopypi.conf`` in front of the app on ``app_port``."""
-    server = site_nginx(prefix, HTTP_SITE, app_port=app_port, alias_dir=alias_dir)
+def nginx_in_front(
+    prefix: Path, app_port: int, alias_dir: Path, pages_dir: Path | None = None
+) -> Iterator[Nginx]:
+    """The shipped ``nginx/dynopypi.conf`` in front of the app on ``app_port`` (serving
+    ``pages_dir``, the app's ``--pages-dir``, when given)."""
+    server = site_nginx(
+        prefix, HTTP_SITE, app_port=app_port, alias_dir=alias_dir, pages_dir=pages_dir
+    )
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@dataclass
+class Stack:
+    """The app behind the shipped site: what the nginx security tests attack."""
+
+    root: Path  # the app's package directory
+    app: DynoServer
+    nginx: Nginx
+
+    def url(self, path: str) -> str:
+        return f"{self.nginx.base}{path}"
